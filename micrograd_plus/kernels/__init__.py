@@ -1,0 +1,100 @@
+"""The hot loops: matrix multiplication and causal attention, compiled with numba.
+
+Everything the tensor engine needs fast goes through this module, so one switch changes the
+backend for the whole library:
+
+* ``"numba"`` (the default): our own register-blocked, multithreaded loops
+  (:mod:`micrograd_plus.kernels.matmul`, :mod:`micrograd_plus.kernels.attention`);
+* ``"numpy"``: the plain-numpy reference beside each kernel. Slower for attention, but it is the
+  definition the numba kernels are tested against, and it is short enough to read in a minute.
+
+Functions (all arrays float32 or float64, all arguments the same dtype):
+
+* ``matmul(a, b)``    -> ``a @ b``      (M, K) @ (K, N) -> (M, N)
+* ``matmul_nt(a, b)`` -> ``a @ b.T``    (M, K) @ (N, K)ᵀ -> (M, N), the dX product of backward
+* ``matmul_tn(a, b)`` -> ``a.T @ b``    (K, M)ᵀ @ (K, N) -> (M, N), the dW product of backward
+* ``attention_forward(q, k, v, scale, causal)`` -> ``(out, stats)`` for q, k, v of (B, H, T, D)
+* ``attention_backward(dout, q, k, v, out, stats, scale, causal)`` -> ``(dq, dk, dv)``
+"""
+
+import contextlib
+
+from micrograd_plus.kernels import attention as _attention
+from micrograd_plus.kernels import matmul as _matmul
+
+_BACKENDS = ("numba", "numpy")
+
+
+def _default_backend():
+    # With NUMBA_DISABLE_JIT=1 (coverage, debugging) the numba kernels run as interpreted Python
+    # loops, thousands of times slower than numpy. The library then defaults to the numpy
+    # references; the kernel tests still call the kernels directly, so they are still exercised.
+    from numba.core import config
+
+    return "numpy" if config.DISABLE_JIT else "numba"
+
+
+_backend = _default_backend()
+
+
+def get_backend():
+    """Return the name of the active kernel backend, ``"numba"`` or ``"numpy"``."""
+    return _backend
+
+
+def set_backend(name):
+    """Choose the kernel backend for the whole library: ``"numba"`` or ``"numpy"``."""
+    global _backend
+    if name not in _BACKENDS:
+        raise ValueError(f"unknown kernel backend {name!r}; choose one of {_BACKENDS}")
+    _backend = name
+
+
+@contextlib.contextmanager
+def backend(name):
+    """Context manager that switches the kernel backend and restores the previous one."""
+    previous = _backend
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays: (M, K) @ (K, N) -> (M, N)."""
+    if _backend == "numba":
+        return _matmul.matmul(a, b)
+    return _matmul.matmul_reference(a, b)
+
+
+def matmul_nt(a, b):
+    """``a @ b.T`` for 2-D arrays: (M, K), (N, K) -> (M, N)."""
+    if _backend == "numba":
+        return _matmul.matmul_nt(a, b)
+    return _matmul.matmul_nt_reference(a, b)
+
+
+def matmul_tn(a, b):
+    """``a.T @ b`` for 2-D arrays: (K, M), (K, N) -> (M, N)."""
+    if _backend == "numba":
+        return _matmul.matmul_tn(a, b)
+    return _matmul.matmul_tn_reference(a, b)
+
+
+def attention_forward(q, k, v, scale, causal=True):
+    """softmax(q kᵀ * scale [+ causal mask]) v for q, k, v of shape (B, H, T, D).
+
+    Returns ``(out, stats)``: out is (B, H, T, D); ``stats`` is whatever the backward pass
+    needs besides the inputs and output (treat it as opaque).
+    """
+    if _backend == "numba":
+        return _attention.attention_forward(q, k, v, scale, causal)
+    return _attention.attention_forward_reference(q, k, v, scale, causal)
+
+
+def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
+    """Gradients ``(dq, dk, dv)``, each (B, H, T, D), of attention given dL/dout."""
+    if _backend == "numba":
+        return _attention.attention_backward(dout, q, k, v, out, stats, scale, causal)
+    return _attention.attention_backward_reference(dout, q, k, v, out, stats, scale, causal)

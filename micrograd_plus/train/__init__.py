@@ -1,0 +1,1 @@
+"""Training loops, progress bars, evaluation and checkpoints for the demos."""
