@@ -28,6 +28,7 @@ _LAZY = {
     "cat": ("micrograd_plus.tensor", "cat"),
     "stack": ("micrograd_plus.tensor", "stack"),
     "where": ("micrograd_plus.tensor", "where"),
+    "manual_seed": ("micrograd_plus.random", "manual_seed"),
     "nn": ("micrograd_plus.nn", None),
     "optim": ("micrograd_plus.optim", None),
     "functional": ("micrograd_plus.functional", None),
