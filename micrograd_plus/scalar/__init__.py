@@ -1,0 +1,12 @@
+"""The scalar world: :class:`Value` (one number and its gradient) and a tiny neural network
+library built from it (:class:`Neuron`, :class:`Layer`, :class:`MLP`).
+
+Read :mod:`micrograd_plus.scalar.engine` first, then :mod:`micrograd_plus.scalar.nn`::
+
+    from micrograd_plus.scalar import Value, Neuron, Layer, MLP
+"""
+
+from micrograd_plus.scalar.engine import Value
+from micrograd_plus.scalar.nn import MLP, Layer, Neuron
+
+__all__ = ["Value", "Neuron", "Layer", "MLP"]
