@@ -36,6 +36,7 @@ __all__ = [
     "count_trainable",
     "GPT3_CONFIG",
     "sample_next",
+    "nearest_neighbours",
 ]
 
 
@@ -293,3 +294,267 @@ def weight_table(config):
         trainable_parts=parts,
         left_out=tuple(left_out),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+from micrograd_plus import functional as F  # noqa: E402  (the config and table above need no engine)
+from micrograd_plus import nn  # noqa: E402
+from micrograd_plus.random import get_generator  # noqa: E402
+from micrograd_plus.tensor import Tensor, no_grad  # noqa: E402
+
+
+class GPT(nn.Module):
+    """A decoder-only transformer language model (GPT-2's design, at any size).
+
+    Layers (the names match nanoGPT's, so its checkpoints' layout reads the same):
+
+    * ``wte``: token embedding, an :class:`nn.Embedding` of (V, C);
+    * ``wpe``: position embedding, (block_size, C);
+    * ``blocks``: ``n_layer`` :class:`micrograd_plus.nn.transformer.Block`\\ s;
+    * ``ln_f``: the final LayerNorm;
+    * ``lm_head``: the unembedding, a (V, C) weight with no bias -- or, when
+      ``config.tie_weights``, no layer at all: ``wte.weight`` is used again.
+
+    Args:
+        config: a :class:`GPTConfig`.
+        generator: numpy Generator or int seed for the initial weights (and dropout masks).
+
+    Initialisation follows GPT-2: every weight matrix and embedding ~ N(0, 0.02^2), biases 0,
+    LayerNorm gains 1, and the two matrices that write into the residual stream in each block
+    (attention's and the MLP's ``c_proj``) get std 0.02 / sqrt(2 * n_layer), so that the stream's
+    variance does not grow with depth (2 * n_layer additions).
+    """
+
+    def __init__(self, config, generator=None):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
+        from micrograd_plus.nn.transformer import Block
+
+        g = get_generator(generator)
+        self.config = config
+        C = config.n_embd
+        self.wte = nn.Embedding(config.vocab_size, C, generator=g)  # (V, C)
+        self.wpe = nn.Embedding(config.block_size, C, generator=g)  # (block_size, C)
+        self.drop = nn.Dropout(config.dropout, generator=g)
+        self.blocks = nn.ModuleList(
+            [Block(C, config.n_head, dropout=config.dropout, bias=config.bias, generator=g)
+             for _ in range(config.n_layer)]
+        )
+        self.ln_f = nn.LayerNorm(C, bias=config.bias)
+        if config.tie_weights:
+            self.lm_head = None
+        else:
+            self.lm_head = nn.Linear(C, config.vocab_size, bias=False, generator=g)  # (V, C)
+        self._init_weights(g)
+
+    def _init_weights(self, g):
+        std = 0.02
+        residual_std = 0.02 / np.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            if name.startswith("ln") or ".ln_" in name:  # LayerNorm: gain 1, bias 0
+                p.data[...] = 1.0 if leaf == "weight" else 0.0
+            elif leaf == "bias":
+                p.data[...] = 0.0
+            elif name.endswith("c_proj.weight"):
+                p.data[...] = g.normal(0.0, residual_std, size=p.data.shape)
+            else:  # embeddings, c_attn, c_fc, lm_head
+                p.data[...] = g.normal(0.0, std, size=p.data.shape)
+
+    @property
+    def unembedding(self):
+        """The (V, C) matrix that turns final vectors into logits (``wte.weight`` when tied)."""
+        return self.wte.weight if self.lm_head is None else self.lm_head.weight
+
+    def _check_idx(self, idx):
+        idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+        if idx.ndim != 2:
+            raise ValueError(f"GPT expects token ids of shape (B, T), got shape {idx.shape}")
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(f"GPT expects integer token ids, got dtype {idx.dtype}")
+        T = idx.shape[1]
+        if T > self.config.block_size:
+            raise ValueError(
+                f"sequence length {T} exceeds the model's block_size {self.config.block_size}; "
+                "crop the context (generate() does this for you)"
+            )
+        if idx.size and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
+            raise ValueError(
+                f"token ids must be in [0, {self.config.vocab_size}), got min {idx.min()} max {idx.max()}"
+            )
+        return idx
+
+    def hidden(self, idx):
+        """The residual stream after all blocks and the final LayerNorm: (B, T) ids -> (B, T, C)."""
+        idx = self._check_idx(idx)
+        B, T = idx.shape
+        tok = F.embedding(idx, self.wte.weight)  # (B, T, C): one row of wte per token
+        pos = F.embedding(np.arange(T), self.wpe.weight)  # (T, C): one row of wpe per position
+        x = self.drop(tok + pos)  # (B, T, C), pos broadcast over the batch
+        for block in self.blocks:
+            x = block(x)  # (B, T, C)
+        return self.ln_f(x)  # (B, T, C)
+
+    def forward(self, idx, targets=None):
+        """Logits for the next token at every position, and the loss if targets are given.
+
+        Args:
+            idx: integer token ids, array or Tensor of shape (B, T), T <= block_size.
+            targets: optional integer ids (B, T): ``targets[b, t]`` is the token that follows
+                ``idx[b, t]``.
+
+        Returns:
+            ``(logits, loss)``: logits is a Tensor (B, T, V) of unnormalised scores; loss is the
+            mean cross-entropy (a scalar Tensor) or None without targets.
+        """
+        x = self.hidden(idx)  # (B, T, C)
+        logits = F.linear(x, self.unembedding)  # (B, T, C) @ (V, C)^T -> (B, T, V)
+        loss = None
+        if targets is not None:
+            targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+            if targets.shape != logits.shape[:2]:
+                raise ValueError(f"targets shape {targets.shape} does not match idx shape {logits.shape[:2]}")
+            loss = F.cross_entropy(logits, targets)  # scalar
+        return logits, loss
+
+    # ---- inference helpers (no gradients) ----------------------------------------------------
+
+    def next_token_logits(self, idx):
+        """Logits for the token after the last one of each row: (B, T) ids -> numpy (B, V).
+
+        The context is cropped to the last ``block_size`` tokens. Runs without building a graph.
+        """
+        idx = np.asarray(idx)
+        idx = idx[:, -self.config.block_size:]  # (B, T<=block_size)
+        with no_grad():
+            x = self.hidden(idx)  # (B, T, C)
+            last = x[:, -1, :]  # (B, C): only the last position predicts the new token
+            logits = F.linear(last, self.unembedding)  # (B, V)
+        return np.asarray(logits.data, dtype=np.float64)
+
+    def next_token_probs(self, idx, temperature=1.0):
+        """The probability of every token coming next: (B, T) ids -> numpy (B, V), rows sum to 1."""
+        return _softmax(self.next_token_logits(idx) / _check_temperature(temperature))
+
+    def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
+        """Sample new tokens one at a time, yielding each as it is drawn (for streaming output).
+
+        Args:
+            idx: the prompt, integer ids of shape (T,) or (1, T); T >= 1.
+            max_new_tokens: how many tokens to draw.
+            temperature: divides the logits; < 1 sharpens the distribution, > 1 flattens it.
+            top_k: if given, only the k most likely tokens can be drawn.
+            generator: numpy Generator or int seed: the same seed gives the same text.
+
+        Yields:
+            ints, the new token ids in order.
+        """
+        g = get_generator(generator)
+        ctx = np.asarray(idx, dtype=np.int64).reshape(1, -1)  # (1, T)
+        if ctx.shape[1] == 0:
+            raise ValueError("the prompt must contain at least one token")
+        self._check_idx(ctx[:, -self.config.block_size:])
+        for _ in range(int(max_new_tokens)):
+            logits = self.next_token_logits(ctx)[0]  # (V,)
+            nxt = sample_next(logits, temperature=temperature, top_k=top_k, generator=g)
+            ctx = np.concatenate([ctx, [[nxt]]], axis=1)[:, -self.config.block_size:]
+            yield nxt
+
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
+        """Continue a prompt: (T,) or (1, T) ids -> numpy (T + max_new_tokens,) ids.
+
+        The same as collecting :meth:`stream`; see it for the arguments.
+        """
+        prompt = np.asarray(idx, dtype=np.int64).reshape(-1)
+        new = list(self.stream(prompt, max_new_tokens, temperature, top_k, generator))
+        return np.concatenate([prompt, np.asarray(new, dtype=np.int64)])
+
+    def attention_maps(self, idx):
+        """Every head's attention weights for one sequence: (T,) ids -> numpy (n_layer, H, T, T).
+
+        ``maps[l, h, t, s]`` is how much position t attends to position s in head h of layer l
+        (zero for s > t: the causal mask; each row sums to 1). Computed from the same queries
+        and keys as the forward pass.
+        """
+        idx = np.asarray(idx, dtype=np.int64).reshape(1, -1)  # (1, T)
+        idx = self._check_idx(idx)
+        T = idx.shape[1]
+        maps = []
+        with no_grad():
+            tok = F.embedding(idx, self.wte.weight)  # (1, T, C)
+            pos = F.embedding(np.arange(T), self.wpe.weight)  # (T, C)
+            x = tok + pos  # (1, T, C)
+            for block in self.blocks:
+                q, k, _ = block.attn.heads(block.ln_1(x))  # (1, H, T, D) each
+                q = np.asarray(q.data, dtype=np.float64)[0]  # (H, T, D)
+                k = np.asarray(k.data, dtype=np.float64)[0]  # (H, T, D)
+                scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])  # (H, T, T)
+                scores = np.where(np.tril(np.ones((T, T), dtype=bool)), scores, -np.inf)
+                maps.append(_softmax(scores))  # (H, T, T)
+                x = block(x)  # (1, T, C)
+        return np.stack(maps)  # (n_layer, H, T, T)
+
+
+def _softmax(z):
+    """Numerically stable softmax over the last axis of a numpy array."""
+    z = z - np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _check_temperature(temperature):
+    t = float(temperature)
+    if not t > 0.0 or not np.isfinite(t):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    return t
+
+
+def sample_next(logits, temperature=1.0, top_k=None, generator=None):
+    """Draw one token id from a vector of logits (V,).
+
+    The logits are divided by ``temperature``; with ``top_k`` all but the k largest are removed
+    (set to -inf); softmax turns what is left into probabilities, and one id is drawn with the
+    generator. Returns a Python int.
+    """
+    g = get_generator(generator)
+    logits = np.asarray(logits, dtype=np.float64) / _check_temperature(temperature)  # (V,)
+    if top_k is not None:
+        k = int(top_k)
+        if k < 1:
+            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+        if k < logits.size:
+            kth = np.partition(logits, -k)[-k]  # the k-th largest logit
+            logits = np.where(logits < kth, -np.inf, logits)
+    probs = _softmax(logits)  # (V,)
+    return int(g.choice(probs.size, p=probs))
+
+
+def nearest_neighbours(embeddings, queries, k=5):
+    """The ``k`` rows of ``embeddings`` most similar to each query row, by cosine similarity.
+
+    Cosine similarity compares directions, not lengths: 1 for vectors pointing the same way, 0 for
+    perpendicular ones. If training has put similar characters (vowels, capitals, punctuation)
+    near each other, their embeddings' neighbours show it.
+
+    Args:
+        embeddings: numpy (V, C), one vector per token (e.g. ``model.wte.weight.data``).
+        queries: a list of row indices to look up.
+        k: neighbours per query (the query itself is excluded).
+
+    Returns:
+        ``(indices, similarities)``: int (Q, k) and float (Q, k), most similar first.
+    """
+    emb = np.asarray(embeddings, dtype=np.float64)  # (V, C)
+    if emb.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (V, C), got shape {emb.shape}")
+    k = min(int(k), emb.shape[0] - 1)
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)  # (V, C), rows of length 1
+    q = np.asarray(queries, dtype=np.int64).reshape(-1)  # (Q,)
+    sims = unit[q] @ unit.T  # (Q, V)
+    sims[np.arange(q.size), q] = -np.inf  # a character is not its own neighbour
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]  # (Q, k)
+    return order, np.take_along_axis(sims, order, axis=1)
