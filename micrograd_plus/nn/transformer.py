@@ -55,7 +55,7 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         H, D = self.n_head, C // self.n_head
         qkv = self.c_attn(x)  # (B, T, 3C)
-        q, k, v = qkv.split(C, axis=2)  # each (B, T, C)
+        q, k, v = qkv.split(C, dim=2)  # each (B, T, C)
         q = q.reshape(B, T, H, D).permute(0, 2, 1, 3)  # (B, H, T, D)
         k = k.reshape(B, T, H, D).permute(0, 2, 1, 3)  # (B, H, T, D)
         v = v.reshape(B, T, H, D).permute(0, 2, 1, 3)  # (B, H, T, D)

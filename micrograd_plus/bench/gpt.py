@@ -1,0 +1,211 @@
+"""Benchmark: one training iteration of the Shakespeare mini-GPT, ours against PyTorch.
+
+The same architecture (nanoGPT's CPU recipe: 4 layers, 4 heads, width 128, context 64, batch 12,
+vocabulary 65, no biases, tied embedding) is trained for a fixed number of iterations by
+
+* **ours** -- :class:`micrograd_plus.models.gpt.GPT` with the numba kernels (the default backend);
+* **ours+BLAS** -- the same code with the ``"numpy"`` kernel backend: matmuls by numpy's BLAS,
+  attention by the plain-numpy reference (so the kernels' contribution can be seen);
+* **torch** -- a PyTorch model with exactly the same weights, written with ``torch.nn.functional``
+  (``scaled_dot_product_attention(is_causal=True)``, ``torch.optim.AdamW``), at 2 threads.
+
+An iteration is the whole step: batch, forward, cross-entropy, backward, gradient clipping at
+1.0, AdamW. Contenders run interleaved (a block of iterations each, round after round) and the
+median milliseconds per iteration is reported, with the ratio ours / torch (below 1 means ours is
+faster). Run with ``micrograd-plus bench gpt``; the target is a ratio of at most 1.5.
+
+:func:`torch_gpt` builds the PyTorch twin from our model's weights; the tests use it as an oracle.
+"""
+
+import statistics
+import time
+
+import numpy as np
+
+THREADS = 2
+
+
+def torch_gpt(model):
+    """A PyTorch module computing exactly what our ``model`` computes, starting from its weights.
+
+    Args:
+        model: a :class:`micrograd_plus.models.gpt.GPT`.
+
+    Returns:
+        A ``torch.nn.Module`` with ``forward(idx, targets=None) -> (logits, loss)``, whose
+        parameters are copies of ``model.state_dict()`` (same names, dots replaced by ``__``).
+        It is written independently with ``torch.nn.functional``, so it checks our engine.
+    """
+    import torch
+    import torch.nn.functional as TF
+
+    cfg = model.config
+
+    class TorchGPT(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.names = {}
+            for name, arr in model.state_dict().items():
+                key = name.replace(".", "__")
+                self.names[name] = key
+                self.register_parameter(key, torch.nn.Parameter(torch.tensor(np.array(arr))))
+
+        def p(self, name):
+            key = self.names.get(name)
+            return None if key is None else getattr(self, key)
+
+        def ln(self, x, prefix):
+            return TF.layer_norm(x, (cfg.n_embd,), self.p(prefix + ".weight"), self.p(prefix + ".bias"), 1e-5)
+
+        def forward(self, idx, targets=None):
+            B, T = idx.shape
+            C, H = cfg.n_embd, cfg.n_head
+            x = self.p("wte.weight")[idx] + self.p("wpe.weight")[:T]  # (B, T, C)
+            for i in range(cfg.n_layer):
+                b = f"blocks.{i}."
+                h = self.ln(x, b + "ln_1")
+                qkv = TF.linear(h, self.p(b + "attn.c_attn.weight"), self.p(b + "attn.c_attn.bias"))
+                q, k, v = qkv.split(C, dim=2)
+                q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
+                y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
+                y = y.transpose(1, 2).reshape(B, T, C)
+                x = x + TF.linear(y, self.p(b + "attn.c_proj.weight"), self.p(b + "attn.c_proj.bias"))
+                h = self.ln(x, b + "ln_2")
+                h = TF.gelu(TF.linear(h, self.p(b + "mlp.c_fc.weight"), self.p(b + "mlp.c_fc.bias")),
+                            approximate="tanh")
+                x = x + TF.linear(h, self.p(b + "mlp.c_proj.weight"), self.p(b + "mlp.c_proj.bias"))
+            x = self.ln(x, "ln_f")
+            head = self.p("wte.weight") if cfg.tie_weights else self.p("lm_head.weight")
+            logits = TF.linear(x, head)  # (B, T, V)
+            loss = None
+            if targets is not None:
+                loss = TF.cross_entropy(logits.reshape(B * T, -1), targets.reshape(-1))
+            return logits, loss
+
+    return TorchGPT()
+
+
+def _our_step_fn(model, tc):
+    from micrograd_plus import nn
+    from micrograd_plus.optim import CosineWithWarmup
+    from micrograd_plus.train.gpt import configure_optimizer
+
+    opt = configure_optimizer(model, tc)
+    sched = CosineWithWarmup(opt, tc.warmup_iters, tc.decay_iters, min_lr=tc.min_lr)
+    params = list(model.parameters())
+
+    def step(x, y):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, tc.grad_clip)
+        opt.step()
+        sched.step()
+        return loss.item()
+
+    return step
+
+
+def _torch_step_fn(tmodel, tc):
+    import torch
+
+    from micrograd_plus.optim import cosine_with_warmup_lr
+
+    decay = [p for n, p in tmodel.named_parameters() if p.dim() >= 2 and not n.startswith(("wte", "wpe"))]
+    other = [p for n, p in tmodel.named_parameters() if not (p.dim() >= 2 and not n.startswith(("wte", "wpe")))]
+    groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": other, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=tc.learning_rate, betas=(tc.beta1, tc.beta2), eps=tc.eps)
+    state = {"it": 0}
+
+    def step(x, y):
+        lr = cosine_with_warmup_lr(state["it"], tc.learning_rate, tc.warmup_iters, tc.decay_iters, tc.min_lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        _, loss = tmodel(torch.from_numpy(x), torch.from_numpy(y))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(tmodel.parameters(), tc.grad_clip)
+        opt.step()
+        state["it"] += 1
+        return loss.item()
+
+    return step
+
+
+def run(repeats=None, quick=False):
+    """Time training iterations of the preset model in each contender; print and return a table.
+
+    Args:
+        repeats: rounds of interleaved timing (median over rounds); default 5 (2 with ``quick``).
+        quick: fewer iterations per round (a smoke test of the benchmark itself).
+    """
+    from dataclasses import replace
+
+    from micrograd_plus import kernels
+    from micrograd_plus.data import CharTokenizer, get_batch, load_shakespeare
+    from micrograd_plus.models.gpt import GPT
+    from micrograd_plus.train.gpt import PRESETS
+
+    rounds = repeats or (2 if quick else 5)
+    iters = 3 if quick else 20
+    preset = PRESETS["shakespeare-char-cpu"]
+    text = load_shakespeare()
+    tok = CharTokenizer.from_text(text)
+    ids = tok.encode(text)
+    mc = replace(preset.model, vocab_size=tok.vocab_size)
+    tc = preset.train
+    g = np.random.default_rng(0)
+    batches = [get_batch(ids, tc.batch_size, mc.block_size, generator=g) for _ in range(iters)]
+
+    contenders = {}
+    ours = GPT(mc, generator=1)
+    contenders["ours"] = (_our_step_fn(ours, tc), None)
+    blas_model = GPT(mc, generator=1)
+    contenders["ours+BLAS"] = (_our_step_fn(blas_model, tc), "numpy")
+    have_torch = True
+    try:
+        import torch
+
+        torch.set_num_threads(THREADS)
+        contenders["torch"] = (_torch_step_fn(torch_gpt(GPT(mc, generator=1)), tc), None)
+    except ImportError:
+        have_torch = False
+
+    def block(name):
+        step, backend = contenders[name]
+        t0 = time.perf_counter()
+        if backend is None:
+            for x, y in batches:
+                step(x, y)
+        else:
+            with kernels.backend(backend):
+                for x, y in batches:
+                    step(x, y)
+        return (time.perf_counter() - t0) * 1e3 / len(batches)
+
+    for name in contenders:  # warm-up: compile kernels, fill caches
+        block(name)
+    samples = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name in contenders:
+            samples[name].append(block(name))
+    ms = {name: statistics.median(v) for name, v in samples.items()}
+
+    lines = [
+        f"GPT training iteration: {mc.n_layer} layers, {mc.n_head} heads, n_embd {mc.n_embd}, "
+        f"block {mc.block_size}, batch {tc.batch_size}, vocab {mc.vocab_size}",
+        f"median of {rounds} rounds x {iters} iterations, interleaved; torch threads {THREADS}",
+        "",
+        f"{'contender':<12}{'ms/iter':>10}{'vs torch':>10}",
+    ]
+    for name, value in ms.items():
+        ratio = f"{value / ms['torch']:.2f}x" if have_torch else "-"
+        lines.append(f"{name:<12}{value:>10.1f}{ratio:>10}")
+    if not have_torch:
+        lines.append("(torch not installed: no PyTorch column)")
+    else:
+        lines.append("")
+        lines.append(f"ours / torch = {ms['ours'] / ms['torch']:.2f} (target <= 1.5)")
+    table = "\n".join(lines)
+    print(table)
+    return table
