@@ -1,0 +1,493 @@
+"""Neural-network functions on tensors, imported as ``F`` (as in PyTorch)::
+
+    from micrograd_plus import functional as F
+    loss = F.cross_entropy(F.linear(x, W, b), y)
+
+Each function here is *one* node of the graph with a hand-derived backward rule ("fused"), rather
+than a chain of small tensor ops. Two reasons:
+
+* **Stability.** softmax and cross-entropy exponentiate; done naively, ``exp(1000)`` overflows.
+  Subtracting each row's maximum first changes nothing mathematically
+  (``softmax(x) = softmax(x - c)``) and keeps every exponent <= 0.
+* **Speed and memory.** A fused node saves only what its backward needs (cross-entropy keeps the
+  probabilities; layer norm keeps one mean and one 1/std per row) and runs a few numpy passes
+  instead of a dozen.
+
+Shapes follow PyTorch: the last dimension is the feature/class dimension, anything before it is
+batch.
+"""
+
+import math
+
+import numpy as np
+
+from micrograd_plus import kernels
+from micrograd_plus.tensor import Tensor, _leaf, _result, _to_tensor, _unbroadcast
+
+__all__ = [
+    "relu",
+    "gelu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "cross_entropy",
+    "mse_loss",
+    "linear",
+    "layer_norm",
+    "embedding",
+    "dropout",
+    "scaled_dot_product_attention",
+    "DIFFERENTIABLE_FUNCTIONS",
+]
+
+DIFFERENTIABLE_FUNCTIONS = []
+"""Names of the differentiable functions defined here; the tests fail if one lacks a gradient check."""
+
+
+def _differentiable(fn):
+    DIFFERENTIABLE_FUNCTIONS.append(fn.__name__)
+    return fn
+
+
+def _c(a):
+    """A C-contiguous version of ``a`` (no copy when it already is): what the kernels like best."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def _float_tensor(x, name):
+    x = _to_tensor(x)
+    if not np.issubdtype(x.data.dtype, np.floating):
+        raise TypeError(f"{name} needs a floating-point tensor, got dtype {x.data.dtype}")
+    return x
+
+
+# ----------------------------------------------------------------------------------------------
+# Activations (thin wrappers: the rules live on Tensor)
+# ----------------------------------------------------------------------------------------------
+
+
+@_differentiable
+def relu(x):
+    """max(x, 0) elementwise. See :meth:`Tensor.relu`."""
+    return _to_tensor(x).relu()
+
+
+@_differentiable
+def gelu(x, approximate="none"):
+    """GELU, x * Phi(x); ``approximate="tanh"`` is GPT-2's form. See :meth:`Tensor.gelu`."""
+    return _to_tensor(x).gelu(approximate)
+
+
+@_differentiable
+def sigmoid(x):
+    """1 / (1 + e^-x), stable for large |x|. See :meth:`Tensor.sigmoid`."""
+    return _to_tensor(x).sigmoid()
+
+
+@_differentiable
+def tanh(x):
+    """Hyperbolic tangent. See :meth:`Tensor.tanh`."""
+    return _to_tensor(x).tanh()
+
+
+# ----------------------------------------------------------------------------------------------
+# softmax family
+# ----------------------------------------------------------------------------------------------
+
+
+@_differentiable
+def softmax(x, dim=-1):
+    """Turn scores into probabilities along ``dim``: exp(x_i) / sum_j exp(x_j).
+
+    Shape in = shape out; each slice along ``dim`` is positive and sums to 1.
+    Backward (with y the output): dx = y * (g - sum(g * y)) along ``dim``.
+    """
+    x = _float_tensor(x, "softmax")
+    z = x.data - x.data.max(axis=dim, keepdims=True)  # every exponent <= 0: no overflow
+    y = np.exp(z)
+    y /= y.sum(axis=dim, keepdims=True)
+
+    def backward(g):
+        return (y * (g - (g * y).sum(axis=dim, keepdims=True)),)
+
+    return _result(y, (x,), "softmax", backward)
+
+
+@_differentiable
+def log_softmax(x, dim=-1):
+    """log(softmax(x)) along ``dim``, computed as x - max - log(sum(exp(x - max))).
+
+    Computing it directly is more accurate than taking the log of tiny probabilities.
+    Backward (with y the output): dx = g - exp(y) * sum(g).
+    """
+    x = _float_tensor(x, "log_softmax")
+    z = x.data - x.data.max(axis=dim, keepdims=True)
+    y = z - np.log(np.exp(z).sum(axis=dim, keepdims=True))
+
+    def backward(g):
+        return (g - np.exp(y) * g.sum(axis=dim, keepdims=True),)
+
+    return _result(y, (x,), "log_softmax", backward)
+
+
+@_differentiable
+def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
+    """The classification cost: -log(probability the model gave to the right class).
+
+    Args:
+        logits: unnormalised scores, (N, C) or (B, T, C) (any leading shape; classes last).
+        target: integer class indices shaped like ``logits`` without its last dim, (N,) or
+            (B, T); entries equal to ``ignore_index`` are skipped.
+        reduction: ``"mean"`` (over non-ignored entries), ``"sum"`` or ``"none"`` (per entry).
+
+    Fused and stable: log-softmax is computed with the max subtracted, and the backward is the
+    famous ``softmax(logits) - onehot(target)`` (times the incoming gradient), which is why the
+    forward keeps the probabilities.
+    """
+    logits = _float_tensor(logits, "cross_entropy")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    x = logits.data
+    if x.ndim < 1:
+        raise ValueError("cross_entropy: logits must have a class dimension, got a 0-d tensor")
+    C = x.shape[-1]
+    if not np.issubdtype(t.dtype, np.integer):
+        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {t.dtype}")
+    if t.shape != x.shape[:-1]:
+        raise ValueError(
+            f"cross_entropy: target shape {t.shape} does not match logits shape {x.shape} "
+            f"(expected target shape {x.shape[:-1]}: logits without the class dimension)"
+        )
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    x2 = x.reshape(-1, C)  # (N, C)
+    t1 = t.reshape(-1)  # (N,)
+    N = t1.shape[0]
+    valid = t1 != ignore_index  # (N,)
+    all_valid = bool(valid.all())
+    tv = t1 if all_valid else t1[valid]
+    if tv.size and (tv.min() < 0 or tv.max() >= C):
+        bad = tv[(tv < 0) | (tv >= C)][0]
+        raise IndexError(f"cross_entropy: target class {bad} is out of range for {C} classes (valid: 0..{C - 1})")
+    safe_t = t1 if all_valid else np.where(valid, t1, 0)
+
+    z = x2 - x2.max(axis=1, keepdims=True)  # (N, C), every entry <= 0
+    e = np.exp(z)
+    s = e.sum(axis=1, keepdims=True)  # (N, 1)
+    rows = np.arange(N)
+    nll = np.log(s[:, 0]) - z[rows, safe_t]  # (N,) = -log p(target)
+    if not all_valid:
+        nll = nll * valid
+    count = int(valid.sum())
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.asarray(nll.sum() / count, dtype=x.dtype)  # nan if every target is ignored
+    elif reduction == "sum":
+        out = np.asarray(nll.sum(), dtype=x.dtype)
+    else:
+        out = nll.reshape(t.shape).astype(x.dtype, copy=False)
+    e /= s  # e now holds the probabilities, (N, C): all that backward needs besides the targets
+
+    def backward(g):
+        if reduction == "none":
+            w = g.reshape(N, 1)  # (N, 1): each row's own upstream gradient
+        elif reduction == "mean":
+            w = g / count
+        else:
+            w = g
+        dx = e * w  # softmax * g
+        dx[rows, safe_t] -= w if np.ndim(w) == 0 else w[:, 0]  # minus onehot * g
+        if not all_valid:
+            dx *= valid[:, None]
+        return (dx.reshape(x.shape),)
+
+    return _result(out, (logits,), "cross_entropy", backward)
+
+
+@_differentiable
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error: mean((input - target)^2). Shapes must match.
+
+    3Blue1Brown's "cost" of a network is this (summed instead of averaged).
+    Backward: 2 (input - target) / N for the input, the negative of that for the target.
+    """
+    a = _float_tensor(input, "mse_loss")
+    b = _to_tensor(target, a)
+    if a.data.shape != b.data.shape:
+        raise ValueError(f"mse_loss: input shape {a.data.shape} and target shape {b.data.shape} differ")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    d = a.data - b.data
+    sq = d * d
+    n = max(d.size, 1)
+    if reduction == "mean":
+        out = np.asarray(sq.sum() / n, dtype=d.dtype)
+    elif reduction == "sum":
+        out = np.asarray(sq.sum(), dtype=d.dtype)
+    else:
+        out = sq
+
+    def backward(g):
+        scale = 2.0 / n if reduction == "mean" else 2.0
+        gd = (g * scale) * d  # dL/d(input)
+        return (gd if a.requires_grad else None, -gd if b.requires_grad else None)
+
+    return _result(out, (a, b), "mse_loss", backward)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers as functions
+# ----------------------------------------------------------------------------------------------
+
+
+@_differentiable
+def linear(x, weight, bias=None):
+    """An affine layer, y = x Wᵀ + b, as one node.
+
+    Args:
+        x: (..., in_features) -- any number of leading batch dims.
+        weight: (out_features, in_features), PyTorch's layout: row j holds neuron j's weights.
+        bias: (out_features,) or None.
+
+    Returns:
+        (..., out_features).
+
+    The leading dims are flattened, so the whole batch is one (rows, in) x (in, out) product on
+    the matmul kernels. Backward: dx = g W, dW = gᵀ x, db = sum of g over rows.
+    """
+    x = _float_tensor(x, "linear")
+    weight = _float_tensor(weight, "linear weight")
+    if weight.data.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.data.shape}")
+    out_f, in_f = weight.data.shape
+    if x.data.ndim == 0 or x.data.shape[-1] != in_f:
+        raise ValueError(
+            f"linear: input of shape {x.data.shape} does not fit weight of shape {weight.data.shape}: "
+            f"the input's last dim must be in_features={in_f}"
+        )
+    if bias is not None:
+        bias = _float_tensor(bias, "linear bias")
+        if bias.data.shape != (out_f,):
+            raise ValueError(f"linear: bias must have shape ({out_f},), got {bias.data.shape}")
+    dt = np.result_type(x.data.dtype, weight.data.dtype)
+    X = x.data if x.data.dtype == dt else x.data.astype(dt)
+    W = weight.data if weight.data.dtype == dt else weight.data.astype(dt)
+    lead = X.shape[:-1]
+    X2 = _c(X.reshape(-1, in_f))  # (rows, in)
+    y = kernels.matmul_nt(X2, _c(W))  # (rows, out) = X Wᵀ
+    if bias is not None:
+        y += bias.data.astype(dt, copy=False)
+    y = y.reshape(lead + (out_f,))  # (..., out)
+
+    def backward(g):
+        g2 = _c(g.reshape(-1, out_f))  # (rows, out)
+        gx = kernels.matmul(g2, _c(W)).reshape(lead + (in_f,)) if x.requires_grad else None  # g W
+        gw = kernels.matmul_tn(g2, X2) if weight.requires_grad else None  # gᵀ X  (out, in)
+        if bias is None:
+            return gx, gw
+        gb = g2.sum(axis=0) if bias.requires_grad else None  # (out,)
+        return gx, gw, gb
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return _result(y, parents, "linear", backward)
+
+
+@_differentiable
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise each slice over the last dims to mean 0, variance 1, then scale and shift.
+
+    Args:
+        x: (..., *normalized_shape), e.g. (B, T, C) with normalized_shape (C,).
+        normalized_shape: an int or tuple: the trailing dims to normalise over.
+        weight, bias: shaped like ``normalized_shape`` (or None).
+
+    y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance (as in PyTorch).
+    One fused node: it keeps only the per-row mean and 1/std, recomputing x̂ from x in backward.
+    With x̂ the normalised input and dx̂ = g * weight, the backward is
+    dx = (dx̂ - mean(dx̂) - x̂ * mean(dx̂ * x̂)) / std.
+    """
+    x = _float_tensor(x, "layer_norm")
+    if isinstance(normalized_shape, (int, np.integer)):
+        normalized_shape = (int(normalized_shape),)
+    normalized_shape = tuple(normalized_shape)
+    k = len(normalized_shape)
+    X = x.data
+    if k == 0 or X.shape[X.ndim - k :] != normalized_shape or X.ndim < k:
+        raise ValueError(f"layer_norm: input shape {X.shape} does not end with normalized_shape {normalized_shape}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != normalized_shape:
+            raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
+    weight = None if weight is None else _float_tensor(weight, "layer_norm weight")
+    bias = None if bias is None else _float_tensor(bias, "layer_norm bias")
+    axes = tuple(range(X.ndim - k, X.ndim))
+    lead_axes = tuple(range(X.ndim - k))
+    mu = X.mean(axis=axes, keepdims=True)  # (..., 1)
+    xc = X - mu
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    rstd = 1.0 / np.sqrt(var + eps)  # (..., 1)
+    xhat = xc
+    xhat *= rstd  # (..., *normalized_shape), in place: xc is not needed any more
+    y = xhat
+    if weight is not None:
+        y = y * weight.data
+    if bias is not None:
+        y = y + bias.data
+    y = y.astype(X.dtype, copy=False)
+    del xc, xhat
+
+    def backward(g):
+        xh = (X - mu) * rstd  # recompute x̂ (saves keeping a full-size copy)
+        dxh = g * weight.data if weight is not None else g
+        gx = None
+        if x.requires_grad:
+            m1 = dxh.mean(axis=axes, keepdims=True)
+            m2 = (dxh * xh).mean(axis=axes, keepdims=True)
+            gx = (dxh - m1 - xh * m2) * rstd
+        grads = [gx]
+        if weight is not None:
+            grads.append((g * xh).sum(axis=lead_axes) if weight.requires_grad else None)
+        if bias is not None:
+            grads.append(g.sum(axis=lead_axes) if bias.requires_grad else None)
+        return tuple(grads)
+
+    parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
+    return _result(y, parents, "layer_norm", backward)
+
+
+@_differentiable
+def embedding(idx, weight):
+    """Look up rows of a table: ``weight[idx]``, e.g. token ids -> vectors.
+
+    Args:
+        idx: integer array/Tensor of any shape, e.g. (B, T), values in [0, num_embeddings).
+        weight: (num_embeddings, dim).
+
+    Returns:
+        (*idx.shape, dim). A row used several times gets the *sum* of its gradients
+        (a scatter-add), which is the backward of a gather.
+    """
+    weight = _float_tensor(weight, "embedding weight")
+    ix = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+    if not np.issubdtype(ix.dtype, np.integer):
+        raise TypeError(f"embedding: indices must be integers, got dtype {ix.dtype}")
+    W = weight.data
+    if W.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {W.shape}")
+    V, D = W.shape
+    if ix.size and (ix.min() < 0 or ix.max() >= V):
+        bad = ix[(ix < 0) | (ix >= V)].flat[0]
+        raise IndexError(f"embedding: index {bad} is out of range for a table of {V} rows (valid: 0..{V - 1})")
+    flat = ix.reshape(-1)
+    y = np.take(W, flat, axis=0).reshape(ix.shape + (D,))  # (*idx.shape, D)
+
+    def backward(g):
+        gw = np.zeros_like(W)  # (V, D)
+        np.add.at(gw, flat, g.reshape(-1, D))  # scatter-add: repeated ids accumulate
+        return (gw,)
+
+    return _result(y, (weight,), "embedding", backward)
+
+
+@_differentiable
+def dropout(x, p=0.5, training=True, generator=None):
+    """Randomly zero a fraction ``p`` of the elements during training ("inverted" dropout).
+
+    Kept elements are divided by 1 - p so that the expected value is unchanged; at evaluation
+    (``training=False``) dropout does nothing. The mask is drawn from ``generator`` (see
+    :mod:`micrograd_plus.random`), so a seed reproduces it. Backward lets the gradient through
+    exactly where the mask kept the element, with the same 1/(1 - p) scale.
+    """
+    x = _float_tensor(x, "dropout")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    from micrograd_plus.random import get_generator
+
+    rng = get_generator(generator)
+    rdt = np.float32 if x.data.dtype == np.float32 else np.float64
+    keep = rng.random(x.data.shape, dtype=rdt) >= p  # boolean mask: 1 byte per element
+    scale = 1.0 / (1.0 - p)
+    y = x.data * keep
+    y *= scale
+
+    def backward(g):
+        gx = g * keep
+        gx *= scale
+        return (gx,)
+
+    return _result(y, (x,), "dropout", backward)
+
+
+# ----------------------------------------------------------------------------------------------
+# Attention
+# ----------------------------------------------------------------------------------------------
+
+
+@_differentiable
+def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 generator=None):
+    """Attention: each query position takes a weighted average of the values.
+
+    Args:
+        q: (B, H, T, D) queries (any leading dims work on the unfused path).
+        k: (B, H, S, D) keys; v: (B, H, S, Dv) values.
+        attn_mask: optional boolean mask (True = may attend) or additive float mask,
+            broadcastable to (B, H, T, S).
+        dropout_p: dropout on the attention weights (pass 0 at evaluation).
+        is_causal: position t may only look at positions <= t (a GPT's left-to-right rule).
+        scale: multiplies q kᵀ; default 1/sqrt(D), which keeps the scores' variance near 1.
+
+    Returns:
+        (B, H, T, Dv) = softmax(q kᵀ * scale + mask) v.
+
+    With ``is_causal`` and no mask or dropout on (B, H, T, D) inputs, this is one fused node
+    running the attention kernels of :mod:`micrograd_plus.kernels`. Otherwise it is built from
+    ordinary ops (matmul, masked_fill with -inf, softmax, dropout, matmul).
+    """
+    q = _float_tensor(q, "attention q")
+    k = _float_tensor(k, "attention k")
+    v = _float_tensor(v, "attention v")
+    qs, ks, vs = q.data.shape, k.data.shape, v.data.shape
+    if q.data.ndim < 2 or k.data.ndim < 2 or v.data.ndim < 2:
+        raise ValueError(f"attention needs at least 2-D q, k, v, got shapes {qs}, {ks}, {vs}")
+    if qs[-1] != ks[-1] or ks[-2] != vs[-2]:
+        raise ValueError(
+            f"attention: q {qs}, k {ks}, v {vs} do not fit: q and k need the same last dim (D), "
+            "k and v the same sequence length"
+        )
+    if attn_mask is not None and is_causal:
+        raise ValueError("attention: pass either attn_mask or is_causal=True, not both")
+    if scale is None:
+        scale = 1.0 / math.sqrt(qs[-1])
+    scale = float(scale)
+
+    if is_causal and dropout_p == 0.0 and q.data.ndim == 4 and qs == ks == vs:
+        dt = np.result_type(q.data.dtype, k.data.dtype, v.data.dtype)
+        Q, K, Vv = (_c(t.data.astype(dt, copy=False)) for t in (q, k, v))  # (B, H, T, D)
+        out, stats = kernels.attention_forward(Q, K, Vv, scale, True)
+
+        def backward(g):
+            return kernels.attention_backward(_c(g), Q, K, Vv, out, stats, scale, True)
+
+        return _result(out, (q, k, v), "attention", backward)
+
+    s = (q @ k.transpose(-2, -1)) * scale  # (..., T, S)
+    T, S = qs[-2], ks[-2]
+    if is_causal:
+        s = s.masked_fill(~np.tril(np.ones((T, S), dtype=bool)), -np.inf)
+    elif attn_mask is not None:
+        m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        if m.dtype == np.bool_:
+            s = s.masked_fill(~m, -np.inf)
+        else:
+            s = s + _to_tensor(attn_mask, s)
+    p = softmax(s, dim=-1)
+    if dropout_p > 0.0:
+        p = dropout(p, dropout_p, training=True, generator=generator)
+    return p @ v  # (..., T, Dv)
+
+
+del _leaf, _unbroadcast
