@@ -1,0 +1,177 @@
+"""Benchmark: our numba matmul kernels against numpy's BLAS and (if installed) PyTorch.
+
+For every shape the library really multiplies (a GPT layer's forward and both backward products,
+the MNIST classifier's, one large square), it times the three contenders *interleaved* in one
+process: round after round, each contender runs once per round, so a noisy neighbour on a shared
+machine slows all of them alike. It reports the median over rounds, in milliseconds and GFLOPS
+(2·M·N·K floating point operations per product), and the throughput ratios ours/BLAS and
+ours/torch (above 1 means ours is faster).
+
+Run it with ``micrograd-plus bench matmul`` or ``python benchmarks/run.py matmul``. numpy's
+OpenBLAS is slowed by the ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` variables set on the
+development machine; unset both (``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...``) to compare
+against BLAS at its best. The header says which was in effect.
+"""
+
+import os
+import statistics
+import time
+
+import numpy as np
+
+THREADS = 2
+
+# (label, op, shape of a, shape of b). op: "nn" a @ b, "nt" a @ b.T, "tn" a.T @ b.
+SHAPES = [
+    ("gpt mlp fc fwd", "nn", (768, 128), (128, 512)),
+    ("gpt mlp fc dX", "nt", (768, 512), (128, 512)),
+    ("gpt mlp fc dW", "tn", (768, 128), (768, 512)),
+    ("gpt mlp proj fwd", "nn", (768, 512), (512, 128)),
+    ("gpt mlp proj dX", "nt", (768, 128), (512, 128)),
+    ("gpt mlp proj dW", "tn", (768, 512), (768, 128)),
+    ("gpt lm head fwd", "nn", (768, 128), (128, 65)),
+    ("mnist fc1 fwd", "nn", (64, 784), (784, 128)),
+    ("mnist fc1 dX", "nt", (64, 128), (784, 128)),
+    ("mnist fc1 dW", "tn", (64, 784), (64, 128)),
+    ("mnist fc2 fwd", "nn", (64, 128), (128, 10)),
+    ("mnist fc2 dX", "nt", (64, 10), (128, 10)),
+    ("mnist fc2 dW", "tn", (64, 128), (64, 10)),
+    ("square 1024", "nn", (1024, 1024), (1024, 1024)),
+]
+
+
+def _flops(op, a_shape, b_shape):
+    """2·M·N·K for the product; K is the summed axis of ``a``."""
+    k = a_shape[0] if op == "tn" else a_shape[1]
+    m = a_shape[1] if op == "tn" else a_shape[0]
+    n = b_shape[0] if op == "nt" else b_shape[1]
+    return 2 * m * n * k
+
+
+def _contenders(op, a, b):
+    """name -> zero-argument callable computing the product, for each available contender."""
+    import importlib
+
+    # (the package's ``kernels.matmul`` attribute is the dispatching function, not this module)
+    ours_mod = importlib.import_module("micrograd_plus.kernels.matmul")
+    ours = {"nn": ours_mod.matmul, "nt": ours_mod.matmul_nt, "tn": ours_mod.matmul_tn}[op]
+    blas = {"nn": lambda: a @ b, "nt": lambda: a @ b.T, "tn": lambda: a.T @ b}[op]
+    out = {"ours": lambda: ours(a, b), "blas": blas}
+    try:
+        import torch
+    except ImportError:
+        return out
+    torch.set_num_threads(THREADS)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    out["torch"] = {
+        "nn": lambda: ta @ tb,
+        "nt": lambda: ta @ tb.T,
+        "tn": lambda: ta.T @ tb,
+    }[op]
+    return out
+
+
+def _time_rounds(fns, repeats, min_seconds=0.002):
+    """Median seconds per call of each callable, timed interleaved round by round.
+
+    Tiny products take microseconds, below the timer's resolution and the noise, so each sample
+    times ``n`` back-to-back calls, with ``n`` chosen in the warm-up so a sample lasts about
+    ``min_seconds``.
+    """
+    counts = {}
+    for name, fn in fns.items():  # warm-up: compile, fault in memory, pick n
+        fn()
+        t = time.perf_counter()
+        fn()
+        once = max(time.perf_counter() - t, 1e-7)
+        counts[name] = max(1, int(min_seconds / once))
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            n = counts[name]
+            t = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t) / n)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def _header():
+    import numba
+
+    env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    lines = [
+        "matmul benchmark: float32, median seconds per call over interleaved rounds",
+        f"numba {numba.__version__}, threads={numba.get_num_threads()}, "
+        f"threading layer={_threading_layer()}; numpy {np.__version__}; "
+        f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}",
+    ]
+    try:
+        import torch
+
+        lines.append(f"torch {torch.__version__}, threads={THREADS}")
+    except ImportError:
+        lines.append("torch not installed: torch column skipped")
+    return lines
+
+
+def _threading_layer():
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel region has run yet
+        return "not yet chosen"
+
+
+def run(repeats=None, quick=False):
+    """Run the benchmark and return (and print) the table as plain text.
+
+    ``repeats``: interleaved rounds per shape (default 21, or 5 with ``quick``). ``quick`` also
+    skips the large square product.
+    """
+    if repeats is None:
+        repeats = 5 if quick else 21
+    shapes = [s for s in SHAPES if not (quick and s[0].startswith("square"))]
+    rng = np.random.default_rng(0)
+    rows = []
+    have_torch = None
+    for label, op, a_shape, b_shape in shapes:
+        a = rng.standard_normal(a_shape, dtype=np.float32)
+        b = rng.standard_normal(b_shape, dtype=np.float32)
+        fns = _contenders(op, a, b)
+        have_torch = "torch" in fns
+        med = _time_rounds(fns, repeats)
+        flops = _flops(op, a_shape, b_shape)
+        rows.append((label, op, a_shape, b_shape, flops, med))
+
+    lines = _header()
+    lines[0] += f", {repeats} rounds"
+    head = f"{'product':<18} {'op':<3} {'a':>11} {'b':>11} | {'ours ms':>8} {'GF/s':>6} | {'BLAS ms':>8} {'GF/s':>6}"
+    if have_torch:
+        head += f" | {'torch ms':>8} {'GF/s':>6}"
+    head += f" | {'ours/BLAS':>9}"
+    if have_torch:
+        head += f" {'ours/torch':>10}"
+    lines += ["", head, "-" * len(head)]
+    for label, op, a_shape, b_shape, flops, med in rows:
+        line = (
+            f"{label:<18} {op:<3} {str(a_shape):>11} {str(b_shape):>11} | "
+            f"{med['ours'] * 1e3:8.3f} {flops / med['ours'] / 1e9:6.1f} | "
+            f"{med['blas'] * 1e3:8.3f} {flops / med['blas'] / 1e9:6.1f}"
+        )
+        if have_torch:
+            line += f" | {med['torch'] * 1e3:8.3f} {flops / med['torch'] / 1e9:6.1f}"
+        line += f" | {med['blas'] / med['ours']:9.2f}"
+        if have_torch:
+            line += f" {med['torch'] / med['ours']:10.2f}"
+        lines.append(line)
+    lines.append("")
+    lines.append("ratios are throughput ours/peer: above 1.00 means ours is faster")
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    run()
