@@ -1,0 +1,203 @@
+"""The numba matmul kernels agree with their plain-numpy references, and reject bad input clearly.
+
+Expected values come from numpy (``np.matmul`` on float64 copies), never from our own kernels.
+Shapes stay small (<= 70) so the suite also runs under ``NUMBA_DISABLE_JIT=1``, but they cross
+the 4x4 register block and the tile/K-slice boundaries: sizes 1, odd, and non-multiples of 4.
+"""
+
+import importlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+# ``micrograd_plus.kernels.matmul`` as an attribute is the dispatching function of the package;
+# the tests want the module with the kernels themselves.
+mm = importlib.import_module("micrograd_plus.kernels.matmul")
+
+DTYPES = [np.float32, np.float64]
+dims = st.integers(min_value=1, max_value=70)
+# How an operand is laid out in memory before the kernel sees it.
+LAYOUTS = ["c", "f", "strided", "neg"]
+
+
+def _layout(x, how):
+    """Return an array equal to ``x`` with the memory layout ``how`` (a view where possible)."""
+    if how == "c":
+        return np.ascontiguousarray(x)
+    if how == "f":  # a transposed view of a C-contiguous array: the layout of ``w.T``
+        return np.ascontiguousarray(x.T).T
+    if how == "strided":  # every other row and column of a bigger array
+        big = np.zeros((2 * x.shape[0], 2 * x.shape[1]), dtype=x.dtype)
+        big[::2, ::2] = x
+        return big[::2, ::2]
+    if how == "neg":  # negative strides
+        return np.ascontiguousarray(x[::-1, ::-1])[::-1, ::-1]
+    raise AssertionError(how)
+
+
+def _assert_close(got, a64, b64, expected_dtype, k):
+    """Compare with the float64 product; float32 tolerance grows with the summed length K."""
+    expected = a64 @ b64
+    assert got.dtype == expected_dtype
+    assert got.shape == expected.shape
+    assert got.flags.c_contiguous
+    if expected_dtype == np.float32:
+        # Each term of a float32 dot product is rounded; errors grow roughly like sqrt(K) but
+        # allow K for safety. Scale by the size of the terms, sum |a||b|.
+        scale = np.abs(a64) @ np.abs(b64)
+        np.testing.assert_array_less(np.abs(got - expected), 1e-6 * (k + 4) * scale + 1e-30)
+        np.testing.assert_allclose(got, expected, rtol=1e-5 * (1 + k / 16), atol=1e-5 * k)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * k)
+
+
+@st.composite
+def problems(draw):
+    """(M, K, N, dtype, layout of a, layout of b, seed)."""
+    return (
+        draw(dims),
+        draw(dims),
+        draw(dims),
+        draw(st.sampled_from(DTYPES)),
+        draw(st.sampled_from(LAYOUTS)),
+        draw(st.sampled_from(LAYOUTS)),
+        draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+def _operands(m, k, n, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(dtype)  # (M, K)
+    b = rng.standard_normal((k, n)).astype(dtype)  # (K, N)
+    return a, b
+
+
+@given(problems())
+def test_matmul_matches_numpy(p):
+    m, k, n, dtype, la, lb, seed = p
+    a, b = _operands(m, k, n, dtype, seed)
+    got = mm.matmul(_layout(a, la), _layout(b, lb))  # (M, N)
+    _assert_close(got, a.astype(np.float64), b.astype(np.float64), dtype, k)
+
+
+@given(problems())
+def test_matmul_nt_matches_numpy(p):
+    m, k, n, dtype, la, lb, seed = p
+    a, b = _operands(m, k, n, dtype, seed)
+    bt = b.T.copy()  # (N, K)
+    got = mm.matmul_nt(_layout(a, la), _layout(bt, lb))  # (M, N)
+    _assert_close(got, a.astype(np.float64), b.astype(np.float64), dtype, k)
+
+
+@given(problems())
+def test_matmul_tn_matches_numpy(p):
+    m, k, n, dtype, la, lb, seed = p
+    a, b = _operands(m, k, n, dtype, seed)
+    at = a.T.copy()  # (K, M)
+    got = mm.matmul_tn(_layout(at, la), _layout(b, lb))  # (M, N)
+    _assert_close(got, a.astype(np.float64), b.astype(np.float64), dtype, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["matmul", "matmul_nt", "matmul_tn"])
+def test_kernels_equal_their_references(name, dtype, rng):
+    """Kernel and reference agree on one shape with ragged edges in every dimension."""
+    a = rng.standard_normal((67, 45)).astype(dtype)
+    b = rng.standard_normal({"matmul": (45, 33), "matmul_nt": (33, 45), "matmul_tn": (67, 33)}[name])
+    b = b.astype(dtype)
+    got = getattr(mm, name)(a, b)
+    want = getattr(mm, name + "_reference")(a, b)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 45)
+
+
+def test_hand_computed_product():
+    """A product small enough to check by hand: [[1, 2], [3, 4]] @ [[5, 6], [7, 8]]."""
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    b = np.array([[5.0, 6.0], [7.0, 8.0]])
+    expected = np.array([[19.0, 22.0], [43.0, 50.0]])
+    np.testing.assert_array_equal(mm.matmul(a, b), expected)
+    np.testing.assert_array_equal(mm.matmul_nt(a, b.T), expected)
+    np.testing.assert_array_equal(mm.matmul_tn(a.T, b), expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_product_uses_threads_and_tiles(dtype, rng):
+    """Big enough to take the parallel path, with several tiles and K slices (kc = 2 KB)."""
+    m, k, n = (130, 600, 70) if dtype == np.float32 else (70, 300, 130)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    assert 2 * m * n * k >= mm._PARALLEL_MIN_FLOPS
+    _assert_close(mm.matmul(a, b), a.astype(np.float64), b.astype(np.float64), dtype, k)
+
+
+@pytest.mark.parametrize("m,k,n", [(0, 3, 4), (3, 0, 4), (3, 4, 0), (0, 0, 0)])
+def test_empty_dimensions(m, k, n):
+    """Zero-sized products are well defined: a sum over nothing is 0."""
+    a = np.ones((m, k), np.float32)
+    b = np.ones((k, n), np.float32)
+    for got in (mm.matmul(a, b), mm.matmul_nt(a, b.T), mm.matmul_tn(a.T, b)):
+        assert got.shape == (m, n)
+        assert got.dtype == np.float32
+        assert not got.any()
+
+
+def test_output_is_new_array():
+    a = np.eye(3, dtype=np.float32)
+    b = np.arange(9, dtype=np.float32).reshape(3, 3)
+    out = mm.matmul(a, b)
+    assert not np.shares_memory(out, a) and not np.shares_memory(out, b)
+    np.testing.assert_array_equal(out, b)
+
+
+def test_inner_dimension_mismatch_names_shapes():
+    a = np.ones((3, 4), np.float32)
+    b = np.ones((5, 2), np.float32)
+    with pytest.raises(ValueError, match=r"matmul: \(3, 4\) @ \(5, 2\) — inner dimensions 4 and 5"):
+        mm.matmul(a, b)
+    with pytest.raises(ValueError, match=r"matmul_nt: \(3, 4\) @ \(5, 2\)ᵀ — inner dimensions 4 and 2"):
+        mm.matmul_nt(a, b)
+    with pytest.raises(ValueError, match=r"matmul_tn: \(3, 4\)ᵀ @ \(5, 2\) — inner dimensions 3 and 5"):
+        mm.matmul_tn(a, b)
+
+
+@pytest.mark.parametrize("name", ["matmul", "matmul_nt", "matmul_tn"])
+def test_wrong_ndim_names_shapes(name):
+    with pytest.raises(ValueError, match=r"2-D.*\(2, 3, 4\)"):
+        getattr(mm, name)(np.ones((2, 3, 4)), np.ones((4, 4)))
+    with pytest.raises(ValueError, match=r"2-D.*\(4,\)"):
+        getattr(mm, name)(np.ones((4, 4)), np.ones(4))
+
+
+@pytest.mark.parametrize("name", ["matmul", "matmul_nt", "matmul_tn"])
+def test_dtype_mismatch_names_both(name):
+    with pytest.raises(TypeError, match="float32 and float64"):
+        getattr(mm, name)(np.ones((2, 2), np.float32), np.ones((2, 2), np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float16, np.complex128, np.bool_])
+def test_unsupported_dtype(dtype):
+    x = np.ones((2, 2), dtype)
+    with pytest.raises(TypeError, match=f"float32 and float64 are supported, got {np.dtype(dtype)}"):
+        mm.matmul(x, x)
+
+
+def test_non_arrays_rejected():
+    with pytest.raises(TypeError, match="expected numpy arrays, got list"):
+        mm.matmul([[1.0]], np.ones((1, 1)))
+
+
+def test_dispatch_module_uses_the_kernels():
+    """The library's only door to matmul, ``micrograd_plus.kernels``, gives the same answers."""
+    from micrograd_plus import kernels
+
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((9, 7))
+    b = rng.standard_normal((7, 5))
+    for backend in ("numba", "numpy"):
+        with kernels.backend(backend):
+            np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-12)
+            np.testing.assert_allclose(kernels.matmul_nt(a, b.T), a @ b, rtol=1e-12)
+            np.testing.assert_allclose(kernels.matmul_tn(a.T, b), a @ b, rtol=1e-12)
