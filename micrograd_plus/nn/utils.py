@@ -1,0 +1,55 @@
+"""Training helpers that act on the gradients of many parameters at once."""
+
+import math
+
+import numpy as np
+
+__all__ = ["clip_grad_norm_"]
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale all gradients down together so that their overall norm is at most ``max_norm``.
+
+    The gradients of all parameters are treated as one long vector ``g``. Its norm
+    ``||g|| = sqrt(sum of every squared gradient element)`` measures how big the step is about to
+    be. One unlucky batch can give a huge gradient and throw the weights far away; clipping
+    rescales every gradient by ``max_norm / ||g||`` when ``||g|| > max_norm``, keeping the
+    *direction* of the step and capping its *length*. GPT training clips at 1.0.
+
+    Args:
+        parameters: an iterable of parameters (or a single one); those with ``grad is None``
+            are skipped.
+        max_norm: the largest allowed norm.
+        norm_type: which p-norm (2.0 by default; ``float("inf")`` for the largest absolute value).
+        error_if_nonfinite: raise ``RuntimeError`` if the norm is nan or inf (otherwise the
+            gradients are left as they are in that case).
+
+    Returns:
+        The total norm *before* clipping, as a Python float (useful to log).
+    """
+    if hasattr(parameters, "data"):
+        parameters = [parameters]
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    max_norm = float(max_norm)
+    norm_type = float(norm_type)
+    if norm_type == math.inf:
+        total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
+    else:
+        # Accumulate in float64: a sum of a million float32 squares loses digits in float32.
+        total = 0.0
+        for g in grads:
+            g64 = g.astype(np.float64, copy=False).reshape(-1)
+            total += float(g64 @ g64) if norm_type == 2.0 else float(np.sum(np.abs(g64) ** norm_type))
+        total = total ** (1.0 / norm_type)
+    if not math.isfinite(total):
+        if error_if_nonfinite:
+            raise RuntimeError(f"the total norm of the gradients is {total}; "
+                               "clip_grad_norm_ cannot rescale non-finite gradients")
+        return total
+    coef = max_norm / (total + 1e-6)  # the small constant avoids dividing by zero
+    if coef < 1.0:
+        for g in grads:
+            g *= np.asarray(coef, dtype=g.dtype)  # in place, in the gradient's own dtype
+    return total

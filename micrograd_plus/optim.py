@@ -1,0 +1,564 @@
+"""Optimisers: the rules that turn gradients into better weights.
+
+After ``loss.backward()`` every parameter ``p`` holds ``p.grad``: how much the cost goes up
+when that weight goes up a little. Gradient descent takes a small step the other way::
+
+    p.data -= lr * p.grad                       # one step downhill
+
+Everything in this module is a refinement of that one line:
+
+* :class:`SGD` -- plain (stochastic) gradient descent, optionally with *momentum* (keep rolling
+  in the direction you were already going), Nesterov momentum and L2 weight decay.
+* :class:`Adam` -- each weight gets its own step size, from running averages of its gradient
+  (the "first moment") and of its squared gradient (the "second moment").
+* :class:`AdamW` -- Adam with *decoupled* weight decay: weights shrink towards zero by a fixed
+  fraction each step, independently of the gradient statistics. The usual choice for transformers.
+
+and learning-rate *schedules* that change ``lr`` as training goes on (:class:`LambdaLR`,
+:class:`StepLR`, :class:`CosineWithWarmup`).
+
+The formulas and defaults are PyTorch's, so what you learn here transfers. A typical loop::
+
+    opt = optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()          # forget the previous step's gradients
+        loss.backward()          # fill p.grad for every parameter
+        opt.step()               # move every parameter a little downhill
+
+An optimiser only needs objects with a numpy array ``.data`` (updated in place, in its own
+dtype) and ``.grad`` (a numpy array of the same shape, or ``None`` to skip that parameter).
+
+Parameter groups
+----------------
+``params`` may also be a list of dicts, each with its own ``"params"`` and any hyperparameter
+overriding the defaults. This is how a GPT exempts biases, LayerNorm gains and embeddings from
+weight decay::
+
+    opt = optim.AdamW([
+        {"params": matrices, "weight_decay": 0.1},
+        {"params": others, "weight_decay": 0.0},
+    ], lr=1e-3, betas=(0.9, 0.99))
+
+Checkpoints
+-----------
+``state_dict()`` returns a *flat* dict of plain numpy arrays and numbers with string keys such as
+``"param_groups.0.lr"`` or ``"state.3.exp_avg"``, so it can be written with ``np.savez`` and read
+back with ``np.load(..., allow_pickle=False)``: loading a checkpoint never runs code.
+"""
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "LRScheduler",
+    "LambdaLR",
+    "StepLR",
+    "CosineWithWarmup",
+    "cosine_with_warmup_lr",
+]
+
+
+def _as_float(value, name):
+    """A hyperparameter as a Python float (numpy scalars would promote float32 updates to float64)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+
+
+class Optimizer:
+    """Base class: holds parameter groups and per-parameter state; subclasses implement :meth:`step`.
+
+    Args:
+        params: an iterable of parameters, or of dicts ``{"params": [...], <hyperparameter>: ...}``
+            (parameter groups). Each parameter may appear only once.
+        defaults: the hyperparameters (``lr`` and friends) every group starts from.
+
+    Attributes:
+        param_groups: list of dicts, each with ``"params"`` (a list) and every hyperparameter.
+            Change ``group["lr"]`` to change the learning rate (schedulers do exactly this).
+        state: dict mapping ``id(p)`` of a parameter ``p`` to its own dict of running buffers
+            (momentum, moments, step count).
+    """
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.param_groups = []
+        self.state = {}  # id(parameter) -> dict of its buffers (ids: tensors may not be hashable)
+        if isinstance(params, dict):
+            raise TypeError("params must be an iterable of parameters or of dicts, not a single dict; "
+                            "wrap it in a list: [{'params': ...}]")
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list: nothing to optimise "
+                             "(did you pass a generator that was already used up?)")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group):
+        """Add a dict ``{"params": [...], ...}``; hyperparameters it omits come from the defaults."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError("a parameter group must be a dict with a 'params' entry")
+        params = group["params"]
+        params = [params] if hasattr(params, "data") else list(params)
+        for p in params:
+            if not isinstance(getattr(p, "data", None), np.ndarray):
+                raise TypeError(f"{type(self).__name__} can only optimise objects with a numpy .data "
+                                f"array (such as nn.Parameter), got {type(p).__name__}")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params) or any(id(p) in seen for p in params):
+            raise ValueError("a parameter appears more than once in the optimiser's parameter groups")
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no hyperparameter(s) {sorted(unknown)}; "
+                            f"known: {sorted(self.defaults)}")
+        new = dict(self.defaults)
+        new.update(group)
+        new["params"] = params
+        self._check_hyperparameters(new)
+        self.param_groups.append(new)
+
+    def _check_hyperparameters(self, group):
+        """Subclasses raise ValueError for impossible settings (negative lr, beta >= 1, ...)."""
+        if _as_float(group["lr"], "lr") < 0:
+            raise ValueError(f"learning rate must be >= 0, got {group['lr']}")
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients of every parameter before the next ``backward()``.
+
+        ``set_to_none=True`` (the default, as in PyTorch) sets ``p.grad = None``, which costs
+        nothing and lets the optimiser skip parameters that got no gradient; ``False`` fills
+        existing gradients with zeros instead.
+        """
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad[...] = 0
+
+    def _grad(self, p):
+        """``p.grad`` as an array of ``p``'s dtype and shape, or None when it has no gradient."""
+        g = p.grad
+        if g is None:
+            return None
+        g = np.asarray(g, dtype=p.data.dtype)
+        if g.shape != p.data.shape:
+            raise ValueError(f"gradient of shape {g.shape} does not match its parameter of shape "
+                             f"{p.data.shape}")
+        return g
+
+    def step(self):
+        """Update every parameter that has a gradient, in place. Implemented by subclasses."""
+        raise NotImplementedError
+
+    # --- checkpoints -------------------------------------------------------------------------
+
+    def _index(self):
+        """Number the parameters 0, 1, 2, ... in group order: checkpoints refer to them this way."""
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self):
+        """Everything needed to resume, as a flat dict of numpy arrays and numbers (no pickle needed).
+
+        Keys: ``"param_groups.<g>.<name>"`` for each group's hyperparameters (``betas`` becomes a
+        length-2 array), ``"param_groups.<g>.params"`` (an int array of parameter indices) and
+        ``"state.<i>.<name>"`` for parameter ``i``'s buffers (copies, so later steps don't change it).
+        """
+        out = {}
+        index = {id(p): i for i, p in enumerate(self._index())}
+        for g, group in enumerate(self.param_groups):
+            for key, value in group.items():
+                if key == "params":
+                    value = np.array([index[id(p)] for p in value], dtype=np.int64)
+                elif isinstance(value, tuple):
+                    value = np.array(value, dtype=np.float64)
+                out[f"param_groups.{g}.{key}"] = value
+        for i, p in enumerate(self._index()):
+            for key, value in self.state.get(id(p), {}).items():
+                out[f"state.{i}.{key}"] = np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+        return out
+
+    def load_state_dict(self, state_dict):
+        """Restore hyperparameters and buffers saved by :meth:`state_dict` (or read back from ``.npz``).
+
+        The optimiser must have been built over parameters of the same number, order and shapes.
+        Everything is checked before anything changes, so a bad checkpoint raises a ``ValueError``
+        that says what is wrong and leaves the optimiser as it was.
+        """
+        sd = dict(state_dict)
+        params = self._index()
+        errors = []
+        new_groups = [dict(group) for group in self.param_groups]
+        new_state = {}
+        used = set()
+
+        n_groups = len({k.split(".")[1] for k in sd if k.startswith("param_groups.")})
+        if n_groups != len(self.param_groups):
+            errors.append(f"checkpoint has {n_groups} parameter group(s), optimiser has {len(self.param_groups)}")
+        for g, group in enumerate(new_groups if not errors else []):
+            for key, current in self.param_groups[g].items():
+                name = f"param_groups.{g}.{key}"
+                if name not in sd:
+                    errors.append(f"missing key {name!r}")
+                    continue
+                used.add(name)
+                value = sd[name]
+                if key == "params":
+                    ids = np.asarray(value).reshape(-1).tolist()
+                    position = {id(q): i for i, q in enumerate(params)}
+                    mine = [position[id(p)] for p in current]
+                    if ids != mine:
+                        errors.append(f"group {g} holds parameters {ids} in the checkpoint but {mine} here")
+                elif isinstance(current, tuple):
+                    group[key] = tuple(float(v) for v in np.asarray(value).reshape(-1))
+                elif isinstance(current, bool):
+                    group[key] = bool(value)
+                elif isinstance(current, (int, float)):
+                    group[key] = float(np.asarray(value).item())
+                else:
+                    group[key] = value
+        for name, value in sd.items():
+            if not name.startswith("state."):
+                continue
+            parts = name.split(".", 2)
+            if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) >= len(params):
+                errors.append(f"key {name!r} refers to no parameter (the optimiser has {len(params)})")
+                continue
+            p, key = params[int(parts[1])], parts[2]
+            used.add(name)
+            arr = np.asarray(value)
+            if key == "step":  # the one counter; every other entry is a buffer shaped like p
+                new_state.setdefault(id(p), {})[key] = int(arr.item())
+            elif arr.shape != p.data.shape:
+                errors.append(f"{name!r} has shape {arr.shape}, but parameter {parts[1]} has shape {p.data.shape}")
+            else:
+                new_state.setdefault(id(p), {})[key] = np.array(arr, dtype=p.data.dtype, copy=True)
+        unexpected = sorted(set(sd) - used)
+        if unexpected and not errors:
+            errors.append(f"unexpected keys {unexpected}")
+        if errors:
+            raise ValueError(f"cannot load {type(self).__name__} state_dict (nothing was changed):\n  "
+                             + "\n  ".join(errors))
+        for group, new in zip(self.param_groups, new_groups):
+            group.update({k: v for k, v in new.items() if k != "params"})
+        self.state = new_state
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for g, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {g} ({len(group['params'])} parameters)")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines + [")"])
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum, Nesterov momentum and weight decay.
+
+    For each parameter ``p`` with gradient ``g``, one step is (PyTorch's rules exactly)::
+
+        g = g + weight_decay * p                       # L2 penalty, pulls weights towards 0
+        if momentum:
+            buf = g                        on the first step
+            buf = momentum * buf + (1 - dampening) * g   afterwards
+            g = g + momentum * buf   if nesterov   else   buf
+        p = p - lr * g
+
+    The momentum buffer is a running, decaying sum of past gradients: directions that keep
+    pointing the same way build up speed, directions that flip sign cancel out.
+
+    Args:
+        params: parameters or parameter groups (see :class:`Optimizer`).
+        lr: learning rate, the size of the step.
+        momentum: how much of the previous velocity is kept each step (0 disables; 0.9 is usual).
+        dampening: scales the new gradient added to the velocity (0 in almost all uses).
+        weight_decay: L2 penalty coefficient.
+        nesterov: look ahead along the velocity (needs momentum > 0 and dampening = 0).
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def _check_hyperparameters(self, group):
+        super()._check_hyperparameters(group)
+        if _as_float(group["momentum"], "momentum") < 0:
+            raise ValueError(f"momentum must be >= 0, got {group['momentum']}")
+        if _as_float(group["weight_decay"], "weight_decay") < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+
+    def step(self):
+        """Apply one SGD update to every parameter that has a gradient."""
+        for group in self.param_groups:
+            lr = _as_float(group["lr"], "lr")
+            momentum = _as_float(group["momentum"], "momentum")
+            dampening = _as_float(group["dampening"], "dampening")
+            weight_decay = _as_float(group["weight_decay"], "weight_decay")
+            for p in group["params"]:
+                g = self._grad(p)
+                if g is None:
+                    continue
+                if weight_decay != 0:
+                    g = g + weight_decay * p.data  # a new array: p.grad itself is left alone
+                if momentum != 0:
+                    state = self.state.setdefault(id(p), {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = np.array(g, copy=True)
+                    else:
+                        buf *= momentum
+                        buf += (1.0 - dampening) * g
+                    g = g + momentum * buf if group["nesterov"] else buf
+                p.data -= lr * g
+
+
+class Adam(Optimizer):
+    """Adam: gradient descent where every weight gets its own, self-tuned step size.
+
+    It keeps two running averages per parameter, starting at zero::
+
+        m = beta1 * m + (1 - beta1) * g          # first moment: the average gradient (direction)
+        v = beta2 * v + (1 - beta2) * g * g      # second moment: the average squared gradient (scale)
+
+    Because they start at zero they are too small in the first steps; dividing by
+    ``1 - beta**t`` (t = number of steps taken) corrects this *bias*. The update is then::
+
+        p = p - lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
+
+    so a weight whose gradient is consistently large and one whose gradient is consistently tiny
+    both move by about ``lr`` per step. ``weight_decay`` here is the classic L2 penalty added to
+    the gradient (``g = g + weight_decay * p``); for decoupled decay use :class:`AdamW`.
+
+    Args:
+        params: parameters or parameter groups (see :class:`Optimizer`).
+        lr: learning rate (default 1e-3).
+        betas: decay rates ``(beta1, beta2)`` of the two averages (default ``(0.9, 0.999)``).
+        eps: added to the denominator so it is never zero (default 1e-8).
+        weight_decay: L2 penalty coefficient (default 0).
+        amsgrad: use the running maximum of ``v`` in the denominator (the AMSGrad variant).
+    """
+
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def _check_hyperparameters(self, group):
+        super()._check_hyperparameters(group)
+        betas = tuple(group["betas"])
+        group["betas"] = betas
+        if len(betas) != 2 or not all(0.0 <= _as_float(b, "beta") < 1.0 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas}")
+        if _as_float(group["eps"], "eps") < 0:
+            raise ValueError(f"eps must be >= 0, got {group['eps']}")
+        if _as_float(group["weight_decay"], "weight_decay") < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
+
+    def step(self):
+        """Apply one Adam (or AdamW) update to every parameter that has a gradient."""
+        for group in self.param_groups:
+            lr = _as_float(group["lr"], "lr")
+            beta1, beta2 = (_as_float(b, "beta") for b in group["betas"])
+            eps = _as_float(group["eps"], "eps")
+            weight_decay = _as_float(group["weight_decay"], "weight_decay")
+            for p in group["params"]:
+                g = self._grad(p)
+                if g is None:
+                    continue
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = np.zeros_like(p.data)
+                    state["exp_avg_sq"] = np.zeros_like(p.data)
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                state["step"] += 1
+                t = state["step"]
+                if weight_decay != 0:
+                    if self._decoupled:
+                        p.data *= 1.0 - lr * weight_decay  # AdamW: shrink the weight itself
+                    else:
+                        g = g + weight_decay * p.data  # Adam: L2 penalty through the gradient
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m *= beta1
+                m += (1.0 - beta1) * g  # m = beta1 m + (1 - beta1) g
+                v *= beta2
+                v += (1.0 - beta2) * (g * g)  # v = beta2 v + (1 - beta2) g^2
+                if group["amsgrad"]:
+                    np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                    v = state["max_exp_avg_sq"]
+                bias_correction1 = 1.0 - beta1 ** t
+                bias_correction2 = 1.0 - beta2 ** t
+                denom = np.sqrt(v)
+                denom /= math.sqrt(bias_correction2)
+                denom += eps
+                p.data -= (lr / bias_correction1) * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), the standard optimiser for transformers.
+
+    Identical to :class:`Adam` except for weight decay: instead of adding ``weight_decay * p`` to
+    the gradient (where Adam's per-weight scaling would distort it), each step first shrinks every
+    weight by a fixed fraction::
+
+        p = p * (1 - lr * weight_decay)
+        ... then the Adam update with the bare gradient ...
+
+    Default ``weight_decay`` is 0.01, as in PyTorch. Put biases, LayerNorm gains and embeddings
+    in a group with ``weight_decay=0`` if they should not be pulled towards zero.
+    """
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+# --- learning-rate schedules -------------------------------------------------------------------
+
+
+class LRScheduler:
+    """Base class for learning-rate schedules: sets ``group["lr"]`` from the number of steps taken.
+
+    Each group's learning rate when the scheduler is created is remembered as its *base* lr.
+    The scheduler sets the lr for step 0 at once; call :meth:`step` once after each
+    ``optimizer.step()`` so that the next update uses the next step's lr::
+
+        sched = optim.CosineWithWarmup(opt, warmup_steps=100, total_steps=2000, min_lr=1e-4)
+        for it in range(2000):
+            ...; opt.step(); sched.step()
+
+    Subclasses implement :meth:`lr_at` (learning rate of one group at a given step).
+    """
+
+    def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__} needs an Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        self.last_step = 0
+        self._apply()
+
+    def lr_at(self, step, base_lr, group_index):
+        """The learning rate of group ``group_index`` (whose base lr is ``base_lr``) at ``step``."""
+        raise NotImplementedError
+
+    def get_last_lr(self):
+        """The learning rates (one per group) that the next optimiser step will use."""
+        return [float(group["lr"]) for group in self.optimizer.param_groups]
+
+    def _apply(self):
+        for i, (group, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
+            group["lr"] = float(self.lr_at(self.last_step, base, i))
+
+    def step(self):
+        """Advance one step and set every group's learning rate for it."""
+        self.last_step += 1
+        self._apply()
+
+    def state_dict(self):
+        """The step counter and base learning rates, as plain numbers and a numpy array."""
+        return {"last_step": self.last_step, "base_lrs": np.array(self.base_lrs, dtype=np.float64)}
+
+    def load_state_dict(self, state_dict):
+        """Resume from :meth:`state_dict` and set the learning rates for the restored step."""
+        base = np.asarray(state_dict["base_lrs"], dtype=np.float64).reshape(-1)
+        if base.size != len(self.optimizer.param_groups):
+            raise ValueError(f"scheduler state has {base.size} base lr(s), the optimiser has "
+                             f"{len(self.optimizer.param_groups)} group(s)")
+        self.last_step = int(np.asarray(state_dict["last_step"]).item())
+        self.base_lrs = [float(b) for b in base]
+        self._apply()
+
+
+class LambdaLR(LRScheduler):
+    """Learning rate = base lr times ``lr_lambda(step)``: any schedule you can write as a function.
+
+    Args:
+        optimizer: the optimiser whose learning rates to set.
+        lr_lambda: a function of the step (0, 1, 2, ...) returning a multiplier, or a list of
+            such functions, one per parameter group.
+    """
+
+    def __init__(self, optimizer, lr_lambda):
+        n = len(optimizer.param_groups)
+        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        if len(lambdas) != n:
+            raise ValueError(f"got {len(lambdas)} lr_lambda functions for {n} parameter groups")
+        self.lr_lambdas = lambdas
+        super().__init__(optimizer)
+
+    def lr_at(self, step, base_lr, group_index):
+        return base_lr * self.lr_lambdas[group_index](step)
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` steps: ``base * gamma**(step // step_size)``."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        if int(step_size) < 1:
+            raise ValueError(f"step_size must be a positive integer, got {step_size}")
+        self.step_size = int(step_size)
+        self.gamma = float(gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, step, base_lr, group_index):
+        return base_lr * self.gamma ** (step // self.step_size)
+
+
+def cosine_with_warmup_lr(step, base_lr, warmup_steps, total_steps, min_lr=0.0):
+    """The learning rate at ``step`` of a linear warm-up followed by a cosine decay.
+
+    * ``step < warmup_steps``: rises linearly, ``base_lr * (step + 1) / (warmup_steps + 1)``
+      (never exactly 0, so the first step already learns something);
+    * ``warmup_steps <= step <= total_steps``: half a cosine from ``base_lr`` down to ``min_lr``,
+      ``min_lr + (base_lr - min_lr) * (1 + cos(pi * r)) / 2`` with
+      ``r = (step - warmup_steps) / (total_steps - warmup_steps)``;
+    * ``step > total_steps``: stays at ``min_lr``.
+
+    Warm-up avoids large, badly-aimed steps while Adam's moment estimates are still noisy;
+    the slow decay at the end lets the weights settle into a minimum.
+    """
+    if step < warmup_steps:
+        return base_lr * (step + 1) / (warmup_steps + 1)
+    if step >= total_steps:
+        return min_lr
+    ratio = (step - warmup_steps) / (total_steps - warmup_steps)
+    return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * ratio))
+
+
+class CosineWithWarmup(LRScheduler):
+    """Linear warm-up for ``warmup_steps`` steps, then cosine decay to ``min_lr`` at ``total_steps``.
+
+    See :func:`cosine_with_warmup_lr` for the formula. ``min_lr`` is an absolute learning rate
+    (a number, or a list with one per parameter group). nanoGPT's CPU recipe is
+    ``CosineWithWarmup(opt, warmup_steps=100, total_steps=2000, min_lr=1e-4)`` with lr 1e-3.
+    """
+
+    def __init__(self, optimizer, warmup_steps, total_steps, min_lr=0.0):
+        if not 0 <= int(warmup_steps) < int(total_steps):
+            raise ValueError(f"need 0 <= warmup_steps < total_steps, got warmup_steps={warmup_steps}, "
+                             f"total_steps={total_steps}")
+        n = len(optimizer.param_groups)
+        min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        if len(min_lrs) != n:
+            raise ValueError(f"got {len(min_lrs)} min_lr values for {n} parameter groups")
+        self.warmup_steps = int(warmup_steps)
+        self.total_steps = int(total_steps)
+        self.min_lrs = [float(m) for m in min_lrs]
+        super().__init__(optimizer)
+
+    def lr_at(self, step, base_lr, group_index):
+        return cosine_with_warmup_lr(step, base_lr, self.warmup_steps, self.total_steps,
+                                     self.min_lrs[group_index])
