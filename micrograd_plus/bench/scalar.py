@@ -89,15 +89,15 @@ def run(repeats=None, quick=False):
     """Time both engines step by step and return (and print) the table.
 
     Args:
-        repeats: timed steps per engine (default 20, or 5 with ``quick``); two more warm-up
-            steps each come first.
+        repeats: timed steps per engine (default 20, or 5 with ``quick``); two warm-up
+            steps each come first (one with ``quick``).
         quick: a short run, for smoke tests.
     """
     from micrograd_plus.data.moons import make_moons
     from micrograd_plus.scalar import MLP
 
     repeats = repeats or (5 if quick else 20)
-    warmup = 2
+    warmup = 1 if quick else 2
     X, labels = make_moons(N_POINTS, noise=0.1, generator=1)
     X = X.tolist()
     y = [2.0 * float(c) - 1.0 for c in labels]  # labels -1 / +1 for the hinge loss

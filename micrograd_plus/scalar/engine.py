@@ -83,12 +83,7 @@ class Value:
     __slots__ = ("data", "grad", "_prev", "_local_grads", "_op", "label", "_birth", "__weakref__")
 
     def __init__(self, data, _prev=(), _local_grads=(), _op="", label=""):
-        try:
-            self.data = float(data)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"Value holds one real number, got {type(data).__name__} {data!r:.60}"
-            ) from None
+        self.data = data if type(data) is float else _to_float(data)
         self.grad = 0.0
         self._prev = _prev
         self._local_grads = _local_grads
@@ -306,6 +301,16 @@ class Value:
 
 def _birth(node):
     return node._birth
+
+
+def _to_float(x):
+    """Convert a user-given number (int, numpy scalar, ...) to a Python float, or say what's wrong."""
+    if not isinstance(x, (str, bytes)):
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(f"Value holds one real number, got {type(x).__name__} {x!r:.60}")
 
 
 def _as_value(x):
