@@ -27,6 +27,11 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from micrograd_plus import functional as F
+from micrograd_plus import nn
+from micrograd_plus.random import get_generator
+from micrograd_plus.tensor import Tensor, no_grad
+
 __all__ = [
     "GPTConfig",
     "GPT",
@@ -300,10 +305,6 @@ def weight_table(config):
 # The model
 # --------------------------------------------------------------------------------------------
 
-from micrograd_plus import functional as F  # noqa: E402  (the config and table above need no engine)
-from micrograd_plus import nn  # noqa: E402
-from micrograd_plus.random import get_generator  # noqa: E402
-from micrograd_plus.tensor import Tensor, no_grad  # noqa: E402
 
 
 class GPT(nn.Module):

@@ -116,9 +116,11 @@ def run(args):
         "train": _train, "sample": _sample, "next": _next, "attention": _attention,
         "neighbours": _neighbours, "weights": _weights,
     }
+    from micrograd_plus.train.checkpoint import CheckpointError
+
     try:
         return handlers[action](args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, CheckpointError) as exc:
         print(f"micrograd-plus gpt {action}: error: {exc}", file=sys.stderr)
         return 2
 
