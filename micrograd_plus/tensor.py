@@ -228,6 +228,8 @@ def _result(data, parents, op, backward):
     ``backward(g)`` receives dL/d(output) (an array shaped like ``data``) and returns a tuple with
     one entry per parent: that parent's gradient (shaped like the parent) or None.
     """
+    if data.__class__ is not np.ndarray:  # ufuncs on 0-d arrays return numpy scalars
+        data = np.asarray(data)
     t = _new(Tensor)
     t.data = data
     t.grad = None
@@ -461,7 +463,9 @@ class Tensor:
             fn = node._backward
             if fn is None or node._retain:  # a leaf (or retain_grad()): keep the gradient
                 if node.grad is None:
-                    if g.base is not None or not g.flags.writeable or id(g) in stored:
+                    if g.__class__ is not np.ndarray:  # a numpy scalar from a 0-d op
+                        g = np.array(g)
+                    elif g.base is not None or not g.flags.writeable or id(g) in stored:
                         g = g.copy()
                     stored.add(id(g))
                     node.grad = g
@@ -498,10 +502,12 @@ class Tensor:
 
         return _result(self.data.astype(dtype), (self,), "astype", backward)
 
+    @_differentiable
     def float(self):
         """Cast to float32 (differentiable)."""
         return self.astype(np.float32)
 
+    @_differentiable
     def double(self):
         """Cast to float64 (differentiable); gradient checks work in float64."""
         return self.astype(np.float64)
@@ -844,6 +850,7 @@ class Tensor:
 
     view = reshape
 
+    @_differentiable
     def flatten(self, start_dim=0, end_dim=-1):
         """Merge dimensions ``start_dim..end_dim`` into one (a reshape)."""
         shape = self.data.shape
@@ -855,6 +862,7 @@ class Tensor:
             n *= d
         return self.reshape(shape[:s] + (n,) + shape[e + 1 :])
 
+    @_differentiable
     def unsqueeze(self, dim):
         """Insert a size-1 dimension at ``dim`` (a reshape)."""
         shape = list(self.data.shape)
@@ -862,6 +870,7 @@ class Tensor:
         shape.insert(dim, 1)
         return self.reshape(tuple(shape))
 
+    @_differentiable
     def squeeze(self, dim=None):
         """Remove size-1 dimensions (all of them, or just ``dim``) (a reshape)."""
         shape = self.data.shape
@@ -890,6 +899,8 @@ class Tensor:
         if nd < 2 and (dim0, dim1) == (-2, -1):
             return self
         return _result(np.swapaxes(self.data, dim0, dim1), (self,), "transpose", lambda g: (np.swapaxes(g, dim0, dim1),))
+
+    DIFFERENTIABLE_OPS.extend(["T", "mT"])  # differentiable properties
 
     @property
     def T(self):
@@ -943,6 +954,7 @@ class Tensor:
 
         return _result(y, (self,), "getitem", backward)
 
+    @_differentiable
     def split(self, split_size_or_sections, dim=0):
         """Split along ``dim`` into pieces of ``split_size`` (an int; the last may be smaller) or
         of the given list of sizes, as in PyTorch. Each piece is a slice (differentiable)."""
@@ -963,6 +975,7 @@ class Tensor:
             start += s
         return tuple(pieces)
 
+    @_differentiable
     def chunk(self, chunks, dim=0):
         """Split into ``chunks`` nearly equal pieces along ``dim``."""
         n = self.data.shape[dim]
@@ -997,20 +1010,24 @@ class Tensor:
         """
         return _matmul(self, _to_tensor(other, self))
 
+    @_differentiable
     def __matmul__(self, other):
         return self.matmul(other)
 
+    @_differentiable
     def __rmatmul__(self, other):
         return _matmul(_to_tensor(other, self), self)
 
     # ---- activation / functional shortcuts ---------------------------------------------------
 
+    @_differentiable
     def softmax(self, dim=-1):
         """See :func:`micrograd_plus.functional.softmax`."""
         from micrograd_plus import functional
 
         return functional.softmax(self, dim)
 
+    @_differentiable
     def log_softmax(self, dim=-1):
         """See :func:`micrograd_plus.functional.log_softmax`."""
         from micrograd_plus import functional
@@ -1076,7 +1093,7 @@ _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 
 def _erf(x):
     """The error function elementwise (numpy has none; math.erf is exact to double precision)."""
-    return _erf_scalar(x).astype(x.dtype)
+    return np.asarray(_erf_scalar(x)).astype(x.dtype)
 
 
 def _common_float(a, b):
