@@ -124,13 +124,43 @@ def test_hand_computed_product():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_large_product_uses_threads_and_tiles(dtype, rng):
-    """Big enough to take the parallel path, with several tiles and K slices (kc = 2 KB)."""
-    m, k, n = (130, 600, 70) if dtype == np.float32 else (70, 300, 130)
+def test_large_product_uses_threads(dtype, rng):
+    """Big enough to take the parallel path (and, in float32, more than one tile)."""
+    m, k, n = (130, 200, 70) if dtype == np.float32 else (70, 100, 230)
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     assert 2 * m * n * k >= mm._PARALLEL_MIN_FLOPS
     _assert_close(mm.matmul(a, b), a.astype(np.float64), b.astype(np.float64), dtype, k)
+    _assert_close(mm.matmul_tn(a.T.copy(), b), a.astype(np.float64), b.astype(np.float64), dtype, k)
+
+
+@pytest.mark.parametrize("driver", ["_gemm_serial", "_gemm_parallel"])
+@pytest.mark.parametrize("mc,nc,kc", [(4, 4, 4), (8, 12, 5), (16, 8, 33), (64, 128, 1024)])
+def test_tiles_and_k_slices_cover_the_product(driver, mc, nc, kc, rng):
+    """Any tile sizes, including ones that cut K into slices, give the whole product."""
+    lhs = rng.standard_normal((37, 45))  # (M, K)
+    rhs = rng.standard_normal((29, 45))  # (N, K)
+    C = np.zeros((37, 29))
+    getattr(mm, driver)(lhs, rhs, C, mc, nc, kc)
+    np.testing.assert_allclose(C, lhs @ rhs.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("driver", ["_transpose_serial", "_transpose_parallel"])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (8, 8), (17, 9), (70, 65)])
+def test_transpose_packing(driver, shape, rng):
+    src = rng.standard_normal(shape).astype(np.float32)
+    dst = np.empty(shape[::-1], np.float32)
+    getattr(mm, driver)(src, dst)
+    np.testing.assert_array_equal(dst, src.T)
+
+
+@pytest.mark.parametrize("driver", ["_axpy_serial", "_axpy_parallel"])
+def test_short_k_path(driver, rng):
+    lhs = rng.standard_normal((67, 5))  # (M, K)
+    rhs_kn = rng.standard_normal((5, 19))  # (K, N)
+    C = np.zeros((67, 19))
+    getattr(mm, driver)(lhs, rhs_kn, C)
+    np.testing.assert_allclose(C, lhs @ rhs_kn, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("m,k,n", [(0, 3, 4), (3, 0, 4), (3, 4, 0), (0, 0, 0)])
