@@ -484,3 +484,44 @@ def test_step_lr_matches_torch():
             t_opt.step()
             t_sched.step()
             o_sched.step()
+
+
+# hypothesis: random hyperparameters, 3 steps, against torch in float64
+try:
+    from hypothesis import given
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    given = None
+
+if given is not None:
+    unit = st.floats(0.0, 0.95)
+
+    @given(lr=st.floats(1e-4, 1.0), momentum=unit, dampening=unit, weight_decay=st.floats(0.0, 0.5),
+           nesterov=st.booleans(), seed=st.integers(0, 2**16))
+    def test_sgd_matches_torch_for_any_hyperparameters(lr, momentum, dampening, weight_decay, nesterov, seed):
+        torch = pytest.importorskip("torch")
+        if nesterov:
+            momentum, dampening = max(momentum, 0.1), 0.0
+        kw = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        _compare_with_torch("SGD", kw, seed, torch)
+
+    @given(lr=st.floats(1e-4, 0.5), beta1=unit, beta2=st.floats(0.5, 0.999), eps=st.floats(1e-10, 1e-3),
+           weight_decay=st.floats(0.0, 0.5), amsgrad=st.booleans(), name=st.sampled_from(["Adam", "AdamW"]),
+           seed=st.integers(0, 2**16))
+    def test_adam_matches_torch_for_any_hyperparameters(lr, beta1, beta2, eps, weight_decay, amsgrad, name, seed):
+        torch = pytest.importorskip("torch")
+        kw = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        _compare_with_torch(name, kw, seed, torch)
+
+
+def _compare_with_torch(name, kwargs, seed, torch, steps=3):
+    rng = np.random.default_rng(seed)
+    init = rng.standard_normal((3, 2))
+    p, t = P(init), torch.tensor(init.copy(), requires_grad=True)
+    opt, topt = getattr(optim, name)([p], **kwargs), getattr(torch.optim, name)([t], **kwargs)
+    for _ in range(steps):
+        g = rng.standard_normal((3, 2))
+        p.grad, t.grad = g, torch.tensor(g.copy())
+        opt.step()
+        topt.step()
+    np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)

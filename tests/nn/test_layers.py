@@ -241,3 +241,26 @@ def test_dropout_is_seeded_and_masks_differ_between_calls():
 def test_dropout_rejects_bad_p():
     with pytest.raises(ValueError, match="Dropout probability"):
         nn.Dropout(1.0)
+
+
+def test_mlp_with_sgd_learns_xor_like_clusters():
+    """End to end: an MLP, cross-entropy and SGD separate four clusters in an XOR pattern,
+    which no single layer can (a linear classifier is stuck near 50%)."""
+    from micrograd_plus import functional as F
+    from micrograd_plus import optim
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=np.float32)
+    labels = np.array([0, 0, 1, 1])
+    pick = rng.integers(0, 4, size=256)
+    x = (centres[pick] + 0.3 * rng.standard_normal((256, 2))).astype(np.float32)
+    y = labels[pick]
+    net = nn.MLP([2, 16, 2], activation="tanh", generator=0)
+    opt = optim.SGD(net.parameters(), lr=0.3, momentum=0.9)
+    for _ in range(100):
+        loss = F.cross_entropy(net(Tensor(x)), Tensor(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    accuracy = (net(Tensor(x)).data.argmax(axis=1) == y).mean()
+    assert accuracy > 0.95 and loss.item() < 0.2

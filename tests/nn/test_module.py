@@ -251,3 +251,24 @@ def test_load_state_dict_rejects_uncastable_dtype():
     m = nn.Linear(1, 1, generator=0)
     with pytest.raises(nn.StateDictError, match="complex128"):
         m.load_state_dict({"weight": np.zeros((1, 1), dtype=complex), "bias": np.zeros(1)})
+
+
+def test_deepcopy_gives_an_independent_model():
+    import copy
+
+    m = nn.MLP([3, 4, 2], generator=0)
+    m2 = copy.deepcopy(m)
+    assert [n for n, _ in m2.named_parameters()] == [n for n, _ in m.named_parameters()]
+    assert isinstance(m2.layers[0].weight, nn.Parameter)
+    m2.layers[0].weight.data += 1
+    assert not np.array_equal(m.layers[0].weight.data, m2.layers[0].weight.data)
+
+
+def test_import_nn_does_not_import_the_transformer_until_asked():
+    import subprocess
+    import sys
+
+    code = ("import sys, micrograd_plus.nn as nn; "
+            "assert 'micrograd_plus.nn.transformer' not in sys.modules; "
+            "nn.Block; assert 'micrograd_plus.nn.transformer' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
