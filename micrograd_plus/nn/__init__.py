@@ -4,7 +4,8 @@
   to list, save, load and zero them (:mod:`micrograd_plus.nn.module`).
 * Layers -- :class:`Linear`, :class:`Embedding`, :class:`LayerNorm`, :class:`Dropout`, the
   activations :class:`ReLU`, :class:`Sigmoid`, :class:`Tanh`, :class:`GELU`, and the containers
-  :class:`Sequential` and :class:`ModuleList` (:mod:`micrograd_plus.nn.layers`).
+  :class:`Sequential`, :class:`ModuleList` and :class:`Flatten` (:mod:`micrograd_plus.nn.layers`).
+* Costs as modules: :class:`CrossEntropyLoss`, :class:`MSELoss` (:mod:`micrograd_plus.nn.loss`).
 * :class:`MLP` -- layers of neurons stacked, e.g. 3Blue1Brown's ``MLP([784, 16, 16, 10],
   activation="sigmoid")``.
 * The transformer pieces :class:`CausalSelfAttention` and :class:`Block`
@@ -23,6 +24,7 @@ from micrograd_plus.nn.layers import (
     MLP,
     Dropout,
     Embedding,
+    Flatten,
     Identity,
     LayerNorm,
     Linear,
@@ -30,6 +32,7 @@ from micrograd_plus.nn.layers import (
     Sigmoid,
     Tanh,
 )
+from micrograd_plus.nn.loss import CrossEntropyLoss, MSELoss
 from micrograd_plus.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential, StateDictError
 from micrograd_plus.nn.utils import clip_grad_norm_
 
@@ -39,8 +42,8 @@ _LAZY = {"CausalSelfAttention": "micrograd_plus.nn.transformer", "Block": "micro
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "StateDictError", "IncompatibleKeys",
-    "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "MLP",
-    "CausalSelfAttention", "Block", "init", "utils", "clip_grad_norm_",
+    "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "Flatten", "MLP",
+    "CrossEntropyLoss", "MSELoss", "CausalSelfAttention", "Block", "init", "utils", "clip_grad_norm_",
 ]
 
 

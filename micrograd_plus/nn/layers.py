@@ -21,7 +21,7 @@ from micrograd_plus.tensor import Tensor
 
 __all__ = [
     "Linear", "Embedding", "LayerNorm", "Dropout",
-    "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "MLP",
+    "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "Flatten", "MLP",
 ]
 
 
@@ -251,6 +251,22 @@ class Identity(Module):
 
     def forward(self, x):
         return x
+
+
+class Flatten(Module):
+    """Merge dimensions ``start_dim..end_dim`` into one: a batch of 28x28 images (B, 28, 28)
+    becomes (B, 784), the 784 input activations of an MNIST network. Shapes: (B, d1, d2, ...) ->
+    (B, d1*d2*...) with the defaults ``start_dim=1, end_dim=-1``."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def forward(self, x):
+        return _as_tensor(x).flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 _ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "gelu": GELU, "identity": Identity}
