@@ -303,16 +303,6 @@ def load_model(path):
     return model, CharTokenizer.from_dict(meta["tokenizer"]), meta
 
 
-def _progress(iterable, total, desc, enabled):
-    if not enabled:
-        return iterable
-    try:
-        from micrograd_plus.train.progress import progress
-    except ImportError:  # pragma: no cover - the progress helper is part of the package
-        return iterable
-    return progress(iterable, total=total, desc=desc)
-
-
 def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, resume=False,
           stop_after=None, progress=True, log=print):
     """Train a GPT; write checkpoints and a loss log into ``out_dir``; return a :class:`TrainResult`.
@@ -405,8 +395,10 @@ def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, re
     splits = {"train": train_ids, "val": val_ids}
     it = start_iter
     skip_eval = resume  # the checkpoint was written after evaluating at its iteration
-    bar = _progress(range(start_iter, tc.max_iters), tc.max_iters - start_iter, "gpt", progress)
-    bar_iter = iter(bar)
+    from micrograd_plus.train.progress import progress as progress_bar
+
+    bar = progress_bar(total=tc.max_iters, desc="gpt train", disable=None if progress else True)
+    bar.update(start_iter)
     with open(log_path, "a") as logf:
         try:
             while True:
@@ -448,16 +440,15 @@ def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, re
                 logf.write(json.dumps({"iter": it, "loss": loss_value, "lr": lr,
                                        "grad_norm": float(norm), "ms": round(ms, 2)}) + "\n")
                 it += 1
-                next(bar_iter, None)
-                if hasattr(bar, "set_postfix") and (it % 10 == 0 or it == tc.max_iters):
-                    bar.set_postfix(loss=f"{loss_value:.3f}", ms=f"{np.median(step_ms[-50:]):.0f}", refresh=False)
+                bar.update(1)
+                if it % 10 == 0 or it == tc.max_iters:
+                    bar.set_postfix(loss=f"{loss_value:.3f}", ms_per_iter=f"{np.median(step_ms[-50:]):.0f}")
         except KeyboardInterrupt:
             save(last_path, it)
             _write_above(bar, f"interrupted at iteration {it}; saved {last_path} "
                               "(continue with --resume)", log)
         finally:
-            if hasattr(bar, "close"):
-                bar.close()
+            bar.close()
     if stop_after is not None and it < tc.max_iters:
         save(last_path, it)
     result.iters = it
@@ -468,8 +459,8 @@ def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, re
 
 
 def _write_above(bar, msg, log):
-    """Print a line without breaking the progress bar."""
-    if hasattr(bar, "write"):
-        bar.write(msg)
-    else:
+    """Print a line without breaking the progress bar (through ``log`` when no bar is shown)."""
+    if bar.disabled:
         log(msg)
+    else:
+        bar.write(msg)

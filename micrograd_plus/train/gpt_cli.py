@@ -74,7 +74,8 @@ def add_arguments(parser):
                        formatter_class=fmt)
     _ckpt_arg(p)
     p.add_argument("--prompt", "-p", default="\n", help="text to continue")
-    p.add_argument("--chars", "-n", type=int, default=500, help="number of characters to generate")
+    p.add_argument("--chars", "--num-chars", "-n", dest="chars", type=int, default=500,
+                   help="number of characters to generate")
     p.add_argument("--temperature", "-t", type=float, default=0.8, help="<1 safer, >1 wilder")
     p.add_argument("--top-k", type=int, default=None, help="draw only from the k likeliest characters")
     p.add_argument("--seed", type=int, default=1337, help="same seed, same text")
