@@ -316,7 +316,7 @@ class SGD(Optimizer):
                         buf = state["momentum_buffer"] = np.array(g, copy=True)
                     else:
                         buf *= momentum
-                        buf += (1.0 - dampening) * g
+                        buf += g if dampening == 0 else (1.0 - dampening) * g
                     g = g + momentum * buf if group["nesterov"] else buf
                 p.data -= lr * g
 
