@@ -1,0 +1,180 @@
+"""Checkpoints: exact round trips, atomic replacement that survives a crash, no pickle, clear errors."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from micrograd_plus.train import checkpoint as ckpt_module
+from micrograd_plus.train.checkpoint import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+
+def sample_arrays(value=1.0):
+    return {
+        "fc1.weight": np.full((3, 4), value, dtype=np.float32),
+        "fc1.bias": np.arange(4, dtype=np.float64) * value,
+        "step": np.array(7, dtype=np.int64),  # 0-d
+        "mask": np.array([True, False]),
+        "empty": np.zeros((0, 5), dtype=np.float32),
+    }
+
+
+META = {"epoch": 3, "loss": 0.25, "config": {"layers": [784, 16, 10], "act": "sigmoid"}, "note": "héllo", "x": None}
+
+
+def assert_same(arrays, expected):
+    assert sorted(arrays) == sorted(expected)
+    for name, value in expected.items():
+        assert arrays[name].dtype == value.dtype, name
+        assert arrays[name].shape == value.shape, name
+        np.testing.assert_array_equal(arrays[name], value)
+
+
+def test_round_trip_keeps_values_dtypes_and_meta(tmp_path):
+    path = tmp_path / "run" / "ckpt.npz"  # the directory is created
+    save_checkpoint(path, sample_arrays(), META)
+    arrays, meta = load_checkpoint(path)
+    assert_same(arrays, sample_arrays())
+    assert meta == META
+    assert os.listdir(path.parent) == ["ckpt.npz"]
+
+
+def test_path_is_used_exactly_as_given(tmp_path):
+    save_checkpoint(tmp_path / "latest", {"w": np.ones(2)}, {})
+    assert os.listdir(tmp_path) == ["latest"]
+    assert load_checkpoint(str(tmp_path / "latest"))[1] == {}
+
+
+def test_overwrite_replaces_the_old_checkpoint(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, sample_arrays(1.0), {"step": 1})
+    save_checkpoint(path, sample_arrays(2.0), {"step": 2})
+    arrays, meta = load_checkpoint(path)
+    assert meta == {"step": 2}
+    assert_same(arrays, sample_arrays(2.0))
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
+
+
+@pytest.mark.parametrize("crash", [OSError("No space left on device"), KeyboardInterrupt()])
+def test_crash_mid_write_keeps_old_checkpoint_and_no_temp_file(tmp_path, monkeypatch, crash):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, sample_arrays(1.0), {"step": 1})
+    real_savez = np.savez
+
+    def savez_then_crash(file, **arrays):
+        real_savez(file, **arrays)
+        file.seek(file.tell() // 2)  # the process dies half-way through writing the archive
+        file.truncate()
+        raise crash
+
+    monkeypatch.setattr(ckpt_module.np, "savez", savez_then_crash)
+    with pytest.raises(type(crash)):
+        save_checkpoint(path, sample_arrays(2.0), {"step": 2})
+    monkeypatch.undo()
+    arrays, meta = load_checkpoint(path)
+    assert meta == {"step": 1}
+    assert_same(arrays, sample_arrays(1.0))
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
+
+
+def test_crash_at_fsync_keeps_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, sample_arrays(1.0), {"step": 1})
+
+    def failing_fsync(fd):
+        raise OSError("I/O error")
+
+    monkeypatch.setattr(ckpt_module.os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="I/O error"):
+        save_checkpoint(path, sample_arrays(2.0), {"step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)[1] == {"step": 1}
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
+
+
+def test_bad_inputs_are_rejected_before_anything_is_written(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    with pytest.raises(TypeError, match="JSON"):
+        save_checkpoint(path, {"w": np.ones(2)}, {"bad": object()})
+    with pytest.raises(TypeError, match="'w'.*object"):
+        save_checkpoint(path, {"w": np.array([{"a": 1}], dtype=object)}, {})
+    with pytest.raises(ValueError, match="reserved"):
+        save_checkpoint(path, {"__meta__": np.ones(2)}, {})
+    with pytest.raises(TypeError, match="dict"):
+        save_checkpoint(path, [np.ones(2)], {})
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.npz"
+    with pytest.raises(CheckpointNotFoundError, match="nope.npz"):
+        load_checkpoint(path)
+    with pytest.raises(FileNotFoundError):  # also catchable as the built-in error
+        load_checkpoint(path)
+
+
+def corrupt(data):
+    data = bytearray(data)
+    for i in range(len(data) // 3, len(data) // 3 + 16):
+        data[i] ^= 0x5A
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d[: len(d) // 2],  # truncated
+        lambda d: d[:10],
+        lambda d: b"",
+        corrupt,
+        lambda d: b"this is not a checkpoint at all\n" * 20,
+    ],
+    ids=["half", "ten-bytes", "empty", "flipped-bytes", "text"],
+)
+def test_damaged_file_raises_checkpoint_error_naming_it(tmp_path, damage):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, sample_arrays(), META)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
+
+
+def test_npz_without_metadata_and_plain_npy_are_rejected(tmp_path):
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, w=np.ones(3))
+    with pytest.raises(CheckpointError, match="not a micrograd_plus checkpoint"):
+        load_checkpoint(plain)
+    single = tmp_path / "single.npy"
+    np.save(single, np.ones(3))
+    with pytest.raises(CheckpointError, match="single .npy"):
+        load_checkpoint(single)
+
+
+class _Exploit:
+    """Unpickling this would create a file: proof that code ran."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_loading_never_unpickles(tmp_path):
+    evidence = tmp_path / "code-ran"
+    path = tmp_path / "evil.npz"
+    payload = np.empty(1, dtype=object)
+    payload[0] = _Exploit(str(evidence))
+    meta = np.frombuffer(b"{}", dtype=np.uint8)
+    np.savez(path, w=payload, __meta__=meta)  # numpy pickles object arrays when writing
+    assert pickle.dumps(_Exploit(str(evidence)))  # the payload is a real pickle
+    with pytest.raises(CheckpointError, match="evil.npz"):
+        load_checkpoint(path)
+    assert not evidence.exists()
