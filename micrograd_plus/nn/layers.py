@@ -5,8 +5,8 @@ Every layer here is a :class:`~micrograd_plus.nn.Module` that owns its weights a
 :mod:`micrograd_plus.functional`. The arithmetic lives in ``functional``; a layer adds the
 weights, their initialisation and input checks.
 
-Shapes use ``*`` for "any number of leading dimensions": a Linear layer maps (*, in) to
-(*, out), so it works on a batch of images (B, 784) and on a batch of sequences (B, T, C) alike.
+Shapes use ``*`` for "any number of leading dimensions": a Linear layer maps ``(*, in)`` to
+``(*, out)``, so it works on a batch of images (B, 784) and on a batch of sequences (B, T, C) alike.
 """
 
 import math
@@ -56,7 +56,7 @@ class Linear(Module):
     Initialisation is PyTorch's: weights and biases uniform in ``[-1/sqrt(in), 1/sqrt(in)]``,
     small enough that a neuron's weighted sum of many inputs does not start out huge.
 
-    Shapes: input (*, in_features) -> output (*, out_features).
+    Shapes: input ``(*, in_features)`` -> output ``(*, out_features)``.
     """
 
     def __init__(self, in_features, out_features, bias=True, generator=None, dtype=None):
@@ -100,7 +100,7 @@ class Embedding(Module):
         embedding_dim: length of each vector.
         generator, dtype: as for :class:`Linear`. Initialised from N(0, 1), as in PyTorch.
 
-    Shapes: integer indices (*) -> vectors (*, embedding_dim).
+    Shapes: integer indices ``(*)`` -> vectors ``(*, embedding_dim)``.
     """
 
     def __init__(self, num_embeddings, embedding_dim, generator=None, dtype=None):
@@ -141,7 +141,7 @@ class LayerNorm(Module):
         bias: whether to learn the shift (GPT configs may turn it off).
         dtype: dtype of weight and bias.
 
-    Shapes: input (*, *normalized_shape) -> output of the same shape.
+    Shapes: input ``(*, *normalized_shape)`` -> output of the same shape.
     """
 
     def __init__(self, normalized_shape, eps=1e-5, bias=True, dtype=None):
@@ -312,7 +312,7 @@ class MLP(Module):
         layers: a :class:`Sequential` of Linear / activation (/ Dropout) modules, so parameters
             are named ``layers.0.weight``, ``layers.0.bias``, ``layers.2.weight``, ...
 
-    Shapes: input (*, sizes[0]) -> output (*, sizes[-1]).
+    Shapes: input ``(*, sizes[0])`` -> output ``(*, sizes[-1])``.
     """
 
     def __init__(self, sizes, activation="relu", output_activation=None, bias=True, dropout=0.0,
