@@ -193,6 +193,8 @@ class Optimizer:
         Everything is checked before anything changes, so a bad checkpoint raises a ``ValueError``
         that says what is wrong and leaves the optimiser as it was.
         """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"load_state_dict expects the flat dict made by state_dict(), got {type(state_dict).__name__}")
         sd = dict(state_dict)
         params = self._index()
         errors = []

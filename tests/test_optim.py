@@ -525,3 +525,24 @@ def _compare_with_torch(name, kwargs, seed, torch, steps=3):
         opt.step()
         topt.step()
     np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_lambda_lr_matches_torch():
+    torch = pytest.importorskip("torch")
+
+    def fn(step):
+        return 0.95 ** step if step % 3 else 0.5
+
+    t_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)
+    t_sched = torch.optim.lr_scheduler.LambdaLR(t_opt, fn)
+    o_sched = optim.LambdaLR(optim.SGD([P([0.0])], lr=0.2), fn)
+    for _ in range(8):
+        assert o_sched.get_last_lr()[0] == pytest.approx(t_sched.get_last_lr()[0], rel=1e-12)
+        t_opt.step()
+        t_sched.step()
+        o_sched.step()
+
+
+def test_optimizer_load_state_dict_needs_a_mapping():
+    with pytest.raises(TypeError, match="flat dict"):
+        optim.SGD([P(P0)], lr=0.1).load_state_dict([1, 2])

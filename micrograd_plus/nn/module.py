@@ -347,6 +347,9 @@ class Module:
         Returns:
             ``IncompatibleKeys(missing_keys, unexpected_keys)``.
         """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"load_state_dict expects a mapping of name -> array (a dict or np.load(...) "
+                            f"of an .npz), got {type(state_dict).__name__}")
         own = self._state_entries()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

@@ -264,3 +264,14 @@ def test_mlp_with_sgd_learns_xor_like_clusters():
         opt.step()
     accuracy = (net(Tensor(x)).data.argmax(axis=1) == y).mean()
     assert accuracy > 0.95 and loss.item() < 0.2
+
+
+def test_dropout_without_generator_follows_manual_seed():
+    import micrograd_plus as mp
+
+    x = Tensor(np.ones((10, 10), dtype=np.float32))
+    drop = nn.Dropout(0.5)
+    mp.manual_seed(11)
+    a = drop(x).data
+    mp.manual_seed(11)
+    np.testing.assert_array_equal(drop(x).data, a)

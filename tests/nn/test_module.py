@@ -272,3 +272,8 @@ def test_import_nn_does_not_import_the_transformer_until_asked():
             "assert 'micrograd_plus.nn.transformer' not in sys.modules; "
             "nn.Block; assert 'micrograd_plus.nn.transformer' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_load_state_dict_needs_a_mapping():
+    with pytest.raises(TypeError, match="mapping"):
+        Inner().load_state_dict([np.ones((2, 3)), np.zeros(2)])
