@@ -13,6 +13,7 @@ SVG or PNG file with the ``dot`` program, when it is installed::
     L.backward()
     print(to_dot(L))          # always works
     draw(L, "graph.svg")      # needs Graphviz's `dot` (apt install graphviz)
+    plot(L)                   # a matplotlib figure, for notebooks and the docs
 
 Each value is a box showing its data and grad; each operation is a small oval pointing into
 the value it produced, with arrows from the values it consumed. It works for both engines: a
@@ -27,7 +28,7 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["to_dot", "draw"]
+__all__ = ["to_dot", "draw", "plot"]
 
 _MAX_SHOWN = 6  # tensors with at most this many elements have their numbers printed
 
@@ -71,7 +72,8 @@ def _escape(text):
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _label(node):
+def _label_lines(node):
+    """The lines shown for a node: its name (if any), shape (tensors), data and grad."""
     lines = []
     name = getattr(node, "label", "") or getattr(node, "name", "")
     if isinstance(name, str) and name:
@@ -81,7 +83,12 @@ def _label(node):
         lines.append(f"shape {tuple(shape)}")
     lines.append(f"data {_fmt(node.data)}")
     lines.append(f"grad {_fmt(node.grad)}")
-    return "\\n".join(_escape(line) for line in lines)
+    return lines
+
+
+def _label(node):
+    """The node's label in DOT syntax: escaped lines joined by DOT's newline, backslash-n."""
+    return "\\n".join(_escape(line) for line in _label_lines(node))
 
 
 def to_dot(root, rankdir="LR"):
@@ -164,3 +171,92 @@ def draw(root, path, format="svg"):
             os.remove(tmp)
         raise
     return path
+
+
+def _levels(nodes):
+    """Column of each node (by id): one more than its furthest input; leaves sit just before
+    their first use."""
+    order = []  # inputs before the nodes made from them (iterative post-order walk)
+    done, stack = set(), [(node, False) for node in reversed(nodes)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in done:
+            continue
+        done.add(id(node))
+        stack.append((node, True))
+        stack.extend((p, False) for p in node._prev if id(p) not in done)
+    level = {}
+    for node in order:
+        level[id(node)] = 1 + max((level[id(p)] for p in node._prev), default=-1)
+    # move each leaf right, to just before the first node that uses it
+    first_use = {}
+    for node in order:
+        for p in node._prev:
+            first_use[id(p)] = min(first_use.get(id(p), level[id(node)]), level[id(node)])
+    for node in order:
+        if not node._prev and id(node) in first_use:
+            level[id(node)] = first_use[id(node)] - 1
+    return level
+
+
+def plot(root, ax=None, max_nodes=60):
+    """Draw the computation graph of ``root`` with matplotlib (no Graphviz needed).
+
+    Inputs are on the left, the result on the right: each value is a box (label, data, grad)
+    in the column of its longest path from the leaves, and each operation a small circle
+    just before the value it produced.
+
+    Args:
+        root: a Value or Tensor, as in :func:`to_dot`.
+        ax: a matplotlib Axes to draw into; a new figure is made when None.
+        max_nodes: refuse graphs with more values than this (they become unreadable; use
+            :func:`to_dot` and Graphviz for those).
+
+    Returns:
+        The matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    nodes, edges = _nodes_and_edges(root)
+    if len(nodes) > max_nodes:
+        raise ValueError(
+            f"plot() draws at most {max_nodes} values and this graph has {len(nodes)}: "
+            "pass max_nodes=, or use to_dot()/draw() for big graphs"
+        )
+    level = _levels(nodes)
+    columns = {}
+    for node in nodes:
+        columns.setdefault(level[id(node)], []).append(node)
+    pos = {}
+    for col, members in columns.items():
+        for row, node in enumerate(members):
+            pos[id(node)] = (2.0 * col, -(row - (len(members) - 1) / 2.0))
+    if ax is None:
+        width = 2.2 * (max(columns) + 1) + 1
+        height = 1.3 * max(len(m) for m in columns.values()) + 1
+        _, ax = plt.subplots(figsize=(min(width, 14), min(height, 10)))
+
+    box = dict(boxstyle="round,pad=0.3", facecolor="#eef3fb", edgecolor="#4a6fa5")
+    circle = dict(boxstyle="circle,pad=0.2", facecolor="#fde8c8", edgecolor="#c07a17")
+    arrow = dict(arrowstyle="->", color="#888888", shrinkA=18, shrinkB=10)
+    for node in nodes:
+        x, y = pos[id(node)]
+        ax.text(x, y, "\n".join(_label_lines(node)), ha="center", va="center",
+                fontsize=8, bbox=box, zorder=3)
+        if node._op:
+            ax.text(x - 1.0, y, str(node._op), ha="center", va="center", fontsize=8,
+                    bbox=circle, zorder=3)
+            ax.annotate("", xy=(x - 0.5, y), xytext=(x - 0.8, y),
+                        arrowprops=dict(arrow, shrinkA=0, shrinkB=0))
+    for parent, child in edges:
+        cx, cy = pos[id(child)]
+        ax.annotate("", xy=(cx - 1.0, cy), xytext=pos[id(parent)], arrowprops=arrow)
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - 1.6, max(xs) + 0.8)
+    ax.set_ylim(min(ys) - 0.8, max(ys) + 0.8)
+    ax.axis("off")
+    return ax

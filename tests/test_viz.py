@@ -109,3 +109,30 @@ def test_draw_reports_a_failing_dot_and_writes_nothing(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="exit code 3.*bad format"):
         viz.draw(out, tmp_path / "g.svg")
     assert not (tmp_path / "g.svg").exists()
+
+
+def test_plot_draws_one_box_per_value_and_one_circle_per_op():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, _, out = small_graph()
+    ax = viz.plot(out)
+    texts = [t.get_text() for t in ax.texts if t.get_text()]  # (arrows are empty texts)
+    assert sorted(t for t in texts if not t.startswith(("data", "a\n", "b\n"))) == ["*", "+", "tanh"]
+    assert sum("grad" in t for t in texts) == 5
+    # inputs left of results: a sits left of the '*' circle, which is left of tanh's box
+    x_of = {t.get_text().split("\n")[0]: t.get_position()[0] for t in ax.texts if t.get_text()}
+    assert x_of["a"] < x_of["*"] < x_of["+"] < x_of["tanh"]
+    plt.close(ax.figure)
+
+
+def test_plot_refuses_huge_graphs():
+    pytest.importorskip("matplotlib")
+    y = Value(1.0)
+    for _ in range(100):
+        y = y + 1.0
+    with pytest.raises(ValueError, match="at most 60 values"):
+        viz.plot(y)
