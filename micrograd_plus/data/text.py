@@ -138,7 +138,8 @@ class CharTokenizer:
         """
         if not isinstance(text, str):
             raise TypeError(f"encode expects a str, got {type(text).__name__}")
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)  # (L,) code points
+        # (L,) code points; "surrogatepass" also lets through lone surrogates (e.g. from bad bytes)
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
         ids = np.searchsorted(self._codes, codes)  # (L,) where each code would sit in the vocabulary
         ids_clipped = np.minimum(ids, self.vocab_size - 1)
         unknown = self._codes[ids_clipped] != codes  # (L,) True where the character is not in the vocabulary

@@ -114,6 +114,14 @@ def test_encode_decode_round_trip(text):
     assert tok.decode(ids) == text
 
 
+def test_astral_and_surrogate_characters():
+    text = "a\U0001F600b\udce9"  # an emoji (beyond 16 bits) and a lone surrogate (from undecodable bytes)
+    tok = CharTokenizer.from_text(text)
+    assert tok.chars == ["a", "b", "\udce9", "\U0001F600"]  # sorted by code point
+    assert tok.encode(text).tolist() == [0, 3, 1, 2]
+    assert tok.decode(tok.encode(text)) == text
+
+
 def test_unknown_character_error_names_it_and_its_position():
     tok = CharTokenizer.from_text("abc")
     with pytest.raises(ValueError, match=r"'z'.*position 2"):
