@@ -257,14 +257,6 @@ def _axpy_serial(lhs, rhs_kn, C):
     _axpy_rows(lhs, rhs_kn, C, 0, lhs.shape[0])
 
 
-@njit(cache=True, fastmath=True, parallel=True)
-def _axpy_parallel(lhs, rhs_kn, C):
-    """C += lhs @ rhs_kn, chunks of 64 rows of C shared among threads."""
-    M = lhs.shape[0]
-    for c in prange((M + 63) // 64):
-        _axpy_rows(lhs, rhs_kn, C, 64 * c, min(64 * c + 64, M))
-
-
 # ---------------------------------------------------------------------------------------------
 # Packing: a transposed, C-contiguous copy of an operand.
 # ---------------------------------------------------------------------------------------------
@@ -315,6 +307,13 @@ def _transpose_parallel(src, dst):
         _transpose_rows(src, dst, 64 * c, min(64 * c + 64, n_rows))
 
 
+# Cache blocking. Tiles of C are _MC x _NC; K is walked in slices of _KC_BYTES per row, so the
+# 8 rows a 4x4 block streams take 32 KB of the 48 KB L1 and an (_NC, kc) slice of rhs at most
+# 512 KB of the 1 MB L2. Measured: slices of 1024 floats beat 256 and 512 by 10-25% at K = 768,
+# and _NC barely mattered.
+_MC, _NC = 64, 128
+_KC_BYTES = 4096
+
 # Below these sizes a parallel region (about 1.5 µs to launch, and a thread that may be
 # descheduled on a shared machine) costs more than it saves. Measured, not derived.
 _PARALLEL_MIN_FLOPS = 3_000_000
@@ -344,20 +343,18 @@ def _rows(x):
     return np.ascontiguousarray(x)
 
 
-def _plan(M, N, K, itemsize):
-    """Tile sizes (mc, nc, kc) for a product: cache-sized, but enough tiles for two threads.
+def _tiles_for_threads(M, N):
+    """Tile sizes (mc, nc) for the parallel path: cache-sized, but at least 8 tiles if possible.
 
-    kc * itemsize = 4 KB per streamed row (the 8 rows of a 4x4 block: 32 KB of a 48 KB L1);
-    an (nc, kc) slice of rhs is at most 512 KB of a 1 MB L2. Measured: kc of 1024 floats beat
-    256 and 512 by 10-25% at K = 768, and nc barely mattered.
+    Two threads need several tiles each to share the work evenly, so for smaller products the
+    default 64 x 128 tiles are halved (columns first) until there are 8 of them.
     """
-    kc = 4096 // itemsize
-    mc, nc = 64, 128
+    mc, nc = _MC, _NC
     while ((M + mc - 1) // mc) * ((N + nc - 1) // nc) < 8 and nc > 16:
         nc //= 2
     while ((M + mc - 1) // mc) * ((N + nc - 1) // nc) < 8 and mc > 16:
         mc //= 2
-    return mc, nc, kc
+    return mc, nc
 
 
 def _check(name, a, b, a_inner_axis, b_inner_axis):
@@ -393,21 +390,18 @@ def _gemm(lhs, rhs):
     C = np.zeros((M, N), dtype=lhs.dtype)  # the kernel accumulates into C
     if M == 0 or N == 0 or K == 0:
         return C
-    parallel = 2 * M * N * K >= _PARALLEL_MIN_FLOPS
     lhs = _rows(lhs)  # (M, K) C-contiguous
-    if K <= _SHORT_K:  # short sums: row-by-row axpy
+    if K <= _SHORT_K:  # short sums: row-by-row axpy (memory-bound, so no threads)
         rhs_kn = _rows(rhs.T)  # (K, N) C-contiguous
-        if parallel:
-            _axpy_parallel(lhs, rhs_kn, C)
-        else:
-            _axpy_serial(lhs, rhs_kn, C)
+        _axpy_serial(lhs, rhs_kn, C)
     else:  # everything else: 4x4 blocks of dot products
         rhs = _rows(rhs)  # (N, K) C-contiguous
-        mc, nc, kc = _plan(M, N, K, lhs.itemsize)
-        if parallel:
+        kc = _KC_BYTES // lhs.itemsize
+        if 2 * M * N * K >= _PARALLEL_MIN_FLOPS:
+            mc, nc = _tiles_for_threads(M, N)
             _gemm_parallel(lhs, rhs, C, mc, nc, kc)
         else:
-            _gemm_serial(lhs, rhs, C, mc, nc, kc)
+            _gemm_serial(lhs, rhs, C, _MC, _NC, kc)
     return C
 
 
