@@ -57,7 +57,7 @@ def _c(a):
 
 def _float_tensor(x, name):
     x = _to_tensor(x)
-    if not np.issubdtype(x.data.dtype, np.floating):
+    if x.data.dtype.kind != "f":
         raise TypeError(f"{name} needs a floating-point tensor, got dtype {x.data.dtype}")
     return x
 
@@ -151,7 +151,7 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
     if x.ndim < 1:
         raise ValueError("cross_entropy: logits must have a class dimension, got a 0-d tensor")
     C = x.shape[-1]
-    if not np.issubdtype(t.dtype, np.integer):
+    if t.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {t.dtype}")
     if t.shape != x.shape[:-1]:
         raise ValueError(
@@ -368,7 +368,7 @@ def embedding(idx, weight):
     """
     weight = _float_tensor(weight, "embedding weight")
     ix = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
-    if not np.issubdtype(ix.dtype, np.integer):
+    if ix.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {ix.dtype}")
     W = weight.data
     if W.ndim != 2:

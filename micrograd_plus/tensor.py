@@ -156,7 +156,7 @@ def _unbroadcast(g, shape):
 
 
 def _float_dtype(dtype):
-    return np.issubdtype(dtype, np.floating)
+    return dtype.kind == "f"  # float16/32/64 (a cheap test: np.issubdtype costs a microsecond)
 
 
 def _is_number(x):
@@ -268,6 +268,26 @@ def _freed_backward(g):
         "backward; call .backward(retain_graph=True) the first time if you need to go through "
         "the graph again."
     )
+
+
+def _store_grad(t, g, stored):
+    """Accumulate ``g`` into ``t.grad``.
+
+    Backward rules never modify arrays in place and the sums in ``backward`` make new arrays, so
+    while gradients flow, one array may safely be shared (``a + b`` hands the same ``g`` to both).
+    What ends up in a ``.grad`` must be an array of its own, because optimizers and gradient
+    clipping update it in place: views, read-only arrays (from ``broadcast_to``) and arrays
+    already stored in another ``.grad`` (ids in ``stored``) are copied first.
+    """
+    if t.grad is None:
+        if g.__class__ is not np.ndarray:  # a numpy scalar from a 0-d op
+            g = np.array(g)
+        elif g.base is not None or not g.flags.writeable or id(g) in stored:
+            g = g.copy()
+        stored.add(id(g))
+        t.grad = g
+    else:
+        t.grad = t.grad + g
 
 
 def _check_float(t, what):
@@ -432,13 +452,20 @@ class Tensor:
             if grad.dtype != self.data.dtype:
                 grad = grad.astype(self.data.dtype)
 
-        # 1) topological order, iteratively: children after all their parents.
+        if self._backward is None:  # backward() on a leaf: its gradient is just `grad`
+            _store_grad(self, grad, {id(grad)})
+            return
+
+        # 1) Topological order of the recorded (non-leaf) nodes, with an explicit stack instead
+        #    of recursion: a node is appended after all the nodes it was computed from.
+        #    (A node is marked visited when it is expanded, not when it is pushed: it may be
+        #    pushed again by a deeper node, and must then come before that one.)
         order = []
         visited = set()
         stack = [(self, False)]
         while stack:
-            node, done = stack.pop()
-            if done:
+            node, expanded = stack.pop()
+            if expanded:
                 order.append(node)
                 continue
             if id(node) in visited:
@@ -446,34 +473,20 @@ class Tensor:
             visited.add(id(node))
             stack.append((node, True))
             for p in node._prev:
-                if p.requires_grad and id(p) not in visited:
+                if p._backward is not None and p.requires_grad and id(p) not in visited:
                     stack.append((p, False))
 
-        # 2) walk it backwards, from the output to the leaves.
-        grads = {id(self): grad}  # id(node) -> dL/d(node), for nodes still waiting
-        # Backward rules never modify arrays in place and sums here make new arrays, so arrays may
-        # be shared freely while flowing. Only what is stored in a .grad (which optimizers may
-        # update in place) must be an array of its own: copy views, read-only arrays (from
-        # broadcast_to) and arrays already stored elsewhere.
-        stored = {id(grad)}
+        # 2) Walk it from the output back towards the inputs. `grads` holds dL/d(node) for the
+        #    nodes still waiting; leaves receive theirs straight into `.grad`.
+        grads = {id(self): grad}
+        stored = {id(grad)}  # arrays already stored in some .grad (see _store_grad)
         for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            fn = node._backward
-            if fn is None or node._retain:  # a leaf (or retain_grad()): keep the gradient
-                if node.grad is None:
-                    if g.__class__ is not np.ndarray:  # a numpy scalar from a 0-d op
-                        g = np.array(g)
-                    elif g.base is not None or not g.flags.writeable or id(g) in stored:
-                        g = g.copy()
-                    stored.add(id(g))
-                    node.grad = g
-                else:
-                    node.grad = node.grad + g
-                if fn is None:
-                    continue
-            parent_grads = fn(g)
+            if node._retain:  # retain_grad(): keep this intermediate gradient too
+                _store_grad(node, g, stored)
+            parent_grads = node._backward(g)
             prev = node._prev
             if not retain_graph:  # free the saved arrays now; a second backward raises
                 node._backward = _freed_backward
@@ -481,11 +494,14 @@ class Tensor:
             for p, pg in zip(prev, parent_grads):
                 if pg is None or not p.requires_grad:
                     continue
-                if pg.dtype != p.data.dtype:
+                if pg.dtype != p.data.dtype:  # e.g. a float32 weight used in a float64 op
                     pg = pg.astype(p.data.dtype)
-                key = id(p)
-                old = grads.get(key)
-                grads[key] = pg if old is None else old + pg  # a reused tensor: gradients add up
+                if p._backward is None:
+                    _store_grad(p, pg, stored)  # a leaf: accumulate into .grad
+                else:
+                    key = id(p)
+                    old = grads.get(key)
+                    grads[key] = pg if old is None else old + pg  # a reused tensor: grads add up
 
     # ---- casts ------------------------------------------------------------------------------
 

@@ -190,6 +190,16 @@ def test_broadcast_gradient_is_summed_back():
     np.testing.assert_array_equal(x.grad, [[1, 2, 3], [1, 2, 3]])
 
 
+def test_diamond_where_a_parent_is_also_a_grandparent():
+    # x = f(p, z) with z = g(p): p must receive z's contribution before passing its gradient on
+    w = Tensor(np.array([2.0]), requires_grad=True)
+    p = w * 3.0  # 6
+    z = p * p  # 36
+    x = p * z  # p^3 = 216; dx/dp = 3p^2 = 108; dx/dw = 324
+    x.sum().backward()
+    np.testing.assert_allclose(w.grad, [324.0])
+
+
 def test_gradients_accumulate_across_backward_calls_and_reuse():
     x = Tensor(np.array([2.0]), requires_grad=True)
     (x * x).sum().backward()  # 2x = 4
