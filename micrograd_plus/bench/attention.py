@@ -1,0 +1,125 @@
+"""Benchmark: our fused causal attention against the numpy reference and PyTorch's SDPA.
+
+For each shape (B, H, T, D), float32, it times, in one process and interleaved round by round:
+
+* ours: :func:`micrograd_plus.kernels.attention.attention_forward` (fwd), and forward then
+  :func:`~micrograd_plus.kernels.attention.attention_backward` (fwd+bwd);
+* the plain-numpy reference (same two measurements);
+* ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)`` and its
+  autograd backward, with ``torch.set_num_threads(2)`` (skipped when torch is not installed).
+
+Each figure is the median over the timed rounds after a warm-up (which also compiles the kernels).
+Ratios are ours / theirs: below 1.0 means we are faster. The first shape is the GPT training shape.
+
+Run it with ``micrograd-plus bench attention`` or ``python benchmarks/run.py attention``.
+"""
+
+import time
+
+SHAPES = [(12, 4, 64, 32), (8, 6, 256, 64)]
+QUICK_SHAPES = [(12, 4, 64, 32)]
+
+
+def _median_ms(samples):
+    samples = sorted(samples)
+    return 1e3 * samples[len(samples) // 2]
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _cases(shape, threads):
+    """name -> zero-argument callable, for every implementation measured at ``shape``."""
+    import numpy as np
+
+    from micrograd_plus.kernels import attention as A
+
+    rng = np.random.default_rng(0)
+    q, k, v, dout = (rng.standard_normal(shape).astype(np.float32) for _ in range(4))
+    scale = 1.0 / np.sqrt(shape[-1])
+
+    def ours_fwd():
+        A.attention_forward(q, k, v, scale, True)
+
+    def ours_fwd_bwd():
+        out, stats = A.attention_forward(q, k, v, scale, True)
+        A.attention_backward(dout, q, k, v, out, stats, scale, True)
+
+    def ref_fwd():
+        A.attention_forward_reference(q, k, v, scale, True)
+
+    def ref_fwd_bwd():
+        out, p = A.attention_forward_reference(q, k, v, scale, True)
+        A.attention_backward_reference(dout, q, k, v, out, p, scale, True)
+
+    cases = {"ours fwd": ours_fwd, "ours fwd+bwd": ours_fwd_bwd,
+             "numpy fwd": ref_fwd, "numpy fwd+bwd": ref_fwd_bwd}
+    try:
+        import torch
+    except ImportError:
+        return cases
+    torch.set_num_threads(threads)
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    tq, tk, tv = (torch.from_numpy(a.copy()).requires_grad_(True) for a in (q, k, v))
+    tdout = torch.from_numpy(dout.copy())
+
+    def torch_fwd():
+        with torch.no_grad():
+            sdpa(tq, tk, tv, is_causal=True)
+
+    def torch_fwd_bwd():
+        for t in (tq, tk, tv):
+            t.grad = None
+        sdpa(tq, tk, tv, is_causal=True).backward(tdout)
+
+    cases["torch fwd"] = torch_fwd
+    cases["torch fwd+bwd"] = torch_fwd_bwd
+    return cases
+
+
+def run(repeats=None, quick=False):
+    """Time every implementation at each shape; print and return the table as text."""
+    import numba
+
+    threads = 2
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    repeats = repeats or (5 if quick else 30)
+    shapes = QUICK_SHAPES if quick else SHAPES
+    lines = [f"causal attention, float32, {numba.get_num_threads()} numba threads; "
+             f"median ms over {repeats} interleaved rounds (ratio = ours / theirs, < 1 is faster)"]
+    header = (f"{'B,H,T,D':>15} {'ours fwd':>9} {'fwd+bwd':>9} {'numpy f':>9} {'f+b':>9} "
+              f"{'torch f':>9} {'f+b':>9} {'vs numpy':>9} {'vs torch f':>10} {'vs torch f+b':>12}")
+    lines.append(header)
+    for shape in shapes:
+        cases = _cases(shape, threads)
+        for fn in cases.values():  # warm-up: compiles our kernels, fills caches
+            fn()
+            fn()
+        samples = {name: [] for name in cases}
+        for _ in range(repeats):  # interleaved: every implementation once per round
+            for name, fn in cases.items():
+                samples[name].append(_timed(fn))
+        ms = {name: _median_ms(s) for name, s in samples.items()}
+        has_torch = "torch fwd" in ms
+
+        def cell(name):
+            return f"{ms[name]:9.3f}" if name in ms else f"{'-':>9}"
+
+        ratio_numpy = ms["ours fwd+bwd"] / ms["numpy fwd+bwd"]
+        ratio_tf = f"{ms['ours fwd'] / ms['torch fwd']:10.2f}" if has_torch else f"{'-':>10}"
+        ratio_tfb = f"{ms['ours fwd+bwd'] / ms['torch fwd+bwd']:12.2f}" if has_torch else f"{'-':>12}"
+        lines.append(f"{str(shape):>15} {cell('ours fwd')} {cell('ours fwd+bwd')} "
+                     f"{cell('numpy fwd')} {cell('numpy fwd+bwd')} {cell('torch fwd')} "
+                     f"{cell('torch fwd+bwd')} {ratio_numpy:9.2f} {ratio_tf} {ratio_tfb}")
+    if "torch fwd" not in ms:
+        lines.append("(torch not installed: its columns are skipped)")
+    table = "\n".join(lines)
+    print(table)
+    return table
+
+
+if __name__ == "__main__":
+    run()

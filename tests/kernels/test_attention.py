@@ -1,0 +1,216 @@
+"""Tests for the attention kernels (micrograd_plus/kernels/attention.py) and the fast exp.
+
+The chain of trust:
+
+1. the numpy reference is checked against central differences (float64) and, when torch is
+   installed, against ``torch.nn.functional.scaled_dot_product_attention``;
+2. the numba kernels are held equal to the reference over many shapes (hypothesis);
+3. properties that need no oracle: the causal mask hides the future, huge logits stay finite.
+
+Shapes are small so the suite also runs under ``NUMBA_DISABLE_JIT=1``.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from micrograd_plus.gradcheck import numerical_gradient
+from micrograd_plus.kernels import _fastmath
+from micrograd_plus.kernels import attention as A
+
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def _inputs(rng, shape, dtype, noncontiguous=False, spread=1.0):
+    """q, k, v, dout of ``shape``; optionally non-contiguous views (a transposed parent array)."""
+    arrays = []
+    for _ in range(4):
+        if noncontiguous:  # (B, T, H, D) parent, swapped to (B, H, T, D): strides out of order
+            B, H, T, D = shape
+            a = (rng.standard_normal((B, T, H, 2 * D)) * spread).astype(dtype)[..., ::2]
+            a = a.transpose(0, 2, 1, 3)
+            assert not a.flags.c_contiguous or a.size <= 1 or 1 in shape
+        else:
+            a = (rng.standard_normal(shape) * spread).astype(dtype)
+        arrays.append(a)
+    return arrays
+
+
+def _assert_close(actual, expected, dtype, what):
+    np.testing.assert_allclose(actual, expected, err_msg=what, **TOL[dtype])
+
+
+shapes = st.tuples(
+    st.integers(1, 3),  # B
+    st.integers(1, 3),  # H
+    st.sampled_from([1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17]),  # T: 1, odd, around the block of 4
+    st.sampled_from([1, 2, 3, 5, 8, 11, 16]),  # D
+)
+
+
+@given(shape=shapes, dtype=st.sampled_from([np.float32, np.float64]), causal=st.booleans(),
+       noncontiguous=st.booleans(), seed=st.integers(0, 2**16))
+def test_kernels_match_reference(shape, dtype, causal, noncontiguous, seed):
+    rng = np.random.default_rng(seed)
+    q, k, v, dout = _inputs(rng, shape, dtype, noncontiguous)
+    scale = 1.0 / np.sqrt(shape[-1])
+    out, stats = A.attention_forward(q, k, v, scale, causal)
+    out_ref, p_ref = A.attention_forward_reference(q, k, v, scale, causal)
+    assert out.shape == shape and out.dtype == dtype
+    _assert_close(out, out_ref, dtype, "out")
+    grads = A.attention_backward(dout, q, k, v, out, stats, scale, causal)
+    grads_ref = A.attention_backward_reference(dout, q, k, v, out_ref, p_ref, scale, causal)
+    for name, g, g_ref in zip(("dq", "dk", "dv"), grads, grads_ref):
+        assert g.shape == shape and g.dtype == dtype, name
+        _assert_close(g, g_ref, dtype, name)
+
+
+def test_kernels_at_gpt_shape(rng):
+    """The GPT training shape (several row blocks, D a multiple of 4), both dtypes, causal."""
+    for dtype in (np.float32, np.float64):
+        q, k, v, dout = _inputs(rng, (2, 2, 64, 32), dtype)
+        out, stats = A.attention_forward(q, k, v, 32**-0.5)
+        out_ref, p_ref = A.attention_forward_reference(q, k, v, 32**-0.5)
+        _assert_close(out, out_ref, dtype, "out")
+        grads = A.attention_backward(dout, q, k, v, out, stats, 32**-0.5)
+        grads_ref = A.attention_backward_reference(dout, q, k, v, out_ref, p_ref, 32**-0.5)
+        for g, g_ref in zip(grads, grads_ref):
+            _assert_close(g, g_ref, dtype, "grad")
+
+
+def test_backward_accepts_either_stats(rng):
+    """The kernel backward takes the reference's unpadded P, and the reference the kernel's."""
+    q, k, v, dout = _inputs(rng, (1, 2, 6, 3), np.float64)
+    out, stats = A.attention_forward(q, k, v, 0.5)
+    out_ref, p_ref = A.attention_forward_reference(q, k, v, 0.5)
+    a = A.attention_backward(dout, q, k, v, out, p_ref, 0.5)
+    b = A.attention_backward_reference(dout, q, k, v, out_ref, stats, 0.5)
+    for x, y in zip(a, b):
+        _assert_close(x, y, np.float64, "grad")
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_reference_matches_hand_computation(causal):
+    """One head, T=2, D=1, computed by hand: scores q_t k_s, softmax, weighted values."""
+    q = np.array([1.0, 2.0]).reshape(1, 1, 2, 1)
+    k = np.array([0.5, -1.0]).reshape(1, 1, 2, 1)
+    v = np.array([3.0, 5.0]).reshape(1, 1, 2, 1)
+    out, _ = A.attention_forward_reference(q, k, v, 1.0, causal)
+    if causal:  # row 0 sees only key 0 -> v0; row 1 sees scores 1.0 and -2.0
+        w = np.exp(1.0) / (np.exp(1.0) + np.exp(-2.0))
+        expected = [3.0, w * 3.0 + (1 - w) * 5.0]
+    else:  # row 0 scores 0.5, -1.0
+        w0 = np.exp(0.5) / (np.exp(0.5) + np.exp(-1.0))
+        w1 = np.exp(1.0) / (np.exp(1.0) + np.exp(-2.0))
+        expected = [w0 * 3.0 + (1 - w0) * 5.0, w1 * 3.0 + (1 - w1) * 5.0]
+    np.testing.assert_allclose(out.reshape(-1), expected, rtol=1e-12)
+
+
+@given(shape=st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 5), st.integers(1, 3)),
+       causal=st.booleans(), seed=st.integers(0, 2**16))
+def test_reference_gradients_match_central_differences(shape, causal, seed):
+    rng = np.random.default_rng(seed)
+    q, k, v, dout = _inputs(rng, shape, np.float64)
+    scale = 0.7
+
+    def loss(which):
+        def f(x):
+            args = [q, k, v]
+            args[which] = x
+            out, _ = A.attention_forward_reference(*args, scale, causal)
+            return np.sum(out * dout)  # dL/dout = dout
+        return f
+
+    out, p = A.attention_forward_reference(q, k, v, scale, causal)
+    grads = A.attention_backward_reference(dout, q, k, v, out, p, scale, causal)
+    for which, (name, g) in enumerate(zip(("dq", "dk", "dv"), grads)):
+        numeric = numerical_gradient(loss(which), (q, k, v)[which])
+        np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_reference_matches_torch(rng, causal):
+    torch = pytest.importorskip("torch")
+    shape = (2, 3, 7, 5)
+    q, k, v, dout = _inputs(rng, shape, np.float64)
+    scale = 0.3
+    out, p = A.attention_forward_reference(q, k, v, scale, causal)
+    dq, dk, dv = A.attention_backward_reference(dout, q, k, v, out, p, scale, causal)
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    tout = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=causal,
+                                                            scale=scale)
+    tout.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for ours, theirs in ((dq, tq), (dk, tk), (dv, tv)):
+        np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("impl", ["kernel", "reference"])
+def test_causal_mask_blocks_the_future(rng, impl):
+    """Changing k and v at positions > t never changes outputs 0..t."""
+    forward = A.attention_forward if impl == "kernel" else A.attention_forward_reference
+    q, k, v, _ = _inputs(rng, (1, 2, 9, 4), np.float64)
+    out, _ = forward(q, k, v, 0.5)
+    for t in range(8):
+        k2, v2 = k.copy(), v.copy()
+        k2[:, :, t + 1:] = rng.standard_normal(k2[:, :, t + 1:].shape) * 10
+        v2[:, :, t + 1:] = rng.standard_normal(v2[:, :, t + 1:].shape) * 10
+        out2, _ = forward(q, k2, v2, 0.5)
+        np.testing.assert_array_equal(out2[:, :, : t + 1], out[:, :, : t + 1])
+        assert not np.allclose(out2[:, :, t + 1:], out[:, :, t + 1:])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal", [True, False])
+def test_huge_logits_stay_finite(rng, dtype, causal):
+    """Scores of order 1e4 overflow a naive exp; after subtracting the row max they must not."""
+    q, k, v, dout = _inputs(rng, (1, 2, 6, 4), dtype, spread=50.0)  # scale * q.k ~ 1e4
+    out, stats = A.attention_forward(q, k, v, 2.0, causal)
+    grads = A.attention_backward(dout, q, k, v, out, stats, 2.0, causal)
+    out_ref, p_ref = A.attention_forward_reference(q, k, v, 2.0, causal)
+    for a in (out, *grads):
+        assert np.all(np.isfinite(a))
+    # the softmax is (nearly) one-hot: each output is close to one of the values
+    np.testing.assert_allclose(out, out_ref, rtol=1e-3, atol=1e-3 * float(np.abs(v).max()))
+
+
+def test_errors_name_shapes_and_dtypes():
+    a = np.zeros((1, 2, 3, 4))
+    with pytest.raises(ValueError, match=r"\(1, 2, 3, 5\)"):
+        A.attention_forward(a, a, np.zeros((1, 2, 3, 5)), 1.0)
+    with pytest.raises(TypeError, match="float32"):
+        A.attention_forward(a, a.astype(np.float32), a, 1.0)
+    with pytest.raises(TypeError, match="int64"):
+        A.attention_forward(a.astype(np.int64), a, a, 1.0)
+    with pytest.raises(ValueError, match="4-D"):
+        A.attention_forward(a[0], a[0], a[0], 1.0)
+    out, stats = A.attention_forward(a, a, a, 1.0)
+    with pytest.raises(ValueError, match="dout"):
+        A.attention_backward(np.zeros((1, 2, 3, 3)), a, a, a, out, stats, 1.0)
+    with pytest.raises(ValueError, match="stats"):
+        A.attention_backward(a, a, a, a, out, stats[..., :2, :2], 1.0)
+
+
+def test_fast_exp_accuracy():
+    """Relative error against numpy's exp over the whole range softmax uses, exact 0 below it."""
+    x32 = np.linspace(-87.0, 0.0, 20001).astype(np.float32)
+    x64 = np.linspace(-708.0, 0.0, 20001)
+    for x, tol in ((x32, 2e-7), (x64, 2e-15)):
+        y = _fastmath.fast_exp_array(x)
+        assert y.dtype == x.dtype
+        exact = np.exp(x.astype(np.float64))
+        assert np.max(np.abs(y - exact) / exact) < tol
+    below = _fastmath.fast_exp_array(np.array([-100.0, -1e4, -np.inf], dtype=np.float32))
+    np.testing.assert_array_equal(below, 0.0)
+    np.testing.assert_array_equal(_fastmath.fast_exp_array(np.array([-1e4, -np.inf])), 0.0)
+
+
+def test_fast_exp_python_definition_agrees():
+    """The readable Python body (what NUMBA_DISABLE_JIT=1 runs) gives the same values."""
+    for x in (-86.5, -10.25, -0.5, 0.0):
+        assert abs(_fastmath.fast_exp(x) - np.exp(x)) <= 1e-15 * np.exp(x)
+        y = _fastmath.fast_exp(np.float32(x))
+        assert isinstance(y, np.float32)
+        assert abs(float(y) - np.exp(x)) <= 2e-7 * np.exp(x)
+    assert _fastmath.fast_exp(-800.0) == 0.0
