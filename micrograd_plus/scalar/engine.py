@@ -132,7 +132,7 @@ class Value:
           for most b), 0 for a == 0 and b >= 0 (0**b stays 0 nearby); never an exception.
         """
         if not isinstance(exponent, Value):
-            n = float(exponent)
+            n = _to_float(exponent)
             local = 0.0 if n == 0.0 else n * _pow(self.data, n - 1.0)
             return Value(_pow(self.data, n), (self,), (local,), f"**{exponent:g}")
         a, b = self.data, exponent.data

@@ -316,3 +316,16 @@ def test_graph_has_no_reference_cycles():
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_numpy_scalars_on_the_left_give_values():
+    np = pytest.importorskip("numpy")
+    out = np.float64(2.0) * Value(3.0) + np.float64(1.0)
+    assert isinstance(out, Value) and out.data == 7.0
+
+
+def test_bad_operands_are_named():
+    with pytest.raises(TypeError, match="one real number, got str"):
+        Value(2.0) ** "a"
+    with pytest.raises(TypeError, match="one real number, got list"):
+        Value(2.0) + [1.0]
