@@ -68,13 +68,14 @@ class Value:
         data: the number (anything ``float()`` accepts: int, float, numpy scalar).
         label: an optional name, shown when the graph is drawn (:mod:`micrograd_plus.viz`).
 
-    Attributes:
-        data (float): the value itself, computed in the forward pass.
-        grad (float): d(root)/d(this value) after ``root.backward()``; starts at 0.0.
-        _prev (tuple of Value): the inputs this value was computed from (empty for a leaf).
-        _local_grads (tuple of float): d(this)/d(input) for each input in ``_prev``,
-            computed in the forward pass.
-        _op (str): the name of the operation that produced it ('' for a leaf).
+    What a Value holds:
+
+    * ``data`` (float): the value itself, computed in the forward pass.
+    * ``grad`` (float): d(root)/d(this value) after ``root.backward()``; starts at 0.0.
+    * ``_prev`` (tuple of Value): the inputs it was computed from (empty for a leaf).
+    * ``_local_grads`` (tuple of float): d(this)/d(input) for each input in ``_prev``,
+      computed in the forward pass.
+    * ``_op`` (str): the name of the operation that produced it ('' for a leaf).
 
     A *leaf* is a Value you create yourself (an input, a weight); every other Value is the
     result of an operation. Plain numbers mix freely: ``2 * a``, ``a - 1``, ``1 / a`` all work.
@@ -209,7 +210,7 @@ class Value:
         return Value(0.0 if x <= 0.0 else x, (self,), (0.0 if x <= 0.0 else 1.0,), "relu")
 
     def abs(self):
-        """|x|. Derivative sign(x): -1, 0 at the kink x = 0 (as PyTorch), or +1."""
+        """Absolute value ``abs(x)``. Derivative sign(x): -1, 0 at the kink x = 0 (as PyTorch), or +1."""
         x = self.data
         sign = 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
         return Value(abs(x), (self,), (sign,), "abs")
