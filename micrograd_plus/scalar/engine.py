@@ -264,12 +264,15 @@ class Value:
         Args:
             grad: d(final result)/d(self), 1.0 when ``self`` is the final result (a loss).
 
-        Semantics (the same as PyTorch's):
+        Semantics:
 
-        * Leaves (Values you created) **accumulate**: two calls add twice. Reset them with
-          ``zero_grad()`` on the model, or set ``v.grad = 0.0``, before the next step.
+        * Leaves (Values you created) **accumulate**, as in PyTorch: two calls add twice.
+          Reset them with ``zero_grad()`` on the model, or set ``v.grad = 0.0``, before the
+          next step.
         * Intermediate Values are recomputed from zero on each call, so they always hold
           this call's gradient and a second call never double-counts through them.
+          (PyTorch doesn't keep intermediate gradients at all unless asked; here they stay
+          readable, which is handy when learning and when drawing the graph.)
 
         The walk uses an explicit stack and a sort, never recursion, so graphs of millions
         of nodes are fine.
