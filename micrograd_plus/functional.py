@@ -322,30 +322,31 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     axes = tuple(range(X.ndim - k, X.ndim))
     lead_axes = tuple(range(X.ndim - k))
     mu = X.mean(axis=axes, keepdims=True)  # (..., 1)
-    xc = X - mu
-    var = (xc * xc).mean(axis=axes, keepdims=True)
+    y = np.subtract(X, mu, out=np.empty_like(X))  # x - mean; becomes the output in place
+    var = np.square(y).mean(axis=axes, keepdims=True)  # (..., 1), biased as in PyTorch
     rstd = 1.0 / np.sqrt(var + eps)  # (..., 1)
-    xhat = xc
-    xhat *= rstd  # (..., *normalized_shape), in place: xc is not needed any more
-    y = xhat
+    y *= rstd  # x̂
     if weight is not None:
-        y = y * weight.data
+        y *= weight.data
     if bias is not None:
-        y = y + bias.data
-    y = y.astype(X.dtype, copy=False)
-    del xc, xhat
+        y += bias.data
 
     def backward(g):
-        xh = (X - mu) * rstd  # recompute x̂ (saves keeping a full-size copy)
+        xh = np.subtract(X, mu, out=np.empty_like(X))
+        xh *= rstd  # recompute x̂ (cheaper in memory than keeping a full-size copy)
         dxh = g * weight.data if weight is not None else g
-        gx = None
+        tmp = np.multiply(dxh, xh, out=np.empty_like(xh))
+        grads = [None]
         if x.requires_grad:
-            m1 = dxh.mean(axis=axes, keepdims=True)
-            m2 = (dxh * xh).mean(axis=axes, keepdims=True)
-            gx = (dxh - m1 - xh * m2) * rstd
-        grads = [gx]
+            m1 = dxh.mean(axis=axes, keepdims=True)  # (..., 1)
+            m2 = tmp.mean(axis=axes, keepdims=True)  # (..., 1)
+            gx = dxh - m1
+            xh_m2 = np.multiply(xh, m2, out=tmp)
+            gx -= xh_m2
+            gx *= rstd  # (dx̂ - mean(dx̂) - x̂ mean(dx̂ x̂)) / std
+            grads[0] = gx
         if weight is not None:
-            grads.append((g * xh).sum(axis=lead_axes) if weight.requires_grad else None)
+            grads.append(np.multiply(g, xh, out=tmp).sum(axis=lead_axes) if weight.requires_grad else None)
         if bias is not None:
             grads.append(g.sum(axis=lead_axes) if bias.requires_grad else None)
         return tuple(grads)

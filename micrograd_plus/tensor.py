@@ -740,14 +740,31 @@ class Tensor:
         """
         x = self.data
         if approximate == "tanh":
-            k = math.sqrt(2.0 / math.pi)
-            t = np.tanh(k * (x + 0.044715 * x * x * x))
-            y = 0.5 * x * (1 + t)
+            k, c = math.sqrt(2.0 / math.pi), 0.044715
+            # In-place steps keep this to two new arrays: t (kept for backward) and y.
+            t = np.multiply(x, x, out=np.empty_like(x))  # (out= keeps 0-d results arrays)
+            t *= c * k
+            t += k
+            t *= x  # k (x + c x^3)
+            np.tanh(t, out=t)  # t = tanh(k (x + c x^3))
+            y = np.add(t, 1.0, out=np.empty_like(x))
+            y *= 0.5
+            y *= x  # y = 0.5 x (1 + t)
 
-            def backward(g):  # product rule, then the chain rule through tanh
-                t2 = np.tanh(k * (x + 0.044715 * x * x * x))  # recomputed: keeps memory low
-                dt = (1 - t2 * t2) * (k * (1 + 3 * 0.044715 * x * x))
-                return (g * (0.5 * (1 + t2) + 0.5 * x * dt),)
+            def backward(g):
+                # dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)
+                a = np.multiply(x, x, out=np.empty_like(x))
+                a *= 3 * c * k
+                a += k  # k (1 + 3 c x^2)
+                d = np.multiply(t, t, out=np.empty_like(t))
+                np.subtract(1.0, d, out=d)  # 1 - t^2
+                d *= a
+                d *= x
+                np.add(d, t, out=d)
+                d += 1.0
+                d *= 0.5  # 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)
+                d *= g
+                return (d,)
 
             return _result(y, (self,), "gelu", backward)
         if approximate != "none":
