@@ -10,7 +10,9 @@ Both engines get the *same* data and the *same* initial weights, so their losses
 every step (checked: the benchmark stops with an error if they diverge -- a free correctness
 test against an independent implementation). Steps are timed alternately in one process (ours,
 theirs, ours, ...) after a warm-up, with a full garbage collection outside the timed region
-before each step, so one engine's garbage never bills the other; medians are reported.
+before each step, so one engine's garbage never bills the other. The ratio column compares
+medians (the headline figure); ratio(min) compares the fastest steps, which are the least
+disturbed by other processes on a busy machine.
 
 Run it with ``micrograd-plus bench scalar`` or ``python benchmarks/run.py scalar``.
 PyTorch is not a peer here: a batched tensor engine is a different kind of program.
@@ -132,13 +134,14 @@ def run(repeats=None, quick=False):
         f"({ALPHA:g}), full-batch SGD",
         f"median seconds per step over {repeats} interleaved steps (after {warmup} warm-up)",
         "",
-        f"{'engine':<16}{'s/step':>10}{'min':>10}{'ratio':>10}",
-        f"{'micrograd_plus':<16}{med_ours:>10.4f}{min(t_ours):>10.4f}{1.0:>10.2f}",
+        f"{'engine':<16}{'s/step':>10}{'min':>10}{'ratio':>10}{'ratio(min)':>12}",
+        f"{'micrograd_plus':<16}{med_ours:>10.4f}{min(t_ours):>10.4f}{1.0:>10.2f}{1.0:>12.2f}",
     ]
     if theirs is not None:
         med_theirs = statistics.median(t_theirs)
         lines.append(
-            f"{'micrograd':<16}{med_theirs:>10.4f}{min(t_theirs):>10.4f}{med_theirs / med_ours:>10.2f}"
+            f"{'micrograd':<16}{med_theirs:>10.4f}{min(t_theirs):>10.4f}"
+            f"{med_theirs / med_ours:>10.2f}{min(t_theirs) / min(t_ours):>12.2f}"
         )
         lines += [
             "",

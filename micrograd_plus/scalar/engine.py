@@ -229,7 +229,7 @@ class Value:
         ``Value.sum(losses)`` gives the same number as Python's ``sum(losses)``, but the
         builtin makes a chain of ``len(losses)`` additions.
         """
-        values = tuple(_as_value(v) for v in values)
+        values = tuple([v if isinstance(v, Value) else Value(v) for v in values])
         total = sum(v.data for v in values)
         return Value(total, values, (1.0,) * len(values), "sum")
 
@@ -242,8 +242,8 @@ class Value:
 
         The local derivatives are the other side's data: d/dw[i] = x[i] and d/dx[i] = w[i].
         """
-        weights = [_as_value(w) for w in weights]
-        inputs = [_as_value(x) for x in inputs]
+        weights = [w if isinstance(w, Value) else Value(w) for w in weights]
+        inputs = [x if isinstance(x, Value) else Value(x) for x in inputs]
         if len(weights) != len(inputs):
             raise ValueError(
                 f"Value.dot needs equally long sequences, got {len(weights)} weights "
