@@ -23,6 +23,7 @@ modules go in a :class:`ModuleList` (a plain Python list would hide them). The n
 behaviour are PyTorch's, so what you learn here transfers.
 """
 
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -135,6 +136,13 @@ class Module:
             else:  # a buffer
                 buffers[name] = value
         else:
+            if isinstance(value, Tensor) and value.requires_grad and value.is_leaf:
+                warnings.warn(
+                    f"{type(self).__name__}.{name} is a Tensor with requires_grad=True but not a Parameter, "
+                    f"so parameters(), state_dict() and optimisers will not see it; "
+                    f"wrap it: self.{name} = nn.Parameter(...)",
+                    stacklevel=2,
+                )
             object.__setattr__(self, name, value)
 
     def _forget(self, name):

@@ -277,3 +277,17 @@ def test_import_nn_does_not_import_the_transformer_until_asked():
 def test_load_state_dict_needs_a_mapping():
     with pytest.raises(TypeError, match="mapping"):
         Inner().load_state_dict([np.ones((2, 3)), np.zeros(2)])
+
+
+def test_forgetting_parameter_wrapper_warns():
+    m = nn.Module()
+    with pytest.warns(UserWarning, match=r"nn.Parameter"):
+        m.w = Tensor(np.zeros(2), requires_grad=True)
+    assert list(m.parameters()) == []
+    x = Tensor(np.ones(2), requires_grad=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.activation = x * 2  # an intermediate result (not a leaf) is a fine thing to keep
+        m.constant = Tensor(np.ones(2))  # and so is a constant
