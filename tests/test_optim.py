@@ -546,3 +546,18 @@ def test_lambda_lr_matches_torch():
 def test_optimizer_load_state_dict_needs_a_mapping():
     with pytest.raises(TypeError, match="flat dict"):
         optim.SGD([P(P0)], lr=0.1).load_state_dict([1, 2])
+
+
+if given is not None:
+
+    @given(warmup=st.integers(0, 50), extra=st.integers(1, 200), base=st.floats(1e-5, 1.0),
+           frac=st.floats(0.0, 1.0))
+    def test_cosine_with_warmup_invariants(warmup, extra, base, frac):
+        total, min_lr = warmup + extra, base * frac
+        lrs = [optim.cosine_with_warmup_lr(s, base, warmup, total, min_lr) for s in range(total + 5)]
+        assert all(0 < lr <= base * (1 + 1e-12) for lr in lrs[:warmup])  # warm-up never hits 0
+        assert lrs[warmup] == pytest.approx(base)  # the peak, right after warm-up
+        assert lrs[total] == pytest.approx(min_lr) and lrs[-1] == pytest.approx(min_lr)
+        after = lrs[warmup:]
+        assert all(b <= a * (1 + 1e-12) for a, b in zip(after, after[1:]))  # never rises again
+        assert all(min_lr * (1 - 1e-12) <= lr for lr in after)
