@@ -23,6 +23,7 @@ This module also has :func:`weight_table`, which counts a GPT's weights in the c
 (:meth:`GPT.generate`, :meth:`GPT.stream`).
 """
 
+import textwrap
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -200,7 +201,7 @@ class WeightTable:
         lines.append("")
         lines.append("what the category table leaves out:")
         for note in self.left_out:
-            lines.append(f"  - {note}")
+            lines.append(textwrap.fill(note, width=96, initial_indent="  - ", subsequent_indent="    "))
         return "\n".join(lines)
 
 
