@@ -60,7 +60,7 @@ def hinge_loss(model, X, y, alpha=1e-4):
     losses = [(1 - yi * score).relu() for yi, score in zip(y, scores)]
     data_loss = Value.sum(losses) * (1.0 / len(losses))
     reg_loss = alpha * Value.sum([p * p for p in model.parameters()])
-    accuracy = sum((yi > 0) == (score.data > 0) for yi, score in zip(y, scores)) / len(y)
+    accuracy = sum(bool(yi > 0) == (score.data > 0) for yi, score in zip(y, scores)) / len(y)
     return data_loss + reg_loss, accuracy
 
 

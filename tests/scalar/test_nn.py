@@ -127,3 +127,17 @@ def test_bad_input_is_named():
         Neuron(2, nonlinearity="softplus")
     with pytest.raises(TypeError, match="generator"):
         MLP(2, [1], generator="seed")
+
+
+def test_mlp_learns_two_moons():
+    """End to end: the hinge-loss training loop of the demo separates the moons."""
+    from micrograd_plus.data.moons import make_moons
+    from micrograd_plus.scalar.demo import train
+
+    X, classes = make_moons(40, noise=0.1, generator=0)
+    y = [2.0 * float(c) - 1.0 for c in classes]
+    history = train(MLP(2, [16, 16, 1], generator=0), X.tolist(), y, steps=50, log=None)
+    (first_loss, first_acc), (last_loss, last_acc) = history[0], history[-1]
+    assert isinstance(last_acc, float)
+    assert last_loss < 0.1 * first_loss
+    assert last_acc >= 0.95 > first_acc
