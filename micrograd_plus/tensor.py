@@ -781,12 +781,13 @@ class Tensor:
     # ---- reductions -------------------------------------------------------------------------
 
     @_differentiable
-    def sum(self, axis=None, keepdims=False, dim=None):
+    def sum(self, axis=None, keepdims=False, dim=None, keepdim=None):
         """Sum over ``axis`` (None: all; an int or tuple; ``dim`` is an alias).
 
         Every input element contributes with slope 1, so backward broadcasts ``g`` back to the
         input shape.
         """
+        keepdims = keepdims if keepdim is None else keepdim  # PyTorch spells it keepdim
         axes = _normalize_axes(dim if axis is None else axis, self.data.ndim)
         shape = self.data.shape
         y = self.data.sum(axis=axes, keepdims=keepdims)
@@ -798,8 +799,9 @@ class Tensor:
         return _result(np.asarray(y), (self,), "sum", backward)
 
     @_differentiable
-    def mean(self, axis=None, keepdims=False, dim=None):
+    def mean(self, axis=None, keepdims=False, dim=None, keepdim=None):
         """Average over ``axis`` (None: all); each input gets ``g / count`` in backward."""
+        keepdims = keepdims if keepdim is None else keepdim  # PyTorch spells it keepdim
         axes = _normalize_axes(dim if axis is None else axis, self.data.ndim)
         shape = self.data.shape
         count = 1
@@ -829,23 +831,27 @@ class Tensor:
         return _result(y, (self,), name, backward)
 
     @_differentiable
-    def max(self, axis=None, keepdims=False, dim=None):
+    def max(self, axis=None, keepdims=False, dim=None, keepdim=None):
         """Largest value over ``axis`` (None: all). The gradient flows to the maximum; when
-        several elements tie for the maximum, it is split evenly among them."""
-        return self._extreme(dim if axis is None else axis, keepdims, np.max, "max")
+        several elements tie for the maximum, it is split evenly among them.
+
+        Unlike PyTorch's ``max(dim)``, this returns only the values; use :meth:`argmax` for the
+        indices. ``dim``/``keepdim`` are accepted as aliases of ``axis``/``keepdims``."""
+        return self._extreme(dim if axis is None else axis, keepdims if keepdim is None else keepdim, np.max, "max")
 
     @_differentiable
-    def min(self, axis=None, keepdims=False, dim=None):
+    def min(self, axis=None, keepdims=False, dim=None, keepdim=None):
         """Smallest value over ``axis``; gradient as for :meth:`max` (ties split evenly)."""
-        return self._extreme(dim if axis is None else axis, keepdims, np.min, "min")
+        return self._extreme(dim if axis is None else axis, keepdims if keepdim is None else keepdim, np.min, "min")
 
     @_differentiable
-    def var(self, axis=None, keepdims=False, correction=1, dim=None):
+    def var(self, axis=None, keepdims=False, correction=1, dim=None, keepdim=None):
         """Variance over ``axis``: sum((x - mean)^2) / (N - correction).
 
         ``correction=1`` (the default, as in PyTorch) is the unbiased estimate; layer norm uses
         ``correction=0``. d var / dx_i = 2 (x_i - mean) / (N - correction).
         """
+        keepdims = keepdims if keepdim is None else keepdim  # PyTorch spells it keepdim
         axes = _normalize_axes(dim if axis is None else axis, self.data.ndim)
         x = self.data
         n = 1
@@ -862,9 +868,10 @@ class Tensor:
 
         return _result(np.asarray(y, dtype=x.dtype), (self,), "var", backward)
 
-    def argmax(self, axis=None, keepdims=False, dim=None):
+    def argmax(self, axis=None, keepdims=False, dim=None, keepdim=None):
         """Index of the largest value (an int64 tensor, no gradient)."""
         axis = dim if axis is None else axis
+        keepdims = keepdims if keepdim is None else keepdim
         return _leaf(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)))
 
     # ---- shape ------------------------------------------------------------------------------
