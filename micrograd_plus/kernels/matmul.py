@@ -327,20 +327,27 @@ def _rows(x):
     """Return ``x`` (R, K) as a C-contiguous array, copying only when needed.
 
     The kernel wants every row contiguous along K. A C-contiguous ``x`` is used as is; the
-    transpose of a C-contiguous array (e.g. ``w.T``) gets a fast strip transpose; any other
-    strides (slices with steps, ...) get numpy's general copy.
+    transpose of a C-contiguous array (e.g. ``w.T``) gets a fast transpose; anything else
+    (slices with steps, read-only or byte-swapped arrays) gets numpy's general copy. Read-only
+    arrays are copied because numba would compile a separate kernel for them.
     """
-    if x.flags.c_contiguous:
+    if _plain(x):
         return x
     src = x.T
-    if src.flags.c_contiguous:
+    if _plain(src):
         out = np.empty(x.shape, dtype=x.dtype)  # (R, K)
         if x.size >= _PARALLEL_MIN_TRANSPOSE:
             _transpose_parallel(src, out)
         else:
             _transpose_serial(src, out)
         return out
-    return np.ascontiguousarray(x)
+    return np.array(x, dtype=x.dtype.newbyteorder("="), order="C")  # always a fresh copy
+
+
+def _plain(x):
+    """True if the compiled kernels take ``x`` as it is: C-contiguous, writeable, native."""
+    flags = x.flags
+    return flags.c_contiguous and flags.writeable and x.dtype.isnative
 
 
 def _tiles_for_threads(M, N):
@@ -367,7 +374,7 @@ def _check(name, a, b, a_inner_axis, b_inner_axis):
         raise TypeError(
             f"{name}: expected numpy arrays, got {type(a).__name__} and {type(b).__name__}"
         )
-    if a.dtype != b.dtype:
+    if a.dtype.char != b.dtype.char:  # (char ignores byte order: ">f4" and "<f4" are both "f")
         raise TypeError(
             f"{name}: both arrays must have the same dtype, got {a.dtype} and {b.dtype}"
         )
@@ -387,7 +394,7 @@ def _gemm(lhs, rhs):
     """lhs (M, K) @ rhs (N, K).T -> new C-contiguous (M, N); operands any strides."""
     M, K = lhs.shape
     N = rhs.shape[0]
-    C = np.zeros((M, N), dtype=lhs.dtype)  # the kernel accumulates into C
+    C = np.zeros((M, N), dtype=lhs.dtype.newbyteorder("="))  # the kernel accumulates into C
     if M == 0 or N == 0 or K == 0:
         return C
     lhs = _rows(lhs)  # (M, K) C-contiguous

@@ -19,7 +19,7 @@ mm = importlib.import_module("micrograd_plus.kernels.matmul")
 DTYPES = [np.float32, np.float64]
 dims = st.integers(min_value=1, max_value=70)
 # How an operand is laid out in memory before the kernel sees it.
-LAYOUTS = ["c", "f", "strided", "neg"]
+LAYOUTS = ["c", "f", "strided", "neg", "readonly", "swapped"]
 
 
 def _layout(x, how):
@@ -34,6 +34,12 @@ def _layout(x, how):
         return big[::2, ::2]
     if how == "neg":  # negative strides
         return np.ascontiguousarray(x[::-1, ::-1])[::-1, ::-1]
+    if how == "readonly":  # e.g. data read with np.frombuffer, or a broadcast view
+        y = np.array(x)
+        y.flags.writeable = False
+        return y
+    if how == "swapped":  # non-native byte order, as read from some files
+        return x.astype(x.dtype.newbyteorder("S"))
     raise AssertionError(how)
 
 
