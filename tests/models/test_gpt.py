@@ -189,25 +189,27 @@ def test_tiny_config_overfits_a_short_text():
     text = "to be or not to be, that is the question. "
     chars = sorted(set(text))
     ids = np.array([chars.index(c) for c in text])
-    cfg = GPTConfig(vocab_size=len(chars), block_size=16, n_layer=2, n_head=2, n_embd=32)
+    T = 8
+    cfg = GPTConfig(vocab_size=len(chars), block_size=T, n_layer=1, n_head=2, n_embd=32)
     model = GPT(cfg, generator=0)
-    starts = np.arange(0, len(text) - 16)  # every window of the text, as one batch
-    x = ids[starts[:, None] + np.arange(16)]  # (N, 16)
-    y = ids[starts[:, None] + np.arange(16) + 1]  # (N, 16)
-    opt = optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    starts = np.arange(0, len(text) - T)  # every window of the text, as one batch
+    x = ids[starts[:, None] + np.arange(T)]  # (N, T)
+    y = ids[starts[:, None] + np.arange(T) + 1]  # (N, T)
+    opt = optim.AdamW(model.parameters(), lr=2e-2, weight_decay=0.0)
     first = None
-    for _ in range(150):
+    for _ in range(80):
         _, loss = model(x, y)
         first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-    assert first > 2.5
-    assert loss.item() < 0.15  # it has memorised the text
-    # and greedy generation reproduces it
-    out = model.generate(ids[:8], 20, top_k=1, generator=0)
-    assert "".join(chars[i] for i in out) == text[:28]
+    assert first > 2.5  # about ln(15) at the start
+    # (not 0: the first characters of a window have too little context to be certain)
+    assert loss.item() < 0.3
+    # it has memorised the text: greedy generation from its first 8 characters reproduces it
+    out = model.generate(ids[:T], 30, top_k=1, generator=0)
+    assert "".join(chars[i] for i in out) == text[:T + 30]
 
 
 # ---- inference helpers ---------------------------------------------------------------------
