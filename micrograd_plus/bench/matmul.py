@@ -89,7 +89,10 @@ def _time_rounds(fns, repeats, min_seconds=0.002):
 
     Tiny products take microseconds, below the timer's resolution and the noise, so each sample
     times ``n`` back-to-back calls, with ``n`` chosen in the warm-up so a sample lasts about
-    ``min_seconds``.
+    ``min_seconds``. Each sample follows one untimed call of the same contender: numba, OpenBLAS
+    and torch each keep their own worker threads, which stay busy-waiting for a while after a
+    call, so the first call after another library's turn would be measured fighting that
+    library's threads for the two cores.
     """
     counts = {}
     for name, fn in fns.items():  # warm-up: compile, fault in memory, pick n
@@ -102,6 +105,7 @@ def _time_rounds(fns, repeats, min_seconds=0.002):
     for _ in range(repeats):
         for name, fn in fns.items():
             n = counts[name]
+            fn()  # untimed: our threads awake, the previous contender's threads settled
             t = time.perf_counter()
             for _ in range(n):
                 fn()
