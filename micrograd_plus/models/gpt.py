@@ -395,7 +395,7 @@ class GPT(nn.Module):
         idx = self._check_idx(idx)
         B, T = idx.shape
         tok = F.embedding(idx, self.wte.weight)  # (B, T, C): one row of wte per token
-        pos = F.embedding(np.arange(T), self.wpe.weight)  # (T, C): one row of wpe per position
+        pos = self.wpe.weight[:T]  # (T, C): the first T rows of wpe, one per position
         x = self.drop(tok + pos)  # (B, T, C), pos broadcast over the batch
         for block in self.blocks:
             x = block(x)  # (B, T, C)
@@ -488,7 +488,7 @@ class GPT(nn.Module):
         maps = []
         with no_grad():
             tok = F.embedding(idx, self.wte.weight)  # (1, T, C)
-            pos = F.embedding(np.arange(T), self.wpe.weight)  # (T, C)
+            pos = self.wpe.weight[:T]  # (T, C)
             x = tok + pos  # (1, T, C)
             for block in self.blocks:
                 q, k, _ = block.attn.heads(block.ln_1(x))  # (1, H, T, D) each
