@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from micrograd_plus import kernels
-from micrograd_plus.tensor import Tensor, _leaf, _result, _to_tensor, _unbroadcast
+from micrograd_plus.tensor import Tensor, _leaf, _result, _scatter_add_rows, _to_tensor, _unbroadcast
 
 __all__ = [
     "relu",
@@ -382,9 +382,7 @@ def embedding(idx, weight):
     y = np.take(W, flat, axis=0).reshape(ix.shape + (D,))  # (*idx.shape, D)
 
     def backward(g):
-        gw = np.zeros_like(W)  # (V, D)
-        np.add.at(gw, flat, g.reshape(-1, D))  # scatter-add: repeated ids accumulate
-        return (gw,)
+        return (_scatter_add_rows(flat, g.reshape(-1, D), V),)  # (V, D); repeated ids add up
 
     return _result(y, (weight,), "embedding", backward)
 

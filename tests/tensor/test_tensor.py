@@ -5,6 +5,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import micrograd_plus as mp
 from micrograd_plus import functional as F
@@ -347,3 +349,14 @@ def test_errors_name_shapes():
         Tensor(np.ones(2)).masked_fill(np.array([1, 0]), 0.0)
     with pytest.raises(TypeError, match="matmul needs floating"):
         Tensor(np.ones((2, 2), np.int64)) @ Tensor(np.ones((2, 2), np.int64))
+
+
+@given(st.integers(1, 6), st.lists(st.integers(0, 5), max_size=12), st.integers(1, 3))
+def test_scatter_add_rows_matches_np_add_at(n_rows, index, width):
+    from micrograd_plus.tensor import _scatter_add_rows
+
+    index = np.array([i % n_rows for i in index], dtype=np.int64)
+    g = np.random.default_rng(len(index)).standard_normal((len(index), width))
+    expected = np.zeros((n_rows, width))
+    np.add.at(expected, index, g)  # numpy's own (slow, obviously correct) scatter-add
+    np.testing.assert_allclose(_scatter_add_rows(index, g, n_rows), expected, rtol=1e-12, atol=1e-12)
