@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from micrograd_plus import kernels
-from micrograd_plus.tensor import Tensor, _leaf, _result, _scatter_add_rows, _to_tensor, _unbroadcast
+from micrograd_plus.tensor import Tensor, _result, _scatter_add_rows, _to_tensor
 
 __all__ = [
     "relu",
@@ -163,25 +163,31 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
     x2 = x.reshape(-1, C)  # (N, C)
     t1 = t.reshape(-1)  # (N,)
     N = t1.shape[0]
-    valid = t1 != ignore_index  # (N,)
-    all_valid = bool(valid.all())
-    tv = t1 if all_valid else t1[valid]
-    if tv.size and (tv.min() < 0 or tv.max() >= C):
+    # Validate the targets with two cheap reductions; build an ignore mask only when needed.
+    lo, hi = (int(t1.min()), int(t1.max())) if N else (0, 0)
+    all_valid = not (lo <= ignore_index <= hi)  # ignore_index cannot occur: every target counts
+    if all_valid:
+        valid, count, safe_t = None, N, t1
+        tv_lo, tv_hi = lo, hi
+    else:
+        valid = t1 != ignore_index  # (N,)
+        count = int(np.count_nonzero(valid))
+        safe_t = np.where(valid, t1, 0)  # ignored rows point at class 0; masked out below
+        tv_lo, tv_hi = int(safe_t.min()), int(safe_t.max())
+    if N and (tv_lo < 0 or tv_hi >= C):
+        tv = t1 if valid is None else t1[valid]
         bad = tv[(tv < 0) | (tv >= C)][0]
         raise IndexError(f"cross_entropy: target class {bad} is out of range for {C} classes (valid: 0..{C - 1})")
-    safe_t = t1 if all_valid else np.where(valid, t1, 0)
 
-    z = x2 - x2.max(axis=1, keepdims=True)  # (N, C), every entry <= 0
+    z = x2 - np.maximum.reduce(x2, axis=1, keepdims=True)  # (N, C), every entry <= 0
     e = np.exp(z)
-    s = e.sum(axis=1, keepdims=True)  # (N, 1)
+    s = np.add.reduce(e, axis=1, keepdims=True)  # (N, 1)
     rows = np.arange(N)
     nll = np.log(s[:, 0]) - z[rows, safe_t]  # (N,) = -log p(target)
-    if not all_valid:
-        nll = nll * valid
-    count = int(valid.sum())
+    if valid is not None:
+        nll *= valid
     if reduction == "mean":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.asarray(nll.sum() / count, dtype=x.dtype)  # nan if every target is ignored
+        out = np.asarray(nll.sum() / count if count else np.nan, dtype=x.dtype)  # nan: nothing to average
     elif reduction == "sum":
         out = np.asarray(nll.sum(), dtype=x.dtype)
     else:
@@ -197,7 +203,7 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
             w = g
         dx = e * w  # softmax * g
         dx[rows, safe_t] -= w if np.ndim(w) == 0 else w[:, 0]  # minus onehot * g
-        if not all_valid:
+        if valid is not None:
             dx *= valid[:, None]
         return (dx.reshape(x.shape),)
 
@@ -269,14 +275,16 @@ def linear(x, weight, bias=None):
         bias = _float_tensor(bias, "linear bias")
         if bias.data.shape != (out_f,):
             raise ValueError(f"linear: bias must have shape ({out_f},), got {bias.data.shape}")
-    dt = np.result_type(x.data.dtype, weight.data.dtype)
+    dt = x.data.dtype
+    if weight.data.dtype != dt:  # mixed precision: compute in the wider type
+        dt = np.result_type(dt, weight.data.dtype)
     X = x.data if x.data.dtype == dt else x.data.astype(dt)
     W = weight.data if weight.data.dtype == dt else weight.data.astype(dt)
     lead = X.shape[:-1]
     X2 = _c(X.reshape(-1, in_f))  # (rows, in)
     y = kernels.matmul_nt(X2, _c(W))  # (rows, out) = X Wᵀ
     if bias is not None:
-        y += bias.data.astype(dt, copy=False)
+        y += bias.data if bias.data.dtype == dt else bias.data.astype(dt)
     y = y.reshape(lead + (out_f,))  # (..., out)
 
     def backward(g):
@@ -285,7 +293,7 @@ def linear(x, weight, bias=None):
         gw = kernels.matmul_tn(g2, X2) if weight.requires_grad else None  # gᵀ X  (out, in)
         if bias is None:
             return gx, gw
-        gb = g2.sum(axis=0) if bias.requires_grad else None  # (out,)
+        gb = np.add.reduce(g2, axis=0) if bias.requires_grad else None  # (out,)
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
@@ -488,5 +496,3 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
         p = dropout(p, dropout_p, training=True, generator=generator)
     return p @ v  # (..., T, Dv)
 
-
-del _leaf, _unbroadcast

@@ -534,3 +534,27 @@ def test_gradcheck_catches_a_wrong_rule():
 
     with pytest.raises(GradcheckError):
         gradcheck(bad_square, [leaf([1.0, 2.0])])
+
+
+def test_gelu_uses_fused_kernels_when_the_kernels_module_has_them(monkeypatch):
+    """tensor.gelu(approximate="tanh") dispatches to kernels.gelu_tanh_forward/backward if they exist;
+    check the wiring with independent numpy stand-ins (so it is right before the kernels land)."""
+    from micrograd_plus import kernels
+
+    k, c = np.sqrt(2 / np.pi), 0.044715
+    calls = []
+
+    def fwd(x):
+        calls.append("fwd")
+        t = np.tanh(k * (x + c * x**3))
+        return 0.5 * x * (1 + t), t
+
+    def bwd(g, x, t):
+        calls.append("bwd")
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x))
+
+    monkeypatch.setattr(kernels, "gelu_tanh_forward", fwd, raising=False)
+    monkeypatch.setattr(kernels, "gelu_tanh_backward", bwd, raising=False)
+    x = leaf(np.linspace(-3, 3, 7))
+    gradcheck(lambda t: t.gelu(approximate="tanh"), [x])
+    assert "fwd" in calls and "bwd" in calls
