@@ -316,11 +316,6 @@ def _store_grad(t, g, stored):
         t.grad = t.grad + g
 
 
-def _check_float(t, what):
-    if not _float_dtype(t.data.dtype):
-        raise TypeError(f"{what} needs a floating-point tensor, got dtype {t.data.dtype}")
-
-
 # ----------------------------------------------------------------------------------------------
 # Tensor
 # ----------------------------------------------------------------------------------------------
@@ -677,6 +672,8 @@ class Tensor:
         if not _is_number(base):
             return _to_tensor(base, self).__pow__(self)
         c = _number(base)
+        if c <= 0:
+            raise ValueError(f"c ** tensor needs a positive base c (its derivative uses log(c)), got {c}")
         out = c**self.data
         log_c = math.log(c)
         return _result(out, (self,), "rpow", lambda g: (g * out * log_c,))
@@ -915,7 +912,9 @@ class Tensor:
         try:
             y = self.data.reshape(shape)
         except ValueError:
-            raise ValueError(f"cannot reshape a tensor of shape {old} ({self.data.size} elements) into {shape}") from None
+            raise ValueError(
+                f"cannot reshape a tensor of shape {old} ({self.data.size} elements) into {shape}"
+            ) from None
         return _result(y, (self,), "reshape", lambda g: (g.reshape(old),))
 
     view = reshape
@@ -946,6 +945,8 @@ class Tensor:
         shape = self.data.shape
         if dim is None:
             return self.reshape(tuple(n for n in shape if n != 1))
+        if not shape:
+            return self
         dim = dim % len(shape)
         if shape[dim] != 1:
             return self
@@ -957,7 +958,9 @@ class Tensor:
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         if sorted(d % max(self.data.ndim, 1) for d in dims) != list(range(self.data.ndim)):
-            raise ValueError(f"permute: {dims} is not an ordering of the {self.data.ndim} dimensions of shape {self.data.shape}")
+            raise ValueError(
+                f"permute: {dims} is not an ordering of the {self.data.ndim} dimensions of shape {self.data.shape}"
+            )
         dims = tuple(d % self.data.ndim for d in dims)
         inverse = tuple(np.argsort(dims))
         return _result(self.data.transpose(dims), (self,), "permute", lambda g: (g.transpose(inverse),))
@@ -968,7 +971,8 @@ class Tensor:
         nd = self.data.ndim
         if nd < 2 and (dim0, dim1) == (-2, -1):
             return self
-        return _result(np.swapaxes(self.data, dim0, dim1), (self,), "transpose", lambda g: (np.swapaxes(g, dim0, dim1),))
+        y = np.swapaxes(self.data, dim0, dim1)  # a view: no copy
+        return _result(y, (self,), "transpose", lambda g: (np.swapaxes(g, dim0, dim1),))
 
     DIFFERENTIABLE_OPS.extend(["T", "mT"])  # differentiable properties
 
@@ -1010,7 +1014,9 @@ class Tensor:
         try:
             y = x[index]
         except IndexError as e:
-            raise IndexError(f"index {_describe_index(index)} is invalid for a tensor of shape {x.shape}: {e}") from None
+            raise IndexError(
+                f"index {_describe_index(index)} is invalid for a tensor of shape {x.shape}: {e}"
+            ) from None
         shape, dtype = x.shape, x.dtype
         advanced = _is_advanced(index)
 
@@ -1042,7 +1048,9 @@ class Tensor:
         else:
             sizes = [int(s) for s in split_size_or_sections]
             if sum(sizes) != n:
-                raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim {dim} of shape {self.data.shape}")
+                raise ValueError(
+                    f"split: sizes {sizes} do not add up to {n}, the size of dim {dim} of shape {self.data.shape}"
+                )
         pieces, start = [], 0
         lead = (slice(None),) * (dim % self.data.ndim)
         for s in sizes:
@@ -1064,6 +1072,8 @@ class Tensor:
         if m.dtype != np.bool_:
             raise TypeError(f"masked_fill: mask must be boolean, got dtype {m.dtype}")
         x = self.data
+        if isinstance(value, Tensor):  # the fill value is a constant: no gradient flows to it
+            value = value.data
         try:
             y = np.where(m, np.asarray(value, dtype=x.dtype), x)
         except ValueError:
@@ -1214,7 +1224,7 @@ def _matmul(a, b):
 
     # Truly batched: (..., M, K) @ (..., K, N) with broadcasting batch dimensions.
     try:
-        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+        np.broadcast_shapes(sa[:-2], sb[:-2])
     except ValueError:
         raise ValueError(f"matmul: batch dimensions of {sa} and {sb} do not broadcast") from None
     y = np.matmul(A, B)  # (*batch, M, N)
@@ -1224,7 +1234,6 @@ def _matmul(a, b):
         gb = _unbroadcast(np.matmul(np.swapaxes(A, -1, -2), g), sb) if b.requires_grad else None
         return ga, gb
 
-    del batch
     return _result(y, (a, b), "matmul", backward)
 
 
