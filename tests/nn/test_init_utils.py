@@ -86,3 +86,11 @@ def test_init_rejects_bad_arguments():
         nn.init.uniform_(p, 1.0, 0.0)
     with pytest.raises(TypeError, match="Tensor or numpy array"):
         nn.init.zeros_([0.0, 1.0])
+
+
+def test_clip_grad_norm_p_norm_by_hand():
+    a = G([1.0, -2.0])
+    # 1-norm: |1| + |-2| = 3
+    assert nn.clip_grad_norm_([a], max_norm=10.0, norm_type=1.0) == pytest.approx(3.0)
+    # 3-norm: (1 + 8) ** (1/3)
+    assert nn.clip_grad_norm_([a], max_norm=10.0, norm_type=3.0) == pytest.approx(9.0 ** (1 / 3))
