@@ -219,14 +219,11 @@ class Optimizer:
                     mine = [position[id(p)] for p in current]
                     if ids != mine:
                         errors.append(f"group {g} holds parameters {ids} in the checkpoint but {mine} here")
-                elif isinstance(current, tuple):
-                    group[key] = tuple(float(v) for v in np.asarray(value).reshape(-1))
-                elif isinstance(current, bool):
-                    group[key] = bool(value)
-                elif isinstance(current, (int, float)):
-                    group[key] = float(np.asarray(value).item())
                 else:
-                    group[key] = value
+                    try:
+                        group[key] = self._restore_hyperparameter(current, value)
+                    except (TypeError, ValueError):
+                        errors.append(f"{name!r} = {value!r} cannot become a {type(current).__name__}")
         for name, value in sd.items():
             if not name.startswith("state."):
                 continue
@@ -243,6 +240,14 @@ class Optimizer:
                 errors.append(f"{name!r} has shape {arr.shape}, but parameter {parts[1]} has shape {p.data.shape}")
             else:
                 new_state.setdefault(id(p), {})[key] = np.array(arr, dtype=p.data.dtype, copy=True)
+        for i, p in enumerate(params):
+            if id(p) not in new_state:
+                continue  # no state yet (it never had a gradient): fine
+            group = next(g for g in new_groups if any(q is p for q in g["params"]))
+            expected = self._state_keys(group)
+            if set(new_state[id(p)]) != expected:
+                errors.append(f"state of parameter {i} has entries {sorted(new_state[id(p)])}, "
+                              f"{type(self).__name__} keeps {sorted(expected)}")
         unexpected = sorted(set(sd) - used)
         if unexpected and not errors:
             errors.append(f"unexpected keys {unexpected}")
@@ -252,6 +257,24 @@ class Optimizer:
         for group, new in zip(self.param_groups, new_groups):
             group.update({k: v for k, v in new.items() if k != "params"})
         self.state = new_state
+
+    @staticmethod
+    def _restore_hyperparameter(current, value):
+        """Give a hyperparameter read back from a checkpoint the type it has now (tuple, bool, float)."""
+        if isinstance(current, tuple):
+            restored = tuple(float(v) for v in np.asarray(value).reshape(-1))
+            if len(restored) != len(current):
+                raise ValueError("wrong length")
+            return restored
+        if isinstance(current, (bool, np.bool_)):
+            return bool(np.asarray(value).item())
+        if isinstance(current, (int, float, np.number)):
+            return float(np.asarray(value).item())
+        return value
+
+    def _state_keys(self, group):
+        """The names of the buffers this optimiser keeps per parameter (to validate checkpoints)."""
+        return set()
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -297,6 +320,9 @@ class SGD(Optimizer):
             raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+
+    def _state_keys(self, group):
+        return {"momentum_buffer"} if group["momentum"] != 0 else set()
 
     def step(self):
         """Apply one SGD update to every parameter that has a gradient."""
@@ -365,6 +391,9 @@ class Adam(Optimizer):
             raise ValueError(f"eps must be >= 0, got {group['eps']}")
         if _as_float(group["weight_decay"], "weight_decay") < 0:
             raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
+
+    def _state_keys(self, group):
+        return {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if group["amsgrad"] else set())
 
     def step(self):
         """Apply one Adam (or AdamW) update to every parameter that has a gradient."""

@@ -561,3 +561,21 @@ if given is not None:
         after = lrs[warmup:]
         assert all(b <= a * (1 + 1e-12) for a, b in zip(after, after[1:]))  # never rises again
         assert all(min_lr * (1 - 1e-12) <= lr for lr in after)
+
+
+def test_load_state_dict_rejects_incomplete_or_foreign_state():
+    p = P(P0)
+    opt = optim.Adam([p], lr=0.1)
+    p.grad = np.ones(2)
+    opt.step()
+    sd = opt.state_dict()
+    broken = {k: v for k, v in sd.items() if k != "state.0.step"}
+    with pytest.raises(ValueError, match=r"entries \['exp_avg', 'exp_avg_sq'\]"):
+        optim.Adam([P(P0)], lr=0.1).load_state_dict(broken)
+    wrong_type = dict(sd, **{"param_groups.0.lr": np.array("fast")})
+    with pytest.raises(ValueError, match="param_groups.0.lr"):
+        optim.Adam([P(P0)], lr=0.1).load_state_dict(wrong_type)
+    sgd = optim.SGD([P(P0)], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError):  # an Adam checkpoint is not an SGD one
+        sgd.load_state_dict(sd)
+    assert sgd.state == {}
