@@ -88,6 +88,12 @@ class no_grad:
 
     _target = False
 
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        if func is not None:  # used as a bare decorator: @no_grad
+            return self(func)
+        return self
+
     def __enter__(self):
         self._previous = _GradMode.enabled
         _GradMode.enabled = self._target
@@ -405,6 +411,26 @@ class Tensor:
         if self._op:
             extra += f", op={self._op!r}"
         return f"Tensor({body}{extra})"
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.data.size} elements (shape {self.data.shape}) is "
+                "ambiguous; use .any() on .data, or compare .item()"
+            )
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        """Let ``np.asarray(t)`` (and matplotlib) see the values; the result is cut off from the graph."""
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
 
     def item(self):
         """The value of a one-element tensor as a Python number."""

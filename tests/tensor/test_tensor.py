@@ -75,6 +75,17 @@ def test_attributes_and_repr():
         x.item()
 
 
+def test_python_conversions():
+    t = Tensor(np.array([[2.5]]))
+    assert float(t) == 2.5 and int(t) == 2 and bool(t)
+    assert not bool(Tensor(np.array(0.0)))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(Tensor(np.ones(3)))
+    a = np.asarray(Tensor(np.arange(3.0)))
+    assert a.dtype == np.float64 and a.tolist() == [0.0, 1.0, 2.0]
+    assert np.asarray(Tensor(np.ones(2)), dtype=np.float32).dtype == np.float32
+
+
 def test_constructors():
     assert zeros(2, 3).shape == (2, 3) and zeros((2, 3)).dtype == np.float32
     assert ones((4,), dtype=np.float64).data.sum() == 4.0
@@ -284,7 +295,11 @@ def test_no_grad_records_nothing_and_nests():
     def f(t):
         return t * 3
 
-    assert not f(x).requires_grad and is_grad_enabled()
+    @no_grad
+    def f2(t):
+        return t * 3
+
+    assert not f(x).requires_grad and not f2(x).requires_grad and is_grad_enabled()
 
 
 def test_parents_without_grad_get_no_work():
