@@ -81,7 +81,7 @@ def gelu(x, approximate="none"):
 
 @_differentiable
 def sigmoid(x):
-    """1 / (1 + e^-x), stable for large |x|. See :meth:`Tensor.sigmoid`."""
+    """1 / (1 + e^-x), stable for large abs(x). See :meth:`Tensor.sigmoid`."""
     return _to_tensor(x).sigmoid()
 
 
@@ -305,7 +305,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise each slice over the last dims to mean 0, variance 1, then scale and shift.
 
     Args:
-        x: (..., *normalized_shape), e.g. (B, T, C) with normalized_shape (C,).
+        x: ``(..., *normalized_shape)``, e.g. (B, T, C) with normalized_shape (C,).
         normalized_shape: an int or tuple: the trailing dims to normalise over.
         weight, bias: shaped like ``normalized_shape`` (or None).
 

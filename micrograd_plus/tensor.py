@@ -338,10 +338,14 @@ class Tensor:
             its ``.grad``. Only floating-point tensors can require gradients.
         dtype: optional numpy dtype to convert to (``np.float32``, ``np.float64``, ``np.int64``...).
 
-    Attributes:
-        data: the numpy array (writable: optimizers and gradcheck update it in place).
-        grad: a numpy array shaped like ``data`` after ``backward``, else None.
-        requires_grad: whether gradients flow to this tensor.
+    Each tensor carries three public fields:
+
+    * ``data`` -- the numpy array (writable: optimizers and gradcheck update it in place);
+    * ``grad`` -- a numpy array shaped like ``data`` after ``backward``, else None;
+    * ``requires_grad`` -- whether gradients flow to this tensor.
+
+    and two graph fields, ``_prev`` (the tuple of tensors it was computed from) and ``_op``
+    (the operation's name, ``""`` for a leaf), which :mod:`micrograd_plus.viz` draws.
 
     Example::
 
@@ -759,7 +763,7 @@ class Tensor:
         """The logistic function 1 / (1 + e^-x), computed without overflow at +-1000.
 
         For x >= 0 we use 1/(1+e^-x), for x < 0 the equal e^x/(1+e^x); either way the exponent
-        is e^-|x| <= 1. Derivative: s (1 - s), reusing the output s.
+        is e^-abs(x) <= 1. Derivative: s (1 - s), reusing the output s.
         """
         x = self.data
         e = np.exp(-np.abs(x))
@@ -776,7 +780,7 @@ class Tensor:
 
     @_differentiable
     def abs(self):
-        """|x| elementwise; the derivative is sign(x) (0 at x = 0)."""
+        """The absolute value abs(x) elementwise; the derivative is sign(x) (0 at x = 0)."""
         x = self.data
         return _result(np.abs(x), (self,), "abs", lambda g: (g * np.sign(x),))
 
