@@ -1,0 +1,169 @@
+"""Benchmark: one epoch of MNIST training, ours against numpy and PyTorch.
+
+Every contender trains the same network from the same initial weights on the same batches:
+784-128-10 with ReLU, cross-entropy, SGD with momentum 0.9, learning rate 0.1, batch size 64,
+one pass over the 60,000 training images (938 steps, the last one of 32 images). A step is the
+whole thing: gather the batch, forward, loss, backward, optimiser update.
+
+* **ours** -- :mod:`micrograd_plus` (``nn.MLP``, ``F.cross_entropy``, ``optim.SGD``) with the
+  numba matmul kernels (the default backend);
+* **ours+BLAS** -- the same code with the ``"numpy"`` kernel backend (matmuls by numpy's BLAS),
+  which shows what the autograd bookkeeping itself costs;
+* **numpy** -- the forward and backward passes written out by hand with numpy (no autograd at
+  all): the floor for a Python loop over BLAS;
+* **torch** -- ``torch.nn.Sequential`` + ``torch.optim.SGD`` at 2 threads (if installed).
+
+Contenders run interleaved, round after round, after a warm-up; the table shows the median
+seconds per epoch and ratios. ``quick=True`` times only the first 150 steps of the epoch and
+extrapolates to a full epoch (and says so). Target: ours at most 1.5x PyTorch's time.
+"""
+
+import statistics
+import time
+
+import numpy as np
+
+THREADS = 2
+SIZES = (784, 128, 10)
+LR, MOMENTUM, BATCH = 0.1, 0.9, 64
+
+
+def _our_step_fn(weights):
+    from micrograd_plus import functional as F, nn, optim
+    from micrograd_plus.tensor import Tensor
+
+    model = nn.MLP(list(SIZES), activation="relu")
+    model.load_state_dict(weights)
+    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step(xb, yb):
+        loss = F.cross_entropy(model(Tensor(xb)), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _numpy_step_fn(weights):
+    """The same training step with the derivatives written out by hand (no autograd)."""
+    w1, b1 = weights["layers.0.weight"].copy(), weights["layers.0.bias"].copy()  # (128, 784), (128,)
+    w2, b2 = weights["layers.2.weight"].copy(), weights["layers.2.bias"].copy()  # (10, 128), (10,)
+    params = [w1, b1, w2, b2]
+    bufs = [None] * 4
+
+    def step(xb, yb):
+        n = len(xb)
+        h_pre = xb @ w1.T + b1  # (B, 128)
+        h = np.maximum(h_pre, 0)
+        logits = h @ w2.T + b2  # (B, 10)
+        z = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)  # softmax (B, 10)
+        d_logits = p
+        d_logits[np.arange(n), yb] -= 1.0
+        d_logits /= n  # dL/dlogits of the mean cross-entropy
+        g_w2 = d_logits.T @ h  # (10, 128)
+        g_b2 = d_logits.sum(axis=0)
+        d_h = d_logits @ w2  # (B, 128)
+        d_h *= h_pre > 0
+        g_w1 = d_h.T @ xb  # (128, 784)
+        g_b1 = d_h.sum(axis=0)
+        for i, (param, grad) in enumerate(zip(params, (g_w1, g_b1, g_w2, g_b2))):
+            if bufs[i] is None:
+                bufs[i] = grad.copy()
+            else:
+                bufs[i] *= MOMENTUM
+                bufs[i] += grad
+            param -= LR * bufs[i]
+
+    return step
+
+
+def _torch_step_fn(weights):
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    with torch.no_grad():
+        for name, p in zip(("layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"),
+                           model.parameters()):
+            p.copy_(torch.from_numpy(np.array(weights[name])))
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    loss_fn = torch.nn.functional.cross_entropy
+
+    def step(xb, yb):
+        loss = loss_fn(model(torch.from_numpy(xb)), torch.from_numpy(yb))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def run(repeats=None, quick=False):
+    """Time MNIST training epochs in each contender; print and return the table.
+
+    Args:
+        repeats: rounds of interleaved timing (median over rounds); default 3 (2 with ``quick``).
+        quick: time the first 150 steps of each epoch and extrapolate to the 938-step epoch.
+    """
+    from micrograd_plus import kernels, nn
+    from micrograd_plus.data import load_mnist, mnist_to_float
+
+    rounds = repeats or (2 if quick else 3)
+    images, labels = load_mnist("train")
+    x = mnist_to_float(images)  # (60000, 784) float32
+    y = labels.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(x))
+    batches = [order[i : i + BATCH] for i in range(0, len(x), BATCH)]  # 938 index arrays
+    steps_per_epoch = len(batches)
+    timed = batches[:150] if quick else batches
+    weights = nn.MLP(list(SIZES), activation="relu", generator=np.random.default_rng(0)).state_dict()
+
+    contenders = {"ours": (_our_step_fn(weights), None), "ours+BLAS": (_our_step_fn(weights), "numpy"),
+                  "numpy": (_numpy_step_fn(weights), None)}
+    have_torch = True
+    try:
+        import torch
+
+        torch.set_num_threads(THREADS)
+        contenders["torch"] = (_torch_step_fn(weights), None)
+    except ImportError:
+        have_torch = False
+
+    def epoch(name, idx_list):
+        step, backend = contenders[name]
+        t0 = time.perf_counter()
+        with kernels.backend(backend or kernels.get_backend()):
+            for idx in idx_list:
+                step(x[idx], y[idx])
+        return (time.perf_counter() - t0) * steps_per_epoch / len(idx_list)  # seconds per full epoch
+
+    for name in contenders:  # warm-up: compile kernels, fault in memory
+        epoch(name, batches[:30])
+    samples = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name in contenders:
+            samples[name].append(epoch(name, timed))
+    sec = {name: statistics.median(v) for name, v in samples.items()}
+
+    how = (f"first {len(timed)} of {steps_per_epoch} steps timed, extrapolated to a full epoch (quick)"
+           if quick else f"full epochs of {steps_per_epoch} steps")
+    lines = [
+        f"MNIST training epoch: {'-'.join(map(str, SIZES))} ReLU, cross-entropy, SGD momentum {MOMENTUM}, "
+        f"lr {LR}, batch {BATCH}",
+        f"median of {rounds} interleaved rounds; {how}; torch threads {THREADS}",
+        "",
+        f"{'contender':<12}{'s/epoch':>10}{'vs numpy':>10}{'vs torch':>10}",
+    ]
+    for name, value in sec.items():
+        vs_torch = f"{value / sec['torch']:.2f}x" if have_torch else "-"
+        lines.append(f"{name:<12}{value:>10.2f}{value / sec['numpy']:>9.2f}x{vs_torch:>10}")
+    lines.append("")
+    if have_torch:
+        lines.append(f"ours / torch = {sec['ours'] / sec['torch']:.2f} (target <= 1.5)")
+    else:
+        lines.append("(torch not installed: no PyTorch column; pip install torch==2.13.0)")
+    table = "\n".join(lines)
+    print(table)
+    return table
