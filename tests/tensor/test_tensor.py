@@ -375,3 +375,24 @@ def test_scatter_add_rows_matches_np_add_at(n_rows, index, width):
     expected = np.zeros((n_rows, width))
     np.add.at(expected, index, g)  # numpy's own (slow, obviously correct) scatter-add
     np.testing.assert_allclose(_scatter_add_rows(index, g, n_rows), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_backward_frees_intermediate_results():
+    """After backward the loss no longer holds the graph, so intermediates can be collected."""
+    import gc
+    import weakref
+
+    x = Tensor(np.ones((4, 4)), requires_grad=True)
+    refs = []
+    h = x * 2.0
+    refs.append(weakref.ref(h))
+    h = h.exp()
+    refs.append(weakref.ref(h))
+    loss = F.log_softmax(h).sum()
+    del h
+    kept = (x * 3.0).sum()
+    kept.backward(retain_graph=True)
+    loss.backward()
+    gc.collect()
+    assert all(r() is None for r in refs), "intermediate tensors are still referenced after backward"
+    assert loss._prev == () and len(kept._prev) == 1  # retain_graph keeps its graph
