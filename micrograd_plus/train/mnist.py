@@ -175,10 +175,10 @@ class MNISTConfig:
 #: passes 98% test accuracy in seconds. Both use SGD with Nesterov momentum and a cosine schedule.
 PRESETS = {
     # 784-16-16-10 sigmoid, as in the video. Weight decay keeps the tiny network from
-    # over-fitting; ~96.4% test accuracy after 30 epochs.
+    # over-fitting; 96.2-96.5% test accuracy after 40 epochs (seeds 0, 1, 2), ~0.6 s per epoch.
     "3b1b": MNISTConfig(hidden=(16, 16), activation="sigmoid", loss="cross_entropy", optimizer="sgd",
-                        lr=0.5, momentum=0.9, nesterov=True, weight_decay=1e-4, schedule="cosine",
-                        batch_size=32, epochs=30),
+                        lr=0.2, momentum=0.9, nesterov=True, weight_decay=1e-4, schedule="cosine",
+                        batch_size=32, epochs=40),
     # 784-256-10 ReLU: ~98.4% test accuracy after 8 epochs.
     "default": MNISTConfig(hidden=(256,), activation="relu", loss="cross_entropy", optimizer="sgd",
                            lr=0.2, momentum=0.9, nesterov=True, weight_decay=0.0, schedule="cosine",
