@@ -55,6 +55,21 @@ def _c(a):
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
+def _row_sum(a, b=None):
+    """Sum over the last axis, keeping it: ``sum(a, -1)`` or ``sum(a * b, -1)``, shape (..., 1).
+
+    ``np.einsum`` does this 2-4x faster than ``a.sum(axis=-1)`` for short rows (numpy's reduce
+    has a per-row overhead), and the product form needs no temporary array.
+    """
+    s = np.einsum("...i->...", a) if b is None else np.einsum("...i,...i->...", a, b)
+    return s[..., None]
+
+
+def _dim_sum(a, b, dim):
+    """Sum of ``a`` (or ``a * b``) over ``dim``, keeping the axis (for a non-last ``dim``)."""
+    return (a if b is None else a * b).sum(axis=dim, keepdims=True)
+
+
 def _float_tensor(x, name):
     x = _to_tensor(x)
     if x.data.dtype.kind != "f":
@@ -104,12 +119,13 @@ def softmax(x, dim=-1):
     Backward (with y the output): dx = y * (g - sum(g * y)) along ``dim``.
     """
     x = _float_tensor(x, "softmax")
-    z = x.data - x.data.max(axis=dim, keepdims=True)  # every exponent <= 0: no overflow
-    y = np.exp(z)
-    y /= y.sum(axis=dim, keepdims=True)
+    total = _row_sum if dim in (-1, x.data.ndim - 1) else (lambda a, b=None: _dim_sum(a, b, dim))
+    z = x.data - np.maximum.reduce(x.data, axis=dim, keepdims=True)  # every exponent <= 0: no overflow
+    y = np.exp(z, out=z)
+    y /= total(y)
 
     def backward(g):
-        return (y * (g - (g * y).sum(axis=dim, keepdims=True)),)
+        return (y * (g - total(g, y)),)
 
     return _result(y, (x,), "softmax", backward)
 
@@ -122,11 +138,12 @@ def log_softmax(x, dim=-1):
     Backward (with y the output): dx = g - exp(y) * sum(g).
     """
     x = _float_tensor(x, "log_softmax")
-    z = x.data - x.data.max(axis=dim, keepdims=True)
-    y = z - np.log(np.exp(z).sum(axis=dim, keepdims=True))
+    total = _row_sum if dim in (-1, x.data.ndim - 1) else (lambda a, b=None: _dim_sum(a, b, dim))
+    y = x.data - np.maximum.reduce(x.data, axis=dim, keepdims=True)
+    y -= np.log(total(np.exp(y)))
 
     def backward(g):
-        return (g - np.exp(y) * g.sum(axis=dim, keepdims=True),)
+        return (g - np.exp(y) * total(g),)
 
     return _result(y, (x,), "log_softmax", backward)
 
@@ -181,7 +198,7 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
 
     z = x2 - np.maximum.reduce(x2, axis=1, keepdims=True)  # (N, C), every entry <= 0
     e = np.exp(z)
-    s = np.add.reduce(e, axis=1, keepdims=True)  # (N, 1)
+    s = _row_sum(e)  # (N, 1)
     rows = np.arange(N)
     nll = np.log(s[:, 0]) - z[rows, safe_t]  # (N,) = -log p(target)
     if valid is not None:
@@ -327,36 +344,37 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
             raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
     weight = None if weight is None else _float_tensor(weight, "layer_norm weight")
     bias = None if bias is None else _float_tensor(bias, "layer_norm bias")
-    axes = tuple(range(X.ndim - k, X.ndim))
-    lead_axes = tuple(range(X.ndim - k))
-    mu = X.mean(axis=axes, keepdims=True)  # (..., 1)
-    y = np.subtract(X, mu, out=np.empty_like(X))  # x - mean; becomes the output in place
-    var = np.square(y).mean(axis=axes, keepdims=True)  # (..., 1), biased as in PyTorch
-    rstd = 1.0 / np.sqrt(var + eps)  # (..., 1)
+    n = int(np.prod(normalized_shape))
+    X2 = X.reshape(-1, n)  # (rows, n): every row is normalised on its own
+    W = None if weight is None else weight.data.reshape(n)
+    mu = _row_sum(X2) / n  # (rows, 1)
+    y = np.subtract(X2, mu, out=np.empty(X2.shape, X2.dtype))  # x - mean; becomes the output in place
+    var = _row_sum(y, y) / n  # (rows, 1), biased as in PyTorch
+    rstd = 1.0 / np.sqrt(var + eps)  # (rows, 1)
     y *= rstd  # x̂
-    if weight is not None:
-        y *= weight.data
+    if W is not None:
+        y *= W
     if bias is not None:
-        y += bias.data
+        y += bias.data.reshape(n)
+    y = y.reshape(X.shape)
 
     def backward(g):
-        xh = np.subtract(X, mu, out=np.empty_like(X))
+        g2 = g.reshape(-1, n)  # (rows, n)
+        xh = np.subtract(X2, mu, out=np.empty(X2.shape, X2.dtype))
         xh *= rstd  # recompute x̂ (cheaper in memory than keeping a full-size copy)
-        dxh = g * weight.data if weight is not None else g
-        tmp = np.multiply(dxh, xh, out=np.empty_like(xh))
+        dxh = g2 * W if W is not None else g2
         grads = [None]
         if x.requires_grad:
-            m1 = dxh.mean(axis=axes, keepdims=True)  # (..., 1)
-            m2 = tmp.mean(axis=axes, keepdims=True)  # (..., 1)
+            m1 = _row_sum(dxh) / n  # (rows, 1) mean of dx̂
+            m2 = _row_sum(dxh, xh) / n  # (rows, 1) mean of dx̂ x̂
             gx = dxh - m1
-            xh_m2 = np.multiply(xh, m2, out=tmp)
-            gx -= xh_m2
+            gx -= xh * m2
             gx *= rstd  # (dx̂ - mean(dx̂) - x̂ mean(dx̂ x̂)) / std
-            grads[0] = gx
-        if weight is not None:
-            grads.append(np.multiply(g, xh, out=tmp).sum(axis=lead_axes) if weight.requires_grad else None)
-        if bias is not None:
-            grads.append(g.sum(axis=lead_axes) if bias.requires_grad else None)
+            grads[0] = gx.reshape(X.shape)
+        if weight is not None:  # dweight = sum over rows of g x̂
+            grads.append(np.einsum("ij,ij->j", g2, xh).reshape(normalized_shape) if weight.requires_grad else None)
+        if bias is not None:  # dbias = sum over rows of g
+            grads.append(np.add.reduce(g2, axis=0).reshape(normalized_shape) if bias.requires_grad else None)
         return tuple(grads)
 
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
