@@ -24,9 +24,11 @@ from micrograd_plus.train import mnist
 from micrograd_plus.train import mnist_experiments as ex
 
 out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-mnist-example"
+from micrograd_plus.train.checkpoint import CheckpointError
+
 try:
-    model, config, _, meta = mnist.read_checkpoint(out_dir / mnist.CHECKPOINT_NAME)
-except (FileNotFoundError, mnist.NonFiniteLossError, ValueError):
+    model, config, _, _ = mnist.read_checkpoint(out_dir / mnist.CHECKPOINT_NAME)
+except CheckpointError:  # not there yet (or unreadable): train it below
     model, config = None, None
 if model is None or config.hidden != (16, 16):
     config = replace(mnist.PRESETS["3b1b"], epochs=8)
