@@ -790,6 +790,8 @@ class Tensor:
 
         ``approximate="none"`` uses the exact erf form; ``approximate="tanh"`` uses
         0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), which is what GPT-2 was trained with.
+        The tanh form is also much faster here: numpy has no erf, so unless the kernels provide
+        one, the exact form calls ``math.erf`` per element (about 100 ns each).
         """
         x = self.data
         if approximate == "tanh":
@@ -1207,7 +1209,11 @@ _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 
 
 def _erf(x):
-    """The error function elementwise (numpy has none; math.erf is exact to double precision)."""
+    """The error function elementwise. numpy has none: we use a compiled ``kernels.erf`` when the
+    kernels module provides one, else ``math.erf`` element by element (exact, but ~100 ns each)."""
+    fast = getattr(kernels, "erf", None)
+    if fast is not None and x.ndim > 0:
+        return fast(x)
     return np.asarray(_erf_scalar(x)).astype(x.dtype)
 
 

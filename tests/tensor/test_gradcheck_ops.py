@@ -557,3 +557,19 @@ def test_gelu_uses_fused_kernels_when_the_kernels_module_has_them(monkeypatch):
     x = leaf(np.linspace(-3, 3, 7))
     gradcheck(lambda t: t.gelu(approximate="tanh"), [x])
     assert "fwd" in calls and "bwd" in calls
+
+
+def test_exact_gelu_uses_kernels_erf_when_available(monkeypatch):
+    import math
+
+    from micrograd_plus import kernels
+
+    calls = []
+
+    def erf(x):
+        calls.append(x.shape)
+        return np.vectorize(math.erf, otypes=[x.dtype])(x)
+
+    monkeypatch.setattr(kernels, "erf", erf, raising=False)
+    gradcheck(lambda t: t.gelu(), [leaf(np.linspace(-3, 3, 7))])
+    assert calls
