@@ -347,6 +347,9 @@ class Tensor:
     and two graph fields, ``_prev`` (the tuple of tensors it was computed from) and ``_op``
     (the operation's name, ``""`` for a leaf), which :mod:`micrograd_plus.viz` draws.
 
+    One difference from PyTorch: ``a == b`` compares *identity* (so tensors can live in sets and
+    dicts); use ``a.eq(b)`` (or ``a.data == b.data``) for elementwise equality.
+
     Example::
 
         x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)   # (2, 2) float32
