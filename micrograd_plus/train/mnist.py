@@ -65,28 +65,31 @@ class NonFiniteLossError(RuntimeError):
 class MNISTConfig:
     """Everything that defines a training run (two runs with equal configs give equal numbers).
 
-    Model:
-        hidden: hidden layer sizes, e.g. ``(16, 16)``.
-        activation: ``"relu"``, ``"sigmoid"``, ``"tanh"`` or ``"gelu"``.
-        dropout: dropout probability after each hidden layer (0: none).
-        loss: ``"cross_entropy"`` (softmax + negative log-likelihood) or ``"mse"`` (the video's
-            cost: squared distance between the 10 sigmoid outputs and the one-hot answer,
-            summed over outputs, averaged over images).
+    The model:
 
-    Optimisation:
-        optimizer: ``"sgd"`` (with ``momentum``/``nesterov``), ``"adam"`` or ``"adamw"``.
-        lr: peak learning rate. momentum, nesterov: for SGD.
-        weight_decay: L2 penalty (SGD, Adam) or decoupled decay (AdamW).
-        schedule: ``"cosine"`` (decay to 0 over all steps, after ``warmup_steps`` of linear
-            warm-up) or ``"constant"``.
-        batch_size: images per step. epochs: passes over the training set.
+    * ``hidden`` -- hidden layer sizes, e.g. ``(16, 16)``;
+    * ``activation`` -- ``"relu"``, ``"sigmoid"``, ``"tanh"`` or ``"gelu"``;
+    * ``dropout`` -- dropout probability after each hidden layer (0: none);
+    * ``loss`` -- ``"cross_entropy"`` (softmax + negative log-likelihood) or ``"mse"`` (the
+      video's cost: squared distance between the 10 sigmoid outputs and the one-hot answer,
+      summed over outputs, averaged over images).
 
-    Data and randomness:
-        seed: initial weights, dropout and the shuffling order all derive from it.
-        limit: train on the first ``limit`` training images only (quick runs); None: all 60,000.
-        test_limit: evaluate on the first ``test_limit`` test images; None: all 10,000.
-        data_dir: where the MNIST files are (None: the usual search, see
-            :func:`~micrograd_plus.data.load_mnist`).
+    The optimisation:
+
+    * ``optimizer`` -- ``"sgd"`` (with ``momentum`` and ``nesterov``), ``"adam"`` or ``"adamw"``;
+    * ``lr`` -- the peak learning rate;
+    * ``weight_decay`` -- L2 penalty (SGD, Adam) or decoupled decay (AdamW);
+    * ``schedule`` -- ``"cosine"`` (decay to 0 over all steps, after ``warmup_steps`` of linear
+      warm-up) or ``"constant"``;
+    * ``batch_size`` -- images per step; ``epochs`` -- passes over the training set.
+
+    The data and randomness:
+
+    * ``seed`` -- the initial weights, dropout and the shuffling order all derive from it;
+    * ``limit`` / ``test_limit`` -- train / evaluate on the first so many images only (quick
+      runs); None: all 60,000 / 10,000;
+    * ``data_dir`` -- where the MNIST files are (None: the usual search, see
+      :func:`~micrograd_plus.data.load_mnist`).
     """
 
     hidden: tuple = (256,)
@@ -190,17 +193,16 @@ PRESETS = {
 class TrainResult:
     """What :func:`train` returns.
 
-    Attributes:
-        model: the trained network (an :class:`~micrograd_plus.nn.MLP`).
-        config: the :class:`MNISTConfig` it was trained with.
-        history: one dict per finished epoch (the lines of ``metrics.jsonl``).
-        step_losses: float32 array, the training loss of every step so far (for loss curves).
-        test_accuracy: accuracy on the test images after the last finished epoch (None if none).
-        epoch, step: completed epochs and optimiser steps.
-        finished: True when all epochs ran; False when stopped early (``max_steps`` or Ctrl-C).
-        interrupted: True when stopped by Ctrl-C (a checkpoint was saved at a step boundary).
-        checkpoint: path of the last checkpoint written (None without ``out_dir``).
-        seconds_per_epoch: median training time per epoch in this process (evaluation excluded).
+    * ``model`` -- the trained network (an :class:`~micrograd_plus.nn.MLP`);
+    * ``config`` -- the :class:`MNISTConfig` it was trained with;
+    * ``history`` -- one dict per finished epoch (the lines of ``metrics.jsonl``);
+    * ``step_losses`` -- float32 array, the training loss of every step so far (for loss curves);
+    * ``test_accuracy`` -- accuracy on the test images after the last finished epoch (None if none);
+    * ``epoch``, ``step`` -- completed epochs and optimiser steps;
+    * ``finished`` -- True when all epochs ran; False when stopped early (``max_steps``, Ctrl-C);
+    * ``interrupted`` -- True when stopped by Ctrl-C (a checkpoint was saved at a step boundary);
+    * ``checkpoint`` -- path of the last checkpoint written (None without ``out_dir``);
+    * ``seconds_per_epoch`` -- median training time per epoch in this process (evaluation excluded).
     """
 
     model: object
