@@ -172,7 +172,9 @@ def run(args):
     n_test = result.config.test_limit or 10000
     print(f"test accuracy {100 * result.test_accuracy:.2f}% on {n_test:,} test images after {len(result.history)} epochs ({config.describe()})")
     if result.seconds_per_epoch is not None:
-        print(f"training time per epoch {result.seconds_per_epoch:.2f} s (median; evaluation excluded)")
+        total = sum(h["seconds"] for h in result.history)
+        print(f"training time per epoch {result.seconds_per_epoch:.2f} s (median), {total:.1f} s in all "
+              f"(evaluation excluded)")
     print(f"metrics: {out / mnist.METRICS_NAME}   checkpoint: {out / mnist.CHECKPOINT_NAME}")
 
     if not args.no_plots or args.experiments:
