@@ -51,7 +51,6 @@ from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import fast_exp
 
-_BLOCK = 4  # rows and columns of the register block; T and D are padded to a multiple of it
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,9 +184,21 @@ def _block_nt(a, b, c, i, j, k0, k1, alpha):
         c30 * alpha, c31 * alpha, c32 * alpha, c33 * alpha)
 
 
+@njit(cache=True)
+def _padded(n):
+    """n rounded up to a multiple of 16 (one AVX-512 register of float32)."""
+    return (n + 15) // 16 * 16
+
+
 @njit(cache=True, fastmath=True)
 def _pack(x, rows, cols):
-    """Copy a (T, D) array into a zeroed (rows, cols) buffer, rows, cols >= T, D."""
+    """x (T, D) itself if it is already (rows, cols), else a zero-padded (rows, cols) copy.
+
+    Padding every dimension to a multiple of 16 means every loop over it is whole SIMD
+    registers, with no slow leftover iterations; the zeros add nothing to any dot product.
+    """
+    if x.shape[0] == rows and x.shape[1] == cols:
+        return x
     out = np.zeros((rows, cols), dtype=x.dtype)
     out[: x.shape[0], : x.shape[1]] = x
     return out
@@ -195,47 +206,60 @@ def _pack(x, rows, cols):
 
 @njit(cache=True, fastmath=True)
 def _pack_t(x, rows, cols):
-    """Copy the transpose of a (T, D) array into a zeroed (rows, cols) buffer, rows, cols >= D, T."""
+    """The transpose of x (T, D) as a zero-padded, C-contiguous (rows, cols) buffer."""
     out = np.zeros((rows, cols), dtype=x.dtype)
-    out[: x.shape[1], : x.shape[0]] = x.T
+    for t in range(x.shape[0]):
+        row = x[t]
+        for d in range(x.shape[1]):
+            out[d, t] = row[d]
     return out
 
 
 @njit(cache=True, fastmath=True)
-def _softmax_rows(s, i0, n, T, causal):
-    """Turn scores s[i0:i0+4, :n] into probabilities in place (the rest of each row stays 0).
+def _transpose_into(src, dst, n):
+    """dst[:n, :n] = src[:n, :n]ᵀ, copying 4x4 tiles (both arrays (Tp, Tp), n a multiple of 4)."""
+    for i0 in range(0, n, 4):
+        for j0 in range(0, n, 4):
+            for i in range(i0, i0 + 4):
+                for j in range(j0, j0 + 4):
+                    dst[j, i] = src[i, j]
 
-    Row i's valid keys are 0..i (causal) or 0..T-1; padded rows (i >= T) become all zeros.
+
+@njit(cache=True, fastmath=True)
+def _softmax_rows(s, i0, n, T, causal):
+    """Turn the scores s[i0:i0+4, :n] into probabilities in place.
+
+    Row i's visible keys are 0..i (causal) or 0..T-1; every other entry of s[i, :n] (masked
+    keys, padding, never-computed scores) becomes exactly 0, and padded rows (i >= T) are all 0.
+    The loops run over all n entries (a multiple of 16) and mask with a select, which keeps
+    them whole SIMD registers instead of ragged row lengths.
     """
     for i in range(i0, i0 + 4):
         row = s[i, :n]
-        valid = min(i + 1, T) if causal else T
+        visible = min(i + 1, T) if causal else T
         if i >= T:
-            valid = 0
-        for j in range(valid, n):
-            row[j] = 0
-        if valid == 0:
-            continue
-        live = row[:valid]
-        m = live[0]
-        for j in range(1, valid):
-            m = max(m, live[j])
-        total = m - m
-        for j in range(valid):
-            e = fast_exp(live[j] - m)
-            live[j] = e
+            visible = 0
+        first = row[0]  # always a computed score: key 0 is visible to every real query
+        zero = first - first
+        m = first
+        for j in range(n):
+            m = max(m, row[j] if j < visible else first)
+        total = zero
+        for j in range(n):
+            e = fast_exp(row[j] - m) if j < visible else zero
+            row[j] = e
             total += e
-        inv = 1 / total
-        for j in range(valid):
-            live[j] *= inv
+        inv = 1 / total if visible > 0 else total
+        for j in range(n):
+            row[j] *= inv
 
 
 @njit(cache=True, fastmath=True, parallel=True)
 def _forward_kernel(q, k, v, scale, causal):
     """out, p for q, k, v of shape (N, T, D) (N = batch x heads); p is (N, Tp, Tp), padded."""
     N, T, D = q.shape
-    Tp = (T + 3) // 4 * 4
-    Dp = (D + 3) // 4 * 4
+    Tp, Dp = _padded(T), _padded(D)
+    one = scale - scale + 1
     out = np.empty_like(q)  # (N, T, D)
     p = np.empty((N, Tp, Tp), dtype=q.dtype)
     for h in prange(N):  # one head per thread at a time: no shared writes
@@ -243,17 +267,17 @@ def _forward_kernel(q, k, v, scale, causal):
         kh = _pack(k[h], Tp, Dp)  # (Tp, Dp)
         vt = _pack_t(v[h], Dp, Tp)  # (Dp, Tp): Vᵀ, so O = P (Vᵀ)ᵀ reads rows
         ph = p[h]  # (Tp, Tp)
-        oh = np.empty((Tp, Dp), dtype=q.dtype)
+        oh = out[h] if (T == Tp and D == Dp) else np.empty((Tp, Dp), dtype=q.dtype)
         for i0 in range(0, Tp, 4):
-            n = i0 + 4 if causal else Tp  # keys this block of queries can see
-            for j0 in range(0, n, 4):
+            n = _padded(i0 + 4) if causal else Tp  # keys this block of queries can see, padded
+            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
                 _block_nt(qh, kh, ph, i0, j0, 0, Dp, scale)  # S block = Q Kᵀ * scale
-            _softmax_rows(ph, i0, n, T, causal)  # P rows
+            _softmax_rows(ph, i0, n, T, causal)  # P rows, exact zeros where masked
             for d0 in range(0, Dp, 4):
-                _block_nt(ph, vt, oh, i0, d0, 0, n, scale - scale + 1)  # O block = P V
-            if causal:
-                ph[i0:i0 + 4, n:] = 0  # the never-computed upper triangle, for readers of P
-        out[h] = oh[:T, :D]
+                _block_nt(ph, vt, oh, i0, d0, 0, n, one)  # O block = P V
+            ph[i0:i0 + 4, n:] = 0  # the never-computed upper triangle, for readers of P
+        if not (T == Tp and D == Dp):
+            out[h] = oh[:T, :D]
     return out, p
 
 
@@ -261,9 +285,9 @@ def _forward_kernel(q, k, v, scale, causal):
 def _backward_kernel(dout, q, k, v, p, scale, causal):
     """dq, dk, dv for arrays of shape (N, T, D), given p (N, Tp, Tp) from the forward."""
     N, T, D = q.shape
-    Tp = p.shape[1]
-    Dp = (D + 3) // 4 * 4
+    Tp, Dp = p.shape[1], _padded(D)
     one = scale - scale + 1
+    exact = T == Tp and D == Dp  # no padding: write straight into the outputs
     dq = np.empty_like(q)
     dk = np.empty_like(q)
     dv = np.empty_like(q)
@@ -274,34 +298,40 @@ def _backward_kernel(dout, q, k, v, p, scale, causal):
         qt = _pack_t(q[h], Dp, Tp)  # (Dp, Tp)
         dot = _pack_t(dout[h], Dp, Tp)  # (Dp, Tp)
         ph = p[h]  # (Tp, Tp)
-        ds = np.zeros((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
-        dqh = np.empty((Tp, Dp), dtype=q.dtype)
+        ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
+        dqh = dq[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)
         for i0 in range(0, Tp, 4):
-            n = i0 + 4 if causal else Tp
-            for j0 in range(0, n, 4):
+            n = _padded(i0 + 4) if causal else Tp
+            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
                 _block_nt(doh, vh, ds, i0, j0, 0, Dp, one)  # dP block = dO Vᵀ
-            for i in range(i0, i0 + 4):  # dS = P * (dP - rowsum(P * dP))
+            for i in range(i0, i0 + 4):  # dS = P * (dP - rowsum(P * dP)); P is 0 where masked
                 prow, drow = ph[i, :n], ds[i, :n]
+                visible = min(i0 + 4, n) if causal else n  # dP beyond is uninitialised
                 delta = one - one
-                for j in range(n):
+                for j in range(visible):
                     delta += prow[j] * drow[j]
                 for j in range(n):
-                    drow[j] = prow[j] * (drow[j] - delta)
+                    drow[j] = prow[j] * (drow[j] - delta) if j < visible else one - one
             for d0 in range(0, Dp, 4):
                 _block_nt(ds, kt, dqh, i0, d0, 0, n, scale)  # dQ block = dS K * scale
-        dq[h] = dqh[:T, :D]
+            ds[i0:i0 + 4, n:] = 0
+        if not exact:
+            dq[h] = dqh[:T, :D]
         # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
-        pt = np.ascontiguousarray(ph.T)  # (Tp, Tp)
-        dst = np.ascontiguousarray(ds.T)  # (Tp, Tp)
-        dvh = np.empty((Tp, Dp), dtype=q.dtype)
-        dkh = np.empty((Tp, Dp), dtype=q.dtype)
+        pt = np.empty((Tp, Tp), dtype=q.dtype)
+        dst = np.empty((Tp, Tp), dtype=q.dtype)
+        _transpose_into(ph, pt, Tp)
+        _transpose_into(ds, dst, Tp)
+        dvh = dv[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)
+        dkh = dk[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)
         for j0 in range(0, Tp, 4):
-            start = j0 if causal else 0  # causal: only queries i >= j saw key j
+            start = j0 // 16 * 16 if causal else 0  # causal: only queries i >= j saw key j
             for d0 in range(0, Dp, 4):
                 _block_nt(pt, dot, dvh, j0, d0, start, Tp, one)
                 _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
-        dv[h] = dvh[:T, :D]
-        dk[h] = dkh[:T, :D]
+        if not exact:
+            dv[h] = dvh[:T, :D]
+            dk[h] = dkh[:T, :D]
     return dq, dk, dv
 
 
@@ -320,7 +350,7 @@ def attention_forward(q, k, v, scale, causal=True):
     """
     (q, k, v), scale = _check_qkv(q, k, v, scale)
     B, H, T, D = q.shape
-    Tp = (T + 3) // 4 * 4
+    Tp = _padded(T)
     if q.size == 0:
         return np.zeros_like(q), np.zeros((B, H, Tp, Tp), dtype=q.dtype)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731  (B, H, T, D) -> (B*H, T, D), no copy
@@ -337,7 +367,7 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     (q, k, v), scale = _check_qkv(q, k, v, scale)
     dout = _check_like(dout, q, "dout")
     B, H, T, D = q.shape
-    Tp = (T + 3) // 4 * 4
+    Tp = _padded(T)
     p = np.asarray(stats)
     if p.dtype != q.dtype or p.shape[:2] != (B, H) or p.shape[2:] not in ((Tp, Tp), (T, T)):
         raise ValueError(f"attention backward: stats must be the forward's probabilities, "
