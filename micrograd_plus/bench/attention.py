@@ -12,8 +12,16 @@ Each figure is the median over the timed rounds after a warm-up (which also comp
 Ratios are ours / theirs: below 1.0 means we are faster. The first shape is the GPT training shape.
 
 Run it with ``micrograd-plus bench attention`` or ``python benchmarks/run.py attention``.
+
+Set ``OMP_WAIT_POLICY=PASSIVE`` in the environment of that command. numba (threading layer
+``omp``) and torch each bring an OpenMP thread pool; by default an idle OpenMP thread keeps
+spinning for a while after its parallel region, so when the two libraries take turns, as in an
+interleaved benchmark on 2 cores, each one's spinning threads steal the cores the other needs
+and both slow down by 10-500x. The variable must be set before the libraries load, so it cannot
+be set from here; the table says when it is missing.
 """
 
+import os
 import time
 
 SHAPES = [(12, 4, 64, 32), (8, 6, 256, 64)]
@@ -116,6 +124,9 @@ def run(repeats=None, quick=False):
                      f"{cell('torch fwd+bwd')} {ratio_numpy:9.2f} {ratio_tf} {ratio_tfb}")
     if "torch fwd" not in ms:
         lines.append("(torch not installed: its columns are skipped)")
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        lines.append("warning: OMP_WAIT_POLICY=PASSIVE is not set; numba's and torch's spinning "
+                     "OpenMP threads may slow each other (see this module's docstring)")
     table = "\n".join(lines)
     print(table)
     return table
