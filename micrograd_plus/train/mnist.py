@@ -486,8 +486,11 @@ def train(config=None, out_dir=None, resume=False, max_steps=None, progress=None
         if pos["batch"] >= steps_per_epoch and steps_per_epoch > 0:
             raise CheckpointError(f"{ckpt_path}: saved position (batch {pos['batch']}) is past the end of an "
                                   f"epoch of {steps_per_epoch} batches; was the data changed?")
-        say(f"resuming {ckpt_path}: epoch {pos['epoch'] + 1}/{config.epochs}, batch {pos['batch']}, "
-            f"step {pos['step']}")
+        if pos["epoch"] >= config.epochs:
+            say(f"{ckpt_path} is a finished run ({config.epochs} epochs): nothing left to train")
+        else:
+            say(f"resuming {ckpt_path}: epoch {pos['epoch'] + 1}/{config.epochs}, batch {pos['batch']}, "
+                f"step {pos['step']}")
 
     last_good = {"text": None}  # the newest checkpoint of THIS run, described for messages
     if meta is not None:
