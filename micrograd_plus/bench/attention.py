@@ -88,41 +88,56 @@ def _cases(shape, threads):
     return cases
 
 
-def run(repeats=None, quick=False):
-    """Time every implementation at each shape; print and return the table as text."""
+def _measure(shape, threads, repeats):
+    """Median ms of every case at ``shape`` with ``threads`` threads for numba and torch."""
     import numba
 
-    threads = 2
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    cases = _cases(shape, threads)
+    for fn in cases.values():  # warm-up: compiles our kernels, fills caches
+        fn()
+        fn()
+    samples = {name: [] for name in cases}
+    for _ in range(repeats):  # interleaved: every implementation once per round
+        for name, fn in cases.items():
+            samples[name].append(_timed(fn))
+    return {name: _median_ms(s) for name, s in samples.items()}
+
+
+def run(repeats=None, quick=False):
+    """Time every implementation at each shape; print and return the table as text.
+
+    The main figures use 2 threads (numba and torch alike). Rows with 1 thread follow: on a
+    shared 2-core machine, where other work keeps taking a core, they are the steadier comparison.
+    """
+    import numba
+
     repeats = repeats or (5 if quick else 30)
     shapes = QUICK_SHAPES if quick else SHAPES
-    lines = [f"causal attention, float32, {numba.get_num_threads()} numba threads; "
-             f"median ms over {repeats} interleaved rounds (ratio = ours / theirs, < 1 is faster)"]
-    header = (f"{'B,H,T,D':>15} {'ours fwd':>9} {'fwd+bwd':>9} {'numpy f':>9} {'f+b':>9} "
+    lines = [f"causal attention, float32; median ms over {repeats} interleaved rounds "
+             f"(ratio = ours / theirs, < 1 is faster); numba and torch use the same thread count"]
+    header = (f"{'B,H,T,D':>15} {'thr':>3} {'ours fwd':>9} {'fwd+bwd':>9} {'numpy f':>9} {'f+b':>9} "
               f"{'torch f':>9} {'f+b':>9} {'vs numpy':>9} {'vs torch f':>10} {'vs torch f+b':>12}")
     lines.append(header)
-    for shape in shapes:
-        cases = _cases(shape, threads)
-        for fn in cases.values():  # warm-up: compiles our kernels, fills caches
-            fn()
-            fn()
-        samples = {name: [] for name in cases}
-        for _ in range(repeats):  # interleaved: every implementation once per round
-            for name, fn in cases.items():
-                samples[name].append(_timed(fn))
-        ms = {name: _median_ms(s) for name, s in samples.items()}
-        has_torch = "torch fwd" in ms
+    has_torch = True
+    for threads in (2, 1):
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            continue
+        for shape in shapes:
+            ms = _measure(shape, threads, repeats)
+            has_torch = "torch fwd" in ms
 
-        def cell(name):
-            return f"{ms[name]:9.3f}" if name in ms else f"{'-':>9}"
+            def cell(name):
+                return f"{ms[name]:9.3f}" if name in ms else f"{'-':>9}"
 
-        ratio_numpy = ms["ours fwd+bwd"] / ms["numpy fwd+bwd"]
-        ratio_tf = f"{ms['ours fwd'] / ms['torch fwd']:10.2f}" if has_torch else f"{'-':>10}"
-        ratio_tfb = f"{ms['ours fwd+bwd'] / ms['torch fwd+bwd']:12.2f}" if has_torch else f"{'-':>12}"
-        lines.append(f"{str(shape):>15} {cell('ours fwd')} {cell('ours fwd+bwd')} "
-                     f"{cell('numpy fwd')} {cell('numpy fwd+bwd')} {cell('torch fwd')} "
-                     f"{cell('torch fwd+bwd')} {ratio_numpy:9.2f} {ratio_tf} {ratio_tfb}")
-    if "torch fwd" not in ms:
+            ratio_numpy = ms["ours fwd+bwd"] / ms["numpy fwd+bwd"]
+            ratio_tf = f"{ms['ours fwd'] / ms['torch fwd']:10.2f}" if has_torch else f"{'-':>10}"
+            ratio_tfb = (f"{ms['ours fwd+bwd'] / ms['torch fwd+bwd']:12.2f}" if has_torch
+                         else f"{'-':>12}")
+            lines.append(f"{str(shape):>15} {threads:>3} {cell('ours fwd')} {cell('ours fwd+bwd')} "
+                         f"{cell('numpy fwd')} {cell('numpy fwd+bwd')} {cell('torch fwd')} "
+                         f"{cell('torch fwd+bwd')} {ratio_numpy:9.2f} {ratio_tf} {ratio_tfb}")
+    if not has_torch:
         lines.append("(torch not installed: its columns are skipped)")
     if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
         lines.append("warning: OMP_WAIT_POLICY=PASSIVE is not set; numba's and torch's spinning "
