@@ -37,7 +37,7 @@ Two versions of each function live here:
   - **A fast exp** (:mod:`micrograd_plus.kernels._fastmath`) that vectorises; ``math.exp`` does not.
 
 ``stats`` -- what the forward hands the backward -- is ``P`` itself, padded to (B, H, Tp, Tp) with
-``Tp = T`` rounded up to a multiple of 4 (zeros outside the lower triangle when causal). Storing
+``Tp = T`` rounded up to a multiple of 16 (zeros outside the lower triangle when causal). Storing
 ``P`` costs ``T*T`` floats per head (about 0.8 MB for the whole GPT training batch) but saves the
 backward from recomputing ``Q Kᵀ`` and every exponential; the alternative, a (B, H, T) log-sum-exp
 from which the backward rebuilds ``P``, is what flash attention does for long sequences where
@@ -216,12 +216,17 @@ def _pack_t(x, rows, cols):
 
 
 @njit(cache=True, fastmath=True)
-def _transpose_into(src, dst, n):
-    """dst[:n, :n] = src[:n, :n]ᵀ, copying 4x4 tiles (both arrays (Tp, Tp), n a multiple of 4)."""
-    for i0 in range(0, n, 4):
-        for j0 in range(0, n, 4):
-            for i in range(i0, i0 + 4):
-                for j in range(j0, j0 + 4):
+def _transpose_into(src, dst, causal):
+    """dst = srcᵀ for (Tp, Tp) arrays, copied in 4x4 tiles, skipping what is never read.
+
+    The dV and dK products read row j of dst from column ``j // 16 * 16`` on when causal (only
+    queries i >= j saw key j; src is zero above its diagonal), so only those tiles are copied.
+    """
+    n = src.shape[0]
+    for j0 in range(0, n, 4):
+        for i0 in range(j0 // 16 * 16 if causal else 0, n, 4):
+            for j in range(j0, j0 + 4):
+                for i in range(i0, i0 + 4):
                     dst[j, i] = src[i, j]
 
 
@@ -320,8 +325,8 @@ def _backward_kernel(dout, q, k, v, p, scale, causal):
         # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
         pt = np.empty((Tp, Tp), dtype=q.dtype)
         dst = np.empty((Tp, Tp), dtype=q.dtype)
-        _transpose_into(ph, pt, Tp)
-        _transpose_into(ds, dst, Tp)
+        _transpose_into(ph, pt, causal)
+        _transpose_into(ds, dst, causal)
         dvh = dv[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)
         dkh = dk[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)
         for j0 in range(0, Tp, 4):
