@@ -69,6 +69,8 @@ def add_arguments(parser):
                    help="stop after N iterations as if interrupted (resume later with --resume)")
     p.add_argument("--sample-chars", type=int, default=300, help="characters to sample at the end (0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--full-eval", action="store_true",
+                   help="at the end, also compute the loss on the whole validation text (a few seconds)")
 
     p = sub.add_parser("sample", help="generate text from a checkpoint, streamed as it is drawn",
                        formatter_class=fmt)
@@ -161,6 +163,10 @@ def _train(args):
     if last is not None:
         print(f"final (iter {last['iter']}): train loss {last['train_loss']:.4f}, val loss {last['val_loss']:.4f}")
     print(f"best val loss {result.best_val_loss:.4f}  (checkpoint: {Path(args.out) / 'ckpt.npz'})")
+    if args.full_eval:
+        full = trainer.evaluate_full(result.model, result.val_ids, result.model.config.block_size)
+        print(f"val loss of the final model on the whole validation text ({len(result.val_ids):,} characters): "
+              f"{full:.4f}")
     print(f"time per iteration {result.ms_per_iter:.1f} ms (median), peak memory {result.peak_rss_mb:.0f} MB")
     if args.sample_chars > 0 and (Path(args.out) / "ckpt.npz").exists():
         print(f"\n--- a sample from the best checkpoint ({args.sample_chars} characters, temperature 0.8) ---")

@@ -157,3 +157,19 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     junk.write_bytes(b"not a zip")
     assert main(["gpt", "sample", "-c", str(junk)]) == 2
     assert "junk.npz" in capsys.readouterr().err
+
+
+def test_evaluate_full_is_the_mean_loss_over_consecutive_windows():
+    from micrograd_plus.models.gpt import GPT
+    from micrograd_plus.train.gpt import evaluate_full
+
+    model = GPT(GPTConfig(vocab_size=9, block_size=5, n_layer=1, n_head=1, n_embd=8), generator=0)
+    ids = np.random.default_rng(0).integers(0, 9, size=23)  # 4 whole windows of 5 (+ next tokens)
+    losses = []
+    for w in range(4):
+        x, y = ids[w * 5:w * 5 + 5], ids[w * 5 + 1:w * 5 + 6]
+        z = model(x[None])[0].data[0].astype(np.float64)  # (5, 9)
+        logp = z - z.max(-1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+        losses.append(-logp[np.arange(5), y].mean())
+    assert evaluate_full(model, ids, 5, batch_size=3) == pytest.approx(np.mean(losses), rel=1e-5)
