@@ -4,11 +4,12 @@ For each shape (B, H, T, D), float32, it times, in one process and interleaved r
 
 * ours: :func:`micrograd_plus.kernels.attention.attention_forward` (fwd), and forward then
   :func:`~micrograd_plus.kernels.attention.attention_backward` (fwd+bwd);
-* the plain-numpy reference (same two measurements);
+* the plain-numpy reference (same two measurements; timed in its own loop, after the others);
 * ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)`` and its
   autograd backward, with ``torch.set_num_threads(2)`` (skipped when torch is not installed).
 
-Each figure is the median over the timed rounds after a warm-up (which also compiles the kernels).
+Each figure is the median over the timed rounds after a warm-up (which also compiles the kernels);
+ours and torch alternate call by call.
 Ratios are ours / theirs: below 1.0 means we are faster. The first shape is the GPT training shape.
 
 Run it with ``micrograd-plus bench attention`` or ``python benchmarks/run.py attention``.
@@ -89,7 +90,12 @@ def _cases(shape, threads):
 
 
 def _measure(shape, threads, repeats):
-    """Median ms of every case at ``shape`` with ``threads`` threads for numba and torch."""
+    """Median ms of every case at ``shape`` with ``threads`` threads for numba and torch.
+
+    Ours and torch alternate call by call. The numpy reference is timed afterwards in its own
+    loop: OpenBLAS keeps its threads spinning for a long while after each call, which would
+    steal the cores from whichever implementation runs next.
+    """
     import numba
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -98,9 +104,11 @@ def _measure(shape, threads, repeats):
         fn()
         fn()
     samples = {name: [] for name in cases}
-    for _ in range(repeats):  # interleaved: every implementation once per round
-        for name, fn in cases.items():
-            samples[name].append(_timed(fn))
+    interleaved = [name for name in cases if not name.startswith("numpy")]
+    for group in (interleaved, [name for name in cases if name.startswith("numpy")]):
+        for _ in range(repeats):  # every implementation of the group once per round
+            for name in group:
+                samples[name].append(_timed(cases[name]))
     return {name: _median_ms(s) for name, s in samples.items()}
 
 

@@ -65,17 +65,20 @@ def _check_qkv(q, k, v, scale, names=("q", "k", "v")):
     not float32/float64 arrays of one shape (B, H, T, D) and one dtype.
     """
     arrays = [np.asarray(a) for a in (q, k, v)]
-    described = ", ".join(f"{n}: {a.shape} {a.dtype}" for n, a in zip(names, arrays))
+
+    def described():
+        return ", ".join(f"{n}: {a.shape} {a.dtype}" for n, a in zip(names, arrays))
+
     for name, a in zip(names, arrays):
         if a.dtype not in (np.float32, np.float64):
-            raise TypeError(f"attention needs float32 or float64 arrays, got {described}")
+            raise TypeError(f"attention needs float32 or float64 arrays, got {described()}")
         if a.ndim != 4:
             raise ValueError(f"attention needs 4-D arrays of shape (B, H, T, D); {name} is "
-                             f"{a.ndim}-D ({described})")
+                             f"{a.ndim}-D ({described()})")
     if len({a.dtype for a in arrays}) != 1:
-        raise TypeError(f"attention needs one dtype for all arrays, got {described}")
+        raise TypeError(f"attention needs one dtype for all arrays, got {described()}")
     if len({a.shape for a in arrays}) != 1:
-        raise ValueError(f"attention needs one shape (B, H, T, D) for all arrays, got {described}")
+        raise ValueError(f"attention needs one shape (B, H, T, D) for all arrays, got {described()}")
     scale = float(scale)
     if not np.isfinite(scale):
         raise ValueError(f"attention scale must be finite, got {scale}")
