@@ -14,6 +14,13 @@ An iteration is the whole step: batch, forward, cross-entropy, backward, gradien
 median milliseconds per iteration is reported, with the ratio ours / torch (below 1 means ours is
 faster). Run with ``micrograd-plus bench gpt``; the target is a ratio of at most 1.5.
 
+Run it as ``OMP_WAIT_POLICY=PASSIVE micrograd-plus bench gpt``. numba and torch each bring an
+OpenMP thread pool whose idle threads keep spinning for a while after a parallel region; when the
+two take turns on 2 cores, each one's spinning threads steal the cores the other needs and both
+slow down many times over. The variable must be set before the libraries load, so it cannot be
+set from here; the table warns when it is missing. For the same reason the "ours+BLAS" row
+(numpy's OpenBLAS has a third spinning pool) is timed on its own, after the ours/torch rounds.
+
 :func:`torch_gpt` builds the PyTorch twin from our model's weights; the tests use it as an oracle.
 """
 
@@ -187,9 +194,12 @@ def run(repeats=None, quick=False):
     for name in contenders:  # warm-up: compile kernels, fill caches
         block(name)
     samples = {name: [] for name in contenders}
+    interleaved = [name for name in contenders if name != "ours+BLAS"]
     for _ in range(rounds):
-        for name in contenders:
+        for name in interleaved:
             samples[name].append(block(name))
+    for _ in range(rounds):
+        samples["ours+BLAS"].append(block("ours+BLAS"))
     ms = {name: statistics.median(v) for name, v in samples.items()}
     best = {name: min(v) for name, v in samples.items()}
 
@@ -197,7 +207,7 @@ def run(repeats=None, quick=False):
     lines = [
         f"GPT training iteration: {mc.n_layer} layers, {mc.n_head} heads, n_embd {mc.n_embd}, "
         f"block {mc.block_size}, batch {tc.batch_size}, vocab {mc.vocab_size}",
-        f"{rounds} rounds x {iters} iterations, interleaved; torch threads {THREADS}; load average {load}",
+        f"{rounds} rounds x {iters} iterations (ours and torch interleaved); torch threads {THREADS}; load average {load}",
         "(on a busy machine multithreaded code of every contender slows down a lot: check the load)",
         "",
         f"{'contender':<12}{'median ms':>10}{'best ms':>10}{'median/torch':>14}{'best/torch':>12}",
@@ -211,6 +221,9 @@ def run(repeats=None, quick=False):
     else:
         lines.append("")
         lines.append(f"ours / torch = {ms['ours'] / ms['torch']:.2f} (medians; target <= 1.5)")
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        lines.append("warning: OMP_WAIT_POLICY=PASSIVE is not set; numba's and torch's spinning OpenMP "
+                     "threads may slow each other (see this module's docstring)")
     table = "\n".join(lines)
     print(table)
     return table
