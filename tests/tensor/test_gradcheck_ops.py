@@ -573,3 +573,34 @@ def test_exact_gelu_uses_kernels_erf_when_available(monkeypatch):
     monkeypatch.setattr(kernels, "erf", erf, raising=False)
     gradcheck(lambda t: t.gelu(), [leaf(np.linspace(-3, 3, 7))])
     assert calls
+
+
+UNARY = [
+    lambda t: t.tanh(), lambda t: t.sigmoid(), lambda t: (t * t + 1.0).log(), lambda t: t * 0.5 + 1.0,
+    lambda t: -t, lambda t: (t * t + 0.5).sqrt(), lambda t: t.exp() * 0.1, lambda t: F.softmax(t, dim=-1),
+    lambda t: t - t.mean(axis=-1, keepdims=True), lambda t: t.T.T, lambda t: t.gelu(approximate="tanh"),
+]
+BINARY = [
+    lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b, lambda a, b: a / (b * b + 1.0),
+    lambda a, b: where(np.arange(a.size).reshape(a.shape) % 2 == 0, a, b * 2.0),  # a fixed mask: no kink
+]
+
+
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 100), st.integers(0, 100), st.integers(0, 100)),
+             min_size=1, max_size=12),
+    hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=3),
+    st.data(),
+)
+def test_random_programs(program, shape, data):
+    """Random graphs of ops in which nodes are reused many times (diamonds, fan-out, fan-in)."""
+    a, b = leaf(data.draw(values(shape))), leaf(data.draw(values(shape)))
+
+    def run(a, b):
+        nodes = [a, b]
+        for binary, op, i, j in program:
+            x, y = nodes[i % len(nodes)], nodes[j % len(nodes)]
+            nodes.append(BINARY[op % len(BINARY)](x, y) if binary else UNARY[op % len(UNARY)](x))
+        return sum(nodes[2:], nodes[-1] * 0.0)  # every intermediate contributes to the output
+
+    gradcheck(run, [a, b], atol=1e-4)
