@@ -13,6 +13,7 @@ development machine; unset both (``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE 
 against BLAS at its best. The header says which was in effect.
 """
 
+import importlib
 import os
 import statistics
 import time
@@ -63,8 +64,6 @@ def _flops(op, a_shape, b_shape):
 
 def _contenders(op, a, b):
     """name -> zero-argument callable computing the product, for each available contender."""
-    import importlib
-
     # (the package's ``kernels.matmul`` attribute is the dispatching function, not this module)
     ours_mod = importlib.import_module("micrograd_plus.kernels.matmul")
     ours = {"nn": ours_mod.matmul, "nt": ours_mod.matmul_nt, "tn": ours_mod.matmul_tn}[op]
@@ -168,7 +167,11 @@ def run(repeats=None, quick=False):
 
     lines = _header()
     lines[0] += f", {repeats} rounds"
-    lines.append(f"1-minute load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f}")
+    ours = importlib.import_module("micrograd_plus.kernels.matmul")
+    lines.append(
+        f"1-minute load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
+        f"(ours uses threads only while it is below {1.5 * ours._N_CORES + 0.5:.1f})"
+    )
     head = f"{'product':<17} {'op':<3} {'a':>12} {'b':>12} | {'ours ms':>8} {'GF/s':>6} | {'BLAS ms':>8} {'GF/s':>6}"
     if have_torch:
         head += f" | {'torch ms':>8} {'GF/s':>6}"

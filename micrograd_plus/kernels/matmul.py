@@ -26,7 +26,9 @@ How the fast kernels work (read :func:`_tile` first, it is the heart):
    slices of K (``kc``), sized so that the rhs rows a tile reuses stay in the L2 cache and the
    8 rows a 4x4 block streams stay in L1.
 4. **Threads.** Tiles write disjoint parts of C, so they run in parallel with ``prange``
-   without locks. Launching threads costs microseconds, so small products run serially.
+   without locks. Launching threads costs microseconds, so small products run serially, and
+   so does everything while other processes keep the machine's cores busy
+   (:func:`_cores_are_free`).
 5. **Short sums.** When K is at most 32 (e.g. the backward of a 10-class output layer), dot
    products are too short to vectorise well, and :func:`_axpy_rows` instead adds multiples of
    rows of the right operand to rows of C.
@@ -34,6 +36,9 @@ How the fast kernels work (read :func:`_tile` first, it is the heart):
 Measured on the 2-core development machine: about 0.6-0.9x numpy's BLAS (OpenBLAS) on GPT-sized
 float32 products; see ``micrograd_plus/bench/matmul.py``.
 """
+
+import os
+import time
 
 import numpy as np
 from numba import njit, prange
@@ -329,6 +334,31 @@ _PARALLEL_MIN_TRANSPOSE = 150_000
 _SHORT_K = 32
 
 
+def _cores_are_free():
+    """Whether threads will help: False while the machine is oversubscribed.
+
+    A parallel region waits at its end for every thread. When other processes keep all cores
+    busy, one of our threads is often descheduled and the whole call waits for it: measured on
+    the 2-core development machine at a load average of ~6, a product that takes 0.3 ms with
+    two threads and 0.7 ms with one took 16 ms (median) with two. So while the 1-minute load
+    average exceeds 1.5x the number of cores (plus a margin for our own two threads), products
+    run serially. The check reads /proc/loadavg at most twice a second.
+    """
+    now = time.monotonic()
+    if now - _load_check[0] > 0.5:
+        try:
+            busy = os.getloadavg()[0] > 1.5 * _N_CORES + 0.5
+        except (AttributeError, OSError):  # no load average here (Windows): assume free
+            busy = False
+        _load_check[0] = now
+        _load_check[1] = not busy
+    return _load_check[1]
+
+
+_N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_load_check = [-1.0, True]  # [time of the last check, result]
+
+
 def _rows(x):
     """Return ``x`` (R, K) as a C-contiguous array, copying only when needed.
 
@@ -342,7 +372,7 @@ def _rows(x):
     src = x.T
     if _plain(src):
         out = np.empty(x.shape, dtype=x.dtype)  # (R, K)
-        if x.size >= _PARALLEL_MIN_TRANSPOSE:
+        if x.size >= _PARALLEL_MIN_TRANSPOSE and _cores_are_free():
             _transpose_parallel(src, out)
         else:
             _transpose_serial(src, out)
@@ -410,7 +440,7 @@ def _gemm(lhs, rhs):
     else:  # everything else: 4x4 blocks of dot products
         rhs = _rows(rhs)  # (N, K) C-contiguous
         kc = _KC_BYTES // lhs.itemsize
-        if 2 * M * N * K >= _PARALLEL_MIN_FLOPS:
+        if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and _cores_are_free():
             mc, nc = _tiles_for_threads(M, N)
             _gemm_parallel(lhs, rhs, C, mc, nc, kc)
         else:

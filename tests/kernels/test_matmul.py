@@ -236,3 +236,23 @@ def test_dispatch_module_uses_the_kernels():
             np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-12)
             np.testing.assert_allclose(kernels.matmul_nt(a, b.T), a @ b, rtol=1e-12)
             np.testing.assert_allclose(kernels.matmul_tn(a.T, b), a @ b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("load, free", [(0.3, True), (100.0, False)])
+def test_threads_only_when_cores_are_free(monkeypatch, load, free, rng):
+    """An oversubscribed machine (high load average) sends products down the serial path."""
+    monkeypatch.setattr(mm.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(mm, "_load_check", [-1.0, True])  # forget the last reading
+    assert mm._cores_are_free() is free
+    a = rng.standard_normal((70, 200))
+    b = rng.standard_normal((200, 120))
+    np.testing.assert_allclose(mm.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_no_load_average_means_free(monkeypatch):
+    def unavailable():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(mm.os, "getloadavg", unavailable)
+    monkeypatch.setattr(mm, "_load_check", [-1.0, False])
+    assert mm._cores_are_free() is True
