@@ -9,6 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.abspath("_ext"))  # gallery_order.py
 os.environ.setdefault("MICROGRAD_PLUS_NO_PROGRESS", "1")  # no progress bars in executed examples
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -28,12 +29,15 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
+exclude_patterns = ["_build", "_ext", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
 
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True
+# "Attributes:" sections become fields of the class, not separate attribute entries (dataclass
+# fields would otherwise be described twice: once by napoleon, once by autodoc).
+napoleon_use_ivar = True
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
@@ -42,7 +46,10 @@ sphinx_gallery_conf = {
     "abort_on_example_error": True,         # a broken example fails the build
     "download_all_examples": False,
     "remove_config_comments": True,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.ReadingOrder",  # the learning path (docs/_ext)
+    # "Examples using X" lists for the API pages and for {minigallery} in the chapters.
+    "doc_module": ("micrograd_plus",),
+    "backreferences_dir": "gen_modules/backreferences",
 }
 
 html_theme = "furo"
