@@ -83,15 +83,16 @@ def _contenders(op, a, b):
     return out
 
 
-def _time_rounds(fns, repeats, min_seconds=0.002):
+def _time_rounds(fns, repeats, min_seconds=0.002, settle=0.01):
     """Median and best seconds per call of each callable, timed interleaved round by round.
 
     Tiny products take microseconds, below the timer's resolution and the noise, so each sample
     times ``n`` back-to-back calls, with ``n`` chosen in the warm-up so a sample lasts about
-    ``min_seconds``. Each sample follows one untimed call of the same contender: numba, OpenBLAS
-    and torch each keep their own worker threads, which stay busy-waiting for a while after a
-    call, so the first call after another library's turn would be measured fighting that
-    library's threads for the two cores.
+    ``min_seconds``. numba, OpenBLAS and torch each keep their own worker threads, which stay
+    busy-waiting for milliseconds after a call; right after another library's turn, a contender
+    would be measured fighting those threads for the two cores (measured: our 0.33 ms product
+    then often took 1.35 ms). So each sample follows a pause of ``settle`` seconds, for the
+    previous library's threads to go to sleep, and one untimed call of the same contender.
     """
     counts = {}
     for name, fn in fns.items():  # warm-up: compile, fault in memory, pick n
@@ -104,7 +105,8 @@ def _time_rounds(fns, repeats, min_seconds=0.002):
     for _ in range(repeats):
         for name, fn in fns.items():
             n = counts[name]
-            fn()  # untimed: our threads awake, the previous contender's threads settled
+            time.sleep(settle)  # the previous contender's threads stop spinning
+            fn()  # untimed: this contender's threads awake
             t = time.perf_counter()
             for _ in range(n):
                 fn()
