@@ -55,3 +55,68 @@ sphinx_gallery_conf = {
 html_theme = "furo"
 html_title = "micrograd_plus"
 html_static_path = ["_static"]
+
+
+# --- Small build helpers ----------------------------------------------------------------------
+
+def _undo_inline_attribute_type(app, what, name, obj, options, lines):
+    """Keep napoleon from reading "D, the width...: ``n // h``" as "type: description".
+
+    For attributes and properties napoleon splits the first docstring line at its first colon,
+    renders the left part as a *type* (a ``:type:`` field, at the end) and keeps the rest. Our
+    attribute docstrings are sentences, never "type: text", so after napoleon has run we put
+    the sentence back together.
+    """
+    if what not in ("attribute", "property", "data"):
+        return
+    types = [i for i, line in enumerate(lines) if line.startswith(":type: ")]
+    if len(types) != 1 or not lines:
+        return
+    i = types[0]
+    prefix = lines[i][len(":type: "):]
+    del lines[i]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    lines[0] = f"{prefix}: {lines[0].lstrip()}" if lines else prefix
+
+
+# The public names of the library (``micrograd_plus.Tensor``, ``micrograd_plus.scalar.Value``)
+# differ from where the API page documents them (``micrograd_plus.tensor.Tensor``, ...).
+# Docstrings may use either; this maps a reference that found nothing to the documented name.
+_TENSOR_NAMES = ("Tensor", "tensor", "no_grad", "zeros", "ones", "randn", "cat", "stack", "where")
+
+
+def _documented_name(target):
+    if target.startswith("micrograd_plus."):
+        rest = target[len("micrograd_plus."):]
+        head = rest.split(".")[0]
+        if head in _TENSOR_NAMES:
+            return "micrograd_plus.tensor." + rest
+        return None
+    head = target.split(".")[0]
+    if head == "Tensor":
+        return "micrograd_plus.tensor." + target
+    if head == "Value":
+        return "micrograd_plus.scalar." + target
+    if head in ("nn", "optim", "functional"):
+        return "micrograd_plus." + target
+    if head == "F":
+        return "micrograd_plus.functional." + target[2:]
+    return None
+
+
+def _resolve_public_names(app, env, node, contnode):
+    if node.get("refdomain") != "py":
+        return None
+    target = _documented_name(node.get("reftarget", ""))
+    if target is None:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(env, node.get("refdoc"), app.builder, node.get("reftype"), target,
+                               node, contnode)
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _undo_inline_attribute_type, priority=600)  # after napoleon
+    app.connect("missing-reference", _resolve_public_names)
+    return {"parallel_read_safe": True}
