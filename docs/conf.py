@@ -47,9 +47,6 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "gallery_order.ReadingOrder",  # the learning path (docs/_ext)
-    # "Examples using X" lists for the API pages and for {minigallery} in the chapters.
-    "doc_module": ("micrograd_plus",),
-    "backreferences_dir": "gen_modules/backreferences",
 }
 
 html_theme = "furo"
