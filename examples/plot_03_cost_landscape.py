@@ -114,7 +114,7 @@ fig.tight_layout()
 # %%
 # The middle learning rate finds ``w`` close to 2 and ``b`` close to 0.5, the line the data came
 # from. The largest one is instructive: the cost is much more curved along ``b`` than along ``w``
-# (the contours are ellipses), so ``b`` zig-zags further out at every step while ``w`` still
-# settles. A learning rate must suit the most curved direction, which is why optimisers such as
+# (the contours are ellipses), so it is along ``b`` that the walk zig-zags further out at every
+# step: the green path runs up and down, not sideways. A learning rate must suit the most curved direction, which is why optimisers such as
 # Adam scale the step of each weight separately. The same loop, with the gradient of a much bigger cost, is all that training an MNIST
 # classifier or a GPT does; :class:`micrograd_plus.optim.SGD` is this update for tensors.
