@@ -183,3 +183,28 @@ PAGE_CHECKS = {
 def test_page_checks_name_real_pages():
     names = {p.name for p in PAGES}
     assert set(PAGE_CHECKS) <= names
+
+
+# ---- links from the docs to the gallery -------------------------------------------------------
+# The docs build is not part of the test run, so check here that every gallery page the docs
+# link to (sphinx-gallery's label ``sphx_glr_auto_examples_<file>``) has its example file.
+
+EXAMPLES = DOCS.parent / "examples"
+
+
+def test_gallery_links_point_at_existing_examples():
+    sources = [*PAGES, DOCS / "api.rst", EXAMPLES / "GALLERY_HEADER.rst"]
+    linked = set()
+    for path in sources:
+        linked |= set(re.findall(r"sphx_glr_auto_examples_(plot_\w+\.py)", path.read_text(encoding="utf-8")))
+    assert len(linked) >= 8, linked
+    missing = sorted(name for name in linked if not (EXAMPLES / name).is_file())
+    assert not missing, f"docs link to gallery pages whose example file does not exist: {missing}"
+
+
+def test_reading_order_names_existing_examples():
+    text = (DOCS / "_ext" / "gallery_order.py").read_text(encoding="utf-8")
+    listed = re.findall(r'"(plot_\w+\.py)"', text)
+    assert listed, "READING_ORDER is empty"
+    missing = sorted(name for name in listed if not (EXAMPLES / name).is_file())
+    assert not missing, f"docs/_ext/gallery_order.py lists examples that do not exist: {missing}"
