@@ -32,6 +32,12 @@ def _float_dtype(dtype):
     return dtype
 
 
+def _positive_int(value, name, layer):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{layer} needs {name} to be a positive integer, got {value!r}")
+    return int(value)
+
+
 def _as_tensor(x):
     """Let layers take plain numpy arrays too (wrapped without copying)."""
     return x if isinstance(x, Tensor) else Tensor(x)
@@ -61,11 +67,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, generator=None, dtype=None):
         super().__init__()
-        if int(in_features) < 1 or int(out_features) < 1:
-            raise ValueError(f"Linear needs positive sizes, got in_features={in_features}, "
-                             f"out_features={out_features}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = _positive_int(in_features, "in_features", "Linear")
+        self.out_features = _positive_int(out_features, "out_features", "Linear")
         dtype = _float_dtype(dtype)
         gen = get_generator(generator)
         bound = 1.0 / math.sqrt(self.in_features)
@@ -105,11 +108,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, generator=None, dtype=None):
         super().__init__()
-        if int(num_embeddings) < 1 or int(embedding_dim) < 1:
-            raise ValueError(f"Embedding needs positive sizes, got num_embeddings={num_embeddings}, "
-                             f"embedding_dim={embedding_dim}")
-        self.num_embeddings = int(num_embeddings)
-        self.embedding_dim = int(embedding_dim)
+        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
+        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
         self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=_float_dtype(dtype)))
         init.normal_(self.weight, 0.0, 1.0, generator=generator)  # (num, dim)
 
@@ -318,6 +318,14 @@ class MLP(Module):
     def __init__(self, sizes, activation="relu", output_activation=None, bias=True, dropout=0.0,
                  generator=None, dtype=None):
         super().__init__()
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            slip = "" if activation is None or isinstance(activation, (str, type)) else (
+                f" (and a second positional argument {activation!r}, which is `activation`; "
+                "the scalar engine's MLP(nin, nouts) takes two arguments, this one a single list)")
+            raise TypeError(f"nn.MLP takes one list of layer sizes, inputs first, such as "
+                            f"nn.MLP([2, 16, 16, 1]); got sizes={sizes!r}{slip}")
+        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in sizes):
+            raise ValueError(f"nn.MLP layer sizes must be positive integers, got sizes={list(sizes)!r}")
         sizes = [int(n) for n in sizes]
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got sizes={sizes}")

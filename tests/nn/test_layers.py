@@ -275,3 +275,22 @@ def test_dropout_without_generator_follows_manual_seed():
     a = drop(x).data
     mp.manual_seed(11)
     np.testing.assert_array_equal(drop(x).data, a)
+
+
+def test_mlp_called_the_scalar_way_explains_itself():
+    with pytest.raises(TypeError, match=r"one list of layer sizes.*nn.MLP\(\[2, 16, 16, 1\]\).*sizes=2.*\[16, 16, 1\].*activation"):
+        nn.MLP(2, [16, 16, 1])
+    with pytest.raises(ValueError, match="positive integers"):
+        nn.MLP([2, 0, 1])
+    with pytest.raises(ValueError, match="positive integers"):
+        nn.MLP([2.5, 3])
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: nn.Linear(0, 3), "in_features"),
+    (lambda: nn.Linear(3, 2.5), "out_features"),
+    (lambda: nn.Embedding(10, -1), "embedding_dim"),
+])
+def test_layer_sizes_must_be_positive_integers(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
