@@ -108,6 +108,11 @@ def _check_gradient_descent(ns):
 
 def _check_backprop(ns):
     assert ns["a"].grad == 7.0                                # 2a + 1 at a = 3
+    A, W, dZ = ns["A"].numpy(), ns["W"].numpy(), ns["dZ"]
+    np.testing.assert_allclose(dZ, A @ W.T, rtol=1e-12)        # b = 0, cost = sum(Z**2)/2
+    np.testing.assert_allclose(ns["W"].grad, dZ.T @ A, rtol=1e-10)
+    np.testing.assert_allclose(ns["b"].grad, dZ.sum(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(ns["A"].grad, dZ @ W, rtol=1e-10)
     np.testing.assert_array_equal(ns["bias"].grad, np.full(10, 64.0))
 
 
