@@ -40,6 +40,17 @@ def test_block_extraction_finds_blocks_and_skip_marks():
     assert blocks[1][1].startswith(SKIP_MARK)
 
 
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(DOCS).as_posix())
+def test_no_python_block_is_missed(page):
+    """An indented or oddly fenced block would silently escape the runner: refuse it."""
+    text = page.read_text(encoding="utf-8")
+    openings = len(re.findall(r"^[ \t]*(`{3,}|~{3,})[ \t]*(\{code-block\}[ \t]*)?py(thon)?3?[ \t]*$",
+                              text, re.MULTILINE))
+    assert openings == len(python_blocks(text)), (
+        f"{page.name}: {openings} python fences but {len(python_blocks(text))} runnable blocks; "
+        "write python blocks unindented as ```python ... ```")
+
+
 def test_pages_exist_and_have_code():
     assert len(PAGES) >= 10, PAGES
     total = sum(len(python_blocks(p.read_text(encoding="utf-8"))) for p in PAGES)
