@@ -224,3 +224,41 @@ def test_reading_order_names_existing_examples():
     assert listed, "READING_ORDER is empty"
     missing = sorted(name for name in listed if not (EXAMPLES / name).is_file())
     assert not missing, f"docs/_ext/gallery_order.py lists examples that do not exist: {missing}"
+
+
+# ---- commands shown in the docs ---------------------------------------------------------------
+# ``micrograd-plus ...`` lines in ```bash blocks must parse with the real command line (parsing
+# only: nothing is trained or downloaded).
+
+_BASH = re.compile(r"^(?P<fence>`{3,})[ \t]*(bash|sh|console)[ \t]*\n(?P<body>.*?)^(?P=fence)[ \t]*$",
+                   re.MULTILINE | re.DOTALL)
+
+
+def _doc_commands():
+    commands = []
+    for page in PAGES:
+        for m in _BASH.finditer(page.read_text(encoding="utf-8")):
+            for line in m.group("body").splitlines():
+                for part in line.split("&&"):
+                    part = part.split(" #")[0].strip()
+                    if part.startswith("micrograd-plus"):
+                        commands.append((page.name, part))
+    return commands
+
+
+def test_docs_show_commands():
+    assert len(_doc_commands()) >= 4
+
+
+@pytest.mark.parametrize("page,command", _doc_commands(), ids=lambda v: v if isinstance(v, str) else "")
+def test_documented_command_parses(page, command):
+    import shlex
+
+    from micrograd_plus.cli import build_parser
+
+    argv = shlex.split(command)[1:]
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse reports the problem on stderr and exits
+        raise AssertionError(f"{page}: `{command}` does not parse (exit {exc.code})") from None
+    assert getattr(args, "_run", None) is not None, f"{page}: `{command}` names no runnable command"
