@@ -209,7 +209,7 @@ EXAMPLES = DOCS.parent / "examples"
 
 
 def test_gallery_links_point_at_existing_examples():
-    sources = [*PAGES, DOCS / "api.rst", EXAMPLES / "GALLERY_HEADER.rst"]
+    sources = [*PAGES, DOCS / "api.rst", *sorted((DOCS / "api").glob("*.rst")), EXAMPLES / "GALLERY_HEADER.rst"]
     linked = set()
     for path in sources:
         linked |= set(re.findall(r"sphx_glr_auto_examples_(plot_\w+\.py)", path.read_text(encoding="utf-8")))
