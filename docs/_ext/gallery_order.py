@@ -12,6 +12,7 @@ READING_ORDER = [
     "plot_moons.py",                # chapter 2-5: a scalar MLP learns
     "plot_03_cost_landscape.py",    # chapter 3-4: a cost, its gradient, the learning rate
     "plot_08_scalars_to_tensors.py",  # chapter 8: the same network on both engines
+    "plot_05_checking_gradients.py",  # checking gradients: eps, float64, gradcheck
     "plot_mnist_1_training.py",     # chapter 7
     "plot_mnist_2_inside.py",
     "plot_mnist_3_gd_vs_sgd.py",    # chapter 6
