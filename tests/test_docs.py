@@ -162,6 +162,12 @@ def _check_gpt(ns):
     assert ns["logits"].shape == (1, 16, 65)
     assert abs(ns["loss"].item() - math.log(65)) < 0.3        # near-uniform guess at init
     assert len(ns["out"]) >= 20
+    # Counted by hand for V=65, T=16, one block, C=32, no biases, tied unembedding:
+    # token and position embeddings, then per block two LayerNorm weights, the q/k/v and output
+    # projections, the 4x MLP; then the final LayerNorm. The unembedding adds nothing (tied).
+    V, T, C = 65, 16, 32
+    block = 2 * C + C * 3 * C + C * C + C * 4 * C + 4 * C * C
+    assert ns["model"].num_parameters() == V * C + T * C + block + C == 14_976
     # 3Blue1Brown's figures for GPT-3 (from the video, not from our code).
     assert ns["table"].total_weights == 175_181_291_520
     assert ns["table"].total_matrices == 27_938
