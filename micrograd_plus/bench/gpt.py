@@ -5,7 +5,8 @@ vocabulary 65, no biases, tied embedding) is trained for a fixed number of itera
 
 * **ours** -- :class:`micrograd_plus.models.gpt.GPT` with the numba kernels (the default backend);
 * **ours+BLAS** -- the same code with the ``"numpy"`` kernel backend: matmuls by numpy's BLAS,
-  attention by the plain-numpy reference (so the kernels' contribution can be seen);
+  attention by the plain-numpy reference (so the kernels' contribution can be seen; timed in a
+  child process, see below);
 * **torch** -- a PyTorch model with exactly the same weights, written with ``torch.nn.functional``
   (``scaled_dot_product_attention(is_causal=True)``, ``torch.optim.AdamW``), at 2 threads.
 
@@ -14,12 +15,14 @@ An iteration is the whole step: batch, forward, cross-entropy, backward, gradien
 median milliseconds per iteration is reported, with the ratio ours / torch (below 1 means ours is
 faster). Run with ``micrograd-plus bench gpt``; the target is a ratio of at most 1.5.
 
-Run it as ``OMP_WAIT_POLICY=PASSIVE micrograd-plus bench gpt``. numba and torch each bring an
-OpenMP thread pool whose idle threads keep spinning for a while after a parallel region; when the
-two take turns on 2 cores, each one's spinning threads steal the cores the other needs and both
-slow down many times over. The variable must be set before the libraries load, so it cannot be
-set from here; the table warns when it is missing. For the same reason the "ours+BLAS" row
-(numpy's OpenBLAS has a third spinning pool) is timed on its own, after the ours/torch rounds.
+Thread pools: numba and torch each bring an OpenMP thread pool whose idle threads keep spinning
+for a while after a parallel region; when the two take turns on 2 cores, each one's spinning
+threads steal the cores the other needs and both slow down many times over. So the timing runs
+in child processes with ``OMP_WAIT_POLICY=PASSIVE`` (unless you set the variable yourself), which
+must be in the environment before the libraries load. For the same reason torch's pool must start
+before numba's (the other order measured 5-10x slower for torch here) and the "ours+BLAS" row
+(numpy's OpenBLAS has a third spinning pool) must not share a process with them: so ours and torch
+are timed together in one fresh child process that imports torch first, and ours+BLAS in another.
 
 :func:`torch_gpt` builds the PyTorch twin from our model's weights; the tests use it as an oracle.
 """
@@ -140,6 +143,96 @@ def _torch_step_fn(tmodel, tc):
     return step
 
 
+def _in_child(function, *args):
+    """Run ``function(*args)`` of this module in a fresh Python process; return its JSON result.
+
+    A fresh process decides which thread pools exist and in which order they start (see the
+    module docstring), whatever the calling process has already loaded.
+    """
+    import json
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when each OpenMP runtime starts
+    code = (
+        "import json\n"
+        f"from micrograd_plus.bench.gpt import {function}\n"
+        f"print(json.dumps({function}(*{list(args)!r})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=3600, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark child process failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _setup(iters):
+    """The preset model's configs and ``iters`` fixed training batches (same in every process)."""
+    from dataclasses import replace
+
+    from micrograd_plus.data import CharTokenizer, get_batch, load_shakespeare
+    from micrograd_plus.train.gpt import PRESETS
+
+    preset = PRESETS["shakespeare-char-cpu"]
+    text = load_shakespeare()
+    tok = CharTokenizer.from_text(text)
+    ids = tok.encode(text)
+    mc, tc = replace(preset.model, vocab_size=tok.vocab_size), preset.train
+    g = np.random.default_rng(0)
+    batches = [get_batch(ids, tc.batch_size, mc.block_size, generator=g) for _ in range(iters)]
+    return mc, tc, batches
+
+
+def _interleaved_samples(rounds, iters):
+    """(Child process) ms/iter per round for ours and, if installed, torch, taking turns."""
+    try:
+        import torch  # first: its OpenMP pool must start before numba's (module docstring)
+
+        torch.set_num_threads(THREADS)
+        torch.ones(64, 64) @ torch.ones(64, 64)
+    except ImportError:
+        torch = None
+    from micrograd_plus.models.gpt import GPT
+
+    mc, tc, batches = _setup(iters)
+    steps = {"ours": _our_step_fn(GPT(mc, generator=1), tc)}
+    if torch is not None:
+        steps["torch"] = _torch_step_fn(torch_gpt(GPT(mc, generator=1)), tc)
+
+    def block(name):
+        t0 = time.perf_counter()
+        for x, y in batches:
+            steps[name](x, y)
+        return (time.perf_counter() - t0) * 1e3 / len(batches)
+
+    for name in steps:  # warm-up: compile kernels, fill caches
+        block(name)
+    samples = {name: [] for name in steps}
+    for _ in range(rounds):  # ours and torch take turns, so a noisy neighbour slows both alike
+        for name in steps:
+            samples[name].append(block(name))
+    return samples
+
+
+def _numpy_backend_samples(rounds, iters):
+    """(Child process) ms/iter per round of our model with matmuls on numpy's BLAS."""
+    from micrograd_plus import kernels
+    from micrograd_plus.models.gpt import GPT
+
+    mc, tc, batches = _setup(iters)
+    step = _our_step_fn(GPT(mc, generator=1), tc)
+    out = []
+    with kernels.backend("numpy"):
+        for r in range(rounds + 1):
+            t0 = time.perf_counter()
+            for x, y in batches:
+                step(x, y)
+            if r:  # the first round is the warm-up
+                out.append((time.perf_counter() - t0) * 1e3 / len(batches))
+    return out
+
+
 def run(repeats=None, quick=False):
     """Time training iterations of the preset model in each contender; print and return a table.
 
@@ -147,59 +240,12 @@ def run(repeats=None, quick=False):
         repeats: rounds of interleaved timing (median over rounds); default 5 (2 with ``quick``).
         quick: fewer iterations per round (a smoke test of the benchmark itself).
     """
-    from dataclasses import replace
-
-    from micrograd_plus import kernels
-    from micrograd_plus.data import CharTokenizer, get_batch, load_shakespeare
-    from micrograd_plus.models.gpt import GPT
-    from micrograd_plus.train.gpt import PRESETS
-
     rounds = repeats or (2 if quick else 5)
     iters = 3 if quick else 20
-    preset = PRESETS["shakespeare-char-cpu"]
-    text = load_shakespeare()
-    tok = CharTokenizer.from_text(text)
-    ids = tok.encode(text)
-    mc = replace(preset.model, vocab_size=tok.vocab_size)
-    tc = preset.train
-    g = np.random.default_rng(0)
-    batches = [get_batch(ids, tc.batch_size, mc.block_size, generator=g) for _ in range(iters)]
-
-    contenders = {}
-    ours = GPT(mc, generator=1)
-    contenders["ours"] = (_our_step_fn(ours, tc), None)
-    blas_model = GPT(mc, generator=1)
-    contenders["ours+BLAS"] = (_our_step_fn(blas_model, tc), "numpy")
-    have_torch = True
-    try:
-        import torch
-
-        torch.set_num_threads(THREADS)
-        contenders["torch"] = (_torch_step_fn(torch_gpt(GPT(mc, generator=1)), tc), None)
-    except ImportError:
-        have_torch = False
-
-    def block(name):
-        step, backend = contenders[name]
-        t0 = time.perf_counter()
-        if backend is None:
-            for x, y in batches:
-                step(x, y)
-        else:
-            with kernels.backend(backend):
-                for x, y in batches:
-                    step(x, y)
-        return (time.perf_counter() - t0) * 1e3 / len(batches)
-
-    for name in contenders:  # warm-up: compile kernels, fill caches
-        block(name)
-    samples = {name: [] for name in contenders}
-    interleaved = [name for name in contenders if name != "ours+BLAS"]
-    for _ in range(rounds):
-        for name in interleaved:
-            samples[name].append(block(name))
-    for _ in range(rounds):
-        samples["ours+BLAS"].append(block("ours+BLAS"))
+    mc, tc, _ = _setup(1)
+    samples = _in_child("_interleaved_samples", rounds, iters)
+    have_torch = "torch" in samples
+    samples["ours+BLAS"] = _in_child("_numpy_backend_samples", rounds, iters)
     ms = {name: statistics.median(v) for name, v in samples.items()}
     best = {name: min(v) for name, v in samples.items()}
 
@@ -221,9 +267,8 @@ def run(repeats=None, quick=False):
     else:
         lines.append("")
         lines.append(f"ours / torch = {ms['ours'] / ms['torch']:.2f} (medians; target <= 1.5)")
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
-        lines.append("warning: OMP_WAIT_POLICY=PASSIVE is not set; numba's and torch's spinning OpenMP "
-                     "threads may slow each other (see this module's docstring)")
+    policy = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+    lines.append(f"(timed in child processes with OMP_WAIT_POLICY={policy}; see this module's docstring)")
     table = "\n".join(lines)
     print(table)
     return table
