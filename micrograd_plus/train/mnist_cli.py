@@ -8,7 +8,7 @@
   micrograd-plus mnist --experiments all        then answer the video's questions with pictures
   micrograd-plus mnist --resume                 continue an interrupted run (Ctrl-C saves one)
 
-Everything goes to --out (default out-mnist): checkpoint.npz (atomic, loaded without pickle),
+Everything goes to --out (default runs/mnist): checkpoint.npz (atomic, loaded without pickle),
 metrics.jsonl (one line per epoch), curves.png (loss and accuracy), misclassified.png, and the
 experiments' pictures. Options not given come from the preset; the same seed gives the same numbers.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 HELP = "train an MLP on MNIST handwritten digits (the main demo), with plots and experiments"
 
-DEFAULT_OUT = "out-mnist"
+DEFAULT_OUT = "runs/mnist"
 # kept in step with micrograd_plus.train.mnist (which is imported only inside run, to keep --help light)
 _PRESETS = ("default", "3b1b")
 _EXPERIMENTS = ("weights", "dream", "noise", "gd-vs-sgd")
