@@ -18,7 +18,7 @@ line and a JSON log per epoch, checkpoints that let an interrupted run carry on 
 nothing had happened, and a guard that stops on a non-finite loss instead of training garbage::
 
     from micrograd_plus.train.mnist import PRESETS, train
-    result = train(PRESETS["3b1b"], out_dir="out-mnist")
+    result = train(PRESETS["3b1b"], out_dir="runs/mnist")
     print(result.test_accuracy)
 
 ``micrograd-plus mnist`` (:mod:`micrograd_plus.train.mnist_cli`) is the command-line face of
