@@ -25,13 +25,13 @@ from micrograd_plus.models.gpt import GPTConfig, nearest_neighbours
 from micrograd_plus.train.gpt import TrainConfig, load_model, train
 
 model_config = GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=64)
-train_config = TrainConfig(batch_size=16, max_iters=600, learning_rate=3e-3, min_lr=3e-4,
-                           warmup_iters=50, eval_interval=200, eval_iters=10, seed=1337)
+train_config = TrainConfig(batch_size=16, max_iters=1200, learning_rate=3e-3, min_lr=3e-4,
+                           warmup_iters=50, eval_interval=300, eval_iters=10, seed=1337)
 out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example"
 
 
 def trained_model():
-    """Load part 2's model if its checkpoint matches these configs, else train it (~1 minute)."""
+    """Load part 2's model if its checkpoint matches these configs, else train it (seconds)."""
     if (out_dir / "last.npz").exists():
         model, tok, meta = load_model(out_dir / "last.npz")
         if (meta["train_config"] == train_config.to_dict() and meta["iter"] == train_config.max_iters

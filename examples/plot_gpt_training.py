@@ -6,10 +6,10 @@ Training a GPT is gradient descent on one question, asked at every position of e
 *how surprised was the model by the character that really came next?* That surprise,
 ``-ln p(true next character)``, averaged over the batch, is the cross-entropy loss.
 
-This page trains a small GPT (2 layers, 4 heads, width 64) on Tiny Shakespeare for 600
-iterations -- under a minute on a laptop CPU -- with the same loop as ``micrograd-plus gpt
+This page trains a small GPT (2 layers, 4 heads, width 64) on Tiny Shakespeare for 1,200
+iterations -- seconds on a laptop CPU -- with the same loop as ``micrograd-plus gpt
 train``: AdamW, warm-up then cosine learning-rate decay, gradient clipping, and an evaluation
-on held-out text every 200 iterations. Then it writes some Shakespeare of its own.
+on held-out text every 300 iterations. Then it writes some Shakespeare of its own.
 """
 
 # %%
@@ -28,8 +28,8 @@ from micrograd_plus.models.gpt import GPTConfig
 from micrograd_plus.train.gpt import TrainConfig, train
 
 model_config = GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=64)
-train_config = TrainConfig(batch_size=16, max_iters=600, learning_rate=3e-3, min_lr=3e-4,
-                           warmup_iters=50, eval_interval=200, eval_iters=10, seed=1337)
+train_config = TrainConfig(batch_size=16, max_iters=1200, learning_rate=3e-3, min_lr=3e-4,
+                           warmup_iters=50, eval_interval=300, eval_iters=10, seed=1337)
 out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example"  # the next examples reuse it
 result = train(model_config, train_config, out_dir=out_dir, progress=False)
 model, tok = result.model, result.tokenizer
@@ -83,7 +83,7 @@ for temperature in (0.5, 1.0):
     print()
 
 # %%
-# With 600 iterations of a 100k-parameter model the words are half-formed but the *shape* of
+# With 1,200 iterations of a 100k-parameter model the words are half-formed but the *shape* of
 # a play is there: names in capitals followed by a colon, line breaks, short words. The full
 # recipe (``micrograd-plus gpt train``, 0.8M parameters, 2,000 iterations, about three minutes)
 # reaches a validation loss of about 1.88 and writes recognisable pseudo-Shakespeare.
