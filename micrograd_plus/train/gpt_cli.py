@@ -10,7 +10,7 @@
   micrograd-plus gpt neighbours                which characters the model thinks are alike
   micrograd-plus gpt weights --preset gpt3     GPT-3's 175,181,291,520 weights, by kind
 
-Checkpoints are written to ``--out`` (default ``out-gpt``): ``ckpt.npz`` holds the best
+Checkpoints are written to ``--out`` (default ``runs/gpt``): ``ckpt.npz`` holds the best
 validation loss so far, ``last.npz`` the latest state, ``log.jsonl`` every loss.
 """
 
@@ -20,13 +20,13 @@ from pathlib import Path
 
 HELP = "train and sample a character-level GPT on Tiny Shakespeare (or any text)"
 
-DEFAULT_OUT = "out-gpt"
+DEFAULT_OUT = "runs/gpt"
 _PRESET_NAMES = ("shakespeare-char-cpu", "tiny")  # mirrors micrograd_plus.train.gpt.PRESETS (kept light)
 
 
 def _ckpt_arg(p):
     p.add_argument("--checkpoint", "-c", default=f"{DEFAULT_OUT}/ckpt.npz",
-                   help=f"checkpoint file written by 'gpt train' (default: {DEFAULT_OUT}/ckpt.npz)")
+                   help="checkpoint file written by 'gpt train'")
 
 
 def add_arguments(parser):
