@@ -173,3 +173,37 @@ def test_evaluate_full_is_the_mean_loss_over_consecutive_windows():
         logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
         losses.append(-logp[np.arange(5), y].mean())
     assert evaluate_full(model, ids, 5, batch_size=3) == pytest.approx(np.mean(losses), rel=1e-5)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, text_file, monkeypatch):
+    import micrograd_plus.data as data
+
+    full = train(MC, TC, out_dir=tmp_path / "full", data=text_file, progress=False, log=None)
+    real_get_batch, calls = data.get_batch, {"n": 0}
+
+    def interrupting_get_batch(ids, *args, **kwargs):
+        if len(ids) > 1000:  # batches of the training text (the validation part is shorter)
+            calls["n"] += 1
+            if calls["n"] == 6:  # 2 for the evaluation at iteration 0, then steps 0..3: Ctrl-C in step 3
+                raise KeyboardInterrupt
+        return real_get_batch(ids, *args, **kwargs)
+
+    monkeypatch.setattr(data, "get_batch", interrupting_get_batch)
+    part = train(MC, TC, out_dir=tmp_path / "part", data=text_file, progress=False, log=None)
+    assert part.iters == 3
+    monkeypatch.setattr(data, "get_batch", real_get_batch)
+    resumed = train(out_dir=tmp_path / "part", data=text_file, resume=True, progress=False, log=None)
+    _assert_same(_weights(full.model), _weights(resumed.model))
+
+
+def test_cli_stop_and_resume(tmp_path, text_file, capsys):
+    common = ["--data", str(text_file), "--no-progress", "--sample-chars", "0"]
+    small = ["--preset", "tiny", "--max-iters", "8", "--eval-interval", "4", "--eval-iters", "1", "--warmup-iters", "2"]
+    assert main(["gpt", "train", *small, "--out", str(tmp_path / "a"), *common]) == 0
+    assert main(["gpt", "train", *small, "--out", str(tmp_path / "b"), "--stop-after", "3", *common]) == 0
+    assert main(["gpt", "train", "--resume", "--out", str(tmp_path / "b"), *common]) == 0
+    assert "resuming" in capsys.readouterr().out
+    a, b = np.load(tmp_path / "a" / "last.npz"), np.load(tmp_path / "b" / "last.npz")
+    for k in a.files:
+        if k.startswith("model."):
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
