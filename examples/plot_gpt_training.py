@@ -85,5 +85,5 @@ for temperature in (0.5, 1.0):
 # %%
 # With 1,200 iterations of a 100k-parameter model the words are half-formed but the *shape* of
 # a play is there: names in capitals followed by a colon, line breaks, short words. The full
-# recipe (``micrograd-plus gpt train``, 0.8M parameters, 2,000 iterations, about three minutes)
-# reaches a validation loss of about 1.88 and writes recognisable pseudo-Shakespeare.
+# recipe (``micrograd-plus gpt train``, 0.8M parameters, 2,000 iterations, under three minutes)
+# reaches a validation loss of about 1.9 and writes recognisable pseudo-Shakespeare.

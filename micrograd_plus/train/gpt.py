@@ -20,8 +20,10 @@ training). A checkpoint stores the states of the first two, so an interrupted ru
 ``--resume`` ends with exactly the same weights as one that was never interrupted.
 
 The preset ``shakespeare-char-cpu`` is nanoGPT's CPU recipe for Tiny Shakespeare (4 layers,
-4 heads, width 128, context 64, batch 12, 2,000 iterations, lr 1e-3 -> 1e-4), which reaches a
-validation loss of about 1.88.
+4 heads, width 128, context 64, batch 12, 2,000 iterations, lr 1e-3 -> 1e-4). nanoGPT reports a
+validation loss of 1.88 for it; here seed 1337 gives 1.905 at iteration 2,000 (1.909 on the whole
+validation text), exactly what a PyTorch copy of the model gives from the same initial weights and
+batches. A 20-batch estimate of the loss varies by about 0.013 from one draw of batches to another.
 """
 
 import json
@@ -138,7 +140,7 @@ PRESETS = {
             beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_interval=250, eval_iters=20,
         ),
         description="nanoGPT's CPU recipe for Tiny Shakespeare: 4 layers x 4 heads x 128, context 64, "
-        "batch 12, 2,000 iterations (about 3 minutes here; validation loss about 1.88)",
+        "batch 12, 2,000 iterations (under 3 minutes here; validation loss about 1.9)",
     ),
     "tiny": Preset(
         model=GPTConfig(block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.0, bias=False, tie_weights=True),
