@@ -15,7 +15,7 @@ is checkpointed -- ``ckpt.npz`` whenever the validation loss is the best so far 
 
 Reproducibility: all randomness comes from generators derived from one seed -- ``[seed, 0]``
 initialises the weights (and drives dropout), ``[seed, 1]`` draws the training batches, and
-``[seed, 2, it]`` draws the evaluation batches at iteration ``it`` (so evaluating never disturbs
+``[seed, 2, it, split]`` draws the evaluation batches at iteration ``it`` (so evaluating never disturbs
 training). A checkpoint stores the states of the first two, so an interrupted run resumed with
 ``--resume`` ends with exactly the same weights as one that was never interrupted.
 
