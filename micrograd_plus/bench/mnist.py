@@ -11,7 +11,10 @@ whole thing: gather the batch, forward, loss, backward, optimiser update.
   which shows what the autograd bookkeeping itself costs;
 * **numpy** -- the forward and backward passes written out by hand with numpy (no autograd at
   all): the floor for a Python loop over BLAS;
-* **torch** -- ``torch.nn.Sequential`` + ``torch.optim.SGD`` at 2 threads (if installed).
+* **torch** -- ``torch.nn.Sequential`` + ``torch.optim.SGD`` at 2 threads (if installed);
+* **ours 1T**, **torch 1T** -- ours and torch again, limited to one thread each
+  (``numba.set_num_threads(1)``, ``torch.set_num_threads(1)``): a comparison that other
+  processes on a busy machine disturb much less.
 
 Contenders take turns in blocks of 47 steps, round after round, after a warm-up; the table shows
 the median seconds per epoch, the "best" epoch (each block's fastest round, summed: a guide when
@@ -111,6 +114,63 @@ def _torch_step_fn(weights):
     return step
 
 
+
+def _torch_worker(conn, weights, threads, batches):
+    """Child process: a torch contender with its own thread pools, timing blocks on request.
+
+    PyTorch's OpenMP threads and numba's share two cores badly when they live in one process
+    (each waits on the other's spinning idle threads), which would make torch look several times
+    slower than it is. In its own process it runs as fast as it does alone, while the parent still
+    interleaves the timing blocks with the other contenders.
+    """
+    import torch
+
+    from micrograd_plus.data import load_mnist, mnist_to_float
+
+    torch.set_num_threads(threads)
+    images, labels = load_mnist("train")
+    x, y = mnist_to_float(images), labels.astype(np.int64)
+    step = _torch_step_fn(weights)
+    conn.send("ready")
+    while True:
+        message = conn.recv()
+        if message is None:
+            break
+        start, stop = message
+        t0 = time.perf_counter()
+        for idx in batches[start:stop]:
+            step(x[idx], y[idx])
+        conn.send(time.perf_counter() - t0)
+    conn.close()
+
+
+class _TorchProcess:
+    """Parent-side handle of :func:`_torch_worker`: ``run(start, stop)`` -> seconds for those steps."""
+
+    def __init__(self, weights, threads, batches):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited thread pools
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_torch_worker, args=(child, weights, threads, batches), daemon=True)
+        self.proc.start()
+        if self.conn.recv() != "ready":
+            raise RuntimeError("the torch benchmark process failed to start")
+
+    def run(self, start, stop):
+        self.conn.send((start, stop))
+        return self.conn.recv()
+
+    def close(self):
+        try:
+            self.conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.proc.terminate()
+
+
 def run(repeats=None, quick=False):
     """Time MNIST training epochs in each contender; print and return the table.
 
@@ -118,6 +178,8 @@ def run(repeats=None, quick=False):
         repeats: rounds of interleaved timing (median over rounds); default 3 (2 with ``quick``).
         quick: time the first 150 steps of each epoch and extrapolate to the 938-step epoch.
     """
+    import numba
+
     from micrograd_plus import kernels, nn
     from micrograd_plus.data import load_mnist, mnist_to_float
 
@@ -131,39 +193,57 @@ def run(repeats=None, quick=False):
     timed = batches[:150] if quick else batches
     weights = nn.MLP(list(SIZES), activation="relu", generator=np.random.default_rng(0)).state_dict()
 
-    contenders = {"ours": (_our_step_fn(weights), None), "ours+BLAS": (_our_step_fn(weights), "numpy"),
-                  "numpy": (_numpy_step_fn(weights), None)}
-    have_torch = True
+    # name -> (step function, kernel backend or None for the default, threads); torch contenders are
+    # a _TorchProcess each (see _torch_worker for why)
+    contenders = {"ours": (_our_step_fn(weights), None, THREADS),
+                  "ours+BLAS": (_our_step_fn(weights), "numpy", THREADS),
+                  "numpy": (_numpy_step_fn(weights), None, THREADS)}
+    # One thread each: insensitive to other processes on a busy 2-core machine.
+    contenders["ours 1T"] = (_our_step_fn(weights), None, 1)
+    workers = []
     try:
-        import torch
+        import torch  # noqa: F401  (only to know whether the torch columns can exist)
 
-        torch.set_num_threads(THREADS)
-        contenders["torch"] = (_torch_step_fn(weights), None)
+        have_torch = True
     except ImportError:
         have_torch = False
+    if have_torch:
+        for name, threads in (("torch", THREADS), ("torch 1T", 1)):
+            workers.append(_TorchProcess(weights, threads, batches))
+            contenders[name] = (workers[-1], None, threads)
+    position = {id(idx): i for i, idx in enumerate(batches)}
 
     def block(name, idx_list):
-        step, backend = contenders[name]
+        step, backend, threads = contenders[name]
+        if isinstance(step, _TorchProcess):
+            start = position[id(idx_list[0])]
+            return step.run(start, start + len(idx_list))
+        numba.set_num_threads(threads)
         t0 = time.perf_counter()
         with kernels.backend(backend or kernels.get_backend()):
             for idx in idx_list:
                 step(x[idx], y[idx])
         return time.perf_counter() - t0
 
-    for name in contenders:  # warm-up: compile kernels, fault in memory
-        block(name, batches[:30])
-    # The (possibly shortened) epoch is cut into chunks of about 50 steps, and the contenders take
-    # turns chunk by chunk (in a rotating order), so that a burst of load from elsewhere on the
-    # machine hits all of them alike instead of spoiling one contender's whole epoch.
-    chunks = [timed[i : i + CHUNK] for i in range(0, len(timed), CHUNK)]
-    names = list(contenders)
-    times = {name: np.zeros((rounds, len(chunks))) for name in names}  # seconds per (round, chunk)
-    for r in range(rounds):
-        for c, chunk in enumerate(chunks):
-            k = (r * len(chunks) + c) % len(names)
-            for name in names[k:] + names[:k]:
-                time.sleep(PAUSE)  # let the previous contender's idle worker threads stop spinning
-                times[name][r, c] = block(name, chunk)
+    try:
+        for name in contenders:  # warm-up: compile kernels, fault in memory
+            block(name, batches[:30])
+        # The (possibly shortened) epoch is cut into chunks of about 50 steps, and the contenders take
+        # turns chunk by chunk (in a rotating order), so that a burst of load from elsewhere on the
+        # machine hits all of them alike instead of spoiling one contender's whole epoch.
+        chunks = [timed[i : i + CHUNK] for i in range(0, len(timed), CHUNK)]
+        names = list(contenders)
+        times = {name: np.zeros((rounds, len(chunks))) for name in names}  # seconds per (round, chunk)
+        for r in range(rounds):
+            for c, chunk in enumerate(chunks):
+                k = (r * len(chunks) + c) % len(names)
+                for name in names[k:] + names[:k]:
+                    time.sleep(PAUSE)  # let the previous contender's idle worker threads stop spinning
+                    times[name][r, c] = block(name, chunk)
+    finally:
+        numba.set_num_threads(THREADS)
+        for worker in workers:
+            worker.close()
     scale = steps_per_epoch / len(timed)  # 1.0 unless quick
     sec = {name: float(np.median(t.sum(axis=1))) * scale for name, t in times.items()}
     best = {name: float(t.min(axis=0).sum()) * scale for name, t in times.items()}
@@ -179,11 +259,15 @@ def run(repeats=None, quick=False):
         f"{'contender':<12}{'s/epoch':>10}{'(best)':>9}{'vs numpy':>10}{'vs torch':>10}",
     ]
     for name, value in sec.items():
-        vs_torch = f"{value / sec['torch']:.2f}x" if have_torch else "-"
+        ref = "torch 1T" if name.endswith("1T") else "torch"
+        vs_torch = f"{value / sec[ref]:.2f}x" if have_torch else "-"
         lines.append(f"{name:<12}{value:>10.2f}{best[name]:>9.2f}{value / sec['numpy']:>9.2f}x{vs_torch:>10}")
+    lines.append("(1T rows: one thread each, compared with each other)")
     lines.append("")
     if have_torch:
-        lines.append(f"ours / torch = {sec['ours'] / sec['torch']:.2f} (target <= 1.5)")
+        lines.append(f"ours / torch = {sec['ours'] / sec['torch']:.2f} at {THREADS} threads (best rounds: "
+                     f"{best['ours'] / best['torch']:.2f}), {sec['ours 1T'] / sec['torch 1T']:.2f} at 1 thread "
+                     f"(target <= 1.5)")
     else:
         lines.append("(torch not installed: no PyTorch column; pip install torch==2.13.0)")
     table = "\n".join(lines)
