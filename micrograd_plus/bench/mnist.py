@@ -114,63 +114,6 @@ def _torch_step_fn(weights):
     return step
 
 
-
-def _torch_worker(conn, weights, threads, batches):
-    """Child process: a torch contender with its own thread pools, timing blocks on request.
-
-    PyTorch's OpenMP threads and numba's share two cores badly when they live in one process
-    (each waits on the other's spinning idle threads), which would make torch look several times
-    slower than it is. In its own process it runs as fast as it does alone, while the parent still
-    interleaves the timing blocks with the other contenders.
-    """
-    import torch
-
-    from micrograd_plus.data import load_mnist, mnist_to_float
-
-    torch.set_num_threads(threads)
-    images, labels = load_mnist("train")
-    x, y = mnist_to_float(images), labels.astype(np.int64)
-    step = _torch_step_fn(weights)
-    conn.send("ready")
-    while True:
-        message = conn.recv()
-        if message is None:
-            break
-        start, stop = message
-        t0 = time.perf_counter()
-        for idx in batches[start:stop]:
-            step(x[idx], y[idx])
-        conn.send(time.perf_counter() - t0)
-    conn.close()
-
-
-class _TorchProcess:
-    """Parent-side handle of :func:`_torch_worker`: ``run(start, stop)`` -> seconds for those steps."""
-
-    def __init__(self, weights, threads, batches):
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited thread pools
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_torch_worker, args=(child, weights, threads, batches), daemon=True)
-        self.proc.start()
-        if self.conn.recv() != "ready":
-            raise RuntimeError("the torch benchmark process failed to start")
-
-    def run(self, start, stop):
-        self.conn.send((start, stop))
-        return self.conn.recv()
-
-    def close(self):
-        try:
-            self.conn.send(None)
-        except (BrokenPipeError, OSError):
-            pass
-        self.proc.join(timeout=10)
-        if self.proc.is_alive():
-            self.proc.terminate()
-
-
 def run(repeats=None, quick=False):
     """Time MNIST training epochs in each contender; print and return the table.
 
@@ -193,38 +136,34 @@ def run(repeats=None, quick=False):
     timed = batches[:150] if quick else batches
     weights = nn.MLP(list(SIZES), activation="relu", generator=np.random.default_rng(0)).state_dict()
 
-    # name -> (step function, kernel backend or None for the default, threads); torch contenders are
-    # a _TorchProcess each (see _torch_worker for why)
+    # name -> (step function, kernel backend or None for the default, threads)
     contenders = {"ours": (_our_step_fn(weights), None, THREADS),
                   "ours+BLAS": (_our_step_fn(weights), "numpy", THREADS),
                   "numpy": (_numpy_step_fn(weights), None, THREADS)}
-    # One thread each: insensitive to other processes on a busy 2-core machine.
-    contenders["ours 1T"] = (_our_step_fn(weights), None, 1)
-    workers = []
+    have_torch = True
     try:
-        import torch  # noqa: F401  (only to know whether the torch columns can exist)
+        import torch
 
-        have_torch = True
+        contenders["torch"] = (_torch_step_fn(weights), None, THREADS)
     except ImportError:
         have_torch = False
+    # One thread each: much less disturbed by other processes on a busy 2-core machine.
+    contenders["ours 1T"] = (_our_step_fn(weights), None, 1)
     if have_torch:
-        for name, threads in (("torch", THREADS), ("torch 1T", 1)):
-            workers.append(_TorchProcess(weights, threads, batches))
-            contenders[name] = (workers[-1], None, threads)
-    position = {id(idx): i for i, idx in enumerate(batches)}
+        contenders["torch 1T"] = (_torch_step_fn(weights), None, 1)
 
     def block(name, idx_list):
         step, backend, threads = contenders[name]
-        if isinstance(step, _TorchProcess):
-            start = position[id(idx_list[0])]
-            return step.run(start, start + len(idx_list))
         numba.set_num_threads(threads)
+        if have_torch:
+            torch.set_num_threads(threads)
         t0 = time.perf_counter()
         with kernels.backend(backend or kernels.get_backend()):
             for idx in idx_list:
                 step(x[idx], y[idx])
         return time.perf_counter() - t0
 
+    previous = (numba.get_num_threads(), torch.get_num_threads() if have_torch else None)
     try:
         for name in contenders:  # warm-up: compile kernels, fault in memory
             block(name, batches[:30])
@@ -240,10 +179,10 @@ def run(repeats=None, quick=False):
                 for name in names[k:] + names[:k]:
                     time.sleep(PAUSE)  # let the previous contender's idle worker threads stop spinning
                     times[name][r, c] = block(name, chunk)
-    finally:
-        numba.set_num_threads(THREADS)
-        for worker in workers:
-            worker.close()
+    finally:  # leave the thread counts as we found them
+        numba.set_num_threads(previous[0])
+        if have_torch:
+            torch.set_num_threads(previous[1])
     scale = steps_per_epoch / len(timed)  # 1.0 unless quick
     sec = {name: float(np.median(t.sum(axis=1))) * scale for name, t in times.items()}
     best = {name: float(t.min(axis=0).sum()) * scale for name, t in times.items()}
