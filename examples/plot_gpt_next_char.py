@@ -25,8 +25,8 @@ from micrograd_plus.models.gpt import GPTConfig, nearest_neighbours
 from micrograd_plus.train.gpt import TrainConfig, load_model, train
 
 model_config = GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=64)
-train_config = TrainConfig(batch_size=16, max_iters=1200, learning_rate=3e-3, min_lr=3e-4,
-                           warmup_iters=50, eval_interval=300, eval_iters=10, seed=1337)
+train_config = TrainConfig(batch_size=16, max_iters=700, learning_rate=3e-3, min_lr=3e-4,
+                           warmup_iters=50, eval_interval=175, eval_iters=8, seed=1337)
 out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example"
 
 

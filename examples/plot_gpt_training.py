@@ -6,10 +6,10 @@ Training a GPT is gradient descent on one question, asked at every position of e
 *how surprised was the model by the character that really came next?* That surprise,
 ``-ln p(true next character)``, averaged over the batch, is the cross-entropy loss.
 
-This page trains a small GPT (2 layers, 4 heads, width 64) on Tiny Shakespeare for 1,200
+This page trains a small GPT (2 layers, 4 heads, width 64) on Tiny Shakespeare for 700
 iterations -- seconds on a laptop CPU -- with the same loop as ``micrograd-plus gpt
 train``: AdamW, warm-up then cosine learning-rate decay, gradient clipping, and an evaluation
-on held-out text every 300 iterations. Then it writes some Shakespeare of its own.
+on held-out text every 175 iterations. Then it writes some Shakespeare of its own.
 """
 
 # %%
@@ -28,8 +28,8 @@ from micrograd_plus.models.gpt import GPTConfig
 from micrograd_plus.train.gpt import TrainConfig, train
 
 model_config = GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=64)
-train_config = TrainConfig(batch_size=16, max_iters=1200, learning_rate=3e-3, min_lr=3e-4,
-                           warmup_iters=50, eval_interval=300, eval_iters=10, seed=1337)
+train_config = TrainConfig(batch_size=16, max_iters=700, learning_rate=3e-3, min_lr=3e-4,
+                           warmup_iters=50, eval_interval=175, eval_iters=8, seed=1337)
 out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example"  # the next examples reuse it
 result = train(model_config, train_config, out_dir=out_dir, progress=False)
 model, tok = result.model, result.tokenizer
@@ -48,7 +48,7 @@ steps = [r for r in rows if "loss" in r]
 evals = [r for r in rows if "val_loss" in r]
 fig, ax = plt.subplots(figsize=(7, 4))
 ax.plot([r["iter"] for r in steps], [r["loss"] for r in steps], lw=0.6, alpha=0.6, label="batch loss")
-ax.plot([r["iter"] for r in evals], [r["train_loss"] for r in evals], "o-", label="train (20 batches)")
+ax.plot([r["iter"] for r in evals], [r["train_loss"] for r in evals], "o-", label="train (8 batches)")
 ax.plot([r["iter"] for r in evals], [r["val_loss"] for r in evals], "s-", label="validation")
 ax.axhline(np.log(tok.vocab_size), color="gray", ls=":", label="ln 65: uniform guessing")
 ax.set_xlabel("iteration")
@@ -83,7 +83,7 @@ for temperature in (0.5, 1.0):
     print()
 
 # %%
-# With 1,200 iterations of a 100k-parameter model the words are half-formed but the *shape* of
+# With 700 iterations of a 100k-parameter model the words are half-formed but the *shape* of
 # a play is there: names in capitals followed by a colon, line breaks, short words. The full
 # recipe (``micrograd-plus gpt train``, 0.8M parameters, 2,000 iterations, under three minutes)
 # reaches a validation loss of about 1.9 and writes recognisable pseudo-Shakespeare.
