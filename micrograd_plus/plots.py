@@ -116,8 +116,8 @@ def plot_training_curves(history, step_losses=None, path=None, title=None):
         acc = [100 * h["test_accuracy"] for h in history]
         ax_acc.plot(epochs, acc, "s-", color="tab:orange", label="test accuracy")
         best = int(np.argmax(acc))
-        ax_acc.annotate(f"{acc[best]:.2f}%", (epochs[best], acc[best]), textcoords="offset points",
-                        xytext=(0, 8), ha="center")
+        ax_acc.annotate(f"best {acc[best]:.2f}%", (epochs[best], acc[best]), textcoords="offset points",
+                        xytext=(-6, 8), ha="right")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss (cost)")
     ax_loss.set_yscale("log")
@@ -128,7 +128,9 @@ def plot_training_curves(history, step_losses=None, path=None, title=None):
     ax_acc.set_title("test accuracy")
     ax_acc.grid(alpha=0.3)
     if title:
-        fig.suptitle(title)
+        import textwrap
+
+        fig.suptitle("\n".join(textwrap.wrap(title, 110)), fontsize=10)
     return _finish(fig, path)
 
 
