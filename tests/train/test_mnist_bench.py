@@ -11,8 +11,8 @@ from micrograd_plus.bench import mnist as bench
 @pytest.fixture
 def setup(rng):
     weights = nn.MLP(list(bench.SIZES), activation="relu", generator=np.random.default_rng(0)).state_dict()
-    x = rng.random((5, bench.BATCH, 784), dtype=np.float32)  # 5 batches of fake images
-    y = rng.integers(0, 10, size=(5, bench.BATCH))
+    x = rng.random((3, bench.BATCH, 784), dtype=np.float32)  # 3 batches of fake images
+    y = rng.integers(0, 10, size=(3, bench.BATCH))
     return weights, x, y
 
 
