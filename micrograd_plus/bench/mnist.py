@@ -16,7 +16,8 @@ whole thing: gather the batch, forward, loss, backward, optimiser update.
   (``numba.set_num_threads(1)``, ``torch.set_num_threads(1)``): a comparison that other
   processes on a busy machine disturb much less.
 
-Contenders take turns in blocks of 47 steps, round after round, after a warm-up; the table shows
+Contenders take turns in blocks of 47 steps, round after round, after a warm-up (in three phases:
+ours and torch; the two BLAS-based ones; the one-thread pair); the table shows
 the median seconds per epoch, the "best" epoch (each block's fastest round, summed: a guide when
 the machine is busy) and ratios of the medians. ``quick=True`` times only the first 150 steps of
 the epoch and extrapolates to a full epoch (and says so). Target: ours at most 1.5x PyTorch's time.
@@ -136,49 +137,55 @@ def run(repeats=None, quick=False):
     timed = batches[:150] if quick else batches
     weights = nn.MLP(list(SIZES), activation="relu", generator=np.random.default_rng(0)).state_dict()
 
-    # name -> (step function, kernel backend or None for the default, threads)
-    contenders = {"ours": (_our_step_fn(weights), None, THREADS),
-                  "ours+BLAS": (_our_step_fn(weights), "numpy", THREADS),
-                  "numpy": (_numpy_step_fn(weights), None, THREADS)}
+    # name -> (step function, kernel backend or None for the default, phase). Contenders of one
+    # phase are interleaved; phases run one after another:
+    #   0: ours and torch at THREADS threads -- the comparison this benchmark is for;
+    #   1: the BLAS-based contenders at THREADS threads. They get their own phase because OpenBLAS's
+    #      idle threads keep spinning for a while after each call and slow down whatever runs next;
+    #   2: ours and torch at one thread each, much less disturbed by other processes on a busy machine.
+    contenders = {"ours": (_our_step_fn(weights), None, 0)}
     have_torch = True
     try:
         import torch
 
-        contenders["torch"] = (_torch_step_fn(weights), None, THREADS)
+        contenders["torch"] = (_torch_step_fn(weights), None, 0)
     except ImportError:
         have_torch = False
-    # One thread each: much less disturbed by other processes on a busy 2-core machine.
-    contenders["ours 1T"] = (_our_step_fn(weights), None, 1)
+    contenders["ours+BLAS"] = (_our_step_fn(weights), "numpy", 1)
+    contenders["numpy"] = (_numpy_step_fn(weights), None, 1)
+    contenders["ours 1T"] = (_our_step_fn(weights), None, 2)
     if have_torch:
-        contenders["torch 1T"] = (_torch_step_fn(weights), None, 1)
+        contenders["torch 1T"] = (_torch_step_fn(weights), None, 2)
 
     def block(name, idx_list):
-        step, backend, threads = contenders[name]
-        numba.set_num_threads(threads)
-        if have_torch:
-            torch.set_num_threads(threads)
+        step, backend, _ = contenders[name]
         t0 = time.perf_counter()
         with kernels.backend(backend or kernels.get_backend()):
             for idx in idx_list:
                 step(x[idx], y[idx])
         return time.perf_counter() - t0
 
+    # The (possibly shortened) epoch is cut into chunks of about 50 steps, and the contenders take
+    # turns chunk by chunk (in a rotating order), so that a burst of load from elsewhere on the
+    # machine hits all of them alike instead of spoiling one contender's whole epoch.
+    chunks = [timed[i : i + CHUNK] for i in range(0, len(timed), CHUNK)]
+    times = {name: np.zeros((rounds, len(chunks))) for name in contenders}  # seconds per (round, chunk)
     previous = (numba.get_num_threads(), torch.get_num_threads() if have_torch else None)
     try:
-        for name in contenders:  # warm-up: compile kernels, fault in memory
-            block(name, batches[:30])
-        # The (possibly shortened) epoch is cut into chunks of about 50 steps, and the contenders take
-        # turns chunk by chunk (in a rotating order), so that a burst of load from elsewhere on the
-        # machine hits all of them alike instead of spoiling one contender's whole epoch.
-        chunks = [timed[i : i + CHUNK] for i in range(0, len(timed), CHUNK)]
-        names = list(contenders)
-        times = {name: np.zeros((rounds, len(chunks))) for name in names}  # seconds per (round, chunk)
-        for r in range(rounds):
-            for c, chunk in enumerate(chunks):
-                k = (r * len(chunks) + c) % len(names)
-                for name in names[k:] + names[:k]:
-                    time.sleep(PAUSE)  # let the previous contender's idle worker threads stop spinning
-                    times[name][r, c] = block(name, chunk)
+        # each phase sets its thread count once (switching it before every block costs PyTorch dearly)
+        for phase, threads in ((0, THREADS), (1, THREADS), (2, 1)):
+            names = [name for name, c in contenders.items() if c[2] == phase]
+            numba.set_num_threads(threads)
+            if have_torch:
+                torch.set_num_threads(threads)
+            for name in names:  # warm-up: compile kernels, fault in memory, start thread pools
+                block(name, batches[:30])
+            for r in range(rounds):
+                for c, chunk in enumerate(chunks):
+                    k = (r * len(chunks) + c) % len(names)
+                    for name in names[k:] + names[:k]:
+                        time.sleep(PAUSE)  # let the previous contender's idle threads stop spinning
+                        times[name][r, c] = block(name, chunk)
     finally:  # leave the thread counts as we found them
         numba.set_num_threads(previous[0])
         if have_torch:
