@@ -182,7 +182,8 @@ PRESETS = {
     "3b1b": MNISTConfig(hidden=(16, 16), activation="sigmoid", loss="cross_entropy", optimizer="sgd",
                         lr=0.2, momentum=0.9, nesterov=True, weight_decay=1e-4, schedule="cosine",
                         batch_size=32, epochs=40),
-    # 784-256-10 ReLU: ~98.4% test accuracy after 8 epochs.
+    # 784-256-10 ReLU: 98.2-98.4% test accuracy after 8 epochs (seeds 0, 1, 2), ~0.4 s per epoch on a
+    # quiet 2-core machine (3 s in all; several times that when other processes share the cores).
     "default": MNISTConfig(hidden=(256,), activation="relu", loss="cross_entropy", optimizer="sgd",
                            lr=0.2, momentum=0.9, nesterov=True, weight_decay=0.0, schedule="cosine",
                            batch_size=128, epochs=8),
