@@ -96,8 +96,8 @@ def _compare(name, analytic, numeric, atol, rtol):
     worst = np.unravel_index(int(np.argmax(err)), analytic.shape) if analytic.ndim else ()
     return (
         f"{name}: {int((~close).sum())} of {close.size} gradient elements disagree; "
-        f"worst at index {tuple(int(i) for i in worst)}: analytic {analytic[worst]!r}, "
-        f"numerical {numeric[worst]!r} (atol={atol}, rtol={rtol})"
+        f"worst at index {tuple(int(i) for i in worst)}: analytic {float(analytic[worst]):.10g}, "
+        f"numerical {float(numeric[worst]):.10g} (atol={atol:g}, rtol={rtol:g})"
     )
 
 
@@ -155,7 +155,8 @@ def _check_tensors(fn, inputs, eps, atol, rtol, seed):
 
         numeric = numerical_gradient(f, original, eps)
         t.data[...] = original
-        msg = _compare(f"input {i} (Tensor of shape {tuple(t.data.shape)})", analytic, numeric, atol, rtol)
+        msg = _compare(f"input {i} (Tensor of shape {tuple(t.data.shape)}; gradient of sum(w * output), "
+                       f"w a fixed random array)", analytic, numeric, atol, rtol)
         if msg:
             problems.append(msg)
     return problems

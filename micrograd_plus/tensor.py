@@ -791,54 +791,19 @@ class Tensor:
     def gelu(self, approximate="none"):
         """The GELU activation x * Phi(x), where Phi is the standard normal CDF.
 
-        ``approximate="none"`` uses the exact erf form; ``approximate="tanh"`` uses
-        0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), which is what GPT-2 was trained with.
-        The tanh form is also much faster here: numpy has no erf, so unless the kernels provide
-        one, the exact form calls ``math.erf`` per element (about 100 ns each).
+        ``approximate="none"`` uses the exact erf form (PyTorch's default); ``approximate="tanh"``
+        uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), which is what GPT-2 was trained with.
+        Both are single compiled passes (:mod:`micrograd_plus.kernels.elementwise`); backward
+        keeps only ``x`` (and, for the tanh form, the tanh values).
         """
         x = self.data
         if approximate == "tanh":
-            fused = getattr(kernels, "gelu_tanh_forward", None)
-            if fused is not None and x.ndim > 0:  # one compiled pass each way, when available
-                y, t = fused(x)
-                return _result(y, (self,), "gelu", lambda g: (kernels.gelu_tanh_backward(g, x, t),))
-            k, c = math.sqrt(2.0 / math.pi), 0.044715
-            # In-place steps keep this to two new arrays: t (kept for backward) and y.
-            t = np.multiply(x, x, out=np.empty_like(x))  # (out= keeps 0-d results arrays)
-            t *= c * k
-            t += k
-            t *= x  # k (x + c x^3)
-            np.tanh(t, out=t)  # t = tanh(k (x + c x^3))
-            y = np.add(t, 1.0, out=np.empty_like(x))
-            y *= 0.5
-            y *= x  # y = 0.5 x (1 + t)
-
-            def backward(g):
-                # dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)
-                a = np.multiply(x, x, out=np.empty_like(x))
-                a *= 3 * c * k
-                a += k  # k (1 + 3 c x^2)
-                d = np.multiply(t, t, out=np.empty_like(t))
-                np.subtract(1.0, d, out=d)  # 1 - t^2
-                d *= a
-                d *= x
-                np.add(d, t, out=d)
-                d += 1.0
-                d *= 0.5  # 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)
-                d *= g
-                return (d,)
-
-            return _result(y, (self,), "gelu", backward)
+            y, t = kernels.gelu_tanh_forward(x)  # y, t: x's shape
+            return _result(y, (self,), "gelu", lambda g: (kernels.gelu_tanh_backward(g, x, t),))
         if approximate != "none":
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        cdf = 0.5 * (1 + _erf(x / math.sqrt(2.0)))
-        y = x * cdf
-
-        def backward(g):  # d/dx x Phi(x) = Phi(x) + x phi(x)
-            pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-            return (g * (0.5 * (1 + _erf(x / math.sqrt(2.0))) + x * pdf),)
-
-        return _result(y.astype(x.dtype, copy=False), (self,), "gelu", backward)
+        y = kernels.gelu_forward(x)  # x's shape: x * Phi(x)
+        return _result(y, (self,), "gelu", lambda g: (kernels.gelu_backward(g, x),))
 
     # ---- reductions -------------------------------------------------------------------------
 
@@ -1206,18 +1171,6 @@ def _describe_index(index):
         else:
             out.append(repr(p))
     return "[" + ", ".join(out) + "]"
-
-
-_erf_scalar = np.frompyfunc(math.erf, 1, 1)
-
-
-def _erf(x):
-    """The error function elementwise. numpy has none: we use a compiled ``kernels.erf`` when the
-    kernels module provides one, else ``math.erf`` element by element (exact, but ~100 ns each)."""
-    fast = getattr(kernels, "erf", None)
-    if fast is not None and x.ndim > 0:
-        return fast(x)
-    return np.asarray(_erf_scalar(x)).astype(x.dtype)
 
 
 def _common_float(a, b):

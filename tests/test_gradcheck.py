@@ -85,6 +85,8 @@ def test_gradcheck_tensor_reports_the_wrong_element():
     message = str(info.value)
     assert "input 0" in message and "(1, 2)" in message
     assert "1 of 6" in message
+    assert "np.float64" not in message  # plain numbers, not reprs
+    assert "sum(w * output)" in message  # says which scalar was differentiated
 
 
 def test_gradcheck_tensor_passes_and_validates_inputs():

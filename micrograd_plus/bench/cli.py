@@ -1,7 +1,9 @@
 """``micrograd-plus bench``: time our engines and kernels against numpy's BLAS and PyTorch.
 
 Each benchmark runs ours and the reference side by side in one process, interleaved, after a
-warm-up, and reports medians and ratios (ours / reference: below 1.0 means we are faster).
+warm-up, and reports medians and ratios. Each table's header says which way its ratio reads:
+time ratios (ours / reference seconds) are faster below 1.0, throughput ratios (ours / reference
+GFLOP/s, the matmul table) are faster above 1.0.
 PyTorch is optional: install exactly ``pip install torch==2.13.0`` to get its column.
 
 The environment on some machines sets OPENBLAS_CORETYPE, which slows numpy's BLAS; the runner
@@ -42,6 +44,10 @@ def environment_summary():
     import numpy as np
 
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs"]
+    try:  # torch first: its OpenMP pool must start before numba's threading layer
+        import torch  # noqa: F401
+    except ImportError:
+        pass
     try:
         import numba
 

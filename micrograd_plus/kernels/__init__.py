@@ -15,11 +15,15 @@ Functions (all arrays float32 or float64, all arguments the same dtype):
 * ``matmul_tn(a, b)`` -> ``a.T @ b``    (K, M)ᵀ @ (K, N) -> (M, N), the dW product of backward
 * ``attention_forward(q, k, v, scale, causal)`` -> ``(out, stats)`` for q, k, v of (B, H, T, D)
 * ``attention_backward(dout, q, k, v, out, stats, scale, causal)`` -> ``(dq, dk, dv)``
+* ``gelu_forward(x)`` / ``gelu_backward(g, x)``: exact GELU and its input gradient, any shape
+* ``gelu_tanh_forward(x)`` -> ``(y, t)`` / ``gelu_tanh_backward(g, x, t)``: GPT-2's tanh form
+  (:mod:`micrograd_plus.kernels.elementwise`)
 """
 
 import contextlib
 
 from micrograd_plus.kernels import attention as _attention
+from micrograd_plus.kernels import elementwise as _elementwise
 from micrograd_plus.kernels import matmul as _matmul
 
 _BACKENDS = ("numba", "numpy")
@@ -98,3 +102,31 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     if _backend == "numba":
         return _attention.attention_backward(dout, q, k, v, out, stats, scale, causal)
     return _attention.attention_backward_reference(dout, q, k, v, out, stats, scale, causal)
+
+
+def gelu_forward(x):
+    """Exact GELU ``x * Phi(x)`` (Phi the standard normal CDF); same shape and dtype as ``x``."""
+    if _backend == "numba":
+        return _elementwise.gelu_forward(x)
+    return _elementwise.gelu_forward_reference(x)
+
+
+def gelu_backward(g, x):
+    """dL/dx of exact GELU given dL/dy ``g``: ``g * (Phi(x) + x * phi(x))``."""
+    if _backend == "numba":
+        return _elementwise.gelu_backward(g, x)
+    return _elementwise.gelu_backward_reference(g, x)
+
+
+def gelu_tanh_forward(x):
+    """Tanh-form GELU: ``(y, t)`` with ``t = tanh(sqrt(2/pi) (x + 0.044715 x^3))``, ``y = x (1 + t) / 2``."""
+    if _backend == "numba":
+        return _elementwise.gelu_tanh_forward(x)
+    return _elementwise.gelu_tanh_forward_reference(x)
+
+
+def gelu_tanh_backward(g, x, t):
+    """dL/dx of tanh-form GELU from dL/dy ``g``, the input ``x`` and the forward pass's ``t``."""
+    if _backend == "numba":
+        return _elementwise.gelu_tanh_backward(g, x, t)
+    return _elementwise.gelu_tanh_backward_reference(g, x, t)

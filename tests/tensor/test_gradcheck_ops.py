@@ -535,9 +535,9 @@ def test_gradcheck_catches_a_wrong_rule():
         gradcheck(bad_square, [leaf([1.0, 2.0])])
 
 
-def test_gelu_uses_fused_kernels_when_the_kernels_module_has_them(monkeypatch):
-    """tensor.gelu(approximate="tanh") dispatches to kernels.gelu_tanh_forward/backward if they exist;
-    check the wiring with independent numpy stand-ins (so it is right before the kernels land)."""
+def test_tanh_gelu_goes_through_the_kernels_module(monkeypatch):
+    """tensor.gelu(approximate="tanh") dispatches to kernels.gelu_tanh_forward/backward; check the
+    wiring (t from forward reaches backward) with independent numpy stand-ins."""
     from micrograd_plus import kernels
 
     k, c = np.sqrt(2 / np.pi), 0.044715
@@ -559,20 +559,26 @@ def test_gelu_uses_fused_kernels_when_the_kernels_module_has_them(monkeypatch):
     assert "fwd" in calls and "bwd" in calls
 
 
-def test_exact_gelu_uses_kernels_erf_when_available(monkeypatch):
+def test_exact_gelu_goes_through_the_kernels_module(monkeypatch):
     import math
 
     from micrograd_plus import kernels
 
     calls = []
+    phi = np.vectorize(lambda v: 0.5 * (1 + math.erf(v / math.sqrt(2))))
 
-    def erf(x):
-        calls.append(x.shape)
-        return np.vectorize(math.erf, otypes=[x.dtype])(x)
+    def fwd(x):
+        calls.append("fwd")
+        return x * phi(x)
 
-    monkeypatch.setattr(kernels, "erf", erf, raising=False)
+    def bwd(g, x):
+        calls.append("bwd")
+        return g * (phi(x) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi))
+
+    monkeypatch.setattr(kernels, "gelu_forward", fwd)
+    monkeypatch.setattr(kernels, "gelu_backward", bwd)
     gradcheck(lambda t: t.gelu(), [leaf(np.linspace(-3, 3, 7))])
-    assert calls
+    assert calls == ["fwd", "bwd"] + ["fwd"] * 14  # one backward; 2 evaluations per element after
 
 
 UNARY = [

@@ -1,0 +1,238 @@
+"""GELU, forward and backward, as single compiled passes (with plain-numpy references beside them).
+
+GELU is the transformer MLP's activation: ``gelu(x) = x * Phi(x)``, where ``Phi`` is the standard
+normal CDF, so a neuron passes a positive input almost unchanged, silences a very negative one,
+and bends smoothly in between. Its derivative is ``Phi(x) + x * phi(x)`` with ``phi`` the normal
+density. GPT-2 used a tanh approximation of ``Phi``; PyTorch's default (and nanoGPT's) is exact.
+
+Why kernels for an activation? In numpy each formula is a chain of passes over a big array (the
+GPT's MLP activations are (B, T, 4C) = 393,216 numbers per layer), and the exact form is worse:
+numpy has no ``erf``, so the reference calls ``math.erf`` once per element through Python, about
+100 ns each. A compiled loop does the whole formula in one pass per element.
+
+**How ``Phi`` is computed.**
+
+* float64: ``Phi(x) = erfc(-x / sqrt(2)) / 2`` with the C library's ``erfc`` (exact to rounding;
+  using erfc rather than ``1 + erf`` keeps full relative accuracy for very negative x).
+* float32: a classic approximation (Abramowitz and Stegun, formula 7.1.26) evaluated in float32:
+  for ``z = |x| / sqrt(2)`` and ``t = 1 / (1 + p z)``,
+  ``erfc(z) ~ t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-z^2)``, with absolute error below
+  1.5e-7, float32's own resolution near 1. Then ``Phi(-|x|) = erfc(z) / 2`` and
+  ``Phi(|x|) = 1 - Phi(-|x|)``. Written as plain arithmetic plus our vectorising ``fast_exp``
+  (``-z^2 <= 0`` is exactly the range it covers), the loop runs on SIMD lanes, where ``math.erf``
+  would be a library call per element.
+
+The tanh form, ``0.5 x (1 + tanh(u))`` with ``u = sqrt(2/pi) (x + 0.044715 x^3)``, computes
+``tanh(u) = sign(u) (1 - e) / (1 + e)`` with ``e = exp(-2 |u|) <= 1``, again through ``fast_exp``.
+Forward returns ``tanh(u)`` too, so backward does not recompute it.
+
+Every function takes arrays of any shape (float32 or float64) and returns new arrays of the
+same shape and dtype. The references are the definitions the kernels are tested against.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+from micrograd_plus.kernels._fastmath import fast_exp
+
+__all__ = [
+    "gelu_forward", "gelu_backward", "gelu_tanh_forward", "gelu_tanh_backward",
+    "gelu_forward_reference", "gelu_backward_reference",
+    "gelu_tanh_forward_reference", "gelu_tanh_backward_reference",
+]
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_K = math.sqrt(2.0 / math.pi)  # tanh form: u = K (x + C x^3)
+_C = 0.044715
+# Abramowitz & Stegun 7.1.26
+_P = 0.3275911
+_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+_erf_elementwise = np.frompyfunc(math.erf, 1, 1)
+
+
+# ---- references: numpy, readable, the definitions ---------------------------------------------
+
+def _phi_exact(x):
+    """Phi(x) in float64 via math.erf, element by element (slow, exact)."""
+    x64 = np.asarray(x, dtype=np.float64)
+    return 0.5 * (1.0 + np.asarray(_erf_elementwise(x64 * _SQRT_HALF), dtype=np.float64))
+
+
+def gelu_forward_reference(x):
+    """Exact GELU ``x * Phi(x)``: same shape and dtype as ``x``."""
+    x = np.asarray(x)
+    return (x * _phi_exact(x)).astype(x.dtype, copy=False)
+
+
+def gelu_backward_reference(g, x):
+    """dL/dx of exact GELU given dL/dy ``g``: ``g * (Phi(x) + x * phi(x))``."""
+    x = np.asarray(x)
+    x64 = x.astype(np.float64)
+    pdf = np.exp(-0.5 * x64 * x64) * _INV_SQRT_2PI
+    return (g * (_phi_exact(x) + x64 * pdf)).astype(x.dtype, copy=False)
+
+
+def gelu_tanh_forward_reference(x):
+    """Tanh-form GELU: returns ``(y, t)`` with ``t = tanh(K (x + C x^3))`` and ``y = 0.5 x (1 + t)``."""
+    x = np.asarray(x)
+    t = np.tanh(_K * (x + _C * x * x * x)).astype(x.dtype, copy=False)
+    y = (0.5 * x * (1.0 + t)).astype(x.dtype, copy=False)
+    return y, t
+
+
+def gelu_tanh_backward_reference(g, x, t):
+    """dL/dx of tanh-form GELU: ``g * (0.5 (1 + t) + 0.5 x (1 - t^2) K (1 + 3 C x^2))``."""
+    x = np.asarray(x)
+    d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _K * (1.0 + 3.0 * _C * x * x)
+    return (g * d).astype(x.dtype, copy=False)
+
+
+# ---- the compiled scalar pieces ---------------------------------------------------------------
+
+def _phi_and_density(x):
+    """``(Phi(x), phi(x))`` for one number; compiled code uses the typed versions below."""
+    x = float(x)
+    return 0.5 * math.erfc(-x * _SQRT_HALF), math.exp(-0.5 * x * x) * _INV_SQRT_2PI
+
+
+@overload(_phi_and_density, jit_options={"fastmath": True})
+def _phi_and_density_compiled(x):
+    if x == types.float32:
+        f = np.float32
+        p, half, one, s, d = f(_P), f(0.5), f(1.0), f(_SQRT_HALF), f(_INV_SQRT_2PI)
+        a1, a2, a3, a4, a5 = (f(a) for a in _A)
+
+        def phi32(x):
+            z = abs(x) * s
+            t = one / (one + p * z)
+            e = fast_exp(-z * z)  # exp(-x^2 / 2): shared by the tail and the density
+            tail = half * t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5)))) * e  # Phi(-|x|)
+            cdf = tail if x < 0 else one - tail
+            return cdf, e * d
+
+        return phi32
+    if x == types.float64:
+        s, d = _SQRT_HALF, _INV_SQRT_2PI
+
+        def phi64(x):
+            return 0.5 * math.erfc(-x * s), math.exp(-0.5 * x * x) * d
+
+        return phi64
+    return None
+
+
+def _tanh_nonneg_exp(u):
+    """tanh(u) through exp(-2|u|), which lies in (0, 1]; see the module docstring."""
+    e = fast_exp(-2.0 * abs(u))
+    t = (1.0 - e) / (1.0 + e)
+    return t if u >= 0 else -t
+
+
+@overload(_tanh_nonneg_exp, jit_options={"fastmath": True})
+def _tanh_compiled(u):
+    if u == types.float32:
+        one, two = np.float32(1.0), np.float32(2.0)
+
+        def tanh32(u):
+            e = fast_exp(-two * abs(u))
+            t = (one - e) / (one + e)
+            return t if u >= 0 else -t
+
+        return tanh32
+    if u == types.float64:
+        def tanh64(u):
+            return math.tanh(u)  # float64 is for checking, so exactness over speed
+
+        return tanh64
+    return None
+
+
+# ---- the loops over flat arrays ---------------------------------------------------------------
+
+@njit(cache=True, fastmath=True, parallel=True)
+def _gelu_fwd_flat(x, y):
+    for i in prange(x.size):
+        cdf, _ = _phi_and_density(x[i])
+        y[i] = x[i] * cdf
+
+
+@njit(cache=True, fastmath=True, parallel=True)
+def _gelu_bwd_flat(g, x, dx):
+    for i in prange(x.size):
+        cdf, pdf = _phi_and_density(x[i])
+        dx[i] = g[i] * (cdf + x[i] * pdf)
+
+
+@njit(cache=True, fastmath=True, parallel=True)
+def _gelu_tanh_fwd_flat(x, y, t, k, c, half, one):  # constants come in x's dtype
+    for i in prange(x.size):
+        xi = x[i]
+        ti = _tanh_nonneg_exp(k * (xi + c * xi * xi * xi))
+        t[i] = ti
+        y[i] = half * xi * (one + ti)
+
+
+@njit(cache=True, fastmath=True, parallel=True)
+def _gelu_tanh_bwd_flat(g, x, t, dx, k, c3, half, one):  # constants come in x's dtype
+    for i in prange(x.size):
+        xi, ti = x[i], t[i]
+        dx[i] = g[i] * (half * (one + ti) + half * xi * (one - ti * ti) * k * (one + c3 * xi * xi))
+
+
+# ---- the public entry points ------------------------------------------------------------------
+
+def _flat(a, dtype, name):
+    """A contiguous 1-D view (or copy) of ``a`` in ``dtype``: the loops index one flat array."""
+    return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
+
+
+def _float(x, name):
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: expected a float32 or float64 array, got {x.dtype}")
+    return x
+
+
+def gelu_forward(x):
+    """Exact GELU ``x * Phi(x)`` in one compiled pass. Any shape; float32 or float64."""
+    x = _float(x, "gelu_forward")
+    y = np.empty(x.shape, x.dtype)
+    _gelu_fwd_flat(_flat(x, x.dtype, "gelu_forward"), y.reshape(-1))
+    return y
+
+
+def gelu_backward(g, x):
+    """Exact GELU's input gradient ``g * (Phi(x) + x phi(x))``; g and x share shape and dtype."""
+    x = _float(x, "gelu_backward")
+    if np.shape(g) != x.shape:
+        raise ValueError(f"gelu_backward: g has shape {np.shape(g)}, x has {x.shape}")
+    dx = np.empty(x.shape, x.dtype)
+    _gelu_bwd_flat(_flat(g, x.dtype, "gelu_backward"), _flat(x, x.dtype, "gelu_backward"), dx.reshape(-1))
+    return dx
+
+
+def gelu_tanh_forward(x):
+    """Tanh-form GELU in one pass: returns ``(y, t)``, ``t = tanh(K (x + C x^3))`` kept for backward."""
+    x = _float(x, "gelu_tanh_forward")
+    y, t = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
+    dt = x.dtype.type
+    _gelu_tanh_fwd_flat(_flat(x, x.dtype, "gelu_tanh_forward"), y.reshape(-1), t.reshape(-1),
+                        dt(_K), dt(_C), dt(0.5), dt(1.0))
+    return y, t
+
+
+def gelu_tanh_backward(g, x, t):
+    """Tanh-form GELU's input gradient from dL/dy ``g``, the input ``x`` and forward's ``t``."""
+    x = _float(x, "gelu_tanh_backward")
+    if np.shape(g) != x.shape or np.shape(t) != x.shape:
+        raise ValueError(f"gelu_tanh_backward: shapes g {np.shape(g)}, x {x.shape}, t {np.shape(t)} differ")
+    dx, dt = np.empty(x.shape, x.dtype), x.dtype.type
+    _gelu_tanh_bwd_flat(_flat(g, x.dtype, "gelu_tanh_backward"), _flat(x, x.dtype, "gelu_tanh_backward"),
+                        _flat(t, x.dtype, "gelu_tanh_backward"), dx.reshape(-1),
+                        dt(_K), dt(3.0 * _C), dt(0.5), dt(1.0))
+    return dx

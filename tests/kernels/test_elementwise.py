@@ -1,0 +1,123 @@
+"""Tests for the GELU kernels (micrograd_plus/kernels/elementwise.py).
+
+The chain of trust, as for the other kernels:
+
+1. the numpy references are checked against central differences (float64), against ``math.erf``
+   at chosen points, and, when torch is installed, against ``torch.nn.functional.gelu``;
+2. the numba kernels are held equal to the references over many shapes, strides and values.
+
+Arrays are small so the suite also runs under ``NUMBA_DISABLE_JIT=1``.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from micrograd_plus import kernels
+from micrograd_plus.gradcheck import numerical_gradient
+from micrograd_plus.kernels import elementwise as E
+
+# float32's Phi is an approximation with absolute error below 1.5e-7 (plus float32 rounding);
+# float64 uses the C library's erfc, so it agrees with math.erf to rounding.
+TOL = {np.float32: dict(rtol=1e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
+
+shapes = st.lists(st.sampled_from([1, 2, 3, 5, 7, 16, 33]), min_size=0, max_size=3).map(tuple)
+
+
+def _array(rng, shape, dtype, spread, noncontiguous):
+    if noncontiguous and shape:  # every other element of a wider parent: strides of 2
+        parent = rng.standard_normal(shape[:-1] + (2 * shape[-1],)) * spread
+        a = parent.astype(dtype)[..., ::2]
+        assert a.shape == shape
+        return a
+    return (rng.standard_normal(shape) * spread).astype(dtype)
+
+
+@given(shape=shapes, dtype=st.sampled_from([np.float32, np.float64]), spread=st.sampled_from([0.1, 1.0, 4.0, 30.0]),
+       noncontiguous=st.booleans(), seed=st.integers(0, 2**16))
+def test_gelu_kernels_match_references(shape, dtype, spread, noncontiguous, seed):
+    rng = np.random.default_rng(seed)
+    x = _array(rng, shape, dtype, spread, noncontiguous)
+    g = _array(rng, shape, dtype, 1.0, noncontiguous)
+
+    y = E.gelu_forward(x)
+    assert y.shape == shape and y.dtype == dtype
+    np.testing.assert_allclose(y, E.gelu_forward_reference(x), **TOL[dtype], err_msg="exact forward")
+    dx = E.gelu_backward(g, x)
+    assert dx.shape == shape and dx.dtype == dtype
+    np.testing.assert_allclose(dx, E.gelu_backward_reference(g, x), **TOL[dtype], err_msg="exact backward")
+
+    yt, t = E.gelu_tanh_forward(x)
+    yt_ref, t_ref = E.gelu_tanh_forward_reference(x)
+    assert yt.dtype == t.dtype == dtype and yt.shape == t.shape == shape
+    np.testing.assert_allclose(yt, yt_ref, **TOL[dtype], err_msg="tanh forward")
+    np.testing.assert_allclose(t, t_ref, **TOL[dtype], err_msg="tanh forward's t")
+    # (1 - t^2) cancels for large |x| in float32, so compare the backward with a looser atol there
+    tol = TOL[dtype] if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(E.gelu_tanh_backward(g, x, t), E.gelu_tanh_backward_reference(g, x, t_ref),
+                               **tol, err_msg="tanh backward")
+
+
+def test_float32_phi_stays_within_its_documented_error():
+    x = np.linspace(-12, 12, 20001)
+    exact = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x])
+    y32 = E.gelu_forward(x.astype(np.float32)).astype(np.float64)
+    # y = x Phi(x): the Phi error (1.5e-7 + float32 rounding of ~6e-8) is scaled by |x|
+    assert np.all(np.abs(y32 - x * exact) <= 3e-7 * np.maximum(1.0, np.abs(x)))
+    # very negative inputs give tiny negative outputs, not exactly zero and never positive
+    assert np.all(y32[x < -1] <= 0)
+
+
+def test_references_match_math_erf_and_known_values():
+    x = np.array([-3.0, -1.0, 0.0, 0.5, 2.0])
+    expected = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    np.testing.assert_allclose(E.gelu_forward_reference(x), expected, rtol=1e-15)
+    assert E.gelu_forward_reference(np.array([0.0]))[0] == 0.0
+    # Phi(1) = 0.8413447460685429 (normal tables), so gelu(1) = 0.8413...
+    assert E.gelu_forward_reference(np.array([1.0]))[0] == pytest.approx(0.8413447460685429, rel=1e-14)
+
+
+@pytest.mark.parametrize("form", ["exact", "tanh"])
+def test_reference_backward_is_the_derivative_of_the_forward(form):
+    x0 = np.array([-4.0, -1.3, -0.2, 0.0, 0.4, 1.7, 5.0])
+    g = np.array([0.3, -1.0, 2.0, 0.5, 1.5, -0.7, 1.1])
+    if form == "exact":
+        analytic = E.gelu_backward_reference(g, x0)
+        numeric = numerical_gradient(lambda x: float(np.sum(g * E.gelu_forward_reference(x))), x0.copy())
+    else:
+        _, t = E.gelu_tanh_forward_reference(x0)
+        analytic = E.gelu_tanh_backward_reference(g, x0, t)
+        numeric = numerical_gradient(lambda x: float(np.sum(g * E.gelu_tanh_forward_reference(x)[0])), x0.copy())
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-7, atol=1e-9)
+
+
+def test_against_torch_gelu():
+    torch = pytest.importorskip("torch")
+    x = np.linspace(-8, 8, 1001)
+    for dtype in (np.float32, np.float64):
+        xt = torch.tensor(x.astype(dtype))
+        np.testing.assert_allclose(E.gelu_forward(x.astype(dtype)), torch.nn.functional.gelu(xt).numpy(),
+                                   **TOL[dtype])
+        np.testing.assert_allclose(E.gelu_tanh_forward(x.astype(dtype))[0],
+                                   torch.nn.functional.gelu(xt, approximate="tanh").numpy(), **TOL[dtype])
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        E.gelu_forward(np.arange(3))
+    with pytest.raises(ValueError, match="shape"):
+        E.gelu_backward(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="shapes"):
+        E.gelu_tanh_backward(np.ones(3), np.ones(3), np.ones(2))
+
+
+def test_backend_switch_uses_the_reference():
+    x = np.array([-1.0, 0.5, 2.0], dtype=np.float32)
+    with kernels.backend("numpy"):
+        np.testing.assert_array_equal(kernels.gelu_forward(x), E.gelu_forward_reference(x))
+        np.testing.assert_array_equal(kernels.gelu_tanh_forward(x)[0], E.gelu_tanh_forward_reference(x)[0])
+    with kernels.backend("numba"):
+        np.testing.assert_allclose(kernels.gelu_forward(x), E.gelu_forward_reference(x), **TOL[np.float32])
