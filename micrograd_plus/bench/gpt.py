@@ -82,8 +82,7 @@ def torch_gpt(model):
                 y = y.transpose(1, 2).reshape(B, T, C)
                 x = x + TF.linear(y, self.p(b + "attn.c_proj.weight"), self.p(b + "attn.c_proj.bias"))
                 h = self.ln(x, b + "ln_2")
-                h = TF.gelu(TF.linear(h, self.p(b + "mlp.c_fc.weight"), self.p(b + "mlp.c_fc.bias")),
-                            approximate="tanh")
+                h = TF.gelu(TF.linear(h, self.p(b + "mlp.c_fc.weight"), self.p(b + "mlp.c_fc.bias")))
                 x = x + TF.linear(h, self.p(b + "mlp.c_proj.weight"), self.p(b + "mlp.c_proj.bias"))
             x = self.ln(x, "ln_f")
             head = self.p("wte.weight") if cfg.tie_weights else self.p("lm_head.weight")

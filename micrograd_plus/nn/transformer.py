@@ -84,7 +84,7 @@ class MLP4(nn.Module):
         self.dropout = nn.Dropout(dropout, generator=generator)
 
     def forward(self, x):
-        h = F.gelu(self.c_fc(x), approximate="tanh")  # (B, T, 4C)
+        h = F.gelu(self.c_fc(x))  # (B, T, 4C); exact GELU, as nanoGPT (GPT-2 used the tanh form)
         return self.dropout(self.c_proj(h))  # (B, T, C)
 
 
