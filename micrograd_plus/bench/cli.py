@@ -44,10 +44,6 @@ def environment_summary():
     import numpy as np
 
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs"]
-    try:  # torch first: its OpenMP pool must start before numba's threading layer
-        import torch  # noqa: F401
-    except ImportError:
-        pass
     try:
         import numba
 

@@ -1,9 +1,10 @@
 """Benchmark: our numba matmul kernels against numpy's BLAS and (if installed) PyTorch.
 
 For every shape the library really multiplies (a GPT layer's forward and both backward products,
-the MNIST classifier's, one large square), it times the three contenders *interleaved* in one
-process: round after round, each contender runs once per round, so a noisy neighbour on a shared
-machine slows all of them alike. It reports the median over rounds, in milliseconds and GFLOPS
+the MNIST classifier's, one large square), it times the three contenders in one process, one
+after another (each contender's rounds back to back, after a pause that lets the previous
+library's spinning worker threads go to sleep: see :func:`_time_rounds`). It reports the median
+over rounds, in milliseconds and GFLOPS
 (2·M·N·K floating point operations per product), and the throughput ratios ours/BLAS and
 ours/torch (above 1 means ours is faster).
 
@@ -83,36 +84,39 @@ def _contenders(op, a, b):
     return out
 
 
-def _time_rounds(fns, repeats, min_seconds=0.002, settle=0.01):
-    """Median and best seconds per call of each callable, timed interleaved round by round.
+def _time_rounds(fns, repeats, min_seconds=0.002, phase_settle=0.3, warmup_seconds=0.1):
+    """Median and best seconds per call of each callable: all rounds of one, then the next.
 
     Tiny products take microseconds, below the timer's resolution and the noise, so each sample
     times ``n`` back-to-back calls, with ``n`` chosen in the warm-up so a sample lasts about
-    ``min_seconds``. numba, OpenBLAS and torch each keep their own worker threads, which stay
-    busy-waiting for milliseconds after a call; right after another library's turn, a contender
-    would be measured fighting those threads for the two cores (measured: our 0.33 ms product
-    then often took 1.35 ms). So each sample follows a pause of ``settle`` seconds, for the
-    previous library's threads to go to sleep, and one untimed call of the same contender.
+    ``min_seconds``.
+
+    Why phases and not rounds interleaved call by call: each library keeps worker threads that
+    busy-wait after a call, and a contender timed while another library's threads spin is timed
+    fighting them for the two cores. OpenBLAS's threads spin for about 2^28 cycles (~0.1 s)
+    after every call; interleaved with it, our (768, 128) @ (512, 128)ᵀ product ran at 32
+    GFLOP/s instead of 120-130, and interleaved with torch at 84. So each contender runs all its
+    rounds back to back, after a ``phase_settle`` pause in which the previous one's threads go to
+    sleep. The phases of one shape follow each other within a few seconds, in one process.
     """
-    counts = {}
-    for name, fn in fns.items():  # warm-up: compile, fault in memory, pick n
-        fn()
+    medians, bests = {}, {}
+    for name, fn in fns.items():
+        time.sleep(phase_settle)  # the previous contender's threads stop spinning
+        fn()  # compile, wake this contender's threads
         t = time.perf_counter()
         fn()
-        once = max(time.perf_counter() - t, 1e-7)
-        counts[name] = max(1, int(min_seconds / once))
-    samples = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            n = counts[name]
-            time.sleep(settle)  # the previous contender's threads stop spinning
-            fn()  # untimed: this contender's threads awake
+        n = max(1, int(min_seconds / max(time.perf_counter() - t, 1e-7)))
+        t = time.perf_counter()
+        while time.perf_counter() - t < warmup_seconds:  # the process's first products page-fault
+            fn()  # thousands of times as its heap grows (measured: 91 instead of 122 GFLOP/s)
+        samples = []
+        for _ in range(repeats):
             t = time.perf_counter()
             for _ in range(n):
                 fn()
-            samples[name].append((time.perf_counter() - t) / n)
-    medians = {name: statistics.median(s) for name, s in samples.items()}
-    bests = {name: min(s) for name, s in samples.items()}
+            samples.append((time.perf_counter() - t) / n)
+        medians[name] = statistics.median(samples)
+        bests[name] = min(samples)
     return medians, bests
 
 
@@ -121,7 +125,7 @@ def _header():
 
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     lines = [
-        "matmul benchmark: float32, median seconds per call over interleaved rounds",
+        "matmul benchmark: float32, median seconds per call over rounds (each contender's rounds back to back)",
         f"numba {numba.__version__}, threads={numba.get_num_threads()}, "
         f"threading layer={_threading_layer()}; numpy {np.__version__}; "
         f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}",
@@ -147,7 +151,7 @@ def _threading_layer():
 def run(repeats=None, quick=False):
     """Run the benchmark and return (and print) the table as plain text.
 
-    ``repeats``: interleaved rounds per shape (default 21, or 5 with ``quick``). ``quick`` also
+    ``repeats``: timed rounds per shape and contender (default 21, or 5 with ``quick``). ``quick`` also
     skips the large square product. Besides the median ratios, the last column gives ours/BLAS
     from each contender's best round: on a shared machine, where a busy neighbour can stall a
     two-thread call for milliseconds, it shows what the code does when it gets the cores.
