@@ -1,28 +1,24 @@
 """Benchmark: our fused causal attention against the numpy reference and PyTorch's SDPA.
 
-For each shape (B, H, T, D), float32, it times, in one process and interleaved round by round:
+For each shape (B, H, T, D), float32, it times, in one process:
 
 * ours: :func:`micrograd_plus.kernels.attention.attention_forward` (fwd), and forward then
   :func:`~micrograd_plus.kernels.attention.attention_backward` (fwd+bwd);
-* the plain-numpy reference (same two measurements; timed in its own loop, after the others);
+* the plain-numpy reference (same two measurements);
 * ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)`` and its
-  autograd backward, with ``torch.set_num_threads(2)`` (skipped when torch is not installed).
+  autograd backward, with ``torch.set_num_threads`` equal to ours (skipped when torch is not
+  installed).
 
-Each figure is the median over the timed rounds after a warm-up (which also compiles the kernels);
-ours and torch alternate call by call.
+Each figure is the median over the timed rounds. Each implementation runs all its rounds back to
+back, after a pause and 0.1 s of warm-up calls (which also compile the kernels): numba, torch and
+OpenBLAS each keep worker threads that busy-wait after a call (OpenBLAS's for ~0.1 s), so an
+implementation timed right after another library's turn is timed fighting those threads for the
+two cores; interleaved call by call, both ours and torch measured 2-25x slow here.
 Ratios are ours / theirs: below 1.0 means we are faster. The first shape is the GPT training shape.
 
 Run it with ``micrograd-plus bench attention`` or ``python benchmarks/run.py attention``.
-
-Set ``OMP_WAIT_POLICY=PASSIVE`` in the environment of that command. numba (threading layer
-``omp``) and torch each bring an OpenMP thread pool; by default an idle OpenMP thread keeps
-spinning for a while after its parallel region, so when the two libraries take turns, as in an
-interleaved benchmark on 2 cores, each one's spinning threads steal the cores the other needs
-and both slow down by 10-500x. The variable must be set before the libraries load, so it cannot
-be set from here; the table says when it is missing.
 """
 
-import os
 import time
 
 SHAPES = [(12, 4, 64, 32), (8, 6, 256, 64)]
@@ -89,27 +85,24 @@ def _cases(shape, threads):
     return cases
 
 
-def _measure(shape, threads, repeats):
+def _measure(shape, threads, repeats, settle=0.3, warmup_seconds=0.1):
     """Median ms of every case at ``shape`` with ``threads`` threads for numba and torch.
 
-    Ours and torch alternate call by call. The numpy reference is timed afterwards in its own
-    loop: OpenBLAS keeps its threads spinning for a long while after each call, which would
-    steal the cores from whichever implementation runs next.
+    One case after another, each after a ``settle`` pause (the previous library's threads go to
+    sleep) and ``warmup_seconds`` of untimed calls (compilation, page faults, waking threads).
     """
     import numba
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    cases = _cases(shape, threads)
-    for fn in cases.values():  # warm-up: compiles our kernels, fills caches
+    ms = {}
+    for name, fn in _cases(shape, threads).items():
+        time.sleep(settle)
+        start = time.perf_counter()
         fn()
-        fn()
-    samples = {name: [] for name in cases}
-    interleaved = [name for name in cases if not name.startswith("numpy")]
-    for group in (interleaved, [name for name in cases if name.startswith("numpy")]):
-        for _ in range(repeats):  # every implementation of the group once per round
-            for name in group:
-                samples[name].append(_timed(cases[name]))
-    return {name: _median_ms(s) for name, s in samples.items()}
+        while time.perf_counter() - start < warmup_seconds:
+            fn()
+        ms[name] = _median_ms([_timed(fn) for _ in range(repeats)])
+    return ms
 
 
 def run(repeats=None, quick=False):
@@ -122,7 +115,7 @@ def run(repeats=None, quick=False):
 
     repeats = repeats or (5 if quick else 30)
     shapes = QUICK_SHAPES if quick else SHAPES
-    lines = [f"causal attention, float32; median ms over {repeats} interleaved rounds "
+    lines = [f"causal attention, float32; median ms over {repeats} rounds (each implementation's back to back) "
              f"(ratio = ours / theirs, < 1 is faster); numba and torch use the same thread count"]
     header = (f"{'B,H,T,D':>15} {'thr':>3} {'ours fwd':>9} {'fwd+bwd':>9} {'numpy f':>9} {'f+b':>9} "
               f"{'torch f':>9} {'f+b':>9} {'vs numpy':>9} {'vs torch f':>10} {'vs torch f+b':>12}")
@@ -147,9 +140,6 @@ def run(repeats=None, quick=False):
                          f"{cell('torch fwd+bwd')} {ratio_numpy:9.2f} {ratio_tf} {ratio_tfb}")
     if not has_torch:
         lines.append("(torch not installed: its columns are skipped)")
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
-        lines.append("warning: OMP_WAIT_POLICY=PASSIVE is not set; numba's and torch's spinning "
-                     "OpenMP threads may slow each other (see this module's docstring)")
     table = "\n".join(lines)
     print(table)
     return table

@@ -39,11 +39,27 @@ def add_arguments(parser):
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
 
 
+def _start_torch_threads_first():
+    """Start PyTorch's OpenMP thread pool (if torch is installed) before numba starts its own.
+
+    numba and torch each bring an OpenMP runtime. Measured on the 2-core machine: when numba's
+    pool starts first, torch's later two-thread calls ran 60-250x slower (its threads waiting
+    on cores that numba's idle workers held); started in the other order, both run at speed.
+    ``numba.get_num_threads()`` below starts numba's pool, so this must run before it.
+    """
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.ones(64, 64) @ torch.ones(64, 64)  # a parallel op: the pool exists from here on
+
+
 def environment_summary():
     """A few lines describing the machine and the libraries, printed above every benchmark table."""
     import numpy as np
 
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs"]
+    _start_torch_threads_first()
     try:
         import numba
 
