@@ -6,7 +6,6 @@ of a numba kernel compiles it, which can take seconds and says nothing about the
 """
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,8 +25,6 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("MICROGRAD_PLUS_HYPOTHESIS_PROFILE", "fast"))
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from micrograd_plus.data import DataError, load_mnist, mnist_to_float
 from micrograd_plus.data import mnist as mnist_module
 from micrograd_plus.data import _files
 
-# The canonical files (see /work/shared/data/README.md), as in tests/conftest.py's SHARED_DATA.
-MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+# The canonical files as the package ships them (test_bundled_copy_is_shipped_and_verified checks
+# their MD5s), taken before any fixture points the loader elsewhere. Tests copy and damage them.
+MNIST_DIR = Path(mnist_module.BUNDLED_MNIST_DIR)
 LABELS = "t10k-labels-idx1-ubyte"
 IMAGES = "t10k-images-idx3-ubyte"
 
