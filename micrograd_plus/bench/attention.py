@@ -85,7 +85,7 @@ def _cases(shape, threads):
     return cases
 
 
-def _measure(shape, threads, repeats, settle=0.3, warmup_seconds=0.1):
+def _measure(shape, threads, repeats, settle=0.3, warmup_seconds=0.5):
     """Median ms of every case at ``shape`` with ``threads`` threads for numba and torch.
 
     One case after another, each after a ``settle`` pause (the previous library's threads go to
