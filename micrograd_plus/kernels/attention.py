@@ -257,7 +257,7 @@ def _softmax_rows(s, i0, n, T, causal):
             e = fast_exp(row[j] - m) if j < visible else zero
             row[j] = e
             total += e
-        inv = 1 / total if visible > 0 else total
+        inv = row.dtype.type(1) / total if visible > 0 else total  # (a bare 1 / total is float64)
         for j in range(n):
             row[j] *= inv
 
@@ -267,7 +267,7 @@ def _forward_kernel(q, k, v, scale, causal):
     """out, p for q, k, v of shape (N, T, D) (N = batch x heads); p is (N, Tp, Tp), padded."""
     N, T, D = q.shape
     Tp, Dp = _padded(T), _padded(D)
-    one = scale - scale + 1
+    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
     out = np.empty_like(q)  # (N, T, D)
     p = np.empty((N, Tp, Tp), dtype=q.dtype)
     for h in prange(N):  # one head per thread at a time: no shared writes
@@ -294,7 +294,7 @@ def _backward_kernel(dout, q, k, v, p, scale, causal):
     """dq, dk, dv for arrays of shape (N, T, D), given p (N, Tp, Tp) from the forward."""
     N, T, D = q.shape
     Tp, Dp = p.shape[1], _padded(D)
-    one = scale - scale + 1
+    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
     exact = T == Tp and D == Dp  # no padding: write straight into the outputs
     dq = np.empty_like(q)
     dk = np.empty_like(q)
