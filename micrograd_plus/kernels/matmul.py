@@ -71,8 +71,12 @@ def matmul_tn_reference(a, b):
 
 
 @njit(cache=True, fastmath=True)
-def _tile(lhs, rhs, C, i0, i1, j0, j1, k0, k1):
+def _tile(lhs, rhs, C, i0, i1, j0, j1, k0, k1, first):
     """Add ``lhs[i0:i1, k0:k1] @ rhs[j0:j1, k0:k1].T`` into ``C[i0:i1, j0:j1]``.
+
+    With ``first`` (the first slice of K) the sums are written instead of added, so C can start
+    uninitialised: zeroing a (768, 512) output and reading it back cost about 10% of a K = 128
+    product.
 
     The main loop computes 4x4 blocks of C with 16 scalar accumulators; the edges of a matrix
     whose sizes are not multiples of 4 are finished by 4x1, 1x4 and 1x1 versions of the same
@@ -122,22 +126,22 @@ def _tile(lhs, rhs, C, i0, i1, j0, j1, k0, k1):
                 c31 += x3 * y1
                 c32 += x3 * y2
                 c33 += x3 * y3
-            C[i, j] += c00
-            C[i, j + 1] += c01
-            C[i, j + 2] += c02
-            C[i, j + 3] += c03
-            C[i + 1, j] += c10
-            C[i + 1, j + 1] += c11
-            C[i + 1, j + 2] += c12
-            C[i + 1, j + 3] += c13
-            C[i + 2, j] += c20
-            C[i + 2, j + 1] += c21
-            C[i + 2, j + 2] += c22
-            C[i + 2, j + 3] += c23
-            C[i + 3, j] += c30
-            C[i + 3, j + 1] += c31
-            C[i + 3, j + 2] += c32
-            C[i + 3, j + 3] += c33
+            C[i, j] = c00 if first else C[i, j] + c00
+            C[i, j + 1] = c01 if first else C[i, j + 1] + c01
+            C[i, j + 2] = c02 if first else C[i, j + 2] + c02
+            C[i, j + 3] = c03 if first else C[i, j + 3] + c03
+            C[i + 1, j] = c10 if first else C[i + 1, j] + c10
+            C[i + 1, j + 1] = c11 if first else C[i + 1, j + 1] + c11
+            C[i + 1, j + 2] = c12 if first else C[i + 1, j + 2] + c12
+            C[i + 1, j + 3] = c13 if first else C[i + 1, j + 3] + c13
+            C[i + 2, j] = c20 if first else C[i + 2, j] + c20
+            C[i + 2, j + 1] = c21 if first else C[i + 2, j + 1] + c21
+            C[i + 2, j + 2] = c22 if first else C[i + 2, j + 2] + c22
+            C[i + 2, j + 3] = c23 if first else C[i + 2, j + 3] + c23
+            C[i + 3, j] = c30 if first else C[i + 3, j] + c30
+            C[i + 3, j + 1] = c31 if first else C[i + 3, j + 1] + c31
+            C[i + 3, j + 2] = c32 if first else C[i + 3, j + 2] + c32
+            C[i + 3, j + 3] = c33 if first else C[i + 3, j + 3] + c33
             j += 4
         while j < j1:  # leftover columns: 4x1
             b0 = rhs[j, k0:k1]
@@ -148,10 +152,10 @@ def _tile(lhs, rhs, C, i0, i1, j0, j1, k0, k1):
                 c1 += a1[k] * y0
                 c2 += a2[k] * y0
                 c3 += a3[k] * y0
-            C[i, j] += c0
-            C[i + 1, j] += c1
-            C[i + 2, j] += c2
-            C[i + 3, j] += c3
+            C[i, j] = c0 if first else C[i, j] + c0
+            C[i + 1, j] = c1 if first else C[i + 1, j] + c1
+            C[i + 2, j] = c2 if first else C[i + 2, j] + c2
+            C[i + 3, j] = c3 if first else C[i + 3, j] + c3
             j += 1
         i += 4
     while i < i1:  # leftover rows: 1x4, then 1x1
@@ -169,24 +173,24 @@ def _tile(lhs, rhs, C, i0, i1, j0, j1, k0, k1):
                 c1 += x0 * b1[k]
                 c2 += x0 * b2[k]
                 c3 += x0 * b3[k]
-            C[i, j] += c0
-            C[i, j + 1] += c1
-            C[i, j + 2] += c2
-            C[i, j + 3] += c3
+            C[i, j] = c0 if first else C[i, j] + c0
+            C[i, j + 1] = c1 if first else C[i, j + 1] + c1
+            C[i, j + 2] = c2 if first else C[i, j + 2] + c2
+            C[i, j + 3] = c3 if first else C[i, j + 3] + c3
             j += 4
         while j < j1:
             b0 = rhs[j, k0:k1]
             c0 = zero
             for k in range(n):
                 c0 += a0[k] * b0[k]
-            C[i, j] += c0
+            C[i, j] = c0 if first else C[i, j] + c0
             j += 1
         i += 1
 
 
 @njit(cache=True, fastmath=True)
 def _task(lhs, rhs, C, t, mc, nc, kc):
-    """Compute tile number ``t`` of C (all of K): ``C[i0:i1, j0:j1] += lhs[i0:i1] @ rhs[j0:j1].T``.
+    """Compute tile number ``t`` of C (all of K): ``C[i0:i1, j0:j1] = lhs[i0:i1] @ rhs[j0:j1].T``.
 
     C is cut into a grid of ``ceil(M/mc)`` x ``ceil(N/nc)`` tiles of at most mc x nc, numbered
     row by row; ``t`` picks one. K is walked in slices of ``kc`` so the rows being streamed
@@ -200,12 +204,12 @@ def _task(lhs, rhs, C, t, mc, nc, kc):
     i1 = min(i0 + mc, M)
     j1 = min(j0 + nc, N)
     for k0 in range(0, K, kc):
-        _tile(lhs, rhs, C, i0, i1, j0, j1, k0, min(k0 + kc, K))
+        _tile(lhs, rhs, C, i0, i1, j0, j1, k0, min(k0 + kc, K), k0 == 0)
 
 
 @njit(cache=True, fastmath=True, parallel=True)
 def _gemm_parallel(lhs, rhs, C, mc, nc, kc):
-    """C += lhs @ rhs.T with the tiles shared out among threads (tiles never overlap)."""
+    """C = lhs @ rhs.T with the tiles shared out among threads (tiles never overlap)."""
     M = lhs.shape[0]
     N = rhs.shape[0]
     n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
@@ -215,7 +219,7 @@ def _gemm_parallel(lhs, rhs, C, mc, nc, kc):
 
 @njit(cache=True, fastmath=True)
 def _gemm_serial(lhs, rhs, C, mc, nc, kc):
-    """C += lhs @ rhs.T on the calling thread, for products too small to be worth threads."""
+    """C = lhs @ rhs.T on the calling thread, for products too small to be worth threads."""
     M = lhs.shape[0]
     N = rhs.shape[0]
     n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
@@ -392,14 +396,23 @@ def _tiles_for_threads(M, N):
     """Tile sizes (mc, nc) for the parallel path: cache-sized, but at least 8 tiles if possible.
 
     Two threads need several tiles each to share the work evenly, so for smaller products the
-    default 64 x 128 tiles are halved (columns first) until there are 8 of them.
+    default 64 x 128 tiles are halved (columns first) until there are 8 of them, then evened out
+    (:func:`_even_split`).
     """
     mc, nc = _MC, _NC
     while ((M + mc - 1) // mc) * ((N + nc - 1) // nc) < 8 and nc > 16:
         nc //= 2
     while ((M + mc - 1) // mc) * ((N + nc - 1) // nc) < 8 and mc > 16:
         mc //= 2
-    return mc, nc
+    return _even_split(M, mc), _even_split(N, nc)
+
+
+def _even_split(size, block):
+    """The block size that cuts ``size`` into as many tiles as ``block`` does, but of about equal
+    size (a multiple of 4, for the 4x4 blocks). Threads take tiles in contiguous runs, so
+    65 rows cut as 64 + 1 left one thread nearly idle (the GPT's 65-character output layer)."""
+    n_tiles = (size + block - 1) // block
+    return min(block, ((size + n_tiles - 1) // n_tiles + 3) // 4 * 4)
 
 
 def _check(name, a, b, a_inner_axis, b_inner_axis):
@@ -432,14 +445,16 @@ def _gemm(lhs, rhs):
     """lhs (M, K) @ rhs (N, K).T -> new C-contiguous (M, N); operands any strides."""
     M, K = lhs.shape
     N = rhs.shape[0]
-    C = np.zeros((M, N), dtype=lhs.dtype.newbyteorder("="))  # the kernel accumulates into C
+    dtype = lhs.dtype.newbyteorder("=")
     if M == 0 or N == 0 or K == 0:
-        return C
+        return np.zeros((M, N), dtype=dtype)  # empty sums are 0
     lhs = _rows(lhs)  # (M, K) C-contiguous
     if K <= _SHORT_K:  # short sums: row-by-row axpy (memory-bound, so no threads)
+        C = np.zeros((M, N), dtype=dtype)  # axpy accumulates into C
         rhs_kn = _rows(rhs.T)  # (K, N) C-contiguous
         _axpy_serial(lhs, rhs_kn, C)
     else:  # everything else: 4x4 blocks of dot products
+        C = np.empty((M, N), dtype=dtype)  # every tile writes its block on the first slice of K
         rhs = _rows(rhs)  # (N, K) C-contiguous
         kc = _KC_BYTES // lhs.itemsize
         if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and _cores_are_free():

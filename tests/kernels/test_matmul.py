@@ -143,10 +143,11 @@ def test_large_product_uses_threads(dtype, rng):
 @pytest.mark.parametrize("driver", ["_gemm_serial", "_gemm_parallel"])
 @pytest.mark.parametrize("mc,nc,kc", [(4, 4, 4), (8, 12, 5), (16, 8, 33), (64, 128, 1024)])
 def test_tiles_and_k_slices_cover_the_product(driver, mc, nc, kc, rng):
-    """Any tile sizes, including ones that cut K into slices, give the whole product."""
+    """Any tile sizes, including ones that cut K into slices, give the whole product, and every
+    element is written (C starts as NaN: the drivers overwrite on K's first slice, then add)."""
     lhs = rng.standard_normal((37, 45))  # (M, K)
     rhs = rng.standard_normal((29, 45))  # (N, K)
-    C = np.zeros((37, 29))
+    C = np.full((37, 29), np.nan)
     getattr(mm, driver)(lhs, rhs, C, mc, nc, kc)
     np.testing.assert_allclose(C, lhs @ rhs.T, rtol=1e-12, atol=1e-12)
 
