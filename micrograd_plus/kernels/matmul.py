@@ -33,10 +33,10 @@ How the fast kernels work (read :func:`_tile` first, it is the heart):
    products are too short to vectorise well, and :func:`_axpy_rows` instead adds multiples of
    rows of the right operand to rows of C.
 
-Measured on the 2-core development machine (float32, two threads, against OpenBLAS at its best at
-~350-400 GFLOPS): K of 512 or more runs at 0.8-1.0x BLAS (e.g. 0.33 ms = 310 GFLOPS for
-(768, 512) @ (128, 512)ᵀ); K = 128 at about 0.6x (the fixed per-block cost above); the ``tn``
-products at 0.6-0.8x (two transposed copies). See ``micrograd_plus/bench/matmul.py``.
+Measured on a 2-core AMD Zen 4 machine (float32, two threads, against OpenBLAS at ~190 GFLOPS):
+K of 512 runs at 0.75-1.04x BLAS (e.g. 0.51 ms = 198 GFLOPS for (768, 512) @ (128, 512)ᵀ); K = 128
+at 0.64-0.80x (the fixed per-block cost above); the 65-wide products of a GPT's output layer at
+0.5-0.9x, worst where K itself is 65. See ``micrograd_plus/bench/matmul.py``.
 """
 
 import os
