@@ -47,6 +47,7 @@ Treat ``stats`` as opaque: pass it from :func:`attention_forward` to :func:`atte
 """
 
 import numpy as np
+import numba
 from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import fast_exp
@@ -291,57 +292,76 @@ def _forward_kernel(q, k, v, scale, causal):
     return out, p
 
 
+@njit(cache=True, fastmath=True)
+def _backward_head(doh_in, qh_in, kh_in, vh_in, ph, scale, causal, ds, pt, dst, dqh, dkh, dvh):
+    """dq, dk, dv of one head (T, D) into dqh, dkh, dvh (Tp, Dp), given its P (Tp, Tp).
+
+    ``ds``, ``pt`` and ``dst`` are (Tp, Tp) scratch buffers, reused from head to head: every
+    entry this function reads from them it has written for this head first.
+    """
+    T, D = qh_in.shape
+    Tp, Dp = ph.shape[0], dqh.shape[1]
+    one = qh_in.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
+    doh = _pack(doh_in, Tp, Dp)  # (Tp, Dp)
+    vh = _pack(vh_in, Tp, Dp)  # (Tp, Dp)
+    kt = _pack_t(kh_in, Dp, Tp)  # (Dp, Tp)
+    qt = _pack_t(qh_in, Dp, Tp)  # (Dp, Tp)
+    dot = _pack_t(doh_in, Dp, Tp)  # (Dp, Tp)
+    for i0 in range(0, Tp, 4):
+        n = _padded(i0 + 4) if causal else Tp
+        for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
+            _block_nt(doh, vh, ds, i0, j0, 0, Dp, one)  # dP block = dO Vᵀ
+        for i in range(i0, i0 + 4):  # dS = P * (dP - rowsum(P * dP)); P is 0 where masked
+            prow, drow = ph[i, :n], ds[i, :n]
+            visible = min(i0 + 4, n) if causal else n  # dP beyond is uninitialised
+            delta = one - one
+            for j in range(visible):
+                delta += prow[j] * drow[j]
+            for j in range(n):
+                drow[j] = prow[j] * (drow[j] - delta) if j < visible else one - one
+        for d0 in range(0, Dp, 4):
+            _block_nt(ds, kt, dqh, i0, d0, 0, n, scale)  # dQ block = dS K * scale
+        ds[i0:i0 + 4, n:] = 0
+    # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
+    _transpose_into(ph, pt, causal)
+    _transpose_into(ds, dst, causal)
+    for j0 in range(0, Tp, 4):
+        start = j0 // 16 * 16 if causal else 0  # causal: only queries i >= j saw key j
+        for d0 in range(0, Dp, 4):
+            _block_nt(pt, dot, dvh, j0, d0, start, Tp, one)
+            _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
+
+
 @njit(cache=True, fastmath=True, parallel=True)
-def _backward_kernel(dout, q, k, v, p, scale, causal):
-    """dq, dk, dv for arrays of shape (N, T, D), given p (N, Tp, Tp) from the forward."""
+def _backward_kernel(dout, q, k, v, p, scale, causal, runs):
+    """dq, dk, dv for arrays of shape (N, T, D), given p (N, Tp, Tp) from the forward.
+
+    The heads are cut into ``runs`` contiguous runs (one per thread), and each run allocates its
+    (Tp, Tp) scratch buffers once: allocated per head inside the parallel loop, three 256 KB
+    buffers per head went through mmap and page faults (6,000 faults per call at (8, 6, 256, 64),
+    a third of the backward's time, whenever the allocator's threshold sat below their size).
+    """
     N, T, D = q.shape
     Tp, Dp = p.shape[1], _padded(D)
-    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
     exact = T == Tp and D == Dp  # no padding: write straight into the outputs
     dq = np.empty_like(q)
     dk = np.empty_like(q)
     dv = np.empty_like(q)
-    for h in prange(N):
-        doh = _pack(dout[h], Tp, Dp)  # (Tp, Dp)
-        vh = _pack(v[h], Tp, Dp)  # (Tp, Dp)
-        kt = _pack_t(k[h], Dp, Tp)  # (Dp, Tp)
-        qt = _pack_t(q[h], Dp, Tp)  # (Dp, Tp)
-        dot = _pack_t(dout[h], Dp, Tp)  # (Dp, Tp)
-        ph = p[h]  # (Tp, Tp)
+    runs = max(1, min(N, runs))
+    for r in prange(runs):
         ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
-        dqh = dq[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)
-        for i0 in range(0, Tp, 4):
-            n = _padded(i0 + 4) if causal else Tp
-            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-                _block_nt(doh, vh, ds, i0, j0, 0, Dp, one)  # dP block = dO Vᵀ
-            for i in range(i0, i0 + 4):  # dS = P * (dP - rowsum(P * dP)); P is 0 where masked
-                prow, drow = ph[i, :n], ds[i, :n]
-                visible = min(i0 + 4, n) if causal else n  # dP beyond is uninitialised
-                delta = one - one
-                for j in range(visible):
-                    delta += prow[j] * drow[j]
-                for j in range(n):
-                    drow[j] = prow[j] * (drow[j] - delta) if j < visible else one - one
-            for d0 in range(0, Dp, 4):
-                _block_nt(ds, kt, dqh, i0, d0, 0, n, scale)  # dQ block = dS K * scale
-            ds[i0:i0 + 4, n:] = 0
-        if not exact:
-            dq[h] = dqh[:T, :D]
-        # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
-        pt = np.empty((Tp, Tp), dtype=q.dtype)
-        dst = np.empty((Tp, Tp), dtype=q.dtype)
-        _transpose_into(ph, pt, causal)
-        _transpose_into(ds, dst, causal)
-        dvh = dv[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)
-        dkh = dk[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)
-        for j0 in range(0, Tp, 4):
-            start = j0 // 16 * 16 if causal else 0  # causal: only queries i >= j saw key j
-            for d0 in range(0, Dp, 4):
-                _block_nt(pt, dot, dvh, j0, d0, start, Tp, one)
-                _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
-        if not exact:
-            dv[h] = dvh[:T, :D]
-            dk[h] = dkh[:T, :D]
+        pt = np.empty((Tp, Tp), dtype=q.dtype)  # Pᵀ
+        dst = np.empty((Tp, Tp), dtype=q.dtype)  # dSᵀ
+        pad = np.empty((3, Tp, Dp), dtype=q.dtype)  # dq, dk, dv of a head when padded
+        for h in range(r * N // runs, (r + 1) * N // runs):
+            if exact:
+                _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst, dq[h], dk[h], dv[h])
+            else:
+                _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst,
+                               pad[0], pad[1], pad[2])
+                dq[h] = pad[0, :T, :D]
+                dk[h] = pad[1, :T, :D]
+                dv[h] = pad[2, :T, :D]
     return dq, dk, dv
 
 
@@ -391,5 +411,5 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     p = np.ascontiguousarray(p).reshape(B * H, Tp, Tp)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731
     dq, dk, dv = _backward_kernel(as3(dout), as3(q), as3(k), as3(v), p, q.dtype.type(scale),
-                                  bool(causal))
+                                  bool(causal), numba.get_num_threads())
     return dq.reshape(B, H, T, D), dk.reshape(B, H, T, D), dv.reshape(B, H, T, D)
