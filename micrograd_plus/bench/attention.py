@@ -16,6 +16,8 @@ implementation timed right after another library's turn is timed fighting those 
 two cores; interleaved call by call, both ours and torch measured 2-25x slow here.
 Ratios are ours / theirs: below 1.0 means we are faster. The first shape is the GPT training shape.
 
+Each shape and thread count is measured in a fresh process (see :func:`_measure_in_child`).
+
 Run it with ``micrograd-plus bench attention`` or ``python benchmarks/run.py attention``.
 """
 
@@ -105,6 +107,31 @@ def _measure(shape, threads, repeats, settle=0.3, warmup_seconds=0.5):
     return ms
 
 
+def _measure_in_child(shape, threads, repeats):
+    """:func:`_measure` in a fresh Python process (torch's thread pool started first).
+
+    Each shape gets a process of its own because the allocator remembers earlier shapes: measured
+    in one process after the small shape, every call of ours at (8, 6, 256, 64) page-faulted its
+    25 MB of outputs and probabilities afresh (6,100 faults, 26 ms instead of 18), while torch,
+    which keeps less, did not. Ours and torch still run side by side in that one process.
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json\n"
+        "from micrograd_plus.bench.cli import _start_torch_threads_first\n"
+        "_start_torch_threads_first()\n"
+        "from micrograd_plus.bench.attention import _measure\n"
+        f"print(json.dumps(_measure({tuple(shape)!r}, {int(threads)}, {int(repeats)})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(f"attention benchmark child process failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def run(repeats=None, quick=False):
     """Time every implementation at each shape; print and return the table as text.
 
@@ -125,7 +152,7 @@ def run(repeats=None, quick=False):
         if threads > numba.config.NUMBA_NUM_THREADS:
             continue
         for shape in shapes:
-            ms = _measure(shape, threads, repeats)
+            ms = _measure_in_child(shape, threads, repeats)
             has_torch = "torch fwd" in ms
 
             def cell(name):
