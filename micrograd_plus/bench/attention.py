@@ -10,7 +10,7 @@ For each shape (B, H, T, D), float32, it times, in one process:
   installed).
 
 Each figure is the median over the timed rounds. Each implementation runs all its rounds back to
-back, after a pause and 0.1 s of warm-up calls (which also compile the kernels): numba, torch and
+back, after a pause and 0.5 s of warm-up calls (which also compile the kernels): numba, torch and
 OpenBLAS each keep worker threads that busy-wait after a call (OpenBLAS's for ~0.1 s), so an
 implementation timed right after another library's turn is timed fighting those threads for the
 two cores; interleaved call by call, both ours and torch measured 2-25x slow here.
@@ -115,21 +115,9 @@ def _measure_in_child(shape, threads, repeats):
     25 MB of outputs and probabilities afresh (6,100 faults, 26 ms instead of 18), while torch,
     which keeps less, did not. Ours and torch still run side by side in that one process.
     """
-    import json
-    import subprocess
-    import sys
+    from micrograd_plus.bench.cli import in_child
 
-    code = (
-        "import json\n"
-        "from micrograd_plus.bench.cli import _start_torch_threads_first\n"
-        "_start_torch_threads_first()\n"
-        "from micrograd_plus.bench.attention import _measure\n"
-        f"print(json.dumps(_measure({tuple(shape)!r}, {int(threads)}, {int(repeats)})))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
-    if out.returncode != 0:
-        raise RuntimeError(f"attention benchmark child process failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return in_child(__name__, "_measure", tuple(shape), int(threads), int(repeats), torch_first=True)
 
 
 def run(repeats=None, quick=False):

@@ -54,6 +54,36 @@ def _start_torch_threads_first():
     torch.ones(64, 64) @ torch.ones(64, 64)  # a parallel op: the pool exists from here on
 
 
+def in_child(module, function, *args, env_defaults=None, torch_first=False):
+    """Run ``module.function(*args)`` in a fresh Python process; return its JSON-printed result.
+
+    A fresh process decides which thread pools exist, in which order they start, and what the
+    memory allocator has seen, whatever the calling process has already loaded or run.
+
+    Args:
+        module, function: dotted module name and the name of a function in it whose result is
+            JSON-serialisable; ``args`` are passed through their ``repr``.
+        env_defaults: environment variables to set in the child unless already set (OpenMP reads
+            e.g. ``OMP_WAIT_POLICY`` once, when its runtime starts).
+        torch_first: start PyTorch's thread pool before anything else (see
+            :func:`_start_torch_threads_first`).
+    """
+    import json
+    import subprocess
+
+    env = dict(os.environ)
+    for key, value in (env_defaults or {}).items():
+        env.setdefault(key, value)
+    code = "import json\n"
+    if torch_first:
+        code += "from micrograd_plus.bench.cli import _start_torch_threads_first\n_start_torch_threads_first()\n"
+    code += f"from {module} import {function}\nprint(json.dumps({function}(*{list(args)!r})))\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark child process {module}.{function} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def environment_summary():
     """A few lines describing the machine and the libraries, printed above every benchmark table."""
     import numpy as np

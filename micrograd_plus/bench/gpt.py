@@ -143,27 +143,11 @@ def _torch_step_fn(tmodel, tc):
 
 
 def _in_child(function, *args):
-    """Run ``function(*args)`` of this module in a fresh Python process; return its JSON result.
+    """``function(*args)`` of this module in a fresh process (see the module docstring), with
+    ``OMP_WAIT_POLICY=PASSIVE`` unless the caller set it."""
+    from micrograd_plus.bench.cli import in_child
 
-    A fresh process decides which thread pools exist and in which order they start (see the
-    module docstring), whatever the calling process has already loaded.
-    """
-    import json
-    import subprocess
-    import sys
-
-    env = dict(os.environ)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when each OpenMP runtime starts
-    code = (
-        "import json\n"
-        f"from micrograd_plus.bench.gpt import {function}\n"
-        f"print(json.dumps({function}(*{list(args)!r})))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=3600, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"benchmark child process failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return in_child(__name__, function, *args, env_defaults={"OMP_WAIT_POLICY": "PASSIVE"})
 
 
 def _setup(iters):

@@ -46,8 +46,8 @@ Treat ``stats`` as opaque: pass it from :func:`attention_forward` to :func:`atte
 (Both backward functions also accept the other forward's ``stats``.)
 """
 
-import numpy as np
 import numba
+import numpy as np
 from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import fast_exp
@@ -337,9 +337,9 @@ def _backward_kernel(dout, q, k, v, p, scale, causal, runs):
     """dq, dk, dv for arrays of shape (N, T, D), given p (N, Tp, Tp) from the forward.
 
     The heads are cut into ``runs`` contiguous runs (one per thread), and each run allocates its
-    (Tp, Tp) scratch buffers once: allocated per head inside the parallel loop, three 256 KB
-    buffers per head went through mmap and page faults (6,000 faults per call at (8, 6, 256, 64),
-    a third of the backward's time, whenever the allocator's threshold sat below their size).
+    (Tp, Tp) scratch buffers once, not once per head: three allocations per thread instead of
+    three per head inside the parallel loop (each 256 KB at T = 256, big enough for the memory
+    allocator to hand out fresh, page-faulting memory).
     """
     N, T, D = q.shape
     Tp, Dp = p.shape[1], _padded(D)
@@ -352,7 +352,7 @@ def _backward_kernel(dout, q, k, v, p, scale, causal, runs):
         ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
         pt = np.empty((Tp, Tp), dtype=q.dtype)  # Pᵀ
         dst = np.empty((Tp, Tp), dtype=q.dtype)  # dSᵀ
-        pad = np.empty((3, Tp, Dp), dtype=q.dtype)  # dq, dk, dv of a head when padded
+        pad = np.empty((0 if exact else 3, Tp, Dp), dtype=q.dtype)  # a padded head's dq, dk, dv
         for h in range(r * N // runs, (r + 1) * N // runs):
             if exact:
                 _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst, dq[h], dk[h], dv[h])

@@ -70,7 +70,8 @@ def test_gelu_kernels_match_references(shape, dtype, spread, noncontiguous, seed
 
 def test_float32_kernels_on_a_million_values():
     """The hypothesis test draws a few dozen small arrays; this sweeps a million values per
-    spread against the float64 references, where the documented tolerances must still hold."""
+    spread (the vectorised body of the loops) against the float64 references, where the
+    documented tolerances must still hold."""
     rng = np.random.default_rng(1)
     for spread in (0.3, 3.0, 30.0):
         x = (rng.standard_normal(1_000_000) * spread).astype(np.float32)
@@ -82,6 +83,22 @@ def test_float32_kernels_on_a_million_values():
         yt_ref, t_ref = E.gelu_tanh_forward_reference(x64)
         np.testing.assert_allclose(yt, yt_ref, **TOL[np.float32])
         np.testing.assert_allclose(E.gelu_tanh_backward(g, x, t), E.gelu_tanh_backward_reference(g64, x64, t_ref),
+                                   **TANH_BACKWARD_TOL[np.float32])
+
+
+def test_float32_tanh_is_exactly_one_where_exp_underflows():
+    """Regression: tanh(u) for large u was (1 - e) / (1 + e) with e = 0, which fast-math division
+    made 1 - 6e-8 in the scalar tail of the loop, and backward's (1 - t^2) x^3 term grew that to
+    errors of 5e-5 (found by hypothesis at x = 19.2). Short arrays run through that tail."""
+    rng = np.random.default_rng(2)
+    for n in range(1, 40):
+        x = rng.uniform(8.0, 40.0, n).astype(np.float32) * rng.choice([-1, 1], n).astype(np.float32)
+        g = rng.standard_normal(n).astype(np.float32)
+        yt, t = E.gelu_tanh_forward(x)
+        assert np.all(np.abs(t) == 1.0), t
+        _, t_ref = E.gelu_tanh_forward_reference(x.astype(np.float64))
+        np.testing.assert_allclose(E.gelu_tanh_backward(g, x, t),
+                                   E.gelu_tanh_backward_reference(g.astype(np.float64), x.astype(np.float64), t_ref),
                                    **TANH_BACKWARD_TOL[np.float32])
 
 
