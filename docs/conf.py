@@ -19,7 +19,8 @@ copyright = "2026, the micrograd_plus developers"
 release = "0.1.0"
 
 extensions = [
-    "myst_parser",
+    "myst_nb",               # MyST Markdown + chapters as text notebooks executed at build time
+    "sphinx_design",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
@@ -27,8 +28,14 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+# Chapters are MyST-NB text notebooks (front matter ``file_format: mystnb``): their code cells run
+# at build time, so every printed number and figure on a page is what the library really did.
+# "cache" re-executes a chapter only when its code changed (jupyter-cache, under docs/_build).
+nb_execution_mode = os.environ.get("MICROGRAD_PLUS_NB_EXECUTION", "cache")
+nb_execution_timeout = 600
+nb_execution_raise_on_error = True     # a failing chapter cell fails the build
+nb_execution_show_tb = True
 exclude_patterns = ["_build", "_ext", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
 
 autodoc_member_order = "bysource"
