@@ -196,8 +196,8 @@ PAGE_CHECKS = {
     "06-sgd.md": [("batches and seeds", _check_sgd)],
     "07-mnist.md": [("MNIST shapes and 13,002", _check_mnist)],
     "08-tensors.md": [("linear layer gradients", _check_tensors)],
-    "09-gpt.md": [("tokens, shapes, GPT-3 figures", _check_gpt)],
-    "gradcheck.md": [("a wrong gradient is caught", _check_gradcheck)],
+    "15-training-sampling.md": [("tokens, shapes, GPT-3 figures", _check_gpt)],
+    "09-checking-gradients.md": [("a wrong gradient is caught", _check_gradcheck)],
     "performance.md": [("attention kernel", _check_performance)],
 }
 
