@@ -15,7 +15,8 @@ import numpy as np
 
 from micrograd_plus import functional as F
 from micrograd_plus.nn import init
-from micrograd_plus.nn.module import Module, Parameter, Sequential
+from micrograd_plus.nn.containers import Sequential
+from micrograd_plus.nn.module import Module, Parameter
 from micrograd_plus.random import get_generator
 from micrograd_plus.tensor import Tensor
 

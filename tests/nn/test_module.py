@@ -264,13 +264,17 @@ def test_deepcopy_gives_an_independent_model():
     assert not np.array_equal(m.layers[0].weight.data, m2.layers[0].weight.data)
 
 
-def test_import_nn_does_not_import_the_transformer_until_asked():
+def test_nn_exports_the_transformer_layers_with_a_plain_import():
+    # The transformer layers used to be loaded on first use (a module-level __getattr__), which
+    # hid an import cycle; now `import micrograd_plus.nn` simply imports them (it saved nothing).
     import subprocess
     import sys
 
     code = ("import sys, micrograd_plus.nn as nn; "
-            "assert 'micrograd_plus.nn.transformer' not in sys.modules; "
-            "nn.Block; assert 'micrograd_plus.nn.transformer' in sys.modules")
+            "assert 'micrograd_plus.nn.transformer' in sys.modules; "
+            "from micrograd_plus.nn.transformer import Block, CausalSelfAttention; "
+            "assert nn.Block is Block and nn.CausalSelfAttention is CausalSelfAttention; "
+            "assert not hasattr(nn, '__getattr__')")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
