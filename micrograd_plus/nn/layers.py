@@ -306,6 +306,8 @@ class MLP(Module):
         sizes = [int(n) for n in sizes]
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got sizes={sizes}")
+        if not 0.0 <= float(dropout) < 1.0:  # checked here: with one layer no Dropout is built
+            raise ValueError(f"nn.MLP dropout must be in [0, 1), got {dropout!r}")
         gen = get_generator(generator)
         self.sizes = sizes
         layers = []
