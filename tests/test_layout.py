@@ -119,7 +119,32 @@ def _comment_lines(source):
     return lines
 
 
-def imports_of(module, path, modules, root=ROOT):
+def lazy_names(modules):
+    """``{package: {name: module}}`` from the tables of lazily imported names in ``__init__`` files.
+
+    The front door ``micrograd_plus/__init__.py`` maps ``"Tensor"`` to ``("micrograd_plus.tensor",
+    "Tensor")`` and imports it on first use, so ``from micrograd_plus import Tensor`` is an import
+    of ``micrograd_plus.tensor``: a module-level dict from names to a module name (or a tuple that
+    starts with one) is read as such a table.
+    """
+    tables = {}
+    for module, path in modules.items():
+        if path.name != "__init__.py":
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            value = getattr(node, "value", None)
+            if not isinstance(node, (ast.Assign, ast.AnnAssign)) or not isinstance(value, ast.Dict):
+                continue
+            for key, target in zip(value.keys, value.values):
+                if isinstance(target, ast.Tuple) and target.elts:
+                    target = target.elts[0]
+                if (isinstance(key, ast.Constant) and isinstance(key.value, str)
+                        and isinstance(target, ast.Constant) and target.value in modules):
+                    tables.setdefault(module, {})[key.value] = target.value
+    return tables
+
+
+def imports_of(module, path, modules, root=ROOT, lazy=None):
     """Every import of the package in one file, as :class:`Import` records."""
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source, filename=str(path))
@@ -157,7 +182,9 @@ def imports_of(module, path, modules, root=ROOT):
                 if _is_under(base, PACKAGE):
                     for alias in child.names:
                         sub = f"{base}.{alias.name}"
-                        add(sub if sub in modules else base, child, in_function)
+                        if sub not in modules:  # a name: a lazily imported one, or the package's own
+                            sub = (lazy or {}).get(base, {}).get(alias.name, base)
+                        add(sub, child, in_function)
             elif (isinstance(child, ast.Call) and isinstance(child.func, (ast.Attribute, ast.Name))
                   and getattr(child.func, "attr", getattr(child.func, "id", None)) == "import_module"):
                 lazy_loader[0] = True
@@ -181,9 +208,10 @@ def imports_of(module, path, modules, root=ROOT):
 def import_graph(root=ROOT):
     """All the package's imports of itself: a list of :class:`Import`, file by file."""
     modules = module_files(root)
+    lazy = lazy_names(modules)
     edges = []
     for module, path in modules.items():
-        edges += imports_of(module, path, modules, root)
+        edges += imports_of(module, path, modules, root, lazy)
     return modules, edges
 
 
@@ -412,7 +440,8 @@ def test_the_checker_finds_a_function_level_cycle_and_names_the_files(tmp_path):
 
 def test_the_checker_sees_layering_and_silent_lazy_imports(tmp_path):
     root = _fake_package(tmp_path, {
-        "__init__.py": "",
+        "__init__.py": "import importlib\n_LAZY = {'Tensor': ('micrograd_plus.tensor', 'Tensor')}\n",
+        "scalar/nn.py": "from micrograd_plus import Tensor  # the front door's lazy name\n",
         "tensor.py": "def f():\n    from micrograd_plus import functional\n",
         "functional.py": "",
         "kernels/__init__.py": "from micrograd_plus.tensor import Tensor\n",
@@ -424,6 +453,8 @@ def test_the_checker_sees_layering_and_silent_lazy_imports(tmp_path):
     assert "micrograd_plus/tensor.py:2: tensor must never import functional" in problems
     assert "micrograd_plus/kernels/__init__.py:1: kernels must import nothing" in problems
     assert "micrograd_plus/scalar/engine.py:1: the scalar engine must import nothing of the tensor world" in problems
+    assert ("micrograd_plus/scalar/nn.py:1: the scalar engine must import nothing of the tensor world; "
+            "micrograd_plus.scalar.nn imports micrograd_plus.tensor") in problems
     silent = [e for e in edges if e.in_function and not e.commented]
     assert [(e.path, e.line) for e in silent] == [("micrograd_plus/tensor.py", 2)]
 

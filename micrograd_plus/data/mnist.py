@@ -10,7 +10,7 @@ training and 10,000 (written by different people) for testing::
 
 The files are the original ones in the IDX format (a tiny binary header, then raw bytes).
 Before a single byte is used, each file is checked against the MD5 of the canonical MNIST
-file, so a truncated download or a flipped bit is reported -- naming the file -- instead of
+file, so a truncated copy or a flipped bit is reported -- naming the file -- instead of
 quietly training on damaged digits.
 
 Where the files are looked for, in order: ``root=`` if you give one (and then only there),
