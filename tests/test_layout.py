@@ -224,8 +224,9 @@ def adjacency(edges):
 
 
 def cycles(modules, edges):
-    """The import cycles, one per strongly connected component, each as a closed path of
-    :class:`Import` records (the last one leads back to the first one's source)."""
+    """The import cycles, each as a closed path of :class:`Import` records (the last one leads
+    back to the first one's source): for every set of modules that all reach each other, a
+    shortest cycle through each of its modules that no earlier cycle passed through."""
     graph = adjacency(edges)
     index, low, on_stack, stack, components = {}, {}, set(), [], []
     counter = [0]
@@ -268,13 +269,17 @@ def cycles(modules, edges):
 
     found = []
     for component in components:
-        found.append(_a_cycle_in(sorted(component), graph, component))
+        uncovered = sorted(component)
+        while uncovered:  # a shortest cycle through each module not yet on one
+            path = _a_cycle_in(uncovered[0], graph, component)
+            found.append(path)
+            on_it = {imp.source for imp in path}
+            uncovered = [m for m in uncovered if m not in on_it]
     return found
 
 
-def _a_cycle_in(members, graph, component):
-    """A shortest closed path through the first member of a strongly connected component."""
-    start = members[0]
+def _a_cycle_in(start, graph, component):
+    """A shortest closed path through ``start``, inside its strongly connected component."""
     previous = {start: None}
     frontier = [start]
     while frontier:
