@@ -11,6 +11,8 @@ the same idea as ``torch.manual_seed``::
 
 import numpy as np
 
+__all__ = ["manual_seed", "get_generator"]
+
 _default_generator = np.random.default_rng(0)
 
 
@@ -20,11 +22,6 @@ def manual_seed(seed):
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
     _default_generator = np.random.default_rng(int(seed))
-    return _default_generator
-
-
-def default_generator():
-    """Return the library-wide default :class:`numpy.random.Generator`."""
     return _default_generator
 
 

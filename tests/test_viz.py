@@ -1,4 +1,4 @@
-"""viz.to_dot and viz.draw on Value and Tensor graphs."""
+"""viz.to_dot, viz.draw and viz.plot (micrograd_plus/viz/graph.py) on Value and Tensor graphs."""
 
 import re
 import shutil
@@ -66,7 +66,7 @@ def test_to_dot_rejects_non_graph_objects():
 
 
 def test_draw_without_graphviz_names_the_missing_program(monkeypatch, tmp_path):
-    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     _, _, out = small_graph()
     target = tmp_path / "g.svg"
     with pytest.raises(RuntimeError, match="'dot'.*graphviz"):
@@ -93,7 +93,7 @@ def fake_dot(tmp_path, script):
 def test_draw_feeds_dot_text_to_the_program_and_writes_its_output(monkeypatch, tmp_path):
     # the fake echoes its format argument and its stdin, so we see exactly what draw() sent
     program = fake_dot(tmp_path, 'echo "format $1"; cat\n')
-    monkeypatch.setattr(viz.shutil, "which", lambda name: program if name == "dot" else None)
+    monkeypatch.setattr(shutil, "which", lambda name: program if name == "dot" else None)
     _, _, out = small_graph()
     target = tmp_path / "graph.png"
     assert viz.draw(out, target, format="png") == str(target)
@@ -104,7 +104,7 @@ def test_draw_feeds_dot_text_to_the_program_and_writes_its_output(monkeypatch, t
 
 def test_draw_reports_a_failing_dot_and_writes_nothing(monkeypatch, tmp_path):
     program = fake_dot(tmp_path, 'echo "Error: bad format" >&2; exit 3\n')
-    monkeypatch.setattr(viz.shutil, "which", lambda name: program)
+    monkeypatch.setattr(shutil, "which", lambda name: program)
     _, _, out = small_graph()
     with pytest.raises(RuntimeError, match="exit code 3.*bad format"):
         viz.draw(out, tmp_path / "g.svg")
@@ -136,3 +136,21 @@ def test_plot_refuses_huge_graphs():
         y = y + 1.0
     with pytest.raises(ValueError, match="at most 60 values"):
         viz.plot(y)
+
+
+def test_one_drawing_package_and_one_graph_walk():
+    # viz.graph orders nodes with the engine's own walk; plots is the old name of viz.training.
+    from micrograd_plus import plots
+    from micrograd_plus.scalar.engine import topological_order
+    from micrograd_plus.viz import graph, training
+
+    assert graph.topological_order is topological_order
+    assert plots.plot_digits is training.plot_digits is viz.plot_digits
+    assert set(plots.__all__) == set(training.__all__) and set(training.__all__) <= set(viz.__all__)
+
+
+def test_dot_text_names_the_result_n0_and_orders_inputs_after_it():
+    a, b, out = small_graph()
+    text = viz.to_dot(out)
+    assert 'n0 [shape=box, label="data' in text  # the result (tanh) is node n0
+    assert "n0_op [shape=ellipse, label=\"tanh\"]" in text

@@ -6,8 +6,9 @@ their files in the same places, in this order:
 1. a directory you pass explicitly (``root=``),
 2. the directory named by the environment variable ``MICROGRAD_PLUS_DATA``,
 3. the copy bundled inside the package (so everything runs offline on a fresh install),
-4. a per-user cache, ``$XDG_CACHE_HOME/micrograd_plus`` (default ``~/.cache/micrograd_plus``),
-   which is also where downloads go.
+4. a per-user data directory, ``$XDG_CACHE_HOME/micrograd_plus`` (default
+   ``~/.cache/micrograd_plus``), for copies you put there yourself. Nothing is downloaded: the
+   package ships the data it needs.
 
 Inside a data directory, a data set may sit in its own sub-directory (``mnist/``,
 ``tinyshakespeare/``) or directly at the top.
@@ -32,7 +33,7 @@ class DataError(ValueError):
 
 
 def cache_root():
-    """The per-user cache directory for downloads: ``$XDG_CACHE_HOME/micrograd_plus``, or
+    """The per-user data directory searched last: ``$XDG_CACHE_HOME/micrograd_plus``, or
     ``~/.cache/micrograd_plus`` when ``XDG_CACHE_HOME`` is unset or empty."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "micrograd_plus"

@@ -10,21 +10,17 @@ training and 10,000 (written by different people) for testing::
 
 The files are the original ones in the IDX format (a tiny binary header, then raw bytes).
 Before a single byte is used, each file is checked against the MD5 of the canonical MNIST
-file, so a truncated download or a flipped bit is reported -- naming the file -- instead of
+file, so a truncated copy or a flipped bit is reported -- naming the file -- instead of
 quietly training on damaged digits.
 
 Where the files are looked for, in order: ``root=`` if you give one (and then only there),
-the directory in ``MICROGRAD_PLUS_DATA``, the copy bundled with the package, the user cache
-(``~/.cache/micrograd_plus/mnist``); if none has them and ``download=True``, they are fetched
-from the public mirrors in :data:`MIRRORS` into the cache.
+the directory in ``MICROGRAD_PLUS_DATA``, the copy bundled with the package, the per-user data
+directory (``~/.cache/micrograd_plus/mnist``). Nothing is downloaded: the package ships the
+four files, so it runs offline on a fresh machine.
 """
 
 import gzip
 import hashlib
-import os
-import shutil
-import tempfile
-import urllib.request
 import zlib
 from pathlib import Path
 
@@ -52,15 +48,6 @@ MD5 = {
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
 
-#: Public mirrors of the original files, tried in order (``<mirror><name>.gz``).
-MIRRORS = [
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-]
-
-#: Seconds to wait for a mirror before giving up on it.
-DOWNLOAD_TIMEOUT = 30
-
 #: The bundled copy (a module attribute so that tests can point it elsewhere).
 BUNDLED_MNIST_DIR = BUNDLED_DIR / "mnist"
 
@@ -69,7 +56,7 @@ BUNDLED_MNIST_DIR = BUNDLED_DIR / "mnist"
 _memory_cache = {}
 
 
-def load_mnist(split="train", root=None, download=True):
+def load_mnist(split="train", root=None):
     """Load one split of MNIST as uint8 arrays.
 
     Args:
@@ -77,8 +64,6 @@ def load_mnist(split="train", root=None, download=True):
         root: a directory holding the four files (``*.gz`` or uncompressed, directly inside
             or in a ``mnist/`` sub-directory). When given, only this directory is searched --
             a typo in a path you chose should be an error, not a silent fall-back.
-        download: when no searched place has a file, fetch it from :data:`MIRRORS` into the
-            user cache (never used when ``root`` is given).
 
     Returns:
         ``(images, labels)``: images ``uint8 (N, 28, 28)`` with 0 = background and 255 = ink,
@@ -86,16 +71,16 @@ def load_mnist(split="train", root=None, download=True):
         an in-process cache; call ``.copy()`` if you want to modify them.
 
     Raises:
-        FileNotFoundError: a file is in none of the searched places (and could not be
-            downloaded); the message lists where it looked.
+        FileNotFoundError: a file is in none of the searched places; the message lists
+            where it looked.
         DataError: a file was found but is truncated, corrupted, of the wrong kind, or does
             not match the canonical MD5; the message names the file.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     images_name, labels_name = SPLITS[split]
-    images = _load_file(images_name, root, download)  # (N, 28, 28)
-    labels = _load_file(labels_name, root, download)  # (N,)
+    images = _load_file(images_name, root)  # (N, 28, 28)
+    labels = _load_file(labels_name, root)  # (N,)
     if len(images) != len(labels):  # cannot happen with verified files; kept as a guard
         raise DataError(f"MNIST {split}: {len(images)} images but {len(labels)} labels")
     return images, labels
@@ -135,11 +120,11 @@ def _search_dirs(root):
     if env is not None:
         dirs += [("MICROGRAD_PLUS_DATA", d) for d in subdirs(env, "mnist")]
     dirs.append(("bundled copy", Path(BUNDLED_MNIST_DIR)))
-    dirs.append(("user cache", cache_root() / "mnist"))
+    dirs.append(("user data directory", cache_root() / "mnist"))
     return dirs
 
 
-def _load_file(name, root, download):
+def _load_file(name, root):
     """Find file ``name`` (gzipped or raw), verify it and return its array, using the memory cache."""
     looked = []
     for _, directory in _search_dirs(root):
@@ -148,9 +133,9 @@ def _load_file(name, root, download):
             looked.append(str(path))
             if path.is_file():
                 return _read_cached(path, name)
-    if root is None and download:
-        return _download(name, cache_root() / "mnist", looked)
-    hint = "" if root is not None else " (download=False, so nothing was fetched)"
+    hint = ("" if root is not None else
+            " (the package ships MNIST, so its bundled copy is missing: reinstall micrograd_plus, "
+            "or point root= or MICROGRAD_PLUS_DATA at a directory holding the four files)")
     raise FileNotFoundError(f"MNIST file {name}(.gz) not found{hint}; looked for: " + ", ".join(looked))
 
 
@@ -214,43 +199,3 @@ def read_idx(path, name):
             f"the canonical {name} has {MD5[name]} (the file is corrupted or not the original MNIST)"
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(dims)  # read-only
-
-
-# --------------------------------------------------------------------------------------------
-# Downloading
-
-
-def _download(name, cache_dir, looked):
-    """Fetch ``name.gz`` from the first mirror that serves a verified copy, into ``cache_dir``.
-
-    Each attempt streams into a temporary file in the cache directory, verifies it, and only
-    then renames it into place with :func:`os.replace` (atomic), so a failed or corrupt
-    download never leaves a file that a later run would pick up.
-    """
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / (name + ".gz")
-    failures = []
-    for mirror in MIRRORS:
-        url = mirror + name + ".gz"
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{name}.gz.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-                    shutil.copyfileobj(response, f)
-                f.flush()
-                os.fsync(f.fileno())
-            array = read_idx(tmp, name)  # raises DataError for a bad copy
-            os.replace(tmp, target)
-        except (OSError, DataError) as exc:  # URLError and timeouts are OSErrors
-            failures.append(f"{url}: {exc}")
-            continue
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        stat = target.stat()
-        _memory_cache[(str(target.resolve()), stat.st_size, stat.st_mtime_ns)] = array
-        return array
-    raise FileNotFoundError(
-        f"MNIST file {name}(.gz) not found (looked for: {', '.join(looked)}) and no mirror gave a "
-        f"verified copy: " + "; ".join(failures)
-    )

@@ -25,9 +25,6 @@ from micrograd_plus.tensor import Tensor, no_grad
 N_INPUTS = 784
 N_CLASSES = 10
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
-
-
 def mnist_classifier(hidden=(16, 16), activation="sigmoid", dropout=0.0, generator=None):
     """Build an MLP ``784 -> hidden... -> 10`` for MNIST.
 
@@ -45,15 +42,9 @@ def mnist_classifier(hidden=(16, 16), activation="sigmoid", dropout=0.0, generat
         Its Linear layers are ``model.layers[0]``, ``model.layers[2]``, ... (every other module;
         the ones between are activations).
     """
-    hidden = tuple(int(h) for h in hidden)
-    if any(h < 1 for h in hidden):
-        raise ValueError(f"hidden layer sizes must be positive, got {hidden}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {ACTIVATIONS}")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    return nn.MLP([N_INPUTS, *hidden, N_CLASSES], activation=activation, dropout=float(dropout),
-                  generator=generator)
+    # The sizes, the activation's name and the dropout probability are checked once, where they
+    # are used (nn.MLP, nn.Dropout), with messages that name the bad value.
+    return nn.MLP([N_INPUTS, *hidden, N_CLASSES], activation=activation, dropout=dropout, generator=generator)
 
 
 def linear_layers(model):

@@ -3,7 +3,12 @@
 Every layer here is a :class:`~micrograd_plus.nn.Module` that owns its weights as
 :class:`~micrograd_plus.nn.Parameter` objects and computes its output with a function from
 :mod:`micrograd_plus.functional`. The arithmetic lives in ``functional``; a layer adds the
-weights, their initialisation and input checks.
+weights and their initialisation. Where a layer checks its input itself (Linear, LayerNorm,
+the range of Embedding's indices) it is to say what *this layer* expected, in its own terms --
+``Linear(in_features=784, out_features=16) expects input of shape (*, 784)``; every other check
+(dtypes, weight shapes) is left to ``functional``.
+
+Read top to bottom: the layers, then :class:`MLP` built from them, then the small helpers.
 
 Shapes use ``*`` for "any number of leading dimensions": a Linear layer maps ``(*, in)`` to
 ``(*, out)``, so it works on a batch of images (B, 784) and on a batch of sequences (B, T, C) alike.
@@ -15,7 +20,8 @@ import numpy as np
 
 from micrograd_plus import functional as F
 from micrograd_plus.nn import init
-from micrograd_plus.nn.module import Module, Parameter, Sequential
+from micrograd_plus.nn.containers import Sequential
+from micrograd_plus.nn.module import Module, Parameter
 from micrograd_plus.random import get_generator
 from micrograd_plus.tensor import Tensor
 
@@ -23,24 +29,6 @@ __all__ = [
     "Linear", "Embedding", "LayerNorm", "Dropout",
     "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "Flatten", "MLP",
 ]
-
-
-def _float_dtype(dtype):
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"layer weights need a floating dtype, got {dtype}")
-    return dtype
-
-
-def _positive_int(value, name, layer):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{layer} needs {name} to be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _as_tensor(x):
-    """Let layers take plain numpy arrays too (wrapped without copying)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 class Linear(Module):
@@ -115,9 +103,7 @@ class Embedding(Module):
 
     def forward(self, idx):
         ids = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise TypeError(f"Embedding expects integer token indices, got dtype {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+        if ids.dtype.kind in "iu" and ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
             bad = ids.max() if ids.max() >= self.num_embeddings else ids.min()
             raise IndexError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): index {int(bad)} is "
                              f"out of range [0, {self.num_embeddings})")
@@ -269,22 +255,6 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-_ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "gelu": GELU, "identity": Identity}
-
-
-def _activation(activation):
-    """An activation Module from a name ('relu', ...), a Module class, or None (identity)."""
-    if activation is None:
-        return Identity()
-    if isinstance(activation, str):
-        if activation.lower() not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(_ACTIVATIONS)}")
-        return _ACTIVATIONS[activation.lower()]()
-    if isinstance(activation, type) and issubclass(activation, Module):
-        return activation()
-    raise TypeError(f"activation must be a name such as 'relu', a Module class or None, got {activation!r}")
-
-
 class MLP(Module):
     """A multi-layer perceptron: layers of neurons, each fully connected to the layer before.
 
@@ -294,6 +264,13 @@ class MLP(Module):
     Between layers, every neuron's weighted sum plus bias goes through the activation function.
     That network has 784*16 + 16*16 + 16*10 = 12,960 weights and 16 + 16 + 10 = 42 biases:
     13,002 parameters.
+
+    One list of sizes, inputs first, because that is how the network is drawn and counted
+    (3Blue1Brown's 784-16-16-10). The scalar engine's :class:`micrograd_plus.scalar.MLP` takes the
+    same list (``MLP([2, 16, 16, 1])``) and also micrograd's ``MLP(nin, nouts)``; here a second
+    positional argument is the ``activation``, so ``nn.MLP(2, [16, 1])`` is refused with a message
+    rather than misread. The transformer block's feed-forward network
+    (:mod:`micrograd_plus.nn.transformer`, nanoGPT's ``MLP``) is a different thing.
 
     The last layer has no activation by default, so the outputs are *logits* (raw scores) for
     :func:`~micrograd_plus.functional.cross_entropy`; pass ``output_activation="sigmoid"`` for
@@ -329,6 +306,8 @@ class MLP(Module):
         sizes = [int(n) for n in sizes]
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got sizes={sizes}")
+        if not 0.0 <= float(dropout) < 1.0:  # checked here: with one layer no Dropout is built
+            raise ValueError(f"nn.MLP dropout must be in [0, 1), got {dropout!r}")
         gen = get_generator(generator)
         self.sizes = sizes
         layers = []
@@ -344,3 +323,39 @@ class MLP(Module):
 
     def forward(self, x):
         return self.layers(x)  # (*, sizes[0]) -> (*, sizes[-1])
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+_ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "gelu": GELU, "identity": Identity}
+
+
+def _activation(activation):
+    """An activation Module from a name ('relu', ...), a Module class, or None (identity)."""
+    if activation is None:
+        return Identity()
+    if isinstance(activation, str):
+        if activation.lower() not in _ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(_ACTIVATIONS)}")
+        return _ACTIVATIONS[activation.lower()]()
+    if isinstance(activation, type) and issubclass(activation, Module):
+        return activation()
+    raise TypeError(f"activation must be a name such as 'relu', a Module class or None, got {activation!r}")
+
+
+def _float_dtype(dtype):
+    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"layer weights need a floating dtype, got {dtype}")
+    return dtype
+
+
+def _positive_int(value, name, layer):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{layer} needs {name} to be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _as_tensor(x):
+    """Let layers take plain numpy arrays too (wrapped without copying)."""
+    return x if isinstance(x, Tensor) else Tensor(x)

@@ -19,8 +19,13 @@ bookkeeping so that a layer or a network only has to say what it computes::
     # ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
 
 Assigning a :class:`Parameter` or a :class:`Module` to an attribute registers it; lists of
-modules go in a :class:`ModuleList` (a plain Python list would hide them). The names and
-behaviour are PyTorch's, so what you learn here transfers.
+modules go in a :class:`~micrograd_plus.nn.ModuleList` (a plain Python list would hide them).
+The names and behaviour are PyTorch's, so what you learn here transfers.
+
+Read :class:`Module` from the top: what a module *is* (``forward``, ``parameters``,
+``zero_grad``, ``train``/``eval``) comes first; the plumbing that makes attribute assignment
+register things, the tree walks, dtypes and ``state_dict`` follow. The containers
+(``Sequential``, ``ModuleList``) are in :mod:`micrograd_plus.nn.containers`.
 """
 
 import warnings
@@ -30,8 +35,7 @@ import numpy as np
 
 from micrograd_plus.tensor import Tensor
 
-__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "StateDictError", "IncompatibleKeys"]
-
+__all__ = ["Parameter", "Module", "StateDictError", "IncompatibleKeys"]
 
 class Parameter(Tensor):
     """A tensor that is a learnable weight of a model: a leaf with ``requires_grad=True``.
@@ -59,31 +63,6 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-IncompatibleKeys.__doc__ = "What ``load_state_dict(..., strict=False)`` skipped: missing and unexpected names."
-
-
-class StateDictError(ValueError):
-    """``load_state_dict`` refused a state dict. Nothing was loaded.
-
-    Attributes:
-        missing_keys: names the module has but the state dict lacks.
-        unexpected_keys: names in the state dict that the module does not have.
-        mismatches: ``(name, problem)`` pairs, e.g. a shape that differs.
-    """
-
-    def __init__(self, message, missing_keys=(), unexpected_keys=(), mismatches=()):
-        super().__init__(message)
-        self.missing_keys = list(missing_keys)
-        self.unexpected_keys = list(unexpected_keys)
-        self.mismatches = list(mismatches)
-
-
-def _array_of(obj):
-    """The numpy array behind a parameter or buffer (a Tensor's ``.data``, or the array itself)."""
-    return obj.data if isinstance(obj, Tensor) else obj
-
-
 class Module:
     """Base class of every layer and network.
 
@@ -101,6 +80,69 @@ class Module:
         object.__setattr__(self, "_buffers", {})  # name -> numpy array / Tensor (saved, not trained)
         object.__setattr__(self, "_modules", {})  # name -> Module or None
         object.__setattr__(self, "training", True)
+
+    # --- what a module is: a forward pass, its parameters, their gradients, its mode -------------
+
+    def forward(self, *args, **kwargs):
+        """What the module computes. Every subclass defines it."""
+        raise NotImplementedError(f"{type(self).__name__} has no forward(); define forward(self, ...)")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def named_parameters(self, prefix="", recurse=True):
+        """Yield ``(dotted_name, parameter)`` pairs, e.g. ``("layers.0.weight", p)``.
+
+        A parameter shared by two modules (tied weights) is yielded once, under the first name
+        found, so an optimiser never updates it twice.
+        """
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, module in mods:
+            for name, p in module._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self, recurse=True):
+        """Yield every parameter once: what you hand to an optimiser."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient before the next ``backward()``.
+
+        Gradients *accumulate* (a weight used twice gets both contributions), so they must be
+        cleared between steps. ``set_to_none=True`` (the default, as in PyTorch) sets
+        ``p.grad = None``; ``False`` fills existing gradients with zeros instead.
+
+        Why None here and 0.0 in the scalar engine (:meth:`micrograd_plus.scalar.nn.Module.zero_grad`)?
+        A Tensor's gradient is a whole array: ``None`` means "no gradient yet", costs no memory,
+        and the next ``backward()`` simply stores its array instead of adding to zeros -- and an
+        optimiser can tell a weight that got no gradient from one whose gradient is zero. A
+        Value's gradient is one float that ``backward`` always adds to, so it must start at 0.0.
+        """
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
+
+    def train(self, mode=True):
+        """Put this module and everything below it in training mode (``mode=False``: eval mode)."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Put this module and everything below it in evaluation mode (dropout off)."""
+        return self.train(False)
+
+    # ============================================================================================
+    # The plumbing: how assignment registers parameters and sub-modules, walking the tree,
+    # dtypes, saving and loading, printing. Read on only when you want to know how.
+    # ============================================================================================
 
     # --- registration by attribute assignment --------------------------------------------------
 
@@ -187,16 +229,6 @@ class Module:
             raise TypeError(f"add_module({name!r}) needs a Module or None, got {type(module).__name__}")
         self._forget(name)
         self._modules[name] = module
-
-    # --- the forward pass --------------------------------------------------------------------------
-
-    def forward(self, *args, **kwargs):
-        """What the module computes. Every subclass defines it."""
-        raise NotImplementedError(f"{type(self).__name__} has no forward(); define forward(self, ...)")
-
-    def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
-
     # --- walking the tree --------------------------------------------------------------------------
 
     def named_children(self):
@@ -228,26 +260,6 @@ class Module:
         for _, module in self.named_modules():
             yield module
 
-    def named_parameters(self, prefix="", recurse=True):
-        """Yield ``(dotted_name, parameter)`` pairs, e.g. ``("layers.0.weight", p)``.
-
-        A parameter shared by two modules (tied weights) is yielded once, under the first name
-        found, so an optimiser never updates it twice.
-        """
-        seen = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
-        for mod_name, module in mods:
-            for name, p in module._parameters.items():
-                if p is None or id(p) in seen:
-                    continue
-                seen.add(id(p))
-                yield (f"{mod_name}.{name}" if mod_name else name), p
-
-    def parameters(self, recurse=True):
-        """Yield every parameter once: what you hand to an optimiser."""
-        for _, p in self.named_parameters(recurse=recurse):
-            yield p
-
     def named_buffers(self, prefix=""):
         """Yield ``(dotted_name, buffer)`` for every registered buffer, each once."""
         seen = set()
@@ -270,31 +282,7 @@ class Module:
     def num_parameters(self):
         """The number of trainable numbers (weights and biases) in the module, each shared one once."""
         return sum(int(p.data.size) for p in self.parameters())
-
-    # --- modes and gradients -----------------------------------------------------------------------
-
-    def train(self, mode=True):
-        """Put this module and everything below it in training mode (``mode=False``: eval mode)."""
-        for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
-        return self
-
-    def eval(self):
-        """Put this module and everything below it in evaluation mode (dropout off)."""
-        return self.train(False)
-
-    def zero_grad(self, set_to_none=True):
-        """Forget every parameter's gradient before the next ``backward()``.
-
-        Gradients *accumulate* (a weight used twice gets both contributions), so they must be
-        cleared between steps. ``set_to_none=True`` (the default, as in PyTorch) sets
-        ``p.grad = None``; ``False`` fills existing gradients with zeros instead.
-        """
-        for p in self.parameters():
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad[...] = 0
+    # --- dtypes ------------------------------------------------------------------------------------
 
     def to(self, dtype):
         """Convert every floating parameter and buffer to ``dtype`` in place; return self.
@@ -325,7 +313,6 @@ class Module:
     def float(self):
         """Convert parameters and buffers to float32 (for training)."""
         return self.to(np.float32)
-
     # --- saving and loading ------------------------------------------------------------------------
 
     def _state_entries(self):
@@ -391,7 +378,6 @@ class Module:
         for target, value in to_copy:
             np.copyto(target, value, casting="same_kind")
         return IncompatibleKeys(missing, unexpected)
-
     # --- printing ----------------------------------------------------------------------------------
 
     def extra_repr(self):
@@ -412,86 +398,26 @@ class Module:
         return "\n".join(lines)
 
 
-class Sequential(Module):
-    """A chain of modules applied one after another: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
+class StateDictError(ValueError):
+    """``load_state_dict`` refused a state dict. Nothing was loaded.
 
-    The modules are registered as ``"0"``, ``"1"``, ..., so parameter names read
-    ``"0.weight"``, ``"2.bias"``. Index it like a list: ``seq[0]``, ``seq[-1]``, ``len(seq)``.
+    Attributes:
+        missing_keys: names the module has but the state dict lacks.
+        unexpected_keys: names in the state dict that the module does not have.
+        mismatches: ``(name, problem)`` pairs, e.g. a shape that differs.
     """
 
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], (list, tuple)):
-            modules = tuple(modules[0])
-        for module in modules:
-            self.append(module)
-
-    def append(self, module):
-        """Add ``module`` at the end of the chain."""
-        if not isinstance(module, Module):
-            raise TypeError(f"{type(self).__name__} takes Modules, got {type(module).__name__} "
-                            f"(activation functions as modules: nn.ReLU(), nn.Sigmoid(), ...)")
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        items = list(self._modules.values())
-        if isinstance(index, slice):
-            return type(self)(*items[index])
-        return items[index]
-
-    def forward(self, x):
-        for module in self:
-            x = module(x)
-        return x
+    def __init__(self, message, missing_keys=(), unexpected_keys=(), mismatches=()):
+        super().__init__(message)
+        self.missing_keys = list(missing_keys)
+        self.unexpected_keys = list(unexpected_keys)
+        self.mismatches = list(mismatches)
 
 
-class ModuleList(Module):
-    """A list of sub-modules that *is* registered (a plain Python list of modules is invisible
-    to ``parameters()``, ``state_dict()`` and ``train()``). It has no ``forward``: you decide how
-    its members are called, e.g. ``for block in self.blocks: x = block(x)``.
-    """
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys.__doc__ = "What ``load_state_dict(..., strict=False)`` skipped: missing and unexpected names."
 
-    def __init__(self, modules=()):
-        super().__init__()
-        self.extend(modules)
 
-    def append(self, module):
-        """Add one module at the end."""
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleList takes Modules, got {type(module).__name__}")
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def extend(self, modules):
-        """Add each of ``modules`` at the end."""
-        for module in modules:
-            self.append(module)
-        return self
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        items = list(self._modules.values())
-        if isinstance(index, slice):
-            return ModuleList(items[index])
-        return items[index]
-
-    def __setitem__(self, index, module):
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleList takes Modules, got {type(module).__name__}")
-        name = list(self._modules)[index]
-        self._modules[name] = module
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleList has no forward(): iterate over it in your own forward")
+def _array_of(obj):
+    """The numpy array behind a parameter or buffer (a Tensor's ``.data``, or the array itself)."""
+    return obj.data if isinstance(obj, Tensor) else obj

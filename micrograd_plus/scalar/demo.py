@@ -11,8 +11,13 @@ Example:
   micrograd-plus moons --steps 30 --seed 3 --out /tmp/moons
 """
 
-import argparse
 import os
+
+import numpy as np
+
+from micrograd_plus.cli_args import positive_int
+from micrograd_plus.data.moons import make_moons
+from micrograd_plus.scalar import MLP, Value
 
 HELP = "train a tiny scalar-autograd MLP on two half-moons and plot its decision boundary"
 
@@ -21,26 +26,16 @@ FIGURE_NAME = "moons_decision_boundary.png"
 
 def add_arguments(parser):
     """Add the ``moons`` options to an :class:`argparse.ArgumentParser`."""
-    parser.add_argument("--steps", type=_positive_int, default=100,
+    parser.add_argument("--steps", type=positive_int, default=100,
                         help="gradient descent steps, each on all points (default: 100)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed for the data and the initial weights; same seed, same run (default: 0)")
     parser.add_argument("--out", default="moons_output",
                         help=f"directory for the figure {FIGURE_NAME} (default: ./moons_output)")
-    parser.add_argument("--samples", type=_positive_int, default=100,
+    parser.add_argument("--samples", type=positive_int, default=100,
                         help="number of two-moons points (default: 100)")
     parser.add_argument("--noise", type=float, default=0.1,
                         help="standard deviation of the noise on each point (default: 0.1)")
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def hinge_loss(model, X, y, alpha=1e-4):
@@ -54,8 +49,6 @@ def hinge_loss(model, X, y, alpha=1e-4):
         ``(loss, accuracy)``: the cost as a Value (call ``backward()`` on it) and the fraction
         of points whose score has the right sign.
     """
-    from micrograd_plus.scalar import Value
-
     scores = [model(row) for row in X]
     losses = [(1 - yi * score).relu() for yi, score in zip(y, scores)]
     data_loss = Value.sum(losses) * (1.0 / len(losses))
@@ -88,8 +81,7 @@ def decision_boundary_figure(model, X, labels, resolution=0.05):
 
     ``X`` is an (n, 2) array, ``labels`` an (n,) array of 0/1 classes.
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
+    import matplotlib.pyplot as plt  # deferred: optional, and slow to import
 
     x_min, x_max = X[:, 0].min() - 0.5, X[:, 0].max() + 0.5
     y_min, y_max = X[:, 1].min() - 0.5, X[:, 1].max() + 0.5
@@ -111,13 +103,10 @@ def decision_boundary_figure(model, X, labels, resolution=0.05):
 
 def run(args):
     """Generate the data, train, report, and save the figure. Returns the exit code."""
-    import matplotlib
+    import matplotlib  # deferred: optional, and slow to import
 
     matplotlib.use("Agg")  # write files; never try to open a window
     import matplotlib.pyplot as plt
-
-    from micrograd_plus.data.moons import make_moons
-    from micrograd_plus.scalar import MLP
 
     X, labels = make_moons(args.samples, noise=args.noise, generator=args.seed)
     y = [2.0 * float(c) - 1.0 for c in labels]  # classes 0/1 -> labels -1/+1 for the hinge loss

@@ -29,8 +29,10 @@ How it works, in three ideas:
    The ``+=`` matters: a Value used in several places collects gradient from each of them.
 
 3. **Order.** A node may pass its gradient on only when its own gradient is complete, i.e.
-   after every node that *uses* it has been handled. :meth:`Value.backward` finds that order
-   with an explicit stack (no recursion, so a chain of a million operations is fine).
+   after every node that *uses* it has been handled. :func:`topological_order` lists the graph
+   inputs-first (an explicit stack, no recursion, so a chain of a million operations is fine);
+   :meth:`Value.backward` walks that list backwards. The same function orders the nodes when
+   :mod:`micrograd_plus.viz` draws a graph, of Values or of Tensors.
 
 Why store local derivatives as numbers instead of a little ``_backward`` closure per node (as
 the original micrograd does)? A closure that refers to its own output node puts every node in
@@ -47,18 +49,15 @@ return ``inf`` or ``nan``. Training code must not crash because one number overf
 operations here follow IEEE too: ``Value(1000).exp()`` is ``inf``, ``Value(-1.0).log()`` is
 ``nan``, ``Value(1000).tanh()`` is exactly ``1.0``. The small helpers that do this are at the
 bottom of the file.
+
+The file reads top to bottom: the :class:`Value` class with :meth:`~Value.backward`, then the
+operations (binary, unary, n-ary), then :func:`topological_order`, then the float helpers.
 """
 
 import math
 import operator
-from itertools import count
 
-__all__ = ["Value"]
-
-# Every Value gets a serial number at birth. A node is always created after its inputs (you
-# cannot multiply numbers that don't exist yet), so "newest first" is an order in which every
-# node comes before the nodes it was made from: exactly the order backward needs.
-_birth_counter = count()
+__all__ = ["Value", "topological_order"]
 
 
 class Value:
@@ -81,7 +80,7 @@ class Value:
     result of an operation. Plain numbers mix freely: ``2 * a``, ``a - 1``, ``1 / a`` all work.
     """
 
-    __slots__ = ("data", "grad", "_prev", "_local_grads", "_op", "label", "_birth", "__weakref__")
+    __slots__ = ("data", "grad", "_prev", "_local_grads", "_op", "label", "__weakref__")
 
     def __init__(self, data, _prev=(), _local_grads=(), _op="", label=""):
         self.data = data if type(data) is float else _to_float(data)
@@ -90,11 +89,48 @@ class Value:
         self._local_grads = _local_grads
         self._op = _op
         self.label = label
-        self._birth = next(_birth_counter)
 
     def __repr__(self):
         name = f", label={self.label!r}" if self.label else ""
         return f"Value(data={self.data:.6g}, grad={self.grad:.6g}{name})"
+
+    # ------------------------------------------------------------------------------------
+    # Backpropagation: the chain rule, applied from the result back to the leaves.
+    # ------------------------------------------------------------------------------------
+
+    def backward(self, grad=1.0):
+        """Fill in ``.grad`` of every Value this one was computed from (the chain rule).
+
+        Args:
+            grad: d(final result)/d(self), 1.0 when ``self`` is the final result (a loss).
+
+        Semantics:
+
+        * Leaves (Values you created) **accumulate**, as in PyTorch: two calls add twice.
+          Reset them with ``zero_grad()`` on the model, or set ``v.grad = 0.0``, before the
+          next step.
+        * Intermediate Values are recomputed from zero on each call, so they always hold
+          this call's gradient and a second call never double-counts through them.
+          (PyTorch doesn't keep intermediate gradients at all unless asked; here they stay
+          readable, which is handy when learning and when drawing the graph.)
+
+        The walk (:func:`topological_order`) uses an explicit stack, never recursion, so
+        graphs of millions of nodes are fine.
+        """
+        # 1. Every node that feeds into self, inputs before the nodes made from them.
+        order = topological_order(self)
+        for node in order:
+            if node._prev:  # an intermediate result: its gradient is this call's alone
+                node.grad = 0.0
+
+        # 2. The chain rule, one node at a time, from self back to the leaves: a node's
+        #    gradient is complete by the time it is reached, because every node that uses
+        #    it comes later in `order` and so was handled earlier in this loop.
+        self.grad += float(grad)
+        for node in reversed(order):
+            g = node.grad
+            for parent, local in zip(node._prev, node._local_grads):
+                parent.grad += local * g
 
     # ------------------------------------------------------------------------------------
     # Binary operations. Each one returns
@@ -254,57 +290,46 @@ class Value:
         total = sum(map(operator.mul, w_data, x_data))
         return Value(total, (*weights, *inputs), (*x_data, *w_data), "dot")
 
-    # ------------------------------------------------------------------------------------
-    # Backpropagation
-    # ------------------------------------------------------------------------------------
+def topological_order(root):
+    """Every node ``root`` was computed from, and ``root`` itself, each once, inputs first.
 
-    def backward(self, grad=1.0):
-        """Fill in ``.grad`` of every Value this one was computed from (the chain rule).
+    In the returned list a node always comes after all the nodes it was made from, so ``root``
+    is last and walking the list backwards visits each node before its inputs: the order the
+    chain rule needs (:meth:`Value.backward`), and the left-to-right order of a drawn graph
+    (:mod:`micrograd_plus.viz`).
 
-        Args:
-            grad: d(final result)/d(self), 1.0 when ``self`` is the final result (a loss).
+    Args:
+        root: a graph node: anything whose ``_prev`` is the tuple of nodes it was computed
+            from -- a :class:`Value`, or a :class:`~micrograd_plus.Tensor`.
 
-        Semantics:
+    Returns:
+        A list of nodes (leaves included).
 
-        * Leaves (Values you created) **accumulate**, as in PyTorch: two calls add twice.
-          Reset them with ``zero_grad()`` on the model, or set ``v.grad = 0.0``, before the
-          next step.
-        * Intermediate Values are recomputed from zero on each call, so they always hold
-          this call's gradient and a second call never double-counts through them.
-          (PyTorch doesn't keep intermediate gradients at all unless asked; here they stay
-          readable, which is handy when learning and when drawing the graph.)
+    The walk is depth-first with an explicit stack instead of recursion: each node is pushed
+    once to be *expanded* (its inputs pushed above it) and once more to be *emitted*, which
+    happens only after everything above it -- all its inputs -- has been emitted.
 
-        The walk uses an explicit stack and a sort, never recursion, so graphs of millions
-        of nodes are fine.
-        """
-        # 1. Find every intermediate (non-leaf) node that feeds into self.
-        nodes = []
-        seen = {self}
-        stack = [self]
-        while stack:
-            node = stack.pop()
-            if node._prev:
-                nodes.append(node)
-                node.grad = 0.0
-                for parent in node._prev:
-                    if parent not in seen:
-                        seen.add(parent)
-                        stack.append(parent)
-
-        # 2. Newest first: every node is handled before the (older) nodes it was made from,
-        #    so its gradient is complete when it passes it on.
-        nodes.sort(key=_birth, reverse=True)
-
-        # 3. The chain rule, one node at a time.
-        self.grad += float(grad)
-        for node in nodes:
-            g = node.grad
-            for parent, local in zip(node._prev, node._local_grads):
-                parent.grad += local * g
-
-
-def _birth(node):
-    return node._birth
+    Nodes go in a set, so they must hash by identity, as Values and Tensors do (a Tensor's
+    ``==`` is elementwise, as in PyTorch, but its hash is its identity; a set never calls ``==``
+    for two distinct objects whose identity hashes differ, and live objects' always do). A set
+    of the nodes themselves is twice as fast as one of their ``id()`` numbers here.
+    """
+    order = []
+    seen = set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)  # all of its inputs are already in `order`
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        for parent in node._prev:
+            if parent not in seen:
+                stack.append((parent, False))
+    return order
 
 
 def _to_float(x):

@@ -25,6 +25,8 @@ The tensor engine's ``nn.Linear`` computes a whole layer (and a whole batch) as 
 product; these classes spell out the same arithmetic one neuron at a time.
 """
 
+from numbers import Integral
+
 from micrograd_plus.random import get_generator
 from micrograd_plus.scalar.engine import Value
 
@@ -34,17 +36,26 @@ NONLINEARITIES = ("relu", "tanh", "sigmoid", "linear")
 
 
 class Module:
-    """Something with parameters: the base class of :class:`Neuron`, :class:`Layer`, :class:`MLP`."""
+    """Something with parameters: the base class of :class:`Neuron`, :class:`Layer`, :class:`MLP`.
+
+    micrograd's two-method base class, kept that small on purpose. The tensor engine's
+    :class:`micrograd_plus.nn.Module` is the full PyTorch-style one (registration by assignment,
+    ``state_dict``, ``train``/``eval``); the two are separate because a Value network needs none
+    of that, and chapter 1 should not have to read it.
+    """
 
     def parameters(self):
         """All leaf Values this module learns (weights and biases), as a list."""
         return []
 
     def zero_grad(self):
-        """Set every parameter's ``grad`` to 0, ready for the next ``backward()``.
+        """Set every parameter's ``grad`` to 0.0, ready for the next ``backward()``.
 
         Gradients accumulate (``+=``) in backward, so without this each step would also
-        carry all the previous steps' gradients.
+        carry all the previous steps' gradients. 0.0 and not None (which the tensor engine's
+        ``nn.Module.zero_grad`` uses): a Value's gradient is one float that ``backward``
+        always *adds* to, so it must hold a number; a Tensor's gradient is an array that
+        ``backward`` can store fresh, so there None ("no gradient yet") is cheaper and clearer.
         """
         for p in self.parameters():
             p.grad = 0.0
@@ -123,8 +134,19 @@ class Layer(Module):
 class MLP(Module):
     """A multi-layer perceptron: layers in a row, each feeding its activations to the next.
 
+    Two spellings build the same network::
+
+        MLP(2, [16, 16, 1])      # micrograd's: number of inputs, then each layer's size
+        MLP([2, 16, 16, 1])      # every size, inputs first, as nn.MLP takes them
+
+    The first is micrograd's own signature, kept because chapter 1, micrograd's demo and its
+    readers use it; the second is the one :class:`micrograd_plus.nn.MLP` (the tensor engine's,
+    e.g. ``nn.MLP([784, 16, 16, 10])``) takes, so one line works in both worlds. (The ``MLP``
+    inside a transformer block, :mod:`micrograd_plus.nn.transformer`, is a different thing:
+    the position-wise feed-forward C -> 4C -> C that nanoGPT calls ``MLP``.)
+
     Args:
-        nin: number of inputs.
+        nin: number of inputs -- or the list of all sizes, inputs first, when ``nouts`` is omitted.
         nouts: the size of each layer, e.g. ``[16, 16, 1]``.
         nonlinearity: the hidden layers' squashing function (default ``"relu"``); the last
             layer is linear, so it outputs unbounded scores.
@@ -134,14 +156,21 @@ class MLP(Module):
     Value when that layer has one neuron, otherwise a list.
     """
 
-    def __init__(self, nin, nouts, nonlinearity="relu", generator=None):
+    def __init__(self, nin, nouts=None, nonlinearity="relu", generator=None):
+        if nouts is None and isinstance(nin, (list, tuple)):
+            sizes = list(nin)  # MLP([2, 16, 16, 1])
+        else:
+            sizes = [nin] + (list(nouts) if isinstance(nouts, (list, tuple, range)) else [nouts])
+        if len(sizes) < 2 or not all(isinstance(n, Integral) and not isinstance(n, bool) and n >= 1 for n in sizes):
+            raise ValueError(f"MLP needs positive integer sizes: MLP(nin, [sizes of the layers]) such as "
+                             f"MLP(2, [16, 16, 1]), or MLP([2, 16, 16, 1]); got nin={nin!r}, nouts={nouts!r}")
         rng = get_generator(generator)
-        sizes = [nin] + list(nouts)
+        n_layers = len(sizes) - 1
         self.layers = [
-            Layer(sizes[i], sizes[i + 1],
-                  nonlinearity=nonlinearity if i < len(nouts) - 1 else "linear",
+            Layer(int(sizes[i]), int(sizes[i + 1]),
+                  nonlinearity=nonlinearity if i < n_layers - 1 else "linear",
                   generator=rng)
-            for i in range(len(nouts))
+            for i in range(n_layers)
         ]
 
     def __call__(self, x):

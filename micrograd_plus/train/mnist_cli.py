@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from micrograd_plus.cli_args import positive_int as _positive_int
+
 HELP = "train an MLP on MNIST handwritten digits (the main demo), with plots and experiments"
 
 DEFAULT_OUT = "runs/mnist"
@@ -62,16 +64,6 @@ def _experiments(text):
     if bad:
         raise argparse.ArgumentTypeError(f"unknown experiment(s) {bad}; choose from {', '.join(_EXPERIMENTS)} or all")
     return tuple(names)
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def add_arguments(parser):

@@ -5,7 +5,6 @@ pixel mean/std), and the IDX files parsed here with plain gzip + numpy.
 """
 
 import gzip
-import os
 import shutil
 from pathlib import Path
 
@@ -137,13 +136,13 @@ def test_env_var_directory_is_used(isolated, monkeypatch):
     data_dir = isolated / "envdata"
     shutil.copytree(MNIST_DIR, data_dir / "mnist")
     monkeypatch.setenv(_files.DATA_ENV_VAR, str(data_dir))
-    images, _ = load_mnist("test", download=False)
+    images, _ = load_mnist("test")
     assert images.shape == (10000, 28, 28)
 
 
 def test_env_var_without_mnist_falls_back_to_bundled(tmp_path, monkeypatch):
     monkeypatch.setenv(_files.DATA_ENV_VAR, str(tmp_path))  # holds no MNIST
-    images, _ = load_mnist("test", download=False)
+    images, _ = load_mnist("test")
     assert images.shape == (10000, 28, 28)
 
 
@@ -154,9 +153,28 @@ def test_bundled_copy_is_shipped_and_verified():
         mnist_module.read_idx(bundled / (name + ".gz"), name)  # raises if not canonical
 
 
-def test_missing_everywhere_without_download(isolated):
-    with pytest.raises(FileNotFoundError, match="download=False"):
-        load_mnist("test", download=False)
+def test_missing_everywhere_lists_where_it_looked(isolated):
+    with pytest.raises(FileNotFoundError, match=f"MNIST file {IMAGES}.*bundled copy is missing") as info:
+        load_mnist("test")
+    message = str(info.value)
+    assert str(isolated / "no-bundle" / IMAGES) in message  # the bundled place
+    assert str(isolated / "cache" / "micrograd_plus" / "mnist" / IMAGES) in message  # the user's
+
+
+def test_user_data_directory_is_searched_last(isolated):
+    user_dir = isolated / "cache" / "micrograd_plus" / "mnist"
+    shutil.copytree(MNIST_DIR, user_dir)
+    images, labels = load_mnist("test")
+    assert images.shape == (10000, 28, 28) and labels[:3].tolist() == [7, 2, 1]
+
+
+def test_nothing_is_downloaded():
+    # The package ships MNIST; the old mirror downloader (and its `download=` switch) is gone.
+    import inspect
+
+    assert "download" not in inspect.signature(load_mnist).parameters
+    assert not hasattr(mnist_module, "MIRRORS")
+    assert "urllib" not in Path(mnist_module.__file__).read_text()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,68 +233,3 @@ def test_images_file_in_place_of_labels_is_wrong_magic(tmp_path):
 
 def test_data_error_is_a_value_error():
     assert issubclass(DataError, ValueError)
-
-
-# ---------------------------------------------------------------------------------------------
-# Downloading, without a network: the mirrors are file:// URLs of local directories
-
-
-@pytest.fixture
-def mirrors(isolated):
-    """A mirror serving corrupt copies of every file, and one serving good copies."""
-    bad, good = isolated / "bad-mirror", isolated / "good-mirror"
-    bad.mkdir()
-    good.mkdir()
-    for name in (IMAGES, LABELS):  # the test split only: the tests download nothing else
-        shutil.copy(MNIST_DIR / (name + ".gz"), good / (name + ".gz"))
-        content = raw_bytes(name)
-        (bad / (name + ".gz")).write_bytes(gz(flip(content, len(content) - 1)))
-    return bad.as_uri() + "/", good.as_uri() + "/"
-
-
-def cache_dir(tmp_path):
-    return tmp_path / "cache" / "micrograd_plus" / "mnist"
-
-
-def test_download_skips_corrupt_mirror_and_leaves_no_partial_file(isolated, mirrors, monkeypatch):
-    monkeypatch.setattr(mnist_module, "MIRRORS", list(mirrors))  # the corrupt one first
-    images, labels = load_mnist("test")
-    np.testing.assert_array_equal(labels, np.frombuffer(raw_bytes(LABELS)[8:], dtype=np.uint8))
-    assert images.shape == (10000, 28, 28)
-    assert sorted(os.listdir(cache_dir(isolated))) == [IMAGES + ".gz", LABELS + ".gz"]
-    # The cached files are the verified ones: a later offline load reads them.
-    monkeypatch.setattr(mnist_module, "MIRRORS", [])
-    mnist_module._memory_cache.clear()
-    _, again = load_mnist("test", download=False)
-    np.testing.assert_array_equal(again, labels)
-
-
-def test_download_failing_everywhere_leaves_cache_empty(isolated, mirrors, monkeypatch):
-    bad, _ = mirrors
-    missing = (isolated / "no-such-mirror").as_uri() + "/"
-    monkeypatch.setattr(mnist_module, "MIRRORS", [missing, bad])
-    with pytest.raises(FileNotFoundError) as info:
-        load_mnist("test")
-    message = str(info.value)
-    assert missing in message and bad in message and "checksum mismatch" in message
-    assert os.listdir(cache_dir(isolated)) == []
-
-
-def test_download_interrupted_mid_stream_leaves_no_file(isolated, mirrors, monkeypatch):
-    _, good = mirrors
-    monkeypatch.setattr(mnist_module, "MIRRORS", [good])
-
-    def broken_copy(src, dst, *args):
-        dst.write(src.read(1000))
-        raise OSError("connection reset")
-
-    monkeypatch.setattr(mnist_module.shutil, "copyfileobj", broken_copy)
-    with pytest.raises(FileNotFoundError, match="connection reset"):
-        load_mnist("test")
-    assert os.listdir(cache_dir(isolated)) == []
-
-
-def test_no_download_when_root_given(tmp_path, mirrors, monkeypatch):
-    monkeypatch.setattr(mnist_module, "MIRRORS", [mirrors[1]])
-    with pytest.raises(FileNotFoundError):
-        load_mnist("test", root=tmp_path / "empty")

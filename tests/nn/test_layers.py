@@ -294,3 +294,11 @@ def test_mlp_called_the_scalar_way_explains_itself():
 def test_layer_sizes_must_be_positive_integers(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("dropout", [-0.1, 1.0, 1.5])
+def test_mlp_refuses_a_dropout_outside_0_1_even_without_hidden_layers(dropout):
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        nn.MLP([4, 16, 2], dropout=dropout)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        nn.MLP([4, 2], dropout=dropout)  # no hidden layer, so no Dropout module to refuse it

@@ -329,3 +329,51 @@ def test_bad_operands_are_named():
         Value(2.0) ** "a"
     with pytest.raises(TypeError, match="one real number, got list"):
         Value(2.0) + [1.0]
+
+
+def test_topological_order_lists_each_node_once_after_its_inputs():
+    from micrograd_plus.scalar.engine import topological_order
+
+    a, b = Value(2.0), Value(3.0)
+    c = a * b
+    d = c + a  # a is used twice, c once
+    e = d * c  # a diamond: c reaches e directly and through d
+    order = topological_order(e)
+    assert len(order) == 5 and len({id(n) for n in order}) == 5
+    position = {id(n): i for i, n in enumerate(order)}
+    for node in order:
+        for parent in node._prev:
+            assert position[id(parent)] < position[id(node)], (parent, node)
+    assert order[-1] is e
+    assert topological_order(a) == [a]  # a leaf is its own graph
+
+
+def test_topological_order_tells_nodes_apart_by_identity_not_equality():
+    # Tensor == Tensor is elementwise (its hash stays its identity); the walk must never call ==.
+    from micrograd_plus.scalar.engine import topological_order
+
+    class Node:
+        def __init__(self, *prev):
+            self._prev = prev
+
+        def __eq__(self, other):
+            raise AssertionError("compared with ==")
+
+        __hash__ = object.__hash__
+
+    x = Node()
+    y = Node(x, x)
+    z = Node(y, x)
+    assert [id(n) for n in topological_order(z)] == [id(x), id(y), id(z)]
+
+
+def test_topological_order_walks_a_chain_deeper_than_the_recursion_limit():
+    from micrograd_plus.scalar.engine import topological_order
+
+    x = Value(1.0)
+    y = x
+    for _ in range(200_000):  # far deeper than Python's recursion limit
+        y = y + 1.0
+    order = topological_order(y)
+    assert order[-1] is y and any(n is x for n in order)
+    assert len(order) == 1 + 2 * 200_000  # each + adds its result and a leaf for 1.0

@@ -141,3 +141,18 @@ def test_mlp_learns_two_moons():
     assert isinstance(last_acc, float)
     assert last_loss < 0.1 * first_loss
     assert last_acc >= 0.95 > first_acc
+
+
+def test_mlp_takes_micrograds_signature_and_the_sizes_list_alike():
+    a = MLP(2, [5, 3, 1], generator=4)
+    b = MLP([2, 5, 3, 1], generator=4)  # the spelling nn.MLP takes
+    assert repr(a) == repr(b) == "MLP(2, [5, 3, 1])"
+    assert [p.data for p in a.parameters()] == [p.data for p in b.parameters()]
+    assert [layer.neurons[0].nonlinearity for layer in b.layers] == ["relu", "relu", "linear"]
+    assert a([0.5, -1.0]).data == b([0.5, -1.0]).data
+
+
+@pytest.mark.parametrize("args", [(2, []), ([2],), (2, [0, 1]), (2, [1.5]), (True, [1]), ("2", [1])])
+def test_mlp_refuses_sizes_that_are_not_positive_integers(args):
+    with pytest.raises(ValueError, match=r"MLP needs positive integer sizes.*MLP\(2, \[16, 16, 1\]\)"):
+        MLP(*args)

@@ -6,7 +6,7 @@ no extra software and that you can paste into an online viewer. :func:`draw` tur
 SVG or PNG file with the ``dot`` program, when it is installed::
 
     from micrograd_plus.scalar import Value
-    from micrograd_plus.viz import to_dot, draw
+    from micrograd_plus.viz import to_dot, draw, plot
 
     a, b = Value(2.0, label="a"), Value(-3.0, label="b")
     L = (a * b + a).tanh()
@@ -28,27 +28,22 @@ import tempfile
 
 import numpy as np
 
+from micrograd_plus.scalar.engine import topological_order
+
 __all__ = ["to_dot", "draw", "plot"]
 
 _MAX_SHOWN = 6  # tensors with at most this many elements have their numbers printed
 
 
 def _nodes_and_edges(root):
-    """All nodes reachable from ``root`` (root first, each once) and the (parent, child) edges.
+    """All nodes reachable from ``root`` (root first, each once) and the (input, result) edges.
 
-    An explicit stack instead of recursion: fine for graphs of any depth.
+    The nodes come from the engine's own walk, :func:`~micrograd_plus.scalar.engine.topological_order`
+    (inputs first; reversed here so that node ``n0`` is the result), which works for Values and
+    Tensors alike and needs no recursion.
     """
-    nodes, edges = [], []
-    seen = {id(root)}
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        nodes.append(node)
-        for parent in node._prev:
-            edges.append((parent, node))
-            if id(parent) not in seen:
-                seen.add(id(parent))
-                stack.append(parent)
+    nodes = topological_order(root)[::-1]
+    edges = [(parent, node) for node in nodes for parent in node._prev]
     return nodes, edges
 
 
@@ -175,19 +170,8 @@ def draw(root, path, format="svg"):
 
 def _levels(nodes):
     """Column of each node (by id): one more than its furthest input; leaves sit just before
-    their first use."""
-    order = []  # inputs before the nodes made from them (iterative post-order walk)
-    done, stack = set(), [(node, False) for node in reversed(nodes)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in done:
-            continue
-        done.add(id(node))
-        stack.append((node, True))
-        stack.extend((p, False) for p in node._prev if id(p) not in done)
+    their first use. ``nodes`` is root first, as :func:`_nodes_and_edges` gives them."""
+    order = nodes[::-1]  # inputs before the nodes made from them
     level = {}
     for node in order:
         level[id(node)] = 1 + max((level[id(p)] for p in node._prev), default=-1)
@@ -218,7 +202,7 @@ def plot(root, ax=None, max_nodes=60):
     Returns:
         The matplotlib Axes.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib is optional and slow to import
 
     nodes, edges = _nodes_and_edges(root)
     if len(nodes) > max_nodes:
