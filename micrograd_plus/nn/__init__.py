@@ -8,15 +8,13 @@
 * Costs as modules: :class:`CrossEntropyLoss`, :class:`MSELoss` (:mod:`micrograd_plus.nn.loss`).
 * :class:`MLP` -- layers of neurons stacked, e.g. 3Blue1Brown's ``MLP([784, 16, 16, 10],
   activation="sigmoid")``.
-* The transformer pieces :class:`CausalSelfAttention` and :class:`Block`
-  (:mod:`micrograd_plus.nn.transformer`, loaded on first use).
+* The transformer's own layers (attention, its MLP, the block) are in the GPT's file,
+  :mod:`micrograd_plus.models.gpt`, read top to bottom with the model, as in nanoGPT.
 * :mod:`~micrograd_plus.nn.init` (initialisers) and :func:`clip_grad_norm_`.
 
 The scalar-engine ``Neuron``, ``Layer`` and ``MLP`` of the first chapter live in
 :mod:`micrograd_plus.scalar`. Optimisers are in :mod:`micrograd_plus.optim`.
 """
-
-import importlib
 
 from micrograd_plus.nn import init, utils
 from micrograd_plus.nn.layers import (
@@ -36,23 +34,11 @@ from micrograd_plus.nn.loss import CrossEntropyLoss, MSELoss
 from micrograd_plus.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential, StateDictError
 from micrograd_plus.nn.utils import clip_grad_norm_
 
-# The transformer layers are imported on first use (PEP 562): `import micrograd_plus.nn` never
-# depends on them, and transformer.py can itself do `from micrograd_plus import nn`.
-_LAZY = {"CausalSelfAttention": "micrograd_plus.nn.transformer", "Block": "micrograd_plus.nn.transformer"}
-
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "StateDictError", "IncompatibleKeys",
     "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "Flatten", "MLP",
-    "CrossEntropyLoss", "MSELoss", "CausalSelfAttention", "Block", "init", "utils", "clip_grad_norm_",
+    "CrossEntropyLoss", "MSELoss", "init", "utils", "clip_grad_norm_",
 ]
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'micrograd_plus.nn' has no attribute {name!r}")
 
 
 def __dir__():

@@ -292,7 +292,7 @@ def _neighbours(args):
     from micrograd_plus.train.gpt import load_model
 
     model, tok, _ = load_model(args.checkpoint)
-    emb = np.asarray(model.wte.weight.data, dtype=np.float64)  # (V, C)
+    emb = np.asarray(model.transformer.wte.weight.data, dtype=np.float64)  # (V, C)
     chars = [c for c in dict.fromkeys(args.chars.replace("\\n", "\n")) if c in tok.stoi]
     if not chars:
         raise ValueError("none of --chars is in the model's vocabulary")

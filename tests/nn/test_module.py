@@ -264,16 +264,6 @@ def test_deepcopy_gives_an_independent_model():
     assert not np.array_equal(m.layers[0].weight.data, m2.layers[0].weight.data)
 
 
-def test_import_nn_does_not_import_the_transformer_until_asked():
-    import subprocess
-    import sys
-
-    code = ("import sys, micrograd_plus.nn as nn; "
-            "assert 'micrograd_plus.nn.transformer' not in sys.modules; "
-            "nn.Block; assert 'micrograd_plus.nn.transformer' in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
 def test_load_state_dict_needs_a_mapping():
     with pytest.raises(TypeError, match="mapping"):
         Inner().load_state_dict([np.ones((2, 3)), np.zeros(2)])
