@@ -34,10 +34,13 @@ At the end of the file, :func:`weight_table` counts a GPT's weights in the categ
 3Blue1Brown's lesson on transformers (and reproduces GPT-3's famous 175,181,291,520).
 """
 
+import json
 import textwrap
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
+import safetensors.numpy  # Hugging Face's weight files as numpy arrays: no torch, and no pickle
 
 from micrograd_plus import functional as F
 from micrograd_plus import nn
@@ -54,6 +57,8 @@ __all__ = [
     "sample_next",
     "nearest_neighbours",
     "upgrade_state_dict",
+    "config_from_hf",
+    "CONV1D_WEIGHTS",
     "WeightRow",
     "WeightTable",
     "weight_table",
@@ -398,6 +403,59 @@ class GPT(nn.Module):
         ``wte.weight``) and nanoGPT's extras are translated first (:func:`upgrade_state_dict`)."""
         return super().load_state_dict(upgrade_state_dict(state_dict, self.config), strict=strict)
 
+    @classmethod
+    def from_pretrained(cls, path, dtype=np.float32):
+        """Load GPT-2 (any size) from a Hugging Face model directory: ``config.json`` + ``model.safetensors``.
+
+        That is what ``GPT2LMHeadModel.save_pretrained(dir)`` writes and what the Hub's GPT-2
+        repositories hold. Three things differ from this library's layout, and are translated:
+
+        * GPT-2's linear layers are ``Conv1D``\\ s, whose weights are stored (in, out) -- the
+          transpose of a Linear's (out, in) -- so the four matrices of :data:`CONV1D_WEIGHTS` are
+          transposed on the way in;
+        * GPT-2 uses the tanh approximation of GELU (``"gelu_new"``), hence ``gelu_approximate="tanh"``;
+        * the head is tied to the token embedding, so the files have no ``lm_head.weight``.
+
+        Only safetensors files are read, never ``pytorch_model.bin`` (a pickle: opening one can
+        run code). Vocabulary files in the directory are read with
+        :meth:`micrograd_plus.data.BPETokenizer.from_gpt2_files`.
+
+        Args:
+            path: the directory.
+            dtype: the dtype of the weights here (float32 to run; float64 to check numerics).
+
+        Returns:
+            a :class:`GPT` in eval mode.
+        """
+        path = Path(path).expanduser()
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{path}: no config.json (expected a Hugging Face GPT-2 model directory)")
+        try:
+            hf = json.loads(config_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{config_file}: not valid JSON ({exc})") from None
+        try:
+            config = config_from_hf(hf)
+        except ValueError as exc:
+            raise ValueError(f"{config_file}: {exc}") from None
+        arrays = _read_safetensors(path)
+        state = {}
+        for name, value in arrays.items():
+            name = name[len("transformer."):] if name.startswith("transformer.") else name
+            if name.endswith((".attn.bias", ".attn.masked_bias")) and value.ndim != 1:
+                continue  # old files store the causal mask as a buffer; it is not a weight
+            if name.endswith(CONV1D_WEIGHTS):
+                value = value.T  # Conv1D (in, out) -> Linear (out, in)
+            state[name if name == "lm_head.weight" else "transformer." + name] = value
+        model = cls(config, generator=0).to(dtype)
+        try:
+            model.load_state_dict({k: np.ascontiguousarray(v, dtype=dtype) for k, v in state.items()})
+        except ValueError as exc:
+            raise ValueError(f"{path}: the weights do not fit its config.json: {exc}") from None
+        model.eval()
+        return model
+
     # ---- sampling (no gradients) -------------------------------------------------------------
 
     def new_kv_cache(self, batch_size):
@@ -528,6 +586,72 @@ def upgrade_state_dict(state_dict, config=None):
             raise ValueError("the model ties lm_head.weight to transformer.wte.weight, but the state dict "
                              "has two different matrices for them (load it into a GPTConfig(tie_weights=False))")
     return out
+
+
+#: GPT-2's four matrices per block that Hugging Face stores as Conv1D, (in, out): transposed on the
+#: way in and out (nanoGPT's ``from_pretrained`` transposes the same four).
+CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+#: Hugging Face's names for the activation -> our ``gelu_approximate``.
+_HF_GELU = {"gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu_fast": "tanh", "gelu": "none"}
+
+
+def config_from_hf(hf):
+    """A :class:`GPTConfig` from the dict of a Hugging Face GPT-2 ``config.json``.
+
+    ``n_positions`` is the context (``block_size``); GPT-2 always has biases; ``resid_pdrop``
+    becomes ``dropout``. Settings this model does not have (a different MLP width, LayerNorm
+    epsilon or attention scaling) raise ValueError naming them rather than load a different model.
+    """
+    if hf.get("model_type", "gpt2") != "gpt2":
+        raise ValueError(f"model_type is {hf.get('model_type')!r}; only 'gpt2' models can be read")
+    act = hf.get("activation_function", "gelu_new")
+    if act not in _HF_GELU:
+        raise ValueError(f"activation_function {act!r} is not a GELU this model has (one of {sorted(_HF_GELU)})")
+    n_embd = int(hf.get("n_embd", 768))
+    unsupported = {
+        "n_inner": (hf.get("n_inner"), (None, 4 * n_embd)),
+        "layer_norm_epsilon": (hf.get("layer_norm_epsilon", 1e-5), (1e-5,)),
+        "scale_attn_weights": (hf.get("scale_attn_weights", True), (True,)),
+        "scale_attn_by_inverse_layer_idx": (hf.get("scale_attn_by_inverse_layer_idx", False), (False,)),
+        "reorder_and_upcast_attn": (hf.get("reorder_and_upcast_attn", False), (False,)),
+    }
+    for key, (value, allowed) in unsupported.items():
+        if value not in allowed:
+            raise ValueError(f"{key}={value!r} is not supported (this GPT has {allowed[-1]!r})")
+    return GPTConfig(
+        vocab_size=int(hf.get("vocab_size", 50257)),
+        block_size=int(hf.get("n_positions", 1024)),
+        n_layer=int(hf.get("n_layer", 12)),
+        n_head=int(hf.get("n_head", 12)),
+        n_embd=n_embd,
+        dropout=float(hf.get("resid_pdrop", 0.0)),
+        bias=True,
+        tie_weights=bool(hf.get("tie_word_embeddings", True)),
+        gelu_approximate=_HF_GELU[act],
+    )
+
+
+def _read_safetensors(path):
+    """Every array of ``model.safetensors`` in ``path`` (or of the shards its index lists)."""
+    single, index = path / "model.safetensors", path / "model.safetensors.index.json"
+    if single.is_file():
+        files = [single]
+    elif index.is_file():
+        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+        files = [path / f for f in sorted(set(weight_map.values()))]
+    elif (path / "pytorch_model.bin").is_file():
+        raise ValueError(f"{path} has only pytorch_model.bin, a pickle (opening one can run code); save the model "
+                         "with safetensors instead: model.save_pretrained(dir, safe_serialization=True)")
+    else:
+        raise FileNotFoundError(f"{path}: no model.safetensors")
+    arrays = {}
+    for f in files:
+        try:
+            arrays.update(safetensors.numpy.load_file(f))
+        except Exception as exc:  # safetensors raises its own error types for damaged or odd files
+            raise ValueError(f"{f}: cannot be read as safetensors ({type(exc).__name__}: {exc})") from None
+    return arrays
 
 
 def _check_temperature(temperature):
