@@ -38,6 +38,7 @@ __all__ = [
     "embedding",
     "dropout",
     "scaled_dot_product_attention",
+    "attention_weights",
     "DIFFERENTIABLE_FUNCTIONS",
 ]
 
@@ -499,8 +500,27 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
 
         return _result(out, (q, k, v), "attention", backward)
 
-    s = (q @ k.transpose(-2, -1)) * scale  # (..., T, S)
-    T, S = qs[-2], ks[-2]
+    p = attention_weights(q, k, attn_mask=attn_mask, is_causal=is_causal, scale=scale)  # (..., T, S)
+    if dropout_p > 0.0:
+        p = dropout(p, dropout_p, training=True, generator=generator)
+    return p @ v  # (..., T, Dv)
+
+
+@_differentiable
+def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
+    """How much each query position attends to each key position: softmax(q kᵀ * scale + mask).
+
+    ``q`` (..., T, D), ``k`` (..., S, D) -> (..., T, S), each row summing to 1 (zero where masked).
+    This is the first half of :func:`scaled_dot_product_attention` (which multiplies the result
+    by the values), on its own so that a model can show its attention patterns; the arguments
+    mean the same.
+    """
+    q = _float_tensor(q, "attention q")
+    k = _float_tensor(k, "attention k")
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.data.shape[-1])
+    s = (q @ k.transpose(-2, -1)) * float(scale)  # (..., T, S)
+    T, S = q.data.shape[-2], k.data.shape[-2]
     if is_causal:
         s = s.masked_fill(~np.tril(np.ones((T, S), dtype=bool)), -np.inf)
     elif attn_mask is not None:
@@ -509,8 +529,4 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
             s = s.masked_fill(~m, -np.inf)
         else:
             s = s + _to_tensor(attn_mask, s)
-    p = softmax(s, dim=-1)
-    if dropout_p > 0.0:
-        p = dropout(p, dropout_p, training=True, generator=generator)
-    return p @ v  # (..., T, Dv)
-
+    return softmax(s, dim=-1)  # (..., T, S)

@@ -71,9 +71,9 @@ def torch_gpt(model):
         def forward(self, idx, targets=None):
             B, T = idx.shape
             C, H = cfg.n_embd, cfg.n_head
-            x = self.p("wte.weight")[idx] + self.p("wpe.weight")[:T]  # (B, T, C)
+            x = self.p("transformer.wte.weight")[idx] + self.p("transformer.wpe.weight")[:T]  # (B, T, C)
             for i in range(cfg.n_layer):
-                b = f"blocks.{i}."
+                b = f"transformer.h.{i}."
                 h = self.ln(x, b + "ln_1")
                 qkv = TF.linear(h, self.p(b + "attn.c_attn.weight"), self.p(b + "attn.c_attn.bias"))
                 q, k, v = qkv.split(C, dim=2)
@@ -84,8 +84,8 @@ def torch_gpt(model):
                 h = self.ln(x, b + "ln_2")
                 h = TF.gelu(TF.linear(h, self.p(b + "mlp.c_fc.weight"), self.p(b + "mlp.c_fc.bias")))
                 x = x + TF.linear(h, self.p(b + "mlp.c_proj.weight"), self.p(b + "mlp.c_proj.bias"))
-            x = self.ln(x, "ln_f")
-            head = self.p("wte.weight") if cfg.tie_weights else self.p("lm_head.weight")
+            x = self.ln(x, "transformer.ln_f")
+            head = self.p("transformer.wte.weight") if cfg.tie_weights else self.p("lm_head.weight")
             logits = TF.linear(x, head)  # (B, T, V)
             loss = None
             if targets is not None:
@@ -121,8 +121,8 @@ def _torch_step_fn(tmodel, tc):
 
     from micrograd_plus.optim import cosine_with_warmup_lr
 
-    decay = [p for n, p in tmodel.named_parameters() if p.dim() >= 2 and not n.startswith(("wte", "wpe"))]
-    other = [p for n, p in tmodel.named_parameters() if not (p.dim() >= 2 and not n.startswith(("wte", "wpe")))]
+    decay = [p for n, p in tmodel.named_parameters() if p.dim() >= 2 and not n.startswith(("transformer__wte", "transformer__wpe"))]
+    other = [p for n, p in tmodel.named_parameters() if not (p.dim() >= 2 and not n.startswith(("transformer__wte", "transformer__wpe")))]
     groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": other, "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=tc.learning_rate, betas=(tc.beta1, tc.beta2), eps=tc.eps)
     state = {"it": 0}

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from micrograd_plus.data._files import BUNDLED_DIR, DataError, cache_root, env_root, subdirs
+from micrograd_plus.data.bpe import BPETokenizer
 from micrograd_plus.random import get_generator
 
 #: sha256 of the canonical Tiny Shakespeare ``input.txt`` (1,115,394 bytes, ASCII).
@@ -166,6 +167,14 @@ class CharTokenizer:
             raise ValueError(f"id {int(ids[pos])} at position {pos} is outside the vocabulary 0..{self.vocab_size - 1}")
         return "".join([self.chars[i] for i in ids.tolist()])
 
+    def token_text(self, i):
+        """The text of token ``i``: one character."""
+        return self.chars[i]
+
+    def token_id(self, piece):
+        """The id of the token that is exactly ``piece``, or None if there is none."""
+        return self.stoi.get(piece)
+
     def to_dict(self):
         """A JSON-serialisable description, e.g. to store in a checkpoint's metadata."""
         return {"type": "char", "chars": "".join(self.chars)}
@@ -182,6 +191,17 @@ class CharTokenizer:
 
     def __repr__(self):
         return f"CharTokenizer(vocab_size={self.vocab_size})"
+
+
+def tokenizer_from_dict(d):
+    """Rebuild a tokenizer from its ``to_dict()`` (what a checkpoint stores): a
+    :class:`CharTokenizer` for ``{"type": "char", ...}``, a :class:`BPETokenizer` for ``{"type": "bpe", ...}``."""
+    kind = d.get("type") if isinstance(d, dict) else None
+    if kind == "char":
+        return CharTokenizer.from_dict(d)
+    if kind == "bpe":
+        return BPETokenizer.from_dict(d)
+    raise ValueError(f"not a tokenizer description (type {kind!r}; expected 'char' or 'bpe')")
 
 
 def train_val_split(ids, val_fraction=0.1):

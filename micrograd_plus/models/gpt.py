@@ -1,32 +1,46 @@
-"""A character-level GPT: the second half of the learning path, made runnable.
+"""A GPT, the whole model in one file, read top to bottom: config, attention, MLP, block, GPT, sampling.
 
-A GPT reads a sequence of tokens (here: characters) and, at every position, predicts a probability
-distribution over the *next* token. It is built from four ideas, in the order data flows through it:
+A GPT reads a sequence of tokens (characters, or the word pieces of :class:`~micrograd_plus.data.BPETokenizer`)
+and, at every position, predicts a probability distribution over the *next* token. It is built from
+four ideas, in the order data flows through it:
 
 1. **Embedding.** Each token id becomes a vector of ``n_embd`` numbers (a row of the embedding
-   matrix), and a learned *position* vector is added so the model knows where in the context it is.
-2. **Attention.** In every block, each position looks back at earlier positions (never later ones:
-   that is the *causal* mask) and pulls in information from the ones it finds relevant. Several
-   *heads* do this in parallel, each with its own query, key and value matrices.
-3. **MLP.** Then each position, on its own, goes through a two-layer perceptron that widens the
-   vector 4x, applies GELU and narrows it back. Both sub-layers *add* their result to a running
-   "residual stream", and each is preceded by a LayerNorm (the "pre-LN" arrangement of GPT-2).
-4. **Unembedding.** A final LayerNorm and one matrix turn the last vector at each position into
-   ``vocab_size`` scores (logits); softmax turns them into probabilities, and the cross-entropy of
-   the true next token is the loss we train on.
+   matrix ``wte``), and a learned *position* vector (a row of ``wpe``) is added so the model knows
+   where in the context it is.
+2. **Attention** (:class:`CausalSelfAttention`). In every block, each position looks back at
+   earlier positions (never later ones: that is the *causal* mask) and pulls in information from
+   the ones it finds relevant. Several *heads* do this in parallel, each with its own query, key
+   and value matrices.
+3. **MLP** (:class:`MLP`). Then each position, on its own, goes through a two-layer perceptron
+   that widens the vector 4x, applies GELU and narrows it back. Both sub-layers *add* their result
+   to a running "residual stream", and each is preceded by a LayerNorm (GPT-2's "pre-LN" :class:`Block`).
+4. **Unembedding.** A final LayerNorm and one matrix (``lm_head``) turn the last vector at each
+   position into ``vocab_size`` scores (logits); softmax turns them into probabilities, and the
+   cross-entropy of the true next token is the loss we train on.
 
-Shapes: B = batch size, T = sequence length (<= ``block_size``), C = ``n_embd``, H = ``n_head``,
-D = C // H (the head size), V = ``vocab_size``.
+The parameter names are nanoGPT's (``transformer.wte``, ``transformer.h.0.attn.c_attn``, ...,
+``lm_head``), which are also Hugging Face's GPT-2 names, so weights move between the three with a
+table of renames: :meth:`GPT.from_pretrained` reads a Hugging Face GPT-2 directory, and
+:mod:`micrograd_plus.models.export` writes one, or a nanoGPT ``ckpt.pt``.
 
-This module also has :func:`weight_table`, which counts a GPT's weights in the categories of
-3Blue1Brown's lessons (and reproduces GPT-3's famous 175,181,291,520), and sampling
-(:meth:`GPT.generate`, :meth:`GPT.stream`).
+Sampling (:meth:`GPT.generate`, :meth:`GPT.stream`) keeps a :class:`KVCache`: the keys and values
+of the positions already seen, so that each new token costs one position's work instead of the
+whole context's.
+
+Shapes, as in nanoGPT: B = batch size, T = sequence length (<= ``block_size``), C = ``n_embd``,
+nh = ``n_head``, hs = C // nh (the head size), V = ``vocab_size``.
+
+At the end of the file, :func:`weight_table` counts a GPT's weights in the categories of
+3Blue1Brown's lesson on transformers (and reproduces GPT-3's famous 175,181,291,520).
 """
 
+import json
 import textwrap
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
+import safetensors.numpy  # Hugging Face's weight files as numpy arrays: no torch, and no pickle
 
 from micrograd_plus import functional as F
 from micrograd_plus import nn
@@ -35,14 +49,21 @@ from micrograd_plus.tensor import Tensor, no_grad
 
 __all__ = [
     "GPTConfig",
+    "CausalSelfAttention",
+    "MLP",
+    "Block",
+    "KVCache",
     "GPT",
+    "sample_next",
+    "nearest_neighbours",
+    "upgrade_state_dict",
+    "config_from_hf",
+    "CONV1D_WEIGHTS",
     "WeightRow",
     "WeightTable",
     "weight_table",
     "count_trainable",
     "GPT3_CONFIG",
-    "sample_next",
-    "nearest_neighbours",
 ]
 
 
@@ -67,6 +88,8 @@ class GPTConfig:
             default and our Shakespeare preset do without, which is slightly faster and as good).
         tie_weights: if True the unembedding *is* the token-embedding matrix (one matrix used
             twice, as in GPT-2); otherwise the unembedding is a separate matrix.
+        gelu_approximate: the MLP's GELU, PyTorch's ``approximate=`` argument: ``"none"``, the
+            exact ``x * Phi(x)`` (nanoGPT), or ``"tanh"``, the approximation GPT-2 was trained with.
     """
 
     vocab_size: int = 65
@@ -77,6 +100,7 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = False
     tie_weights: bool = True
+    gelu_approximate: str = "none"
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -90,10 +114,12 @@ class GPTConfig:
             )
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if self.gelu_approximate not in ("none", "tanh"):
+            raise ValueError(f"GPTConfig.gelu_approximate must be 'none' or 'tanh', got {self.gelu_approximate!r}")
 
     @property
     def head_size(self):
-        """D, the width of one attention head's query/key/value vectors: ``n_embd // n_head``."""
+        """hs, the width of one attention head's query/key/value vectors: ``n_embd // n_head``."""
         return self.n_embd // self.n_head
 
     def to_dict(self):
@@ -102,19 +128,589 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, d):
-        """Build a config from :meth:`to_dict`'s output; unknown keys are an error."""
+        """Build a config from :meth:`to_dict`'s output; unknown keys are an error, missing ones
+        take their defaults (so a checkpoint written before a field existed still loads)."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"GPTConfig.from_dict: unknown keys {sorted(unknown)}")
+        convert = {"bool": bool, "float": float, "int": int, "str": str}
         values = {}
         for f in fields(cls):
             if f.name in d:
-                v = d[f.name]
-                values[f.name] = bool(v) if f.type in (bool, "bool") else (
-                    float(v) if f.type in (float, "float") else int(v)
-                )
+                kind = f.type if isinstance(f.type, str) else f.type.__name__
+                values[f.name] = convert[kind](d[f.name])
         return cls(**values)
+
+
+# --------------------------------------------------------------------------------------------
+# The layers
+# --------------------------------------------------------------------------------------------
+
+
+class KVCache:
+    """What sampling remembers between steps in one layer: the keys and values of every position so far.
+
+    A new token's query has to meet the keys (and take the values) of *all* earlier positions.
+    Those never change once computed -- position 5's key depends only on tokens 0..5 -- so instead
+    of recomputing the whole context for every new token, each layer keeps them here and computes
+    only the newest position's. That turns each sampling step from T positions' work into one's.
+
+    Args:
+        batch_size, n_head, block_size, head_size: B, nh, the most positions, hs.
+        dtype: the model's float dtype.
+
+    Attributes:
+        k, v: buffers of shape (B, nh, block_size, hs); the first ``length`` positions are filled.
+        length: T_past, how many positions are cached.
+    """
+
+    def __init__(self, batch_size, n_head, block_size, head_size, dtype=np.float32):
+        self.k = np.zeros((batch_size, n_head, block_size, head_size), dtype=dtype)  # (B, nh, block_size, hs)
+        self.v = np.zeros((batch_size, n_head, block_size, head_size), dtype=dtype)  # (B, nh, block_size, hs)
+        self.length = 0  # T_past
+
+    def append(self, k, v):
+        """Store T new positions' keys and values, (B, nh, T, hs) each; return all of them so far,
+        two Tensors of shape (B, nh, T_past + T, hs)."""
+        t0, t1 = self.length, self.length + k.shape[2]
+        if t1 > self.k.shape[2]:
+            raise ValueError(f"KVCache: {t1} positions do not fit in a cache of {self.k.shape[2]} (block_size)")
+        self.k[:, :, t0:t1] = k.data  # (B, nh, T, hs) into positions t0..t1-1
+        self.v[:, :, t0:t1] = v.data
+        self.length = t1
+        return Tensor(self.k[:, :, :t1]), Tensor(self.v[:, :, :t1])  # (B, nh, T_past + T, hs) each
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention, as in GPT-2: the one place where positions talk to each other.
+
+    Every position sends out a *query* ("what am I looking for?"), a *key* ("what do I contain?")
+    and a *value* ("what do I pass on if you attend to me?"). Position t's output is an average of
+    the values of positions 0..t, weighted by softmax(query_t . key_s / sqrt(hs)). The *causal*
+    mask (s <= t only) is what makes the model a next-token predictor: no position can peek at the
+    token it is asked to predict.
+
+    One Linear, ``c_attn``, computes the queries, keys and values of all heads at once (a (3C, C)
+    weight: the per-head Q, K and V matrices of the lesson stacked on top of each other); the heads
+    attend independently, and a second Linear, ``c_proj``, mixes the heads' results back into width C.
+
+    Input ``x`` (B, T, C) -> output (B, T, C).
+    """
+
+    def __init__(self, config, generator=None):
+        super().__init__()
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        C = config.n_embd
+        self.c_attn = nn.Linear(C, 3 * C, bias=config.bias, generator=generator)  # C -> 3C: q, k, v of all heads
+        self.c_proj = nn.Linear(C, C, bias=config.bias, generator=generator)  # C -> C: the output projection
+        self.resid_dropout = nn.Dropout(config.dropout, generator=generator)
+
+    def qkv(self, x):
+        """Queries, keys and values of every head: ``x`` (B, T, C) -> three (B, nh, T, hs) tensors."""
+        B, T, C = x.shape
+        nh, hs = self.n_head, C // self.n_head
+        q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, C) each
+        q = q.reshape(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.reshape(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.reshape(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        return q, k, v
+
+    def forward(self, x, kv_cache=None):
+        """``x`` (B, T, C) -> (B, T, C). With a :class:`KVCache`, ``x`` holds only the new
+        positions; the cached earlier ones are attended to as well, and the new ones are added."""
+        B, T, C = x.shape
+        q, k, v = self.qkv(x)  # (B, nh, T, hs) each
+        if kv_cache is None:
+            # softmax(q kᵀ / sqrt(hs)) v under the causal mask, in one fused kernel
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+        else:
+            T_past = kv_cache.length
+            k, v = kv_cache.append(k, v)  # (B, nh, T_past + T, hs): the earlier positions' too
+            # new position t (T_past + t overall) may look at keys 0 .. T_past + t
+            mask = None if T == 1 else np.tril(np.ones((T, T_past + T), dtype=bool), k=T_past)  # (T, T_past + T)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, nh, hs) -> (B, T, C): the heads side by side
+        return self.resid_dropout(self.c_proj(y))  # (B, T, C)
+
+
+class MLP(nn.Module):
+    """The feed-forward half of a block: C -> 4C -> GELU -> C, applied to each position alone.
+
+    The up-projection ``c_fc`` gives every position 4C "neurons"; GELU (a smooth ReLU) decides how
+    much each fires; the down-projection ``c_proj`` writes the result back into the C-wide residual
+    stream. Input (B, T, C) -> output (B, T, C).
+    """
+
+    def __init__(self, config, generator=None):
+        super().__init__()
+        C = config.n_embd
+        self.c_fc = nn.Linear(C, 4 * C, bias=config.bias, generator=generator)  # up: C -> 4C
+        self.c_proj = nn.Linear(4 * C, C, bias=config.bias, generator=generator)  # down: 4C -> C
+        self.dropout = nn.Dropout(config.dropout, generator=generator)
+        self.gelu_approximate = config.gelu_approximate
+
+    def forward(self, x):
+        h = F.gelu(self.c_fc(x), approximate=self.gelu_approximate)  # (B, T, 4C)
+        return self.dropout(self.c_proj(h))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """One transformer block: pre-LayerNorm attention and MLP, each added to the residual stream::
+
+        x = x + attn(ln_1(x))     # positions exchange information
+        x = x + mlp(ln_2(x))      # each position thinks on its own
+
+    Input (B, T, C) -> output (B, T, C). Because each sub-layer only *adds* to ``x``, the gradient
+    of the loss flows straight down the residual stream to every block, which is what lets deep
+    stacks train.
+    """
+
+    def __init__(self, config, generator=None):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config, generator=generator)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config, generator=generator)
+
+    def forward(self, x, kv_cache=None):
+        x = x + self.attn(self.ln_1(x), kv_cache)  # (B, T, C)
+        x = x + self.mlp(self.ln_2(x))  # (B, T, C)
+        return x
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+class GPT(nn.Module):
+    """A decoder-only transformer language model (GPT-2's design, at any size).
+
+    Its layers, under nanoGPT's (and Hugging Face GPT-2's) names:
+
+    * ``transformer.wte``: token embedding, an :class:`nn.Embedding` of (V, C);
+    * ``transformer.wpe``: position embedding, (block_size, C);
+    * ``transformer.h``: ``n_layer`` :class:`Block`\\ s (``transformer.h.0.ln_1``,
+      ``.attn.c_attn``, ``.attn.c_proj``, ``.ln_2``, ``.mlp.c_fc``, ``.mlp.c_proj``);
+    * ``transformer.ln_f``: the final LayerNorm;
+    * ``lm_head``: the unembedding, a Linear C -> V without bias. With ``config.tie_weights``
+      its weight *is* ``transformer.wte.weight`` (one Parameter, two uses, as nanoGPT ties them),
+      so :meth:`state_dict` lists it once, as ``transformer.wte.weight``.
+
+    Args:
+        config: a :class:`GPTConfig`.
+        generator: numpy Generator or int seed for the initial weights (and dropout masks).
+
+    Initialisation follows GPT-2: every weight matrix and embedding ~ N(0, 0.02^2), biases 0,
+    LayerNorm gains 1, and the two matrices that write into the residual stream in each block
+    (attention's and the MLP's ``c_proj``) get std 0.02 / sqrt(2 * n_layer), so that the stream's
+    variance does not grow with depth (2 * n_layer additions).
+    """
+
+    def __init__(self, config, generator=None):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
+        g = get_generator(generator)
+        self.config = config
+        C = config.n_embd
+        self.transformer = nn.Module()  # only a named container (nanoGPT's ModuleDict): never called
+        self.transformer.wte = nn.Embedding(config.vocab_size, C, generator=g)  # (V, C)
+        self.transformer.wpe = nn.Embedding(config.block_size, C, generator=g)  # (block_size, C)
+        self.transformer.drop = nn.Dropout(config.dropout, generator=g)
+        self.transformer.h = nn.ModuleList([Block(config, generator=g) for _ in range(config.n_layer)])
+        self.transformer.ln_f = nn.LayerNorm(C, bias=config.bias)
+        self.lm_head = nn.Linear(C, config.vocab_size, bias=False, generator=g)  # weight (V, C)
+        if config.tie_weights:
+            self.transformer.wte.weight = self.lm_head.weight  # one matrix: embedding and unembedding
+        self._init_weights(g)
+
+    def _init_weights(self, g):
+        std = 0.02
+        residual_std = 0.02 / np.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            if ".ln_" in name:  # LayerNorm: gain 1, bias 0
+                p.data[...] = 1.0 if leaf == "weight" else 0.0
+            elif leaf == "bias":
+                p.data[...] = 0.0
+            elif name.endswith("c_proj.weight"):
+                p.data[...] = g.normal(0.0, residual_std, size=p.data.shape)
+            else:  # embeddings, c_attn, c_fc, lm_head
+                p.data[...] = g.normal(0.0, std, size=p.data.shape)
+
+    def _check_idx(self, idx, start=0):
+        idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+        if idx.ndim != 2:
+            raise ValueError(f"GPT expects token ids of shape (B, T), got shape {idx.shape}")
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(f"GPT expects integer token ids, got dtype {idx.dtype}")
+        T = idx.shape[1]
+        if start + T > self.config.block_size:
+            raise ValueError(
+                f"sequence length {start + T} exceeds the model's block_size {self.config.block_size}; "
+                "crop the context (generate() does this for you)"
+            )
+        if idx.size and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
+            raise ValueError(
+                f"token ids must be in [0, {self.config.vocab_size}), got min {idx.min()} max {idx.max()}"
+            )
+        return idx
+
+    def hidden(self, idx, kv_cache=None):
+        """The residual stream after all blocks and the final LayerNorm: (B, T) ids -> (B, T, C).
+
+        With ``kv_cache`` (a list of one :class:`KVCache` per layer) ``idx`` are the tokens after
+        the cached ones: their positions start at the cache's length.
+        """
+        start = 0 if kv_cache is None else kv_cache[0].length  # T_past
+        idx = self._check_idx(idx, start)
+        B, T = idx.shape
+        tok = F.embedding(idx, self.transformer.wte.weight)  # (B, T, C): one row of wte per token
+        pos = self.transformer.wpe.weight[start:start + T]  # (T, C): one row of wpe per position
+        x = self.transformer.drop(tok + pos)  # (B, T, C), pos broadcast over the batch
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, None if kv_cache is None else kv_cache[i])  # (B, T, C)
+        return self.transformer.ln_f(x)  # (B, T, C)
+
+    def forward(self, idx, targets=None, kv_cache=None):
+        """Logits for the next token at every position, and the loss if targets are given.
+
+        Args:
+            idx: integer token ids, array or Tensor of shape (B, T), T <= block_size.
+            targets: optional integer ids (B, T): ``targets[b, t]`` is the token that follows
+                ``idx[b, t]``.
+            kv_cache: for sampling, see :meth:`hidden` and :meth:`new_kv_cache`.
+
+        Returns:
+            ``(logits, loss)``: logits is a Tensor (B, T, V) of unnormalised scores; loss is the
+            mean cross-entropy (a scalar Tensor) or None without targets.
+        """
+        x = self.hidden(idx, kv_cache)  # (B, T, C)
+        logits = self.lm_head(x)  # (B, T, C) @ (V, C)ᵀ -> (B, T, V)
+        loss = None
+        if targets is not None:
+            targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+            if targets.shape != logits.shape[:2]:
+                raise ValueError(f"targets shape {targets.shape} does not match idx shape {logits.shape[:2]}")
+            loss = F.cross_entropy(logits, targets)  # scalar
+        return logits, loss
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Load weights; names from older checkpoints of this library (``blocks.0.attn...``,
+        ``wte.weight``) and nanoGPT's extras are translated first (:func:`upgrade_state_dict`)."""
+        return super().load_state_dict(upgrade_state_dict(state_dict, self.config), strict=strict)
+
+    @classmethod
+    def from_pretrained(cls, path, dtype=np.float32):
+        """Load GPT-2 (any size) from a Hugging Face model directory: ``config.json`` + ``model.safetensors``.
+
+        That is what ``GPT2LMHeadModel.save_pretrained(dir)`` writes and what the Hub's GPT-2
+        repositories hold. Three things differ from this library's layout, and are translated:
+
+        * GPT-2's linear layers are ``Conv1D``\\ s, whose weights are stored (in, out) -- the
+          transpose of a Linear's (out, in) -- so the four matrices of :data:`CONV1D_WEIGHTS` are
+          transposed on the way in;
+        * GPT-2 uses the tanh approximation of GELU (``"gelu_new"``), hence ``gelu_approximate="tanh"``;
+        * the head is tied to the token embedding, so the files have no ``lm_head.weight``.
+
+        Only safetensors files are read, never ``pytorch_model.bin`` (a pickle: opening one can
+        run code). Vocabulary files in the directory are read with
+        :meth:`micrograd_plus.data.BPETokenizer.from_gpt2_files`.
+
+        Args:
+            path: the directory.
+            dtype: the dtype of the weights here (float32 to run; float64 to check numerics).
+
+        Returns:
+            a :class:`GPT` in eval mode.
+        """
+        path = Path(path).expanduser()
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{path}: no config.json (expected a Hugging Face GPT-2 model directory)")
+        try:
+            hf = json.loads(config_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{config_file}: not valid JSON ({exc})") from None
+        try:
+            config = config_from_hf(hf)
+        except ValueError as exc:
+            raise ValueError(f"{config_file}: {exc}") from None
+        arrays = _read_safetensors(path)
+        state = {}
+        for name, value in arrays.items():
+            name = name[len("transformer."):] if name.startswith("transformer.") else name
+            if name.endswith((".attn.bias", ".attn.masked_bias")) and value.ndim != 1:
+                continue  # old files store the causal mask as a buffer; it is not a weight
+            if name.endswith(CONV1D_WEIGHTS):
+                value = value.T  # Conv1D (in, out) -> Linear (out, in)
+            state[name if name == "lm_head.weight" else "transformer." + name] = value
+        model = cls(config, generator=0).to(dtype)
+        try:
+            model.load_state_dict({k: np.ascontiguousarray(v, dtype=dtype) for k, v in state.items()})
+        except ValueError as exc:
+            raise ValueError(f"{path}: the weights do not fit its config.json: {exc}") from None
+        model.eval()
+        return model
+
+    # ---- sampling (no gradients) -------------------------------------------------------------
+
+    def new_kv_cache(self, batch_size):
+        """An empty :class:`KVCache` for each layer, for sampling ``batch_size`` sequences."""
+        c = self.config
+        dtype = self.lm_head.weight.data.dtype
+        return [KVCache(batch_size, c.n_head, c.block_size, c.head_size, dtype) for _ in range(c.n_layer)]
+
+    def next_token_logits(self, idx, kv_cache=None):
+        """Logits for the token after the last one of each row: (B, T) ids -> numpy float64 (B, V).
+
+        Without a cache the context is cropped to its last ``block_size`` tokens. Runs without
+        building a graph, and applies the unembedding to the last position only.
+        """
+        idx = np.asarray(idx)
+        if kv_cache is None:
+            idx = idx[:, -self.config.block_size:]  # (B, T <= block_size)
+        with no_grad():
+            x = self.hidden(idx, kv_cache)  # (B, T, C)
+            logits = self.lm_head(x[:, -1, :])  # (B, C) -> (B, V): only the last position predicts
+        return np.asarray(logits.data, dtype=np.float64)
+
+    def next_token_probs(self, idx, temperature=1.0):
+        """The probability of every token coming next: (B, T) ids -> numpy (B, V), rows sum to 1."""
+        logits = Tensor(self.next_token_logits(idx) / _check_temperature(temperature))  # (B, V)
+        return F.softmax(logits, dim=-1).data
+
+    def _sample(self, idx, max_new_tokens, temperature, top_k, generator, use_cache):
+        """Yield (B,) arrays of new token ids, one per step; ``idx`` (B, T) is the prompt."""
+        g = get_generator(generator)
+        ctx = np.asarray(idx, dtype=np.int64)  # (B, T)
+        if ctx.ndim != 2 or ctx.shape[1] == 0:
+            raise ValueError(f"the prompt must be token ids of shape (T,) or (B, T) with T >= 1, got shape {ctx.shape}")
+        self._check_idx(ctx[:, -self.config.block_size:])
+        B, block = ctx.shape[0], self.config.block_size
+        cache = None
+        for _ in range(int(max_new_tokens)):
+            if not use_cache:
+                logits = self.next_token_logits(ctx)  # (B, V): the whole (cropped) context again
+            elif cache is None or cache[0].length == block:
+                # nothing cached yet -- or the context is full: then every position shifts by one
+                # and nothing cached is valid, so the cache is refilled (as slow as no cache)
+                cache = self.new_kv_cache(B)
+                logits = self.next_token_logits(ctx[:, -block:], cache)  # (B, V); caches T positions
+            else:
+                logits = self.next_token_logits(ctx[:, -1:], cache)  # (B, V): the newest token only
+            nxt = np.array([sample_next(row, temperature, top_k, g) for row in logits], dtype=np.int64)  # (B,)
+            ctx = np.concatenate([ctx, nxt[:, None]], axis=1)  # (B, T + 1)
+            yield nxt
+
+    def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True):
+        """Sample new tokens one at a time, yielding each as it is drawn (for streaming output).
+
+        Args:
+            idx: the prompt, integer ids of shape (T,) or (1, T); T >= 1.
+            max_new_tokens: how many tokens to draw.
+            temperature: divides the logits; < 1 sharpens the distribution, > 1 flattens it.
+            top_k: if given, only the k most likely tokens can be drawn.
+            generator: numpy Generator or int seed: the same seed gives the same text.
+            use_cache: keep each layer's keys and values (:class:`KVCache`) instead of recomputing
+                the whole context for every token; the tokens are the same either way.
+
+        Yields:
+            ints, the new token ids in order.
+        """
+        prompt = np.asarray(idx, dtype=np.int64).reshape(1, -1)  # (1, T)
+        for nxt in self._sample(prompt, max_new_tokens, temperature, top_k, generator, use_cache):
+            yield int(nxt[0])
+
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True):
+        """Continue prompts: ids (T,) -> (T + max_new_tokens,), or (B, T) -> (B, T + max_new_tokens).
+
+        See :meth:`stream` for the arguments. Each step feeds the model the context (its last
+        ``block_size`` tokens), turns the last position's logits into probabilities, draws one
+        token and appends it. With ``use_cache`` (the default) a step computes only the newest
+        position, reading the earlier positions' keys and values from a :class:`KVCache`.
+        """
+        prompt = np.asarray(idx, dtype=np.int64)
+        batch = prompt.reshape(1, -1) if prompt.ndim == 1 else prompt  # (B, T)
+        new = list(self._sample(batch, max_new_tokens, temperature, top_k, generator, use_cache))
+        out = np.concatenate([batch] + [n[:, None] for n in new], axis=1)  # (B, T + max_new_tokens)
+        return out[0] if prompt.ndim == 1 else out
+
+    def attention_maps(self, idx):
+        """Every head's attention weights for one sequence: (T,) ids -> numpy (n_layer, nh, T, T).
+
+        ``maps[l, h, t, s]`` is how much position t attends to position s in head h of layer l
+        (zero for s > t: the causal mask; each row sums to 1). The same queries, keys and
+        softmax as the forward pass (:func:`micrograd_plus.functional.attention_weights`).
+        """
+        idx = self._check_idx(np.asarray(idx, dtype=np.int64).reshape(1, -1))  # (1, T)
+        T = idx.shape[1]
+        maps = []
+        with no_grad():
+            tok = F.embedding(idx, self.transformer.wte.weight)  # (1, T, C)
+            x = tok + self.transformer.wpe.weight[:T]  # (1, T, C)
+            for block in self.transformer.h:
+                q, k, _ = block.attn.qkv(block.ln_1(x))  # (1, nh, T, hs) each
+                maps.append(F.attention_weights(q, k, is_causal=True).data[0])  # (nh, T, T)
+                x = block(x)  # (1, T, C)
+        return np.stack(maps).astype(np.float64)  # (n_layer, nh, T, T)
+
+
+def upgrade_state_dict(state_dict, config=None):
+    """Translate a state dict's names to today's: ``{name: array}`` -> a new dict.
+
+    * This library's checkpoints before the nanoGPT names: ``wte.weight`` -> ``transformer.wte.weight``
+      (also ``wpe``, ``ln_f``), ``blocks.3.attn.c_attn.weight`` -> ``transformer.h.3.attn.c_attn.weight``.
+    * A tied model lists its one matrix once, as ``transformer.wte.weight``; a state dict that also
+      has ``lm_head.weight`` (PyTorch's state dicts list a shared tensor under both names) has it
+      dropped when it is the same matrix, and refused when it is not.
+
+    Args:
+        state_dict: ``{name: numpy array or Tensor}``.
+        config: the :class:`GPTConfig` of the model it is for (its ``tie_weights`` matters).
+    """
+    out = {}
+    for name, value in state_dict.items():
+        if name.startswith("blocks."):
+            name = "transformer.h." + name[len("blocks."):]
+        elif name.split(".", 1)[0] in ("wte", "wpe", "ln_f"):
+            name = "transformer." + name
+        out[name] = value
+    if config is not None and config.tie_weights and "lm_head.weight" in out:
+        head = out.pop("lm_head.weight")
+        wte = out.setdefault("transformer.wte.weight", head)
+        if not np.array_equal(np.asarray(getattr(wte, "data", wte)), np.asarray(getattr(head, "data", head))):
+            raise ValueError("the model ties lm_head.weight to transformer.wte.weight, but the state dict "
+                             "has two different matrices for them (load it into a GPTConfig(tie_weights=False))")
+    return out
+
+
+#: GPT-2's four matrices per block that Hugging Face stores as Conv1D, (in, out): transposed on the
+#: way in and out (nanoGPT's ``from_pretrained`` transposes the same four).
+CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+#: Hugging Face's names for the activation -> our ``gelu_approximate``.
+_HF_GELU = {"gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu_fast": "tanh", "gelu": "none"}
+
+
+def config_from_hf(hf):
+    """A :class:`GPTConfig` from the dict of a Hugging Face GPT-2 ``config.json``.
+
+    ``n_positions`` is the context (``block_size``); GPT-2 always has biases; ``resid_pdrop``
+    becomes ``dropout``. Settings this model does not have (a different MLP width, LayerNorm
+    epsilon or attention scaling) raise ValueError naming them rather than load a different model.
+    """
+    if hf.get("model_type", "gpt2") != "gpt2":
+        raise ValueError(f"model_type is {hf.get('model_type')!r}; only 'gpt2' models can be read")
+    act = hf.get("activation_function", "gelu_new")
+    if act not in _HF_GELU:
+        raise ValueError(f"activation_function {act!r} is not a GELU this model has (one of {sorted(_HF_GELU)})")
+    n_embd = int(hf.get("n_embd", 768))
+    unsupported = {
+        "n_inner": (hf.get("n_inner"), (None, 4 * n_embd)),
+        "layer_norm_epsilon": (hf.get("layer_norm_epsilon", 1e-5), (1e-5,)),
+        "scale_attn_weights": (hf.get("scale_attn_weights", True), (True,)),
+        "scale_attn_by_inverse_layer_idx": (hf.get("scale_attn_by_inverse_layer_idx", False), (False,)),
+        "reorder_and_upcast_attn": (hf.get("reorder_and_upcast_attn", False), (False,)),
+    }
+    for key, (value, allowed) in unsupported.items():
+        if value not in allowed:
+            raise ValueError(f"{key}={value!r} is not supported (this GPT has {allowed[-1]!r})")
+    return GPTConfig(
+        vocab_size=int(hf.get("vocab_size", 50257)),
+        block_size=int(hf.get("n_positions", 1024)),
+        n_layer=int(hf.get("n_layer", 12)),
+        n_head=int(hf.get("n_head", 12)),
+        n_embd=n_embd,
+        dropout=float(hf.get("resid_pdrop", 0.0)),
+        bias=True,
+        tie_weights=bool(hf.get("tie_word_embeddings", True)),
+        gelu_approximate=_HF_GELU[act],
+    )
+
+
+def _read_safetensors(path):
+    """Every array of ``model.safetensors`` in ``path`` (or of the shards its index lists)."""
+    single, index = path / "model.safetensors", path / "model.safetensors.index.json"
+    if single.is_file():
+        files = [single]
+    elif index.is_file():
+        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+        files = [path / f for f in sorted(set(weight_map.values()))]
+    elif (path / "pytorch_model.bin").is_file():
+        raise ValueError(f"{path} has only pytorch_model.bin, a pickle (opening one can run code); save the model "
+                         "with safetensors instead: model.save_pretrained(dir, safe_serialization=True)")
+    else:
+        raise FileNotFoundError(f"{path}: no model.safetensors")
+    arrays = {}
+    for f in files:
+        try:
+            arrays.update(safetensors.numpy.load_file(f))
+        except Exception as exc:  # safetensors raises its own error types for damaged or odd files
+            raise ValueError(f"{f}: cannot be read as safetensors ({type(exc).__name__}: {exc})") from None
+    return arrays
+
+
+def _check_temperature(temperature):
+    t = float(temperature)
+    if not t > 0.0 or not np.isfinite(t):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    return t
+
+
+def sample_next(logits, temperature=1.0, top_k=None, generator=None):
+    """Draw one token id from a vector of logits (V,).
+
+    The logits are divided by ``temperature``; with ``top_k`` all but the k largest are removed
+    (set to -inf); softmax turns what is left into probabilities, and one id is drawn with the
+    generator. Returns a Python int.
+    """
+    g = get_generator(generator)
+    logits = np.asarray(logits, dtype=np.float64) / _check_temperature(temperature)  # (V,)
+    if top_k is not None:
+        k = int(top_k)
+        if k < 1:
+            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+        if k < logits.size:
+            kth = np.partition(logits, -k)[-k]  # the k-th largest logit
+            logits = np.where(logits < kth, -np.inf, logits)
+    probs = F.softmax(Tensor(logits), dim=-1).data  # (V,)
+    return int(g.choice(probs.size, p=probs))
+
+
+def nearest_neighbours(embeddings, queries, k=5):
+    """The ``k`` rows of ``embeddings`` most similar to each query row, by cosine similarity.
+
+    Cosine similarity compares directions, not lengths: 1 for vectors pointing the same way, 0 for
+    perpendicular ones. If training has put tokens that are used alike (vowels; or, with word
+    tokens, " king" and " duke") near each other, their embeddings' neighbours show it.
+
+    Args:
+        embeddings: numpy (V, C), one vector per token (e.g. ``model.transformer.wte.weight.data``).
+        queries: a list of row indices to look up.
+        k: neighbours per query (the query itself is excluded).
+
+    Returns:
+        ``(indices, similarities)``: int (Q, k) and float (Q, k), most similar first.
+    """
+    emb = np.asarray(embeddings, dtype=np.float64)  # (V, C)
+    if emb.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (V, C), got shape {emb.shape}")
+    k = min(int(k), emb.shape[0] - 1)
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)  # (V, C), rows of length 1
+    q = np.asarray(queries, dtype=np.int64).reshape(-1)  # (Q,)
+    sims = unit[q] @ unit.T  # (Q, V)
+    sims[np.arange(q.size), q] = -np.inf  # a token is not its own neighbour
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]  # (Q, k)
+    return order, np.take_along_axis(sims, order, axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Counting weights
+# --------------------------------------------------------------------------------------------
 
 
 GPT3_CONFIG = GPTConfig(
@@ -132,17 +728,12 @@ GPT-2's vocabulary of 50,257 tokens, context 2,048. Only for :func:`weight_table
 build here."""
 
 
-# --------------------------------------------------------------------------------------------
-# Counting weights
-# --------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class WeightRow:
     """One line of :func:`weight_table`: a category of weight matrices.
 
     Attributes:
-        category: the seed's name for it ("Embedding", "Key", ...).
+        category: the lesson's name for it ("Embedding", "Key", ...).
         matrices: how many separate matrices of this kind there are.
         shape: (rows, columns) of one matrix.
         weights: total number of weights, ``matrices * rows * columns``.
@@ -162,7 +753,7 @@ class WeightTable:
 
     Attributes:
         config: the :class:`GPTConfig` counted.
-        rows: one :class:`WeightRow` per category, in the seed's order.
+        rows: one :class:`WeightRow` per category, in the lesson's order.
         total_weights: sum of the rows' weights.
         total_matrices: sum of the rows' matrix counts.
         trainable: the real number of trainable numbers in :class:`GPT` built from ``config``
@@ -234,7 +825,7 @@ def count_trainable(config):
 def weight_table(config):
     """Count a GPT's weights the way 3Blue1Brown's lessons do, and the way the model really is.
 
-    The seed groups GPT-3's weights into eight kinds of matrix, and counts each attention head's
+    3Blue1Brown's lesson groups GPT-3's weights into eight kinds of matrix, and counts each attention head's
     query, key and value maps as separate (d_head x d_model) matrices, and each layer's output
     map (all heads' value-up projections side by side) as one (d_model x d_model) matrix:
 
@@ -300,263 +891,3 @@ def weight_table(config):
         trainable_parts=parts,
         left_out=tuple(left_out),
     )
-
-
-# --------------------------------------------------------------------------------------------
-# The model
-# --------------------------------------------------------------------------------------------
-
-
-
-class GPT(nn.Module):
-    """A decoder-only transformer language model (GPT-2's design, at any size).
-
-    Layers (the names match nanoGPT's, so its checkpoints' layout reads the same):
-
-    * ``wte``: token embedding, an :class:`nn.Embedding` of (V, C);
-    * ``wpe``: position embedding, (block_size, C);
-    * ``blocks``: ``n_layer`` :class:`micrograd_plus.nn.transformer.Block`\\ s;
-    * ``ln_f``: the final LayerNorm;
-    * ``lm_head``: the unembedding, a (V, C) weight with no bias -- or, when
-      ``config.tie_weights``, no layer at all: ``wte.weight`` is used again.
-
-    Args:
-        config: a :class:`GPTConfig`.
-        generator: numpy Generator or int seed for the initial weights (and dropout masks).
-
-    Initialisation follows GPT-2: every weight matrix and embedding ~ N(0, 0.02^2), biases 0,
-    LayerNorm gains 1, and the two matrices that write into the residual stream in each block
-    (attention's and the MLP's ``c_proj``) get std 0.02 / sqrt(2 * n_layer), so that the stream's
-    variance does not grow with depth (2 * n_layer additions).
-    """
-
-    def __init__(self, config, generator=None):
-        super().__init__()
-        if not isinstance(config, GPTConfig):
-            raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
-        from micrograd_plus.nn.transformer import Block
-
-        g = get_generator(generator)
-        self.config = config
-        C = config.n_embd
-        self.wte = nn.Embedding(config.vocab_size, C, generator=g)  # (V, C)
-        self.wpe = nn.Embedding(config.block_size, C, generator=g)  # (block_size, C)
-        self.drop = nn.Dropout(config.dropout, generator=g)
-        self.blocks = nn.ModuleList(
-            [Block(C, config.n_head, dropout=config.dropout, bias=config.bias, generator=g)
-             for _ in range(config.n_layer)]
-        )
-        self.ln_f = nn.LayerNorm(C, bias=config.bias)
-        if config.tie_weights:
-            self.lm_head = None
-        else:
-            self.lm_head = nn.Linear(C, config.vocab_size, bias=False, generator=g)  # (V, C)
-        self._init_weights(g)
-
-    def _init_weights(self, g):
-        std = 0.02
-        residual_std = 0.02 / np.sqrt(2 * self.config.n_layer)
-        for name, p in self.named_parameters():
-            leaf = name.rsplit(".", 1)[-1]
-            if name.startswith("ln") or ".ln_" in name:  # LayerNorm: gain 1, bias 0
-                p.data[...] = 1.0 if leaf == "weight" else 0.0
-            elif leaf == "bias":
-                p.data[...] = 0.0
-            elif name.endswith("c_proj.weight"):
-                p.data[...] = g.normal(0.0, residual_std, size=p.data.shape)
-            else:  # embeddings, c_attn, c_fc, lm_head
-                p.data[...] = g.normal(0.0, std, size=p.data.shape)
-
-    @property
-    def unembedding(self):
-        """The (V, C) matrix that turns final vectors into logits (``wte.weight`` when tied)."""
-        return self.wte.weight if self.lm_head is None else self.lm_head.weight
-
-    def _check_idx(self, idx):
-        idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
-        if idx.ndim != 2:
-            raise ValueError(f"GPT expects token ids of shape (B, T), got shape {idx.shape}")
-        if not np.issubdtype(idx.dtype, np.integer):
-            raise TypeError(f"GPT expects integer token ids, got dtype {idx.dtype}")
-        T = idx.shape[1]
-        if T > self.config.block_size:
-            raise ValueError(
-                f"sequence length {T} exceeds the model's block_size {self.config.block_size}; "
-                "crop the context (generate() does this for you)"
-            )
-        if idx.size and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
-            raise ValueError(
-                f"token ids must be in [0, {self.config.vocab_size}), got min {idx.min()} max {idx.max()}"
-            )
-        return idx
-
-    def hidden(self, idx):
-        """The residual stream after all blocks and the final LayerNorm: (B, T) ids -> (B, T, C)."""
-        idx = self._check_idx(idx)
-        B, T = idx.shape
-        tok = F.embedding(idx, self.wte.weight)  # (B, T, C): one row of wte per token
-        pos = self.wpe.weight[:T]  # (T, C): the first T rows of wpe, one per position
-        x = self.drop(tok + pos)  # (B, T, C), pos broadcast over the batch
-        for block in self.blocks:
-            x = block(x)  # (B, T, C)
-        return self.ln_f(x)  # (B, T, C)
-
-    def forward(self, idx, targets=None):
-        """Logits for the next token at every position, and the loss if targets are given.
-
-        Args:
-            idx: integer token ids, array or Tensor of shape (B, T), T <= block_size.
-            targets: optional integer ids (B, T): ``targets[b, t]`` is the token that follows
-                ``idx[b, t]``.
-
-        Returns:
-            ``(logits, loss)``: logits is a Tensor (B, T, V) of unnormalised scores; loss is the
-            mean cross-entropy (a scalar Tensor) or None without targets.
-        """
-        x = self.hidden(idx)  # (B, T, C)
-        logits = F.linear(x, self.unembedding)  # (B, T, C) @ (V, C)^T -> (B, T, V)
-        loss = None
-        if targets is not None:
-            targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
-            if targets.shape != logits.shape[:2]:
-                raise ValueError(f"targets shape {targets.shape} does not match idx shape {logits.shape[:2]}")
-            loss = F.cross_entropy(logits, targets)  # scalar
-        return logits, loss
-
-    # ---- inference helpers (no gradients) ----------------------------------------------------
-
-    def next_token_logits(self, idx):
-        """Logits for the token after the last one of each row: (B, T) ids -> numpy (B, V).
-
-        The context is cropped to the last ``block_size`` tokens. Runs without building a graph.
-        """
-        idx = np.asarray(idx)
-        idx = idx[:, -self.config.block_size:]  # (B, T<=block_size)
-        with no_grad():
-            x = self.hidden(idx)  # (B, T, C)
-            last = x[:, -1, :]  # (B, C): only the last position predicts the new token
-            logits = F.linear(last, self.unembedding)  # (B, V)
-        return np.asarray(logits.data, dtype=np.float64)
-
-    def next_token_probs(self, idx, temperature=1.0):
-        """The probability of every token coming next: (B, T) ids -> numpy (B, V), rows sum to 1."""
-        return _softmax(self.next_token_logits(idx) / _check_temperature(temperature))
-
-    def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
-        """Sample new tokens one at a time, yielding each as it is drawn (for streaming output).
-
-        Args:
-            idx: the prompt, integer ids of shape (T,) or (1, T); T >= 1.
-            max_new_tokens: how many tokens to draw.
-            temperature: divides the logits; < 1 sharpens the distribution, > 1 flattens it.
-            top_k: if given, only the k most likely tokens can be drawn.
-            generator: numpy Generator or int seed: the same seed gives the same text.
-
-        Yields:
-            ints, the new token ids in order.
-        """
-        g = get_generator(generator)
-        ctx = np.asarray(idx, dtype=np.int64).reshape(1, -1)  # (1, T)
-        if ctx.shape[1] == 0:
-            raise ValueError("the prompt must contain at least one token")
-        self._check_idx(ctx[:, -self.config.block_size:])
-        for _ in range(int(max_new_tokens)):
-            logits = self.next_token_logits(ctx)[0]  # (V,)
-            nxt = sample_next(logits, temperature=temperature, top_k=top_k, generator=g)
-            ctx = np.concatenate([ctx, [[nxt]]], axis=1)[:, -self.config.block_size:]
-            yield nxt
-
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
-        """Continue a prompt: (T,) or (1, T) ids -> numpy (T + max_new_tokens,) ids.
-
-        The same as collecting :meth:`stream`; see it for the arguments.
-        """
-        prompt = np.asarray(idx, dtype=np.int64).reshape(-1)
-        new = list(self.stream(prompt, max_new_tokens, temperature, top_k, generator))
-        return np.concatenate([prompt, np.asarray(new, dtype=np.int64)])
-
-    def attention_maps(self, idx):
-        """Every head's attention weights for one sequence: (T,) ids -> numpy (n_layer, H, T, T).
-
-        ``maps[l, h, t, s]`` is how much position t attends to position s in head h of layer l
-        (zero for s > t: the causal mask; each row sums to 1). Computed from the same queries
-        and keys as the forward pass.
-        """
-        idx = np.asarray(idx, dtype=np.int64).reshape(1, -1)  # (1, T)
-        idx = self._check_idx(idx)
-        T = idx.shape[1]
-        maps = []
-        with no_grad():
-            tok = F.embedding(idx, self.wte.weight)  # (1, T, C)
-            pos = self.wpe.weight[:T]  # (T, C)
-            x = tok + pos  # (1, T, C)
-            for block in self.blocks:
-                q, k, _ = block.attn.heads(block.ln_1(x))  # (1, H, T, D) each
-                q = np.asarray(q.data, dtype=np.float64)[0]  # (H, T, D)
-                k = np.asarray(k.data, dtype=np.float64)[0]  # (H, T, D)
-                scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])  # (H, T, T)
-                scores = np.where(np.tril(np.ones((T, T), dtype=bool)), scores, -np.inf)
-                maps.append(_softmax(scores))  # (H, T, T)
-                x = block(x)  # (1, T, C)
-        return np.stack(maps)  # (n_layer, H, T, T)
-
-
-def _softmax(z):
-    """Numerically stable softmax over the last axis of a numpy array."""
-    z = z - np.max(z, axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _check_temperature(temperature):
-    t = float(temperature)
-    if not t > 0.0 or not np.isfinite(t):
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-    return t
-
-
-def sample_next(logits, temperature=1.0, top_k=None, generator=None):
-    """Draw one token id from a vector of logits (V,).
-
-    The logits are divided by ``temperature``; with ``top_k`` all but the k largest are removed
-    (set to -inf); softmax turns what is left into probabilities, and one id is drawn with the
-    generator. Returns a Python int.
-    """
-    g = get_generator(generator)
-    logits = np.asarray(logits, dtype=np.float64) / _check_temperature(temperature)  # (V,)
-    if top_k is not None:
-        k = int(top_k)
-        if k < 1:
-            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
-        if k < logits.size:
-            kth = np.partition(logits, -k)[-k]  # the k-th largest logit
-            logits = np.where(logits < kth, -np.inf, logits)
-    probs = _softmax(logits)  # (V,)
-    return int(g.choice(probs.size, p=probs))
-
-
-def nearest_neighbours(embeddings, queries, k=5):
-    """The ``k`` rows of ``embeddings`` most similar to each query row, by cosine similarity.
-
-    Cosine similarity compares directions, not lengths: 1 for vectors pointing the same way, 0 for
-    perpendicular ones. If training has put similar characters (vowels, capitals, punctuation)
-    near each other, their embeddings' neighbours show it.
-
-    Args:
-        embeddings: numpy (V, C), one vector per token (e.g. ``model.wte.weight.data``).
-        queries: a list of row indices to look up.
-        k: neighbours per query (the query itself is excluded).
-
-    Returns:
-        ``(indices, similarities)``: int (Q, k) and float (Q, k), most similar first.
-    """
-    emb = np.asarray(embeddings, dtype=np.float64)  # (V, C)
-    if emb.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (V, C), got shape {emb.shape}")
-    k = min(int(k), emb.shape[0] - 1)
-    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)  # (V, C), rows of length 1
-    q = np.asarray(queries, dtype=np.int64).reshape(-1)  # (Q,)
-    sims = unit[q] @ unit.T  # (Q, V)
-    sims[np.arange(q.size), q] = -np.inf  # a character is not its own neighbour
-    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]  # (Q, k)
-    return order, np.take_along_axis(sims, order, axis=1)

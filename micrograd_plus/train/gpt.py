@@ -210,7 +210,7 @@ def configure_optimizer(model, tc):
 
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        is_embedding = name.startswith(("wte.", "wpe."))
+        is_embedding = name.startswith(("transformer.wte.", "transformer.wpe."))
         is_matrix = p.data.ndim >= 2
         if is_matrix and (not is_embedding or tc.decay_embeddings):
             decay.append(p)

@@ -96,12 +96,9 @@ def add_arguments(parser):
     p.add_argument("--text", default="ROMEO: But soft, what light", help="a line of text (<= block size)")
     p.add_argument("--png", default="attention.png", help="where to save the picture")
 
-    p = sub.add_parser("neighbours", help="nearest neighbours among the learned character embeddings",
-                       formatter_class=fmt)
-    _ckpt_arg(p)
-    p.add_argument("--chars", default="aeiouAEIOU.,!?;: \n", help="characters to look up")
-    p.add_argument("-k", type=int, default=5, help="neighbours per character")
-    p.add_argument("--png", default=None, help="also save a 2-D map (PCA) of all embeddings here")
+    from micrograd_plus.train import gpt_tools  # export, neighbours, bpe: their own module
+
+    gpt_tools.add_arguments(sub)
 
     p = sub.add_parser("weights", help="count a GPT's weights by kind (try --preset gpt3)",
                        formatter_class=fmt)
@@ -116,9 +113,12 @@ def run(args):
         print(__doc__.strip())
         return 0
     handlers = {
-        "train": _train, "sample": _sample, "next": _next, "attention": _attention,
-        "neighbours": _neighbours, "weights": _weights,
+        "train": _train, "sample": _sample, "next": _next, "attention": _attention, "weights": _weights,
     }
+    from micrograd_plus.train import gpt_tools  # export, neighbours, bpe: their own module
+
+    if action in gpt_tools.COMMANDS:
+        return gpt_tools.run(args)
     from micrograd_plus.train.checkpoint import CheckpointError
 
     try:
@@ -282,45 +282,6 @@ def _attention(args):
     fig.savefig(args.png, dpi=110)
     plt.close(fig)
     print(f"saved {args.png}")
-    return 0
-
-
-def _neighbours(args):
-    import numpy as np
-
-    from micrograd_plus.models.gpt import nearest_neighbours
-    from micrograd_plus.train.gpt import load_model
-
-    model, tok, _ = load_model(args.checkpoint)
-    emb = np.asarray(model.wte.weight.data, dtype=np.float64)  # (V, C)
-    chars = [c for c in dict.fromkeys(args.chars.replace("\\n", "\n")) if c in tok.stoi]
-    if not chars:
-        raise ValueError("none of --chars is in the model's vocabulary")
-    idx, sims = nearest_neighbours(emb, [tok.stoi[c] for c in chars], k=args.k)
-    print(f"nearest neighbours by cosine similarity of the learned embeddings ({emb.shape[1]} numbers each):")
-    for c, row_i, row_s in zip(chars, idx, sims):
-        neigh = "  ".join(f"{_show_char(tok.chars[j])} {s:+.2f}" for j, s in zip(row_i, row_s))
-        print(f"  {_show_char(c):>4} -> {neigh}")
-    if args.png:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        centred = emb - emb.mean(axis=0)  # (V, C)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        xy = centred @ vt[:2].T  # (V, 2): the two directions of largest spread
-        fig, ax = plt.subplots(figsize=(7, 7))
-        for i, c in enumerate(tok.chars):
-            color = "tab:red" if c.isupper() else "tab:blue" if c.islower() else "tab:green"
-            ax.text(xy[i, 0], xy[i, 1], _show_char(c), color=color, ha="center", va="center", fontsize=10)
-        ax.set_xlim(xy[:, 0].min() * 1.1, xy[:, 0].max() * 1.1)
-        ax.set_ylim(xy[:, 1].min() * 1.1, xy[:, 1].max() * 1.1)
-        ax.set_title("character embeddings, first two principal components\n(red upper, blue lower, green other)")
-        fig.tight_layout()
-        fig.savefig(args.png, dpi=120)
-        plt.close(fig)
-        print(f"saved {args.png}")
     return 0
 
 

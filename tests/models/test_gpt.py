@@ -101,21 +101,21 @@ def test_gpt2_initialisation_statistics():
     cfg = GPTConfig(vocab_size=50, block_size=32, n_layer=8, n_head=4, n_embd=64, bias=True)
     model = GPT(cfg, generator=0)
     sd = dict(model.named_parameters())
-    assert sd["wte.weight"].data.std() == pytest.approx(0.02, rel=0.05)
-    assert sd["blocks.0.mlp.c_fc.weight"].data.std() == pytest.approx(0.02, rel=0.05)
+    assert sd["transformer.wte.weight"].data.std() == pytest.approx(0.02, rel=0.05)
+    assert sd["transformer.h.0.mlp.c_fc.weight"].data.std() == pytest.approx(0.02, rel=0.05)
     resid = 0.02 / math.sqrt(2 * 8)
-    assert sd["blocks.3.attn.c_proj.weight"].data.std() == pytest.approx(resid, rel=0.05)
-    assert sd["blocks.3.mlp.c_proj.weight"].data.std() == pytest.approx(resid, rel=0.05)
-    assert np.all(sd["blocks.0.attn.c_attn.bias"].data == 0)
-    assert np.all(sd["blocks.0.ln_1.weight"].data == 1) and np.all(sd["ln_f.bias"].data == 0)
-    assert sd["wte.weight"].data.dtype == np.float32
+    assert sd["transformer.h.3.attn.c_proj.weight"].data.std() == pytest.approx(resid, rel=0.05)
+    assert sd["transformer.h.3.mlp.c_proj.weight"].data.std() == pytest.approx(resid, rel=0.05)
+    assert np.all(sd["transformer.h.0.attn.c_attn.bias"].data == 0)
+    assert np.all(sd["transformer.h.0.ln_1.weight"].data == 1) and np.all(sd["transformer.ln_f.bias"].data == 0)
+    assert sd["transformer.wte.weight"].data.dtype == np.float32
 
 
 def test_same_seed_same_weights_different_seed_different():
     a, b, c = GPT(TINY, generator=3), GPT(TINY, generator=3), GPT(TINY, generator=4)
     for (n, pa), pb, pc in zip(a.named_parameters(), b.parameters(), c.parameters()):
         np.testing.assert_array_equal(pa.data, pb.data)
-    assert not np.array_equal(a.wte.weight.data, c.wte.weight.data)
+    assert not np.array_equal(a.transformer.wte.weight.data, c.transformer.wte.weight.data)
 
 
 def test_causal_mask_blocks_the_future(rng):
@@ -243,10 +243,10 @@ def test_attention_maps_match_a_numpy_computation(rng):
     assert np.all(maps[..., np.triu_indices(7, 1)[0], np.triu_indices(7, 1)[1]] == 0)
     # layer 0 by hand: x = wte[idx] + wpe[:T]; LayerNorm; q, k; softmax(q k^T / sqrt(D)) under the mask
     sd = {k: v.astype(np.float64) for k, v in model.state_dict().items()}
-    x = sd["wte.weight"][idx] + sd["wpe.weight"][:7]
+    x = sd["transformer.wte.weight"][idx] + sd["transformer.wpe.weight"][:7]
     h = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
-    h = h * sd["blocks.0.ln_1.weight"] + sd["blocks.0.ln_1.bias"]
-    qkv = h @ sd["blocks.0.attn.c_attn.weight"].T + sd["blocks.0.attn.c_attn.bias"]
+    h = h * sd["transformer.h.0.ln_1.weight"] + sd["transformer.h.0.ln_1.bias"]
+    qkv = h @ sd["transformer.h.0.attn.c_attn.weight"].T + sd["transformer.h.0.attn.c_attn.bias"]
     for head in range(2):
         q = qkv[:, head * 4:(head + 1) * 4]
         k = qkv[:, 8 + head * 4:8 + (head + 1) * 4]
@@ -292,3 +292,125 @@ def test_nearest_neighbours_by_cosine():
     idx, sims = nearest_neighbours(emb, [0, 2], k=2)
     assert idx.tolist() == [[1, 2], [1, 0]]
     np.testing.assert_allclose(sims[0], [0.9 / math.hypot(0.9, 0.1), 0.0])
+
+
+# ---- nanoGPT's names, and old checkpoints ----------------------------------------------------
+
+
+def _nanogpt_names(n_layer, bias, tied):
+    """nanoGPT's parameter names (model.py: transformer = ModuleDict(wte, wpe, drop, h, ln_f), lm_head),
+    written out from its layout; a tied lm_head is listed under transformer.wte only."""
+    names = ["transformer.wte.weight", "transformer.wpe.weight"]
+    for i in range(n_layer):
+        for layer in ("ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj"):
+            names.append(f"transformer.h.{i}.{layer}.weight")
+            if bias:
+                names.append(f"transformer.h.{i}.{layer}.bias")
+    names += ["transformer.ln_f.weight"] + (["transformer.ln_f.bias"] if bias else [])
+    return names + ([] if tied else ["lm_head.weight"])
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("tie", [False, True])
+def test_parameter_names_are_nanogpts(bias, tie):
+    cfg = GPTConfig(vocab_size=11, block_size=5, n_layer=2, n_head=2, n_embd=8, bias=bias, tie_weights=tie)
+    model = GPT(cfg, generator=0)
+    assert list(model.state_dict()) == _nanogpt_names(2, bias, tie)
+    assert (model.lm_head.weight is model.transformer.wte.weight) == tie
+    assert model.transformer.h[1].mlp.c_fc.weight.shape == (32, 8)  # (out, in), as torch.nn.Linear
+
+
+def _old_name(name):
+    """This library's names before the nanoGPT ones: wte.weight, blocks.0.attn..., ln_f.weight."""
+    return name.replace("transformer.h.", "blocks.").replace("transformer.", "")
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_old_checkpoint_names_still_load(rng, tie):
+    cfg = GPTConfig(vocab_size=9, block_size=6, n_layer=2, n_head=2, n_embd=8, bias=True, tie_weights=tie)
+    src = GPT(cfg, generator=1)
+    old = {_old_name(k): v.copy() for k, v in src.state_dict().items()}
+    assert "blocks.1.mlp.c_proj.weight" in old and "wte.weight" in old
+    dst = GPT(cfg, generator=2)
+    dst.load_state_dict(old)
+    idx = rng.integers(0, 9, size=(2, 6))
+    np.testing.assert_array_equal(dst(idx)[0].data, src(idx)[0].data)
+
+
+def test_a_tied_state_dict_may_list_lm_head_too_but_not_a_different_one():
+    cfg = GPTConfig(vocab_size=9, block_size=6, n_layer=1, n_head=2, n_embd=8)
+    sd = {k: v.copy() for k, v in GPT(cfg, generator=1).state_dict().items()}
+    model = GPT(cfg, generator=2)
+    model.load_state_dict({**sd, "lm_head.weight": sd["transformer.wte.weight"].copy()})  # as torch lists it
+    np.testing.assert_array_equal(model.lm_head.weight.data, sd["transformer.wte.weight"])
+    with pytest.raises(ValueError, match="two different matrices"):
+        model.load_state_dict({**sd, "lm_head.weight": sd["transformer.wte.weight"] + 1})
+
+
+def test_gelu_choice():
+    with pytest.raises(ValueError, match="gelu_approximate"):
+        GPTConfig(gelu_approximate="erf")
+    old = GPTConfig(vocab_size=9).to_dict()
+    del old["gelu_approximate"]  # a checkpoint's config from before the field existed
+    assert GPTConfig.from_dict(old).gelu_approximate == "none"
+    cfg = GPTConfig(vocab_size=9, block_size=6, n_layer=1, n_head=2, n_embd=8)
+    exact = GPT(cfg, generator=0)
+    tanh = GPT(GPTConfig(**{**cfg.to_dict(), "gelu_approximate": "tanh"}), generator=0)
+    for p in list(exact.parameters()) + list(tanh.parameters()):
+        p.data[...] += 0.5  # large activations, where the two GELUs differ visibly
+    x = np.array([[1, 2, 3, 4]])
+    a, b = exact(x)[0].data, tanh(x)[0].data
+    assert not np.allclose(a, b, atol=1e-6) and np.allclose(a, b, atol=5e-2)
+
+
+# ---- KV-cache sampling ------------------------------------------------------------------------
+
+
+def _noisy(cfg, seed=0):
+    model = GPT(cfg, generator=seed)
+    g = np.random.default_rng(seed + 100)
+    for p in model.parameters():
+        p.data[...] += g.normal(0.0, 0.3, size=p.data.shape).astype(p.data.dtype)  # a model with opinions
+    return model
+
+
+@pytest.mark.parametrize("prompt_len,new", [(1, 20), (3, 5), (6, 15), (10, 4)])
+def test_kv_cache_gives_the_same_tokens(prompt_len, new):
+    # block_size 8: (6, 15) and (10, 4) run past the context, where the cache is rebuilt every step
+    cfg = GPTConfig(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=16, bias=True)
+    model = _noisy(cfg)
+    prompt = np.arange(prompt_len) % 13
+    a = model.generate(prompt, new, temperature=1.3, generator=7, use_cache=True)
+    b = model.generate(prompt, new, temperature=1.3, generator=7, use_cache=False)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (prompt_len + new,)
+    assert list(model.stream(prompt, new, temperature=1.3, generator=7)) == a[prompt_len:].tolist()
+
+
+def test_kv_cache_logits_equal_the_full_forward(rng):
+    cfg = GPTConfig(vocab_size=11, block_size=10, n_layer=2, n_head=2, n_embd=8)
+    model = _noisy(cfg, 3)
+    idx = rng.integers(0, 11, size=(2, 10))
+    full, _ = model(idx)  # (2, 10, V)
+    cache = model.new_kv_cache(2)
+    first = model.next_token_logits(idx[:, :4], cache)  # the first 4 positions at once
+    np.testing.assert_allclose(first, full.data[:, 3], rtol=1e-5, atol=1e-5)
+    two = model(idx[:, 4:6], kv_cache=cache)[0].data  # two new positions together (a masked step)
+    np.testing.assert_allclose(two, full.data[:, 4:6], rtol=1e-5, atol=1e-5)
+    for t in range(6, 10):  # then one at a time
+        step = model.next_token_logits(idx[:, t:t + 1], cache)
+        np.testing.assert_allclose(step, full.data[:, t], rtol=1e-5, atol=1e-5)
+    assert cache[0].length == 10 and cache[1].k.shape == (2, 2, 10, 4)  # (B, nh, block_size, hs)
+    with pytest.raises(ValueError, match="block_size"):
+        model(idx[:, :1], kv_cache=cache)  # the 11th position does not exist
+
+
+def test_generate_a_batch(rng):
+    cfg = GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    model = _noisy(cfg)
+    prompts = rng.integers(0, 13, size=(3, 2))
+    out = model.generate(prompts, 9, generator=5)
+    assert out.shape == (3, 11) and np.array_equal(out[:, :2], prompts)
+    np.testing.assert_array_equal(out, model.generate(prompts, 9, generator=5, use_cache=False))
+    with pytest.raises(ValueError, match="prompt"):
+        model.generate(np.zeros((1, 0), dtype=np.int64), 3)

@@ -40,7 +40,7 @@ def test_same_seed_same_run_and_another_seed_differs(tmp_path, text_file):
     r3 = train(MC, replace(TC, seed=8), out_dir=tmp_path / "c", data=text_file, progress=False, log=None)
     _assert_same(_weights(r1.model), _weights(r2.model))
     assert r1.evals == r2.evals
-    assert not np.array_equal(r1.model.wte.weight.data, r3.model.wte.weight.data)
+    assert not np.array_equal(r1.model.transformer.wte.weight.data, r3.model.transformer.wte.weight.data)
     assert r1.iters == 12 and [e["iter"] for e in r1.evals] == [0, 4, 8, 12]
     # the loss log: one line per iteration and per evaluation
     rows = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]

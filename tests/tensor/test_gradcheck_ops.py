@@ -450,6 +450,13 @@ def test_attention(B, H, T, D, mode, data):
     gradcheck(fn, [q, k, v])
 
 
+@covers("F.attention_weights")
+@given(st.integers(1, 2), st.integers(1, 4), st.integers(1, 4), st.booleans(), st.data())
+def test_attention_weights(H, T, D, causal, data):
+    q, k = leaf(data.draw(values((H, T, D)))), leaf(data.draw(values((H, T, D))))
+    gradcheck(lambda q, k: F.attention_weights(q, k, is_causal=causal), [q, k])
+
+
 # ---- composite graphs: reuse, diamonds, deep chains -------------------------------------------
 
 

@@ -1,0 +1,201 @@
+"""``micrograd-plus gpt export | neighbours | bpe``: take a GPT out, look at its embeddings, make BPE tokens.
+
+  micrograd-plus gpt export runs/gpt/ckpt.npz --format hf --out gpt-hf          a Hugging Face GPT-2 directory
+  micrograd-plus gpt export runs/gpt/ckpt.npz --format nanogpt --out out/ckpt.pt   nanoGPT's checkpoint (torch)
+  micrograd-plus gpt neighbours king duke lord        nearest word embeddings, by cosine similarity
+  micrograd-plus gpt bpe --vocab-size 1024 --out bpe.json     train GPT-2-style BPE tokens on a text
+
+These live apart from :mod:`micrograd_plus.train.gpt_cli` (which registers them) because they
+are about moving and inspecting models, not training them.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from micrograd_plus.data import BPETokenizer
+from micrograd_plus.models import export
+from micrograd_plus.models.gpt import nearest_neighbours
+from micrograd_plus.train.checkpoint import load_checkpoint
+from micrograd_plus.train.gpt import TrainConfig, configure_optimizer, load_corpus, load_model
+
+DEFAULT_CHECKPOINT = "runs/gpt/ckpt.npz"
+DEFAULT_CHARS = "aeiouAEIOU.,!?;: \n"
+DEFAULT_WORDS = ("king", "duke", "lord", "queen", "love", "death", "good", "night", "thou", "three")
+COMMANDS = ("export", "neighbours", "bpe")
+
+
+def add_arguments(sub):
+    """Add the ``export``, ``neighbours`` and ``bpe`` actions to the ``gpt`` subparsers ``sub``."""
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = sub.add_parser("export", formatter_class=fmt,
+                       help="write a checkpoint as a Hugging Face GPT-2 directory or a nanoGPT ckpt.pt")
+    p.add_argument("checkpoint", help="a checkpoint written by 'gpt train' (ckpt.npz or last.npz)")
+    p.add_argument("--format", choices=("hf", "nanogpt"), required=True,
+                   help="hf: config.json + model.safetensors (+ tokenizer files); nanogpt: ckpt.pt (needs torch)")
+    p.add_argument("--out", required=True, help="the directory (hf) or file (nanogpt) to write")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+
+    p = sub.add_parser("neighbours", formatter_class=fmt,
+                       help="nearest neighbours of tokens among the learned embeddings (either tokenizer)")
+    p.add_argument("words", nargs="*", metavar="WORD",
+                   help="words (BPE model) or characters (character model) to look up; default: a list of each")
+    p.add_argument("--checkpoint", "-c", default=DEFAULT_CHECKPOINT, help="checkpoint file written by 'gpt train'")
+    p.add_argument("-k", type=int, default=5, help="neighbours per token")
+    p.add_argument("--png", default=None, help="also save a 2-D map (PCA) of the embeddings here")
+
+    p = sub.add_parser("bpe", formatter_class=fmt,
+                       help="train a byte-level BPE vocabulary (GPT-2's scheme) and report its compression")
+    p.add_argument("--vocab-size", type=int, default=1024, help="tokens, including the 256 single bytes")
+    p.add_argument("--data", default=None, metavar="PATH", help="a UTF-8 text file (default: Tiny Shakespeare)")
+    p.add_argument("--out", default=None, help="save the tokenizer here as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args):
+    """Run one of :data:`COMMANDS`; returns the exit code (errors are one line, exit code 2)."""
+    handlers = {"export": _export, "neighbours": _neighbours, "bpe": _bpe}
+    try:
+        return handlers[args.gpt_command](args)
+    except (FileNotFoundError, FileExistsError, ValueError, ImportError) as exc:
+        print(f"micrograd-plus gpt {args.gpt_command}: error: {exc}".replace("\n", " "), file=sys.stderr)
+        return 2
+
+
+# ---- export ------------------------------------------------------------------------------
+
+
+def optimizer_moments(path, model, train_config):
+    """AdamW's state in checkpoint ``path``, per parameter name: ``{name: {"step", "exp_avg", "exp_avg_sq"}}``.
+
+    The checkpoint numbers the optimiser's parameters in its group order; rebuilding the same
+    optimiser (:func:`~micrograd_plus.train.gpt.configure_optimizer`) over ``model`` and loading the
+    state into it gives each moment back its parameter's name. Empty if the checkpoint has none.
+    """
+    arrays, _ = load_checkpoint(path)
+    optim = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
+    if not optim:
+        return {}
+    opt = configure_optimizer(model, train_config)
+    opt.load_state_dict(optim)
+    by_id = {id(p): n for n, p in model.named_parameters()}
+    return {by_id[pid]: s for pid, s in opt.state.items() if pid in by_id and "exp_avg" in s}
+
+
+def _export(args):
+    model, tok, info = load_model(args.checkpoint)
+    if args.format == "hf":
+        out = export.export_hf(model, args.out, tokenizer=tok, force=args.force)
+        print(f"wrote {out}/: config.json, model.safetensors"
+              + (", vocab.json, merges.txt" if isinstance(tok, BPETokenizer) else "")
+              + "\nload it with: transformers.GPT2LMHeadModel.from_pretrained(" + repr(str(out)) + ")")
+        return 0
+    tc = TrainConfig.from_dict(info["train_config"])
+    moments = optimizer_moments(args.checkpoint, model, tc)
+    dataset = "shakespeare_char" if info.get("data") == "tinyshakespeare" and not isinstance(tok, BPETokenizer) else None
+    out = export.export_nanogpt(model, args.out, iter_num=info["iter"], best_val_loss=info.get("best_val_loss"),
+                                train_config={**tc.to_dict(), "block_size": model.config.block_size},
+                                optimizer_state=moments, dataset=dataset, force=args.force)
+    print(f"wrote {out} (iteration {info['iter']}, AdamW moments for {len(moments)} parameters)\n"
+          f"continue it in nanoGPT: put it in OUT_DIR and run  python train.py ... --init_from=resume "
+          f"--out_dir=OUT_DIR  with the same n_layer/n_head/n_embd/block_size/bias")
+    return 0
+
+
+# ---- neighbours ----------------------------------------------------------------------------
+
+
+def _show(text):
+    return repr(text)[1:-1] if text.strip() == text and text else repr(text)
+
+
+def word_token(tok, word):
+    """The id of ``word``'s token -- with GPT-2-style tokens, a word inside a line is its own
+    token *with* the space before it (``" king"``), so that is tried first -- or None."""
+    for piece in ((" " + word, word) if isinstance(tok, BPETokenizer) else (word,)):
+        i = tok.token_id(piece)
+        if i is not None:
+            return i
+    return None
+
+
+def _neighbours(args):
+    model, tok, _ = load_model(args.checkpoint)
+    emb = np.asarray(model.transformer.wte.weight.data, dtype=np.float64)  # (V, C)
+    is_bpe = isinstance(tok, BPETokenizer)
+    words = args.words or (list(DEFAULT_WORDS) if is_bpe else list(DEFAULT_CHARS))
+    words = [w.replace("\\n", "\n") for w in words]
+    found, ids = [], []
+    for w in dict.fromkeys(words):
+        i = word_token(tok, w)
+        if i is None:
+            pieces = [tok.token_text(j) for j in tok.encode(" " + w if is_bpe else w)]
+            print(f"  {w!r} is not one token here (it is {' + '.join(map(repr, pieces))}); skipped")
+            continue
+        found.append(w)
+        ids.append(i)
+    if not ids:
+        raise ValueError("none of the words is a single token of this model's vocabulary")
+    idx, sims = nearest_neighbours(emb, ids, k=args.k)
+    print(f"nearest neighbours by cosine similarity of the learned embeddings ({emb.shape[1]} numbers each, "
+          f"{tok.vocab_size} tokens):")
+    for i, row_i, row_s in zip(ids, idx, sims):
+        neigh = "  ".join(f"{_show(tok.token_text(j)):>10} {s:+.2f}" for j, s in zip(row_i, row_s))
+        print(f"  {_show(tok.token_text(i)):>10} -> {neigh}")
+    if args.png:
+        _embedding_map(emb, tok, ids, args.png)
+    return 0
+
+
+def _embedding_map(emb, tok, ids, png):
+    """A PCA map of the embeddings: for a BPE model the whole-word tokens, for characters all of them."""
+    import matplotlib  # here only: matplotlib takes a second to import and only --png needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    texts = [tok.token_text(i) for i in range(tok.vocab_size)]
+    if isinstance(tok, BPETokenizer):  # whole words with their space: " king", " lord", ...
+        show = [i for i, t in enumerate(texts) if t.startswith(" ") and t[1:].isalpha() and len(t) >= 4]
+    else:
+        show = list(range(tok.vocab_size))
+    centred = emb - emb.mean(axis=0)  # (V, C)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ vt[:2].T  # (V, 2): the two directions of largest spread
+    fig, ax = plt.subplots(figsize=(9, 9))
+    for i in show:
+        color = "tab:red" if i in ids else "tab:blue"
+        ax.text(xy[i, 0], xy[i, 1], _show(texts[i].strip() or texts[i]), color=color, ha="center", va="center",
+                fontsize=10 if i in ids else 6, alpha=1.0 if i in ids else 0.6)
+    ax.set_xlim(xy[show, 0].min() * 1.1, xy[show, 0].max() * 1.1)
+    ax.set_ylim(xy[show, 1].min() * 1.1, xy[show, 1].max() * 1.1)
+    ax.set_title("token embeddings, first two principal components (red: the words looked up)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    print(f"saved {png}")
+
+
+# ---- bpe -----------------------------------------------------------------------------------
+
+
+def _bpe(args):
+    text, _ = load_corpus(args.data)
+    n_bytes = len(text.encode("utf-8"))
+    t0 = time.perf_counter()
+    tok = BPETokenizer.train(text, args.vocab_size, progress=False if args.no_progress else None)
+    t1 = time.perf_counter()
+    ids = tok.encode(text)
+    t2 = time.perf_counter()
+    assert tok.decode(ids) == text, "BPE round trip failed"  # cannot happen; says so loudly if it did
+    print(f"trained {tok.vocab_size:,} tokens ({len(tok.merges):,} merges) on {n_bytes:,} bytes in {t1 - t0:.2f} s")
+    print(f"encoded the whole text in {t2 - t1:.2f} s: {len(ids):,} tokens, {n_bytes / len(ids):.3f} bytes per token")
+    print("the longest tokens: " + ", ".join(repr(t) for t in sorted((tok.token_text(i) for i in range(256, tok.vocab_size)),
+                                                                       key=len, reverse=True)[:8]))
+    if args.out:
+        tok.save(args.out)
+        print(f"saved {args.out}")
+    return 0
