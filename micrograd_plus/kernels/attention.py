@@ -33,7 +33,7 @@ Two versions of each function live here:
   - **Register blocking**: every matrix product is built from one micro-kernel,
     :func:`_block_nt`, that computes a 4x4 block of ``A Bᵀ`` with 16 scalar accumulators. Each
     value loaded from memory feeds 4 multiply-adds, and LLVM turns the loop into SIMD instructions
-    (``fastmath=True`` lets it reorder the sums to do so).
+    (the ``reassoc`` fast-math flag lets it reorder the sums to do so).
   - **A fast exp** (:mod:`micrograd_plus.kernels._fastmath`) that vectorises; ``math.exp`` does not.
 
 ``stats`` -- what the forward hands the backward -- is ``P`` itself, padded to (B, H, Tp, Tp) with
@@ -44,16 +44,28 @@ from which the backward rebuilds ``P``, is what flash attention does for long se
 ``T*T`` does not fit in memory. Our sequences are short, so we spend the memory to save the time.
 Treat ``stats`` as opaque: pass it from :func:`attention_forward` to :func:`attention_backward`.
 (Both backward functions also accept the other forward's ``stats``.)
+
+**NaN and inf.** The kernels follow IEEE's rules (no ``nnan``/``ninf`` fast-math assumption, no
+exception on a division by zero), so a NaN in q, k or v comes out as NaN, never as a finite
+number. But skipping the masked upper triangle changes *where* it comes out: numpy's ``P @ V``
+multiplies every masked zero of ``P`` by a value, and ``0 * NaN`` is NaN, so in the reference one
+NaN in ``v`` reaches every query, even those the mask hides it from. The kernels keep that
+definition with a guard (:func:`_fast_path_is_exact`): they run only where every input is finite
+and bounds made from ``sum(|x|)`` of each input prove that no intermediate can overflow, and
+anything else is handed to the numpy reference. So NaN and inf come out exactly where the
+reference puts them, at the cost of one pass that sums ``|x|`` over each input.
 """
+
+import math
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from micrograd_plus.kernels._fastmath import fast_exp
+from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
 from micrograd_plus.kernels.matmul import _transpose_rows
 
-
+_FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
 # --------------------------------------------------------------------------------------------
 # Checking arguments
@@ -147,7 +159,7 @@ def _check_like(a, q, name):
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _block_nt(a, b, c, i, j, k0, k1, alpha):
     """c[i:i+4, j:j+4] = alpha * a[i:i+4, k0:k1] @ b[j:j+4, k0:k1]ᵀ: the register-blocked core.
 
@@ -158,7 +170,7 @@ def _block_nt(a, b, c, i, j, k0, k1, alpha):
     """
     a0, a1, a2, a3 = a[i, k0:k1], a[i + 1, k0:k1], a[i + 2, k0:k1], a[i + 3, k0:k1]
     b0, b1, b2, b3 = b[j, k0:k1], b[j + 1, k0:k1], b[j + 2, k0:k1], b[j + 3, k0:k1]
-    zero = alpha - alpha
+    zero = c.dtype.type(0)
     c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = zero
     c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = zero
     for t in range(k1 - k0):
@@ -189,13 +201,13 @@ def _block_nt(a, b, c, i, j, k0, k1, alpha):
         c30 * alpha, c31 * alpha, c32 * alpha, c33 * alpha)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _padded(n):
     """n rounded up to a multiple of 16 (one AVX-512 register of float32)."""
     return (n + 15) // 16 * 16
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _pack(x, rows, cols):
     """x (T, D) itself if it is already (rows, cols), else a zero-padded (rows, cols) copy.
 
@@ -209,7 +221,7 @@ def _pack(x, rows, cols):
     return out
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _pack_t(x, rows, cols):
     """The transpose of x (T, D) as a zero-padded, C-contiguous (rows, cols) buffer.
 
@@ -221,7 +233,7 @@ def _pack_t(x, rows, cols):
     return out
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _transpose_into(src, dst, causal):
     """dst = srcᵀ for (Tp, Tp) arrays, copied in 4x4 tiles, skipping what is never read.
 
@@ -236,7 +248,7 @@ def _transpose_into(src, dst, causal):
                     dst[j, i] = src[i, j]
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _softmax_rows(s, i0, n, T, causal):
     """Turn the scores s[i0:i0+4, :n] into probabilities in place.
 
@@ -251,7 +263,7 @@ def _softmax_rows(s, i0, n, T, causal):
         if i >= T:
             visible = 0
         first = row[0]  # always a computed score: key 0 is visible to every real query
-        zero = first - first
+        zero = row.dtype.type(0)  # (not first - first: NaN when first is inf)
         m = first
         for j in range(n):
             m = max(m, row[j] if j < visible else first)
@@ -265,7 +277,7 @@ def _softmax_rows(s, i0, n, T, causal):
             row[j] *= inv
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _forward_kernel(q, k, v, scale, causal):
     """out, p for q, k, v of shape (N, T, D) (N = batch x heads); p is (N, Tp, Tp), padded."""
     N, T, D = q.shape
@@ -292,7 +304,7 @@ def _forward_kernel(q, k, v, scale, causal):
     return out, p
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _backward_head(doh_in, qh_in, kh_in, vh_in, ph, scale, causal, ds, pt, dst, dqh, dkh, dvh):
     """dq, dk, dv of one head (T, D) into dqh, dkh, dvh (Tp, Dp), given its P (Tp, Tp).
 
@@ -332,7 +344,7 @@ def _backward_head(doh_in, qh_in, kh_in, vh_in, ph, scale, causal, ds, pt, dst, 
             _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _backward_kernel(dout, q, k, v, p, scale, causal, runs):
     """dq, dk, dv for arrays of shape (N, T, D), given p (N, Tp, Tp) from the forward.
 
@@ -366,6 +378,48 @@ def _backward_kernel(dout, q, k, v, p, scale, causal, runs):
 
 
 # --------------------------------------------------------------------------------------------
+# The guard: where the fused kernels are exact, and where the reference must run
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _abs_sum(x):
+    """``sum(|x|)`` of a C-contiguous array: NaN if x holds a NaN, inf if it holds an inf (or the
+    sum overflows), and otherwise an upper bound on every ``|x[i]|``."""
+    flat = x.reshape(-1)
+    total = flat.dtype.type(0)
+    for i in range(flat.size):
+        total += abs(flat[i])
+    return total
+
+
+def _bounds(*arrays):
+    """``sum(|a|)`` of each array, as Python floats (inf or NaN where an array is not finite)."""
+    return [float(_abs_sum(a)) for a in arrays]
+
+
+def _fast_path_is_exact(*bounds, products=(), limit):
+    """True if the fused kernels give what the reference gives, NaN and inf included.
+
+    Every bound (a ``sum(|x|)`` from :func:`_bounds`) must be finite, and each product in
+    ``products`` (bounds and constant factors) must stay below ``limit``, the dtype's largest
+    float. Each product bounds one intermediate of the computation (a score, a dP, a gradient),
+    so then nothing can overflow in any order of summation: the kernels and numpy both give
+    finite numbers, and the masked entries the kernels skip are exact zeros in numpy too.
+    """
+    if not all(b < np.inf for b in bounds):  # (NaN fails the comparison too)
+        return False
+    return all(math.prod(p) < limit for p in products)  # (Python floats: overflow gives inf)
+
+
+def _quietly(reference, *args):
+    """Run the numpy reference without its RuntimeWarnings: the compiled path computes the same
+    NaN and inf silently, and the training loop's non-finite guard is what reports them."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return reference(*args)
+
+
+# --------------------------------------------------------------------------------------------
 # Public entry points
 # --------------------------------------------------------------------------------------------
 
@@ -383,6 +437,12 @@ def attention_forward(q, k, v, scale, causal=True):
     Tp = _padded(T)
     if q.size == 0:
         return np.zeros_like(q), np.zeros((B, H, Tp, Tp), dtype=q.dtype)
+    # NaN or inf anywhere, or scores that might overflow (|S| <= scale sum|q| sum|k|): numpy's
+    # definition decides where they go (see the module docstring). |O| <= max |v| needs no bound.
+    b_q, b_k, b_v = _bounds(q, k, v)
+    if not _fast_path_is_exact(b_q, b_k, b_v, products=[(abs(scale), b_q, b_k)],
+                               limit=float(np.finfo(q.dtype).max)):
+        return _quietly(attention_forward_reference, q, k, v, scale, causal)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731  (B, H, T, D) -> (B*H, T, D), no copy
     out, p = _forward_kernel(as3(q), as3(k), as3(v), q.dtype.type(scale), bool(causal))
     return out.reshape(B, H, T, D), p.reshape(B, H, Tp, Tp)
@@ -404,6 +464,15 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
                          f"({B}, {H}, {Tp}, {Tp}) {q.dtype}; got {p.shape} {p.dtype}")
     if q.size == 0:
         return np.zeros_like(q), np.zeros_like(q), np.zeros_like(q)
+    # The kernels skip the masked entries of dP = dO Vᵀ, which numpy computes and multiplies by
+    # P's zeros: exact only if nothing can overflow. With 0 <= P <= 1:  |dP| <= sum|dO| sum|V|,
+    # |dS| <= 2 max|dP|, |dQ| <= max|dS| sum|K| scale, |dK| <= max|dS| sum|Q| scale, |dV| <= sum|dO|.
+    b_dout, b_q, b_k, b_v, b_p = _bounds(dout, q, k, v, np.ascontiguousarray(p))
+    s = abs(scale)
+    products = [(2.0, b_dout, b_v), (2.0, b_dout, b_v, b_k, s), (2.0, b_dout, b_v, b_q, s)]
+    if not _fast_path_is_exact(b_dout, b_q, b_k, b_v, b_p, products=products,
+                               limit=float(np.finfo(q.dtype).max)):
+        return _quietly(attention_backward_reference, dout, q, k, v, out, stats, scale, causal)
     if p.shape[2] != Tp:  # the reference's unpadded P: pad it with zeros
         padded = np.zeros((B, H, Tp, Tp), dtype=q.dtype)
         padded[:, :, :T, :T] = p

@@ -36,7 +36,9 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from micrograd_plus.kernels._fastmath import fast_exp
+from micrograd_plus.kernels._fastmath import FASTMATH_NO_REASSOC, fast_exp
+
+_FASTMATH = set(FASTMATH_NO_REASSOC)  # IEEE NaN/inf rules, no reordering: see _fastmath.py
 
 __all__ = [
     "gelu_forward", "gelu_backward", "gelu_tanh_forward", "gelu_tanh_backward",
@@ -100,7 +102,7 @@ def _phi_and_density(x):
     return 0.5 * math.erfc(-x * _SQRT_HALF), math.exp(-0.5 * x * x) * _INV_SQRT_2PI
 
 
-@overload(_phi_and_density, jit_options={"fastmath": True})
+@overload(_phi_and_density, jit_options={"fastmath": _FASTMATH, "error_model": "numpy"})
 def _phi_and_density_compiled(x):
     if x == types.float32:
         f = np.float32
@@ -133,7 +135,7 @@ def _tanh_nonneg_exp(u):
     return t if u >= 0 else -t
 
 
-@overload(_tanh_nonneg_exp, jit_options={"fastmath": True})
+@overload(_tanh_nonneg_exp, jit_options={"fastmath": _FASTMATH, "error_model": "numpy"})
 def _tanh_compiled(u):
     if u == types.float32:
         one, two = np.float32(1.0), np.float32(2.0)
@@ -157,21 +159,21 @@ def _tanh_compiled(u):
 
 # ---- the loops over flat arrays ---------------------------------------------------------------
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _gelu_fwd_flat(x, y):
     for i in prange(x.size):
         cdf, _ = _phi_and_density(x[i])
         y[i] = x[i] * cdf
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _gelu_bwd_flat(g, x, dx):
     for i in prange(x.size):
         cdf, pdf = _phi_and_density(x[i])
         dx[i] = g[i] * (cdf + x[i] * pdf)
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _gelu_tanh_fwd_flat(x, y, t, k, c, half, one):  # constants come in x's dtype
     for i in prange(x.size):
         xi = x[i]
@@ -180,7 +182,7 @@ def _gelu_tanh_fwd_flat(x, y, t, k, c, half, one):  # constants come in x's dtyp
         y[i] = half * xi * (one + ti)
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _gelu_tanh_bwd_flat(g, x, t, dx, k, c3, half, one):  # constants come in x's dtype
     for i in prange(x.size):
         xi, ti = x[i], t[i]

@@ -20,7 +20,7 @@ How the fast kernels work (read :func:`_tile` first, it is the heart):
 2. **Register blocking.** Computing one dot product at a time loads two numbers per
    multiply-add and the CPU spends its time loading. :func:`_tile` computes a 4x4 block of C at
    once: per step along K it loads 4 numbers of lhs and 4 of rhs and does 16 multiply-adds into
-   16 accumulators that live in registers. With ``fastmath=True`` LLVM vectorises the K loop, so
+   16 accumulators that live in registers. With fast-math's ``reassoc`` LLVM vectorises the K loop, so
    each accumulator is really a SIMD register of 8 or 16 partial sums.
 3. **Cache blocking.** The work is cut into tiles of C (``mc`` rows by ``nc`` columns) and
    slices of K (``kc``), sized so that the rhs rows a tile reuses stay in the L2 cache and the
@@ -44,6 +44,10 @@ import time
 
 import numpy as np
 from numba import njit, prange
+
+from micrograd_plus.kernels._fastmath import FASTMATH
+
+_FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
 # ---------------------------------------------------------------------------------------------
 # Plain-numpy references: the definitions the kernels are tested against.
@@ -70,7 +74,7 @@ def matmul_tn_reference(a, b):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _tile(lhs, rhs, C, i0, i1, j0, j1, k0, k1, first):
     """Add ``lhs[i0:i1, k0:k1] @ rhs[j0:j1, k0:k1].T`` into ``C[i0:i1, j0:j1]``.
 
@@ -188,7 +192,7 @@ def _tile(lhs, rhs, C, i0, i1, j0, j1, k0, k1, first):
         i += 1
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _task(lhs, rhs, C, t, mc, nc, kc):
     """Compute tile number ``t`` of C (all of K): ``C[i0:i1, j0:j1] = lhs[i0:i1] @ rhs[j0:j1].T``.
 
@@ -207,7 +211,7 @@ def _task(lhs, rhs, C, t, mc, nc, kc):
         _tile(lhs, rhs, C, i0, i1, j0, j1, k0, min(k0 + kc, K), k0 == 0)
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _gemm_parallel(lhs, rhs, C, mc, nc, kc):
     """C = lhs @ rhs.T with the tiles shared out among threads (tiles never overlap)."""
     M = lhs.shape[0]
@@ -217,7 +221,7 @@ def _gemm_parallel(lhs, rhs, C, mc, nc, kc):
         _task(lhs, rhs, C, t, mc, nc, kc)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _gemm_serial(lhs, rhs, C, mc, nc, kc):
     """C = lhs @ rhs.T on the calling thread, for products too small to be worth threads."""
     M = lhs.shape[0]
@@ -232,7 +236,7 @@ def _gemm_serial(lhs, rhs, C, mc, nc, kc):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _axpy_rows(lhs, rhs_kn, C, i0, i1):
     """``C[i0:i1] += lhs[i0:i1] @ rhs_kn`` with lhs (M, K) and rhs_kn (K, N), row by row.
 
@@ -268,7 +272,7 @@ def _axpy_rows(lhs, rhs_kn, C, i0, i1):
         i += 1
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _axpy_serial(lhs, rhs_kn, C):
     """C += lhs @ rhs_kn on the calling thread."""
     _axpy_rows(lhs, rhs_kn, C, 0, lhs.shape[0])
@@ -279,7 +283,7 @@ def _axpy_serial(lhs, rhs_kn, C):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _transpose_rows(src, dst, i0, i1):
     """``dst[:, i0:i1] = src[i0:i1, :].T`` for C-contiguous src (R, C) and dst (C, R).
 
@@ -310,13 +314,13 @@ def _transpose_rows(src, dst, i0, i1):
         i += 1
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _transpose_serial(src, dst):
     """dst (C, R) = src (R, C).T, both C-contiguous."""
     _transpose_rows(src, dst, 0, src.shape[0])
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _transpose_parallel(src, dst):
     """dst (C, R) = src (R, C).T, both C-contiguous, in chunks of 64 rows shared among threads."""
     n_rows = src.shape[0]
