@@ -2,9 +2,10 @@
 
 * :class:`Module` and :class:`Parameter` -- the bookkeeping: which numbers are weights, how
   to list, save, load and zero them (:mod:`micrograd_plus.nn.module`).
+* The containers :class:`Sequential` and :class:`ModuleList` (:mod:`micrograd_plus.nn.containers`).
 * Layers -- :class:`Linear`, :class:`Embedding`, :class:`LayerNorm`, :class:`Dropout`, the
-  activations :class:`ReLU`, :class:`Sigmoid`, :class:`Tanh`, :class:`GELU`, and the containers
-  :class:`Sequential`, :class:`ModuleList` and :class:`Flatten` (:mod:`micrograd_plus.nn.layers`).
+  activations :class:`ReLU`, :class:`Sigmoid`, :class:`Tanh`, :class:`GELU`, :class:`Identity`
+  and :class:`Flatten` (:mod:`micrograd_plus.nn.layers`).
 * Costs as modules: :class:`CrossEntropyLoss`, :class:`MSELoss` (:mod:`micrograd_plus.nn.loss`).
 * :class:`MLP` -- layers of neurons stacked, e.g. 3Blue1Brown's ``MLP([784, 16, 16, 10],
   activation="sigmoid")``.
@@ -17,6 +18,7 @@ The scalar-engine ``Neuron``, ``Layer`` and ``MLP`` of the first chapter live in
 """
 
 from micrograd_plus.nn import init, utils
+from micrograd_plus.nn.containers import ModuleList, Sequential
 from micrograd_plus.nn.layers import (
     GELU,
     MLP,
@@ -31,7 +33,7 @@ from micrograd_plus.nn.layers import (
     Tanh,
 )
 from micrograd_plus.nn.loss import CrossEntropyLoss, MSELoss
-from micrograd_plus.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential, StateDictError
+from micrograd_plus.nn.module import IncompatibleKeys, Module, Parameter, StateDictError
 from micrograd_plus.nn.utils import clip_grad_norm_
 
 __all__ = [
