@@ -197,7 +197,7 @@ def imports_of(module, path, modules, root=ROOT, lazy=None):
     visit(tree, False)
     if lazy_loader[0]:
         # A file that hands module names to importlib.import_module imports every module it
-        # names in a string literal: `_LAZY = {"Block": "micrograd_plus.nn.transformer"}` is an
+        # names in a string literal: `_LAZY = {"Tensor": ("micrograd_plus.tensor", "Tensor")}` is an
         # import that an `import` statement would have shown. It counts for cycles and layers;
         # it is not an import statement, so the comment rule below does not apply to it.
         for node in named:

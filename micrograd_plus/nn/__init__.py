@@ -41,7 +41,3 @@ __all__ = [
     "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "Flatten", "MLP",
     "CrossEntropyLoss", "MSELoss", "init", "utils", "clip_grad_norm_",
 ]
-
-
-def __dir__():
-    return sorted(__all__)

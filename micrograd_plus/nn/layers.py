@@ -270,7 +270,7 @@ class MLP(Module):
     same list (``MLP([2, 16, 16, 1])``) and also micrograd's ``MLP(nin, nouts)``; here a second
     positional argument is the ``activation``, so ``nn.MLP(2, [16, 1])`` is refused with a message
     rather than misread. The transformer block's feed-forward network
-    (:mod:`micrograd_plus.nn.transformer`, nanoGPT's ``MLP``) is a different thing.
+    (:class:`micrograd_plus.models.gpt.MLP`, nanoGPT's ``MLP``) is a different thing.
 
     The last layer has no activation by default, so the outputs are *logits* (raw scores) for
     :func:`~micrograd_plus.functional.cross_entropy`; pass ``output_activation="sigmoid"`` for

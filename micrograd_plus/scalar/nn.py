@@ -142,7 +142,7 @@ class MLP(Module):
     The first is micrograd's own signature, kept because chapter 1, micrograd's demo and its
     readers use it; the second is the one :class:`micrograd_plus.nn.MLP` (the tensor engine's,
     e.g. ``nn.MLP([784, 16, 16, 10])``) takes, so one line works in both worlds. (The ``MLP``
-    inside a transformer block, :mod:`micrograd_plus.nn.transformer`, is a different thing:
+    inside a transformer block, :class:`micrograd_plus.models.gpt.MLP`, is a different thing:
     the position-wise feed-forward C -> 4C -> C that nanoGPT calls ``MLP``.)
 
     Args:

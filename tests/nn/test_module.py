@@ -151,6 +151,38 @@ def test_sequential_and_modulelist_containers():
         ml(x)
 
 
+def test_sequential_and_modulelist_share_their_list_methods():
+    seq = nn.Sequential([nn.Linear(2, 3, generator=0), nn.ReLU()])  # one list works too
+    seq.extend([nn.Linear(3, 1, generator=1)])
+    head = seq[:2]
+    assert type(head) is nn.Sequential and list(head) == [seq[0], seq[1]]
+    x = Tensor(np.ones((4, 2), dtype=np.float32))
+    np.testing.assert_allclose(seq(x).data, seq[2](head(x)).data)
+    seq[1] = nn.Tanh()
+    assert isinstance(seq[1], nn.Tanh) and [n for n, _ in seq.named_children()] == ["0", "1", "2"]
+    ml = nn.ModuleList([nn.ReLU(), nn.Tanh(), nn.GELU()])
+    assert type(ml[1:]) is nn.ModuleList and isinstance(ml[1:][0], nn.Tanh)
+    ml[-1] = nn.Sigmoid()
+    assert isinstance(ml[2], nn.Sigmoid)
+    with pytest.raises(TypeError, match="ModuleList takes Modules, got function"):
+        ml[0] = lambda x: x
+    with pytest.raises(TypeError, match="Sequential takes Modules, got int"):
+        seq.append(3)
+
+
+def test_nn_is_a_plain_package_below_the_models():
+    # No lazily loaded names (a module-level __getattr__ hid an import cycle once), and nothing
+    # of the models above it: `import micrograd_plus.nn` says everything it needs at its top.
+    import subprocess
+    import sys
+
+    code = ("import sys, micrograd_plus.nn as nn; "
+            "assert not hasattr(nn, '__getattr__'); "
+            "assert not [m for m in sys.modules if m.startswith(('micrograd_plus.models', 'micrograd_plus.train'))]; "
+            "assert nn.Sequential.__module__ == 'micrograd_plus.nn.containers'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_apply_visits_every_module():
     seen = []
     Outer().apply(lambda mod: seen.append(type(mod).__name__))
