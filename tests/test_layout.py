@@ -61,6 +61,7 @@ LAYERS = [
     ("micrograd_plus.scalar", 0, "scalar"),
     ("micrograd_plus.data", 0, "data"),
     ("micrograd_plus.random", 0, "randomness"),
+    ("micrograd_plus.atomic", 0, "safe file writing"),
 ]
 
 # The tensor world, which the scalar engine must never need (a reader of chapter 1 should not

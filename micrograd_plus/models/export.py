@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import safetensors.numpy
 
+from micrograd_plus.atomic import atomic_write
 from micrograd_plus.models.gpt import CONV1D_WEIGHTS
 
 __all__ = ["hf_config", "hf_state_dict", "export_hf", "nanogpt_model_args", "export_nanogpt"]
@@ -199,18 +200,8 @@ def export_nanogpt(model, out_path, iter_num=0, best_val_loss=None, train_config
         "best_val_loss": 1e9 if best_val_loss is None else float(best_val_loss),
         "config": config,
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(out_path) as f:  # the whole ckpt.pt or none
+        torch.save(checkpoint, f)
     return out_path
 
 

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from micrograd_plus.atomic import atomic_write
 from micrograd_plus.cli_args import positive_int
 from micrograd_plus.data.moons import make_moons
 from micrograd_plus.scalar import MLP, Value
@@ -115,13 +116,11 @@ def run(args):
           f"with {len(model.parameters())} parameters")
     history = train(model, X.tolist(), y, steps=args.steps)
 
-    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, FIGURE_NAME)
     fig = decision_boundary_figure(model, X, labels)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)  # written under a temporary name, renamed when complete
+    with atomic_write(path) as f:  # the figure appears whole or not at all
+        fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
     loss, accuracy = history[-1]
     print(f"final loss {loss:.4f}, accuracy {accuracy:.0%}; decision boundary saved to {path}")
     return 0

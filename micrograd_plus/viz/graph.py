@@ -24,10 +24,10 @@ and ``grad``; tensor nodes also show their ``shape``, and their numbers when the
 import os
 import shutil
 import subprocess
-import tempfile
 
 import numpy as np
 
+from micrograd_plus.atomic import atomic_write
 from micrograd_plus.scalar.engine import topological_order
 
 __all__ = ["to_dot", "draw", "plot"]
@@ -155,16 +155,8 @@ def draw(root, path, format="svg"):
             f"{result.stderr.decode(errors='replace').strip()}"
         )
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".draw-", suffix=f".{format}")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(result.stdout)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:  # never a half-written picture
+        f.write(result.stdout)
     return path
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from micrograd_plus.atomic import atomic_write
+
 __all__ = [
     "plot_digits", "plot_training_curves", "plot_misclassified", "plot_weight_images",
     "plot_hidden_activations", "plot_dreams", "plot_confidence_histogram", "plot_loss_vs_time",
@@ -37,11 +39,12 @@ def _pyplot():
 
 
 def _finish(fig, path):
-    """Save ``fig`` as a PNG at ``path`` (if given, then close it) and return it."""
+    """Save ``fig`` at ``path`` (if given; PNG unless the suffix names another format), close it,
+    and return it. The file appears whole or not at all (:func:`~micrograd_plus.atomic.atomic_write`)."""
     fig.tight_layout()
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100)
+        with atomic_write(path) as f:
+            fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png", dpi=100)
         _pyplot().close(fig)
     return fig
 

@@ -1,0 +1,39 @@
+"""atomic_write: the new file whole, or the old file untouched -- never a half-written one."""
+
+import pytest
+
+from micrograd_plus.atomic import atomic_write
+
+
+def test_writes_the_whole_file_and_leaves_nothing_else(tmp_path):
+    target = tmp_path / "deep" / "er" / "out.bin"  # missing directories are made
+    with atomic_write(target) as f:
+        f.write(b"abc")
+        assert not target.exists()  # nothing at the real path until the block ends
+    assert target.read_bytes() == b"abc"
+    assert [p.name for p in target.parent.iterdir()] == ["out.bin"]
+
+
+def test_text_mode_is_utf8(tmp_path):
+    target = tmp_path / "t.txt"
+    with atomic_write(target, "w") as f:
+        f.write("élan\n")
+    assert target.read_bytes() == "élan\n".encode("utf-8")
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_an_interrupted_write_keeps_the_old_file_and_removes_the_temporary(tmp_path, error):
+    target = tmp_path / "ckpt.npz"
+    target.write_bytes(b"old")
+    with pytest.raises(type(error)):
+        with atomic_write(target) as f:
+            f.write(b"half of the new")
+            raise error
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.npz"]
+
+
+def test_refuses_a_mode_that_is_not_a_write(tmp_path):
+    with pytest.raises(ValueError, match="mode 'wb' or 'w'"):
+        with atomic_write(tmp_path / "x", "a"):
+            pass
