@@ -46,6 +46,7 @@ def add_arguments(sub):
                        help="nearest neighbours of tokens among the learned embeddings (either tokenizer)")
     p.add_argument("words", nargs="*", metavar="WORD",
                    help="words (BPE model) or characters (character model) to look up; default: a list of each")
+    p.add_argument("--chars", default=None, help="characters to look up, each on its own (a character model)")
     p.add_argument("--checkpoint", "-c", default=DEFAULT_CHECKPOINT, help="checkpoint file written by 'gpt train'")
     p.add_argument("-k", type=int, default=5, help="neighbours per token")
     p.add_argument("--png", default=None, help="also save a 2-D map (PCA) of the embeddings here")
@@ -168,8 +169,10 @@ def _neighbours(args):
     model, tok, _ = load_model(args.checkpoint)
     emb = np.asarray(model.transformer.wte.weight.data, dtype=np.float64)  # (V, C)
     is_bpe = isinstance(tok, BPETokenizer)
-    words = args.words or (list(DEFAULT_WORDS) if is_bpe else list(DEFAULT_CHARS))
-    words = [w.replace("\\n", "\n") for w in words]
+    words = [w.replace("\\n", "\n") for w in args.words]
+    if args.chars:
+        words += list(args.chars.replace("\\n", "\n"))
+    words = words or (list(DEFAULT_WORDS) if is_bpe else list(DEFAULT_CHARS))
     found, ids = [], []
     for w in dict.fromkeys(words):
         i = word_token(tok, w)
