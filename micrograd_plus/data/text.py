@@ -167,6 +167,10 @@ class CharTokenizer:
             raise ValueError(f"id {int(ids[pos])} at position {pos} is outside the vocabulary 0..{self.vocab_size - 1}")
         return "".join([self.chars[i] for i in ids.tolist()])
 
+    def decode_bytes(self, ids):
+        """Ids (shape (L,)) -> the UTF-8 bytes of their text (as :meth:`BPETokenizer.decode_bytes`)."""
+        return self.decode(ids).encode("utf-8")
+
     def token_text(self, i):
         """The text of token ``i``: one character."""
         return self.chars[i]

@@ -21,7 +21,7 @@ from pathlib import Path
 HELP = "train and sample a character-level GPT on Tiny Shakespeare (or any text)"
 
 DEFAULT_OUT = "runs/gpt"
-_PRESET_NAMES = ("shakespeare-char-cpu", "tiny")  # mirrors micrograd_plus.train.gpt.PRESETS (kept light)
+_PRESET_NAMES = ("shakespeare-char-cpu", "tiny", "shakespeare-bpe")  # mirrors micrograd_plus.train.gpt.PRESETS (kept light)
 
 
 def _ckpt_arg(p):
@@ -156,8 +156,11 @@ def _train(args):
     mc = replace(preset.model, **model_over)
     tc = replace(preset.train, **train_over)
 
+    from micrograd_plus.train.gpt_tools import preset_tokenizer  # a BPE preset's vocabulary
+
+    tokenizer = preset_tokenizer(preset, args.data, args.out, args.resume, progress=not args.no_progress)
     result = trainer.train(mc, tc, out_dir=args.out, data=args.data, resume=args.resume,
-                           stop_after=args.stop_after, progress=not args.no_progress)
+                           stop_after=args.stop_after, progress=not args.no_progress, tokenizer=tokenizer)
     last = result.evals[-1] if result.evals else None
     print()
     if last is not None:
@@ -185,8 +188,10 @@ def _stream_sample(path, prompt, chars, temperature, top_k, seed):
     out = sys.stdout
     out.write(prompt)
     out.flush()
-    for i in model.stream(ids, chars, temperature=temperature, top_k=top_k, generator=seed):
-        out.write(tok.chars[i])
+    from micrograd_plus.train.gpt_tools import stream_text  # whole characters from tokens of any kind
+
+    for piece in stream_text(tok, model.stream(ids, chars, temperature=temperature, top_k=top_k, generator=seed)):
+        out.write(piece)
         out.flush()
     out.write("\n")
     out.flush()
@@ -224,8 +229,8 @@ def _next(args):
     print(f"{'char':>6}  {'probability':>11}")
     for i in order:
         bar = "#" * int(round(probs[i] * 50))
-        print(f"{_show_char(tok.chars[i]):>6}  {probs[i]:>11.5f}  {bar}")
-    print(f"(sum over all {tok.vocab_size} characters: {probs.sum():.6f})")
+        print(f"{_show_char(tok.token_text(i)):>6}  {probs[i]:>11.5f}  {bar}")
+    print(f"(sum over all {tok.vocab_size} tokens: {probs.sum():.6f})")
     if args.png:
         import matplotlib
 
@@ -234,7 +239,7 @@ def _next(args):
 
         fig, ax = plt.subplots(figsize=(max(8, tok.vocab_size * 0.18), 3.2))
         ax.bar(range(tok.vocab_size), probs, color="tab:blue")
-        ax.set_xticks(range(tok.vocab_size), [_show_char(c) for c in tok.chars], fontsize=7)
+        ax.set_xticks(range(tok.vocab_size), [_show_char(tok.token_text(i)) for i in range(tok.vocab_size)], fontsize=7)
         ax.set_ylabel("probability")
         ax.set_title(f"next character after {prompt[-40:]!r}")
         fig.tight_layout()

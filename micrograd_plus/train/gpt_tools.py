@@ -4,12 +4,14 @@
   micrograd-plus gpt export runs/gpt/ckpt.npz --format nanogpt --out out/ckpt.pt   nanoGPT's checkpoint (torch)
   micrograd-plus gpt neighbours king duke lord        nearest word embeddings, by cosine similarity
   micrograd-plus gpt bpe --vocab-size 1024 --out bpe.json     train GPT-2-style BPE tokens on a text
+  micrograd-plus gpt eval runs/gpt/ckpt.npz           validation loss per token and in bits per byte
 
 These live apart from :mod:`micrograd_plus.train.gpt_cli` (which registers them) because they
 are about moving and inspecting models, not training them.
 """
 
 import argparse
+import codecs
 import sys
 import time
 from pathlib import Path
@@ -20,12 +22,13 @@ from micrograd_plus.data import BPETokenizer
 from micrograd_plus.models import export
 from micrograd_plus.models.gpt import nearest_neighbours
 from micrograd_plus.train.checkpoint import load_checkpoint
-from micrograd_plus.train.gpt import TrainConfig, configure_optimizer, load_corpus, load_model
+from micrograd_plus.data import train_val_split
+from micrograd_plus.train.gpt import TrainConfig, configure_optimizer, evaluate_full, load_corpus, load_model
 
 DEFAULT_CHECKPOINT = "runs/gpt/ckpt.npz"
 DEFAULT_CHARS = "aeiouAEIOU.,!?;: \n"
 DEFAULT_WORDS = ("king", "duke", "lord", "queen", "love", "death", "good", "night", "thou", "three")
-COMMANDS = ("export", "neighbours", "bpe")
+COMMANDS = ("export", "neighbours", "bpe", "eval")
 
 
 def add_arguments(sub):
@@ -43,6 +46,7 @@ def add_arguments(sub):
                        help="nearest neighbours of tokens among the learned embeddings (either tokenizer)")
     p.add_argument("words", nargs="*", metavar="WORD",
                    help="words (BPE model) or characters (character model) to look up; default: a list of each")
+    p.add_argument("--chars", default=None, help="characters to look up, each on its own (a character model)")
     p.add_argument("--checkpoint", "-c", default=DEFAULT_CHECKPOINT, help="checkpoint file written by 'gpt train'")
     p.add_argument("-k", type=int, default=5, help="neighbours per token")
     p.add_argument("--png", default=None, help="also save a 2-D map (PCA) of the embeddings here")
@@ -54,15 +58,54 @@ def add_arguments(sub):
     p.add_argument("--out", default=None, help="save the tokenizer here as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("eval", formatter_class=fmt,
+                       help="loss on the whole validation text, per token and in bits per byte (any tokenizer)")
+    p.add_argument("checkpoint", help="a checkpoint written by 'gpt train'")
+    p.add_argument("--data", default=None, metavar="PATH", help="the text it was trained on (default: the checkpoint's)")
+
 
 def run(args):
     """Run one of :data:`COMMANDS`; returns the exit code (errors are one line, exit code 2)."""
-    handlers = {"export": _export, "neighbours": _neighbours, "bpe": _bpe}
+    handlers = {"export": _export, "neighbours": _neighbours, "bpe": _bpe, "eval": _eval}
     try:
         return handlers[args.gpt_command](args)
     except (FileNotFoundError, FileExistsError, ValueError, ImportError) as exc:
         print(f"micrograd-plus gpt {args.gpt_command}: error: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
+
+
+# ---- tokens for training and sampling ----------------------------------------------------
+
+
+def preset_tokenizer(preset, data, out_dir, resume, progress=True):
+    """The tokenizer a preset trains with: None (one token per character, made by the trainer), or
+    for a BPE preset a :class:`BPETokenizer` trained on the text and saved as ``OUT/tokenizer.json``.
+
+    A resumed run takes its tokenizer from its checkpoint, so this returns None then.
+    """
+    if preset.bpe_vocab_size is None or resume:
+        return None
+    text, _ = load_corpus(data)
+    t0 = time.perf_counter()
+    tok = BPETokenizer.train(text, preset.bpe_vocab_size, progress=None if progress else False)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    tok.save(Path(out_dir) / "tokenizer.json")
+    print(f"trained a {tok.vocab_size:,}-token BPE vocabulary in {time.perf_counter() - t0:.1f} s "
+          f"(saved {Path(out_dir) / 'tokenizer.json'})")
+    return tok
+
+
+def stream_text(tok, ids):
+    """Turn a stream of token ids into a stream of text, whole characters only.
+
+    A byte-level BPE token can end in the middle of a character's UTF-8 bytes (an emoji is four
+    bytes, and can be split over tokens); an incremental UTF-8 decoder holds such bytes back
+    until the character is complete. Yields ``str`` pieces (some empty).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for i in ids:
+        yield decoder.decode(tok.decode_bytes([i]))
+    yield decoder.decode(b"", final=True)
 
 
 # ---- export ------------------------------------------------------------------------------
@@ -126,8 +169,10 @@ def _neighbours(args):
     model, tok, _ = load_model(args.checkpoint)
     emb = np.asarray(model.transformer.wte.weight.data, dtype=np.float64)  # (V, C)
     is_bpe = isinstance(tok, BPETokenizer)
-    words = args.words or (list(DEFAULT_WORDS) if is_bpe else list(DEFAULT_CHARS))
-    words = [w.replace("\\n", "\n") for w in words]
+    words = [w.replace("\\n", "\n") for w in args.words]
+    if args.chars:
+        words += list(args.chars.replace("\\n", "\n"))
+    words = words or (list(DEFAULT_WORDS) if is_bpe else list(DEFAULT_CHARS))
     found, ids = [], []
     for w in dict.fromkeys(words):
         i = word_token(tok, w)
@@ -198,4 +243,37 @@ def _bpe(args):
     if args.out:
         tok.save(args.out)
         print(f"saved {args.out}")
+    return 0
+
+
+# ---- eval ----------------------------------------------------------------------------------
+
+
+def validation_bits_per_byte(model, tok, text, val_fraction):
+    """The model's loss on the validation part of ``text``, two ways: ``(nats per token, bits per byte)``.
+
+    A loss per token cannot be compared across tokenizers (a BPE token carries several characters,
+    so it is harder to guess than one character). Bits per byte can: the same loss summed over all
+    predicted tokens, converted from nats to bits (divide by ln 2), divided by the bytes those
+    tokens spell. For a character model of ASCII text it is simply loss / ln 2.
+    """
+    ids = tok.encode(text)
+    _, val = train_val_split(ids, val_fraction)
+    T = model.config.block_size
+    loss = evaluate_full(model, val, T)  # mean over n whole windows of T predictions
+    n = (len(val) - 1) // T
+    predicted = val[1:n * T + 1]  # the tokens those windows predict
+    n_bytes = len(tok.decode_bytes(predicted))
+    return loss, loss * len(predicted) / n_bytes / np.log(2.0)
+
+
+def _eval(args):
+    model, tok, info = load_model(args.checkpoint)
+    data = args.data if args.data is not None else (None if info.get("data") == "tinyshakespeare" else info.get("data"))
+    text, _ = load_corpus(data)
+    tc = TrainConfig.from_dict(info["train_config"])
+    loss, bpb = validation_bits_per_byte(model, tok, text, tc.val_fraction)
+    kind = "BPE" if isinstance(tok, BPETokenizer) else "character"
+    print(f"validation loss {loss:.4f} nats per token ({kind} tokens, vocabulary {tok.vocab_size:,}) "
+          f"= {bpb:.4f} bits per byte")
     return 0
