@@ -51,7 +51,39 @@ mathjax3_config = {
     "svg": {"fontCache": "global"},
 }
 
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "substitution"]
+
+
+def _build_time_substitutions():
+    """The home page's build time, from the measurement file (never a typed number).
+
+    ``python docs/_ext/measure_build.py`` times the README's build command and writes
+    ``docs/build_time.json``; the home page quotes it through these MyST substitutions.
+    """
+    import json
+    import statistics
+
+    def minutes(seconds):
+        m, s = divmod(int(round(seconds)), 60)
+        return f"{m} min {s:02d} s" if m else f"{s} s"
+
+    try:
+        record = json.loads(open("build_time.json", encoding="utf-8").read())
+        runs = record["from_scratch_seconds"]
+        return {
+            "build_from_scratch": minutes(statistics.median(runs))
+            + (f" (median of {len(runs)} runs, {minutes(min(runs))} to {minutes(max(runs))})" if len(runs) > 1 else ""),
+            "build_cached": minutes(record["cached_seconds"]),
+            "build_machine": f"{record['cores']}-core {record['machine']} machine ({record['isa']})",
+            "build_date": record["date"],
+        }
+    except (OSError, ValueError, KeyError):   # not measured yet: say so instead of a number
+        unknown = "(not measured yet: run python docs/_ext/measure_build.py)"
+        return {"build_from_scratch": unknown, "build_cached": unknown,
+                "build_machine": "machine", "build_date": "no date"}
+
+
+myst_substitutions = _build_time_substitutions()
 # Chapters are MyST-NB text notebooks (front matter ``file_format: mystnb``): their code cells run
 # at build time, so every printed number and figure on a page is what the library really did.
 # "cache" re-executes a chapter only when its code changed (jupyter-cache, under docs/_build).

@@ -31,7 +31,7 @@ out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example"
 
 
 def trained_model():
-    """Load part 2's model if its checkpoint matches these configs, else train it (seconds)."""
+    """Load part 2's model if its checkpoint matches these configs, else train it as part 2 does."""
     if (out_dir / "last.npz").exists():
         model, tok, meta = load_model(out_dir / "last.npz")
         if (meta["train_config"] == train_config.to_dict() and meta["iter"] == train_config.max_iters
