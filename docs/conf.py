@@ -92,7 +92,10 @@ nb_execution_timeout = 600
 nb_execution_raise_on_error = True     # a failing chapter cell fails the build
 nb_execution_show_tb = True
 exclude_patterns = ["_build", "_ext", "_static", "chapters/_*.md",   # _*.md: pieces to include
-                    "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
+                    "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip",
+                    # sphinx-gallery's timing pages load scripts from CDNs (an older build may have
+                    # left them behind; write_computation_times below stops new ones)
+                    "sg_execution_times.rst", "auto_examples/sg_execution_times.rst"]
 
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}

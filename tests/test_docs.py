@@ -95,7 +95,7 @@ def test_code_cell_parser_on_a_sample():
             "````{code-cell} ipython3\n---\ntags: [remove-cell, hide-input]\n---\ny = 2\n````\n"
             "```python\nnot a cell\n```\n")
     cells = code_cells(text)
-    assert [(line, tags) for line, _, tags in cells] == [(8, []), (13, ["hide-cell"]), (20, ["remove-cell", "hide-input"])]
+    assert [(line, tags) for line, _, tags in cells] == [(8, []), (13, ["hide-cell"]), (21, ["remove-cell", "hide-input"])]
     assert cells[1][1] == "# Solution 1\nassert x == 1\n"
     assert text.splitlines()[cells[2][0] - 1] == "y = 2"
 
