@@ -1,17 +1,30 @@
 """Sphinx configuration for the micrograd_plus docs site.
 
-Build it with ``pip install -e ".[docs]" && sphinx-build -W -b html docs docs/_build/html``.
+Build it with ``pip install -e ".[docs]" && python -m sphinx -W -b html docs docs/_build/html``.
 Every ``examples/plot_*.py`` file is executed by sphinx-gallery and becomes a tutorial page with
-its printed output and figures, so the pages can never drift from what the code really does.
+its printed output and figures, and every chapter (a MyST-NB text notebook) is executed by a
+Jupyter kernel, so the pages can never drift from what the code really does. Both are cached:
+unchanged examples and chapters are not run again (docs/_build/.jupyter_cache, the gallery's
+md5 files beside its output).
+
+The site reads offline: math is typeset in the browser by the MathJax copy in
+``_static/mathjax`` (SVG output, no web fonts), and nothing else is loaded from the network
+(``tests/test_site.py`` and ``tests/test_browser.py`` check the built pages).
 """
 
 import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
-sys.path.insert(0, os.path.abspath("_ext"))  # gallery_order.py
+sys.path.insert(0, os.path.abspath("_ext"))  # gallery_order.py, docs_style.py, the extensions
 os.environ.setdefault("MICROGRAD_PLUS_NO_PROGRESS", "1")  # no progress bars in executed examples
-os.environ.setdefault("MPLBACKEND", "Agg")
+# One matplotlib style for every figure (font sizes and dpi that read on a phone): the chapter
+# kernels read it through MATPLOTLIBRC when they import matplotlib, the gallery through
+# docs_style.reset_matplotlib. MPLBACKEND is not forced here: a kernel must keep its inline
+# backend or plt.show() would put no figure on the page (sphinx-gallery selects Agg itself).
+os.environ["MATPLOTLIBRC"] = os.path.abspath(os.path.join("_ext", "matplotlibrc"))
+if os.environ.get("MPLBACKEND", "").lower() == "agg":
+    del os.environ["MPLBACKEND"]
 
 project = "micrograd_plus"
 author = "the micrograd_plus developers"
@@ -26,9 +39,51 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "sphinx_gallery.gen_gallery",
+    "chapter_notebooks",     # docs/_ext: every chapter as a .ipynb, and a zip of them all
+    "digit_weights",         # docs/_ext: chapter 7's interactive figure's weights, trained here
 ]
 
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+# MathJax 3, bundled (docs/_static/mathjax, see its README.txt): TeX in, SVG out, every TeX
+# extension built into the one file, so a page typesets its math with no network and no fonts.
+mathjax_path = "mathjax/tex-svg-full.js"
+mathjax3_config = {
+    "loader": {"load": []},
+    "svg": {"fontCache": "global"},
+}
+
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "substitution"]
+
+
+def _build_time_substitutions():
+    """The home page's build time, from the measurement file (never a typed number).
+
+    ``python docs/_ext/measure_build.py`` times the README's build command and writes
+    ``docs/build_time.json``; the home page quotes it through these MyST substitutions.
+    """
+    import json
+    import statistics
+
+    def minutes(seconds):
+        m, s = divmod(int(round(seconds)), 60)
+        return f"{m} min {s:02d} s" if m else f"{s} s"
+
+    try:
+        record = json.loads(open("build_time.json", encoding="utf-8").read())
+        runs = record["from_scratch_seconds"]
+        return {
+            "build_from_scratch": minutes(statistics.median(runs))
+            + (f" (median of {len(runs)} runs, {minutes(min(runs))} to {minutes(max(runs))})" if len(runs) > 1 else ""),
+            "build_cached": minutes(record["cached_seconds"]),
+            "build_machine": f"{record['cores']}-core {record['machine']} machine ({record['isa']})",
+            "build_date": record["date"],
+        }
+    except (OSError, ValueError, KeyError):   # not measured yet: say so instead of a number
+        unknown = "(not measured yet: run python docs/_ext/measure_build.py)"
+        return {"build_from_scratch": unknown, "build_cached": unknown,
+                "build_machine": "machine", "build_date": "no date"}
+
+
+myst_substitutions = _build_time_substitutions()
 # Chapters are MyST-NB text notebooks (front matter ``file_format: mystnb``): their code cells run
 # at build time, so every printed number and figure on a page is what the library really did.
 # "cache" re-executes a chapter only when its code changed (jupyter-cache, under docs/_build).
@@ -36,7 +91,11 @@ nb_execution_mode = os.environ.get("MICROGRAD_PLUS_NB_EXECUTION", "cache")
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True     # a failing chapter cell fails the build
 nb_execution_show_tb = True
-exclude_patterns = ["_build", "_ext", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
+exclude_patterns = ["_build", "_ext", "_static", "chapters/_*.md",   # _*.md: pieces to include
+                    "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip",
+                    # sphinx-gallery's timing pages load scripts from CDNs (an older build may have
+                    # left them behind; write_computation_times below stops new ones)
+                    "sg_execution_times.rst", "auto_examples/sg_execution_times.rst"]
 
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
@@ -52,13 +111,18 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",          # execute every plot_*.py example
     "abort_on_example_error": True,         # a broken example fails the build
     "download_all_examples": False,
+    # The computation-times page loads jQuery and DataTables from CDNs: the site must read offline.
+    "write_computation_times": False,
     "remove_config_comments": True,
     "within_subsection_order": "gallery_order.ReadingOrder",  # the learning path (docs/_ext)
+    # matplotlib's defaults, then the docs style (docs/_ext/matplotlibrc), before every example
+    "reset_modules": ("docs_style.reset_matplotlib",),
 }
 
 html_theme = "furo"
 html_title = "micrograd_plus"
 html_static_path = ["_static"]
+html_css_files = ["course.css"]
 
 
 # --- Small build helpers ----------------------------------------------------------------------

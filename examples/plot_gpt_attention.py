@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from micrograd_plus.models.gpt import GPTConfig
+from micrograd_plus.train.checkpoint import CheckpointError
 from micrograd_plus.train.gpt import TrainConfig, load_model, train
 
 model_config = GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=64)
@@ -28,13 +29,15 @@ out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example"
 
 
 def trained_model():
-    """Load part 2's model if its checkpoint matches these configs, else train it (seconds)."""
-    if (out_dir / "last.npz").exists():
+    """Load part 2's model if its checkpoint matches these configs, else train it as part 2 does."""
+    try:
         model, tok, meta = load_model(out_dir / "last.npz")
         if (meta["train_config"] == train_config.to_dict() and meta["iter"] == train_config.max_iters
                 and {**meta["model_config"], "vocab_size": 0} == {**model_config.to_dict(), "vocab_size": 0}):
             return model, tok
-    result = train(model_config, train_config, out_dir=out_dir, progress=False, log=None)
+    except (OSError, ValueError, KeyError, CheckpointError):   # none, or one another version wrote
+        pass
+    result = train(model_config, train_config, out_dir=tempfile.mkdtemp(), progress=False, log=None)
     result.model.eval()
     return result.model, result.tokenizer
 
@@ -53,16 +56,34 @@ L, H, T, _ = maps.shape
 print(maps.shape, "row sums:", np.round(maps.sum(-1).min(), 6), "to", np.round(maps.sum(-1).max(), 6))
 print("largest weight above the diagonal:", maps[..., np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]].max())
 
-labels = [{"\n": "\\n", " ": "_"}.get(c, c) for c in text]
-fig, axes = plt.subplots(L, H, figsize=(3.2 * H, 3.3 * L), squeeze=False)
+# One head, large enough to read: the characters of the line along both axes (``␣`` is a space,
+# ``⏎`` the line break). We pick the head that puts the most weight on the previous character.
+labels = [{"\n": "⏎", " ": "␣"}.get(c, c) for c in text]
+prev_weight = np.array([[np.mean([maps[l, h, t, t - 1] for t in range(1, T)]) for h in range(H)] for l in range(L)])
+bl, bh = np.unravel_index(np.argmax(prev_weight), prev_weight.shape)
+fig, ax = plt.subplots(figsize=(7, 7))
+im = ax.imshow(maps[bl, bh], cmap="viridis", vmin=0, vmax=1)
+ax.set_xticks(range(T), labels, fontsize=11)
+ax.set_yticks(range(T), labels, fontsize=11)
+ax.tick_params(length=0)
+ax.set_xlabel("the position looked at")
+ax.set_ylabel("the position looking")
+ax.set_title(f"layer {bl}, head {bh}: attention weights")
+fig.colorbar(im, ax=ax, shrink=0.75)
+fig.tight_layout()
+plt.show()
+
+# %%
+# All the heads, small: the same line, every layer and head. The shapes differ: a thin line just
+# below the diagonal is a head looking at the previous character; a wide fan spreads over the word.
+fig, axes = plt.subplots(L, H, figsize=(7, 1.95 * L + 0.5), squeeze=False)
 for layer in range(L):
     for h in range(H):
         ax = axes[layer, h]
         ax.imshow(maps[layer, h], cmap="viridis", vmin=0, vmax=1)
-        ax.set_title(f"layer {layer}, head {h}", fontsize=9)
-        ax.set_xticks(range(T), labels, fontsize=6)
-        ax.set_yticks(range(T), labels, fontsize=6)
-fig.suptitle("row: the position looking; column: the position looked at")
+        ax.set_title(f"layer {layer}, head {h}", fontsize=11)
+        ax.set_xticks([])
+        ax.set_yticks([])
 fig.tight_layout()
 plt.show()
 

@@ -45,12 +45,16 @@ entropy = -(freq[freq > 0] * np.log(freq[freq > 0])).sum()
 print(f"uniform guessing: loss ln({tok.vocab_size}) = {np.log(tok.vocab_size):.3f}")
 print(f"knowing only character frequencies: loss {entropy:.3f}")
 
-labels = [{"\n": "\\n", " ": "sp"}.get(c, c) for c in tok.chars]
-fig, ax = plt.subplots(figsize=(11, 3))
-ax.bar(range(tok.vocab_size), freq)
-ax.set_xticks(range(tok.vocab_size), labels, fontsize=7)
-ax.set_ylabel("frequency")
-ax.set_title("how often each of the 65 tokens occurs in Tiny Shakespeare")
+# The 24 most frequent tokens, most frequent first (``␣`` is the space, ``⏎`` the line break);
+# the other 41 share what is left.
+top = np.argsort(freq)[::-1][:24]
+names = {"\n": "⏎", " ": "␣"}
+fig, ax = plt.subplots(figsize=(7, 3.4))
+ax.bar(range(len(top)), 100 * freq[top])
+ax.set_xticks(range(len(top)), [names.get(tok.chars[i], tok.chars[i]) for i in top], fontsize=12)
+ax.set_xlim(-0.7, len(top) - 0.3)
+ax.set_ylabel("% of all tokens")
+ax.set_title(f"the 24 commonest of the {tok.vocab_size} tokens: {100 * freq[top].sum():.0f}% of the text")
 fig.tight_layout()
 plt.show()
 
@@ -76,8 +80,9 @@ plt.show()
 # %%
 # Our model: nanoGPT's CPU recipe
 # -------------------------------
-# Four layers, four heads of 32, width 128, context 64 -- about 0.8 million numbers, 200,000
-# times fewer than GPT-3, but the same kinds of matrix. The table also says what it leaves out:
-# here the position embeddings and the LayerNorm gains, and it counts the tied (shared)
-# embedding/unembedding matrix twice.
-print(weight_table(GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)))
+# Four layers, four heads of 32, width 128, context 64: far fewer numbers than GPT-3, but the
+# same kinds of matrix. The table also says what it leaves out: here the position embeddings and
+# the LayerNorm gains, and it counts the tied (shared) embedding/unembedding matrix twice.
+ours = weight_table(GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128))
+print(ours)
+print(f"GPT-3 has {table.total_weights / ours.total_weights:,.0f} times as many weights")

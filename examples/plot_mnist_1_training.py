@@ -15,7 +15,8 @@ the data) and tests it on the 10,000 images it never saw. It is the same loop as
 # %%
 # The data
 # --------
-# :func:`~micrograd_plus.data.load_mnist` returns the images as bytes, 0 (white) to 255 (black);
+# :func:`~micrograd_plus.data.load_mnist` returns the images as bytes, as MNIST stores them:
+# 0 is the background, 255 full ink (the pictures draw ink dark on white, for reading);
 # :func:`~micrograd_plus.data.mnist_to_float` scales them to the activations 0.0 to 1.0 and
 # flattens each image to a row of 784 numbers, the input layer.
 import tempfile

@@ -5,7 +5,7 @@ MNIST, part 2: what did the network learn, and what does it not know?
 The videos hope the hidden layers pick up edges, then loops and lines, then digits. They also
 warn: this network *identifies* digits but could never *draw* one, and shown nonsense it
 confidently says something anyway. This page checks all three on the network trained in part 1
-(or trains it again, in a few seconds, if part 1 has not run).
+(or trains it again, the same way, if part 1 has not run).
 """
 
 # %%
