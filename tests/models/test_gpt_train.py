@@ -144,7 +144,7 @@ def test_cli_tiny_train_then_sample_next_attention_neighbours(tmp_path, text_fil
     assert main(["gpt", "attention", "-c", str(ckpt), "--text", "First Citizen:", "--png", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     png2 = tmp_path / "emb.png"
-    assert main(["gpt", "neighbours", "-c", str(ckpt), "--chars", "ae", "-k", "3", "--png", str(png2)]) == 0
+    assert main(["gpt", "neighbours", "a", "e", "-c", str(ckpt), "-k", "3", "--png", str(png2)]) == 0
     assert png2.exists()
     out = capsys.readouterr().out
     assert "nearest neighbours" in out
