@@ -37,17 +37,25 @@ from pathlib import Path
 
 import numpy as np
 
-from micrograd_plus.models.gpt import GPTConfig
+from micrograd_plus import nn, optim
+from micrograd_plus.data import (
+    CharTokenizer, get_batch, load_shakespeare, load_text, tokenizer_from_dict, train_val_split
+)
+from micrograd_plus.models.gpt import GPT, GPTConfig
+from micrograd_plus.optim import CosineWithWarmup
+from micrograd_plus.tensor import no_grad
+from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field
 from micrograd_plus.train.errors import CheckpointError, ConfigError
-from micrograd_plus.train.loop import Task, TrainResult, run  # noqa: F401  (TrainResult: re-exported)
+from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)
 from micrograd_plus.train.rundir import LAST, RunDir
+
 
 __all__ = [
     "TrainConfig",
     "Preset",
     "PRESETS",
     "GPTTask",
-        "train",
+    "train",
     "configure_optimizer",
     "estimate_loss",
     "evaluate_full",
@@ -206,7 +214,6 @@ def peak_rss_mb():
 
 def load_corpus(data=None):
     """The training text and its description: Tiny Shakespeare (``data=None``) or a UTF-8 file."""
-    from micrograd_plus.data import load_shakespeare, load_text
 
     if data is None:
         return load_shakespeare(), "tinyshakespeare"
@@ -221,7 +228,6 @@ def configure_optimizer(model, tc):
     (a character's identity) towards zero only hurts, so they go in a group with
     ``weight_decay=0`` (embeddings join the decayed group if ``tc.decay_embeddings``).
     """
-    from micrograd_plus import nn, optim
 
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     decay, no_decay = [], []
@@ -252,8 +258,6 @@ def estimate_loss(model, splits, tc, block_size, it):
     Returns:
         dict name -> float.
     """
-    from micrograd_plus.data import get_batch
-    from micrograd_plus.tensor import no_grad
 
     was_training = model.training
     model.eval()
@@ -279,7 +283,6 @@ def evaluate_full(model, ids, block_size, batch_size=64):
     every token once (the validation text of Tiny Shakespeare is 111,540 characters), so it is the
     number to quote for a finished model. Returns a float.
     """
-    from micrograd_plus.tensor import no_grad
 
     ids = np.asarray(ids)
     n = (len(ids) - 1) // block_size  # whole windows that still have a next token for their last position
@@ -316,9 +319,6 @@ class GPTTask(Task):
     best_metric = "val_loss"
 
     def __init__(self, model_config, train_config, tokenizer, text, data_desc):
-        from micrograd_plus.data import train_val_split
-        from micrograd_plus.models.gpt import GPT
-        from micrograd_plus.optim import CosineWithWarmup
 
         mc, tc = model_config, train_config
         self.model_config, self.train_config, self.config = mc, tc, tc
@@ -338,7 +338,6 @@ class GPTTask(Task):
         self.max_steps, self.eval_interval, self.grad_clip = tc.max_iters, tc.eval_interval, tc.grad_clip
 
     def get_batch(self, step):
-        from micrograd_plus.data import get_batch
 
         tc = self.train_config
         return get_batch(self.train_ids, tc.batch_size, self.model_config.block_size, generator=self.batch_rng)
@@ -368,8 +367,6 @@ class GPTTask(Task):
 
 def _read_task_state(path):
     """The GPT part of a checkpoint's metadata, checked: ``(arrays, meta, state, mc, tc, tokenizer)``."""
-    from micrograd_plus.data import tokenizer_from_dict
-    from micrograd_plus.train.checkpoint import load_checkpoint, meta_field
 
     arrays, meta = load_checkpoint(path)
     if meta.get("format") != CHECKPOINT_FORMAT:
@@ -399,8 +396,6 @@ def load_model(path):
     :class:`~micrograd_plus.train.errors.CheckpointError` naming the file if it is missing,
     damaged, holds NaN weights, or is not a GPT checkpoint.
     """
-    from micrograd_plus.models.gpt import GPT
-    from micrograd_plus.train.checkpoint import first_non_finite, meta_field
 
     arrays, meta, state, mc, _, tokenizer = _read_task_state(path)
     weights = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
@@ -450,7 +445,6 @@ def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, re
         DivergedError: the loss became NaN or infinite (the checkpoints keep the last good state).
         ConfigError, RunDirError, CheckpointError: bad settings, ``out_dir`` or checkpoint.
     """
-    from micrograd_plus.data import CharTokenizer
 
     say = log or (lambda *a, **k: None)
     with RunDir(out_dir, resume=resume, force=force, say=say) as run_dir:

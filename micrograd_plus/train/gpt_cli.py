@@ -131,6 +131,7 @@ def run(args):
 def _train(args):
     from dataclasses import replace
 
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train import gpt as trainer
 
     preset = trainer.PRESETS[args.preset]
@@ -160,6 +161,7 @@ def _train(args):
     mc = replace(preset.model, **model_over)
     tc = replace(preset.train, **train_over)
 
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train.errors import EXIT_INTERRUPTED
     from micrograd_plus.train.gpt_tools import preset_tokenizer  # a BPE preset's vocabulary
     from micrograd_plus.train.rundir import check_fresh_run
@@ -202,6 +204,7 @@ def _default_prompt(tok):
 
 
 def _stream_sample(path, prompt, chars, temperature, top_k, seed):
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train.gpt import load_model
 
     model, tok, _ = load_model(path)
@@ -243,6 +246,7 @@ def _show_char(c):
 def _next(args):
     import numpy as np
 
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train.gpt import load_model
 
     prompt = args.prompt.replace("\\n", "\n")
@@ -280,6 +284,7 @@ def _next(args):
 def _attention(args):
     import numpy as np
 
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train.gpt import load_model
 
     text = args.text.replace("\\n", "\n")
@@ -321,9 +326,11 @@ def _attention(args):
 
 
 def _weights(args):
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.models.gpt import GPT3_CONFIG, weight_table
 
     if args.checkpoint:
+        # deferred: the command list and --help load no numpy, numba or training code
         from micrograd_plus.train.gpt import _read_task_state
 
         config, name = _read_task_state(args.checkpoint)[3], args.checkpoint
@@ -332,6 +339,7 @@ def _weights(args):
     else:
         from dataclasses import replace
 
+        # deferred: the command list and --help load no numpy, numba or training code
         from micrograd_plus.train.gpt import PRESETS
 
         config, name = replace(PRESETS[args.preset].model, vocab_size=65), f"preset {args.preset} (vocabulary 65)"

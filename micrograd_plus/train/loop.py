@@ -42,9 +42,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from micrograd_plus.nn.utils import clip_grad_norm_
 from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field
 from micrograd_plus.train.errors import CheckpointError, DivergedError
+from micrograd_plus.train.progress import progress as progress_bar
 from micrograd_plus.train.rundir import BEST, LAST, RunDir
+
 
 #: The phases of a step, in order, at which :func:`run` calls ``on_phase(name, step, task)``.
 PHASES = ("batch", "forward", "backward", "clip", "optimizer", "eval", "save")
@@ -290,8 +293,6 @@ def run(task, run_dir=None, stop_after=None, progress=None, log=print, on_phase=
         DivergedError: the loss became NaN/inf (nothing saved after it).
         CheckpointError, RunDirError: the checkpoint to resume is unusable, or the disk refuses.
     """
-    from micrograd_plus.nn.utils import clip_grad_norm_
-    from micrograd_plus.train.progress import progress as progress_bar
 
     say = log or (lambda *a, **k: None)
 

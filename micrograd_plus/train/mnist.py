@@ -35,9 +35,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from micrograd_plus import functional as F, optim
+from micrograd_plus.data import DataLoader, load_mnist, mnist_to_float
+from micrograd_plus.models.mlp import mnist_classifier
+from micrograd_plus.tensor import no_grad, Tensor
+from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field
 from micrograd_plus.train.errors import CheckpointError, ConfigError, DivergedError
-from micrograd_plus.train.loop import Task, TrainResult, run  # noqa: F401  (TrainResult: re-exported)
+from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)
 from micrograd_plus.train.rundir import LAST, LOG, RunDir
+
 
 #: Name of the checkpoint ``--resume`` continues from, inside a run's output directory.
 CHECKPOINT_NAME = LAST
@@ -208,7 +214,6 @@ def load_data(config):
     Returns:
         ``(x_train (N, 784), y_train (N,), x_test (M, 784), y_test (M,))``.
     """
-    from micrograd_plus.data import load_mnist, mnist_to_float
 
     x_tr, y_tr = load_mnist("train", root=config.data_dir)
     x_te, y_te = load_mnist("test", root=config.data_dir)
@@ -222,7 +227,6 @@ def load_data(config):
 
 def build_model(config, generator=None):
     """The network described by ``config``; ``generator`` defaults to one seeded with ``config.seed``."""
-    from micrograd_plus.models.mlp import mnist_classifier
 
     gen = np.random.default_rng(config.seed) if generator is None else generator
     return mnist_classifier(config.hidden, config.activation, dropout=config.dropout, generator=gen)
@@ -230,7 +234,6 @@ def build_model(config, generator=None):
 
 def build_optimizer(model, config):
     """The optimiser named by ``config.optimizer``, over all of ``model``'s parameters."""
-    from micrograd_plus import optim
 
     params = list(model.parameters())
     if config.optimizer == "sgd":
@@ -243,7 +246,6 @@ def build_optimizer(model, config):
 
 def build_scheduler(optimizer, config, total_steps):
     """The learning-rate schedule over ``total_steps`` optimiser steps."""
-    from micrograd_plus import optim
 
     if config.schedule == "constant":
         return optim.LambdaLR(optimizer, lambda step: 1.0)
@@ -260,7 +262,6 @@ def compute_loss(logits, targets, loss="cross_entropy"):
         loss: ``"cross_entropy"``: mean of ``-log softmax(logits)[target]``; ``"mse"``: the
             video's cost, ``sum_j (sigmoid(logit_j) - [j == target])^2`` averaged over the batch.
     """
-    from micrograd_plus import functional as F
 
     if loss == "cross_entropy":
         return F.cross_entropy(logits, targets)
@@ -281,7 +282,6 @@ def evaluate(model, x, y, loss="cross_entropy", batch_size=2000):
     Returns:
         dict with ``loss`` (float), ``accuracy`` (float in [0, 1]) and ``predictions`` (int64 (N,)).
     """
-    from micrograd_plus.tensor import Tensor, no_grad
 
     was_training = model.training
     model.eval()
@@ -317,7 +317,6 @@ class MNISTTask(Task):
     best_metric = "test_loss"
 
     def __init__(self, config, data):
-        from micrograd_plus.data import DataLoader
 
         self.config = config
         self.x_train, self.y_train, self.x_test, self.y_test = data
@@ -340,7 +339,6 @@ class MNISTTask(Task):
         return self.x_train[idx], self.y_train[idx]  # (B, 784), (B,)
 
     def loss(self, batch):
-        from micrograd_plus.tensor import Tensor
 
         xb, yb = batch
         logits = self.model(Tensor(xb))  # (B, 10)
@@ -373,7 +371,6 @@ def read_checkpoint(path):
     Raises:
         micrograd_plus.train.errors.CheckpointError: missing, damaged or not an MNIST checkpoint.
     """
-    from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field
 
     arrays, meta = load_checkpoint(path)
     if meta.get("format") != CHECKPOINT_FORMAT:

@@ -127,8 +127,9 @@ def run(args):
     2 for bad input, 3 for a diverged loss; 130 after Ctrl-C)."""
     from dataclasses import replace
 
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train import mnist
-    from micrograd_plus.train.errors import ConfigError, EXIT_INTERRUPTED
+    from micrograd_plus.train.errors import ConfigError, EXIT_INTERRUPTED  # deferred too
 
     out = Path(args.out)
     config, overrides = _config_from_args(args, mnist)
@@ -171,8 +172,9 @@ def run(args):
 def _pictures(args, result, out, mnist):
     import matplotlib  # noqa: F401  (fail early with ImportError if it is missing)
 
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus import plots
-    from micrograd_plus.models.mlp import predict_proba
+    from micrograd_plus.models.mlp import predict_proba  # deferred too
 
     task = result.task
     x_tr, y_tr, x_te, y_te = task.x_train, task.y_train, task.x_test, task.y_test
@@ -185,6 +187,7 @@ def _pictures(args, result, out, mnist):
                                  probabilities=probs)
         print(f"plots: {out / 'curves.png'}, {out / 'misclassified.png'}")
     if args.experiments:
+        # deferred: the command list and --help load no numpy, numba or training code
         from micrograd_plus.train.mnist_experiments import run_experiments
 
         run_experiments(model, x_te, y_te, out, which=args.experiments, x_train=x_tr, y_train=y_tr,
