@@ -144,6 +144,13 @@ def test_fresh_gpt_run_into_a_finished_run_refuses_and_keeps_every_file(gpt_run,
     assert digest(out) == before
 
 
+def test_bpe_preset_refuses_before_training_its_tokenizer_into_a_finished_run(gpt_run, text_file):
+    out, before = gpt_run
+    expect(cli("gpt", "train", "--preset", "shakespeare-bpe", "--data", text_file, "--out", out, "--no-progress"), 2,
+           "already holds a run", "--force")
+    assert digest(out) == before  # no tokenizer.json written over the old run's directory
+
+
 def test_fresh_mnist_run_into_a_finished_run_refuses_and_keeps_every_file(mnist_run):
     out, before = mnist_run
     expect(cli(*MNIST, "--out", out), 2, "already holds a run", "--resume", "--force", "--out")
