@@ -34,7 +34,7 @@ train_config = TrainConfig(batch_size=16, max_iters=700, learning_rate=3e-3, min
                            warmup_iters=50, eval_interval=175, eval_iters=8, seed=1337)
 out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example"  # the next examples reuse it
 start = time.perf_counter()
-result = train(model_config, train_config, out_dir=out_dir, progress=False)
+result = train(model_config, train_config, out_dir=out_dir, force=True, progress=False)
 seconds = time.perf_counter() - start
 model, tok = result.model, result.tokenizer
 print(f"{model.num_parameters():,} parameters; {train_config.max_iters} iterations in {seconds:.0f} s "
@@ -53,11 +53,11 @@ steps = [r for r in rows if "loss" in r]
 evals = [r for r in rows if "val_loss" in r]
 print(f"ln 65 = {np.log(65):.2f}")
 for r in evals:
-    print(f"iteration {r['iter']:4d}: train loss {r['train_loss']:.2f}, validation loss {r['val_loss']:.2f}")
+    print(f"iteration {r['step']:4d}: train loss {r['train_loss']:.2f}, validation loss {r['val_loss']:.2f}")
 fig, ax = plt.subplots(figsize=(7, 4.2))
-ax.plot([r["iter"] for r in steps], [r["loss"] for r in steps], lw=0.6, alpha=0.6, label="batch loss")
-ax.plot([r["iter"] for r in evals], [r["train_loss"] for r in evals], "o-", label="train (8 batches)")
-ax.plot([r["iter"] for r in evals], [r["val_loss"] for r in evals], "s-", label="validation")
+ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=0.6, alpha=0.6, label="batch loss")
+ax.plot([r["step"] for r in evals], [r["train_loss"] for r in evals], "o-", label="train (8 batches)")
+ax.plot([r["step"] for r in evals], [r["val_loss"] for r in evals], "s-", label="validation")
 ax.axhline(np.log(tok.vocab_size), color="gray", ls=":", label=f"ln {tok.vocab_size}: uniform guessing")
 ax.set_xlabel("iteration")
 ax.set_ylabel("cross-entropy loss")
@@ -71,7 +71,7 @@ plt.show()
 # Warm-up (small steps while Adam's statistics are still noisy), then half a cosine down to a
 # tenth of the peak, so the weights settle at the end.
 fig, ax = plt.subplots(figsize=(7, 2.5))
-ax.plot([r["iter"] for r in steps], [r["lr"] for r in steps])
+ax.plot([r["step"] for r in steps], [r["lr"] for r in steps])
 ax.set_xlabel("iteration")
 ax.set_ylabel("learning rate")
 fig.tight_layout()

@@ -45,12 +45,12 @@ from micrograd_plus.train.mnist import PRESETS, train
 config = replace(PRESETS["3b1b"], epochs=8)
 print(config.describe())
 out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-mnist-example"  # part 2 reuses this run
-result = train(config, out_dir=out_dir, progress=False)
+result = train(config, out_dir=out_dir, force=True, progress=False)  # force: replace an earlier build's run
 
 # %%
 # Every epoch printed its mean training loss, the loss and accuracy on the test images, and the
 # throughput. The run is fully determined by ``config.seed``: the same seed gives the same
-# numbers, and ``out_dir/checkpoint.npz`` lets an interrupted run carry on exactly where it
+# numbers, and ``out_dir/last.npz`` lets an interrupted run carry on exactly where it
 # stopped (``micrograd-plus mnist --resume``).
 #
 # Loss and accuracy curves

@@ -32,7 +32,7 @@ except CheckpointError:  # not there yet (or unreadable): train it below
     model, config = None, None
 if model is None or config.hidden != (16, 16):
     config = replace(mnist.PRESETS["3b1b"], epochs=8)
-    model = mnist.train(config, out_dir=out_dir, progress=False, log=None).model
+    model = mnist.train(config, out_dir=out_dir, force=True, progress=False, log=None).model
 _, _, x_test, y_test = mnist.load_data(config)
 print(config.describe())
 

@@ -8,6 +8,13 @@ Each subcommand lives in its own module, which provides three names:
 
 The modules are imported only when their command runs (or when ``--help`` lists them), so
 ``micrograd-plus moons`` never pays for compiling numba kernels it doesn't use.
+
+Errors reach the user as one line, never as a traceback. Exit codes:
+
+* ``0`` -- done;
+* ``2`` -- bad input: a flag, a file, a checkpoint, the output directory (argparse's errors too);
+* ``3`` -- training diverged: the loss became NaN or infinite (the last good checkpoint is kept);
+* ``130`` -- interrupted by Ctrl-C (a training run saved ``last.npz`` first; ``--resume`` continues).
 """
 
 import argparse
@@ -34,13 +41,21 @@ Run `micrograd-plus COMMAND --help` for what each one can do.
 """
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``PROG: error: ...``), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
     """Build the top-level parser with one subparser per available command."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="micrograd-plus",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus import __version__
 
     parser.add_argument("--version", action="version", version=f"micrograd_plus {__version__}")
@@ -63,16 +78,41 @@ def build_parser():
     return parser
 
 
+def _one_line(exc):
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv=None):
-    """Entry point of ``micrograd-plus``; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "_unavailable", None):
-        parser.error(f"command {args.command!r} is unavailable: {args._unavailable}")
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 0
-    return int(args._run(args) or 0)
+    """Entry point of ``micrograd-plus``; returns the exit code (see the module docstring)."""
+    # deferred: the command list and --help load no numpy, numba or training code
+    from micrograd_plus.data import DataError
+    from micrograd_plus.train.errors import EXIT_INTERRUPTED, RunError  # deferred too
+
+    prog = "micrograd-plus"
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "_unavailable", None):
+            parser.error(f"command {args.command!r} is unavailable: {args._unavailable}")
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 0
+        prog = " ".join(["micrograd-plus", args.command, getattr(args, "gpt_command", None) or ""]).strip()
+        return int(args._run(args) or 0)
+    except RunError as exc:
+        print(f"{prog}: {'stopped' if exc.exit_code == 3 else 'error'}: {_one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except (DataError, ValueError, OSError) as exc:  # a missing or unusable file, a bad value
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, SystemError) as exc:
+        # Ctrl-C outside a training loop (which handles the first one itself), or a second Ctrl-C
+        # (numba reports one that lands in a kernel as a SystemError caused by it): nothing
+        # half-written is left behind, every file is written atomically.
+        if isinstance(exc, SystemError) and not isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            raise
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

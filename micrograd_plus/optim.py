@@ -66,10 +66,25 @@ __all__ = [
 
 def _as_float(value, name):
     """A hyperparameter as a Python float (numpy scalars would promote float32 updates to float64)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {value!r}")
     try:
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number, got {value!r}") from None
+
+
+def _check_finite(value, name, low=0.0, high=None):
+    """Raise ValueError naming ``name`` unless ``low <= value`` (``< high``) and it is finite.
+
+    NaN fails every comparison, so without this check ``lr=nan`` would slip through ``lr < 0``
+    and silently turn every weight into NaN at the first step.
+    """
+    v = _as_float(value, name)
+    if not math.isfinite(v) or v < low or (high is not None and v >= high):
+        bound = f"in [{low:g}, {high:g})" if high is not None else f">= {low:g}"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return v
 
 
 class Optimizer:
@@ -126,9 +141,8 @@ class Optimizer:
         self.param_groups.append(new)
 
     def _check_hyperparameters(self, group):
-        """Subclasses raise ValueError for impossible settings (negative lr, beta >= 1, ...)."""
-        if _as_float(group["lr"], "lr") < 0:
-            raise ValueError(f"learning rate must be >= 0, got {group['lr']}")
+        """Subclasses raise ValueError for impossible settings (negative or NaN lr, beta >= 1, ...)."""
+        _check_finite(group["lr"], "lr")
 
     def zero_grad(self, set_to_none=True):
         """Forget the gradients of every parameter before the next ``backward()``.
@@ -314,10 +328,9 @@ class SGD(Optimizer):
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
-        if _as_float(group["momentum"], "momentum") < 0:
-            raise ValueError(f"momentum must be >= 0, got {group['momentum']}")
-        if _as_float(group["weight_decay"], "weight_decay") < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
+        _check_finite(group["momentum"], "momentum")
+        _check_finite(group["dampening"], "dampening")
+        _check_finite(group["weight_decay"], "weight_decay")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
 
@@ -387,10 +400,8 @@ class Adam(Optimizer):
         group["betas"] = betas
         if len(betas) != 2 or not all(0.0 <= _as_float(b, "beta") < 1.0 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas}")
-        if _as_float(group["eps"], "eps") < 0:
-            raise ValueError(f"eps must be >= 0, got {group['eps']}")
-        if _as_float(group["weight_decay"], "weight_decay") < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {group['weight_decay']}")
+        _check_finite(group["eps"], "eps")
+        _check_finite(group["weight_decay"], "weight_decay")
 
     def _state_keys(self, group):
         return {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if group["amsgrad"] else set())
@@ -491,7 +502,11 @@ class LRScheduler:
 
     def _apply(self):
         for i, (group, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
-            group["lr"] = float(self.lr_at(self.last_step, base, i))
+            lr = float(self.lr_at(self.last_step, base, i))
+            if not (math.isfinite(lr) and lr >= 0):
+                raise ValueError(f"{type(self).__name__} gave learning rate {lr} for group {i} at step "
+                                 f"{self.last_step}; it must be a finite number >= 0")
+            group["lr"] = lr
 
     def step(self):
         """Advance one step and set every group's learning rate for it."""
@@ -541,7 +556,7 @@ class StepLR(LRScheduler):
         if int(step_size) < 1:
             raise ValueError(f"step_size must be a positive integer, got {step_size}")
         self.step_size = int(step_size)
-        self.gamma = float(gamma)
+        self.gamma = _check_finite(gamma, "gamma")
         super().__init__(optimizer)
 
     def lr_at(self, step, base_lr, group_index):
@@ -587,7 +602,7 @@ class CosineWithWarmup(LRScheduler):
             raise ValueError(f"got {len(min_lrs)} min_lr values for {n} parameter groups")
         self.warmup_steps = int(warmup_steps)
         self.total_steps = int(total_steps)
-        self.min_lrs = [float(m) for m in min_lrs]
+        self.min_lrs = [_check_finite(m, "min_lr") for m in min_lrs]
         super().__init__(optimizer)
 
     def lr_at(self, step, base_lr, group_index):

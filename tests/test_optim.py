@@ -210,7 +210,7 @@ def test_param_groups_have_their_own_hyperparameters():
 
 @pytest.mark.parametrize("bad, match", [
     (lambda: optim.SGD([], lr=0.1), "empty"),
-    (lambda: optim.SGD([P(P0)], lr=-1.0), "learning rate"),
+    (lambda: optim.SGD([P(P0)], lr=-1.0), "^lr must be"),
     (lambda: optim.SGD([P(P0)], lr=0.1, nesterov=True), "Nesterov"),
     (lambda: optim.Adam([P(P0)], betas=(0.9, 1.0)), "betas"),
     (lambda: optim.SGD([{"params": [P(P0)], "betas": (0.9, 0.9)}], lr=0.1), "betas"),
@@ -219,6 +219,36 @@ def test_param_groups_have_their_own_hyperparameters():
 def test_bad_arguments_are_named(bad, match):
     with pytest.raises((ValueError, TypeError), match=match):
         bad()
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda v: optim.SGD([P(P0)], lr=v), "lr"),
+    (lambda v: optim.SGD([P(P0)], lr=0.1, momentum=v), "momentum"),
+    (lambda v: optim.SGD([P(P0)], lr=0.1, dampening=v), "dampening"),
+    (lambda v: optim.SGD([P(P0)], lr=0.1, weight_decay=v), "weight_decay"),
+    (lambda v: optim.Adam([P(P0)], lr=v), "lr"),
+    (lambda v: optim.Adam([P(P0)], eps=v), "eps"),
+    (lambda v: optim.AdamW([P(P0)], weight_decay=v), "weight_decay"),
+    (lambda v: optim.AdamW([P(P0)], betas=(v, 0.99)), "betas"),
+    (lambda v: optim.AdamW([{"params": [P(P0)], "lr": v}], lr=0.1), "lr"),
+    (lambda v: optim.CosineWithWarmup(optim.SGD([P(P0)], lr=0.1), 1, 10, min_lr=v), "min_lr"),
+    (lambda v: optim.StepLR(optim.SGD([P(P0)], lr=0.1), 2, gamma=v), "gamma"),
+])
+@pytest.mark.parametrize("value", [NAN, INF, -INF])
+def test_nan_and_inf_hyperparameters_are_refused_naming_them(make, name, value):
+    # NaN fails every comparison: without an explicit check `lr < 0` lets it through and the first
+    # step turns every weight into NaN
+    with pytest.raises(ValueError, match=rf"^{name}"):
+        make(value)
+
+
+def test_a_schedule_that_yields_nan_is_refused():
+    opt = optim.SGD([P(P0)], lr=0.1)
+    with pytest.raises(ValueError, match="LambdaLR gave learning rate nan"):
+        optim.LambdaLR(opt, lambda step: NAN)
 
 
 def test_same_parameter_twice_is_an_error():

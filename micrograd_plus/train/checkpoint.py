@@ -1,22 +1,29 @@
 """Checkpoints: a training run's weights and state, saved so that it can stop and carry on.
 
 A checkpoint is one numpy ``.npz`` file (a zip of ``.npy`` arrays): every array you pass --
-weights, optimiser moments -- under its name, plus a JSON string of metadata (step, epoch,
-config, tokenizer, losses). Two properties matter more than the format:
+weights, optimiser moments -- under its name, plus a JSON string of metadata (step, config,
+tokenizer, losses). Three properties matter more than the format:
 
-* **Writing is atomic.** The new file is written to a temporary file in the same directory,
-  flushed to disk (``fsync``), and only then renamed over the old one with :func:`os.replace`,
-  which either fully happens or not at all. A crash, Ctrl-C or full disk while saving leaves
-  the previous checkpoint exactly as it was.
+* **Writing is atomic.** The new file is written to a temporary file with a unique name in the
+  same directory, flushed to disk (``fsync``), and only then renamed over the old one with
+  :func:`os.replace`, which either fully happens or not at all. A crash, Ctrl-C, ``kill -9`` or
+  full disk while saving leaves the previous checkpoint exactly as it was, and two processes
+  never write to the same temporary file.
 * **Loading never runs code.** Arrays are read with ``allow_pickle=False``, and the metadata is
   JSON, not a pickle, so opening a checkpoint someone sent you is safe.
+* **Loading never trusts sizes.** Each array's header (its shape and dtype) is checked against
+  the bytes really stored before anything is allocated, so a damaged or hostile file claiming a
+  terabyte-sized array is an error, not an out-of-memory crash.
 
 ::
 
     save_checkpoint("run/ckpt.npz", model.state_dict(), {"step": 500, "val_loss": 1.93})
     arrays, meta = load_checkpoint("run/ckpt.npz")
+
+Every failure is a :class:`~micrograd_plus.train.errors.CheckpointError` naming the file.
 """
 
+import io
 import json
 import os
 import tempfile
@@ -25,16 +32,44 @@ from pathlib import Path
 
 import numpy as np
 
+from micrograd_plus.train.errors import CheckpointError, CheckpointNotFoundError
+
+__all__ = ["save_checkpoint", "load_checkpoint", "atomic_write", "meta_field", "first_non_finite", "META_KEY"]
+
 #: The name under which the metadata JSON is stored inside the ``.npz``.
 META_KEY = "__meta__"
 
 
-class CheckpointError(Exception):
-    """A checkpoint cannot be written or read; the message names the file and the problem."""
+def atomic_write(path, write):
+    """Create or replace the file ``path`` atomically: ``write(f)`` fills a fresh temporary file.
 
-
-class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    """The checkpoint file does not exist (also catchable as :class:`FileNotFoundError`)."""
+    The temporary file has a unique name in the same directory (``.NAME.XXXXXX.tmp``); it is
+    flushed and fsynced, then renamed over ``path``. On any failure -- including Ctrl-C -- the
+    temporary file is removed and ``path`` is left as it was. ``OSError`` (full disk, read-only
+    directory) becomes a :class:`CheckpointError` naming the file.
+    """
+    path = Path(path)
+    directory = path.parent
+    tmp = None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them "the" file
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a mix
+        tmp = None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CheckpointError(f"cannot write {path}: {reason}; the previous version of the file is kept") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):  # also on KeyboardInterrupt
+            os.remove(tmp)
+    _fsync_directory(directory)
 
 
 def save_checkpoint(path, arrays, meta):
@@ -43,12 +78,13 @@ def save_checkpoint(path, arrays, meta):
     Args:
         path: the file to (over)write, written exactly as given (no suffix is added).
         arrays: ``dict[str, np.ndarray]``; numeric or bool arrays (anything that does not need
-            pickle). The names are kept as is, e.g. ``"blocks.0.attn.weight"``.
+            pickle). The names are kept as is, e.g. ``"transformer.h.0.attn.c_attn.weight"``.
         meta: a JSON-serialisable dict (numbers, strings, lists, dicts, bools, None).
 
     The previous file at ``path`` is replaced only once the new one is completely on disk.
+    Raises TypeError/ValueError for arguments that cannot be stored (before writing anything)
+    and :class:`CheckpointError` when the disk refuses (full, read-only).
     """
-    path = Path(path)
     if not isinstance(arrays, dict):
         raise TypeError(f"save_checkpoint: arrays must be a dict of name -> array, got {type(arrays).__name__}")
     checked = {}
@@ -65,25 +101,11 @@ def save_checkpoint(path, arrays, meta):
             )
         checked[name] = value
     try:
-        meta_json = json.dumps(meta)
+        meta_json = json.dumps(meta, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"save_checkpoint: meta must be JSON-serialisable: {exc}") from None
+        raise TypeError(f"save_checkpoint: meta must be JSON-serialisable (and finite): {exc}") from None
     checked[META_KEY] = np.frombuffer(meta_json.encode("utf-8"), dtype=np.uint8)
-
-    directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **checked)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them "the" file
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a mix
-    except BaseException:  # including KeyboardInterrupt: never leave the temporary file behind
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_directory(directory)
+    atomic_write(path, lambda f: np.savez(f, **checked))
 
 
 def _fsync_directory(directory):
@@ -100,6 +122,29 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+def _read_member(zf, info, path):
+    """One ``.npy`` member of the archive as an array, after checking its header against its size."""
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        header_len = f.tell()
+    if dtype.hasobject:
+        raise CheckpointError(f"{path}: array {info.filename!r} holds Python objects (dtype object), "
+                              "which would need pickle to load; refusing")
+    claimed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize if shape else dtype.itemsize
+    stored = info.file_size - header_len
+    if claimed != stored:
+        raise CheckpointError(f"{path}: array {info.filename!r} claims shape {shape} of {dtype} "
+                              f"({claimed:,} bytes) but the file stores {stored:,} bytes (damaged or forged)")
+    data = zf.read(info)  # bounded by the real size; checks the member's CRC
+    return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+
+
 def load_checkpoint(path):
     """Read a checkpoint written by :func:`save_checkpoint`.
 
@@ -108,20 +153,26 @@ def load_checkpoint(path):
 
     Raises:
         CheckpointNotFoundError: there is no file at ``path``.
-        CheckpointError: the file is truncated, corrupted, or not a micrograd_plus checkpoint.
+        CheckpointError: the file is truncated, corrupted, forged, or not a micrograd_plus checkpoint.
     """
     path = Path(path)
     if not path.exists():
         raise CheckpointNotFoundError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file")
     try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{path}: not a checkpoint (a single .npy array, not an .npz archive)")
-        with npz:
-            arrays = {name: npz[name] for name in npz.files}  # reads (and CRC-checks) every member
+        with open(path, "rb") as raw:
+            if raw.read(6) == b"\x93NUMPY":
+                raise CheckpointError(f"{path}: not a checkpoint (a single .npy array, not an .npz archive)")
+        arrays = {}
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise CheckpointError(f"{path}: unexpected member {info.filename!r} (not a .npz of arrays)")
+                arrays[info.filename[: -len(".npy")]] = _read_member(zf, info, path)
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, OverflowError) as exc:
         raise CheckpointError(f"{path}: unreadable checkpoint (truncated or corrupted?): {exc}") from None
     if META_KEY not in arrays:
         raise CheckpointError(f"{path}: not a micrograd_plus checkpoint (no {META_KEY!r} entry)")
@@ -130,4 +181,43 @@ def load_checkpoint(path):
         meta = json.loads(meta_bytes.astype(np.uint8).tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"{path}: the metadata is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: the metadata is a JSON {type(meta).__name__}, not an object")
     return arrays, meta
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "an object", list: "a list",
+               bool: "true or false"}
+
+
+def meta_field(meta, key, kind, path, optional=False):
+    """``meta[key]``, checked to be of ``kind`` (int, float, str, dict, list or bool).
+
+    Raises a :class:`CheckpointError` naming the file and the field when it is missing or of the
+    wrong type (``float`` accepts ints; ``int`` accepts neither bools nor floats). With
+    ``optional=True`` a missing key or ``null`` gives None.
+    """
+    if key not in meta or (optional and meta[key] is None):
+        if optional:
+            return None
+        raise CheckpointError(f"{path}: the metadata has no field {key!r} (not written by this version?)")
+    value = meta[key]
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise CheckpointError(f"{path}: metadata field {key!r} should be {_TYPE_NAMES.get(kind, kind.__name__)}, "
+                              f"got {json.dumps(value)[:60]}")
+    return float(value) if kind is float else value
+
+
+def first_non_finite(arrays):
+    """The name of the first floating-point array in ``arrays`` holding a NaN or inf, or None."""
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            return name
+    return None

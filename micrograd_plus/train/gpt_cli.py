@@ -1,9 +1,10 @@
 """``micrograd-plus gpt``: train a character-level GPT, sample from it, and look inside it.
 
-  micrograd-plus gpt train                     nanoGPT's CPU recipe on Tiny Shakespeare (~3 min)
-  micrograd-plus gpt train --preset tiny       a toy run in seconds
+  micrograd-plus gpt train                     nanoGPT's CPU recipe on Tiny Shakespeare
+  micrograd-plus gpt train --preset tiny       a toy model, to try the commands
   micrograd-plus gpt train --data my.txt       the same on any UTF-8 text file
   micrograd-plus gpt train --resume            carry on an interrupted run (Ctrl-C saves one)
+  micrograd-plus gpt train --force             start again, replacing the run in --out
   micrograd-plus gpt sample --prompt "ROMEO:"  stream new text from the best checkpoint
   micrograd-plus gpt next --prompt "To be or"  every character's probability of coming next
   micrograd-plus gpt attention --text "..."    each head's attention pattern, as a PNG
@@ -11,12 +12,20 @@
   micrograd-plus gpt weights --preset gpt3     GPT-3's 175,181,291,520 weights, by kind
 
 Checkpoints are written to ``--out`` (default ``runs/gpt``): ``ckpt.npz`` holds the best
-validation loss so far, ``last.npz`` the latest state, ``log.jsonl`` every loss.
+validation loss so far, ``last.npz`` the latest state, ``log.jsonl`` every loss. A directory
+holding a run is never replaced without ``--force``. Exit codes: 0 done, 2 bad input, 3 diverged
+(NaN loss), 130 Ctrl-C.
+
+Each action is a function ``_name(args) -> exit code`` registered in :data:`ACTIONS` and given
+its flags in :func:`add_arguments`.
 """
 
 import argparse
 import sys
 from pathlib import Path
+
+from micrograd_plus.train.flags import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
+                                        positive_int, probability)
 
 HELP = "train and sample a character-level GPT on Tiny Shakespeare (or any text)"
 
@@ -40,54 +49,51 @@ def add_arguments(parser):
                    help="the recipe to start from; the options below override parts of it")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="a UTF-8 text file to train on instead of Tiny Shakespeare")
-    p.add_argument("--out", default=DEFAULT_OUT, help="directory for checkpoints and the loss log")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.npz")
-    p.add_argument("--seed", type=int, default=None, help="seed for weights and batches (preset: 1337)")
+    add_run_arguments(p, DEFAULT_OUT)
+    p.add_argument("--seed", type=nonneg_int, default=None, help="seed for weights and batches (preset: 1337)")
     g = p.add_argument_group("model (override the preset)")
-    g.add_argument("--n-layer", type=int, default=None)
-    g.add_argument("--n-head", type=int, default=None)
-    g.add_argument("--n-embd", type=int, default=None)
-    g.add_argument("--block-size", type=int, default=None, help="context length T")
-    g.add_argument("--dropout", type=float, default=None)
+    g.add_argument("--n-layer", type=positive_int, default=None)
+    g.add_argument("--n-head", type=positive_int, default=None)
+    g.add_argument("--n-embd", type=positive_int, default=None)
+    g.add_argument("--block-size", type=positive_int, default=None, help="context length T")
+    g.add_argument("--dropout", type=probability, default=None)
     g.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
                    help="biases in Linear layers and LayerNorms")
     g.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="reuse the token embedding as the unembedding")
     g = p.add_argument_group("training (override the preset)")
-    g.add_argument("--max-iters", type=int, default=None)
-    g.add_argument("--batch-size", type=int, default=None)
-    g.add_argument("--lr", type=float, default=None, help="peak learning rate")
-    g.add_argument("--min-lr", type=float, default=None, help="final learning rate")
-    g.add_argument("--warmup-iters", type=int, default=None)
-    g.add_argument("--weight-decay", type=float, default=None)
+    g.add_argument("--max-iters", type=positive_int, default=None)
+    g.add_argument("--batch-size", type=positive_int, default=None)
+    g.add_argument("--lr", type=positive_float, default=None, help="peak learning rate")
+    g.add_argument("--min-lr", type=nonneg_float, default=None, help="final learning rate")
+    g.add_argument("--warmup-iters", type=nonneg_int, default=None)
+    g.add_argument("--weight-decay", type=nonneg_float, default=None)
     g.add_argument("--decay-embeddings", action=argparse.BooleanOptionalAction, default=None,
                    help="apply weight decay to the embeddings too")
-    g.add_argument("--grad-clip", type=float, default=None, help="0 disables clipping")
-    g.add_argument("--eval-interval", type=int, default=None)
-    g.add_argument("--eval-iters", type=int, default=None)
-    g.add_argument("--stop-after", type=int, default=None, metavar="N",
-                   help="stop after N iterations as if interrupted (resume later with --resume)")
-    p.add_argument("--sample-chars", type=int, default=300, help="characters to sample at the end (0: none)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--grad-clip", type=nonneg_float, default=None, help="0 disables clipping")
+    g.add_argument("--eval-interval", type=positive_int, default=None)
+    g.add_argument("--eval-iters", type=positive_int, default=None)
+    p.add_argument("--sample-chars", type=nonneg_int, default=300, help="characters to sample at the end (0: none)")
     p.add_argument("--full-eval", action="store_true",
-                   help="at the end, also compute the loss on the whole validation text (a few seconds)")
+                   help="at the end, also compute the loss on the whole validation text")
 
     p = sub.add_parser("sample", help="generate text from a checkpoint, streamed as it is drawn",
                        formatter_class=fmt)
     _ckpt_arg(p)
-    p.add_argument("--prompt", "-p", default="\n", help="text to continue")
-    p.add_argument("--chars", "--num-chars", "-n", dest="chars", type=int, default=500,
+    p.add_argument("--prompt", "-p", default=None,
+                   help="text to continue (default: a line break, or the vocabulary's first character)")
+    p.add_argument("--chars", "--num-chars", "-n", dest="chars", type=nonneg_int, default=500,
                    help="number of characters to generate")
-    p.add_argument("--temperature", "-t", type=float, default=0.8, help="<1 safer, >1 wilder")
-    p.add_argument("--top-k", type=int, default=None, help="draw only from the k likeliest characters")
-    p.add_argument("--seed", type=int, default=1337, help="same seed, same text")
+    p.add_argument("--temperature", "-t", type=positive_float, default=0.8, help="<1 safer, >1 wilder")
+    p.add_argument("--top-k", type=positive_int, default=None, help="draw only from the k likeliest characters")
+    p.add_argument("--seed", type=nonneg_int, default=1337, help="same seed, same text")
 
     p = sub.add_parser("next", help="print the probability of every character coming next",
                        formatter_class=fmt)
     _ckpt_arg(p)
     p.add_argument("--prompt", "-p", default="To be or not to b", help="the text so far")
-    p.add_argument("--temperature", "-t", type=float, default=1.0)
-    p.add_argument("--top", type=int, default=None, help="print only the TOP likeliest (default: all)")
+    p.add_argument("--temperature", "-t", type=positive_float, default=1.0)
+    p.add_argument("--top", type=positive_int, default=None, help="print only the TOP likeliest (default: all)")
     p.add_argument("--png", default=None, help="also save a bar chart here")
 
     p = sub.add_parser("attention", help="draw every head's attention pattern for a line of text",
@@ -112,20 +118,11 @@ def run(args):
     if action is None:
         print(__doc__.strip())
         return 0
-    handlers = {
-        "train": _train, "sample": _sample, "next": _next, "attention": _attention, "weights": _weights,
-    }
     from micrograd_plus.train import gpt_tools  # export, neighbours, bpe: their own module
 
     if action in gpt_tools.COMMANDS:
         return gpt_tools.run(args)
-    from micrograd_plus.train.checkpoint import CheckpointError
-
-    try:
-        return handlers[action](args)
-    except (FileNotFoundError, ValueError, CheckpointError) as exc:
-        print(f"micrograd-plus gpt {action}: error: {exc}", file=sys.stderr)
-        return 2
+    return ACTIONS[action](args)  # errors become one line in micrograd_plus.cli.main
 
 
 # ---- train ---------------------------------------------------------------------------------
@@ -134,6 +131,7 @@ def run(args):
 def _train(args):
     from dataclasses import replace
 
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train import gpt as trainer
 
     preset = trainer.PRESETS[args.preset]
@@ -150,60 +148,91 @@ def _train(args):
     }
     model_over = {k: v for k, v in model_over.items() if v is not None}
     train_over = {k: v for k, v in train_over.items() if v is not None}
-    if args.resume and (model_over or train_over):
-        print("note: --resume continues with the checkpoint's own settings; ignoring "
-              + ", ".join(sorted(model_over) + sorted(train_over)), file=sys.stderr)
+    last = Path(args.out) / "last.npz"
+    if args.resume and (model_over or train_over) and last.is_file():  # they must agree with the saved run
+        from micrograd_plus.train.errors import ConfigError
+
+        _, _, _, saved_mc, saved_tc, _ = trainer._read_task_state(last)
+        differ = [k for k, v in model_over.items() if getattr(saved_mc, k) != v]
+        differ += [k for k, v in train_over.items() if getattr(saved_tc, k) != v]
+        if differ:
+            raise ConfigError(f"--resume continues the saved run exactly, but {', '.join(differ)} differ(s) from "
+                              f"{last}; drop those options (or choose another --out for a new run)")
     mc = replace(preset.model, **model_over)
     tc = replace(preset.train, **train_over)
 
+    # deferred: the command list and --help load no numpy, numba or training code
+    from micrograd_plus.train.errors import EXIT_INTERRUPTED
     from micrograd_plus.train.gpt_tools import preset_tokenizer  # a BPE preset's vocabulary
+    from micrograd_plus.train.rundir import check_fresh_run
 
+    if not args.resume:  # refuse before a BPE preset trains and saves its tokenizer into --out
+        check_fresh_run(args.out, force=args.force)
     tokenizer = preset_tokenizer(preset, args.data, args.out, args.resume, progress=not args.no_progress)
-    result = trainer.train(mc, tc, out_dir=args.out, data=args.data, resume=args.resume,
+    result = trainer.train(mc, tc, out_dir=args.out, data=args.data, resume=args.resume, force=args.force,
                            stop_after=args.stop_after, progress=not args.no_progress, tokenizer=tokenizer)
+    if not result.finished:  # Ctrl-C or --stop-after: the message said how to continue; no sample
+        return EXIT_INTERRUPTED if result.interrupted else 0
     last = result.evals[-1] if result.evals else None
+    best = Path(args.out) / "ckpt.npz"
     print()
     if last is not None:
-        print(f"final (iter {last['iter']}): train loss {last['train_loss']:.4f}, val loss {last['val_loss']:.4f}")
-    print(f"best val loss {result.best_val_loss:.4f}  (checkpoint: {Path(args.out) / 'ckpt.npz'})")
+        print(f"final (step {last['step']}): train loss {last['train_loss']:.4f}, val loss {last['val_loss']:.4f}")
+    print(f"best val loss {result.best_val_loss:.4f}  (checkpoint: {best})")
     if args.full_eval:
         full = trainer.evaluate_full(result.model, result.val_ids, result.model.config.block_size)
         print(f"val loss of the final model on the whole validation text ({len(result.val_ids):,} characters): "
               f"{full:.4f}")
-    print(f"time per iteration {result.ms_per_iter:.1f} ms (median), peak memory {result.peak_rss_mb:.0f} MB")
-    if args.sample_chars > 0 and (Path(args.out) / "ckpt.npz").exists():
+    if result.ms_per_iter == result.ms_per_iter:  # not NaN: this process took steps
+        print(f"time per iteration {result.ms_per_iter:.1f} ms (median), peak memory {result.peak_rss_mb:.0f} MB")
+    if args.sample_chars > 0 and best.exists():
         print(f"\n--- a sample from the best checkpoint ({args.sample_chars} characters, temperature 0.8) ---")
-        _stream_sample(Path(args.out) / "ckpt.npz", "\n", args.sample_chars, 0.8, None, 1337)
+        _stream_sample(best, None, args.sample_chars, 0.8, None, 1337)
     return 0
 
 
 # ---- sample --------------------------------------------------------------------------------
 
 
+def _default_prompt(tok):
+    """A line break (a play's next speech) if the vocabulary can say it, else its first token."""
+    try:
+        tok.encode("\n")  # a BPE tokenizer (bytes) always can; a character one only if the text had one
+        return "\n"
+    except ValueError:
+        return tok.token_text(0)
+
+
 def _stream_sample(path, prompt, chars, temperature, top_k, seed):
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train.gpt import load_model
 
     model, tok, _ = load_model(path)
-    ids = tok.encode(prompt)
+    prompt = _default_prompt(tok) if prompt is None else prompt
+    ids = tok.encode(prompt)  # ValueError naming a character outside the vocabulary
     out = sys.stdout
     out.write(prompt)
     out.flush()
     from micrograd_plus.train.gpt_tools import stream_text  # whole characters from tokens of any kind
 
-    for piece in stream_text(tok, model.stream(ids, chars, temperature=temperature, top_k=top_k, generator=seed)):
-        out.write(piece)
+    try:
+        for piece in stream_text(tok, model.stream(ids, chars, temperature=temperature, top_k=top_k, generator=seed)):
+            out.write(piece)
+            out.flush()
+    except KeyboardInterrupt:  # Ctrl-C while sampling: stop cleanly, keep what was printed
+        out.write("\n")
         out.flush()
+        print("(interrupted)", file=sys.stderr)
+        raise SystemExit(130) from None
     out.write("\n")
     out.flush()
 
 
 def _sample(args):
-    if args.chars < 0:
-        raise ValueError(f"--chars must be >= 0, got {args.chars}")
-    if not args.prompt:
+    prompt = None if args.prompt is None else args.prompt.replace("\\n", "\n")
+    if prompt == "":
         raise ValueError("--prompt must not be empty (use '\\n' to start a fresh line)")
-    _stream_sample(args.checkpoint, args.prompt.replace("\\n", "\n"), args.chars, args.temperature,
-                   args.top_k, args.seed)
+    _stream_sample(args.checkpoint, prompt, args.chars, args.temperature, args.top_k, args.seed)
     return 0
 
 
@@ -217,10 +246,13 @@ def _show_char(c):
 def _next(args):
     import numpy as np
 
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train.gpt import load_model
 
-    model, tok, _ = load_model(args.checkpoint)
     prompt = args.prompt.replace("\\n", "\n")
+    if not prompt:
+        raise ValueError("--prompt must not be empty: the model predicts what follows some text")
+    model, tok, _ = load_model(args.checkpoint)
     probs = model.next_token_probs(tok.encode(prompt)[None, :], temperature=args.temperature)[0]  # (V,)
     order = np.argsort(-probs, kind="stable")
     if args.top:
@@ -252,10 +284,13 @@ def _next(args):
 def _attention(args):
     import numpy as np
 
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train.gpt import load_model
 
-    model, tok, _ = load_model(args.checkpoint)
     text = args.text.replace("\\n", "\n")
+    if not text:
+        raise ValueError("--text must not be empty: attention needs at least one character")
+    model, tok, _ = load_model(args.checkpoint)
     if len(text) > model.config.block_size:
         raise ValueError(f"--text has {len(text)} characters; this model sees at most {model.config.block_size}")
     maps = model.attention_maps(tok.encode(text))  # (L, H, T, T)
@@ -291,19 +326,20 @@ def _attention(args):
 
 
 def _weights(args):
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.models.gpt import GPT3_CONFIG, weight_table
 
     if args.checkpoint:
-        from micrograd_plus.train.checkpoint import load_checkpoint
-        from micrograd_plus.models.gpt import GPTConfig
+        # deferred: the command list and --help load no numpy, numba or training code
+        from micrograd_plus.train.gpt import _read_task_state
 
-        _, meta = load_checkpoint(args.checkpoint)
-        config, name = GPTConfig.from_dict(meta["model_config"]), args.checkpoint
+        config, name = _read_task_state(args.checkpoint)[3], args.checkpoint
     elif args.preset == "gpt3":
         config, name = GPT3_CONFIG, "GPT-3 (175B)"
     else:
         from dataclasses import replace
 
+        # deferred: the command list and --help load no numpy, numba or training code
         from micrograd_plus.train.gpt import PRESETS
 
         config, name = replace(PRESETS[args.preset].model, vocab_size=65), f"preset {args.preset} (vocabulary 65)"
@@ -311,3 +347,9 @@ def _weights(args):
     print()
     print(weight_table(config))
     return 0
+
+
+#: The ``gpt`` actions of this module: name on the command line -> the function that runs it. A new
+#: action is one entry here plus its ``sub.add_parser`` block in :func:`add_arguments` (or, like
+#: export / neighbours / bpe, a module of its own registered in both places).
+ACTIONS = {"train": _train, "sample": _sample, "next": _next, "attention": _attention, "weights": _weights}

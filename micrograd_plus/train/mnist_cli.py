@@ -1,23 +1,27 @@
 """``micrograd-plus mnist``: backpropagation and SGD on 60,000 handwritten digits.
 
-  micrograd-plus mnist                          784-256-10 ReLU: >= 98% test accuracy in seconds
-  micrograd-plus mnist --preset 3b1b            the video's 784-16-16-10 sigmoid network (~96%)
+  micrograd-plus mnist                          784-256-10 ReLU, past 98% test accuracy
+  micrograd-plus mnist --preset 3b1b            the video's 784-16-16-10 sigmoid network
   micrograd-plus mnist --loss mse               the video's cost: squared error on one-hot targets
   micrograd-plus mnist --hidden 128,64 --activation tanh --optimizer adam --lr 1e-3
   micrograd-plus mnist --limit 5000 --epochs 1  a quick run on a subset
   micrograd-plus mnist --experiments all        then answer the video's questions with pictures
   micrograd-plus mnist --resume                 continue an interrupted run (Ctrl-C saves one)
+  micrograd-plus mnist --force                  start again, replacing the run in --out
 
-Everything goes to --out (default runs/mnist): checkpoint.npz (atomic, loaded without pickle),
-metrics.jsonl (one line per epoch), curves.png (loss and accuracy), misclassified.png, and the
-experiments' pictures. Options not given come from the preset; the same seed gives the same numbers.
+Everything goes to --out (default runs/mnist): last.npz (the latest state, what --resume continues),
+ckpt.npz (the lowest test loss), log.jsonl (a line per step and per epoch), curves.png (loss and
+accuracy), misclassified.png, and the experiments' pictures. A directory holding a run is never
+replaced without --force. Options not given come from the preset; the same seed gives the same
+numbers. Exit codes: 0 done, 2 bad input, 3 diverged (NaN loss), 130 Ctrl-C.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from micrograd_plus.cli_args import positive_int as _positive_int
+from micrograd_plus.train.flags import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
+                                        positive_int, probability)
 
 HELP = "train an MLP on MNIST handwritten digits (the main demo), with plots and experiments"
 
@@ -70,16 +74,13 @@ def add_arguments(parser):
     """Fill the ``mnist`` subcommand's parser."""
     parser.add_argument("--preset", choices=_PRESETS, default=None,
                         help="recipe to start from (default: default); the options below override it")
-    parser.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: %(default)s)")
-    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    parser.add_argument("--max-steps", type=_positive_int, default=None, metavar="N",
-                        help="stop after N optimiser steps in total, as if interrupted (--resume continues)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_arguments(parser, DEFAULT_OUT)
+    parser.add_argument("--max-steps", type=nonneg_int, dest="stop_after", help=argparse.SUPPRESS)  # older name
     parser.add_argument("--no-plots", action="store_true", help="do not draw curves.png and misclassified.png")
     parser.add_argument("--experiments", type=_experiments, default=(), metavar="LIST",
                         help=f"after training, run some of {','.join(_EXPERIMENTS)} (or 'all'); "
                              "each saves a PNG in --out")
-    parser.add_argument("--gd-seconds", type=float, default=10.0,
+    parser.add_argument("--gd-seconds", type=positive_float, default=10.0,
                         help="training time of each method in the gd-vs-sgd experiment (default: %(default)s)")
 
     g = parser.add_argument_group("model (default: from the preset)")
@@ -88,24 +89,24 @@ def add_arguments(parser):
     g.add_argument("--activation", choices=("relu", "sigmoid", "tanh", "gelu"), default=None)
     g.add_argument("--loss", type=_loss, default=None, metavar="{cross-entropy,mse}",
                    help="cost function: cross-entropy, or mse on one-hot targets as in the video")
-    g.add_argument("--dropout", type=float, default=None, help="dropout probability after hidden layers")
+    g.add_argument("--dropout", type=probability, default=None, help="dropout probability after hidden layers")
 
     g = parser.add_argument_group("training (default: from the preset)")
     g.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default=None)
-    g.add_argument("--lr", type=float, default=None, help="(peak) learning rate")
-    g.add_argument("--momentum", type=float, default=None, help="SGD momentum (0 for plain SGD)")
+    g.add_argument("--lr", type=positive_float, default=None, help="(peak) learning rate")
+    g.add_argument("--momentum", type=nonneg_float, default=None, help="SGD momentum (0 for plain SGD)")
     g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="Nesterov momentum")
-    g.add_argument("--weight-decay", type=float, default=None)
+    g.add_argument("--weight-decay", type=nonneg_float, default=None)
     g.add_argument("--schedule", choices=("cosine", "constant"), default=None, help="learning-rate schedule")
-    g.add_argument("--warmup-steps", type=int, default=None)
-    g.add_argument("--batch-size", type=_positive_int, default=None)
-    g.add_argument("--epochs", type=_positive_int, default=None)
-    g.add_argument("--seed", type=int, default=None, help="weights, dropout and shuffling (default: 0)")
+    g.add_argument("--warmup-steps", type=nonneg_int, default=None)
+    g.add_argument("--batch-size", type=positive_int, default=None)
+    g.add_argument("--epochs", type=positive_int, default=None)
+    g.add_argument("--seed", type=nonneg_int, default=None, help="weights, dropout and shuffling (default: 0)")
 
     g = parser.add_argument_group("data")
-    g.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    g.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="train on the first N training images only (quick runs)")
-    g.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
+    g.add_argument("--test-limit", type=positive_int, default=None, metavar="N",
                    help="evaluate on the first N test images only")
     g.add_argument("--data-dir", default=None, help="directory holding the MNIST files (default: bundled copy)")
 
@@ -122,52 +123,43 @@ def _config_from_args(args, mnist):
 
 
 def run(args):
-    """Train, plot, run experiments; returns the exit code (1 on a diverged loss, 130 on Ctrl-C)."""
-    from micrograd_plus.data import DataError
+    """Train, plot, run experiments; returns the exit code (errors are reported by the CLI's main:
+    2 for bad input, 3 for a diverged loss; 130 after Ctrl-C)."""
+    from dataclasses import replace
+
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus.train import mnist
-    from micrograd_plus.train.checkpoint import CheckpointError
+    from micrograd_plus.train.errors import ConfigError, EXIT_INTERRUPTED  # deferred too
 
     out = Path(args.out)
-    try:
-        config, overrides = _config_from_args(args, mnist)
-        if args.resume:
-            from dataclasses import replace
-
-            _, saved, _, _ = mnist.read_checkpoint(out / mnist.CHECKPOINT_NAME)
-            wanted = config if args.preset is not None else replace(saved, **overrides)
-            differ = [f for f in saved.to_dict() if getattr(wanted, f) != getattr(saved, f)]
-            if differ:
-                print(f"micrograd-plus mnist: error: --resume continues the saved run exactly, but "
-                      f"{', '.join(differ)} differ(s) from {out / mnist.CHECKPOINT_NAME}; drop those options "
-                      f"(or choose another --out for a new run)", file=sys.stderr)
-                return 2
-            config = None
-        result = mnist.train(config, out_dir=out, resume=args.resume, max_steps=args.max_steps,
-                             progress=False if args.no_progress else None)
-    except mnist.NonFiniteLossError as exc:
-        print(f"micrograd-plus mnist: stopped: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, CheckpointError, DataError) as exc:
-        print(f"micrograd-plus mnist: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # a second Ctrl-C: the last checkpoint on disk is intact (atomic writes)
-        print(f"\nInterrupted. The last checkpoint in {out} is intact; continue with:\n"
-              f"  micrograd-plus mnist --resume --out {out}", file=sys.stderr)
-        return 130
-
+    config, overrides = _config_from_args(args, mnist)
+    if args.resume and (out / mnist.CHECKPOINT_NAME).is_file():  # (if missing, train() says so)
+        _, saved, _, _ = mnist.read_checkpoint(out / mnist.CHECKPOINT_NAME)
+        wanted = config if args.preset is not None else replace(saved, **overrides)
+        differ = [f for f in saved.to_dict() if getattr(wanted, f) != getattr(saved, f)]
+        if differ:
+            raise ConfigError(f"--resume continues the saved run exactly, but {', '.join(differ)} differ(s) from "
+                              f"{out / mnist.CHECKPOINT_NAME}; drop those options (or choose another --out for "
+                              "a new run)")
+    if args.resume:
+        config = None
+    result = mnist.train(config, out_dir=out, resume=args.resume, force=args.force, stop_after=args.stop_after,
+                         progress=False if args.no_progress else None)
     if not result.finished:
-        print(f"\nTo continue:  micrograd-plus mnist --resume --out {out}")
-        return 130 if result.interrupted else 0
+        return EXIT_INTERRUPTED if result.interrupted else 0
 
     config = result.config
     print()
-    n_test = result.config.test_limit or 10000
-    print(f"test accuracy {100 * result.test_accuracy:.2f}% on {n_test:,} test images after {len(result.history)} epochs ({config.describe()})")
-    if result.seconds_per_epoch is not None:
-        total = sum(h["seconds"] for h in result.history)
-        print(f"training time per epoch {result.seconds_per_epoch:.2f} s (median), {total:.1f} s in all "
+    n_test = len(result.task.x_test)
+    print(f"test accuracy {100 * result.test_accuracy:.2f}% on {n_test:,} test images after "
+          f"{config.epochs} epochs ({config.describe()})")
+    seconds = [h["seconds"] for h in result.history]
+    if seconds:
+        import statistics
+
+        print(f"training time per epoch {statistics.median(seconds):.2f} s (median), {sum(seconds):.1f} s in all "
               f"(evaluation excluded)")
-    print(f"metrics: {out / mnist.METRICS_NAME}   checkpoint: {out / mnist.CHECKPOINT_NAME}")
+    print(f"log: {out / mnist.METRICS_NAME}   checkpoints: {out / mnist.CHECKPOINT_NAME}, {out / 'ckpt.npz'}")
 
     if not args.no_plots or args.experiments:
         try:
@@ -180,10 +172,12 @@ def run(args):
 def _pictures(args, result, out, mnist):
     import matplotlib  # noqa: F401  (fail early with ImportError if it is missing)
 
+    # deferred: the command list and --help load no numpy, numba or training code
     from micrograd_plus import plots
-    from micrograd_plus.models.mlp import predict_proba
+    from micrograd_plus.models.mlp import predict_proba  # deferred too
 
-    x_tr, y_tr, x_te, y_te = mnist.load_data(result.config)
+    task = result.task
+    x_tr, y_tr, x_te, y_te = task.x_train, task.y_train, task.x_test, task.y_test
     model = result.model
     if not args.no_plots:
         plots.plot_training_curves(result.history, result.step_losses, path=out / "curves.png",
@@ -193,6 +187,7 @@ def _pictures(args, result, out, mnist):
                                  probabilities=probs)
         print(f"plots: {out / 'curves.png'}, {out / 'misclassified.png'}")
     if args.experiments:
+        # deferred: the command list and --help load no numpy, numba or training code
         from micrograd_plus.train.mnist_experiments import run_experiments
 
         run_experiments(model, x_te, y_te, out, which=args.experiments, x_train=x_tr, y_train=y_tr,

@@ -25,12 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
+from micrograd_plus import functional as F, optim, plots
+from micrograd_plus.models.mlp import layer_activations, linear_layers, mnist_classifier, predict_proba
+from micrograd_plus.random import get_generator
+from micrograd_plus.tensor import no_grad, Tensor
+
 EXPERIMENTS = ("weights", "dream", "noise", "gd-vs-sgd")
 
 
 def first_layer_weights(model):
     """The first Linear layer's weights, ``(hidden, 784)``: row ``j`` is neuron ``j``'s pattern."""
-    from micrograd_plus.models.mlp import linear_layers
 
     return linear_layers(model)[0].weight.data.copy()
 
@@ -44,7 +48,6 @@ def mean_hidden_activations(model, x, y):
     Returns:
         a list with one ``(10, hidden)`` array per hidden layer.
     """
-    from micrograd_plus.models.mlp import layer_activations
 
     model.eval()
     acts = layer_activations(model, x)[:-1]  # hidden layers only, each (N, h)
@@ -72,8 +75,6 @@ def dream(model, digits=range(10), steps=200, step_size=0.5, start=0.0):
         ``(images, confidences)``: ``(len(digits), 784)`` float32 images and the softmax
         probability the network gives each image's target digit.
     """
-    from micrograd_plus import functional as F
-    from micrograd_plus.tensor import Tensor, no_grad
 
     digits = np.asarray(list(digits), dtype=np.int64)  # (D,)
     x = np.full((len(digits), 784), float(start), dtype=np.float32)  # (D, 784)
@@ -103,8 +104,6 @@ def noise_confidence(model, n=2000, generator=0):
     Returns:
         ``(confidence (n,), predicted digit (n,))``.
     """
-    from micrograd_plus.models.mlp import predict_proba
-    from micrograd_plus.random import get_generator
 
     rng = get_generator(generator)
     noise = rng.random((n, 784), dtype=np.float32)  # (n, 784) in [0, 1)
@@ -114,14 +113,11 @@ def noise_confidence(model, n=2000, generator=0):
 
 def real_confidence(model, x):
     """The network's top softmax probability for each real image in ``x`` (``(N, 784)`` -> ``(N,)``)."""
-    from micrograd_plus.models.mlp import predict_proba
 
     return predict_proba(model, x).max(axis=1)
 
 
 def _full_loss(model, x, y):
-    from micrograd_plus import functional as F
-    from micrograd_plus.tensor import Tensor, no_grad
 
     with no_grad():
         return float(F.cross_entropy(model(Tensor(x)), y).item())
@@ -147,9 +143,6 @@ def gd_vs_sgd(x, y, seconds=10.0, hidden=(64,), activation="relu", gd_lr=0.5, sg
         ``{"gradient descent (full batch)": (seconds, losses), "SGD (batch B)": (seconds, losses)}``,
         each a pair of float64 arrays starting at time 0 with the initial loss.
     """
-    from micrograd_plus import functional as F, optim
-    from micrograd_plus.models.mlp import mnist_classifier
-    from micrograd_plus.tensor import Tensor
 
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64)
@@ -192,7 +185,6 @@ def run_experiments(model, x_test, y_test, out_dir, which=EXPERIMENTS, x_train=N
     Returns:
         ``{name: path}`` of the PNG files written.
     """
-    from micrograd_plus import plots
 
     say = log or (lambda *a: None)
     out_dir = Path(out_dir)

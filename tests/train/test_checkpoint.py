@@ -61,8 +61,9 @@ def test_overwrite_replaces_the_old_checkpoint(tmp_path):
     assert os.listdir(tmp_path) == ["ckpt.npz"]
 
 
-@pytest.mark.parametrize("crash", [OSError("No space left on device"), KeyboardInterrupt()])
-def test_crash_mid_write_keeps_old_checkpoint_and_no_temp_file(tmp_path, monkeypatch, crash):
+@pytest.mark.parametrize("crash, expected", [(OSError(28, "No space left on device"), CheckpointError),
+                                             (KeyboardInterrupt(), KeyboardInterrupt)])
+def test_crash_mid_write_keeps_old_checkpoint_and_no_temp_file(tmp_path, monkeypatch, crash, expected):
     path = tmp_path / "ckpt.npz"
     save_checkpoint(path, sample_arrays(1.0), {"step": 1})
     real_savez = np.savez
@@ -74,8 +75,10 @@ def test_crash_mid_write_keeps_old_checkpoint_and_no_temp_file(tmp_path, monkeyp
         raise crash
 
     monkeypatch.setattr(ckpt_module.np, "savez", savez_then_crash)
-    with pytest.raises(type(crash)):
+    with pytest.raises(expected) as info:
         save_checkpoint(path, sample_arrays(2.0), {"step": 2})
+    if expected is CheckpointError:  # one line naming the file and the reason
+        assert str(path) in str(info.value) and "No space left" in str(info.value)
     monkeypatch.undo()
     arrays, meta = load_checkpoint(path)
     assert meta == {"step": 1}
@@ -91,7 +94,7 @@ def test_crash_at_fsync_keeps_old_checkpoint(tmp_path, monkeypatch):
         raise OSError("I/O error")
 
     monkeypatch.setattr(ckpt_module.os, "fsync", failing_fsync)
-    with pytest.raises(OSError, match="I/O error"):
+    with pytest.raises(CheckpointError, match="I/O error"):
         save_checkpoint(path, sample_arrays(2.0), {"step": 2})
     monkeypatch.undo()
     assert load_checkpoint(path)[1] == {"step": 1}
@@ -178,3 +181,78 @@ def test_loading_never_unpickles(tmp_path):
     with pytest.raises(CheckpointError, match="evil.npz"):
         load_checkpoint(path)
     assert not evidence.exists()
+
+
+def _forge_shape(path, member, fake_shape):
+    """Rewrite one member's .npy header so it claims ``fake_shape`` (same header length)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = {info.filename: zf.read(info) for info in zf.infolist()}
+    data = members[member]
+    header_len = 10 + int.from_bytes(data[8:10], "little")  # version 1.0: magic, version, uint16 length
+    header = data[10:header_len].decode("latin1")
+    start = header.index("'shape': ") + len("'shape': ")
+    end = header.index(")", start) + 1
+    new = header[:start] + repr(fake_shape) + header[end:]
+    new = new.rstrip("\n").rstrip(" ")
+    new = new + " " * (len(header) - len(new) - 1) + "\n"
+    assert len(new) == len(header)
+    members[member] = data[:10] + new.encode("latin1") + data[header_len:]
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+
+
+def test_a_header_claiming_terabytes_is_an_error_not_an_allocation(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, {"w": np.ones((4, 4), dtype=np.float32)}, {"step": 1})
+    _forge_shape(path, "w.npy", (1_000_000, 1_000_000))  # 4 TB of float32
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert str(path) in message and "'w.npy'" in message and "4,000,000,000,000 bytes" in message
+
+
+def test_a_header_claiming_fewer_bytes_is_an_error_too(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, {"w": np.ones((4, 4), dtype=np.float32)}, {"step": 1})
+    _forge_shape(path, "w.npy", (2, 4))
+    with pytest.raises(CheckpointError, match="claims shape"):
+        load_checkpoint(path)
+
+
+def test_written_files_are_ordinary_files_not_private_temp_files(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, {"w": np.ones(2)}, {})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_meta_field_names_the_file_and_the_field():
+    from micrograd_plus.train.checkpoint import meta_field
+
+    meta = {"step": "12", "best": None, "ok": 3, "flag": True}
+    with pytest.raises(CheckpointError, match=r"run/last.npz: metadata field 'step' should be an integer"):
+        meta_field(meta, "step", int, "run/last.npz")
+    with pytest.raises(CheckpointError, match="no field 'missing'"):
+        meta_field(meta, "missing", dict, "run/last.npz")
+    with pytest.raises(CheckpointError, match="'flag' should be an integer"):  # a bool is not a count
+        meta_field(meta, "flag", int, "x")
+    assert meta_field(meta, "best", float, "x", optional=True) is None
+    assert meta_field(meta, "ok", float, "x") == 3.0 and isinstance(meta_field(meta, "ok", float, "x"), float)
+
+
+def test_first_non_finite_names_the_first_bad_float_array():
+    from micrograd_plus.train.checkpoint import first_non_finite
+
+    arrays = {"a": np.ones(3), "count": np.array([2**62]), "b": np.array([1.0, np.inf]), "c": np.array([np.nan])}
+    assert first_non_finite(arrays) == "b"
+    assert first_non_finite({"a": np.ones(3, dtype=np.float32)}) is None
+
+
+def test_nan_in_meta_is_refused_before_writing(tmp_path):
+    with pytest.raises(TypeError, match="JSON"):
+        save_checkpoint(tmp_path / "c.npz", {"w": np.ones(2)}, {"loss": float("nan")})
+    assert os.listdir(tmp_path) == []

@@ -83,8 +83,13 @@ def test_interrupted_and_resumed_run_ends_with_exactly_the_same_weights(tmp_path
     for name, value in arrays_full.items():
         if name.startswith("optim.state."):
             assert np.array_equal(value, arrays_part[name]), name
-    lines = (part / mnist.METRICS_NAME).read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    rows = [json.loads(line) for line in (part / mnist.METRICS_NAME).read_text().splitlines()]
+    assert [row["epoch"] for row in rows if row.get("eval")] == [1, 2]
+    assert [row["step"] for row in rows if not row.get("eval")] == list(range(1, full.step + 1))
+    rows_full = [json.loads(line) for line in (tmp_path / "full" / mnist.METRICS_NAME).read_text().splitlines()]
+    timing = ("ms", "seconds")
+    assert [{k: v for k, v in r.items() if k not in timing} for r in rows] == \
+        [{k: v for k, v in r.items() if k not in timing} for r in rows_full]
 
 
 def test_resume_refuses_a_different_configuration(tmp_path):
@@ -95,7 +100,7 @@ def test_resume_refuses_a_different_configuration(tmp_path):
 
 
 def test_resume_without_a_checkpoint_names_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="checkpoint.npz"):
+    with pytest.raises(FileNotFoundError, match="last.npz"):
         _run(None, out_dir=tmp_path, resume=True)
 
 
@@ -114,39 +119,40 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     path = tmp_path / mnist.CHECKPOINT_NAME
     seen = {}
 
-    def poison(info):
+    def poison(phase, step, task):
         # after epoch 1 finished (checkpoint on disk), corrupt one weight: the next loss is NaN
-        if info["epoch"] == 1 and info["batch"] == 2:
+        if phase == "forward" and step == 12:
             seen["digest"] = _digest(path)
-            seen["metrics"] = (tmp_path / mnist.METRICS_NAME).read_text()
-            info["model"].layers[0].weight.data[0, 0] = np.nan
+            seen["best"] = _digest(tmp_path / "ckpt.npz")
+            seen["log"] = (tmp_path / mnist.METRICS_NAME).read_text()
+            task.model.layers[0].weight.data[0, 0] = np.nan
 
     with pytest.raises(NonFiniteLossError) as excinfo:
-        _run(TINY, out_dir=tmp_path, callback=poison)
+        _run(TINY, out_dir=tmp_path, on_phase=poison)
     message = str(excinfo.value)
-    assert "nan" in message and "epoch 2" in message and str(path) in message
-    assert _digest(path) == seen["digest"]  # untouched since the last good save
-    assert (tmp_path / mnist.METRICS_NAME).read_text() == seen["metrics"]
+    assert "nan" in message and "step 13" in message and str(path) in message and "(step 10)" in message
+    assert _digest(path) == seen["digest"] and _digest(tmp_path / "ckpt.npz") == seen["best"]
+    assert (tmp_path / mnist.METRICS_NAME).read_text().startswith(seen["log"])
     model, _, _, meta = mnist.read_checkpoint(path)
-    assert meta["epoch"] == 1 and meta["batch"] == 0
+    assert meta["step"] == 10
     assert all(np.isfinite(v).all() for v in model.state_dict().values())
 
 
 def test_diverging_learning_rate_is_caught_before_any_checkpoint(tmp_path):
     config = MNISTConfig(**{**TINY.to_dict(), "lr": 1e30})
-    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError, match="no checkpoint was written"):
+    with pytest.raises(NonFiniteLossError, match="none was written yet"):
         _run(config, out_dir=tmp_path)
     assert not (tmp_path / mnist.CHECKPOINT_NAME).exists()
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX signals")
 def test_ctrl_c_stops_at_a_step_boundary_and_saves_a_resumable_checkpoint(tmp_path):
-    def press_ctrl_c(info):
-        if info["step"] == 3:
-            os.kill(os.getpid(), signal.SIGINT)  # the real signal, handled by train()
+    def press_ctrl_c(phase, step, task):
+        if phase == "optimizer" and step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # the real signal, handled by the loop
 
     previous = signal.getsignal(signal.SIGINT)
-    stopped = _run(TINY, out_dir=tmp_path / "a", callback=press_ctrl_c)
+    stopped = _run(TINY, out_dir=tmp_path / "a", on_phase=press_ctrl_c)
     assert signal.getsignal(signal.SIGINT) is previous  # handler restored
     assert stopped.interrupted and not stopped.finished and stopped.step == 3
     resumed = _run(None, out_dir=tmp_path / "a", resume=True)

@@ -32,7 +32,7 @@ def test_help_lists_the_options(capsys):
         main(["mnist", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--preset", "--resume", "--max-steps", "--limit", "--loss", "--experiments", "--out"):
+    for option in ("--preset", "--resume", "--force", "--stop-after", "--limit", "--loss", "--experiments", "--out"):
         assert option in out
 
 
@@ -40,28 +40,35 @@ def test_tiny_cli_run_writes_log_checkpoint_and_plots(tmp_path, capsys):
     assert main(["mnist", *QUICK, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "test accuracy" in out and "training time per epoch" in out
-    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert len(records) == 1
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    records = [row for row in rows if row.get("eval")]
+    assert len(records) == 1 and len(rows) == 1 + records[0]["step"]
     assert {"epoch", "train_loss", "test_loss", "test_accuracy", "seconds"} <= set(records[0])
     assert 0.1 < records[0]["test_accuracy"] <= 1.0
-    assert (tmp_path / "checkpoint.npz").exists()
+    assert (tmp_path / "last.npz").exists() and (tmp_path / "ckpt.npz").exists()
     assert _is_png(tmp_path / "curves.png") and _is_png(tmp_path / "misclassified.png")
 
 
-def test_cli_max_steps_then_resume_and_refusal_of_changed_options(tmp_path, capsys):
-    assert main(["mnist", *QUICK, "--out", str(tmp_path), "--max-steps", "3", "--no-plots"]) == 0
+def test_cli_stop_after_then_resume_and_refusal_of_changed_options(tmp_path, capsys):
+    assert main(["mnist", *QUICK, "--out", str(tmp_path), "--stop-after", "3", "--no-plots"]) == 0
     assert "--resume --out" in capsys.readouterr().out
     assert main(["mnist", "--resume", "--out", str(tmp_path), "--lr", "0.7", "--no-progress"]) == 2
     assert "lr" in capsys.readouterr().err
     assert main(["mnist", "--resume", "--out", str(tmp_path), "--no-progress", "--no-plots"]) == 0
-    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2, 3, 4, 4]  # 500 images / 128: 4 steps, then the epoch's row
 
 
-def test_cli_reports_divergence_with_exit_code_1(tmp_path, capsys):
-    with np.errstate(all="ignore"):
-        code = main(["mnist", *QUICK, "--out", str(tmp_path), "--lr", "1e30"])
-    assert code == 1
-    assert "loss became" in capsys.readouterr().err
+def test_cli_max_steps_is_kept_as_the_older_name_of_stop_after(tmp_path):
+    assert main(["mnist", *QUICK, "--out", str(tmp_path), "--max-steps", "2", "--no-plots"]) == 0
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 2
+
+
+def test_cli_reports_divergence_with_exit_code_3(tmp_path, capsys):
+    code = main(["mnist", *QUICK, "--out", str(tmp_path), "--lr", "1e30"])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "loss became" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_rejects_bad_options(capsys):

@@ -1,0 +1,426 @@
+"""The training loop every model shares: MNIST, the GPT, and whatever comes next.
+
+A model brings a :class:`Task` -- its network, optimiser and schedule, how to draw the batch of
+a step, how to compute the loss, how to evaluate -- and :func:`run` does the rest::
+
+    while True:
+        if step is an evaluation point:            # every eval_interval steps, and at the end
+            row = task.evaluate(step)              # e.g. {"val_loss": 1.93}
+            save ckpt.npz if row is the best so far; save last.npz
+        if finished, Ctrl-C was pressed, or --stop-after reached: save last.npz and stop
+        batch = task.get_batch(step)               # the data position is part of the saved state
+        loss, samples = task.loss(batch)           # forward
+        stop on a NaN/inf loss (DivergedError), saving nothing after it
+        optimizer.zero_grad(); loss.backward()     # backward
+        clip_grad_norm_(params, task.grad_clip)    # optional
+        optimizer.step(); scheduler.step()         # update, next learning rate
+        stop if a weight became NaN/inf (before the next forward pass feeds it to a kernel)
+        step += 1; log {"step", "loss", "lr", ...}
+
+What makes it a tool and not a toy:
+
+* **Exact resume.** State is saved only between steps, and everything that decides the future
+  goes into one checkpoint: weights, optimiser moments, the schedule's position, the task's
+  generators and data position (:meth:`Task.state`), the losses so far. A run stopped at any
+  moment and resumed ends with the same weights, bit for bit, as one never stopped.
+* **Ctrl-C is a request, not an exception.** The first Ctrl-C sets a flag that the loop reads
+  between steps (so it can never land half-way through an optimiser step or inside a compiled
+  kernel); the run saves ``last.npz`` and returns ``interrupted=True`` (the CLI exits 130). A
+  second Ctrl-C aborts at once; the atomic writes still leave no half-written file.
+* **The non-finite guard.** A NaN or infinite loss, or a weight that an update made NaN or
+  infinite, stops the run with one line naming the step and the likely cause; no checkpoint is
+  written after it, and no checkpoint is ever written holding a NaN, so the last one on disk is good.
+* **The run directory** (:mod:`~micrograd_plus.train.rundir`): one layout for every model, a
+  lock, and no run silently replacing another.
+"""
+
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from micrograd_plus.nn.utils import clip_grad_norm_
+from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field
+from micrograd_plus.train.errors import CheckpointError, DivergedError
+from micrograd_plus.train.progress import progress as progress_bar
+from micrograd_plus.train.rundir import BEST, LAST, RunDir
+
+
+#: The phases of a step, in order, at which :func:`run` calls ``on_phase(name, step, task)``.
+PHASES = ("batch", "forward", "backward", "clip", "optimizer", "eval", "save")
+
+
+class Task:
+    """What a model supplies to :func:`run`. Subclass it and set / implement:
+
+    Attributes:
+        name: a short name, e.g. ``"gpt"`` (progress bar, messages).
+        format: identifies its checkpoints, e.g. ``"micrograd_plus.gpt/2"``.
+        model, optimizer, scheduler: the network, its optimiser and learning-rate schedule.
+        max_steps: the number of optimiser steps of the whole run (the schedule's length).
+        eval_interval: evaluate (and save ``last.npz``) every this many steps, and at the end.
+        eval_at_start: also evaluate at step 0, before any training.
+        best_metric: the key of :meth:`evaluate`'s dict whose lowest value makes ``ckpt.npz``.
+        grad_clip: clip the global gradient norm to this (0: no clipping).
+    """
+
+    name = "task"
+    format = "micrograd_plus.task/1"
+    model = optimizer = scheduler = None
+    max_steps = 1
+    eval_interval = 1
+    eval_at_start = False
+    best_metric = "loss"
+    grad_clip = 0.0
+
+    def get_batch(self, step):
+        """The batch of step ``step`` (0-based); may advance the task's data generator."""
+        raise NotImplementedError
+
+    def loss(self, batch):
+        """Forward pass: ``(loss, samples)``, a scalar loss Tensor and the batch's sample count."""
+        raise NotImplementedError
+
+    def evaluate(self, step, recent):
+        """A dict of floats at step ``step``; ``recent`` is the sample-weighted mean training loss
+        since the previous evaluation (None if no step was taken)."""
+        raise NotImplementedError
+
+    def describe_eval(self, row):
+        """The line printed for an evaluation row."""
+        return "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+
+    def state(self):
+        """JSON-able state that decides the future besides weights and optimiser (generators...)."""
+        return {}
+
+    def load_state(self, state):
+        """Restore :meth:`state`'s output; raise KeyError/TypeError/ValueError on a bad one."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`run` (and so every ``train``) returns.
+
+    Attributes:
+        model: the network after the last step taken.
+        task: the :class:`Task` (its config, tokenizer, data...).
+        step: optimiser steps taken in total; ``max_steps``: the run's length.
+        finished: all ``max_steps`` were taken; ``interrupted``: stopped by Ctrl-C.
+        evals: every evaluation row so far (over a resumed run's earlier part too).
+        best_loss: the lowest ``task.best_metric`` seen (inf if none).
+        step_losses: float32 array, the training loss of every step so far.
+        ms_per_step: median milliseconds of a training step in this process (NaN if none).
+        out_dir: the run directory (None if nothing was saved); ``checkpoint``: the last file written.
+    """
+
+    model: object
+    task: object
+    step: int = 0
+    max_steps: int = 0
+    finished: bool = False
+    interrupted: bool = False
+    evals: list = field(default_factory=list)
+    best_loss: float = math.inf
+    step_losses: np.ndarray = None
+    ms_per_step: float = math.nan
+    out_dir: object = None
+    checkpoint: object = None
+
+    # the names the MNIST and GPT trainers used before they shared this loop
+    @property
+    def history(self):
+        """The evaluation rows (MNIST: one per epoch)."""
+        return self.evals
+
+    @property
+    def iters(self):
+        """Same as :attr:`step`."""
+        return self.step
+
+    @property
+    def best_val_loss(self):
+        """Same as :attr:`best_loss`."""
+        return self.best_loss
+
+    @property
+    def ms_per_iter(self):
+        """Same as :attr:`ms_per_step`."""
+        return self.ms_per_step
+
+    @property
+    def config(self):
+        """The task's configuration."""
+        return getattr(self.task, "config", None)
+
+    def __getattr__(self, name):
+        """Task extras (``result.tokenizer``, ``result.val_ids``), then the last evaluation's
+        values (``result.test_accuracy``, ``result.val_loss``; None before any evaluation)."""
+        if name.startswith("_") or "task" not in self.__dict__:
+            raise AttributeError(name)
+        if hasattr(self.task, name):
+            return getattr(self.task, name)
+        if any(name in row for row in self.evals):
+            return self.evals[-1].get(name)
+        if name in ("test_accuracy", "val_loss", "test_loss", "train_loss"):
+            return None
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+
+class StopFlag:
+    """Turns the first Ctrl-C (SIGINT) into a request that the loop reads between steps.
+
+    The handler only sets :attr:`requested`: it never raises, so it cannot interrupt a compiled
+    kernel or an optimiser step half-way. A second Ctrl-C raises KeyboardInterrupt at once (a hard
+    abort; the atomic writes still leave no half-written file). Outside the main thread, where
+    Python cannot install signal handlers, it does nothing.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+        self._enabled = threading.current_thread() is threading.main_thread()
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if self._enabled:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._enabled:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _snapshot(task, step, loop_state):
+    """Everything that decides the future, as ``(arrays, meta)`` for one checkpoint."""
+    arrays = {f"model.{k}": np.asarray(v) for k, v in task.model.state_dict().items()}
+    arrays.update({f"optim.{k}": np.asarray(v) for k, v in task.optimizer.state_dict().items()})
+    arrays["loop.step_losses"] = np.asarray(loop_state["step_losses"], dtype=np.float32)
+    meta = {
+        "format": task.format,
+        "step": step,
+        "max_steps": task.max_steps,
+        "evaluated_at": loop_state["evaluated_at"],
+        "best": None if not math.isfinite(loop_state["best"]) else loop_state["best"],
+        "recent": loop_state["recent"],  # loss sum, samples and seconds since the last evaluation
+        "evals": loop_state["evals"],
+        "scheduler_step": task.scheduler.last_step,
+        "task": task.state(),
+    }
+    return arrays, meta
+
+
+def _restore(task, path):
+    """Load ``path`` (a checkpoint of ``task``'s kind) into ``task``; returns ``(step, loop_state)``."""
+    arrays, meta = load_checkpoint(path)
+    fmt = meta.get("format")
+    if fmt != task.format:
+        raise CheckpointError(f"{path}: not a {task.name} training checkpoint (format {fmt!r}, expected "
+                              f"{task.format!r})")
+    step = meta_field(meta, "step", int, path)
+    if not 0 <= step <= task.max_steps:
+        raise CheckpointError(f"{path}: metadata field 'step' is {step}, outside 0..{task.max_steps}")
+    bad = first_non_finite(arrays)
+    if bad is not None:
+        raise CheckpointError(f"{path}: {bad} holds NaN or inf values, so this run cannot continue from it; "
+                              "start again with --force (or from an earlier copy)")
+    model = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+    optim = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
+    recent = meta_field(meta, "recent", dict, path)
+    try:
+        task.model.load_state_dict(model)
+        task.optimizer.load_state_dict(optim)
+        task.scheduler.load_state_dict({"last_step": meta_field(meta, "scheduler_step", int, path),
+                                        "base_lrs": task.scheduler.base_lrs})
+        task.load_state(meta_field(meta, "task", dict, path))
+        loop_state = {
+            "evaluated_at": meta_field(meta, "evaluated_at", int, path, optional=True),
+            "best": meta_field(meta, "best", float, path, optional=True),
+            "recent": {k: float(recent[k]) for k in ("loss", "samples", "seconds")},
+            "evals": meta_field(meta, "evals", list, path),
+            "step_losses": [float(v) for v in arrays["loop.step_losses"]],
+        }
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: does not fit this run ({type(exc).__name__}: {exc})".replace("\n", " ")) \
+            from None
+    if loop_state["best"] is None:
+        loop_state["best"] = math.inf
+    if len(loop_state["step_losses"]) != step:
+        raise CheckpointError(f"{path}: holds {len(loop_state['step_losses'])} step losses for step {step}")
+    return step, loop_state
+
+
+def _likely_cause(task, step, start, resumed):
+    """One sentence on why the guard fired at ``step``."""
+    for g, group in enumerate(task.optimizer.param_groups):
+        for key, v in group.items():
+            if key != "params" and isinstance(v, float) and not math.isfinite(v):
+                return f"hyperparameter {key} of parameter group {g} is {v}"
+    if resumed and step == start and first_non_finite({n: p.data for n, p in task.model.named_parameters()}):
+        return "the weights it resumed with hold NaN/inf"
+    return "the learning rate is probably too high (try a smaller --lr)"
+
+
+def run(task, run_dir=None, stop_after=None, progress=None, log=print, on_phase=None):
+    """Train ``task`` from its current state (or from ``run_dir``'s ``last.npz`` when resuming).
+
+    Args:
+        task: a :class:`Task`.
+        run_dir: an open :class:`~micrograd_plus.train.rundir.RunDir`, or None (save nothing).
+        stop_after: stop (and save) once this many steps are done in total, as if interrupted;
+            the schedule still spans ``task.max_steps``, so ``--resume`` carries on.
+        progress: False hides the progress bar; None or True show it when stderr is a terminal.
+        log: called with each line of text (None: silent).
+        on_phase: optional ``on_phase(name, step, task)`` called at each of :data:`PHASES` (tests
+            use it to press Ctrl-C, or poison a weight, at chosen moments).
+
+    Returns:
+        a :class:`TrainResult`.
+
+    Raises:
+        DivergedError: the loss became NaN/inf (nothing saved after it).
+        CheckpointError, RunDirError: the checkpoint to resume is unusable, or the disk refuses.
+    """
+
+    say = log or (lambda *a, **k: None)
+
+    def phase(name, at):
+        if on_phase is not None:
+            on_phase(name, at, task)
+
+    run_dir = run_dir if run_dir is not None else RunDir(None)
+    state = {"evaluated_at": None, "best": math.inf, "recent": {"loss": 0.0, "samples": 0.0, "seconds": 0.0},
+             "evals": [], "step_losses": []}
+    step = 0
+    if run_dir.resume:
+        step, state = _restore(task, run_dir.path / LAST)
+        run_dir.trim_log(step, state["evaluated_at"] == step)
+        say(f"resuming {run_dir.path / LAST} at step {step} of {task.max_steps}")
+    start = step
+    params = list(task.model.parameters())
+    result = TrainResult(model=task.model, task=task, max_steps=task.max_steps, out_dir=run_dir.path)
+    last_good = f"{run_dir.path / LAST} (step {step})" if run_dir.resume else "none (none was written yet)"
+    step_ms = []
+
+    def diverged(what):
+        cause = _likely_cause(task, step, start, run_dir.resume)
+        return DivergedError(f"{what}: {cause}. Training stopped; the last good checkpoint is {last_good}")
+
+    def save(best):
+        nonlocal last_good
+        phase("save", step)
+        arrays, meta = _snapshot(task, step, state)
+        bad = first_non_finite(arrays)
+        if bad is not None:  # never write a NaN state: the previous checkpoint stays the good one
+            raise diverged(f"{bad} became NaN/inf by step {step}")
+        if best:
+            run_dir.save(BEST, arrays, meta)
+        result.checkpoint = run_dir.save(LAST, arrays, meta)
+        run_dir.commit()
+        if result.checkpoint is not None:
+            last_good = f"{result.checkpoint} (step {step})"
+
+    def evaluate_and_save():
+        phase("eval", step)
+        recent = state["recent"]
+        row = task.evaluate(step, recent["loss"] / recent["samples"] if recent["samples"] else None)
+        row = {"step": step, "eval": True, **row, "seconds": recent["seconds"]}
+        if not math.isfinite(row[task.best_metric]):
+            raise diverged(f"the evaluation's {task.best_metric} became {row[task.best_metric]} at step {step}")
+        best = row[task.best_metric] < state["best"]
+        state["best"] = min(state["best"], row[task.best_metric])
+        state["evals"].append(row)
+        state["evaluated_at"] = step
+        state["recent"] = {"loss": 0.0, "samples": 0.0, "seconds": 0.0}
+        run_dir.log(row)
+        save(best)
+        write(task.describe_eval(row) + ("  (best so far: saved ckpt.npz)" if best and run_dir.path else ""))
+
+    bar = progress_bar(total=task.max_steps, desc=task.name, unit="step",
+                       disable=True if progress is False else None)  # None: shown on a terminal
+    bar.update(step)
+    write = say if bar.disabled else bar.write
+    task.model.train()
+    how = None
+    try:
+        with StopFlag() as stop, np.errstate(all="ignore"):  # the guard below reports non-finite values
+            while True:
+                at_eval = step == task.max_steps or (step % task.eval_interval == 0 and
+                                                     (step > 0 or task.eval_at_start))
+                if at_eval and state["evaluated_at"] != step:  # (a resumed run evaluated here already)
+                    evaluate_and_save()
+                if step >= task.max_steps:
+                    how = "finished"
+                elif stop.requested:  # Ctrl-C was pressed during the step (or evaluation) just done
+                    how = "interrupted"
+                elif stop_after is not None and step >= stop_after:
+                    how = "stop_after"
+                if how:
+                    break
+
+                t0 = time.perf_counter()
+                lr = float(task.optimizer.param_groups[0]["lr"])
+                phase("batch", step)
+                batch = task.get_batch(step)
+                phase("forward", step)
+                loss, samples = task.loss(batch)
+                loss_value = float(loss.item())
+                if not math.isfinite(loss_value):
+                    raise diverged(f"the loss became {loss_value} at step {step + 1} (learning rate {lr:g})")
+                phase("backward", step)
+                task.optimizer.zero_grad()
+                loss.backward()
+                phase("clip", step)
+                norm = clip_grad_norm_(params, task.grad_clip) if task.grad_clip > 0 else None
+                phase("optimizer", step)
+                task.optimizer.step()
+                task.scheduler.step()
+                if not all(np.isfinite(p.data).all() for p in params):  # before a kernel sees them
+                    raise diverged(f"the weights became NaN/inf in the update of step {step + 1} "
+                                   f"(learning rate {lr:g}, loss {loss_value:.4g})")
+                del loss, batch
+                step += 1
+
+                ms = (time.perf_counter() - t0) * 1e3
+                step_ms.append(ms)
+                state["step_losses"].append(loss_value)
+                recent = state["recent"]
+                recent["loss"] += loss_value * samples
+                recent["samples"] += samples
+                recent["seconds"] += ms / 1e3
+                row = {"step": step, "loss": loss_value, "lr": lr, "ms": round(ms, 2)}
+                if norm is not None:
+                    row["grad_norm"] = float(norm)
+                run_dir.log(row)
+                bar.update(1)
+                bar.log(loss=loss_value, samples=samples)
+            if how != "finished" and state["evaluated_at"] != step:
+                save(False)  # stopped between evaluations: last.npz must hold this very step
+    finally:
+        bar.close()
+
+    result.step = step
+    result.finished = how == "finished"
+    result.interrupted = how == "interrupted"
+    result.evals = state["evals"]
+    result.best_loss = state["best"]
+    result.step_losses = np.asarray(state["step_losses"], dtype=np.float32)
+    result.ms_per_step = float(np.median(step_ms)) if step_ms else math.nan
+    if how != "finished":
+        what = "interrupted" if how == "interrupted" else f"stopped after {step} steps (--stop-after)"
+        saved = (f"saved {result.checkpoint}; continue with --resume --out {run_dir.path}" if result.checkpoint
+                 else "nothing saved (no output directory)")
+        write(f"{what} at step {step} of {task.max_steps}: {saved}")
+    return result
