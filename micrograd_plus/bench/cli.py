@@ -23,6 +23,7 @@ BENCHMARKS = {
     "scalar": ("micrograd_plus.bench.scalar", "scalar engine vs the micrograd package (two-moons MLP step)"),
     "matmul": ("micrograd_plus.bench.matmul", "numba matmul forward and backward products vs BLAS / torch"),
     "attention": ("micrograd_plus.bench.attention", "fused causal attention fwd+bwd vs torch SDPA"),
+    "rows": ("micrograd_plus.bench.rows", "LayerNorm and softmax + cross-entropy fwd+bwd vs torch"),
     "mnist": ("micrograd_plus.bench.mnist", "784-128-10 MLP, seconds per epoch vs torch"),
     "gpt": ("micrograd_plus.bench.gpt", "mini-GPT training step, ms per iteration vs torch"),
 }

@@ -63,7 +63,7 @@ import numpy as np
 from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
-from micrograd_plus.kernels.matmul import _transpose_rows
+from micrograd_plus.kernels._shared import transpose_rows
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
@@ -229,7 +229,7 @@ def _pack_t(x, rows, cols):
     through memory in order), about 3x faster than a plain double loop here.
     """
     out = np.zeros((rows, cols), dtype=x.dtype)
-    _transpose_rows(x, out, 0, x.shape[0])  # out[:D, :T] = x.T
+    transpose_rows(x, out, 0, x.shape[0])  # out[:D, :T] = x.T
     return out
 
 

@@ -28,7 +28,7 @@ How the fast kernels work (read :func:`_tile` first, it is the heart):
 4. **Threads.** Tiles write disjoint parts of C, so they run in parallel with ``prange``
    without locks. Launching threads costs microseconds, so small products run serially, and
    so does everything while other processes keep the machine's cores busy
-   (:func:`_cores_are_free`).
+   (:func:`~micrograd_plus.kernels._shared.cores_are_free`).
 5. **Short sums.** When K is at most 32 (e.g. the backward of a 10-class output layer), dot
    products are too short to vectorise well, and :func:`_axpy_rows` instead adds multiples of
    rows of the right operand to rows of C.
@@ -39,13 +39,11 @@ at 0.64-0.80x (the fixed per-block cost above); the 65-wide products of a GPT's 
 0.5-0.9x, worst where K itself is 65. See ``micrograd_plus/bench/matmul.py``.
 """
 
-import os
-import time
-
 import numpy as np
 from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import FASTMATH
+from micrograd_plus.kernels._shared import cores_are_free, transpose_rows
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
@@ -284,40 +282,9 @@ def _axpy_serial(lhs, rhs_kn, C):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _transpose_rows(src, dst, i0, i1):
-    """``dst[:, i0:i1] = src[i0:i1, :].T`` for C-contiguous src (R, C) and dst (C, R).
-
-    Eight source rows are read side by side, left to right, and each destination row receives
-    eight neighbouring numbers at a time: both sides move through memory in order, which
-    measured 3-7x faster than numpy's copy of a transposed view.
-    """
-    n_cols = src.shape[1]
-    i = i0
-    while i + 8 <= i1:
-        s0, s1, s2, s3 = src[i], src[i + 1], src[i + 2], src[i + 3]
-        s4, s5, s6, s7 = src[i + 4], src[i + 5], src[i + 6], src[i + 7]
-        for j in range(n_cols):
-            d = dst[j, i : i + 8]
-            d[0] = s0[j]
-            d[1] = s1[j]
-            d[2] = s2[j]
-            d[3] = s3[j]
-            d[4] = s4[j]
-            d[5] = s5[j]
-            d[6] = s6[j]
-            d[7] = s7[j]
-        i += 8
-    while i < i1:  # leftover rows, one at a time
-        s0 = src[i]
-        for j in range(n_cols):
-            dst[j, i] = s0[j]
-        i += 1
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _transpose_serial(src, dst):
     """dst (C, R) = src (R, C).T, both C-contiguous."""
-    _transpose_rows(src, dst, 0, src.shape[0])
+    transpose_rows(src, dst, 0, src.shape[0])
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
@@ -325,7 +292,7 @@ def _transpose_parallel(src, dst):
     """dst (C, R) = src (R, C).T, both C-contiguous, in chunks of 64 rows shared among threads."""
     n_rows = src.shape[0]
     for c in prange((n_rows + 63) // 64):
-        _transpose_rows(src, dst, 64 * c, min(64 * c + 64, n_rows))
+        transpose_rows(src, dst, 64 * c, min(64 * c + 64, n_rows))
 
 
 # Cache blocking. Tiles of C are _MC x _NC; K is walked in slices of _KC_BYTES per row, so the
@@ -344,31 +311,6 @@ _PARALLEL_MIN_TRANSPOSE = 150_000
 _SHORT_K = 32
 
 
-def _cores_are_free():
-    """Whether threads will help: False while the machine is oversubscribed.
-
-    A parallel region waits at its end for every thread. When other processes keep all cores
-    busy, one of our threads is often descheduled and the whole call waits for it: measured on
-    the 2-core development machine at a load average of ~6, a product that takes 0.3 ms with
-    two threads and 0.7 ms with one took 16 ms (median) with two. So while the 1-minute load
-    average exceeds 1.5x the number of cores (plus a margin for our own two threads), products
-    run serially. The check reads /proc/loadavg at most twice a second.
-    """
-    now = time.monotonic()
-    if now - _load_check[0] > 0.5:
-        try:
-            busy = os.getloadavg()[0] > 1.5 * _N_CORES + 0.5
-        except (AttributeError, OSError):  # no load average here (Windows): assume free
-            busy = False
-        _load_check[0] = now
-        _load_check[1] = not busy
-    return _load_check[1]
-
-
-_N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_load_check = [-1.0, True]  # [time of the last check, result]
-
-
 def _rows(x):
     """Return ``x`` (R, K) as a C-contiguous array, copying only when needed.
 
@@ -382,7 +324,7 @@ def _rows(x):
     src = x.T
     if _plain(src):
         out = np.empty(x.shape, dtype=x.dtype)  # (R, K)
-        if x.size >= _PARALLEL_MIN_TRANSPOSE and _cores_are_free():
+        if x.size >= _PARALLEL_MIN_TRANSPOSE and cores_are_free():
             _transpose_parallel(src, out)
         else:
             _transpose_serial(src, out)
@@ -461,7 +403,7 @@ def _gemm(lhs, rhs):
         C = np.empty((M, N), dtype=dtype)  # every tile writes its block on the first slice of K
         rhs = _rows(rhs)  # (N, K) C-contiguous
         kc = _KC_BYTES // lhs.itemsize
-        if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and _cores_are_free():
+        if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and cores_are_free():
             mc, nc = _tiles_for_threads(M, N)
             _gemm_parallel(lhs, rhs, C, mc, nc, kc)
         else:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 # ``micrograd_plus.kernels.matmul`` as an attribute is the dispatching function of the package;
 # the tests want the module with the kernels themselves.
 mm = importlib.import_module("micrograd_plus.kernels.matmul")
+shared = importlib.import_module("micrograd_plus.kernels._shared")
 
 DTYPES = [np.float32, np.float64]
 dims = st.integers(min_value=1, max_value=70)
@@ -242,9 +243,9 @@ def test_dispatch_module_uses_the_kernels():
 @pytest.mark.parametrize("load, free", [(0.3, True), (100.0, False)])
 def test_threads_only_when_cores_are_free(monkeypatch, load, free, rng):
     """An oversubscribed machine (high load average) sends products down the serial path."""
-    monkeypatch.setattr(mm.os, "getloadavg", lambda: (load, load, load))
-    monkeypatch.setattr(mm, "_load_check", [-1.0, True])  # forget the last reading
-    assert mm._cores_are_free() is free
+    monkeypatch.setattr(shared.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(shared, "_load_check", [-1.0, True])  # forget the last reading
+    assert shared.cores_are_free() is free
     a = rng.standard_normal((70, 200))
     b = rng.standard_normal((200, 120))
     np.testing.assert_allclose(mm.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
@@ -254,6 +255,6 @@ def test_no_load_average_means_free(monkeypatch):
     def unavailable():
         raise OSError("no load average")
 
-    monkeypatch.setattr(mm.os, "getloadavg", unavailable)
-    monkeypatch.setattr(mm, "_load_check", [-1.0, False])
-    assert mm._cores_are_free() is True
+    monkeypatch.setattr(shared.os, "getloadavg", unavailable)
+    monkeypatch.setattr(shared, "_load_check", [-1.0, False])
+    assert shared.cores_are_free() is True
