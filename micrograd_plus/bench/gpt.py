@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from micrograd_plus.bench._process import in_child
+
 THREADS = 2
 
 
@@ -145,7 +147,6 @@ def _torch_step_fn(tmodel, tc):
 def _in_child(function, *args):
     """``function(*args)`` of this module in a fresh process (see the module docstring), with
     ``OMP_WAIT_POLICY=PASSIVE`` unless the caller set it."""
-    from micrograd_plus.bench.cli import in_child
 
     return in_child(__name__, function, *args, env_defaults={"OMP_WAIT_POLICY": "PASSIVE"})
 

@@ -17,6 +17,8 @@ Run it with ``micrograd-plus bench rows`` or ``python benchmarks/run.py rows``.
 
 import time
 
+from micrograd_plus.bench._process import in_child
+
 # (rows, width): the nanoGPT CPU recipe (B 12 x T 64, C 128, 65 characters), 6 x 192 at
 # B 12 x T 128, and 6 x 384 at B 8 x T 256.
 SHAPES = [(768, 128, 65), (1536, 192, 65), (2048, 384, 65)]
@@ -89,7 +91,6 @@ def measure(rows, width, classes, seconds=0.5):
 
 def run(repeats=None, quick=False):
     """Print one table: ms per forward + backward, ours vs numpy vs PyTorch."""
-    from micrograd_plus.bench.cli import in_child
 
     shapes = SHAPES[:1] if quick else SHAPES
     seconds = 0.2 if quick else 0.5 * (repeats or 1)
