@@ -58,7 +58,10 @@ def environment_summary():
     """A few lines describing the machine and the libraries, printed above every benchmark table."""
     import numpy as np
 
-    lines = [f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs"]
+    from micrograd_plus.kernels._cpu import describe
+
+    lines = [f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs",
+             describe()]
     start_torch_threads_first()
     try:
         import numba

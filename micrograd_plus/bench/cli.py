@@ -14,6 +14,7 @@ import importlib
 import sys
 import time
 
+from micrograd_plus.bench import results
 from micrograd_plus.bench._process import environment_summary
 
 HELP = "time kernels and training steps against numpy's BLAS and PyTorch"
@@ -38,6 +39,9 @@ def add_arguments(parser):
     parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller runs (a smoke test)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (median reported)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--json", metavar="FILE", default=None,
+                        help="also write the results to FILE (default in a source checkout: "
+                             "benchmarks/results/<cpu>-<isa>.json, which the docs' performance page reads)")
 
 
 def run(args):
@@ -52,12 +56,20 @@ def run(args):
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
               file=sys.stderr)
         return 2
-    print(environment_summary())
+    summary = environment_summary()
+    print(summary)
+    path = args.json or results.default_path()
     for name in names:
         module_name, what = BENCHMARKS[name]
         print(f"\n== {name}: {what}")
         start = time.perf_counter()
         module = importlib.import_module(module_name)
-        module.run(repeats=args.repeats, quick=args.quick)
-        print(f"({name} took {time.perf_counter() - start:.1f} s)")
+        with results.Tee() as printed:
+            value = module.run(repeats=args.repeats, quick=args.quick)
+        seconds = time.perf_counter() - start
+        print(f"({name} took {seconds:.1f} s)")
+        if path and not args.quick:  # a smoke test's figures are not worth keeping
+            results.save(path, name, summary, printed.getvalue(), value if isinstance(value, dict) else None)
+    if path and not args.quick:
+        print(f"\nresults written to {path}")
     return 0

@@ -96,6 +96,7 @@ def run(repeats=None, quick=False):
     seconds = 0.2 if quick else 0.5 * (repeats or 1)
     print("ms per forward + backward (median), float32; ratio = ours / torch (below 1.0: faster)")
     print(f"{'op':<14} {'shape':<16} {'ours':>8} {'numpy':>8} {'torch':>8} {'ratio':>6}")
+    figures = {}
     for rows, width, classes in shapes:
         r = in_child("micrograd_plus.bench.rows", "measure", rows, width, classes, seconds, torch_first=True)
         for name, shape in (("layer_norm", (rows, width)), ("cross_entropy", (rows, classes))):
@@ -103,3 +104,5 @@ def run(repeats=None, quick=False):
             ratio = f"{ours / theirs:6.2f}" if theirs else "     -"
             torch_col = f"{theirs:8.3f}" if theirs else "       -"
             print(f"{name:<14} {str(shape):<16} {ours:8.3f} {ref:8.3f} {torch_col} {ratio}")
+            figures[f"{name} {shape}"] = {"ours_ms": ours, "numpy_ms": ref, "torch_ms": theirs}
+    return figures

@@ -31,6 +31,7 @@ NaN and inf come out of every kernel where they come out of its numpy reference 
 
 import contextlib
 
+from micrograd_plus.kernels import _compiling  # noqa: F401  (one line on stderr while kernels compile)
 from micrograd_plus.kernels import attention as _attention
 from micrograd_plus.kernels import cross_entropy as _cross_entropy
 from micrograd_plus.kernels import elementwise as _elementwise

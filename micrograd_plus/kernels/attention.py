@@ -217,8 +217,31 @@ def _pack(x, rows, cols):
     if x.shape[0] == rows and x.shape[1] == cols:
         return x
     out = np.zeros((rows, cols), dtype=x.dtype)
-    out[: x.shape[0], : x.shape[1]] = x
+    _copy_rows(x, out, x.shape[0], x.shape[1])
     return out
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _copy_rows(src, dst, rows, cols):
+    """dst[:rows, :cols] = src[:rows, :cols], written as loops over 1-D rows.
+
+    (numba compiles a 2-D slice assignment into general broadcasting code that took several
+    seconds to compile, more than all the arithmetic around it; these loops take a fraction.)
+    """
+    for i in range(rows):
+        s, d = src[i], dst[i]
+        for j in range(cols):
+            d[j] = s[j]
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _zero_right(a, r0, r1, c0):
+    """a[r0:r1, c0:] = 0, as loops (see :func:`_copy_rows`)."""
+    zero = a.dtype.type(0)
+    for i in range(r0, r1):
+        row = a[i]
+        for j in range(c0, a.shape[1]):
+            row[j] = zero
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -277,31 +300,40 @@ def _softmax_rows(s, i0, n, T, causal):
             row[j] *= inv
 
 
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _forward_head(qh_in, kh_in, vh_in, scale, causal, ph, oh_out):
+    """out (T, D) into oh_out and P (Tp, Tp) into ph, for one head's q, k, v (T, D)."""
+    T, D = qh_in.shape
+    Tp, Dp = ph.shape[0], _padded(D)
+    one = qh_in.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
+    qh = _pack(qh_in, Tp, Dp)  # (Tp, Dp)
+    kh = _pack(kh_in, Tp, Dp)  # (Tp, Dp)
+    vt = _pack_t(vh_in, Dp, Tp)  # (Dp, Tp): Vᵀ, so O = P (Vᵀ)ᵀ reads rows
+    exact = T == Tp and D == Dp
+    oh = oh_out if exact else np.empty((Tp, Dp), dtype=qh_in.dtype)
+    for i0 in range(0, Tp, 4):
+        n = _padded(i0 + 4) if causal else Tp  # keys this block of queries can see, padded
+        for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
+            _block_nt(qh, kh, ph, i0, j0, 0, Dp, scale)  # S block = Q Kᵀ * scale
+        _softmax_rows(ph, i0, n, T, causal)  # P rows, exact zeros where masked
+        for d0 in range(0, Dp, 4):
+            _block_nt(ph, vt, oh, i0, d0, 0, n, one)  # O block = P V
+        _zero_right(ph, i0, i0 + 4, n)  # the never-computed upper triangle, for readers of P
+    if not exact:
+        _copy_rows(oh, oh_out, T, D)
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
-def _forward_kernel(q, k, v, scale, causal):
-    """out, p for q, k, v of shape (N, T, D) (N = batch x heads); p is (N, Tp, Tp), padded."""
-    N, T, D = q.shape
-    Tp, Dp = _padded(T), _padded(D)
-    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
-    out = np.empty_like(q)  # (N, T, D)
-    p = np.empty((N, Tp, Tp), dtype=q.dtype)
-    for h in prange(N):  # one head per thread at a time: no shared writes
-        qh = _pack(q[h], Tp, Dp)  # (Tp, Dp)
-        kh = _pack(k[h], Tp, Dp)  # (Tp, Dp)
-        vt = _pack_t(v[h], Dp, Tp)  # (Dp, Tp): Vᵀ, so O = P (Vᵀ)ᵀ reads rows
-        ph = p[h]  # (Tp, Tp)
-        oh = out[h] if (T == Tp and D == Dp) else np.empty((Tp, Dp), dtype=q.dtype)
-        for i0 in range(0, Tp, 4):
-            n = _padded(i0 + 4) if causal else Tp  # keys this block of queries can see, padded
-            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-                _block_nt(qh, kh, ph, i0, j0, 0, Dp, scale)  # S block = Q Kᵀ * scale
-            _softmax_rows(ph, i0, n, T, causal)  # P rows, exact zeros where masked
-            for d0 in range(0, Dp, 4):
-                _block_nt(ph, vt, oh, i0, d0, 0, n, one)  # O block = P V
-            ph[i0:i0 + 4, n:] = 0  # the never-computed upper triangle, for readers of P
-        if not (T == Tp and D == Dp):
-            out[h] = oh[:T, :D]
-    return out, p
+def _forward_kernel(q, k, v, scale, causal, out, p):
+    """out (N, T, D) and p (N, Tp, Tp, padded) for q, k, v of shape (N, T, D), N = batch x heads.
+
+    The parallel loop only hands heads to threads; the work is :func:`_forward_head`, compiled
+    as an ordinary function, and the outputs are allocated by the caller: array code inside a
+    ``parallel=True`` function goes through numba's parallel passes, which made this kernel
+    take several times longer to compile.
+    """
+    for h in prange(q.shape[0]):  # one head per thread at a time: no shared writes
+        _forward_head(q[h], k[h], v[h], scale, causal, p[h], out[h])
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -333,7 +365,7 @@ def _backward_head(doh_in, qh_in, kh_in, vh_in, ph, scale, causal, ds, pt, dst, 
                 drow[j] = prow[j] * (drow[j] - delta) if j < visible else one - one
         for d0 in range(0, Dp, 4):
             _block_nt(ds, kt, dqh, i0, d0, 0, n, scale)  # dQ block = dS K * scale
-        ds[i0:i0 + 4, n:] = 0
+        _zero_right(ds, i0, i0 + 4, n)
     # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
     _transpose_into(ph, pt, causal)
     _transpose_into(ds, dst, causal)
@@ -344,37 +376,39 @@ def _backward_head(doh_in, qh_in, kh_in, vh_in, ph, scale, causal, ds, pt, dst, 
             _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
 
 
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
+    """Heads h0..h1 of the backward, with one set of (Tp, Tp) scratch buffers for all of them."""
+    N, T, D = q.shape
+    Tp, Dp = p.shape[1], _padded(D)
+    exact = T == Tp and D == Dp  # no padding: write straight into the outputs
+    ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
+    pt = np.empty((Tp, Tp), dtype=q.dtype)  # Pᵀ
+    dst = np.empty((Tp, Tp), dtype=q.dtype)  # dSᵀ
+    pad = np.empty((0 if exact else 3, Tp, Dp), dtype=q.dtype)  # a padded head's dq, dk, dv
+    for h in range(h0, h1):
+        if exact:
+            _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst, dq[h], dk[h], dv[h])
+        else:
+            _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst,
+                           pad[0], pad[1], pad[2])
+            _copy_rows(pad[0], dq[h], T, D)
+            _copy_rows(pad[1], dk[h], T, D)
+            _copy_rows(pad[2], dv[h], T, D)
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
-def _backward_kernel(dout, q, k, v, p, scale, causal, runs):
-    """dq, dk, dv for arrays of shape (N, T, D), given p (N, Tp, Tp) from the forward.
+def _backward_kernel(dout, q, k, v, p, scale, causal, runs, dq, dk, dv):
+    """dq, dk, dv (N, T, D) for arrays of shape (N, T, D), given p (N, Tp, Tp) from the forward.
 
     The heads are cut into ``runs`` contiguous runs (one per thread), and each run allocates its
     (Tp, Tp) scratch buffers once, not once per head: three allocations per thread instead of
     three per head inside the parallel loop (each 256 KB at T = 256, big enough for the memory
     allocator to hand out fresh, page-faulting memory).
     """
-    N, T, D = q.shape
-    Tp, Dp = p.shape[1], _padded(D)
-    exact = T == Tp and D == Dp  # no padding: write straight into the outputs
-    dq = np.empty_like(q)
-    dk = np.empty_like(q)
-    dv = np.empty_like(q)
-    runs = max(1, min(N, runs))
-    for r in prange(runs):
-        ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
-        pt = np.empty((Tp, Tp), dtype=q.dtype)  # Pᵀ
-        dst = np.empty((Tp, Tp), dtype=q.dtype)  # dSᵀ
-        pad = np.empty((0 if exact else 3, Tp, Dp), dtype=q.dtype)  # a padded head's dq, dk, dv
-        for h in range(r * N // runs, (r + 1) * N // runs):
-            if exact:
-                _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst, dq[h], dk[h], dv[h])
-            else:
-                _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst,
-                               pad[0], pad[1], pad[2])
-                dq[h] = pad[0, :T, :D]
-                dk[h] = pad[1, :T, :D]
-                dv[h] = pad[2, :T, :D]
-    return dq, dk, dv
+    N = q.shape[0]
+    for r in prange(runs):  # the loop only shares out runs of heads: see _forward_kernel
+        _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, r * N // runs, (r + 1) * N // runs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +478,8 @@ def attention_forward(q, k, v, scale, causal=True):
                                limit=float(np.finfo(q.dtype).max)):
         return _quietly(attention_forward_reference, q, k, v, scale, causal)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731  (B, H, T, D) -> (B*H, T, D), no copy
-    out, p = _forward_kernel(as3(q), as3(k), as3(v), q.dtype.type(scale), bool(causal))
+    out, p = np.empty((B * H, T, D), q.dtype), np.empty((B * H, Tp, Tp), q.dtype)
+    _forward_kernel(as3(q), as3(k), as3(v), q.dtype.type(scale), bool(causal), out, p)
     return out.reshape(B, H, T, D), p.reshape(B, H, Tp, Tp)
 
 
@@ -479,6 +514,8 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
         p = padded
     p = np.ascontiguousarray(p).reshape(B * H, Tp, Tp)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731
-    dq, dk, dv = _backward_kernel(as3(dout), as3(q), as3(k), as3(v), p, q.dtype.type(scale),
-                                  bool(causal), numba.get_num_threads())
+    dq, dk, dv = (np.empty((B * H, T, D), q.dtype) for _ in range(3))
+    runs = max(1, min(B * H, numba.get_num_threads()))  # one contiguous run of heads per thread
+    _backward_kernel(as3(dout), as3(q), as3(k), as3(v), p, q.dtype.type(scale), bool(causal), runs,
+                     dq, dk, dv)
     return dq.reshape(B, H, T, D), dk.reshape(B, H, T, D), dv.reshape(B, H, T, D)

@@ -1,10 +1,14 @@
 """Matrix multiplication kernels: ``a @ b``, ``a @ b.T`` and ``a.T @ b`` compiled with numba.
 
-A linear layer ``y = x @ W`` needs three matrix products, one forward and two backward::
+A linear layer stores its weight as (out_features, in_features), as PyTorch does, and computes
+``y = x @ weight.T``. Its forward and its two backward products are the three kernels here::
 
-    y  = x @ W        matmul(x, W)        (M, K) @ (K, N)  -> (M, N)
-    dx = dy @ W.T     matmul_nt(dy, W)    (M, N) @ (K, N)ᵀ -> (M, K)   "nt": second one transposed
-    dW = x.T @ dy     matmul_tn(x, dy)    (M, K)ᵀ @ (M, N) -> (K, N)   "tn": first one transposed
+    y  = x @ W.T      matmul_nt(x, W)     (M, K) @ (N, K)ᵀ -> (M, N)   "nt": second one transposed
+    dx = dy @ W       matmul(dy, W)       (M, N) @ (N, K)  -> (M, K)
+    dW = dy.T @ x     matmul_tn(dy, x)    (M, N)ᵀ @ (M, K) -> (N, K)   "tn": first one transposed
+
+(see ``F.linear`` in :mod:`micrograd_plus.functional`). ``matmul`` is the plain product
+``a @ b``, which is also what ``Tensor.__matmul__`` uses.
 
 Each has a plain-numpy ``*_reference`` beside it: that is the definition, and the tests hold the
 fast kernel equal to it.
@@ -414,8 +418,9 @@ def _gemm(lhs, rhs):
 def matmul(a, b):
     """Matrix product ``a @ b``: (M, K) @ (K, N) -> (M, N), a new C-contiguous array.
 
-    float32 or float64 (both the same), any strides. This is the forward pass of a linear
-    layer, ``x @ W``. ``b`` is packed into rows of length K (a transposed copy).
+    float32 or float64 (both the same), any strides. The plain product (``Tensor @ Tensor``), and
+    the input gradient of a linear layer, ``dx = dy @ W`` for W of (out, in). ``b`` is packed
+    into rows of length K (a transposed copy).
     """
     _check("matmul", a, b, 1, 0)
     return _gemm(a, b.T)
@@ -424,8 +429,8 @@ def matmul(a, b):
 def matmul_nt(a, b):
     """``a @ b.T``: (M, K), (N, K) -> (M, N), a new C-contiguous array.
 
-    The input gradient of a linear layer, ``dx = dy @ W.T``. Both operands are already rows of
-    length K, so nothing is copied when they are C-contiguous.
+    The forward pass of a linear layer, ``y = x @ W.T`` for W of (out, in) as PyTorch stores it.
+    Both operands are already rows of length K, so nothing is copied when they are C-contiguous.
     """
     _check("matmul_nt", a, b, 1, 1)
     return _gemm(a, b)
@@ -434,8 +439,8 @@ def matmul_nt(a, b):
 def matmul_tn(a, b):
     """``a.T @ b``: (K, M), (K, N) -> (M, N), a new C-contiguous array.
 
-    The weight gradient of a linear layer, ``dW = x.T @ dy``: K is the batch dimension. Both
-    operands are packed into rows of length K (transposed copies).
+    The weight gradient of a linear layer, ``dW = dy.T @ x`` (out, in): K is the batch
+    dimension. Both operands are packed into rows of length K (transposed copies).
     """
     _check("matmul_tn", a, b, 0, 0)
     return _gemm(a.T, b.T)
