@@ -116,6 +116,25 @@ def main(argv=None):
         mnist_warm = _mnist(cache_dir, os.path.join(runs, "b"))
     kernels = cold.pop("_kernels")
     warm.pop("_kernels")
+    from micrograd_plus.bench import results
+    from micrograd_plus.bench._process import environment_summary
+
+    summary = environment_summary()
+    print(summary)
+    with results.Tee() as printed:
+        _print(cold, warm, mnist_cold, mnist_warm, kernels, args.detail)
+    path = results.default_path()
+    if path:
+        results.save(path, "compile_time", summary, printed.getvalue(),
+                     {"cold": cold, "warm": warm, "mnist_cold": mnist_cold, "mnist_warm": mnist_warm})
+        print(f"results written to {path}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"cold": cold, "warm": warm, "mnist_cold": mnist_cold, "mnist_warm": mnist_warm,
+                       "kernels": kernels}, f, indent=1)
+
+
+def _print(cold, warm, mnist_cold, mnist_warm, kernels, detail):
     print(f"{'seconds (wall / CPU)':<22} {'cold (compile)':>16} {'warm (cached)':>16}")
     for key in cold:
         (cw, cc), (ww, wc) = cold[key], warm[key]
@@ -124,14 +143,10 @@ def main(argv=None):
           f"{mnist_warm[0]:8.2f} /{mnist_warm[1]:6.2f}")
     print(f"first-run compile overhead of mnist: {mnist_cold[0] - mnist_warm[0]:.2f} s wall, "
           f"{mnist_cold[1] - mnist_warm[1]:.2f} s CPU")
-    if args.detail:
+    if detail:
         print("\nslowest kernels to compile (wall seconds, outermost compilations):")
         for family, dtype, name, seconds in sorted(kernels, key=lambda k: -k[3])[:15]:
             print(f"  {seconds:6.2f}  {family} {dtype} {name}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"cold": cold, "warm": warm, "mnist_cold": mnist_cold, "mnist_warm": mnist_warm,
-                       "kernels": kernels}, f, indent=1)
 
 
 if __name__ == "__main__":

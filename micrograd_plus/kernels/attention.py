@@ -16,8 +16,8 @@ and, given ``dO = dL/dO``, the backward pass (the chain rule through each line a
     dK = dSᵀ Q * scale             (T, D)
 
 Every array here has a leading batch of ``B`` sequences and ``H`` heads: (B, H, T, D). Heads are
-independent, so the kernels hand whole heads to threads (``prange`` over ``B * H``) and no two
-threads ever write the same memory.
+independent, so the kernels hand each thread a contiguous run of whole heads
+(:func:`_in_threads`) and no two threads ever write the same memory.
 
 Two versions of each function live here:
 
@@ -56,14 +56,15 @@ anything else is handed to the numpy reference. So NaN and inf come out exactly 
 reference puts them, at the cost of one pass that sums ``|x|`` over each input.
 """
 
+import concurrent.futures
 import math
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
-from micrograd_plus.kernels._shared import transpose_rows
+from micrograd_plus.kernels._shared import cores_are_free, transpose_rows
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
@@ -323,17 +324,46 @@ def _forward_head(qh_in, kh_in, vh_in, scale, causal, ph, oh_out):
         _copy_rows(oh, oh_out, T, D)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
-def _forward_kernel(q, k, v, scale, causal, out, p):
-    """out (N, T, D) and p (N, Tp, Tp, padded) for q, k, v of shape (N, T, D), N = batch x heads.
-
-    The parallel loop only hands heads to threads; the work is :func:`_forward_head`, compiled
-    as an ordinary function, and the outputs are allocated by the caller: array code inside a
-    ``parallel=True`` function goes through numba's parallel passes, which made this kernel
-    take several times longer to compile.
-    """
-    for h in prange(q.shape[0]):  # one head per thread at a time: no shared writes
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+def _forward_heads(q, k, v, scale, causal, out, p, h0, h1):
+    """Heads h0..h1 of the forward: out (N, T, D) and p (N, Tp, Tp, padded) for q, k, v of shape
+    (N, T, D), N = batch x heads. Releases the GIL, so threads can run disjoint runs of heads
+    (:func:`_in_threads`)."""
+    for h in range(h0, h1):
         _forward_head(q[h], k[h], v[h], scale, causal, p[h], out[h])
+
+
+def _in_threads(kernel, n_heads, *args):
+    """``kernel(*args, h0, h1)`` over heads 0..n_heads, cut into one contiguous run per thread.
+
+    Why Python threads and not numba's ``prange``: a ``parallel=True`` function is compiled by
+    numba's parallel passes and then re-optimised by LLVM with everything it calls inlined, which
+    took as long again as compiling the kernels themselves (about 5 s of CPU per kernel and
+    dtype). The kernels release the GIL (``nogil=True``), so plain threads run them side by side;
+    starting them costs some tens of microseconds, against attention calls of milliseconds. On an
+    oversubscribed machine (:func:`~micrograd_plus.kernels._shared.cores_are_free`) everything
+    runs on the calling thread.
+    """
+    threads = min(numba.get_num_threads(), n_heads) if cores_are_free() else 1
+    if threads <= 1:
+        kernel(*args, 0, n_heads)
+        return
+    bounds = [(r * n_heads // threads, (r + 1) * n_heads // threads) for r in range(threads)]
+    pool = _thread_pool(threads)
+    others = [pool.submit(kernel, *args, h0, h1) for h0, h1 in bounds[1:]]
+    kernel(*args, *bounds[0])  # the calling thread takes the first run
+    for future in others:
+        future.result()
+
+
+_pools = {}
+
+
+def _thread_pool(threads):
+    """A pool of ``threads - 1`` worker threads (the caller is the other), made once."""
+    if threads not in _pools:
+        _pools[threads] = concurrent.futures.ThreadPoolExecutor(threads - 1, thread_name_prefix="attention")
+    return _pools[threads]
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -376,9 +406,14 @@ def _backward_head(doh_in, qh_in, kh_in, vh_in, ph, scale, causal, ds, pt, dst, 
             _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
-    """Heads h0..h1 of the backward, with one set of (Tp, Tp) scratch buffers for all of them."""
+    """Heads h0..h1 of the backward, dq, dk, dv (N, T, D), given p (N, Tp, Tp) from the forward.
+
+    One thread takes one contiguous run of heads (:func:`_in_threads`), and allocates its
+    (Tp, Tp) scratch buffers once for the run, not once per head (each is 256 KB at T = 256,
+    big enough for the memory allocator to hand out fresh, page-faulting memory).
+    """
     N, T, D = q.shape
     Tp, Dp = p.shape[1], _padded(D)
     exact = T == Tp and D == Dp  # no padding: write straight into the outputs
@@ -395,20 +430,6 @@ def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
             _copy_rows(pad[0], dq[h], T, D)
             _copy_rows(pad[1], dk[h], T, D)
             _copy_rows(pad[2], dv[h], T, D)
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
-def _backward_kernel(dout, q, k, v, p, scale, causal, runs, dq, dk, dv):
-    """dq, dk, dv (N, T, D) for arrays of shape (N, T, D), given p (N, Tp, Tp) from the forward.
-
-    The heads are cut into ``runs`` contiguous runs (one per thread), and each run allocates its
-    (Tp, Tp) scratch buffers once, not once per head: three allocations per thread instead of
-    three per head inside the parallel loop (each 256 KB at T = 256, big enough for the memory
-    allocator to hand out fresh, page-faulting memory).
-    """
-    N = q.shape[0]
-    for r in prange(runs):  # the loop only shares out runs of heads: see _forward_kernel
-        _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, r * N // runs, (r + 1) * N // runs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,7 +500,7 @@ def attention_forward(q, k, v, scale, causal=True):
         return _quietly(attention_forward_reference, q, k, v, scale, causal)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731  (B, H, T, D) -> (B*H, T, D), no copy
     out, p = np.empty((B * H, T, D), q.dtype), np.empty((B * H, Tp, Tp), q.dtype)
-    _forward_kernel(as3(q), as3(k), as3(v), q.dtype.type(scale), bool(causal), out, p)
+    _in_threads(_forward_heads, B * H, as3(q), as3(k), as3(v), q.dtype.type(scale), bool(causal), out, p)
     return out.reshape(B, H, T, D), p.reshape(B, H, Tp, Tp)
 
 
@@ -515,7 +536,6 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     p = np.ascontiguousarray(p).reshape(B * H, Tp, Tp)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731
     dq, dk, dv = (np.empty((B * H, T, D), q.dtype) for _ in range(3))
-    runs = max(1, min(B * H, numba.get_num_threads()))  # one contiguous run of heads per thread
-    _backward_kernel(as3(dout), as3(q), as3(k), as3(v), p, q.dtype.type(scale), bool(causal), runs,
-                     dq, dk, dv)
+    _in_threads(_backward_run, B * H, as3(dout), as3(q), as3(k), as3(v), p, q.dtype.type(scale), bool(causal),
+                dq, dk, dv)
     return dq.reshape(B, H, T, D), dk.reshape(B, H, T, D), dv.reshape(B, H, T, D)

@@ -42,7 +42,7 @@ def test_announcer_names_family_and_dtype_once():
 
     stream = io.StringIO()
     a = _compiling._Announcer(stream)
-    data = {"dispatcher": attention._forward_kernel, "args": (types.Array(types.float64, 3, "C"),)}
+    data = {"dispatcher": attention._forward_heads, "args": (types.Array(types.float64, 3, "C"),)}
     for _ in range(2):
         a.notify(event.Event("numba:compile", event.EventStatus.START, data))
         a.notify(event.Event("numba:compile", event.EventStatus.START, data))  # a callee
@@ -50,7 +50,7 @@ def test_announcer_names_family_and_dtype_once():
         a.notify(event.Event("numba:compile", event.EventStatus.END, data))
     assert stream.getvalue().splitlines() == [
         f"compiling the attention kernels for float64 (first run only, ~{_compiling.FAMILIES['attention'][1]} s)..."]
-    assert [entry[:3] for entry in a.log] == [("attention", "float64", "_forward_kernel")] * 2
+    assert [entry[:3] for entry in a.log] == [("attention", "float64", "_forward_heads")] * 2
 
 
 def test_no_eager_compilation_at_import():

@@ -151,11 +151,11 @@ def test_raw_fused_kernels_propagate_nan_without_the_guard(dtype):
         q, k, v, dout = (rng.standard_normal((2, 8, 4)).astype(dtype) for _ in range(4))
         q[1, 3, 0] = value
         out, p = np.empty_like(q), np.empty((2, 16, 16), dtype)  # (N, T, D), padded (N, Tp, Tp)
-        A._forward_kernel(q, k, v, dtype(0.5), True, out, p)
+        A._forward_heads(q, k, v, dtype(0.5), True, out, p, 0, 2)
         assert np.isnan(out[1, 3]).all()
         assert np.isfinite(out[0]).all() and np.isfinite(np.delete(out[1], 3, axis=0)).all()
         dq, dk, dv = np.empty_like(q), np.empty_like(q), np.empty_like(q)
-        A._backward_kernel(dout, q, k, v, p, dtype(0.5), True, 2, dq, dk, dv)
+        A._backward_run(dout, q, k, v, p, dtype(0.5), True, dq, dk, dv, 0, 2)
         assert np.isnan(dq[1, 3]).all() and np.isfinite(dq[0]).all()
 
 
