@@ -33,7 +33,13 @@ How the fast kernels work (read :func:`_tile` first, it is the heart):
    without locks. Launching threads costs microseconds, so small products run serially, and
    so does everything while other processes keep the machine's cores busy
    (:func:`~micrograd_plus.kernels._shared.cores_are_free`).
-5. **Short sums.** When K is at most 32 (e.g. the backward of a 10-class output layer), dot
+5. **Blocking that fits the CPU.** 16 accumulators plus 8 loaded values need 24 vector
+   registers: AVX-512 and arm64's NEON have 32, x86 with AVX2 only 16, where LLVM would spill
+   registers to memory inside the loop. So at import the module asks LLVM what the CPU is
+   (:func:`~micrograd_plus.kernels._cpu.host_cpu`) and uses 4x2 blocks (:func:`_tile_4x2`,
+   8 accumulators) on 16-register CPUs; :func:`use_blocking` (or the environment variable
+   ``MICROGRAD_PLUS_VECTOR_REGISTERS=16``) forces either, and the tests run both.
+6. **Short sums.** When K is at most 32 (e.g. the backward of a 10-class output layer), dot
    products are too short to vectorise well, and :func:`_axpy_rows` instead adds multiples of
    rows of the right operand to rows of C.
 
@@ -43,9 +49,12 @@ at 0.64-0.80x (the fixed per-block cost above); the 65-wide products of a GPT's 
 0.5-0.9x, worst where K itself is 65. See ``micrograd_plus/bench/matmul.py``.
 """
 
+import os
+
 import numpy as np
 from numba import njit, prange
 
+from micrograd_plus.kernels._cpu import host_cpu
 from micrograd_plus.kernels._fastmath import FASTMATH
 from micrograd_plus.kernels._shared import cores_are_free, transpose_rows
 
@@ -195,6 +204,75 @@ def _tile(lhs, rhs, C, i0, i1, j0, j1, k0, k1, first):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _tile_4x2(lhs, rhs, C, i0, i1, j0, j1, k0, k1, first):
+    """:func:`_tile` for CPUs with 16 vector registers (x86 with AVX2): 4x2 blocks of C.
+
+    The 4x4 block keeps 16 accumulators plus the 8 values loaded per step in registers, 24 in
+    all: on a CPU with 16 vector registers LLVM must spill some to memory on every step. A 4x2
+    block needs 8 accumulators plus 6 loaded values, 14, which fit. The edges (a last odd column,
+    leftover rows) are the 4x1 and 1x1 loops of :func:`_tile`, here inline.
+    """
+    zero = C.dtype.type(0)
+    n = k1 - k0
+    i = i0
+    while i + 4 <= i1:
+        a0 = lhs[i, k0:k1]
+        a1 = lhs[i + 1, k0:k1]
+        a2 = lhs[i + 2, k0:k1]
+        a3 = lhs[i + 3, k0:k1]
+        j = j0
+        while j + 2 <= j1:  # 4x2 block
+            b0 = rhs[j, k0:k1]
+            b1 = rhs[j + 1, k0:k1]
+            c00 = c01 = c10 = c11 = zero
+            c20 = c21 = c30 = c31 = zero
+            for k in range(n):
+                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+                y0, y1 = b0[k], b1[k]
+                c00 += x0 * y0
+                c01 += x0 * y1
+                c10 += x1 * y0
+                c11 += x1 * y1
+                c20 += x2 * y0
+                c21 += x2 * y1
+                c30 += x3 * y0
+                c31 += x3 * y1
+            C[i, j] = c00 if first else C[i, j] + c00
+            C[i, j + 1] = c01 if first else C[i, j + 1] + c01
+            C[i + 1, j] = c10 if first else C[i + 1, j] + c10
+            C[i + 1, j + 1] = c11 if first else C[i + 1, j + 1] + c11
+            C[i + 2, j] = c20 if first else C[i + 2, j] + c20
+            C[i + 2, j + 1] = c21 if first else C[i + 2, j + 1] + c21
+            C[i + 3, j] = c30 if first else C[i + 3, j] + c30
+            C[i + 3, j + 1] = c31 if first else C[i + 3, j + 1] + c31
+            j += 2
+        while j < j1:  # a last column: 4x1
+            b0 = rhs[j, k0:k1]
+            c0 = c1 = c2 = c3 = zero
+            for k in range(n):
+                y0 = b0[k]
+                c0 += a0[k] * y0
+                c1 += a1[k] * y0
+                c2 += a2[k] * y0
+                c3 += a3[k] * y0
+            C[i, j] = c0 if first else C[i, j] + c0
+            C[i + 1, j] = c1 if first else C[i + 1, j] + c1
+            C[i + 2, j] = c2 if first else C[i + 2, j] + c2
+            C[i + 3, j] = c3 if first else C[i + 3, j] + c3
+            j += 1
+        i += 4
+    while i < i1:  # leftover rows: 1x1
+        a0 = lhs[i, k0:k1]
+        for j in range(j0, j1):
+            b0 = rhs[j, k0:k1]
+            c0 = zero
+            for k in range(n):
+                c0 += a0[k] * b0[k]
+            C[i, j] = c0 if first else C[i, j] + c0
+        i += 1
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _task(lhs, rhs, C, t, mc, nc, kc):
     """Compute tile number ``t`` of C (all of K): ``C[i0:i1, j0:j1] = lhs[i0:i1] @ rhs[j0:j1].T``.
 
@@ -231,6 +309,40 @@ def _gemm_serial(lhs, rhs, C, mc, nc, kc):
     n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
     for t in range(n_tiles):
         _task(lhs, rhs, C, t, mc, nc, kc)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _task_4x2(lhs, rhs, C, t, mc, nc, kc):
+    """:func:`_task` with :func:`_tile_4x2` blocks."""
+    M, K = lhs.shape
+    N = rhs.shape[0]
+    n_col_tiles = (N + nc - 1) // nc
+    i0 = (t // n_col_tiles) * mc
+    j0 = (t % n_col_tiles) * nc
+    i1 = min(i0 + mc, M)
+    j1 = min(j0 + nc, N)
+    for k0 in range(0, K, kc):
+        _tile_4x2(lhs, rhs, C, i0, i1, j0, j1, k0, min(k0 + kc, K), k0 == 0)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _gemm_parallel_4x2(lhs, rhs, C, mc, nc, kc):
+    """:func:`_gemm_parallel` with :func:`_tile_4x2` blocks."""
+    M = lhs.shape[0]
+    N = rhs.shape[0]
+    n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
+    for t in prange(n_tiles):
+        _task_4x2(lhs, rhs, C, t, mc, nc, kc)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _gemm_serial_4x2(lhs, rhs, C, mc, nc, kc):
+    """:func:`_gemm_serial` with :func:`_tile_4x2` blocks."""
+    M = lhs.shape[0]
+    N = rhs.shape[0]
+    n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
+    for t in range(n_tiles):
+        _task_4x2(lhs, rhs, C, t, mc, nc, kc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,6 +454,31 @@ def _plain(x):
     return flags.c_contiguous and flags.writeable and x.dtype.isnative
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Blocking that fits the CPU: chosen at import from what LLVM reports about it.
+# ---------------------------------------------------------------------------------------------
+
+#: vector registers -> (serial, parallel) drivers: 4x4 blocks where 32 registers hold them
+#: (AVX-512, arm64's NEON), 4x2 blocks where there are only 16 (AVX2).
+_BLOCKINGS = {32: ("4x4", "_gemm_serial", "_gemm_parallel"), 16: ("4x2", "_gemm_serial_4x2", "_gemm_parallel_4x2")}
+
+
+def use_blocking(registers):
+    """Choose the register blocking for a CPU with ``registers`` vector registers (16 or 32).
+
+    Called once at import with the host CPU's count (:func:`~micrograd_plus.kernels._cpu.host_cpu`);
+    tests and benchmarks call it to force a variant (both run on any CPU; only speed differs).
+    Returns the block shape chosen, ``"4x4"`` or ``"4x2"``.
+    """
+    global _serial, _parallel, BLOCKING
+    if registers not in _BLOCKINGS:
+        raise ValueError(f"use_blocking: registers must be 16 or 32, got {registers!r}")
+    BLOCKING, serial, parallel = _BLOCKINGS[registers]
+    _serial, _parallel = globals()[serial], globals()[parallel]
+    return BLOCKING
+
+
 def _tiles_for_threads(M, N):
     """Tile sizes (mc, nc) for the parallel path: cache-sized, but at least 8 tiles if possible.
 
@@ -409,9 +546,9 @@ def _gemm(lhs, rhs):
         kc = _KC_BYTES // lhs.itemsize
         if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and cores_are_free():
             mc, nc = _tiles_for_threads(M, N)
-            _gemm_parallel(lhs, rhs, C, mc, nc, kc)
+            _parallel(lhs, rhs, C, mc, nc, kc)
         else:
-            _gemm_serial(lhs, rhs, C, _MC, _NC, kc)
+            _serial(lhs, rhs, C, _MC, _NC, kc)
     return C
 
 
@@ -444,3 +581,6 @@ def matmul_tn(a, b):
     """
     _check("matmul_tn", a, b, 0, 0)
     return _gemm(a.T, b.T)
+
+
+use_blocking(int(os.environ.get("MICROGRAD_PLUS_VECTOR_REGISTERS", 0)) or host_cpu()[2])
