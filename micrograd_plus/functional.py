@@ -197,33 +197,18 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
         bad = tv[(tv < 0) | (tv >= C)][0]
         raise IndexError(f"cross_entropy: target class {bad} is out of range for {C} classes (valid: 0..{C - 1})")
 
-    z = x2 - np.maximum.reduce(x2, axis=1, keepdims=True)  # (N, C), every entry <= 0
-    e = np.exp(z)
-    s = _row_sum(e)  # (N, 1)
-    rows = np.arange(N)
-    nll = np.log(s[:, 0]) - z[rows, safe_t]  # (N,) = -log p(target)
-    if valid is not None:
-        nll *= valid
+    x2 = _c(x2)
+    nll, lse = kernels.cross_entropy_forward(x2, t1, ignore_index)  # (N,) each, one compiled pass
     if reduction == "mean":
         out = np.asarray(nll.sum() / count if count else np.nan, dtype=x.dtype)  # nan: nothing to average
     elif reduction == "sum":
         out = np.asarray(nll.sum(), dtype=x.dtype)
     else:
-        out = nll.reshape(t.shape).astype(x.dtype, copy=False)
-    e /= s  # e now holds the probabilities, (N, C): all that backward needs besides the targets
+        out = nll.reshape(t.shape)
 
-    def backward(g):
-        if reduction == "none":
-            w = g.reshape(N, 1)  # (N, 1): each row's own upstream gradient
-        elif reduction == "mean":
-            w = g / count
-        else:
-            w = g
-        dx = e * w  # softmax * g
-        dx[rows, safe_t] -= w if np.ndim(w) == 0 else w[:, 0]  # minus onehot * g
-        if valid is not None:
-            dx *= valid[:, None]
-        return (dx.reshape(x.shape),)
+    def backward(g):  # (softmax(logits) - onehot(target)) * g, per row
+        w = g.reshape(N) if reduction == "none" else np.full(N, g / max(count, 1) if reduction == "mean" else g, x.dtype)
+        return (kernels.cross_entropy_backward(w, x2, t1, lse, ignore_index).reshape(x.shape),)
 
     return _result(out, (logits,), "cross_entropy", backward)
 
@@ -348,34 +333,18 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     n = int(np.prod(normalized_shape))
     X2 = X.reshape(-1, n)  # (rows, n): every row is normalised on its own
     W = None if weight is None else weight.data.reshape(n)
-    mu = _row_sum(X2) / n  # (rows, 1)
-    y = np.subtract(X2, mu, out=np.empty(X2.shape, X2.dtype))  # x - mean; becomes the output in place
-    var = _row_sum(y, y) / n  # (rows, 1), biased as in PyTorch
-    rstd = 1.0 / np.sqrt(var + eps)  # (rows, 1)
-    y *= rstd  # x̂
-    if W is not None:
-        y *= W
-    if bias is not None:
-        y += bias.data.reshape(n)
+    X2 = _c(X2)
+    W = None if W is None else W.astype(X.dtype, copy=False)
+    B = None if bias is None else bias.data.reshape(n).astype(X.dtype, copy=False)
+    y, mu, rstd = kernels.layer_norm_forward(X2, W, B, eps)  # one compiled pass; mu, rstd (rows,)
     y = y.reshape(X.shape)
 
     def backward(g):
-        g2 = g.reshape(-1, n)  # (rows, n)
-        xh = np.subtract(X2, mu, out=np.empty(X2.shape, X2.dtype))
-        xh *= rstd  # recompute x̂ (cheaper in memory than keeping a full-size copy)
-        dxh = g2 * W if W is not None else g2
-        grads = [None]
-        if x.requires_grad:
-            m1 = _row_sum(dxh) / n  # (rows, 1) mean of dx̂
-            m2 = _row_sum(dxh, xh) / n  # (rows, 1) mean of dx̂ x̂
-            gx = dxh - m1
-            gx -= xh * m2
-            gx *= rstd  # (dx̂ - mean(dx̂) - x̂ mean(dx̂ x̂)) / std
-            grads[0] = gx.reshape(X.shape)
-        if weight is not None:  # dweight = sum over rows of g x̂
-            grads.append(np.einsum("ij,ij->j", g2, xh).reshape(normalized_shape) if weight.requires_grad else None)
-        if bias is not None:  # dbias = sum over rows of g
-            grads.append(np.add.reduce(g2, axis=0).reshape(normalized_shape) if bias.requires_grad else None)
+        gx, gw, gb = kernels.layer_norm_backward(_c(g.reshape(-1, n)), X2, W, mu, rstd)
+        grads = [gx.reshape(X.shape) if x.requires_grad else None]
+        for p, gp in ((weight, gw), (bias, gb)):
+            if p is not None:
+                grads.append(gp.reshape(normalized_shape).astype(p.data.dtype, copy=False) if p.requires_grad else None)
         return tuple(grads)
 
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)

@@ -23,6 +23,8 @@ Run it with ``micrograd-plus bench attention`` or ``python benchmarks/run.py att
 
 import time
 
+from micrograd_plus.bench._process import in_child
+
 SHAPES = [(12, 4, 64, 32), (8, 6, 256, 64)]
 QUICK_SHAPES = [(12, 4, 64, 32)]
 
@@ -115,7 +117,6 @@ def _measure_in_child(shape, threads, repeats):
     25 MB of outputs and probabilities afresh (6,100 faults, 26 ms instead of 18), while torch,
     which keeps less, did not. Ours and torch still run side by side in that one process.
     """
-    from micrograd_plus.bench.cli import in_child
 
     return in_child(__name__, "_measure", tuple(shape), int(threads), int(repeats), torch_first=True)
 

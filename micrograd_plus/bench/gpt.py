@@ -13,7 +13,10 @@ vocabulary 65, no biases, tied embedding) is trained for a fixed number of itera
 An iteration is the whole step: batch, forward, cross-entropy, backward, gradient clipping at
 1.0, AdamW. Contenders run interleaved (a block of iterations each, round after round) and the
 median milliseconds per iteration is reported, with the ratio ours / torch (below 1 means ours is
-faster). Run with ``micrograd-plus bench gpt``; the target is a ratio of at most 1.5.
+faster). Run with ``micrograd-plus bench gpt``; the target is a ratio of at most 1.0.
+
+Then a scaling table times the same step at three sizes (:data:`SIZES`: the recipe, 6 layers x
+192 at context 128, and nanoGPT's 6 x 384 at context 256), ours and torch interleaved.
 
 Thread pools: numba and torch each bring an OpenMP thread pool whose idle threads keep spinning
 for a while after a parallel region; when the two take turns on 2 cores, each one's spinning
@@ -32,6 +35,8 @@ import statistics
 import time
 
 import numpy as np
+
+from micrograd_plus.bench._process import in_child
 
 THREADS = 2
 
@@ -145,13 +150,21 @@ def _torch_step_fn(tmodel, tc):
 def _in_child(function, *args):
     """``function(*args)`` of this module in a fresh process (see the module docstring), with
     ``OMP_WAIT_POLICY=PASSIVE`` unless the caller set it."""
-    from micrograd_plus.bench.cli import in_child
 
     return in_child(__name__, function, *args, env_defaults={"OMP_WAIT_POLICY": "PASSIVE"})
 
 
-def _setup(iters):
-    """The preset model's configs and ``iters`` fixed training batches (same in every process)."""
+# The scaling table's sizes (issue 14): name -> (n_layer, n_head, n_embd, block_size, batch_size).
+SIZES = {
+    "recipe 0.8M": (4, 4, 128, 64, 12),  # nanoGPT's Shakespeare CPU recipe
+    "6x192 2.7M": (6, 6, 192, 128, 12),
+    "6x384 10.7M": (6, 6, 384, 256, 8),  # nanoGPT's shakespeare-char, on a CPU
+}
+
+
+def _setup(iters, size=None):
+    """The preset model's configs (or those of ``SIZES[size]``) and ``iters`` fixed training
+    batches (the same in every process)."""
     from dataclasses import replace
 
     from micrograd_plus.data import CharTokenizer, get_batch, load_shakespeare
@@ -162,12 +175,16 @@ def _setup(iters):
     tok = CharTokenizer.from_text(text)
     ids = tok.encode(text)
     mc, tc = replace(preset.model, vocab_size=tok.vocab_size), preset.train
+    if size is not None:
+        n_layer, n_head, n_embd, block, batch = SIZES[size]
+        mc = replace(mc, n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block)
+        tc = replace(tc, batch_size=batch)
     g = np.random.default_rng(0)
     batches = [get_batch(ids, tc.batch_size, mc.block_size, generator=g) for _ in range(iters)]
     return mc, tc, batches
 
 
-def _interleaved_samples(rounds, iters):
+def _interleaved_samples(rounds, iters, size=None):
     """(Child process) ms/iter per round for ours and, if installed, torch, taking turns."""
     try:
         import torch  # first: its OpenMP pool must start before numba's (module docstring)
@@ -178,7 +195,7 @@ def _interleaved_samples(rounds, iters):
         torch = None
     from micrograd_plus.models.gpt import GPT
 
-    mc, tc, batches = _setup(iters)
+    mc, tc, batches = _setup(iters, size)
     steps = {"ours": _our_step_fn(GPT(mc, generator=1), tc)}
     if torch is not None:
         steps["torch"] = _torch_step_fn(torch_gpt(GPT(mc, generator=1)), tc)
@@ -249,9 +266,34 @@ def run(repeats=None, quick=False):
         lines.append("(torch not installed: no PyTorch column)")
     else:
         lines.append("")
-        lines.append(f"ours / torch = {ms['ours'] / ms['torch']:.2f} (medians; target <= 1.5)")
+        lines.append(f"ours / torch = {ms['ours'] / ms['torch']:.2f} (medians; target <= 1.0)")
     policy = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
     lines.append(f"(timed in child processes with OMP_WAIT_POLICY={policy}; see this module's docstring)")
     table = "\n".join(lines)
     print(table)
-    return table
+    result = {"recipe": {name: {"median_ms": ms[name], "best_ms": best[name]} for name in ms}}
+    if not quick:
+        result["scaling"] = scaling(rounds=max(3, rounds // 2))
+    return result
+
+
+def scaling(rounds=3, sizes=None):
+    """Print and return the scaling table: ms per step, ours and torch, at each of ``SIZES``.
+
+    Each size runs in its own fresh child (ours and torch interleaved, as above), with fewer
+    iterations per block as the model grows (about a second of work per block here).
+    """
+    rows = {}
+    print(f"\nscaling: ms per training step (median of {rounds} rounds), ours vs torch, {THREADS} threads")
+    print(f"{'size':<14}{'layers x width, T, B':>24}{'ours':>10}{'torch':>10}{'ratio':>8}")
+    for size in sizes or SIZES:
+        n_layer, _, n_embd, block, batch = SIZES[size]
+        iters = {"recipe 0.8M": 10, "6x192 2.7M": 3}.get(size, 1)
+        samples = _in_child("_interleaved_samples", rounds, iters, size)
+        row = {name: statistics.median(v) for name, v in samples.items()}
+        ratio = row["ours"] / row["torch"] if "torch" in row else None
+        rows[size] = dict(row, ratio=ratio)
+        shape = f"{n_layer} x {n_embd}, {block}, {batch}"
+        torch_ms = f"{row['torch']:10.1f}" if "torch" in row else f"{'-':>10}"
+        print(f"{size:<14}{shape:>24}{row['ours']:10.1f}{torch_ms}{(f'{ratio:.2f}x' if ratio else '-'):>8}")
+    return rows

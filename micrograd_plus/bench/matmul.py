@@ -173,10 +173,10 @@ def run(repeats=None, quick=False):
 
     lines = _header()
     lines[0] += f", {repeats} rounds"
-    ours = importlib.import_module("micrograd_plus.kernels.matmul")
+    _shared = importlib.import_module("micrograd_plus.kernels._shared")
     lines.append(
         f"1-minute load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
-        f"(ours uses threads only while it is below {1.5 * ours._N_CORES + 0.5:.1f})"
+        f"(ours uses threads only while it is below {1.5 * _shared.N_CORES + 0.5:.1f})"
     )
     head = f"{'product':<17} {'op':<3} {'a':>12} {'b':>12} | {'ours ms':>8} {'GF/s':>6} | {'BLAS ms':>8} {'GF/s':>6}"
     if have_torch:

@@ -18,12 +18,24 @@ Functions (all arrays float32 or float64, all arguments the same dtype):
 * ``gelu_forward(x)`` / ``gelu_backward(g, x)``: exact GELU and its input gradient, any shape
 * ``gelu_tanh_forward(x)`` -> ``(y, t)`` / ``gelu_tanh_backward(g, x, t)``: GPT-2's tanh form
   (:mod:`micrograd_plus.kernels.elementwise`)
+* ``layer_norm_forward(x, weight, bias, eps)`` -> ``(y, mean, rstd)`` /
+  ``layer_norm_backward(g, x, weight, mean, rstd)`` -> ``(dx, dweight, dbias)``, x of (rows, n)
+  (:mod:`micrograd_plus.kernels.layer_norm`)
+* ``cross_entropy_forward(logits, target, ignore_index)`` -> ``(nll, lse)`` /
+  ``cross_entropy_backward(w, logits, target, lse, ignore_index)`` -> dlogits, logits of (rows, C)
+  (:mod:`micrograd_plus.kernels.cross_entropy`)
+
+NaN and inf come out of every kernel where they come out of its numpy reference (see
+:mod:`micrograd_plus.kernels._fastmath` for the compiler flags that make that so).
 """
 
 import contextlib
 
+from micrograd_plus.kernels import _compiling  # noqa: F401  (one line on stderr while kernels compile)
 from micrograd_plus.kernels import attention as _attention
+from micrograd_plus.kernels import cross_entropy as _cross_entropy
 from micrograd_plus.kernels import elementwise as _elementwise
+from micrograd_plus.kernels import layer_norm as _layer_norm
 from micrograd_plus.kernels import matmul as _matmul
 
 _BACKENDS = ("numba", "numpy")
@@ -130,3 +142,31 @@ def gelu_tanh_backward(g, x, t):
     if _backend == "numba":
         return _elementwise.gelu_tanh_backward(g, x, t)
     return _elementwise.gelu_tanh_backward_reference(g, x, t)
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """LayerNorm over the last axis of x (rows, n): ``(y, mean, rstd)``; weight, bias (n,) or None."""
+    if _backend == "numba":
+        return _layer_norm.layer_norm_forward(x, weight, bias, eps)
+    return _layer_norm.layer_norm_forward_reference(x, weight, bias, eps)
+
+
+def layer_norm_backward(g, x, weight, mean, rstd):
+    """``(dx, dweight, dbias)`` of LayerNorm from dL/dy ``g`` (rows, n) and the forward's mean, rstd."""
+    if _backend == "numba":
+        return _layer_norm.layer_norm_backward(g, x, weight, mean, rstd)
+    return _layer_norm.layer_norm_backward_reference(g, x, weight, mean, rstd)
+
+
+def cross_entropy_forward(logits, target, ignore_index=-100):
+    """Per-row cost -log softmax(logits)[target] and log-sum-exp: ``(nll, lse)``, each (rows,)."""
+    if _backend == "numba":
+        return _cross_entropy.cross_entropy_forward(logits, target, ignore_index)
+    return _cross_entropy.cross_entropy_forward_reference(logits, target, ignore_index)
+
+
+def cross_entropy_backward(w, logits, target, lse, ignore_index=-100):
+    """dL/dlogits (rows, C) = (softmax(logits) - onehot(target)) * w[:, None]; w (rows,)."""
+    if _backend == "numba":
+        return _cross_entropy.cross_entropy_backward(w, logits, target, lse, ignore_index)
+    return _cross_entropy.cross_entropy_backward_reference(w, logits, target, lse, ignore_index)

@@ -5,11 +5,13 @@
 a comparison with NaN may then be folded to either answer, and a NaN can come out as a finite
 number. So every kernel compiles with :data:`FASTMATH` instead, the liberties that make loops fast
 and keep IEEE's NaN and infinity rules: ``reassoc`` (sums may be reordered, which is what lets a
-dot product run on SIMD lanes), ``contract`` (fused multiply-add), ``arcp`` (``a / b`` may become
-``a * (1 / b)``), ``afn`` (approximate library functions) and ``nsz`` (the sign of a zero may be
-lost). Elementwise loops have no sums to reorder and use :data:`FASTMATH_NO_REASSOC`, so that
+dot product run on SIMD lanes), ``contract`` (fused multiply-add), ``afn`` (approximate library
+functions) and ``nsz`` (the sign of a zero may be lost). Not ``arcp`` either: with it LLVM turns
+``1 / sqrt(v)`` into a reciprocal-square-root estimate plus a Newton step, which gives NaN for
+``v = inf`` where the answer is 0. Elementwise loops, and the elementwise parts of the row
+kernels, have no sums to reorder and use :data:`FASTMATH_NO_REASSOC`, so that
 ``x * (1 - t*t) * k * (1 + c*x*x)`` overflows (or not) exactly where numpy's left-to-right
-evaluation does. Every kernel also compiles with ``error_model="numpy"``: a division by zero gives
+evaluation does, and ``(x - mean) * rstd`` is not rewritten as ``x*rstd - mean*rstd``. Every kernel also compiles with ``error_model="numpy"``: a division by zero gives
 inf or NaN, as in numpy, instead of raising ``ZeroDivisionError`` (which inside a parallel loop
 surfaced as ``SystemError``). Measured cost of dropping ``nnan``/``ninf``: see
 ``docs/chapters/performance.md`` (none that rises above this machine's noise).
@@ -62,12 +64,12 @@ _COEF_64 = tuple(1.0 / math.factorial(k) for k in range(12, -1, -1))
 
 #: The fast-math flags of every kernel that sums (matmul, attention, norms): all of LLVM's
 #: liberties except ``nnan`` and ``ninf`` (see the module docstring). Pass ``set(FASTMATH)``.
-FASTMATH = frozenset({"reassoc", "contract", "arcp", "afn", "nsz"})
+FASTMATH = frozenset({"reassoc", "contract", "afn", "nsz"})
 
 #: Elementwise loops (GELU) and the exp itself: no reassociation either. For the exp, reassociating
 #: would merge the two halves of the Cody-Waite split back into one rounded ln(2) and lose about
 #: 2 digits near x = -87.
-FASTMATH_NO_REASSOC = frozenset({"contract", "arcp", "afn", "nsz"})
+FASTMATH_NO_REASSOC = frozenset({"contract", "afn", "nsz"})
 
 
 def fast_exp(x):

@@ -16,8 +16,8 @@ and, given ``dO = dL/dO``, the backward pass (the chain rule through each line a
     dK = dSᵀ Q * scale             (T, D)
 
 Every array here has a leading batch of ``B`` sequences and ``H`` heads: (B, H, T, D). Heads are
-independent, so the kernels hand whole heads to threads (``prange`` over ``B * H``) and no two
-threads ever write the same memory.
+independent, so the kernels hand each thread a contiguous run of whole heads
+(:func:`_in_threads`) and no two threads ever write the same memory.
 
 Two versions of each function live here:
 
@@ -56,14 +56,15 @@ anything else is handed to the numpy reference. So NaN and inf come out exactly 
 reference puts them, at the cost of one pass that sums ``|x|`` over each input.
 """
 
+import concurrent.futures
 import math
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
-from micrograd_plus.kernels.matmul import _transpose_rows
+from micrograd_plus.kernels._shared import cores_are_free, transpose_rows
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
@@ -217,8 +218,31 @@ def _pack(x, rows, cols):
     if x.shape[0] == rows and x.shape[1] == cols:
         return x
     out = np.zeros((rows, cols), dtype=x.dtype)
-    out[: x.shape[0], : x.shape[1]] = x
+    _copy_rows(x, out, x.shape[0], x.shape[1])
     return out
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _copy_rows(src, dst, rows, cols):
+    """dst[:rows, :cols] = src[:rows, :cols], written as loops over 1-D rows.
+
+    (numba compiles a 2-D slice assignment into general broadcasting code that took several
+    seconds to compile, more than all the arithmetic around it; these loops take a fraction.)
+    """
+    for i in range(rows):
+        s, d = src[i], dst[i]
+        for j in range(cols):
+            d[j] = s[j]
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _zero_right(a, r0, r1, c0):
+    """a[r0:r1, c0:] = 0, as loops (see :func:`_copy_rows`)."""
+    zero = a.dtype.type(0)
+    for i in range(r0, r1):
+        row = a[i]
+        for j in range(c0, a.shape[1]):
+            row[j] = zero
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -229,7 +253,7 @@ def _pack_t(x, rows, cols):
     through memory in order), about 3x faster than a plain double loop here.
     """
     out = np.zeros((rows, cols), dtype=x.dtype)
-    _transpose_rows(x, out, 0, x.shape[0])  # out[:D, :T] = x.T
+    transpose_rows(x, out, 0, x.shape[0])  # out[:D, :T] = x.T
     return out
 
 
@@ -277,31 +301,69 @@ def _softmax_rows(s, i0, n, T, causal):
             row[j] *= inv
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
-def _forward_kernel(q, k, v, scale, causal):
-    """out, p for q, k, v of shape (N, T, D) (N = batch x heads); p is (N, Tp, Tp), padded."""
-    N, T, D = q.shape
-    Tp, Dp = _padded(T), _padded(D)
-    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
-    out = np.empty_like(q)  # (N, T, D)
-    p = np.empty((N, Tp, Tp), dtype=q.dtype)
-    for h in prange(N):  # one head per thread at a time: no shared writes
-        qh = _pack(q[h], Tp, Dp)  # (Tp, Dp)
-        kh = _pack(k[h], Tp, Dp)  # (Tp, Dp)
-        vt = _pack_t(v[h], Dp, Tp)  # (Dp, Tp): Vᵀ, so O = P (Vᵀ)ᵀ reads rows
-        ph = p[h]  # (Tp, Tp)
-        oh = out[h] if (T == Tp and D == Dp) else np.empty((Tp, Dp), dtype=q.dtype)
-        for i0 in range(0, Tp, 4):
-            n = _padded(i0 + 4) if causal else Tp  # keys this block of queries can see, padded
-            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-                _block_nt(qh, kh, ph, i0, j0, 0, Dp, scale)  # S block = Q Kᵀ * scale
-            _softmax_rows(ph, i0, n, T, causal)  # P rows, exact zeros where masked
-            for d0 in range(0, Dp, 4):
-                _block_nt(ph, vt, oh, i0, d0, 0, n, one)  # O block = P V
-            ph[i0:i0 + 4, n:] = 0  # the never-computed upper triangle, for readers of P
-        if not (T == Tp and D == Dp):
-            out[h] = oh[:T, :D]
-    return out, p
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _forward_head(qh_in, kh_in, vh_in, scale, causal, ph, oh_out):
+    """out (T, D) into oh_out and P (Tp, Tp) into ph, for one head's q, k, v (T, D)."""
+    T, D = qh_in.shape
+    Tp, Dp = ph.shape[0], _padded(D)
+    one = qh_in.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
+    qh = _pack(qh_in, Tp, Dp)  # (Tp, Dp)
+    kh = _pack(kh_in, Tp, Dp)  # (Tp, Dp)
+    vt = _pack_t(vh_in, Dp, Tp)  # (Dp, Tp): Vᵀ, so O = P (Vᵀ)ᵀ reads rows
+    exact = T == Tp and D == Dp
+    oh = oh_out if exact else np.empty((Tp, Dp), dtype=qh_in.dtype)
+    for i0 in range(0, Tp, 4):
+        n = _padded(i0 + 4) if causal else Tp  # keys this block of queries can see, padded
+        for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
+            _block_nt(qh, kh, ph, i0, j0, 0, Dp, scale)  # S block = Q Kᵀ * scale
+        _softmax_rows(ph, i0, n, T, causal)  # P rows, exact zeros where masked
+        for d0 in range(0, Dp, 4):
+            _block_nt(ph, vt, oh, i0, d0, 0, n, one)  # O block = P V
+        _zero_right(ph, i0, i0 + 4, n)  # the never-computed upper triangle, for readers of P
+    if not exact:
+        _copy_rows(oh, oh_out, T, D)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+def _forward_heads(q, k, v, scale, causal, out, p, h0, h1):
+    """Heads h0..h1 of the forward: out (N, T, D) and p (N, Tp, Tp, padded) for q, k, v of shape
+    (N, T, D), N = batch x heads. Releases the GIL, so threads can run disjoint runs of heads
+    (:func:`_in_threads`)."""
+    for h in range(h0, h1):
+        _forward_head(q[h], k[h], v[h], scale, causal, p[h], out[h])
+
+
+def _in_threads(kernel, n_heads, *args):
+    """``kernel(*args, h0, h1)`` over heads 0..n_heads, cut into one contiguous run per thread.
+
+    Why Python threads and not numba's ``prange``: a ``parallel=True`` function is compiled by
+    numba's parallel passes and then re-optimised by LLVM with everything it calls inlined, which
+    took as long again as compiling the kernels themselves (about 5 s of CPU per kernel and
+    dtype). The kernels release the GIL (``nogil=True``), so plain threads run them side by side;
+    starting them costs some tens of microseconds, against attention calls of milliseconds. On an
+    oversubscribed machine (:func:`~micrograd_plus.kernels._shared.cores_are_free`) everything
+    runs on the calling thread.
+    """
+    threads = min(numba.get_num_threads(), n_heads) if cores_are_free() else 1
+    if threads <= 1:
+        kernel(*args, 0, n_heads)
+        return
+    bounds = [(r * n_heads // threads, (r + 1) * n_heads // threads) for r in range(threads)]
+    pool = _thread_pool(threads)
+    others = [pool.submit(kernel, *args, h0, h1) for h0, h1 in bounds[1:]]
+    kernel(*args, *bounds[0])  # the calling thread takes the first run
+    for future in others:
+        future.result()
+
+
+_pools = {}
+
+
+def _thread_pool(threads):
+    """A pool of ``threads - 1`` worker threads (the caller is the other), made once."""
+    if threads not in _pools:
+        _pools[threads] = concurrent.futures.ThreadPoolExecutor(threads - 1, thread_name_prefix="attention")
+    return _pools[threads]
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -333,7 +395,7 @@ def _backward_head(doh_in, qh_in, kh_in, vh_in, ph, scale, causal, ds, pt, dst, 
                 drow[j] = prow[j] * (drow[j] - delta) if j < visible else one - one
         for d0 in range(0, Dp, 4):
             _block_nt(ds, kt, dqh, i0, d0, 0, n, scale)  # dQ block = dS K * scale
-        ds[i0:i0 + 4, n:] = 0
+        _zero_right(ds, i0, i0 + 4, n)
     # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
     _transpose_into(ph, pt, causal)
     _transpose_into(ds, dst, causal)
@@ -344,37 +406,30 @@ def _backward_head(doh_in, qh_in, kh_in, vh_in, ph, scale, causal, ds, pt, dst, 
             _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
-def _backward_kernel(dout, q, k, v, p, scale, causal, runs):
-    """dq, dk, dv for arrays of shape (N, T, D), given p (N, Tp, Tp) from the forward.
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
+    """Heads h0..h1 of the backward, dq, dk, dv (N, T, D), given p (N, Tp, Tp) from the forward.
 
-    The heads are cut into ``runs`` contiguous runs (one per thread), and each run allocates its
-    (Tp, Tp) scratch buffers once, not once per head: three allocations per thread instead of
-    three per head inside the parallel loop (each 256 KB at T = 256, big enough for the memory
-    allocator to hand out fresh, page-faulting memory).
+    One thread takes one contiguous run of heads (:func:`_in_threads`), and allocates its
+    (Tp, Tp) scratch buffers once for the run, not once per head (each is 256 KB at T = 256,
+    big enough for the memory allocator to hand out fresh, page-faulting memory).
     """
     N, T, D = q.shape
     Tp, Dp = p.shape[1], _padded(D)
     exact = T == Tp and D == Dp  # no padding: write straight into the outputs
-    dq = np.empty_like(q)
-    dk = np.empty_like(q)
-    dv = np.empty_like(q)
-    runs = max(1, min(N, runs))
-    for r in prange(runs):
-        ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
-        pt = np.empty((Tp, Tp), dtype=q.dtype)  # Pᵀ
-        dst = np.empty((Tp, Tp), dtype=q.dtype)  # dSᵀ
-        pad = np.empty((0 if exact else 3, Tp, Dp), dtype=q.dtype)  # a padded head's dq, dk, dv
-        for h in range(r * N // runs, (r + 1) * N // runs):
-            if exact:
-                _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst, dq[h], dk[h], dv[h])
-            else:
-                _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst,
-                               pad[0], pad[1], pad[2])
-                dq[h] = pad[0, :T, :D]
-                dk[h] = pad[1, :T, :D]
-                dv[h] = pad[2, :T, :D]
-    return dq, dk, dv
+    ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
+    pt = np.empty((Tp, Tp), dtype=q.dtype)  # Pᵀ
+    dst = np.empty((Tp, Tp), dtype=q.dtype)  # dSᵀ
+    pad = np.empty((0 if exact else 3, Tp, Dp), dtype=q.dtype)  # a padded head's dq, dk, dv
+    for h in range(h0, h1):
+        if exact:
+            _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst, dq[h], dk[h], dv[h])
+        else:
+            _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst,
+                           pad[0], pad[1], pad[2])
+            _copy_rows(pad[0], dq[h], T, D)
+            _copy_rows(pad[1], dk[h], T, D)
+            _copy_rows(pad[2], dv[h], T, D)
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +499,8 @@ def attention_forward(q, k, v, scale, causal=True):
                                limit=float(np.finfo(q.dtype).max)):
         return _quietly(attention_forward_reference, q, k, v, scale, causal)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731  (B, H, T, D) -> (B*H, T, D), no copy
-    out, p = _forward_kernel(as3(q), as3(k), as3(v), q.dtype.type(scale), bool(causal))
+    out, p = np.empty((B * H, T, D), q.dtype), np.empty((B * H, Tp, Tp), q.dtype)
+    _in_threads(_forward_heads, B * H, as3(q), as3(k), as3(v), q.dtype.type(scale), bool(causal), out, p)
     return out.reshape(B, H, T, D), p.reshape(B, H, Tp, Tp)
 
 
@@ -479,6 +535,7 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
         p = padded
     p = np.ascontiguousarray(p).reshape(B * H, Tp, Tp)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731
-    dq, dk, dv = _backward_kernel(as3(dout), as3(q), as3(k), as3(v), p, q.dtype.type(scale),
-                                  bool(causal), numba.get_num_threads())
+    dq, dk, dv = (np.empty((B * H, T, D), q.dtype) for _ in range(3))
+    _in_threads(_backward_run, B * H, as3(dout), as3(q), as3(k), as3(v), p, q.dtype.type(scale), bool(causal),
+                dq, dk, dv)
     return dq.reshape(B, H, T, D), dk.reshape(B, H, T, D), dv.reshape(B, H, T, D)

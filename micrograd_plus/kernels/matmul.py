@@ -1,10 +1,14 @@
 """Matrix multiplication kernels: ``a @ b``, ``a @ b.T`` and ``a.T @ b`` compiled with numba.
 
-A linear layer ``y = x @ W`` needs three matrix products, one forward and two backward::
+A linear layer stores its weight as (out_features, in_features), as PyTorch does, and computes
+``y = x @ weight.T``. Its forward and its two backward products are the three kernels here::
 
-    y  = x @ W        matmul(x, W)        (M, K) @ (K, N)  -> (M, N)
-    dx = dy @ W.T     matmul_nt(dy, W)    (M, N) @ (K, N)ᵀ -> (M, K)   "nt": second one transposed
-    dW = x.T @ dy     matmul_tn(x, dy)    (M, K)ᵀ @ (M, N) -> (K, N)   "tn": first one transposed
+    y  = x @ W.T      matmul_nt(x, W)     (M, K) @ (N, K)ᵀ -> (M, N)   "nt": second one transposed
+    dx = dy @ W       matmul(dy, W)       (M, N) @ (N, K)  -> (M, K)
+    dW = dy.T @ x     matmul_tn(dy, x)    (M, N)ᵀ @ (M, K) -> (N, K)   "tn": first one transposed
+
+(see ``F.linear`` in :mod:`micrograd_plus.functional`). ``matmul`` is the plain product
+``a @ b``, which is also what ``Tensor.__matmul__`` uses.
 
 Each has a plain-numpy ``*_reference`` beside it: that is the definition, and the tests hold the
 fast kernel equal to it.
@@ -28,8 +32,14 @@ How the fast kernels work (read :func:`_tile` first, it is the heart):
 4. **Threads.** Tiles write disjoint parts of C, so they run in parallel with ``prange``
    without locks. Launching threads costs microseconds, so small products run serially, and
    so does everything while other processes keep the machine's cores busy
-   (:func:`_cores_are_free`).
-5. **Short sums.** When K is at most 32 (e.g. the backward of a 10-class output layer), dot
+   (:func:`~micrograd_plus.kernels._shared.cores_are_free`).
+5. **Blocking that fits the CPU.** 16 accumulators plus 8 loaded values need 24 vector
+   registers: AVX-512 and arm64's NEON have 32, x86 with AVX2 only 16, where LLVM would spill
+   registers to memory inside the loop. So at import the module asks LLVM what the CPU is
+   (:func:`~micrograd_plus.kernels._cpu.host_cpu`) and uses 4x2 blocks (:func:`_tile_4x2`,
+   8 accumulators) on 16-register CPUs; :func:`use_blocking` (or the environment variable
+   ``MICROGRAD_PLUS_VECTOR_REGISTERS=16``) forces either, and the tests run both.
+6. **Short sums.** When K is at most 32 (e.g. the backward of a 10-class output layer), dot
    products are too short to vectorise well, and :func:`_axpy_rows` instead adds multiples of
    rows of the right operand to rows of C.
 
@@ -40,12 +50,13 @@ at 0.64-0.80x (the fixed per-block cost above); the 65-wide products of a GPT's 
 """
 
 import os
-import time
 
 import numpy as np
 from numba import njit, prange
 
+from micrograd_plus.kernels._cpu import host_cpu
 from micrograd_plus.kernels._fastmath import FASTMATH
+from micrograd_plus.kernels._shared import cores_are_free, transpose_rows
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
@@ -193,6 +204,75 @@ def _tile(lhs, rhs, C, i0, i1, j0, j1, k0, k1, first):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _tile_4x2(lhs, rhs, C, i0, i1, j0, j1, k0, k1, first):
+    """:func:`_tile` for CPUs with 16 vector registers (x86 with AVX2): 4x2 blocks of C.
+
+    The 4x4 block keeps 16 accumulators plus the 8 values loaded per step in registers, 24 in
+    all: on a CPU with 16 vector registers LLVM must spill some to memory on every step. A 4x2
+    block needs 8 accumulators plus 6 loaded values, 14, which fit. The edges (a last odd column,
+    leftover rows) are the 4x1 and 1x1 loops of :func:`_tile`, here inline.
+    """
+    zero = C.dtype.type(0)
+    n = k1 - k0
+    i = i0
+    while i + 4 <= i1:
+        a0 = lhs[i, k0:k1]
+        a1 = lhs[i + 1, k0:k1]
+        a2 = lhs[i + 2, k0:k1]
+        a3 = lhs[i + 3, k0:k1]
+        j = j0
+        while j + 2 <= j1:  # 4x2 block
+            b0 = rhs[j, k0:k1]
+            b1 = rhs[j + 1, k0:k1]
+            c00 = c01 = c10 = c11 = zero
+            c20 = c21 = c30 = c31 = zero
+            for k in range(n):
+                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+                y0, y1 = b0[k], b1[k]
+                c00 += x0 * y0
+                c01 += x0 * y1
+                c10 += x1 * y0
+                c11 += x1 * y1
+                c20 += x2 * y0
+                c21 += x2 * y1
+                c30 += x3 * y0
+                c31 += x3 * y1
+            C[i, j] = c00 if first else C[i, j] + c00
+            C[i, j + 1] = c01 if first else C[i, j + 1] + c01
+            C[i + 1, j] = c10 if first else C[i + 1, j] + c10
+            C[i + 1, j + 1] = c11 if first else C[i + 1, j + 1] + c11
+            C[i + 2, j] = c20 if first else C[i + 2, j] + c20
+            C[i + 2, j + 1] = c21 if first else C[i + 2, j + 1] + c21
+            C[i + 3, j] = c30 if first else C[i + 3, j] + c30
+            C[i + 3, j + 1] = c31 if first else C[i + 3, j + 1] + c31
+            j += 2
+        while j < j1:  # a last column: 4x1
+            b0 = rhs[j, k0:k1]
+            c0 = c1 = c2 = c3 = zero
+            for k in range(n):
+                y0 = b0[k]
+                c0 += a0[k] * y0
+                c1 += a1[k] * y0
+                c2 += a2[k] * y0
+                c3 += a3[k] * y0
+            C[i, j] = c0 if first else C[i, j] + c0
+            C[i + 1, j] = c1 if first else C[i + 1, j] + c1
+            C[i + 2, j] = c2 if first else C[i + 2, j] + c2
+            C[i + 3, j] = c3 if first else C[i + 3, j] + c3
+            j += 1
+        i += 4
+    while i < i1:  # leftover rows: 1x1
+        a0 = lhs[i, k0:k1]
+        for j in range(j0, j1):
+            b0 = rhs[j, k0:k1]
+            c0 = zero
+            for k in range(n):
+                c0 += a0[k] * b0[k]
+            C[i, j] = c0 if first else C[i, j] + c0
+        i += 1
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _task(lhs, rhs, C, t, mc, nc, kc):
     """Compute tile number ``t`` of C (all of K): ``C[i0:i1, j0:j1] = lhs[i0:i1] @ rhs[j0:j1].T``.
 
@@ -229,6 +309,40 @@ def _gemm_serial(lhs, rhs, C, mc, nc, kc):
     n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
     for t in range(n_tiles):
         _task(lhs, rhs, C, t, mc, nc, kc)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _task_4x2(lhs, rhs, C, t, mc, nc, kc):
+    """:func:`_task` with :func:`_tile_4x2` blocks."""
+    M, K = lhs.shape
+    N = rhs.shape[0]
+    n_col_tiles = (N + nc - 1) // nc
+    i0 = (t // n_col_tiles) * mc
+    j0 = (t % n_col_tiles) * nc
+    i1 = min(i0 + mc, M)
+    j1 = min(j0 + nc, N)
+    for k0 in range(0, K, kc):
+        _tile_4x2(lhs, rhs, C, i0, i1, j0, j1, k0, min(k0 + kc, K), k0 == 0)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _gemm_parallel_4x2(lhs, rhs, C, mc, nc, kc):
+    """:func:`_gemm_parallel` with :func:`_tile_4x2` blocks."""
+    M = lhs.shape[0]
+    N = rhs.shape[0]
+    n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
+    for t in prange(n_tiles):
+        _task_4x2(lhs, rhs, C, t, mc, nc, kc)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _gemm_serial_4x2(lhs, rhs, C, mc, nc, kc):
+    """:func:`_gemm_serial` with :func:`_tile_4x2` blocks."""
+    M = lhs.shape[0]
+    N = rhs.shape[0]
+    n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
+    for t in range(n_tiles):
+        _task_4x2(lhs, rhs, C, t, mc, nc, kc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,40 +398,9 @@ def _axpy_serial(lhs, rhs_kn, C):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _transpose_rows(src, dst, i0, i1):
-    """``dst[:, i0:i1] = src[i0:i1, :].T`` for C-contiguous src (R, C) and dst (C, R).
-
-    Eight source rows are read side by side, left to right, and each destination row receives
-    eight neighbouring numbers at a time: both sides move through memory in order, which
-    measured 3-7x faster than numpy's copy of a transposed view.
-    """
-    n_cols = src.shape[1]
-    i = i0
-    while i + 8 <= i1:
-        s0, s1, s2, s3 = src[i], src[i + 1], src[i + 2], src[i + 3]
-        s4, s5, s6, s7 = src[i + 4], src[i + 5], src[i + 6], src[i + 7]
-        for j in range(n_cols):
-            d = dst[j, i : i + 8]
-            d[0] = s0[j]
-            d[1] = s1[j]
-            d[2] = s2[j]
-            d[3] = s3[j]
-            d[4] = s4[j]
-            d[5] = s5[j]
-            d[6] = s6[j]
-            d[7] = s7[j]
-        i += 8
-    while i < i1:  # leftover rows, one at a time
-        s0 = src[i]
-        for j in range(n_cols):
-            dst[j, i] = s0[j]
-        i += 1
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _transpose_serial(src, dst):
     """dst (C, R) = src (R, C).T, both C-contiguous."""
-    _transpose_rows(src, dst, 0, src.shape[0])
+    transpose_rows(src, dst, 0, src.shape[0])
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
@@ -325,7 +408,7 @@ def _transpose_parallel(src, dst):
     """dst (C, R) = src (R, C).T, both C-contiguous, in chunks of 64 rows shared among threads."""
     n_rows = src.shape[0]
     for c in prange((n_rows + 63) // 64):
-        _transpose_rows(src, dst, 64 * c, min(64 * c + 64, n_rows))
+        transpose_rows(src, dst, 64 * c, min(64 * c + 64, n_rows))
 
 
 # Cache blocking. Tiles of C are _MC x _NC; K is walked in slices of _KC_BYTES per row, so the
@@ -344,31 +427,6 @@ _PARALLEL_MIN_TRANSPOSE = 150_000
 _SHORT_K = 32
 
 
-def _cores_are_free():
-    """Whether threads will help: False while the machine is oversubscribed.
-
-    A parallel region waits at its end for every thread. When other processes keep all cores
-    busy, one of our threads is often descheduled and the whole call waits for it: measured on
-    the 2-core development machine at a load average of ~6, a product that takes 0.3 ms with
-    two threads and 0.7 ms with one took 16 ms (median) with two. So while the 1-minute load
-    average exceeds 1.5x the number of cores (plus a margin for our own two threads), products
-    run serially. The check reads /proc/loadavg at most twice a second.
-    """
-    now = time.monotonic()
-    if now - _load_check[0] > 0.5:
-        try:
-            busy = os.getloadavg()[0] > 1.5 * _N_CORES + 0.5
-        except (AttributeError, OSError):  # no load average here (Windows): assume free
-            busy = False
-        _load_check[0] = now
-        _load_check[1] = not busy
-    return _load_check[1]
-
-
-_N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_load_check = [-1.0, True]  # [time of the last check, result]
-
-
 def _rows(x):
     """Return ``x`` (R, K) as a C-contiguous array, copying only when needed.
 
@@ -382,7 +440,7 @@ def _rows(x):
     src = x.T
     if _plain(src):
         out = np.empty(x.shape, dtype=x.dtype)  # (R, K)
-        if x.size >= _PARALLEL_MIN_TRANSPOSE and _cores_are_free():
+        if x.size >= _PARALLEL_MIN_TRANSPOSE and cores_are_free():
             _transpose_parallel(src, out)
         else:
             _transpose_serial(src, out)
@@ -394,6 +452,31 @@ def _plain(x):
     """True if the compiled kernels take ``x`` as it is: C-contiguous, writeable, native."""
     flags = x.flags
     return flags.c_contiguous and flags.writeable and x.dtype.isnative
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocking that fits the CPU: chosen at import from what LLVM reports about it.
+# ---------------------------------------------------------------------------------------------
+
+#: vector registers -> (serial, parallel) drivers: 4x4 blocks where 32 registers hold them
+#: (AVX-512, arm64's NEON), 4x2 blocks where there are only 16 (AVX2).
+_BLOCKINGS = {32: ("4x4", "_gemm_serial", "_gemm_parallel"), 16: ("4x2", "_gemm_serial_4x2", "_gemm_parallel_4x2")}
+
+
+def use_blocking(registers):
+    """Choose the register blocking for a CPU with ``registers`` vector registers (16 or 32).
+
+    Called once at import with the host CPU's count (:func:`~micrograd_plus.kernels._cpu.host_cpu`);
+    tests and benchmarks call it to force a variant (both run on any CPU; only speed differs).
+    Returns the block shape chosen, ``"4x4"`` or ``"4x2"``.
+    """
+    global _serial, _parallel, BLOCKING
+    if registers not in _BLOCKINGS:
+        raise ValueError(f"use_blocking: registers must be 16 or 32, got {registers!r}")
+    BLOCKING, serial, parallel = _BLOCKINGS[registers]
+    _serial, _parallel = globals()[serial], globals()[parallel]
+    return BLOCKING
 
 
 def _tiles_for_threads(M, N):
@@ -461,19 +544,20 @@ def _gemm(lhs, rhs):
         C = np.empty((M, N), dtype=dtype)  # every tile writes its block on the first slice of K
         rhs = _rows(rhs)  # (N, K) C-contiguous
         kc = _KC_BYTES // lhs.itemsize
-        if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and _cores_are_free():
+        if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and cores_are_free():
             mc, nc = _tiles_for_threads(M, N)
-            _gemm_parallel(lhs, rhs, C, mc, nc, kc)
+            _parallel(lhs, rhs, C, mc, nc, kc)
         else:
-            _gemm_serial(lhs, rhs, C, _MC, _NC, kc)
+            _serial(lhs, rhs, C, _MC, _NC, kc)
     return C
 
 
 def matmul(a, b):
     """Matrix product ``a @ b``: (M, K) @ (K, N) -> (M, N), a new C-contiguous array.
 
-    float32 or float64 (both the same), any strides. This is the forward pass of a linear
-    layer, ``x @ W``. ``b`` is packed into rows of length K (a transposed copy).
+    float32 or float64 (both the same), any strides. The plain product (``Tensor @ Tensor``), and
+    the input gradient of a linear layer, ``dx = dy @ W`` for W of (out, in). ``b`` is packed
+    into rows of length K (a transposed copy).
     """
     _check("matmul", a, b, 1, 0)
     return _gemm(a, b.T)
@@ -482,8 +566,8 @@ def matmul(a, b):
 def matmul_nt(a, b):
     """``a @ b.T``: (M, K), (N, K) -> (M, N), a new C-contiguous array.
 
-    The input gradient of a linear layer, ``dx = dy @ W.T``. Both operands are already rows of
-    length K, so nothing is copied when they are C-contiguous.
+    The forward pass of a linear layer, ``y = x @ W.T`` for W of (out, in) as PyTorch stores it.
+    Both operands are already rows of length K, so nothing is copied when they are C-contiguous.
     """
     _check("matmul_nt", a, b, 1, 1)
     return _gemm(a, b)
@@ -492,8 +576,11 @@ def matmul_nt(a, b):
 def matmul_tn(a, b):
     """``a.T @ b``: (K, M), (K, N) -> (M, N), a new C-contiguous array.
 
-    The weight gradient of a linear layer, ``dW = x.T @ dy``: K is the batch dimension. Both
-    operands are packed into rows of length K (transposed copies).
+    The weight gradient of a linear layer, ``dW = dy.T @ x`` (out, in): K is the batch
+    dimension. Both operands are packed into rows of length K (transposed copies).
     """
     _check("matmul_tn", a, b, 0, 0)
     return _gemm(a.T, b.T)
+
+
+use_blocking(int(os.environ.get("MICROGRAD_PLUS_VECTOR_REGISTERS", 0)) or host_cpu()[2])

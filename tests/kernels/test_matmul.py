@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 # ``micrograd_plus.kernels.matmul`` as an attribute is the dispatching function of the package;
 # the tests want the module with the kernels themselves.
 mm = importlib.import_module("micrograd_plus.kernels.matmul")
+shared = importlib.import_module("micrograd_plus.kernels._shared")
 
 DTYPES = [np.float32, np.float64]
 dims = st.integers(min_value=1, max_value=70)
@@ -242,9 +243,9 @@ def test_dispatch_module_uses_the_kernels():
 @pytest.mark.parametrize("load, free", [(0.3, True), (100.0, False)])
 def test_threads_only_when_cores_are_free(monkeypatch, load, free, rng):
     """An oversubscribed machine (high load average) sends products down the serial path."""
-    monkeypatch.setattr(mm.os, "getloadavg", lambda: (load, load, load))
-    monkeypatch.setattr(mm, "_load_check", [-1.0, True])  # forget the last reading
-    assert mm._cores_are_free() is free
+    monkeypatch.setattr(shared.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(shared, "_load_check", [-1.0, True])  # forget the last reading
+    assert shared.cores_are_free() is free
     a = rng.standard_normal((70, 200))
     b = rng.standard_normal((200, 120))
     np.testing.assert_allclose(mm.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
@@ -254,6 +255,42 @@ def test_no_load_average_means_free(monkeypatch):
     def unavailable():
         raise OSError("no load average")
 
-    monkeypatch.setattr(mm.os, "getloadavg", unavailable)
-    monkeypatch.setattr(mm, "_load_check", [-1.0, False])
-    assert mm._cores_are_free() is True
+    monkeypatch.setattr(shared.os, "getloadavg", unavailable)
+    monkeypatch.setattr(shared, "_load_check", [-1.0, False])
+    assert shared.cores_are_free() is True
+
+
+@pytest.mark.parametrize("registers, block", [(32, "4x4"), (16, "4x2")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_each_cpu_blocking_matches_reference(monkeypatch, registers, block, dtype, rng):
+    """Both register blockings (4x4 for 32 vector registers, 4x2 for AVX2's 16) run on any CPU:
+    forced here one after the other, each must equal numpy on ragged edges (M, N not multiples of
+    the block), several K slices, and the threaded path."""
+    monkeypatch.setattr(shared, "_load_check", [float("inf"), True])  # threads on, whatever the load
+    previous = mm.BLOCKING
+    try:
+        assert mm.use_blocking(registers) == block
+        for M, K, N in [(5, 33, 3), (13, 65, 17), (4, 1100, 2), (70, 200, 121)]:
+            a = rng.standard_normal((M, K)).astype(dtype)
+            b = rng.standard_normal((K, N)).astype(dtype)
+            tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(mm.matmul(a, b), a @ b, **tol)
+            np.testing.assert_allclose(mm.matmul_nt(a, np.ascontiguousarray(b.T)), a @ b, **tol)
+            np.testing.assert_allclose(mm.matmul_tn(np.ascontiguousarray(a.T), b), a @ b, **tol)
+    finally:
+        mm.use_blocking({"4x4": 32, "4x2": 16}[previous])
+
+
+def test_blocking_is_chosen_from_the_host_cpu():
+    """At import, the blocking follows LLVM's report of the CPU (unless the environment forces it)."""
+    import os
+
+    from micrograd_plus.kernels._cpu import host_cpu
+
+    if os.environ.get("MICROGRAD_PLUS_VECTOR_REGISTERS"):
+        pytest.skip("MICROGRAD_PLUS_VECTOR_REGISTERS forces the blocking")
+    name, isa, registers = host_cpu()
+    assert registers in (16, 32) and isa
+    assert mm.BLOCKING == ("4x4" if registers == 32 else "4x2")
+    with pytest.raises(ValueError, match="16 or 32"):
+        mm.use_blocking(24)

@@ -1,0 +1,91 @@
+"""What every benchmark shares: fresh child processes, thread-pool order, the machine's description.
+
+The benchmark modules import this (never ``bench.cli``, which imports them by name), so the
+imports flow one way: ``cli -> attention, gpt, ... -> _process``.
+"""
+
+import os
+import platform
+import sys
+
+
+def start_torch_threads_first():
+    """Start PyTorch's OpenMP thread pool (if torch is installed) before numba starts its own.
+
+    numba and torch each bring an OpenMP runtime. Measured on the 2-core machine: when numba's
+    pool starts first, torch's later two-thread calls ran 60-250x slower (its threads waiting
+    on cores that numba's idle workers held); started in the other order, both run at speed.
+    ``numba.get_num_threads()`` below starts numba's pool, so this must run before it.
+    """
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.ones(64, 64) @ torch.ones(64, 64)  # a parallel op: the pool exists from here on
+
+
+def in_child(module, function, *args, env_defaults=None, torch_first=False):
+    """Run ``module.function(*args)`` in a fresh Python process; return its JSON-printed result.
+
+    A fresh process decides which thread pools exist, in which order they start, and what the
+    memory allocator has seen, whatever the calling process has already loaded or run.
+
+    Args:
+        module, function: dotted module name and the name of a function in it whose result is
+            JSON-serialisable; ``args`` are passed through their ``repr``.
+        env_defaults: environment variables to set in the child unless already set (OpenMP reads
+            e.g. ``OMP_WAIT_POLICY`` once, when its runtime starts).
+        torch_first: start PyTorch's thread pool before anything else (see
+            :func:`start_torch_threads_first`).
+    """
+    import json
+    import subprocess
+
+    env = dict(os.environ)
+    for key, value in (env_defaults or {}).items():
+        env.setdefault(key, value)
+    code = "import json\n"
+    if torch_first:
+        code += "from micrograd_plus.bench._process import start_torch_threads_first\nstart_torch_threads_first()\n"
+    code += f"from {module} import {function}\nprint(json.dumps({function}(*{list(args)!r})))\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark child process {module}.{function} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def environment_summary():
+    """A few lines describing the machine and the libraries, printed above every benchmark table."""
+    import numpy as np
+
+    from micrograd_plus.kernels._cpu import describe
+
+    lines = [f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs",
+             describe()]
+    start_torch_threads_first()
+    try:
+        import numba
+
+        lines.append(f"numba {numba.__version__}, threads {numba.get_num_threads()}, "
+                     f"NUMBA_DISABLE_JIT={os.environ.get('NUMBA_DISABLE_JIT', '0')}")
+    except Exception as exc:  # pragma: no cover - numba is a hard dependency
+        lines.append(f"numba unavailable: {exc}")
+    try:
+        from threadpoolctl import threadpool_info
+
+        for info in threadpool_info():
+            if info.get("user_api") == "blas":
+                lines.append(f"BLAS: {info.get('internal_api')} {info.get('version')}, "
+                             f"{info.get('num_threads')} threads, core {info.get('architecture')}")
+    except ImportError:
+        lines.append("BLAS: (install threadpoolctl to see which BLAS numpy uses)")
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if var in os.environ:
+            lines.append(f"note: {var}={os.environ[var]} is set (it slows numpy's BLAS on this CPU)")
+    try:
+        import torch
+
+        lines.append(f"torch {torch.__version__}")
+    except ImportError:
+        lines.append("torch not installed: PyTorch columns are skipped (pip install torch==2.13.0)")
+    return "\n".join(lines)

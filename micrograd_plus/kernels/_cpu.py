@@ -1,0 +1,56 @@
+"""What CPU the kernels are compiled for: its name, its vector instruction set, its register count.
+
+numba compiles for the machine it runs on, through LLVM, and LLVM reports that machine's CPU
+name (``znver4``, ``skylake``, ``apple-m1``, ...) and features (``+avx2``, ``+avx512f``, ...).
+The register count decides how big a block of C a matrix-multiply micro-kernel can keep in
+registers: x86 with AVX2 has 16 vector registers, AVX-512 and arm64's NEON have 32.
+"""
+
+import platform
+from functools import lru_cache
+
+
+@lru_cache(maxsize=None)
+def host_cpu():
+    """``(name, isa, vector_registers)`` of the CPU numba compiles for, e.g.
+    ``("znver4", "AVX-512", 32)`` or ``("haswell", "AVX2", 16)``.
+
+    Honours ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` when set (numba then compiles for that CPU).
+    """
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    name = config.CPU_NAME or llvm.get_host_cpu_name()
+    if config.CPU_FEATURES:
+        features = {f[1:]: f[0] == "+" for f in config.CPU_FEATURES.split(",") if f}
+    else:
+        features = dict(llvm.get_host_cpu_features())
+    machine = platform.machine().lower()
+    if machine in ("arm64", "aarch64") or features.get("neon"):
+        return name, "NEON", 32
+    if features.get("avx512f"):
+        return name, "AVX-512", 32
+    if features.get("avx2"):
+        return name, "AVX2", 16
+    if features.get("avx"):
+        return name, "AVX", 16
+    return name, "SSE2" if machine in ("x86_64", "amd64") else machine or "unknown", 16
+
+
+def describe():
+    """One line, e.g. ``CPU znver4 (AMD EPYC 9R14), AVX-512, 32 vector registers``."""
+    name, isa, registers = host_cpu()
+    model = _model_name()
+    return f"CPU {name}{f' ({model})' if model else ''}, {isa}, {registers} vector registers"
+
+
+def _model_name():
+    """The marketing name from /proc/cpuinfo (Linux) or platform.processor(); '' if unknown."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or ""

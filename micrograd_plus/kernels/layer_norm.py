@@ -1,0 +1,214 @@
+"""Layer normalisation, forward and backward, each as one compiled pass over the rows.
+
+For one row ``x`` of ``n`` numbers (a token's ``C`` features in a transformer)::
+
+    mean = sum(x) / n
+    var  = sum((x - mean)^2) / n          the biased variance, as in PyTorch
+    rstd = 1 / sqrt(var + eps)
+    x̂    = (x - mean) * rstd              mean 0, variance 1
+    y    = x̂ * weight + bias
+
+and, given ``g = dL/dy``, the backward pass (``dx̂ = g * weight``)::
+
+    dx      = (dx̂ - mean(dx̂) - x̂ * mean(dx̂ * x̂)) * rstd
+    dweight = sum over rows of g * x̂
+    dbias   = sum over rows of g
+
+Why a kernel? In numpy each line is a pass over the whole (rows, n) array with a temporary
+array between passes, eight or so passes in all; a row of the GPT's activations (128-384
+floats) fits in the L1 cache, so the compiled loop reads each row from memory once, computes
+everything on it while it is in cache, and writes the output once.
+
+The two ``*_reference`` functions are the numpy definitions the kernels are tested against (and
+what the ``"numpy"`` backend runs). Every function takes 2-D (rows, n) float32 or float64 arrays.
+"""
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from micrograd_plus.kernels._fastmath import FASTMATH
+from micrograd_plus.kernels._shared import cores_are_free
+
+# IEEE NaN/inf rules kept (see kernels/_fastmath.py). Sums may be reordered (that is what makes
+# them SIMD); the elementwise formulas may not, so they are numpy's operations, in numpy's order.
+_SUMS = set(FASTMATH)
+_FASTMATH = False  # not even fused multiply-adds: g*w - mean(g*w) must be 0 where numpy's is
+
+# Below this many numbers a parallel region (~1.5 µs to start) costs more than it saves.
+_PARALLEL_MIN = 32_768
+
+
+# ---- references: numpy, readable, the definitions ---------------------------------------------
+
+def layer_norm_forward_reference(x, weight, bias, eps):
+    """``(y, mean, rstd)`` for x (rows, n), weight and bias (n,) or None: y is (rows, n),
+    mean and rstd (rows,), what the backward needs."""
+    mean = x.mean(axis=1)  # (rows,)
+    xc = x - mean[:, None]  # (rows, n)
+    var = (xc * xc).mean(axis=1)  # (rows,)
+    rstd = (1 / np.sqrt(var + eps)).astype(x.dtype)  # (rows,)
+    y = xc * rstd[:, None]  # x̂
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y.astype(x.dtype, copy=False), mean, rstd
+
+
+def layer_norm_backward_reference(g, x, weight, mean, rstd):
+    """``(dx, dweight, dbias)`` given ``g = dL/dy`` (rows, n) and the forward's mean and rstd;
+    dweight and dbias are (n,) (computed whether or not the layer has them)."""
+    xh = (x - mean[:, None]) * rstd[:, None]  # (rows, n)
+    dxh = g * weight if weight is not None else g
+    m1 = dxh.mean(axis=1, keepdims=True)  # (rows, 1)
+    m2 = (dxh * xh).mean(axis=1, keepdims=True)  # (rows, 1)
+    dx = (dxh - m1 - xh * m2) * rstd[:, None]
+    return dx.astype(x.dtype, copy=False), (g * xh).sum(axis=0), g.sum(axis=0)
+
+
+# ---- the compiled row loops -------------------------------------------------------------------
+
+@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+def _mean_and_rstd(xr, eps):
+    """mean and 1/sqrt(var + eps) of one row (n,): two vectorised sums while the row is in L1."""
+    n = xr.shape[0]
+    s = xr.dtype.type(0)
+    for j in range(n):
+        s += xr[j]
+    mu = s / xr.dtype.type(n)
+    ss = xr.dtype.type(0)
+    for j in range(n):
+        d = xr[j] - mu
+        ss += d * d
+    return mu, xr.dtype.type(1) / np.sqrt(ss / xr.dtype.type(n) + eps)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _forward_rows(x, w, b, eps, y, mean, rstd, r0, r1):
+    """Rows r0..r1 of the forward pass: two sums and one output loop per row, while it is in L1."""
+    n = x.shape[1]
+    for r in range(r0, r1):
+        xr, yr = x[r], y[r]  # (n,) each
+        mu, rs = _mean_and_rstd(xr, eps)
+        for j in range(n):
+            yr[j] = (xr[j] - mu) * rs * w[j] + b[j]
+        mean[r] = mu
+        rstd[r] = rs
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _forward_parallel(x, w, b, eps, y, mean, rstd, chunks):
+    rows = x.shape[0]
+    for c in prange(chunks):
+        _forward_rows(x, w, b, eps, y, mean, rstd, c * rows // chunks, (c + 1) * rows // chunks)
+
+
+@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+def _row_means(gr, xr, w, mu, rs):
+    """mean(dx̂) and mean(dx̂ x̂) of one row, with dx̂ = g * weight and x̂ = (x - mean) * rstd."""
+    n = xr.shape[0]
+    m1 = xr.dtype.type(0)
+    m2 = xr.dtype.type(0)
+    for j in range(n):
+        dxh = gr[j] * w[j]
+        m1 += dxh
+        m2 += dxh * ((xr[j] - mu) * rs)
+    return m1 / xr.dtype.type(n), m2 / xr.dtype.type(n)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _backward_rows(g, x, w, mean, rstd, dx, dw, db, r0, r1):
+    """Rows r0..r1 of the backward pass; adds their share of dweight and dbias into dw, db (n,)."""
+    n = x.shape[1]
+    for r in range(r0, r1):
+        gr, xr, dxr = g[r], x[r], dx[r]  # (n,) each
+        mu, rs = mean[r], rstd[r]
+        m1, m2 = _row_means(gr, xr, w, mu, rs)
+        for j in range(n):
+            xh = (xr[j] - mu) * rs
+            dxr[j] = (gr[j] * w[j] - m1 - xh * m2) * rs
+            dw[j] += gr[j] * xh
+            db[j] += gr[j]
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _backward_parallel(g, x, w, mean, rstd, dx, dw_parts, db_parts):
+    """Each of the ``len(dw_parts)`` chunks of rows sums its own dweight, dbias row: no thread
+    writes where another does; the caller adds the rows up."""
+    rows = x.shape[0]
+    chunks = dw_parts.shape[0]
+    for c in prange(chunks):
+        _backward_rows(g, x, w, mean, rstd, dx, dw_parts[c], db_parts[c],
+                       c * rows // chunks, (c + 1) * rows // chunks)
+
+
+# ---- the public entry points ------------------------------------------------------------------
+
+def _check(x, name, *others):
+    """x must be a 2-D float32/float64 array; each of ``others`` (label, array, shape) None or
+    that shape and dtype. Returns x and the others C-contiguous."""
+    if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64) or x.ndim != 2:
+        raise TypeError(f"{name}: x must be a 2-D float32 or float64 array (rows, n), got "
+                        f"{getattr(x, 'shape', type(x).__name__)} {getattr(x, 'dtype', '')}")
+    out = [np.ascontiguousarray(x)]
+    for label, a, shape in others:
+        if a is not None:
+            a = np.asarray(a)
+            if a.shape != shape or a.dtype != x.dtype:
+                raise ValueError(f"{name}: {label} must be {shape} {x.dtype}, got {a.shape} {a.dtype}")
+            a = np.ascontiguousarray(a)
+        out.append(a)
+    return out
+
+
+def _threads(size):
+    """How many chunks of rows to share among threads: 1 (no parallel region) for small arrays,
+    or while other processes keep every core busy (see ``_shared.cores_are_free``)."""
+    return numba.get_num_threads() if size >= _PARALLEL_MIN and cores_are_free() else 1
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """LayerNorm over the last axis in one compiled pass: ``(y, mean, rstd)``.
+
+    x is (rows, n); weight and bias are (n,) or None; y is (rows, n), mean and rstd (rows,).
+    Same results as :func:`layer_norm_forward_reference`.
+    """
+    x, weight, bias = _check(x, "layer_norm_forward", ("weight", weight, x.shape[1:]),
+                             ("bias", bias, x.shape[1:]))
+    rows, n = x.shape
+    w = np.ones(n, x.dtype) if weight is None else weight
+    b = np.zeros(n, x.dtype) if bias is None else bias
+    y = np.empty_like(x)
+    mean, rstd = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
+    eps = x.dtype.type(eps)
+    threads = _threads(x.size)
+    if threads > 1:
+        _forward_parallel(x, w, b, eps, y, mean, rstd, threads)
+    else:
+        _forward_rows(x, w, b, eps, y, mean, rstd, 0, rows)
+    return y, mean, rstd
+
+
+def layer_norm_backward(g, x, weight, mean, rstd):
+    """``(dx, dweight, dbias)`` of LayerNorm in one compiled pass over the rows.
+
+    g and x are (rows, n), weight (n,) or None, mean and rstd (rows,) from the forward;
+    dx is (rows, n), dweight and dbias (n,). Same results as :func:`layer_norm_backward_reference`.
+    """
+    x, g, weight, mean, rstd = _check(x, "layer_norm_backward", ("g", g, x.shape),
+                                      ("weight", weight, x.shape[1:]), ("mean", mean, x.shape[:1]),
+                                      ("rstd", rstd, x.shape[:1]))
+    if g is None or mean is None or rstd is None:
+        raise ValueError("layer_norm_backward: g, mean and rstd are required")
+    rows, n = x.shape
+    w = np.ones(n, x.dtype) if weight is None else weight
+    dx = np.empty_like(x)
+    threads = _threads(x.size)
+    dw_parts = np.zeros((threads, n), x.dtype)
+    db_parts = np.zeros((threads, n), x.dtype)
+    if threads > 1:
+        _backward_parallel(g, x, w, mean, rstd, dx, dw_parts, db_parts)
+    else:
+        _backward_rows(g, x, w, mean, rstd, dx, dw_parts[0], db_parts[0], 0, rows)
+    return dx, dw_parts.sum(axis=0), db_parts.sum(axis=0)
