@@ -91,6 +91,7 @@ nb_execution_mode = os.environ.get("MICROGRAD_PLUS_NB_EXECUTION", "cache")
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True     # a failing chapter cell fails the build
 nb_execution_show_tb = True
+nb_merge_streams = True                # one output box per cell, not one per print flush
 exclude_patterns = ["_build", "_ext", "_static", "chapters/_*.md",   # _*.md: pieces to include
                     "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip",
                     # sphinx-gallery's timing pages load scripts from CDNs (an older build may have

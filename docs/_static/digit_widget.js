@@ -79,6 +79,13 @@
   }
 
   // ---- 3. the figure -------------------------------------------------------------------------
+  // A probability as a whole percentage; never "100%" or "0%" for what is only nearly so.
+  function percent(p) {
+    if (p > 0.995) return ">99%";
+    if (p > 0 && p < 0.005) return "<1%";
+    return (100 * p).toFixed(0) + "%";
+  }
+
   function el(tag, cls, parent, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -165,10 +172,10 @@
       var best = p.indexOf(Math.max.apply(null, p));
       bars.forEach(function (b, d) {
         b.bar.style.width = (100 * p[d]).toFixed(1) + "%";
-        b.pct.textContent = (100 * p[d]).toFixed(0) + "%";
+        b.pct.textContent = percent(p[d]);
         b.row.classList.toggle("dw-best", d === best);
       });
-      said.textContent = "The network says " + best + " (" + (100 * p[best]).toFixed(0) + "% sure).";
+      said.textContent = "The network says " + best + " (" + percent(p[best]) + " sure).";
       root.dataset.prediction = String(best);
     }
 
