@@ -258,7 +258,7 @@ def _next(args):
     if args.top:
         order = order[: args.top]
     print(f"after {prompt!r} the model predicts:")
-    print(f"{'char':>6}  {'probability':>11}")
+    print(f"{'token':>6}  {'probability':>11}")
     for i in order:
         bar = "#" * int(round(probs[i] * 50))
         print(f"{_show_char(tok.token_text(i)):>6}  {probs[i]:>11.5f}  {bar}")
