@@ -20,14 +20,9 @@ __version__ = "0.1.0"
 # name -> (module, attribute or None for the module itself)
 _LAZY = {
     "Tensor": ("micrograd_plus.tensor", "Tensor"),
-    "tensor": ("micrograd_plus.tensor", "tensor"),
-    "no_grad": ("micrograd_plus.tensor", "no_grad"),
-    "zeros": ("micrograd_plus.tensor", "zeros"),
-    "ones": ("micrograd_plus.tensor", "ones"),
-    "randn": ("micrograd_plus.tensor", "randn"),
-    "cat": ("micrograd_plus.tensor", "cat"),
-    "stack": ("micrograd_plus.tensor", "stack"),
-    "where": ("micrograd_plus.tensor", "where"),
+    "no_grad": ("micrograd_plus.autograd", "no_grad"),
+    "enable_grad": ("micrograd_plus.autograd", "enable_grad"),
+    "is_grad_enabled": ("micrograd_plus.autograd", "is_grad_enabled"),
     "manual_seed": ("micrograd_plus.random", "manual_seed"),
     "nn": ("micrograd_plus.nn", None),
     "optim": ("micrograd_plus.optim", None),
@@ -38,6 +33,23 @@ _LAZY = {
     "models": ("micrograd_plus.models", None),
     "scalar": ("micrograd_plus.scalar", None),
 }
+# torch.zeros, torch.cat, ...: creation functions and ops of several tensors
+for _name in ("tensor", "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
+              "arange", "linspace", "eye", "randn", "rand", "cat", "stack", "where", "maximum",
+              "minimum", "einsum"):
+    _LAZY[_name] = ("micrograd_plus.tensor", _name)
+# torch.exp(x), torch.sum(x, dim), ...: the function spellings of Tensor methods. (Listed here
+# rather than imported from micrograd_plus.functions, so that importing the scalar engine stays light.)
+for _name in ("exp", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt", "square",
+              "reciprocal", "sin", "cos", "erf", "tanh", "sigmoid", "relu", "abs", "sign", "floor",
+              "ceil", "round", "trunc", "clamp", "clip", "isnan", "isinf", "isfinite", "sum", "mean",
+              "prod", "std", "var", "norm", "max", "min", "amax", "amin", "argmax", "argmin", "all",
+              "any", "logsumexp", "cumsum", "softmax", "log_softmax", "sort", "topk", "flip", "roll",
+              "tril", "triu", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose",
+              "gather", "scatter_add", "index_select", "matmul", "split", "chunk", "unbind",
+              "masked_fill", "logical_not", "logical_and", "logical_or", "pow"):
+    _LAZY[_name] = ("micrograd_plus.functions", _name)
+del _name
 
 __all__ = sorted(_LAZY) + ["__version__"]
 

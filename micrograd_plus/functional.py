@@ -22,7 +22,9 @@ import math
 import numpy as np
 
 from micrograd_plus import kernels
-from micrograd_plus.tensor import Tensor, _result, _scatter_add_rows, _to_tensor
+from micrograd_plus.autograd import differentiable
+from micrograd_plus.random import get_generator
+from micrograd_plus.tensor import Tensor, _operand, _result, _scatter_add_rows
 
 __all__ = [
     "relu",
@@ -33,22 +35,24 @@ __all__ = [
     "log_softmax",
     "cross_entropy",
     "mse_loss",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "silu",
+    "leaky_relu",
+    "elu",
+    "softplus",
+    "logsigmoid",
+    "one_hot",
+    "pad",
+    "normalize",
     "linear",
     "layer_norm",
     "embedding",
     "dropout",
     "scaled_dot_product_attention",
     "attention_weights",
-    "DIFFERENTIABLE_FUNCTIONS",
 ]
-
-DIFFERENTIABLE_FUNCTIONS = []
-"""Names of the differentiable functions defined here; the tests fail if one lacks a gradient check."""
-
-
-def _differentiable(fn):
-    DIFFERENTIABLE_FUNCTIONS.append(fn.__name__)
-    return fn
 
 
 def _c(a):
@@ -66,9 +70,11 @@ def _row_sum(a, b=None):
     return s[..., None]
 
 
-def _dim_sum(a, b, dim):
-    """Sum of ``a`` (or ``a * b``) over ``dim``, keeping the axis (for a non-last ``dim``)."""
-    return (a if b is None else a * b).sum(axis=dim, keepdims=True)
+def _to_tensor(x, like=None):
+    t = _operand(x, like)
+    if t is None:
+        raise TypeError(f"expected a Tensor, array or number, got {type(x).__name__}")
+    return t
 
 
 def _float_tensor(x, name):
@@ -83,28 +89,81 @@ def _float_tensor(x, name):
 # ----------------------------------------------------------------------------------------------
 
 
-@_differentiable
+@differentiable
 def relu(x):
     """max(x, 0) elementwise. See :meth:`Tensor.relu`."""
     return _to_tensor(x).relu()
 
 
-@_differentiable
+@differentiable
 def gelu(x, approximate="none"):
     """GELU, x * Phi(x); ``approximate="tanh"`` is GPT-2's form. See :meth:`Tensor.gelu`."""
     return _to_tensor(x).gelu(approximate)
 
 
-@_differentiable
+@differentiable
 def sigmoid(x):
     """1 / (1 + e^-x), stable for large abs(x). See :meth:`Tensor.sigmoid`."""
     return _to_tensor(x).sigmoid()
 
 
-@_differentiable
+@differentiable
 def tanh(x):
     """Hyperbolic tangent. See :meth:`Tensor.tanh`."""
     return _to_tensor(x).tanh()
+
+
+@differentiable
+def silu(x):
+    """SiLU (swish), x * sigmoid(x): Llama's activation. Derivative s (1 + x (1 - s)), s = sigmoid(x)."""
+    x = _float_tensor(x, "silu")
+    X = x.data
+    s = x.sigmoid().data
+    return _result(X * s, (x,), "silu", lambda g: (g * (s * (1 + X * (1 - s))),))
+
+
+@differentiable
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, ``negative_slope * x`` elsewhere; the slope is the derivative (at 0 too, as in PyTorch)."""
+    x = _float_tensor(x, "leaky_relu")
+    X = x.data
+    pos = X > 0
+    return _result(np.where(pos, X, X * negative_slope), (x,), "leaky_relu",
+                   lambda g: (np.where(pos, g, g * negative_slope),))
+
+
+@differentiable
+def elu(x, alpha=1.0):
+    """x where x > 0, alpha (e^x - 1) elsewhere; derivative 1 and alpha e^x (= y + alpha)."""
+    x = _float_tensor(x, "elu")
+    X = x.data
+    pos = X > 0
+    y = np.where(pos, X, alpha * np.expm1(np.minimum(X, 0)))
+    return _result(y, (x,), "elu", lambda g: (np.where(pos, g, g * (y + alpha)),))
+
+
+@differentiable
+def softplus(x, beta=1.0, threshold=20.0):
+    """A smooth relu, log(1 + e^(beta x)) / beta, taken as x where beta x > threshold (as in
+    PyTorch, so it never overflows). Its derivative is sigmoid(beta x)."""
+    x = _float_tensor(x, "softplus")
+    X = x.data
+    bx = X * beta
+    linear_part = bx > threshold
+    y = np.where(linear_part, X, (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / beta)
+    s = Tensor(bx).sigmoid().data
+    return _result(y.astype(X.dtype, copy=False), (x,), "softplus",
+                   lambda g: (np.where(linear_part, g, g * s),))
+
+
+@differentiable
+def logsigmoid(x):
+    """log(sigmoid(x)) = min(x, 0) - log(1 + e^-abs(x)), stable for large abs(x); derivative sigmoid(-x)."""
+    x = _float_tensor(x, "logsigmoid")
+    X = x.data
+    y = np.minimum(X, 0) - np.log1p(np.exp(-np.abs(X)))
+    s_neg = Tensor(-X).sigmoid().data
+    return _result(y, (x,), "logsigmoid", lambda g: (g * s_neg,))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,46 +171,86 @@ def tanh(x):
 # ----------------------------------------------------------------------------------------------
 
 
-@_differentiable
-def softmax(x, dim=-1):
-    """Turn scores into probabilities along ``dim``: exp(x_i) / sum_j exp(x_j).
-
-    Shape in = shape out; each slice along ``dim`` is positive and sums to 1.
-    Backward (with y the output): dx = y * (g - sum(g * y)) along ``dim``.
-    """
-    x = _float_tensor(x, "softmax")
-    total = _row_sum if dim in (-1, x.data.ndim - 1) else (lambda a, b=None: _dim_sum(a, b, dim))
-    z = x.data - np.maximum.reduce(x.data, axis=dim, keepdims=True)  # every exponent <= 0: no overflow
-    y = np.exp(z, out=z)
-    y /= total(y)
-
-    def backward(g):
-        return (y * (g - total(g, y)),)
-
-    return _result(y, (x,), "softmax", backward)
+@differentiable
+def softmax(input, dim=-1):
+    """Turn scores into probabilities along ``dim``. See :meth:`Tensor.softmax` (the rule lives there)."""
+    return _float_tensor(input, "softmax").softmax(dim)
 
 
-@_differentiable
-def log_softmax(x, dim=-1):
-    """log(softmax(x)) along ``dim``, computed as x - max - log(sum(exp(x - max))).
-
-    Computing it directly is more accurate than taking the log of tiny probabilities.
-    Backward (with y the output): dx = g - exp(y) * sum(g).
-    """
-    x = _float_tensor(x, "log_softmax")
-    total = _row_sum if dim in (-1, x.data.ndim - 1) else (lambda a, b=None: _dim_sum(a, b, dim))
-    y = x.data - np.maximum.reduce(x.data, axis=dim, keepdims=True)
-    y -= np.log(total(np.exp(y)))
-
-    def backward(g):
-        return (g - np.exp(y) * total(g),)
-
-    return _result(y, (x,), "log_softmax", backward)
+@differentiable
+def log_softmax(input, dim=-1):
+    """log(softmax(x)) along ``dim``, computed stably. See :meth:`Tensor.log_softmax`."""
+    return _float_tensor(input, "log_softmax").log_softmax(dim)
 
 
-@_differentiable
-def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
+@differentiable
+def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smoothing=0.0):
     """The classification cost: -log(probability the model gave to the right class).
+
+    Args:
+        logits: unnormalised scores, (N, C) or (B, T, C) (any leading shape; classes last).
+        target: integer class indices shaped like ``logits`` without its last dim (entries equal
+            to ``ignore_index`` are skipped), or class *probabilities* shaped like ``logits``.
+        reduction: ``"mean"`` (over non-ignored entries), ``"sum"`` or ``"none"`` (per entry).
+        label_smoothing: in [0, 1]; the target becomes ``(1 - s) onehot + s / C``, so the model
+            is asked for a little probability on every class.
+
+    The common case (index targets, no smoothing) is one fused node, see
+    :func:`_cross_entropy_indices`; the others are built from :meth:`Tensor.log_softmax`.
+    """
+    logits = _float_tensor(logits, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind == "f":  # probability targets, shaped like the logits
+        if t.shape != logits.data.shape:
+            raise ValueError(f"cross_entropy: probability targets must be shaped like the logits {logits.data.shape}, got {t.shape}")
+        target = _to_tensor(target)
+        C = logits.data.shape[-1]
+        if label_smoothing:
+            target = target * (1.0 - label_smoothing) + label_smoothing / C
+        per_row = -(logits.log_softmax(-1) * target).sum(-1)  # (...,)
+        if reduction == "none":
+            return per_row
+        return per_row.sum() if reduction == "sum" else per_row.mean()
+    if label_smoothing == 0.0:
+        return _cross_entropy_indices(logits, target, reduction, ignore_index)
+    # index targets with smoothing: (1 - s) * nll + s * mean over classes of -log p
+    _check_class_targets(logits.data, t, "cross_entropy", ignore_index)
+    lp = logits.log_softmax(-1)  # (..., C)
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    nll = -lp.gather(-1, safe[..., None]).squeeze(-1)  # (...,)
+    smooth = -lp.mean(-1)
+    per_row = (nll * (1.0 - label_smoothing) + smooth * label_smoothing) * valid
+    if reduction == "none":
+        return per_row
+    if reduction == "sum":
+        return per_row.sum()
+    return per_row.sum() / int(valid.sum()) if valid.any() else per_row.sum() * np.nan
+
+
+def _check_class_targets(x, t, name, ignore_index):
+    if x.ndim < 1:
+        raise ValueError(f"{name}: logits must have a class dimension, got a 0-d tensor")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name}: targets must be integer class indices (or float probabilities), got dtype {t.dtype}")
+    if t.shape != x.shape[:-1]:
+        raise ValueError(
+            f"{name}: target shape {t.shape} does not match input shape {x.shape} "
+            f"(expected target shape {x.shape[:-1]}: the input without its class dimension)"
+        )
+    C = x.shape[-1]
+    tv = t[t != ignore_index]
+    if tv.size and (tv.min() < 0 or tv.max() >= C):
+        bad = tv[(tv < 0) | (tv >= C)][0]
+        raise IndexError(f"{name}: target class {bad} is out of range for {C} classes (valid: 0..{C - 1})")
+
+
+def _cross_entropy_indices(logits, target, reduction="mean", ignore_index=-100):
+    """The fused cross-entropy for integer targets (see :func:`cross_entropy`).
 
     Args:
         logits: unnormalised scores, (N, C) or (B, T, C) (any leading shape; classes last).
@@ -213,7 +312,7 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
     return _result(out, (logits,), "cross_entropy", backward)
 
 
-@_differentiable
+@differentiable
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error: mean((input - target)^2). Shapes must match.
 
@@ -244,12 +343,155 @@ def mse_loss(input, target, reduction="mean"):
     return _result(out, (a, b), "mse_loss", backward)
 
 
+def _reduce(loss, reduction, name, count=None):
+    """Apply ``reduction`` to a per-element loss Tensor ("mean" divides by ``count`` if given)."""
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.mean() if count is None else loss.sum() / count
+    raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+@differentiable
+def nll_loss(input, target, reduction="mean", ignore_index=-100):
+    """Negative log-likelihood: -input[..., target] averaged, for ``input`` of log-probabilities
+    (the output of :func:`log_softmax`), (N, C) or (B, T, C), classes last; integer ``target``
+    shaped like ``input`` without its last dim. ``cross_entropy(x, t)`` is
+    ``nll_loss(log_softmax(x), t)``. Backward puts -g (over the count) at each target class."""
+    x = _float_tensor(input, "nll_loss")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    _check_class_targets(x.data, t, "nll_loss", ignore_index)
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    picked = -x.gather(-1, safe[..., None]).squeeze(-1) * valid  # (...,)
+    count = int(valid.sum())
+    if reduction == "mean" and count == 0:
+        return picked.sum() * np.nan  # nothing to average, as in PyTorch
+    return _reduce(picked, reduction, "nll_loss", count)
+
+
+@differentiable
+def binary_cross_entropy(input, target, reduction="mean"):
+    """The cost of a yes/no prediction: -(t log p + (1 - t) log(1 - p)) for probabilities ``p``
+    (``input``, after a sigmoid) and targets ``t`` in [0, 1], same shapes.
+
+    As in PyTorch, each log is clamped at -100 so that p = 0 or 1 gives a large finite cost, and
+    the gradient (p - t) / (p (1 - p)) divides by at least 1e-12.
+    """
+    p = _float_tensor(input, "binary_cross_entropy")
+    t = _to_tensor(target, p)
+    if p.data.shape != t.data.shape:
+        raise ValueError(f"binary_cross_entropy: input shape {p.data.shape} and target shape {t.data.shape} differ")
+    P, T = p.data, t.data.astype(p.data.dtype, copy=False)
+    if P.size and (P.min() < 0 or P.max() > 1):
+        raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1] (apply sigmoid first, "
+                         "or use binary_cross_entropy_with_logits)")
+    with np.errstate(divide="ignore"):
+        loss = -(T * np.maximum(np.log(P), -100) + (1 - T) * np.maximum(np.log1p(-P), -100))
+
+    def backward(g):
+        gp = g * (P - T) / np.maximum(P * (1 - P), 1e-12)
+        gt = g * (np.maximum(np.log1p(-P), -100) - np.maximum(np.log(P), -100)) if t.requires_grad else None
+        return gp, gt
+
+    with np.errstate(divide="ignore"):
+        per = _result(loss.astype(P.dtype, copy=False), (p, t), "binary_cross_entropy", backward)
+    return _reduce(per, reduction, "binary_cross_entropy")
+
+
+@differentiable
+def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight=None):
+    """:func:`binary_cross_entropy` of sigmoid(input), computed from the logits ``x`` without
+    overflow: max(x, 0) - x t + log(1 + e^-abs(x)). The gradient is sigmoid(x) - t.
+
+    ``pos_weight`` (broadcast along the last dim) multiplies the cost of the positive targets.
+    """
+    x = _float_tensor(input, "binary_cross_entropy_with_logits")
+    t = _to_tensor(target, x)
+    if x.data.shape != t.data.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: input shape {x.data.shape} and target shape {t.data.shape} differ")
+    if pos_weight is not None:  # (1 - t) x + (1 + (w - 1) t) * log(1 + e^-x), from differentiable ops
+        w = _to_tensor(pos_weight, x)
+        per = (1 - t) * x - (1 + (w - 1) * t) * logsigmoid(x)  # -logsigmoid(x) = log(1 + e^-x)
+        return _reduce(per, reduction, "binary_cross_entropy_with_logits")
+    X, T = x.data, t.data.astype(x.data.dtype, copy=False)
+    loss = np.maximum(X, 0) - X * T + np.log1p(np.exp(-np.abs(X)))
+    s = x.sigmoid().data
+
+    def backward(g):
+        return g * (s - T), (-g * X if t.requires_grad else None)
+
+    per = _result(loss, (x, t), "binary_cross_entropy_with_logits", backward)
+    return _reduce(per, reduction, "binary_cross_entropy_with_logits")
+
+
+# ----------------------------------------------------------------------------------------------
+# Shaping helpers: one_hot, pad, normalize
+# ----------------------------------------------------------------------------------------------
+
+
+def one_hot(tensor, num_classes=-1):
+    """Integer class indices (any shape) -> int64 one-hot vectors: shape (..., num_classes), a 1
+    at each index. ``num_classes=-1`` uses max + 1. No gradient (the input is integers)."""
+    t = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected an integer tensor of class indices, got dtype {t.dtype}")
+    if num_classes == -1:
+        num_classes = int(t.max()) + 1 if t.size else 0
+    if t.size and (t.min() < 0 or t.max() >= num_classes):
+        raise IndexError(f"one_hot: class values must be in [0, {num_classes}), got min {t.min()} max {t.max()}")
+    return Tensor((t[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+@differentiable
+def pad(input, pad, mode="constant", value=0.0):
+    """Pad with ``value`` around the last dims, as ``torch.nn.functional.pad``: ``pad`` lists
+    (left, right) amounts starting from the *last* dim, e.g. (1, 1, 2, 0) pads the last dim by 1
+    on each side and the one before by 2 on top. Negative amounts crop. Backward crops ``g``
+    back (the padding got no input, so no gradient). Only ``mode="constant"`` is supported.
+    """
+    x = _to_tensor(input)
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is supported, got {mode!r}")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.data.ndim:
+        raise ValueError(f"pad: needs (left, right) pairs for at most {x.data.ndim} dims, got {pad}")
+    widths = [(0, 0)] * x.data.ndim
+    for i in range(len(pad) // 2):
+        widths[x.data.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    grow = [(max(a, 0), max(b, 0)) for a, b in widths]
+    y = np.pad(x.data, grow, mode="constant", constant_values=value)  # first grow...
+    crop = tuple(slice(max(-a, 0), y.shape[i] - max(-b, 0)) for i, (a, b) in enumerate(widths))
+    if any(c.stop < c.start for c in crop):
+        raise ValueError(f"pad: {pad} crops more than the size of shape {x.data.shape}")
+    y = y[crop]  # ...then crop where an amount is negative
+    inner = tuple(slice(a, a + n) for (a, _), n in zip(grow, x.data.shape))  # x inside the grown array
+
+    def backward(g):
+        full = np.zeros(tuple(n + a + b for n, (a, b) in zip(x.data.shape, grow)), dtype=g.dtype)
+        full[crop] = g
+        return (full[inner],)
+
+    return _result(np.ascontiguousarray(y), (x,), "pad", backward)
+
+
+@differentiable
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """Scale each slice along ``dim`` to unit p-norm: x / max(norm(x), eps), as
+    ``torch.nn.functional.normalize`` (dim=1 by default, as there). Built from
+    :meth:`Tensor.norm`, :meth:`Tensor.clamp` and division."""
+    x = _float_tensor(input, "normalize")
+    return x / x.norm(p, dim=dim, keepdim=True).clamp(min=eps)
+
+
 # ----------------------------------------------------------------------------------------------
 # Layers as functions
 # ----------------------------------------------------------------------------------------------
 
 
-@_differentiable
+@differentiable
 def linear(x, weight, bias=None):
     """An affine layer, y = x Wᵀ + b, as one node.
 
@@ -303,7 +545,7 @@ def linear(x, weight, bias=None):
     return _result(y, parents, "linear", backward)
 
 
-@_differentiable
+@differentiable
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise each slice over the last dims to mean 0, variance 1, then scale and shift.
 
@@ -351,7 +593,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _result(y, parents, "layer_norm", backward)
 
 
-@_differentiable
+@differentiable
 def embedding(idx, weight):
     """Look up rows of a table: ``weight[idx]``, e.g. token ids -> vectors.
 
@@ -383,7 +625,7 @@ def embedding(idx, weight):
     return _result(y, (weight,), "embedding", backward)
 
 
-@_differentiable
+@differentiable
 def dropout(x, p=0.5, training=True, generator=None):
     """Randomly zero a fraction ``p`` of the elements during training ("inverted" dropout).
 
@@ -399,8 +641,6 @@ def dropout(x, p=0.5, training=True, generator=None):
         return x
     if p == 1.0:
         return x * 0.0
-    from micrograd_plus.random import get_generator
-
     rng = get_generator(generator)
     rdt = np.float32 if x.data.dtype == np.float32 else np.float64
     keep = rng.random(x.data.shape, dtype=rdt) >= p  # boolean mask: 1 byte per element
@@ -421,7 +661,7 @@ def dropout(x, p=0.5, training=True, generator=None):
 # ----------------------------------------------------------------------------------------------
 
 
-@_differentiable
+@differentiable
 def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  generator=None):
     """Attention: each query position takes a weighted average of the values.
@@ -475,7 +715,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     return p @ v  # (..., T, Dv)
 
 
-@_differentiable
+@differentiable
 def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
     """How much each query position attends to each key position: softmax(q kᵀ * scale + mask).
 

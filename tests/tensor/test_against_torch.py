@@ -36,8 +36,8 @@ CASES = {
     ),
     "reductions": (
         [(2, 3, 4)],
-        lambda a: a.sum(dim=(0, 2)) + a.mean(dim=2, keepdim=True).sum((0, 2)) + a.max(dim=2).mean(0) + a.var(dim=(0, 2)),
-        lambda a: a.sum(dim=(0, 2)) + a.mean(dim=2, keepdim=True).sum((0, 2)) + a.amax(dim=2).mean(0) + a.var(dim=(0, 2)),
+        lambda a: a.sum(dim=(0, 2)) + a.mean(dim=2, keepdim=True).sum((0, 2)) + a.max(dim=2).values.mean(0) + a.var(dim=(0, 2)),
+        lambda a: a.sum(dim=(0, 2)) + a.mean(dim=2, keepdim=True).sum((0, 2)) + a.max(dim=2).values.mean(0) + a.var(dim=(0, 2)),
     ),
     "shapes and indexing": (
         [(2, 3, 4)],
