@@ -34,7 +34,9 @@ _LAZY = {
     "scalar": ("micrograd_plus.scalar", None),
 }
 # torch.zeros, torch.cat, ...: creation functions and ops of several tensors
-for _name in ("tensor", "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
+# (``torch.tensor(data)`` is ``micrograd_plus.tensor.tensor(data)`` here: the name ``micrograd_plus.tensor``
+# is the module that defines Tensor.)
+for _name in ("zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
               "arange", "linspace", "eye", "randn", "rand", "cat", "stack", "where", "maximum",
               "minimum", "einsum"):
     _LAZY[_name] = ("micrograd_plus.tensor", _name)

@@ -206,7 +206,10 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind == "f":  # probability targets, shaped like the logits
         if t.shape != logits.data.shape:
-            raise ValueError(f"cross_entropy: probability targets must be shaped like the logits {logits.data.shape}, got {t.shape}")
+            raise TypeError(
+                f"cross_entropy: targets must be integer class indices of shape {logits.data.shape[:-1]} or "
+                f"float probabilities of shape {logits.data.shape}; got {t.dtype} of shape {t.shape}"
+            )
         target = _to_tensor(target)
         C = logits.data.shape[-1]
         if label_smoothing:
@@ -393,7 +396,8 @@ def binary_cross_entropy(input, target, reduction="mean"):
 
     def backward(g):
         gp = g * (P - T) / np.maximum(P * (1 - P), 1e-12)
-        gt = g * (np.maximum(np.log1p(-P), -100) - np.maximum(np.log(P), -100)) if t.requires_grad else None
+        with np.errstate(divide="ignore"):  # (the target's gradient is not clamped, as in PyTorch)
+            gt = g * (np.log1p(-P) - np.log(P)) if t.requires_grad else None
         return gp, gt
 
     with np.errstate(divide="ignore"):

@@ -89,9 +89,9 @@ class ReductionOps:
             y = np.asarray((d * d).sum(axis=axes, keepdims=keepdims) / np.asarray(denom, x.dtype), dtype=x.dtype)
         kept = _kept_shape(x.shape, axes)
 
-        def backward(g):
+        def backward(g):  # PyTorch divides by N - correction here unclamped (negative if N < correction)
             with np.errstate(invalid="ignore", divide="ignore"):
-                return (g.reshape(kept) * (2.0 / np.asarray(denom, g.dtype)) * d,)
+                return (g.reshape(kept) * (2.0 / np.asarray(n - correction, g.dtype)) * d,)
 
         return self._result(y, (self,), "var", backward)
 
@@ -114,10 +114,10 @@ class ReductionOps:
             s_keep = np.sqrt((d * d).sum(axis=axes, keepdims=True) / np.asarray(denom, x.dtype))
         y = s_keep if keepdims else s_keep.reshape(tuple(m for i, m in enumerate(x.shape) if i not in axes))
 
-        def backward(g):
+        def backward(g):  # d std = d var / (2 std); 0 where std == 0; N - correction unclamped, as in PyTorch
             with np.errstate(invalid="ignore", divide="ignore"):
-                scale = np.where(s_keep == 0, 0.0, g.reshape(s_keep.shape) / (s_keep * np.asarray(denom, g.dtype)))
-                return ((scale * d).astype(g.dtype, copy=False),)
+                half = np.where(s_keep == 0, 0.0, g.reshape(s_keep.shape) / (2 * s_keep))
+                return ((half * (2.0 / np.asarray(n - correction, g.dtype)) * d).astype(g.dtype, copy=False),)
 
         return self._result(np.asarray(y, dtype=x.dtype), (self,), "std", backward)
 
@@ -166,6 +166,8 @@ class ReductionOps:
         shape = x.shape
 
         def backward(g):
+            if x.size == 0:
+                return (np.zeros(shape, dtype=g.dtype),)
             # move the reduced axes to the end and flatten them: (rest..., n)
             rest = [i for i in range(x.ndim) if i not in axes]
             xt = np.transpose(x, rest + list(axes))

@@ -1,6 +1,8 @@
 """PyTorch as an independent oracle: the same computation in both libraries gives the same
 values and gradients (float64). Skipped cleanly when torch is not installed."""
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -105,7 +107,7 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_matches_torch(name):
     shapes, ours, theirs = CASES[name]
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))  # the same numbers in every run
     arrays = [rng.standard_normal(s) for s in shapes]
     mine = [Tensor(a.copy(), requires_grad=True) for a in arrays]
     ref = [torch.tensor(a, requires_grad=True) for a in arrays]
