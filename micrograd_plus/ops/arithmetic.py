@@ -70,10 +70,12 @@ class ArithmeticOps:
             return None
         return _plain(other) if dt == self.data.dtype else None
 
-    def _no_bool(self, other, what, hint):
-        if self.data.dtype == np.bool_ and (other is None or getattr(other, "dtype", None) == np.bool_
-                                            or isinstance(other, (bool, np.bool_))):
-            raise TypeError(f"{what} on bool tensors is not supported (as in PyTorch); {hint}")
+    def _no_bool_subtraction(self, other):
+        """PyTorch refuses ``-`` whenever a bool is involved (tensor or number): say so clearly."""
+        other_dtype = getattr(other, "dtype", None)
+        if self.data.dtype == np.bool_ or other_dtype == np.bool_ or isinstance(other, bool):
+            raise TypeError("subtraction with a bool tensor or bool is not supported (as in PyTorch); "
+                            "use ^ (logical xor) for masks, or convert with .long() / .float() first")
 
     # ---- + - * / ----------------------------------------------------------------------------
 
@@ -102,7 +104,7 @@ class ArithmeticOps:
 
     @differentiable
     def __sub__(self, other):
-        self._no_bool(getattr(self._operand(other, self), "data", None), "subtraction", "use ^ (logical xor) instead")
+        self._no_bool_subtraction(other)
         c = self._scalar_fast(other)
         if c is not None:  # y = x - c
             return self._result(self.data - c, (self,), "sub", lambda g: (g,))
@@ -122,6 +124,7 @@ class ArithmeticOps:
 
     @differentiable
     def __rsub__(self, other):
+        self._no_bool_subtraction(other)
         c = self._scalar_fast(other)
         if c is not None and self.data.dtype != np.bool_:  # y = c - x
             return self._result(c - self.data, (self,), "rsub", lambda g: (-g,))

@@ -96,6 +96,10 @@ def test_bool_arithmetic_that_pytorch_refuses():
         -b
     with pytest.raises(TypeError, match=r"\^"):
         b - b
+    with pytest.raises(TypeError, match="bool"):
+        Tensor([1, 2]) - b  # any bool in a subtraction, as in PyTorch
+    with pytest.raises(TypeError, match="bool"):
+        1.5 - b
     np.testing.assert_array_equal((~b).data, [False, True])
     np.testing.assert_array_equal((b ^ Tensor([True, True])).data, [False, True])
 

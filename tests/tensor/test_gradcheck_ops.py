@@ -710,6 +710,22 @@ def test_pad_normalize(shape, data):
     gradcheck(lambda t: F.normalize(t, p=1.0, dim=dim), [y])
 
 
+@given(PAIRS_WITH_EMPTY, st.data(), st.sampled_from([np.int64, np.int32, np.uint8, np.bool_]))
+def test_float_leaf_with_integer_and_bool_operands(shapes, data, dtype):
+    """A float64 leaf meeting an int or bool tensor: the result is float64 (the float wins, as in
+    PyTorch) and the gradient to the leaf is right; the integers get none."""
+    sa, sb = shapes.input_shapes
+    a = leaf(data.draw(values(sa)))
+    top = 1 if dtype == np.bool_ else 3
+    k = Tensor(data.draw(hnp.arrays(dtype, sb, elements=st.integers(0, top))))
+    mask = Tensor(data.draw(hnp.arrays(np.bool_, sb)))
+    assert (a + k).dtype == np.float64 and (k * a).dtype == np.float64 and (a / (k + 1)).dtype == np.float64
+    gradcheck(lambda a: a + k - k * a + a * mask, [a])
+    gradcheck(lambda a: a / (k + 1) + (k + 1) / (a * a + 1.0), [a])
+    # (k + 0.5 would be float32, and a 0-d float64 a meeting it computes in float32, as in PyTorch)
+    gradcheck(lambda a: where(mask.data, a, k) + a.maximum(k.double() + 0.5) + (a * a + 1.0) ** k, [a])
+
+
 # ---- composite graphs: reuse, diamonds, deep chains -------------------------------------------
 
 

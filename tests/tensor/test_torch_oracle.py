@@ -14,8 +14,11 @@ empty dimensions, base 0 of a power, N <= correction of a variance, ...).
 import dataclasses
 import zlib
 
+import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as TF  # noqa: E402
@@ -226,6 +229,60 @@ def test_dtype_promotion_matches_torch(name):
     expected = theirs.numpy()
     assert ours.dtype == expected.dtype, f"{name}: we give {ours.dtype}, PyTorch {expected.dtype}"
     np.testing.assert_allclose(ours.data, expected, rtol=1e-6)
+
+
+DTYPES = [np.bool_, np.uint8, np.int32, np.int64, np.float32, np.float64]
+BINARY = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
+    "**": lambda a, b: a ** b, "==": lambda a, b: a == b, "<": lambda a, b: a < b,
+    "maximum": lambda a, b: a.maximum(b) if hasattr(a, "maximum") else b.maximum(a),
+}
+
+
+@st.composite
+def operand(draw, shape):
+    """A tensor of a random dtype and ``shape`` (0-d included), or a Python number."""
+    kind = draw(st.sampled_from(["tensor", "tensor", "int", "float", "bool"]))
+    if kind == "int":
+        return draw(st.integers(1, 3))
+    if kind == "float":
+        return draw(st.sampled_from([0.5, 1.5, 2.0]))
+    if kind == "bool":
+        return draw(st.booleans())
+    dtype = draw(st.sampled_from(DTYPES))
+    elements = st.booleans() if dtype == np.bool_ else st.integers(1, 3)
+    return draw(hnp.arrays(dtype, shape, elements=elements)).astype(dtype)
+
+
+def _wrap(x, make):
+    return make(x) if isinstance(x, np.ndarray) else x
+
+
+@given(st.sampled_from(sorted(BINARY)), st.sampled_from([(), (3,), (2, 3)]), st.sampled_from([(), (3,)]), st.data())
+def test_type_promotion_matches_torch_on_random_dtypes(op, sa, sb, data):
+    a, b = data.draw(operand(sa)), data.draw(operand(sb))
+    if not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
+        a = np.asarray(a)
+        if a.dtype == np.float64:
+            a = a.astype(np.float32)  # (a Python float becomes a float32 tensor in both)
+    fn = BINARY[op]
+    try:
+        expected = fn(_wrap(a, torch.from_numpy), _wrap(b, torch.from_numpy))
+    except TypeError:  # a signature limit of PyTorch's (torch.maximum wants two tensors); we accept more
+        return
+    except RuntimeError:  # PyTorch refuses (bool - bool, int ** -1, ...): so do we
+        with pytest.raises((TypeError, ValueError)):
+            fn(_wrap(a, Tensor), _wrap(b, Tensor))
+        return
+    if not isinstance(expected, torch.Tensor):
+        return
+    ours = fn(_wrap(a, Tensor), _wrap(b, Tensor))
+    e = expected.numpy()
+    assert ours.dtype == e.dtype, f"{a!r} {op} {b!r}: we give {ours.dtype}, PyTorch {e.dtype}"
+    if e.dtype.kind == "f":
+        np.testing.assert_allclose(ours.data, e, rtol=1e-6)
+    else:
+        np.testing.assert_array_equal(ours.data, e)
 
 
 # ---- float ops: values and gradients in float64 and float32
