@@ -3,6 +3,8 @@ out by hand (the comment beside it says how), so these run everywhere. ``test_to
 checks the same places against PyTorch itself when it is installed."""
 
 import math
+import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -360,3 +362,13 @@ def test_argument_names_of_pytorch_and_numpy_both_work():
                  (x.prod(dim=1), x.prod(axis=1)), (x.logsumexp(dim=1), x.logsumexp(axis=1)),
                  (x.amax(dim=1), x.amax(axis=1)), (x.argmax(dim=1), x.argmax(axis=1)), (x.all(dim=1), x.all(axis=1))):
         np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_the_differences_page_runs():
+    """The examples on docs/pytorch-differences.md are assertions; run them (the docs tests only
+    cover the chapters)."""
+    page = pathlib.Path(__file__).resolve().parents[2] / "docs" / "pytorch-differences.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks, "the page lost its examples"
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})
