@@ -237,6 +237,8 @@ class ArithmeticOps:
                 raise ValueError("integers to negative integer powers are not allowed (as in PyTorch); use x.float() ** p")
             if dt != x.dtype:
                 return self.astype(dt) ** p
+            if dt.kind == "b":  # bool ** bool stays bool, as in PyTorch: x ** True = x, x ** False = True
+                return self._leaf(x.copy() if p else np.ones_like(x))
             if p == 2:
                 return self._result(x * x, (self,), "pow", lambda g: (g * (2 * x),))
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -253,6 +255,8 @@ class ArithmeticOps:
         if pair is None:
             return NotImplemented
         a, b = pair
+        if a.data.dtype.kind == "b":
+            raise TypeError("** of two bool tensors is not supported (as in PyTorch); convert one with .long()")
         if a.data.dtype.kind in "iu" and (b.data < 0).any():
             raise ValueError("integers to negative integer powers are not allowed (as in PyTorch); use x.float() ** p")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
