@@ -24,7 +24,8 @@ import numpy as np
 from micrograd_plus import kernels
 from micrograd_plus.autograd import differentiable
 from micrograd_plus.random import get_generator
-from micrograd_plus.tensor import Tensor, _operand, _result, _scatter_add_rows
+from micrograd_plus.ops.indexing import scatter_add_rows
+from micrograd_plus.tensor import Tensor, _operand, _result
 
 __all__ = [
     "relu",
@@ -624,7 +625,7 @@ def embedding(idx, weight):
     y = np.take(W, flat, axis=0).reshape(ix.shape + (D,))  # (*idx.shape, D)
 
     def backward(g):
-        return (_scatter_add_rows(flat, g.reshape(-1, D), V),)  # (V, D); repeated ids add up
+        return (scatter_add_rows(flat, g.reshape(-1, D), V),)  # (V, D); repeated ids add up
 
     return _result(y, (weight,), "embedding", backward)
 

@@ -61,7 +61,7 @@ from micrograd_plus.autograd import (
 )
 from micrograd_plus.ops.arithmetic import ArithmeticOps
 from micrograd_plus.ops.elementwise import ElementwiseOps
-from micrograd_plus.ops.indexing import IndexingOps, scatter_add_rows
+from micrograd_plus.ops.indexing import IndexingOps
 from micrograd_plus.ops.linalg import LinalgOps
 from micrograd_plus.ops.reduce import ReductionOps
 from micrograd_plus.ops.shape import ShapeOps
@@ -73,9 +73,6 @@ __all__ = [
     "eye", "randn", "rand", "cat", "stack", "where", "maximum", "minimum", "einsum",
     "DIFFERENTIABLE_OPS",
 ]
-
-_scatter_add_rows = scatter_add_rows  # (the name functional.embedding and older tests use)
-_unbroadcast = unbroadcast
 
 
 class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps, LinalgOps):

@@ -313,6 +313,11 @@ class ArithmeticOps:
     def __ge__(self, other):
         return self._compare(other, np.greater_equal, ">=")
 
+    def __contains__(self, element):
+        """``x in t``: True if some element of ``t`` equals ``x`` (PyTorch's meaning)."""
+        equal = self._compare(element, np.equal, "==")
+        return equal is not NotImplemented and bool(np.any(equal.data))
+
     def eq(self, other):
         """Elementwise ``==`` as a boolean tensor (no gradient); the same as ``self == other``."""
         return self == other

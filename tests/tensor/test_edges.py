@@ -276,6 +276,7 @@ def test_comparisons_are_elementwise_and_hash_is_identity():
     pred, y = Tensor([2, 0, 1]), Tensor([2, 1, 1])
     assert (pred == y).float().mean().item() == pytest.approx(2 / 3)  # the accuracy idiom works
     assert a.equal(c) and not a.equal(b)
+    assert 2.0 in a and 5.0 not in a and "x" not in a  # `x in t` looks at the elements, as in PyTorch
 
 
 def test_max_with_dim_returns_values_and_indices_like_pytorch():

