@@ -148,7 +148,10 @@ def check_dim(dim, ndim, what="dim"):
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
         raise TypeError(f"{what} must be an int, got {type(dim).__name__}")
     if not -n <= dim < n:
-        raise IndexError(f"{what} {dim} is out of range for a tensor with {ndim} dimensions (expected a {what} in [{-n}, {n - 1}])")
+        raise IndexError(
+            f"{what} {dim} is out of range for a tensor with {ndim} "
+            f"dimensions (expected a {what} in [{-n}, {n - 1}])"
+        )
     return int(dim) % n
 
 

@@ -240,7 +240,10 @@ def _check_class_targets(x, t, name, ignore_index):
     if x.ndim < 1:
         raise ValueError(f"{name}: logits must have a class dimension, got a 0-d tensor")
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{name}: targets must be integer class indices (or float probabilities), got dtype {t.dtype}")
+        raise TypeError(
+            f"{name}: targets must be integer class indices "
+            f"(or float probabilities), got dtype {t.dtype}"
+        )
     if t.shape != x.shape[:-1]:
         raise ValueError(
             f"{name}: target shape {t.shape} does not match input shape {x.shape} "
@@ -298,7 +301,10 @@ def _cross_entropy_indices(logits, target, reduction="mean", ignore_index=-100):
     if N and (tv_lo < 0 or tv_hi >= C):
         tv = t1 if valid is None else t1[valid]
         bad = tv[(tv < 0) | (tv >= C)][0]
-        raise IndexError(f"cross_entropy: target class {bad} is out of range for {C} classes (valid: 0..{C - 1})")
+        raise IndexError(
+            f"cross_entropy: target class {bad} is out of "
+            f"range for {C} classes (valid: 0..{C - 1})"
+        )
 
     x2 = _c(x2)
     nll, lse = kernels.cross_entropy_forward(x2, t1, ignore_index)  # (N,) each, one compiled pass
@@ -387,7 +393,10 @@ def binary_cross_entropy(input, target, reduction="mean"):
     p = _float_tensor(input, "binary_cross_entropy")
     t = _to_tensor(target, p)
     if p.data.shape != t.data.shape:
-        raise ValueError(f"binary_cross_entropy: input shape {p.data.shape} and target shape {t.data.shape} differ")
+        raise ValueError(
+            f"binary_cross_entropy: input shape {p.data.shape} "
+            f"and target shape {t.data.shape} differ"
+        )
     P, T = p.data, t.data.astype(p.data.dtype, copy=False)
     if P.size and (P.min() < 0 or P.max() > 1):
         raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1] (apply sigmoid first, "
@@ -416,7 +425,10 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
     x = _float_tensor(input, "binary_cross_entropy_with_logits")
     t = _to_tensor(target, x)
     if x.data.shape != t.data.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: input shape {x.data.shape} and target shape {t.data.shape} differ")
+        raise ValueError(
+            "binary_cross_entropy_with_logits: input shape "
+            f"{x.data.shape} and target shape {t.data.shape} differ"
+        )
     if pos_weight is not None:  # (1 - t) x + (1 + (w - 1) t) * log(1 + e^-x), from differentiable ops
         w = _to_tensor(pos_weight, x)
         per = (1 - t) * x - (1 + (w - 1) * t) * logsigmoid(x)  # -logsigmoid(x) = log(1 + e^-x)
@@ -446,7 +458,10 @@ def one_hot(tensor, num_classes=-1):
     if num_classes == -1:
         num_classes = int(t.max()) + 1 if t.size else 0
     if t.size and (t.min() < 0 or t.max() >= num_classes):
-        raise IndexError(f"one_hot: class values must be in [0, {num_classes}), got min {t.min()} max {t.max()}")
+        raise IndexError(
+            "one_hot: class values must be in [0, "
+            f"{num_classes}), got min {t.min()} max {t.max()}"
+        )
     return Tensor((t[..., None] == np.arange(num_classes)).astype(np.int64))
 
 
@@ -514,7 +529,10 @@ def linear(x, weight, bias=None):
     x = _float_tensor(x, "linear")
     weight = _float_tensor(weight, "linear weight")
     if weight.data.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.data.shape}")
+        raise ValueError(
+            "linear: weight must be 2-D (out_features, "
+            f"in_features), got shape {weight.data.shape}"
+        )
     out_f, in_f = weight.data.shape
     if x.data.ndim == 0 or x.data.shape[-1] != in_f:
         raise ValueError(
@@ -571,7 +589,10 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     k = len(normalized_shape)
     X = x.data
     if k == 0 or X.shape[X.ndim - k :] != normalized_shape or X.ndim < k:
-        raise ValueError(f"layer_norm: input shape {X.shape} does not end with normalized_shape {normalized_shape}")
+        raise ValueError(
+            f"layer_norm: input shape {X.shape} does not "
+            f"end with normalized_shape {normalized_shape}"
+        )
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != normalized_shape:
             raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
@@ -620,7 +641,10 @@ def embedding(idx, weight):
     V, D = W.shape
     if ix.size and (ix.min() < 0 or ix.max() >= V):
         bad = ix[(ix < 0) | (ix >= V)].flat[0]
-        raise IndexError(f"embedding: index {bad} is out of range for a table of {V} rows (valid: 0..{V - 1})")
+        raise IndexError(
+            f"embedding: index {bad} is out of range for "
+            f"a table of {V} rows (valid: 0..{V - 1})"
+        )
     flat = ix.reshape(-1)
     y = np.take(W, flat, axis=0).reshape(ix.shape + (D,))  # (*idx.shape, D)
 

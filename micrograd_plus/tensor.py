@@ -160,7 +160,10 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
         else:
             grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
             if grad.shape != self.data.shape:
-                raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.data.shape}")
+                raise ValueError(
+                    f"backward(): grad has shape {grad.shape} "
+                    f"but the tensor has shape {self.data.shape}"
+                )
             if grad.dtype != self.data.dtype:
                 grad = grad.astype(self.data.dtype)
 
@@ -305,7 +308,10 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
 
     def __index__(self):
         if self.data.size != 1 or self.data.dtype.kind not in "iu":
-            raise TypeError(f"only integer tensors of one element can be used as an index, got {self.data.dtype} of shape {self.data.shape}")
+            raise TypeError(
+                "only integer tensors of one element can be used as an "
+                f"index, got {self.data.dtype} of shape {self.data.shape}"
+            )
         return int(self.data.item())
 
     def __array__(self, dtype=None, copy=None):
@@ -414,11 +420,17 @@ def _as_array(data, dtype=None):
         arr = np.asarray(data)
     else:
         if isinstance(data, (str, bytes)):
-            raise TypeError(f"cannot make a Tensor from a {type(data).__name__} ({data!r:.40}): tensors hold numbers")
+            raise TypeError(
+                f"cannot make a Tensor from a {type(data).__name__} "
+                f"({data!r:.40}): tensors hold numbers"
+            )
         try:
             arr = np.asarray(data)
         except ValueError:  # numpy refuses ragged nested lists
-            raise TypeError("cannot make a Tensor from ragged nested lists (every row must have the same length)") from None
+            raise TypeError(
+                "cannot make a Tensor from ragged nested "
+                "lists (every row must have the same length)"
+            ) from None
         if arr.dtype == np.float64:  # Python floats -> float32, as in PyTorch
             arr = arr.astype(np.float32)
     check_numeric(arr)
@@ -531,8 +543,8 @@ def _fill_dtype(fill_value, dtype):
 def full(size, fill_value, dtype=None, requires_grad=False):
     """A tensor of ``size`` (a tuple) filled with ``fill_value``; an int fill gives int64, a float
     fill float32, as in PyTorch."""
-    return Tensor(np.full(_shape_args((size,)) if not isinstance(size, int) else (size,), fill_value,
-                          dtype=_fill_dtype(fill_value, dtype)), requires_grad=requires_grad)
+    shape = (int(size),) if isinstance(size, (int, np.integer)) else tuple(size)
+    return Tensor(np.full(shape, fill_value, dtype=_fill_dtype(fill_value, dtype)), requires_grad=requires_grad)
 
 
 def zeros_like(input, dtype=None, requires_grad=False):
@@ -632,7 +644,10 @@ def cat(tensors, dim=0):
     try:
         y = np.concatenate([t.data for t in tensors], axis=dim)
     except ValueError as e:
-        raise ValueError(f"cat along dim {dim}: shapes {[t.shape for t in tensors]} do not fit: {e}") from None
+        raise ValueError(
+            f"cat along dim {dim}: shapes "
+            f"{[t.shape for t in tensors]} do not fit: {e}"
+        ) from None
     bounds = np.cumsum([t.data.shape[dim] for t in tensors])[:-1]
 
     def backward(g):
@@ -673,12 +688,18 @@ def where(condition, input, other):
     like = input if isinstance(input, Tensor) else (other if isinstance(other, Tensor) else None)
     x, y = _operand(input, like), _operand(other, like)
     if x is None or y is None:
-        raise TypeError(f"where: input and other must be Tensors, arrays or numbers, got {type(input).__name__} and {type(other).__name__}")
+        raise TypeError(
+            "where: input and other must be Tensors, arrays or numbers, "
+            f"got {type(input).__name__} and {type(other).__name__}"
+        )
     x, y = _promote([x, y])
     try:
         out = np.where(cond, x.data, y.data)
     except ValueError:
-        raise ValueError(f"where: shapes {cond.shape}, {x.shape}, {y.shape} do not broadcast together") from None
+        raise ValueError(
+            f"where: shapes {cond.shape}, {x.shape}, "
+            f"{y.shape} do not broadcast together"
+        ) from None
     xs, ys = x.data.shape, y.data.shape
 
     def backward(g):
@@ -752,7 +773,10 @@ def einsum(equation, *operands):
                 grads.append(None)
                 continue
             if len(set(sub)) != len(sub):
-                raise NotImplementedError(f"einsum backward: a letter repeated within one operand ({sub!r}, a diagonal) is not supported")
+                raise NotImplementedError(
+                    "einsum backward: a letter repeated within one "
+                    f"operand ({sub!r}, a diagonal) is not supported"
+                )
             others = [ins[j] for j in range(len(ops)) if j != i]
             seen = set(out).union(*others)
             kept = "".join(c for c in sub if c in seen)

@@ -134,7 +134,10 @@ class ArithmeticOps:
     @differentiable
     def __neg__(self):
         if self.data.dtype == np.bool_:
-            raise TypeError("negation (-) of a bool tensor is not supported (as in PyTorch); use ~ to invert a mask")
+            raise TypeError(
+                "negation (-) of a bool tensor is not supported "
+                "(as in PyTorch); use ~ to invert a mask"
+            )
         return self._result(-self.data, (self,), "neg", lambda g: (-g,))
 
     def __pos__(self):
@@ -234,7 +237,10 @@ class ArithmeticOps:
             p = _plain(exponent)
             dt = scalar_dtype(x.dtype, p)
             if dt.kind in "iub" and p < 0:
-                raise ValueError("integers to negative integer powers are not allowed (as in PyTorch); use x.float() ** p")
+                raise ValueError(
+                    "integers to negative integer powers are not "
+                    "allowed (as in PyTorch); use x.float() ** p"
+                )
             if dt != x.dtype:
                 return self.astype(dt) ** p
             if dt.kind == "b":  # bool ** bool stays bool, as in PyTorch: x ** True = x, x ** False = True
@@ -256,9 +262,15 @@ class ArithmeticOps:
             return NotImplemented
         a, b = pair
         if a.data.dtype.kind == "b":
-            raise TypeError("** of two bool tensors is not supported (as in PyTorch); convert one with .long()")
+            raise TypeError(
+                "** of two bool tensors is not supported "
+                "(as in PyTorch); convert one with .long()"
+            )
         if a.data.dtype.kind in "iu" and (b.data < 0).any():
-            raise ValueError("integers to negative integer powers are not allowed (as in PyTorch); use x.float() ** p")
+            raise ValueError(
+                "integers to negative integer powers are not "
+                "allowed (as in PyTorch); use x.float() ** p"
+            )
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = _broadcast_op(np.power, a, b, "**")
 
@@ -352,7 +364,10 @@ class ArithmeticOps:
         if o is None:
             return NotImplemented
         if self.data.dtype.kind not in "biu" or o.data.dtype.kind not in "biu":
-            raise TypeError(f"{symbol} needs bool or integer tensors, got {self.data.dtype} and {o.data.dtype}")
+            raise TypeError(
+                f"{symbol} needs bool or integer tensors, "
+                f"got {self.data.dtype} and {o.data.dtype}"
+            )
         return self._leaf(_broadcast_op(ufunc, self, o, symbol))
 
     def __and__(self, other):

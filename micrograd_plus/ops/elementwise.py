@@ -51,7 +51,7 @@ class ElementwiseOps:
             y = np.log(x)
 
         def backward(g):
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 return (g / x,)
 
         return self._result(y, (self,), "log", backward)
@@ -64,7 +64,7 @@ class ElementwiseOps:
             y = np.log2(x)
 
         def backward(g):
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 return (g / (x * math.log(2.0)),)
 
         return self._result(y, (self,), "log2", backward)
@@ -77,7 +77,7 @@ class ElementwiseOps:
             y = np.log10(x)
 
         def backward(g):
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 return (g / (x * math.log(10.0)),)
 
         return self._result(y, (self,), "log10", backward)
@@ -90,7 +90,7 @@ class ElementwiseOps:
             y = np.log1p(x)
 
         def backward(g):
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 return (g / (1 + x),)
 
         return self._result(y, (self,), "log1p", backward)
@@ -104,7 +104,7 @@ class ElementwiseOps:
             y = np.sqrt(self._floats())
 
         def backward(g):
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 return (g * 0.5 / y,)
 
         return self._result(y, (self,), "sqrt", backward)

@@ -133,7 +133,10 @@ class IndexingOps:
         try:
             y = x[index]
         except IndexError as e:
-            raise IndexError(f"index {_describe_index(index)} is invalid for a tensor of shape {x.shape}: {e}") from None
+            raise IndexError(
+                f"index {_describe_index(index)} is invalid "
+                f"for a tensor of shape {x.shape}: {e}"
+            ) from None
         shape, dtype = x.shape, x.dtype
         advanced = _is_advanced(index)
 
@@ -165,9 +168,15 @@ class IndexingOps:
         try:
             y = np.where(m, np.asarray(value, dtype=x.dtype), x)
         except ValueError:
-            raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to shape {x.shape}") from None
+            raise ValueError(
+                f"masked_fill: mask of shape {m.shape} "
+                f"does not broadcast to shape {x.shape}"
+            ) from None
         if y.shape != x.shape:
-            raise ValueError(f"masked_fill: mask of shape {m.shape} would change shape {x.shape} to {y.shape}")
+            raise ValueError(
+                f"masked_fill: mask of shape {m.shape} "
+                f"would change shape {x.shape} to {y.shape}"
+            )
         keep = ~m
         return self._result(y, (self,), "masked_fill", lambda g: (g * keep,))
 
@@ -186,13 +195,22 @@ class IndexingOps:
         idx = self._index_array(index, "gather")
         x = self.data
         if idx.ndim != x.ndim:
-            raise ValueError(f"gather: index has {idx.ndim} dims but the input has {x.ndim} (they must match)")
+            raise ValueError(
+                f"gather: index has {idx.ndim} dims but "
+                f"the input has {x.ndim} (they must match)"
+            )
         for i, (a, b) in enumerate(zip(idx.shape, x.shape)):
             if i != d and a > b:
-                raise ValueError(f"gather: index shape {idx.shape} is larger than input shape {x.shape} in dim {i}")
+                raise ValueError(
+                    f"gather: index shape {idx.shape} is larger "
+                    f"than input shape {x.shape} in dim {i}"
+                )
         n = x.shape[d] if x.ndim else 1
         if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"gather: index {int(idx.max() if idx.max() >= n else idx.min())} is out of range for dim {d} of size {n}")
+            raise IndexError(
+                f"gather: index {int(idx.max() if idx.max() >= n else idx.min())} "
+                f"is out of range for dim {d} of size {n}"
+            )
         if x.ndim == 0:
             return self._result(x.copy(), (self,), "gather", lambda g: (g,))
         where = _grid(idx % n, d)
@@ -215,7 +233,10 @@ class IndexingOps:
         src = self._operand(src, self)
         x = self.data
         if idx.ndim != x.ndim or src.data.ndim != x.ndim:
-            raise ValueError(f"scatter_add: self {x.shape}, index {idx.shape} and src {src.data.shape} need the same number of dims")
+            raise ValueError(
+                f"scatter_add: self {x.shape}, index {idx.shape} and "
+                f"src {src.data.shape} need the same number of dims"
+            )
         n = x.shape[d]
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise IndexError(f"scatter_add: index out of range for dim {d} of size {n}")
@@ -254,7 +275,10 @@ class IndexingOps:
         else:
             sizes = [int(s) for s in split_size_or_sections]
             if sum(sizes) != n:
-                raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim {dim} of shape {self.data.shape}")
+                raise ValueError(
+                    f"split: sizes {sizes} do not add up to {n}, the "
+                    f"size of dim {dim} of shape {self.data.shape}"
+                )
         pieces, start = [], 0
         lead = (slice(None),) * d
         for s in sizes:

@@ -13,7 +13,7 @@ import numpy as np
 from micrograd_plus.autograd import check_dim, differentiable, normalize_axes, pick
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
-ValuesIndices.__doc__ = "What ``max(dim)``, ``min(dim)``, ``sort`` and ``topk`` return, as in PyTorch: (values, indices)."
+ValuesIndices.__doc__ = "What ``max(dim)``, ``min(dim)``, ``sort`` and ``topk`` return, as in PyTorch."
 
 
 def _kept_shape(shape, axes):
@@ -62,9 +62,8 @@ class ReductionOps:
         x = self._floats()
         shape = x.shape
         count = _count(shape, axes)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y = np.asarray(x.sum(axis=axes, keepdims=keepdims) / count if count else
-                           np.full(np.sum(x, axis=axes, keepdims=keepdims).shape, np.nan), dtype=x.dtype)
+        with np.errstate(invalid="ignore", divide="ignore"):  # no elements: 0 / 0 = nan
+            y = np.asarray(x.sum(axis=axes, keepdims=keepdims) / np.asarray(count, x.dtype), dtype=x.dtype)
         kept = _kept_shape(shape, axes)
         return self._result(y, (self,), "mean", lambda g: (np.broadcast_to(g.reshape(kept) / max(count, 1), shape),))
 
@@ -194,8 +193,12 @@ class ReductionOps:
         with np.errstate(divide="ignore"):
             y_keep = np.log(np.exp(x - m).sum(axis=axes, keepdims=True)) + m
         y = y_keep if keepdim else y_keep.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
-        return self._result(np.asarray(y, x.dtype), (self,), "logsumexp",
-                            lambda g: (g.reshape(y_keep.shape) * np.exp(x - y_keep),))
+
+        def backward(g):  # softmax along dim; a slice of all -inf gives nan, as in PyTorch
+            with np.errstate(invalid="ignore"):
+                return (g.reshape(y_keep.shape) * np.exp(x - y_keep),)
+
+        return self._result(np.asarray(y, x.dtype), (self,), "logsumexp", backward)
 
     @differentiable
     def cumsum(self, dim, dtype=None):
@@ -220,7 +223,10 @@ class ReductionOps:
         axes = normalize_axes(axis, self.data.ndim)
         x = self.data
         if x.size == 0 or any(x.shape[a] == 0 for a in axes):
-            raise ValueError(f"{name}() over an empty dimension of shape {x.shape} has no answer (give a non-empty tensor)")
+            raise ValueError(
+                f"{name}() over an empty dimension of shape "
+                f"{x.shape} has no answer (give a non-empty tensor)"
+            )
         y_keep = np_fn(x, axis=axes, keepdims=True)
         y = y_keep if keepdims else y_keep.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
 

@@ -64,7 +64,10 @@ class ShapeOps:
         """Insert a size-1 dimension at ``dim``, in [-ndim-1, ndim] as in PyTorch (a reshape)."""
         nd = self.data.ndim
         if not -nd - 1 <= dim <= nd:
-            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {nd} dimensions (expected a dim in [{-nd - 1}, {nd}])")
+            raise IndexError(
+                f"unsqueeze: dim {dim} is out of range for a tensor with "
+                f"{nd} dimensions (expected a dim in [{-nd - 1}, {nd}])"
+            )
         dim = dim if dim >= 0 else dim + nd + 1
         shape = list(self.data.shape)
         shape.insert(dim, 1)
@@ -89,7 +92,10 @@ class ShapeOps:
         dims = _sizes(dims)
         nd = self.data.ndim
         if len(dims) != nd or sorted(check_dim(d, nd) for d in dims) != list(range(nd)):
-            raise ValueError(f"permute: {dims} is not an ordering of the {nd} dimensions of shape {self.data.shape}")
+            raise ValueError(
+                f"permute: {dims} is not an ordering of the "
+                f"{nd} dimensions of shape {self.data.shape}"
+            )
         dims = tuple(d % nd for d in dims) if nd else ()
         inverse = tuple(np.argsort(dims))
         return self._result(self.data.transpose(dims), (self,), "permute", lambda g: (g.transpose(inverse),))
