@@ -19,11 +19,11 @@ def scatter_add_rows(index, g, n_rows):
 
     Args:
         index: (N,) integer array of row numbers in [0, n_rows).
-        g: (N, *rest) gradients, one row per index.
+        g: ``(N, *rest)`` gradients, one row per index.
         n_rows: number of rows of the result.
 
     Returns:
-        (n_rows, *rest) array.
+        ``(n_rows, *rest)`` array.
     """
     out = np.zeros((n_rows,) + g.shape[1:], dtype=g.dtype)
     if index.size == 0:

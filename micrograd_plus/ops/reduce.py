@@ -122,10 +122,10 @@ class ReductionOps:
 
     @differentiable
     def norm(self, p=2, dim=None, keepdim=False):
-        """The p-norm over ``dim`` (None: all elements), (sum |x|^p)^(1/p); p may be inf.
+        """The p-norm over ``dim`` (None: all elements), ``sum(abs(x) ** p) ** (1 / p)``; p may be inf.
 
-        Gradient sign(x) |x|^(p-1) / norm^(p-1) (x / norm for p = 2), taken as 0 where the norm
-        is 0, as in PyTorch (so normalising an all-zero vector gives zeros, not nan).
+        Gradient ``sign(x) abs(x) ** (p - 1) / norm ** (p - 1)`` (``x / norm`` for p = 2), taken as
+        0 where the norm is 0, as in PyTorch (so normalising an all-zero vector gives zeros, not nan).
         """
         axes = normalize_axes(dim, self.data.ndim)
         x = self._floats()
