@@ -91,42 +91,42 @@ def _float_tensor(x, name):
 
 
 @differentiable
-def relu(x):
+def relu(input):
     """max(x, 0) elementwise. See :meth:`Tensor.relu`."""
-    return _to_tensor(x).relu()
+    return _to_tensor(input).relu()
 
 
 @differentiable
-def gelu(x, approximate="none"):
+def gelu(input, approximate="none"):
     """GELU, x * Phi(x); ``approximate="tanh"`` is GPT-2's form. See :meth:`Tensor.gelu`."""
-    return _to_tensor(x).gelu(approximate)
+    return _to_tensor(input).gelu(approximate)
 
 
 @differentiable
-def sigmoid(x):
+def sigmoid(input):
     """1 / (1 + e^-x), stable for large abs(x). See :meth:`Tensor.sigmoid`."""
-    return _to_tensor(x).sigmoid()
+    return _to_tensor(input).sigmoid()
 
 
 @differentiable
-def tanh(x):
+def tanh(input):
     """Hyperbolic tangent. See :meth:`Tensor.tanh`."""
-    return _to_tensor(x).tanh()
+    return _to_tensor(input).tanh()
 
 
 @differentiable
-def silu(x):
+def silu(input):
     """SiLU (swish), x * sigmoid(x): Llama's activation. Derivative s (1 + x (1 - s)), s = sigmoid(x)."""
-    x = _float_tensor(x, "silu")
+    x = _float_tensor(input, "silu")
     X = x.data
     s = x.sigmoid().data
     return _result(X * s, (x,), "silu", lambda g: (g * (s * (1 + X * (1 - s))),))
 
 
 @differentiable
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(input, negative_slope=0.01):
     """x where x > 0, ``negative_slope * x`` elsewhere; the slope is the derivative (at 0 too, as in PyTorch)."""
-    x = _float_tensor(x, "leaky_relu")
+    x = _float_tensor(input, "leaky_relu")
     X = x.data
     pos = X > 0
     return _result(np.where(pos, X, X * negative_slope), (x,), "leaky_relu",
@@ -134,9 +134,9 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 @differentiable
-def elu(x, alpha=1.0):
+def elu(input, alpha=1.0):
     """x where x > 0, alpha (e^x - 1) elsewhere; derivative 1 and alpha e^x (= y + alpha)."""
-    x = _float_tensor(x, "elu")
+    x = _float_tensor(input, "elu")
     X = x.data
     pos = X > 0
     y = np.where(pos, X, alpha * np.expm1(np.minimum(X, 0)))
@@ -144,10 +144,10 @@ def elu(x, alpha=1.0):
 
 
 @differentiable
-def softplus(x, beta=1.0, threshold=20.0):
+def softplus(input, beta=1.0, threshold=20.0):
     """A smooth relu, log(1 + e^(beta x)) / beta, taken as x where beta x > threshold (as in
     PyTorch, so it never overflows). Its derivative is sigmoid(beta x)."""
-    x = _float_tensor(x, "softplus")
+    x = _float_tensor(input, "softplus")
     X = x.data
     bx = X * beta
     linear_part = bx > threshold
@@ -158,9 +158,9 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 
 @differentiable
-def logsigmoid(x):
+def logsigmoid(input):
     """log(sigmoid(x)) = min(x, 0) - log(1 + e^-abs(x)), stable for large abs(x); derivative sigmoid(-x)."""
-    x = _float_tensor(x, "logsigmoid")
+    x = _float_tensor(input, "logsigmoid")
     X = x.data
     y = np.minimum(X, 0) - np.log1p(np.exp(-np.abs(X)))
     s_neg = Tensor(-X).sigmoid().data
@@ -185,11 +185,11 @@ def log_softmax(input, dim=-1):
 
 
 @differentiable
-def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoothing=0.0):
     """The classification cost: -log(probability the model gave to the right class).
 
     Args:
-        logits: unnormalised scores, (N, C) or (B, T, C) (any leading shape; classes last).
+        input: the logits, unnormalised scores, (N, C) or (B, T, C) (any leading shape; classes last).
         target: integer class indices shaped like ``logits`` without its last dim (entries equal
             to ``ignore_index`` are skipped), or class *probabilities* shaped like ``logits``.
         reduction: ``"mean"`` (over non-ignored entries), ``"sum"`` or ``"none"`` (per entry).
@@ -199,7 +199,7 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
     The common case (index targets, no smoothing) is one fused node, see
     :func:`_cross_entropy_indices`; the others are built from :meth:`Tensor.log_softmax`.
     """
-    logits = _float_tensor(logits, "cross_entropy")
+    logits = _float_tensor(input, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if reduction not in ("mean", "sum", "none"):
@@ -512,11 +512,11 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
 
 
 @differentiable
-def linear(x, weight, bias=None):
+def linear(input, weight, bias=None):
     """An affine layer, y = x Wᵀ + b, as one node.
 
     Args:
-        x: (..., in_features) -- any number of leading batch dims.
+        input: (..., in_features) -- any number of leading batch dims.
         weight: (out_features, in_features), PyTorch's layout: row j holds neuron j's weights.
         bias: (out_features,) or None.
 
@@ -526,7 +526,7 @@ def linear(x, weight, bias=None):
     The leading dims are flattened, so the whole batch is one (rows, in) x (in, out) product on
     the matmul kernels. Backward: dx = g W, dW = gᵀ x, db = sum of g over rows.
     """
-    x = _float_tensor(x, "linear")
+    x = _float_tensor(input, "linear")
     weight = _float_tensor(weight, "linear weight")
     if weight.data.ndim != 2:
         raise ValueError(
@@ -569,11 +569,11 @@ def linear(x, weight, bias=None):
 
 
 @differentiable
-def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise each slice over the last dims to mean 0, variance 1, then scale and shift.
 
     Args:
-        x: ``(..., *normalized_shape)``, e.g. (B, T, C) with normalized_shape (C,).
+        input: ``(..., *normalized_shape)``, e.g. (B, T, C) with normalized_shape (C,).
         normalized_shape: an int or tuple: the trailing dims to normalise over.
         weight, bias: shaped like ``normalized_shape`` (or None).
 
@@ -582,7 +582,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     With x̂ the normalised input and dx̂ = g * weight, the backward is
     dx = (dx̂ - mean(dx̂) - x̂ * mean(dx̂ * x̂)) / std.
     """
-    x = _float_tensor(x, "layer_norm")
+    x = _float_tensor(input, "layer_norm")
     if isinstance(normalized_shape, (int, np.integer)):
         normalized_shape = (int(normalized_shape),)
     normalized_shape = tuple(normalized_shape)
@@ -620,19 +620,19 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 
 @differentiable
-def embedding(idx, weight):
-    """Look up rows of a table: ``weight[idx]``, e.g. token ids -> vectors.
+def embedding(input, weight):
+    """Look up rows of a table: ``weight[input]``, e.g. token ids -> vectors.
 
     Args:
-        idx: integer array/Tensor of any shape, e.g. (B, T), values in [0, num_embeddings).
+        input: integer array/Tensor of any shape, e.g. (B, T), values in [0, num_embeddings).
         weight: (num_embeddings, dim).
 
     Returns:
-        (*idx.shape, dim). A row used several times gets the *sum* of its gradients
+        (*input.shape, dim). A row used several times gets the *sum* of its gradients
         (a scatter-add), which is the backward of a gather.
     """
     weight = _float_tensor(weight, "embedding weight")
-    ix = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+    ix = input.data if isinstance(input, Tensor) else np.asarray(input)
     if ix.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {ix.dtype}")
     W = weight.data
@@ -646,7 +646,7 @@ def embedding(idx, weight):
             f"a table of {V} rows (valid: 0..{V - 1})"
         )
     flat = ix.reshape(-1)
-    y = np.take(W, flat, axis=0).reshape(ix.shape + (D,))  # (*idx.shape, D)
+    y = np.take(W, flat, axis=0).reshape(ix.shape + (D,))  # (*input.shape, D)
 
     def backward(g):
         return (scatter_add_rows(flat, g.reshape(-1, D), V),)  # (V, D); repeated ids add up
@@ -655,7 +655,7 @@ def embedding(idx, weight):
 
 
 @differentiable
-def dropout(x, p=0.5, training=True, generator=None):
+def dropout(input, p=0.5, training=True, generator=None):
     """Randomly zero a fraction ``p`` of the elements during training ("inverted" dropout).
 
     Kept elements are divided by 1 - p so that the expected value is unchanged; at evaluation
@@ -663,7 +663,7 @@ def dropout(x, p=0.5, training=True, generator=None):
     :mod:`micrograd_plus.random`), so a seed reproduces it. Backward lets the gradient through
     exactly where the mask kept the element, with the same 1/(1 - p) scale.
     """
-    x = _float_tensor(x, "dropout")
+    x = _float_tensor(input, "dropout")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability must be in [0, 1], got {p}")
     if not training or p == 0.0:

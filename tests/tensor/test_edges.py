@@ -373,3 +373,20 @@ def test_the_differences_page_runs():
     assert blocks, "the page lost its examples"
     for block in blocks:
         exec(compile(block, str(page), "exec"), {})
+
+
+def test_functional_takes_pytorchs_keyword_names():
+    """Code that names its arguments as PyTorch's documentation does runs unchanged."""
+    x = Tensor(np.linspace(-1.0, 1.0, 6).reshape(2, 3))
+    w, t = Tensor(np.ones((4, 3))), np.array([0, 2])
+    for fn in (F.relu, F.gelu, F.sigmoid, F.tanh, F.silu, F.leaky_relu, F.elu, F.softplus, F.logsigmoid):
+        assert fn(input=x).shape == (2, 3)
+    assert F.softmax(input=x, dim=-1).shape == (2, 3) and F.log_softmax(input=x, dim=1).shape == (2, 3)
+    assert F.cross_entropy(input=x, target=t, label_smoothing=0.1).shape == ()
+    assert F.nll_loss(input=x, target=t).shape == ()
+    assert F.linear(input=x, weight=w).shape == (2, 4)
+    assert F.layer_norm(input=x, normalized_shape=(3,)).shape == (2, 3)
+    assert F.embedding(input=np.array([[0, 3]]), weight=w).shape == (1, 2, 3)
+    assert F.dropout(input=x, p=0.5, training=False) is not None
+    assert F.pad(input=x, pad=(1, 1)).shape == (2, 5) and F.normalize(input=x, p=2.0, dim=1).shape == (2, 3)
+    assert F.one_hot(tensor=Tensor([1, 0]), num_classes=2).shape == (2, 2)
