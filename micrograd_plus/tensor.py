@@ -55,7 +55,6 @@ from micrograd_plus.autograd import (
     is_grad_enabled,
     is_number,
     no_grad,
-    normalize_axes,
     result_dtype,
     unbroadcast,
 )
