@@ -549,16 +549,20 @@ def linear(input, weight, bias=None):
     X = x.data if x.data.dtype == dt else x.data.astype(dt)
     W = weight.data if weight.data.dtype == dt else weight.data.astype(dt)
     lead = X.shape[:-1]
-    X2 = _c(X.reshape(-1, in_f))  # (rows, in)
-    y = kernels.matmul_nt(X2, _c(W))  # (rows, out) = X Wᵀ
+    rows = math.prod(lead)
+    X2 = _c(X.reshape(rows, in_f))  # (rows, in)
+    # an empty product (no rows, no inputs or no outputs) is plain numpy: zeros or nothing
+    mm, mm_nt, mm_tn = ((kernels.matmul, kernels.matmul_nt, kernels.matmul_tn) if X2.size and W.size
+                        else (np.matmul, lambda a, b: a @ b.T, lambda a, b: a.T @ b))
+    y = mm_nt(X2, _c(W))  # (rows, out) = X Wᵀ
     if bias is not None:
         y += bias.data if bias.data.dtype == dt else bias.data.astype(dt)
     y = y.reshape(lead + (out_f,))  # (..., out)
 
     def backward(g):
-        g2 = _c(g.reshape(-1, out_f))  # (rows, out)
-        gx = kernels.matmul(g2, _c(W)).reshape(lead + (in_f,)) if x.requires_grad else None  # g W
-        gw = kernels.matmul_tn(g2, X2) if weight.requires_grad else None  # gᵀ X  (out, in)
+        g2 = _c(g.reshape(rows, out_f))  # (rows, out)
+        gx = mm(g2, _c(W)).reshape(lead + (in_f,)) if x.requires_grad else None  # g W
+        gw = mm_tn(g2, X2) if weight.requires_grad else None  # gᵀ X  (out, in)
         if bias is None:
             return gx, gw
         gb = np.add.reduce(g2, axis=0) if bias.requires_grad else None  # (out,)

@@ -182,6 +182,8 @@ CASES = {
     "matmul with K = 0": Case(lambda L, a, b: a @ b, ((3, 0), (0, 2))),
     "matmul with M = 0": Case(lambda L, a, b: a @ b, ((0, 3), (3, 2))),
     "matmul batched with an empty batch": Case(lambda L, a, b: a @ b, ((0, 2, 3), (3, 4))),
+    "linear with no inputs (in_features = 0)": Case(lambda L, x, w, b: L.F.linear(x, w, b), ((2, 0), (4, 0), (4,))),
+    "linear on an empty batch": Case(lambda L, x, w, b: L.F.linear(x, w, b), ((0, 3), (4, 3), (4,))),
     "softmax of 0-d": Case(lambda L, a: L.F.softmax(a, dim=0) + L.F.log_softmax(a, dim=-1) * 2.0 + a.softmax(-1), ((),)),
     "softmax over an empty dim": Case(lambda L, a: L.F.softmax(a, dim=1) + L.F.log_softmax(a, dim=1), ((2, 0),)),
     "softmax along a dim of an empty tensor": Case(lambda L, a: L.F.softmax(a, dim=1) + L.F.log_softmax(a, dim=-1), ((0, 3),)),
