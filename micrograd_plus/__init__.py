@@ -11,6 +11,10 @@ Two engines live here, and you can read them in this order:
 The tensor world is imported lazily, so ``from micrograd_plus.scalar import Value`` stays light::
 
     from micrograd_plus import Tensor, nn, optim, functional as F
+
+PyTorch's function spellings are here too: ``micrograd_plus.arange(5)``, ``micrograd_plus.cat``,
+``micrograd_plus.exp(x)`` (the same as ``x.exp()``), ``micrograd_plus.einsum`` ... For what this
+library answers differently from PyTorch, see the docs page "Differences from PyTorch".
 """
 
 import importlib
