@@ -22,7 +22,10 @@ import math
 import numpy as np
 
 from micrograd_plus import kernels
-from micrograd_plus.tensor import Tensor, _result, _scatter_add_rows, _to_tensor
+from micrograd_plus.autograd import differentiable
+from micrograd_plus.random import get_generator
+from micrograd_plus.ops.indexing import scatter_add_rows
+from micrograd_plus.tensor import Tensor, _operand, _result
 
 __all__ = [
     "relu",
@@ -33,22 +36,24 @@ __all__ = [
     "log_softmax",
     "cross_entropy",
     "mse_loss",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "silu",
+    "leaky_relu",
+    "elu",
+    "softplus",
+    "logsigmoid",
+    "one_hot",
+    "pad",
+    "normalize",
     "linear",
     "layer_norm",
     "embedding",
     "dropout",
     "scaled_dot_product_attention",
     "attention_weights",
-    "DIFFERENTIABLE_FUNCTIONS",
 ]
-
-DIFFERENTIABLE_FUNCTIONS = []
-"""Names of the differentiable functions defined here; the tests fail if one lacks a gradient check."""
-
-
-def _differentiable(fn):
-    DIFFERENTIABLE_FUNCTIONS.append(fn.__name__)
-    return fn
 
 
 def _c(a):
@@ -66,9 +71,11 @@ def _row_sum(a, b=None):
     return s[..., None]
 
 
-def _dim_sum(a, b, dim):
-    """Sum of ``a`` (or ``a * b``) over ``dim``, keeping the axis (for a non-last ``dim``)."""
-    return (a if b is None else a * b).sum(axis=dim, keepdims=True)
+def _to_tensor(x, like=None):
+    t = _operand(x, like)
+    if t is None:
+        raise TypeError(f"expected a Tensor, array or number, got {type(x).__name__}")
+    return t
 
 
 def _float_tensor(x, name):
@@ -83,28 +90,81 @@ def _float_tensor(x, name):
 # ----------------------------------------------------------------------------------------------
 
 
-@_differentiable
-def relu(x):
+@differentiable
+def relu(input):
     """max(x, 0) elementwise. See :meth:`Tensor.relu`."""
-    return _to_tensor(x).relu()
+    return _to_tensor(input).relu()
 
 
-@_differentiable
-def gelu(x, approximate="none"):
+@differentiable
+def gelu(input, approximate="none"):
     """GELU, x * Phi(x); ``approximate="tanh"`` is GPT-2's form. See :meth:`Tensor.gelu`."""
-    return _to_tensor(x).gelu(approximate)
+    return _to_tensor(input).gelu(approximate)
 
 
-@_differentiable
-def sigmoid(x):
+@differentiable
+def sigmoid(input):
     """1 / (1 + e^-x), stable for large abs(x). See :meth:`Tensor.sigmoid`."""
-    return _to_tensor(x).sigmoid()
+    return _to_tensor(input).sigmoid()
 
 
-@_differentiable
-def tanh(x):
+@differentiable
+def tanh(input):
     """Hyperbolic tangent. See :meth:`Tensor.tanh`."""
-    return _to_tensor(x).tanh()
+    return _to_tensor(input).tanh()
+
+
+@differentiable
+def silu(input):
+    """SiLU (swish), x * sigmoid(x): Llama's activation. Derivative s (1 + x (1 - s)), s = sigmoid(x)."""
+    x = _float_tensor(input, "silu")
+    X = x.data
+    s = x.sigmoid().data
+    return _result(X * s, (x,), "silu", lambda g: (g * (s * (1 + X * (1 - s))),))
+
+
+@differentiable
+def leaky_relu(input, negative_slope=0.01):
+    """x where x > 0, ``negative_slope * x`` elsewhere; the slope is the derivative (at 0 too, as in PyTorch)."""
+    x = _float_tensor(input, "leaky_relu")
+    X = x.data
+    pos = X > 0
+    return _result(np.where(pos, X, X * negative_slope), (x,), "leaky_relu",
+                   lambda g: (np.where(pos, g, g * negative_slope),))
+
+
+@differentiable
+def elu(input, alpha=1.0):
+    """x where x > 0, alpha (e^x - 1) elsewhere; derivative 1 and alpha e^x (= y + alpha)."""
+    x = _float_tensor(input, "elu")
+    X = x.data
+    pos = X > 0
+    y = np.where(pos, X, alpha * np.expm1(np.minimum(X, 0)))
+    return _result(y, (x,), "elu", lambda g: (np.where(pos, g, g * (y + alpha)),))
+
+
+@differentiable
+def softplus(input, beta=1.0, threshold=20.0):
+    """A smooth relu, log(1 + e^(beta x)) / beta, taken as x where beta x > threshold (as in
+    PyTorch, so it never overflows). Its derivative is sigmoid(beta x)."""
+    x = _float_tensor(input, "softplus")
+    X = x.data
+    bx = X * beta
+    linear_part = bx > threshold
+    y = np.where(linear_part, X, (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / beta)
+    s = Tensor(bx).sigmoid().data
+    return _result(y.astype(X.dtype, copy=False), (x,), "softplus",
+                   lambda g: (np.where(linear_part, g, g * s),))
+
+
+@differentiable
+def logsigmoid(input):
+    """log(sigmoid(x)) = min(x, 0) - log(1 + e^-abs(x)), stable for large abs(x); derivative sigmoid(-x)."""
+    x = _float_tensor(input, "logsigmoid")
+    X = x.data
+    y = np.minimum(X, 0) - np.log1p(np.exp(-np.abs(X)))
+    s_neg = Tensor(-X).sigmoid().data
+    return _result(y, (x,), "logsigmoid", lambda g: (g * s_neg,))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,46 +172,92 @@ def tanh(x):
 # ----------------------------------------------------------------------------------------------
 
 
-@_differentiable
-def softmax(x, dim=-1):
-    """Turn scores into probabilities along ``dim``: exp(x_i) / sum_j exp(x_j).
-
-    Shape in = shape out; each slice along ``dim`` is positive and sums to 1.
-    Backward (with y the output): dx = y * (g - sum(g * y)) along ``dim``.
-    """
-    x = _float_tensor(x, "softmax")
-    total = _row_sum if dim in (-1, x.data.ndim - 1) else (lambda a, b=None: _dim_sum(a, b, dim))
-    z = x.data - np.maximum.reduce(x.data, axis=dim, keepdims=True)  # every exponent <= 0: no overflow
-    y = np.exp(z, out=z)
-    y /= total(y)
-
-    def backward(g):
-        return (y * (g - total(g, y)),)
-
-    return _result(y, (x,), "softmax", backward)
+@differentiable
+def softmax(input, dim=-1):
+    """Turn scores into probabilities along ``dim``. See :meth:`Tensor.softmax` (the rule lives there)."""
+    return _float_tensor(input, "softmax").softmax(dim)
 
 
-@_differentiable
-def log_softmax(x, dim=-1):
-    """log(softmax(x)) along ``dim``, computed as x - max - log(sum(exp(x - max))).
-
-    Computing it directly is more accurate than taking the log of tiny probabilities.
-    Backward (with y the output): dx = g - exp(y) * sum(g).
-    """
-    x = _float_tensor(x, "log_softmax")
-    total = _row_sum if dim in (-1, x.data.ndim - 1) else (lambda a, b=None: _dim_sum(a, b, dim))
-    y = x.data - np.maximum.reduce(x.data, axis=dim, keepdims=True)
-    y -= np.log(total(np.exp(y)))
-
-    def backward(g):
-        return (g - np.exp(y) * total(g),)
-
-    return _result(y, (x,), "log_softmax", backward)
+@differentiable
+def log_softmax(input, dim=-1):
+    """log(softmax(x)) along ``dim``, computed stably. See :meth:`Tensor.log_softmax`."""
+    return _float_tensor(input, "log_softmax").log_softmax(dim)
 
 
-@_differentiable
-def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
+@differentiable
+def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoothing=0.0):
     """The classification cost: -log(probability the model gave to the right class).
+
+    Args:
+        input: the logits, unnormalised scores, (N, C) or (B, T, C) (any leading shape; classes last).
+        target: integer class indices shaped like ``logits`` without its last dim (entries equal
+            to ``ignore_index`` are skipped), or class *probabilities* shaped like ``logits``.
+        reduction: ``"mean"`` (over non-ignored entries), ``"sum"`` or ``"none"`` (per entry).
+        label_smoothing: in [0, 1]; the target becomes ``(1 - s) onehot + s / C``, so the model
+            is asked for a little probability on every class.
+
+    The common case (index targets, no smoothing) is one fused node, see
+    :func:`_cross_entropy_indices`; the others are built from :meth:`Tensor.log_softmax`.
+    """
+    logits = _float_tensor(input, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind == "f":  # probability targets, shaped like the logits
+        if t.shape != logits.data.shape:
+            raise TypeError(
+                f"cross_entropy: targets must be integer class indices of shape {logits.data.shape[:-1]} or "
+                f"float probabilities of shape {logits.data.shape}; got {t.dtype} of shape {t.shape}"
+            )
+        target = _to_tensor(target)
+        C = logits.data.shape[-1]
+        if label_smoothing:
+            target = target * (1.0 - label_smoothing) + label_smoothing / C
+        per_row = -(logits.log_softmax(-1) * target).sum(-1)  # (...,)
+        if reduction == "none":
+            return per_row
+        return per_row.sum() if reduction == "sum" else per_row.mean()
+    if label_smoothing == 0.0:
+        return _cross_entropy_indices(logits, target, reduction, ignore_index)
+    # index targets with smoothing: (1 - s) * nll + s * mean over classes of -log p
+    _check_class_targets(logits.data, t, "cross_entropy", ignore_index)
+    lp = logits.log_softmax(-1)  # (..., C)
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    nll = -lp.gather(-1, safe[..., None]).squeeze(-1)  # (...,)
+    smooth = -lp.mean(-1)
+    per_row = (nll * (1.0 - label_smoothing) + smooth * label_smoothing) * valid
+    if reduction == "none":
+        return per_row
+    if reduction == "sum":
+        return per_row.sum()
+    return per_row.sum() / int(valid.sum()) if valid.any() else per_row.sum() * np.nan
+
+
+def _check_class_targets(x, t, name, ignore_index):
+    if x.ndim < 1:
+        raise ValueError(f"{name}: logits must have a class dimension, got a 0-d tensor")
+    if t.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name}: targets must be integer class indices "
+            f"(or float probabilities), got dtype {t.dtype}"
+        )
+    if t.shape != x.shape[:-1]:
+        raise ValueError(
+            f"{name}: target shape {t.shape} does not match input shape {x.shape} "
+            f"(expected target shape {x.shape[:-1]}: the input without its class dimension)"
+        )
+    C = x.shape[-1]
+    tv = t[t != ignore_index]
+    if tv.size and (tv.min() < 0 or tv.max() >= C):
+        bad = tv[(tv < 0) | (tv >= C)][0]
+        raise IndexError(f"{name}: target class {bad} is out of range for {C} classes (valid: 0..{C - 1})")
+
+
+def _cross_entropy_indices(logits, target, reduction="mean", ignore_index=-100):
+    """The fused cross-entropy for integer targets (see :func:`cross_entropy`).
 
     Args:
         logits: unnormalised scores, (N, C) or (B, T, C) (any leading shape; classes last).
@@ -195,7 +301,10 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
     if N and (tv_lo < 0 or tv_hi >= C):
         tv = t1 if valid is None else t1[valid]
         bad = tv[(tv < 0) | (tv >= C)][0]
-        raise IndexError(f"cross_entropy: target class {bad} is out of range for {C} classes (valid: 0..{C - 1})")
+        raise IndexError(
+            f"cross_entropy: target class {bad} is out of "
+            f"range for {C} classes (valid: 0..{C - 1})"
+        )
 
     x2 = _c(x2)
     nll, lse = kernels.cross_entropy_forward(x2, t1, ignore_index)  # (N,) each, one compiled pass
@@ -213,7 +322,7 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
     return _result(out, (logits,), "cross_entropy", backward)
 
 
-@_differentiable
+@differentiable
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error: mean((input - target)^2). Shapes must match.
 
@@ -244,17 +353,170 @@ def mse_loss(input, target, reduction="mean"):
     return _result(out, (a, b), "mse_loss", backward)
 
 
+def _reduce(loss, reduction, name, count=None):
+    """Apply ``reduction`` to a per-element loss Tensor ("mean" divides by ``count`` if given)."""
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.mean() if count is None else loss.sum() / count
+    raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+@differentiable
+def nll_loss(input, target, reduction="mean", ignore_index=-100):
+    """Negative log-likelihood: -input[..., target] averaged, for ``input`` of log-probabilities
+    (the output of :func:`log_softmax`), (N, C) or (B, T, C), classes last; integer ``target``
+    shaped like ``input`` without its last dim. ``cross_entropy(x, t)`` is
+    ``nll_loss(log_softmax(x), t)``. Backward puts -g (over the count) at each target class."""
+    x = _float_tensor(input, "nll_loss")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    _check_class_targets(x.data, t, "nll_loss", ignore_index)
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    picked = -x.gather(-1, safe[..., None]).squeeze(-1) * valid  # (...,)
+    count = int(valid.sum())
+    if reduction == "mean" and count == 0:
+        return picked.sum() * np.nan  # nothing to average, as in PyTorch
+    return _reduce(picked, reduction, "nll_loss", count)
+
+
+@differentiable
+def binary_cross_entropy(input, target, reduction="mean"):
+    """The cost of a yes/no prediction: -(t log p + (1 - t) log(1 - p)) for probabilities ``p``
+    (``input``, after a sigmoid) and targets ``t`` in [0, 1], same shapes.
+
+    As in PyTorch, each log is clamped at -100 so that p = 0 or 1 gives a large finite cost, and
+    the gradient (p - t) / (p (1 - p)) divides by at least 1e-12.
+    """
+    p = _float_tensor(input, "binary_cross_entropy")
+    t = _to_tensor(target, p)
+    if p.data.shape != t.data.shape:
+        raise ValueError(
+            f"binary_cross_entropy: input shape {p.data.shape} "
+            f"and target shape {t.data.shape} differ"
+        )
+    P, T = p.data, t.data.astype(p.data.dtype, copy=False)
+    if P.size and (P.min() < 0 or P.max() > 1):
+        raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1] (apply sigmoid first, "
+                         "or use binary_cross_entropy_with_logits)")
+    with np.errstate(divide="ignore"):
+        loss = -(T * np.maximum(np.log(P), -100) + (1 - T) * np.maximum(np.log1p(-P), -100))
+
+    def backward(g):
+        gp = g * (P - T) / np.maximum(P * (1 - P), 1e-12)
+        with np.errstate(divide="ignore"):  # (the target's gradient is not clamped, as in PyTorch)
+            gt = g * (np.log1p(-P) - np.log(P)) if t.requires_grad else None
+        return gp, gt
+
+    with np.errstate(divide="ignore"):
+        per = _result(loss.astype(P.dtype, copy=False), (p, t), "binary_cross_entropy", backward)
+    return _reduce(per, reduction, "binary_cross_entropy")
+
+
+@differentiable
+def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight=None):
+    """:func:`binary_cross_entropy` of sigmoid(input), computed from the logits ``x`` without
+    overflow: max(x, 0) - x t + log(1 + e^-abs(x)). The gradient is sigmoid(x) - t.
+
+    ``pos_weight`` (broadcast along the last dim) multiplies the cost of the positive targets.
+    """
+    x = _float_tensor(input, "binary_cross_entropy_with_logits")
+    t = _to_tensor(target, x)
+    if x.data.shape != t.data.shape:
+        raise ValueError(
+            "binary_cross_entropy_with_logits: input shape "
+            f"{x.data.shape} and target shape {t.data.shape} differ"
+        )
+    if pos_weight is not None:  # (1 - t) x + (1 + (w - 1) t) * log(1 + e^-x), from differentiable ops
+        w = _to_tensor(pos_weight, x)
+        per = (1 - t) * x - (1 + (w - 1) * t) * logsigmoid(x)  # -logsigmoid(x) = log(1 + e^-x)
+        return _reduce(per, reduction, "binary_cross_entropy_with_logits")
+    X, T = x.data, t.data.astype(x.data.dtype, copy=False)
+    loss = np.maximum(X, 0) - X * T + np.log1p(np.exp(-np.abs(X)))
+    s = x.sigmoid().data
+
+    def backward(g):
+        return g * (s - T), (-g * X if t.requires_grad else None)
+
+    per = _result(loss, (x, t), "binary_cross_entropy_with_logits", backward)
+    return _reduce(per, reduction, "binary_cross_entropy_with_logits")
+
+
+# ----------------------------------------------------------------------------------------------
+# Shaping helpers: one_hot, pad, normalize
+# ----------------------------------------------------------------------------------------------
+
+
+def one_hot(tensor, num_classes=-1):
+    """Integer class indices (any shape) -> int64 one-hot vectors: shape (..., num_classes), a 1
+    at each index. ``num_classes=-1`` uses max + 1. No gradient (the input is integers)."""
+    t = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected an integer tensor of class indices, got dtype {t.dtype}")
+    if num_classes == -1:
+        num_classes = int(t.max()) + 1 if t.size else 0
+    if t.size and (t.min() < 0 or t.max() >= num_classes):
+        raise IndexError(
+            "one_hot: class values must be in [0, "
+            f"{num_classes}), got min {t.min()} max {t.max()}"
+        )
+    return Tensor((t[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+@differentiable
+def pad(input, pad, mode="constant", value=0.0):
+    """Pad with ``value`` around the last dims, as ``torch.nn.functional.pad``: ``pad`` lists
+    (left, right) amounts starting from the *last* dim, e.g. (1, 1, 2, 0) pads the last dim by 1
+    on each side and the one before by 2 on top. Negative amounts crop. Backward crops ``g``
+    back (the padding got no input, so no gradient). Only ``mode="constant"`` is supported.
+    """
+    x = _to_tensor(input)
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is supported, got {mode!r}")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.data.ndim:
+        raise ValueError(f"pad: needs (left, right) pairs for at most {x.data.ndim} dims, got {pad}")
+    widths = [(0, 0)] * x.data.ndim
+    for i in range(len(pad) // 2):
+        widths[x.data.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    grow = [(max(a, 0), max(b, 0)) for a, b in widths]
+    y = np.pad(x.data, grow, mode="constant", constant_values=value)  # first grow...
+    crop = tuple(slice(max(-a, 0), y.shape[i] - max(-b, 0)) for i, (a, b) in enumerate(widths))
+    if any(c.stop < c.start for c in crop):
+        raise ValueError(f"pad: {pad} crops more than the size of shape {x.data.shape}")
+    y = y[crop]  # ...then crop where an amount is negative
+    inner = tuple(slice(a, a + n) for (a, _), n in zip(grow, x.data.shape))  # x inside the grown array
+
+    def backward(g):
+        full = np.zeros(tuple(n + a + b for n, (a, b) in zip(x.data.shape, grow)), dtype=g.dtype)
+        full[crop] = g
+        return (full[inner],)
+
+    return _result(np.ascontiguousarray(y), (x,), "pad", backward)
+
+
+@differentiable
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """Scale each slice along ``dim`` to unit p-norm: x / max(norm(x), eps), as
+    ``torch.nn.functional.normalize`` (dim=1 by default, as there). Built from
+    :meth:`Tensor.norm`, :meth:`Tensor.clamp` and division."""
+    x = _float_tensor(input, "normalize")
+    return x / x.norm(p, dim=dim, keepdim=True).clamp(min=eps)
+
+
 # ----------------------------------------------------------------------------------------------
 # Layers as functions
 # ----------------------------------------------------------------------------------------------
 
 
-@_differentiable
-def linear(x, weight, bias=None):
+@differentiable
+def linear(input, weight, bias=None):
     """An affine layer, y = x Wᵀ + b, as one node.
 
     Args:
-        x: (..., in_features) -- any number of leading batch dims.
+        input: (..., in_features) -- any number of leading batch dims.
         weight: (out_features, in_features), PyTorch's layout: row j holds neuron j's weights.
         bias: (out_features,) or None.
 
@@ -264,10 +526,13 @@ def linear(x, weight, bias=None):
     The leading dims are flattened, so the whole batch is one (rows, in) x (in, out) product on
     the matmul kernels. Backward: dx = g W, dW = gᵀ x, db = sum of g over rows.
     """
-    x = _float_tensor(x, "linear")
+    x = _float_tensor(input, "linear")
     weight = _float_tensor(weight, "linear weight")
     if weight.data.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.data.shape}")
+        raise ValueError(
+            "linear: weight must be 2-D (out_features, "
+            f"in_features), got shape {weight.data.shape}"
+        )
     out_f, in_f = weight.data.shape
     if x.data.ndim == 0 or x.data.shape[-1] != in_f:
         raise ValueError(
@@ -284,16 +549,20 @@ def linear(x, weight, bias=None):
     X = x.data if x.data.dtype == dt else x.data.astype(dt)
     W = weight.data if weight.data.dtype == dt else weight.data.astype(dt)
     lead = X.shape[:-1]
-    X2 = _c(X.reshape(-1, in_f))  # (rows, in)
-    y = kernels.matmul_nt(X2, _c(W))  # (rows, out) = X Wᵀ
+    rows = math.prod(lead)
+    X2 = _c(X.reshape(rows, in_f))  # (rows, in)
+    # an empty product (no rows, no inputs or no outputs) is plain numpy: zeros or nothing
+    mm, mm_nt, mm_tn = ((kernels.matmul, kernels.matmul_nt, kernels.matmul_tn) if X2.size and W.size
+                        else (np.matmul, lambda a, b: a @ b.T, lambda a, b: a.T @ b))
+    y = mm_nt(X2, _c(W))  # (rows, out) = X Wᵀ
     if bias is not None:
         y += bias.data if bias.data.dtype == dt else bias.data.astype(dt)
     y = y.reshape(lead + (out_f,))  # (..., out)
 
     def backward(g):
-        g2 = _c(g.reshape(-1, out_f))  # (rows, out)
-        gx = kernels.matmul(g2, _c(W)).reshape(lead + (in_f,)) if x.requires_grad else None  # g W
-        gw = kernels.matmul_tn(g2, X2) if weight.requires_grad else None  # gᵀ X  (out, in)
+        g2 = _c(g.reshape(rows, out_f))  # (rows, out)
+        gx = mm(g2, _c(W)).reshape(lead + (in_f,)) if x.requires_grad else None  # g W
+        gw = mm_tn(g2, X2) if weight.requires_grad else None  # gᵀ X  (out, in)
         if bias is None:
             return gx, gw
         gb = np.add.reduce(g2, axis=0) if bias.requires_grad else None  # (out,)
@@ -303,12 +572,12 @@ def linear(x, weight, bias=None):
     return _result(y, parents, "linear", backward)
 
 
-@_differentiable
-def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+@differentiable
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise each slice over the last dims to mean 0, variance 1, then scale and shift.
 
     Args:
-        x: ``(..., *normalized_shape)``, e.g. (B, T, C) with normalized_shape (C,).
+        input: ``(..., *normalized_shape)``, e.g. (B, T, C) with normalized_shape (C,).
         normalized_shape: an int or tuple: the trailing dims to normalise over.
         weight, bias: shaped like ``normalized_shape`` (or None).
 
@@ -317,14 +586,17 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     With x̂ the normalised input and dx̂ = g * weight, the backward is
     dx = (dx̂ - mean(dx̂) - x̂ * mean(dx̂ * x̂)) / std.
     """
-    x = _float_tensor(x, "layer_norm")
+    x = _float_tensor(input, "layer_norm")
     if isinstance(normalized_shape, (int, np.integer)):
         normalized_shape = (int(normalized_shape),)
     normalized_shape = tuple(normalized_shape)
     k = len(normalized_shape)
     X = x.data
     if k == 0 or X.shape[X.ndim - k :] != normalized_shape or X.ndim < k:
-        raise ValueError(f"layer_norm: input shape {X.shape} does not end with normalized_shape {normalized_shape}")
+        raise ValueError(
+            f"layer_norm: input shape {X.shape} does not "
+            f"end with normalized_shape {normalized_shape}"
+        )
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != normalized_shape:
             raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
@@ -351,20 +623,20 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _result(y, parents, "layer_norm", backward)
 
 
-@_differentiable
-def embedding(idx, weight):
-    """Look up rows of a table: ``weight[idx]``, e.g. token ids -> vectors.
+@differentiable
+def embedding(input, weight):
+    """Look up rows of a table: ``weight[input]``, e.g. token ids -> vectors.
 
     Args:
-        idx: integer array/Tensor of any shape, e.g. (B, T), values in [0, num_embeddings).
+        input: integer array/Tensor of any shape, e.g. (B, T), values in [0, num_embeddings).
         weight: (num_embeddings, dim).
 
     Returns:
-        (*idx.shape, dim). A row used several times gets the *sum* of its gradients
+        (*input.shape, dim). A row used several times gets the *sum* of its gradients
         (a scatter-add), which is the backward of a gather.
     """
     weight = _float_tensor(weight, "embedding weight")
-    ix = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+    ix = input.data if isinstance(input, Tensor) else np.asarray(input)
     if ix.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {ix.dtype}")
     W = weight.data
@@ -373,18 +645,21 @@ def embedding(idx, weight):
     V, D = W.shape
     if ix.size and (ix.min() < 0 or ix.max() >= V):
         bad = ix[(ix < 0) | (ix >= V)].flat[0]
-        raise IndexError(f"embedding: index {bad} is out of range for a table of {V} rows (valid: 0..{V - 1})")
+        raise IndexError(
+            f"embedding: index {bad} is out of range for "
+            f"a table of {V} rows (valid: 0..{V - 1})"
+        )
     flat = ix.reshape(-1)
-    y = np.take(W, flat, axis=0).reshape(ix.shape + (D,))  # (*idx.shape, D)
+    y = np.take(W, flat, axis=0).reshape(ix.shape + (D,))  # (*input.shape, D)
 
     def backward(g):
-        return (_scatter_add_rows(flat, g.reshape(-1, D), V),)  # (V, D); repeated ids add up
+        return (scatter_add_rows(flat, g.reshape(-1, D), V),)  # (V, D); repeated ids add up
 
     return _result(y, (weight,), "embedding", backward)
 
 
-@_differentiable
-def dropout(x, p=0.5, training=True, generator=None):
+@differentiable
+def dropout(input, p=0.5, training=True, generator=None):
     """Randomly zero a fraction ``p`` of the elements during training ("inverted" dropout).
 
     Kept elements are divided by 1 - p so that the expected value is unchanged; at evaluation
@@ -392,15 +667,13 @@ def dropout(x, p=0.5, training=True, generator=None):
     :mod:`micrograd_plus.random`), so a seed reproduces it. Backward lets the gradient through
     exactly where the mask kept the element, with the same 1/(1 - p) scale.
     """
-    x = _float_tensor(x, "dropout")
+    x = _float_tensor(input, "dropout")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return x * 0.0
-    from micrograd_plus.random import get_generator
-
     rng = get_generator(generator)
     rdt = np.float32 if x.data.dtype == np.float32 else np.float64
     keep = rng.random(x.data.shape, dtype=rdt) >= p  # boolean mask: 1 byte per element
@@ -421,7 +694,7 @@ def dropout(x, p=0.5, training=True, generator=None):
 # ----------------------------------------------------------------------------------------------
 
 
-@_differentiable
+@differentiable
 def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  generator=None):
     """Attention: each query position takes a weighted average of the values.
@@ -475,7 +748,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     return p @ v  # (..., T, Dv)
 
 
-@_differentiable
+@differentiable
 def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
     """How much each query position attends to each key position: softmax(q kᵀ * scale + mask).
 

@@ -30,6 +30,8 @@ Example::
 
 import numpy as np
 
+from micrograd_plus.scalar import Value
+
 DEFAULT_EPS = 1e-6
 """Step size of the central difference. Small enough for O(eps**2) truncation error to vanish,
 large enough that float64 rounding (about 1e-16 / eps = 1e-10) stays negligible."""
@@ -76,8 +78,6 @@ def numerical_gradient(f, x, eps=DEFAULT_EPS):
 
 
 def _is_value(obj):
-    from micrograd_plus.scalar import Value
-
     return isinstance(obj, Value)
 
 
@@ -124,6 +124,8 @@ def _check_values(fn, inputs, eps, atol, rtol):
 
 
 def _check_tensors(fn, inputs, eps, atol, rtol, seed):
+    # Imported here, not at the top: the tensor engine loads numba (seconds), and checking the
+    # scalar engine's gradients should not pay for that.
     from micrograd_plus.tensor import Tensor, no_grad
 
     checked = []

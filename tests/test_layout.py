@@ -57,6 +57,9 @@ LAYERS = [
     ("micrograd_plus.plots", 4, "tools"),
     ("micrograd_plus.functional", 3, "functional"),
     ("micrograd_plus.tensor", 2, "tensor"),
+    ("micrograd_plus.functions", 2, "tensor"),  # torch.exp(x)-style spellings of Tensor methods
+    ("micrograd_plus.ops", 2, "tensor"),  # the Tensor's op families (mixins)
+    ("micrograd_plus.autograd", 2, "tensor"),  # grad mode, the op registry, dtype rules
     ("micrograd_plus.kernels", 1, "kernels"),
     ("micrograd_plus.scalar", 0, "scalar"),
     ("micrograd_plus.data", 0, "data"),

@@ -6,8 +6,8 @@ backward pass with numerical derivatives. Values are kept away from kinks (0 for
 for max) where the derivative is undefined.
 
 ``@covers(...)`` records which registered op names a test checks; ``test_every_op_is_checked``
-fails if an op in ``tensor.DIFFERENTIABLE_OPS`` / ``functional.DIFFERENTIABLE_FUNCTIONS`` has no
-check, or if a public Tensor method is neither registered nor declared non-differentiable.
+fails if an op in the one registry, ``micrograd_plus.autograd.DIFFERENTIABLE_OPS``, has no check,
+or if a public Tensor method is neither registered nor declared non-differentiable.
 """
 
 import inspect
@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 import micrograd_plus.functional as F
 import micrograd_plus.tensor as tensor_module
+from micrograd_plus.autograd import DIFFERENTIABLE_OPS
 from micrograd_plus.gradcheck import gradcheck
-from micrograd_plus.tensor import Tensor, cat, stack, where
+from micrograd_plus.tensor import Tensor, cat, einsum, stack, where
 
 COVERED = set()
 
@@ -457,6 +458,276 @@ def test_attention_weights(H, T, D, causal, data):
     gradcheck(lambda q, k: F.attention_weights(q, k, is_causal=causal), [q, k])
 
 
+# ---- the ops added for PyTorch parity -----------------------------------------------------------
+# Shapes here include empty dimensions (side 0) and 0-d tensors wherever the op allows them.
+
+SHAPES_WITH_EMPTY = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
+PAIRS_WITH_EMPTY = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0, max_side=3)
+
+
+def off_integers(x):
+    """Move entries to k + 0.1 .. k + 0.4: away from the jumps of floor/ceil/trunc/sign (at
+    integers) and of round (at halves)."""
+    return np.floor(x) + 0.1 + 0.3 * (x - np.floor(x))
+
+
+@covers("sin", "cos", "erf", "expm1", "square", "F.silu", "F.softplus", "F.logsigmoid")
+@given(SHAPES_WITH_EMPTY.flatmap(lambda s: values(s, -3.0, 3.0)))
+def test_smooth_unary_more(x):
+    for fn in (lambda t: t.sin(), lambda t: t.cos(), lambda t: t.erf(), lambda t: t.expm1(), lambda t: t.square(),
+               F.silu, F.softplus, lambda t: F.softplus(t, beta=2.0, threshold=1.5), F.logsigmoid):
+        gradcheck(fn, [leaf(x)])
+
+
+@covers("log2", "log10", "log1p", "rsqrt", "reciprocal")
+@given(SHAPES_WITH_EMPTY.flatmap(lambda s: values(s, 0.2, 3.0)))
+def test_positive_domain_unary_more(x):
+    for fn in (lambda t: t.log2(), lambda t: t.log10(), lambda t: t.log1p(), lambda t: t.rsqrt(), lambda t: t.reciprocal()):
+        gradcheck(fn, [leaf(x)])
+
+
+@covers("F.leaky_relu", "F.elu")
+@given(SHAPES_WITH_EMPTY.flatmap(values))
+def test_kinked_activations(x):
+    x = away_from_zero(x)
+    gradcheck(F.leaky_relu, [leaf(x)])
+    gradcheck(lambda t: F.leaky_relu(t, 0.2), [leaf(x)])
+    gradcheck(F.elu, [leaf(x)])
+    gradcheck(lambda t: F.elu(t, alpha=0.5), [leaf(x)])
+
+
+@covers("sign", "floor", "ceil", "round", "trunc")
+@given(SHAPES_WITH_EMPTY.flatmap(lambda s: values(s, -3.0, 3.0)))
+def test_piecewise_constant_ops_have_zero_gradient(x):
+    x = off_integers(x)
+    for fn in (lambda t: t.sign() * t, lambda t: t.floor() + t, lambda t: t.ceil() * 2.0,
+               lambda t: t.round() - t, lambda t: t.trunc() + t * t):
+        gradcheck(fn, [leaf(x)])
+
+
+@covers("clamp", "clip")
+@given(SHAPES_WITH_EMPTY.flatmap(values), st.data())
+def test_clamp(x, data):
+    lo, hi = -0.5, 0.7
+    x = np.where(np.abs(x - lo) < 0.05, x + 0.1, x)  # away from the bounds (the kinks)
+    x = np.where(np.abs(x - hi) < 0.05, x + 0.1, x)
+    gradcheck(lambda t: t.clamp(lo, hi), [leaf(x)])
+    gradcheck(lambda t: t.clamp(min=lo), [leaf(x)])
+    gradcheck(lambda t: t.clip(max=hi), [leaf(x)])
+    # tensor bounds get the gradient where they were chosen
+    b = data.draw(values(x.shape)) + 3.0
+    b = np.where(np.abs(x - (b - 3.5)) < 0.1, b + 0.3, b)  # neither bound within 0.1 of x (a kink)
+    b = leaf(np.where(np.abs(x - b) < 0.1, b + 0.3, b))
+    gradcheck(lambda t, b: t.clamp(min=b - 3.5, max=b), [leaf(x), b])
+
+
+@covers("maximum", "minimum")
+@given(PAIRS_WITH_EMPTY, st.data())
+def test_maximum_minimum(shapes, data):
+    sa, sb = shapes.input_shapes
+    a, b = data.draw(values(sa)), data.draw(values(sb))
+    A, B = leaf(a), leaf(b + 0.013)  # an irrational-ish offset: exact ties have probability ~0
+    gradcheck(lambda a, b: a.maximum(b), [A, B])
+    gradcheck(lambda a, b: a.minimum(b), [A, B])
+    gradcheck(lambda a: a.maximum(0.3) + a.minimum(-0.3), [A])
+
+
+@covers("prod")
+@given(shape_and_axis(), st.data(), st.booleans())
+def test_prod(sak, data, with_zero):
+    shape, axis, keepdims = sak
+    x = data.draw(values(shape, -1.5, 1.5))
+    if with_zero and x.size:
+        x.flat[0] = 0.0  # exactly one zero: the gradient there is the product of the others
+    if isinstance(axis, tuple) and not axis:
+        axis = None
+    gradcheck(lambda t: t.prod(dim=axis, keepdim=keepdims), [leaf(x)])
+
+
+@covers("std", "norm")
+@given(shape_and_axis(min_dims=1), st.data(), st.sampled_from([0, 1]))
+def test_std_and_norm(sak, data, correction):
+    shape, axis, keepdims = sak
+    x = leaf(distinct(shape, data.draw(st.integers(0, 1000))))  # distinct values: std > 0
+    n = int(np.prod([shape[a] for a in (range(len(shape)) if axis is None else np.atleast_1d(axis))]))
+    if n - correction > 0 and n > 1:
+        gradcheck(lambda t: t.std(axis=axis, keepdims=keepdims, correction=correction), [x])
+    y = leaf(away_from_zero(data.draw(values(shape)), 0.3))
+    for p in (1, 2, 3, np.inf):
+        if p == np.inf and np.unique(np.round(np.abs(y.data), 6)).size != y.data.size:
+            continue  # a tie for the largest magnitude is a kink
+        gradcheck(lambda t: t.norm(p, dim=axis, keepdim=keepdims), [y])
+
+
+@covers("logsumexp", "cumsum")
+@given(shape_and_axis(), st.data())
+def test_logsumexp_cumsum(sak, data):
+    shape, axis, keepdims = sak
+    x = leaf(data.draw(values(shape, -3.0, 3.0)))
+    if isinstance(axis, tuple) and not axis:
+        axis = None
+    gradcheck(lambda t: t.logsumexp(dim=axis, keepdim=keepdims), [x])
+    dim = data.draw(st.integers(-max(len(shape), 1), max(len(shape), 1) - 1))
+    gradcheck(lambda t: t.cumsum(dim), [x])
+
+
+@covers("amax", "amin", "sort", "topk")
+@given(shape_and_axis(), st.integers(0, 2**16), st.data())
+def test_values_with_indices(sak, seed, data):
+    shape, axis, keepdims = sak
+    x = leaf(distinct(shape, seed))  # no ties: every value has one place to send its gradient
+    gradcheck(lambda t: t.amax(dim=axis, keepdim=keepdims) + t.amin(dim=axis, keepdim=keepdims) * 2.0, [x])
+    nd = max(len(shape), 1)
+    dim = data.draw(st.integers(-nd, nd - 1))
+    gradcheck(lambda t: t.max(dim, keepdim=keepdims).values, [x])
+    gradcheck(lambda t: t.min(dim=dim).values * 3.0, [x])
+    descending = data.draw(st.booleans())
+    gradcheck(lambda t: t.sort(dim, descending=descending).values * np.arange(1.0, 1.0 + (shape[dim] if shape else 1)).reshape(
+        (-1,) + (1,) * ((len(shape) - 1 - dim % nd) if shape else 0)), [x])
+    n = shape[dim] if shape else 1
+    k = data.draw(st.integers(0, n))
+    gradcheck(lambda t: t.topk(k, dim, largest=descending).values, [x])
+
+
+@covers("repeat", "flip", "roll", "tril", "triu", "unbind", "clone")
+@given(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3), st.data())
+def test_layout_ops(shape, data):
+    x = leaf(data.draw(values(shape)))
+    rng = np.random.default_rng(2)
+    fixed = {}
+
+    def w(shape):  # the same distinct weights for every call with this shape
+        return fixed.setdefault(tuple(shape), rng.standard_normal(shape))
+
+    nd = len(shape)
+    reps = tuple(data.draw(st.integers(1, 3)) for _ in range(nd + data.draw(st.integers(0, 1))))
+    if reps:
+        gradcheck(lambda t: t.repeat(*reps) * w(np.tile(x.data.reshape((1,) * (len(reps) - nd) + shape), reps).shape), [x])
+    dims = tuple(data.draw(st.lists(st.integers(0, max(nd - 1, 0)), unique=True, max_size=nd))) if nd else ()
+    gradcheck(lambda t: t.flip(dims) * w(shape), [x])
+    gradcheck(lambda t: t.roll(2) * w(shape), [x])
+    if nd:
+        gradcheck(lambda t: t.roll((1, -1)[: min(nd, 2)], tuple(range(min(nd, 2)))) * w(shape), [x])
+        gradcheck(lambda t: stack(list(t.unbind(0)) or [t.sum() * 0.0]), [x]) if shape[0] else None
+    if nd >= 2:
+        k = data.draw(st.integers(-2, 2))
+        gradcheck(lambda t: t.tril(k) * w(shape) + t.triu(k), [x])
+    gradcheck(lambda t: t.clone() * 2.0, [x])
+
+
+@covers("to", "type_as", "__mod__")
+@given(SHAPES.flatmap(lambda s: values(s, 0.1, 3.0)))
+def test_cast_spellings_and_remainder(x):
+    gradcheck(lambda t: t.to(np.float64) * t.type_as(t), [leaf(x)])
+    b = leaf(np.full(x.shape, 0.7) + 0.05 * np.arange(x.size).reshape(x.shape))
+    a = leaf(off_integers(x) * b.data)  # a / b away from integers: % is smooth there
+    gradcheck(lambda a, b: a % b, [a, b])
+    c = leaf(off_integers(x) * 0.9)
+    gradcheck(lambda c: c % 0.9, [c])
+
+
+@covers("gather", "scatter_add", "index_select")
+@given(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3), st.data())
+def test_gather_scatter(shape, data):
+    nd = len(shape)
+    dim = data.draw(st.integers(-nd, nd - 1))
+    x = leaf(data.draw(values(shape)))
+    idx_shape = tuple(data.draw(st.integers(0 if i != dim % nd else 0, n if i != dim % nd else 4)) for i, n in enumerate(shape))
+    idx = data.draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(0, shape[dim] - 1)))
+    gradcheck(lambda t: t.gather(dim, idx), [x])  # repeated indices add up in backward
+    src = leaf(data.draw(values(idx_shape)))
+    gradcheck(lambda t, s: t.scatter_add(dim, Tensor(idx), s), [x, src])
+    sel = np.array(data.draw(st.lists(st.integers(0, shape[dim] - 1), max_size=4)), dtype=np.int64)
+    gradcheck(lambda t: t.index_select(dim, sel), [x])
+
+
+@st.composite
+def einsum_cases(draw):
+    i, j, k, b = (draw(st.integers(1, 3)) for _ in range(4))
+    return draw(st.sampled_from([
+        ("ij,jk->ik", [(i, j), (j, k)]),
+        ("bij,bjk->bik", [(b, i, j), (b, j, k)]),
+        ("ij->", [(i, j)]),
+        ("ij->ji", [(i, j)]),
+        ("i,j->ij", [(i,), (j,)]),
+        ("ij,ij->i", [(i, j), (i, j)]),
+        ("ij,j", [(i, j), (j,)]),  # implicit output
+        ("...ij,jk->...ik", [(b, i, j), (j, k)]),
+        ("bi,bj,bk->ijk", [(b, i), (b, j), (b, k)]),
+        ("ij,kj->", [(i, j), (k, j)]),  # a letter only one operand has gets summed
+        ("ijk->ik", [(i, j, k)]),
+    ]))
+
+
+@covers("einsum")
+@given(einsum_cases(), st.data())
+def test_einsum(case, data):
+    eq, shapes = case
+    ops = [leaf(data.draw(values(s))) for s in shapes]
+    gradcheck(lambda *t: einsum(eq, *t), ops)
+
+
+@covers("F.nll_loss", "F.binary_cross_entropy", "F.binary_cross_entropy_with_logits")
+@given(hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=3), st.integers(1, 4),
+       st.sampled_from(["mean", "sum", "none"]), st.data())
+def test_more_losses(lead, C, reduction, data):
+    x = leaf(data.draw(values(lead + (C,), -3.0, 3.0)))
+    t = data.draw(hnp.arrays(np.int64, lead, elements=st.integers(0, C - 1)))
+    gradcheck(lambda x: F.nll_loss(F.log_softmax(x, -1), t, reduction=reduction), [x])
+    t_ign = np.where(np.arange(t.size).reshape(t.shape) % 2 == 1, -100, t)
+    gradcheck(lambda x: F.nll_loss(x, t_ign, reduction=reduction), [x])
+    p = leaf(data.draw(values(lead, 0.05, 0.95)))
+    y = leaf(data.draw(values(lead, 0.0, 1.0)))
+    gradcheck(lambda p, y: F.binary_cross_entropy(p, y, reduction=reduction), [p, y])
+    z = leaf(data.draw(values(lead, -4.0, 4.0)))
+    gradcheck(lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction=reduction), [z, y])
+    w = leaf(data.draw(values(lead[-1:], 0.5, 2.0)))
+    gradcheck(lambda z, y, w: F.binary_cross_entropy_with_logits(z, y, reduction=reduction, pos_weight=w), [z, y, w])
+
+
+@covers("F.cross_entropy")
+@given(hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=3), st.integers(1, 4),
+       st.sampled_from(["mean", "sum", "none"]), st.sampled_from([0.0, 0.1, 0.5]), st.data())
+def test_cross_entropy_smoothing_and_probabilities(lead, C, reduction, smoothing, data):
+    x = leaf(data.draw(values(lead + (C,), -3.0, 3.0)))
+    t = data.draw(hnp.arrays(np.int64, lead, elements=st.integers(0, C - 1)))
+    t.flat[-1] = -100 if t.size > 1 else t.flat[-1]  # one ignored entry when there are several
+    gradcheck(lambda x: F.cross_entropy(x, t, reduction=reduction, label_smoothing=smoothing), [x])
+    q = leaf(data.draw(values(lead + (C,), 0.0, 1.0)))  # probability targets (need not sum to 1)
+    gradcheck(lambda x, q: F.cross_entropy(x, q, reduction=reduction, label_smoothing=smoothing), [x, q])
+
+
+@covers("F.pad", "F.normalize")
+@given(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3), st.data())
+def test_pad_normalize(shape, data):
+    x = leaf(data.draw(values(shape)))
+    k = data.draw(st.integers(1, len(shape)))
+    amounts = tuple(data.draw(st.integers(-1, 2)) if (i // 2) < k else 0 for i in range(2 * k))
+    amounts = tuple(max(a, -(shape[len(shape) - 1 - i // 2] // 2)) for i, a in enumerate(amounts))  # crop at most half
+    w = np.random.default_rng(4).standard_normal(F.pad(Tensor(x.data), amounts).shape)  # fixed weights
+    gradcheck(lambda t: F.pad(t, amounts, value=1.5) * w, [x])
+    y = leaf(away_from_zero(data.draw(values(shape)), 0.2))
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    gradcheck(lambda t: F.normalize(t, dim=dim), [y])
+    gradcheck(lambda t: F.normalize(t, p=1.0, dim=dim), [y])
+
+
+@given(PAIRS_WITH_EMPTY, st.data(), st.sampled_from([np.int64, np.int32, np.uint8, np.bool_]))
+def test_float_leaf_with_integer_and_bool_operands(shapes, data, dtype):
+    """A float64 leaf meeting an int or bool tensor: the result is float64 (the float wins, as in
+    PyTorch) and the gradient to the leaf is right; the integers get none."""
+    sa, sb = shapes.input_shapes
+    a = leaf(data.draw(values(sa)))
+    top = 1 if dtype == np.bool_ else 3
+    k = Tensor(data.draw(hnp.arrays(dtype, sb, elements=st.integers(0, top))))
+    mask = Tensor(data.draw(hnp.arrays(np.bool_, sb)))
+    assert (a + k).dtype == np.float64 and (k * a).dtype == np.float64 and (a / (k + 1)).dtype == np.float64
+    gradcheck(lambda a: a + k - k * a + a * mask, [a])
+    gradcheck(lambda a: a / (k + 1) + (k + 1) / (a * a + 1.0), [a])
+    # (k + 0.5 would be float32, and a 0-d float64 a meeting it computes in float32, as in PyTorch)
+    gradcheck(lambda a: where(mask.data, a, k) + a.maximum(k.double() + 0.5) + (a * a + 1.0) ** k, [a])
+
+
 # ---- composite graphs: reuse, diamonds, deep chains -------------------------------------------
 
 
@@ -491,42 +762,64 @@ def test_mlp_through_every_layer_kind(rng):
 NON_DIFFERENTIABLE = {
     # reading and bookkeeping
     "item", "numpy", "tolist", "detach", "requires_grad_", "retain_grad", "zero_grad", "backward",
-    "shape", "dtype", "ndim", "size", "is_leaf", "data", "grad", "requires_grad",
+    "shape", "dtype", "ndim", "size", "is_leaf", "data", "grad", "requires_grad", "dim", "numel",
+    "contiguous", "equal",
     # integer / boolean results
-    "long", "argmax", "eq", "ne",
+    "long", "int", "bool", "argmax", "argmin", "all", "any", "isnan", "isinf", "isfinite",
+    "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
+    # spelled through a registered op (view_as = reshape, expand_as = expand, swapaxes = transpose)
+    "view_as", "reshape_as", "expand_as", "swapaxes",
 }
 ARITHMETIC_DUNDERS = {
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
-    "__pow__", "__rpow__", "__neg__", "__matmul__", "__rmatmul__", "__getitem__",
+    "__pow__", "__rpow__", "__neg__", "__matmul__", "__rmatmul__", "__getitem__", "__mod__",
 }
 
 
+def _public_tensor_attributes():
+    """Every public method/property of Tensor, from the class and the op mixins it inherits."""
+    out = {}
+    for klass in reversed(tensor_module.Tensor.__mro__[:-1]):  # (not object)
+        for name, attr in vars(klass).items():
+            if name.startswith("_") and name not in ARITHMETIC_DUNDERS:
+                continue
+            if callable(attr) or isinstance(attr, property) or inspect.isdatadescriptor(attr):
+                out[name] = attr
+    return out
+
+
 def test_every_op_is_checked():
-    registered = set(tensor_module.DIFFERENTIABLE_OPS) | {"F." + n for n in F.DIFFERENTIABLE_FUNCTIONS}
+    registered = set(DIFFERENTIABLE_OPS)
     missing = registered - COVERED
     assert not missing, f"ops without a gradient check: {sorted(missing)}"
     # every public Tensor method/property is either registered or declared non-differentiable
-    for name, attr in vars(tensor_module.Tensor).items():
-        if name.startswith("_") and name not in ARITHMETIC_DUNDERS:
-            continue
-        if not (callable(attr) or isinstance(attr, property) or inspect.isdatadescriptor(attr)):
-            continue
+    for name, attr in _public_tensor_attributes().items():
         fn_name = getattr(attr, "__name__", name)
         assert name in registered or fn_name in registered or name in NON_DIFFERENTIABLE, (
             f"Tensor.{name} is neither in DIFFERENTIABLE_OPS (with a gradient check) nor declared "
             "non-differentiable in this test"
         )
     for name in F.__all__:
-        if name.isupper():
+        if name in F_NON_DIFFERENTIABLE:
             continue
-        assert name in F.DIFFERENTIABLE_FUNCTIONS, f"F.{name} is not registered in DIFFERENTIABLE_FUNCTIONS"
-    for name in ("cat", "stack", "where"):
-        assert name in tensor_module.DIFFERENTIABLE_OPS
+        assert "F." + name in registered, f"F.{name} is not registered in DIFFERENTIABLE_OPS"
+    for name in ("cat", "stack", "where", "einsum"):
+        assert name in registered
+
+
+F_NON_DIFFERENTIABLE = {"one_hot"}
+
+
+def test_there_is_one_registry():
+    """functional registers into the same list as the tensor ops (no second registry)."""
+    assert not hasattr(F, "DIFFERENTIABLE_FUNCTIONS")
+    assert "F.softmax" in DIFFERENTIABLE_OPS and "softmax" in DIFFERENTIABLE_OPS and "exp" in DIFFERENTIABLE_OPS
+    assert len(DIFFERENTIABLE_OPS) == len(set(DIFFERENTIABLE_OPS)), "an op is registered twice"
 
 
 def test_registry_test_can_fail():
     """The coverage check above is not vacuous: an unregistered, unchecked op is detected."""
-    registered = set(tensor_module.DIFFERENTIABLE_OPS) | {"made_up_op"}
+    registered = set(DIFFERENTIABLE_OPS) | {"made_up_op"}
     assert registered - COVERED == {"made_up_op"}
 
 

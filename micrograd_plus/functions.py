@@ -1,0 +1,45 @@
+"""PyTorch's function spellings of the tensor methods: ``micrograd_plus.exp(x)`` is ``x.exp()``.
+
+PyTorch code writes both ``torch.exp(x)`` and ``x.exp()``; here the rule of each op lives once,
+as a :class:`~micrograd_plus.Tensor` method (in :mod:`micrograd_plus.ops`), and this module makes
+the function form of each name below. The first argument may also be an array or a number.
+Creation functions and ops of several tensors (``zeros``, ``arange``, ``cat``, ``where``,
+``einsum`` ...) are real functions in :mod:`micrograd_plus.tensor`.
+"""
+
+from micrograd_plus.tensor import Tensor, _operand
+
+METHODS_AS_FUNCTIONS = (
+    "exp", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt", "square", "reciprocal",
+    "sin", "cos", "erf", "tanh", "sigmoid", "relu", "abs", "sign", "floor", "ceil", "round", "trunc",
+    "clamp", "clip", "isnan", "isinf", "isfinite", "sum", "mean", "prod", "std", "var", "norm",
+    "max", "min", "amax", "amin", "argmax", "argmin", "all", "any", "logsumexp", "cumsum",
+    "softmax", "log_softmax", "sort", "topk", "flip", "roll", "tril", "triu", "reshape", "flatten",
+    "squeeze", "unsqueeze", "permute", "transpose", "gather", "scatter_add", "index_select",
+    "matmul", "split", "chunk", "unbind", "masked_fill", "logical_not", "logical_and", "logical_or",
+)
+"""The Tensor methods that also exist as ``micrograd_plus.<name>(input, ...)``."""
+
+
+def _function(name):
+    method = getattr(Tensor, name)
+
+    def function(input, *args, **kwargs):
+        x = _operand(input)
+        if x is None:
+            raise TypeError(f"{name}: expected a Tensor, array or number, got {type(input).__name__}")
+        return method(x, *args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"``{name}(input, ...)`` is ``input.{name}(...)``: see :meth:`micrograd_plus.Tensor.{name}`."
+    return function
+
+
+def pow(input, exponent):
+    """``input ** exponent`` (either may be a number)."""
+    x = _operand(input, exponent if isinstance(exponent, Tensor) else None)
+    return x ** exponent
+
+
+globals().update({_name: _function(_name) for _name in METHODS_AS_FUNCTIONS})
+__all__ = list(METHODS_AS_FUNCTIONS) + ["pow"]

@@ -1,0 +1,17 @@
+"""The operations of :class:`micrograd_plus.Tensor`, one family per file.
+
+Each file holds a *mixin* class whose methods ``Tensor`` inherits (``class Tensor(ArithmeticOps,
+ElementwiseOps, ...)`` in :mod:`micrograd_plus.tensor`). Every op is its forward computation and
+its local backward rule side by side, finished by ``self._result(y, parents, name, backward)``,
+and registered with ``@differentiable`` in the one registry the gradient-check tests read.
+
+* :mod:`~micrograd_plus.ops.arithmetic` -- ``+ - * / **``, comparisons, casts, maximum/minimum
+* :mod:`~micrograd_plus.ops.elementwise` -- exp, log, sin, tanh, sigmoid, relu, gelu, clamp, ...
+* :mod:`~micrograd_plus.ops.reduce` -- sum, mean, max, var, prod, logsumexp, cumsum, softmax, sort, ...
+* :mod:`~micrograd_plus.ops.shape` -- reshape, permute, transpose, expand, repeat, flip, roll, tril, ...
+* :mod:`~micrograd_plus.ops.indexing` -- ``t[...]``, masked_fill, gather, scatter_add, split
+* :mod:`~micrograd_plus.ops.linalg` -- ``@`` (on the library's matmul kernels)
+
+These modules import only :mod:`micrograd_plus.autograd` (and the kernels), never the tensor
+module, so the imports flow one way: functional -> tensor -> ops -> autograd.
+"""
