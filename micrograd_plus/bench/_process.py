@@ -58,7 +58,7 @@ def environment_summary():
     """A few lines describing the machine and the libraries, printed above every benchmark table."""
     import numpy as np
 
-    from micrograd_plus.kernels._cpu import describe
+    from micrograd_plus.kernels._cpu import describe  # deferred: llvmlite loads only when the summary is printed
 
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs",
              describe()]

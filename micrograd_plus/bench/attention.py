@@ -44,7 +44,7 @@ def _cases(shape, threads):
     """name -> zero-argument callable, for every implementation measured at ``shape``."""
     import numpy as np
 
-    from micrograd_plus.kernels import attention as A
+    from micrograd_plus.kernels import attention as A  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     rng = np.random.default_rng(0)
     q, k, v, dout = (rng.standard_normal(shape).astype(np.float32) for _ in range(4))

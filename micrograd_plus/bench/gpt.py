@@ -101,9 +101,9 @@ def torch_gpt(model):
 
 
 def _our_step_fn(model, tc):
-    from micrograd_plus import nn
-    from micrograd_plus.optim import CosineWithWarmup
-    from micrograd_plus.train.gpt import configure_optimizer
+    from micrograd_plus import nn  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+    from micrograd_plus.optim import CosineWithWarmup  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+    from micrograd_plus.train.gpt import configure_optimizer  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     opt = configure_optimizer(model, tc)
     sched = CosineWithWarmup(opt, tc.warmup_iters, tc.decay_iters, min_lr=tc.min_lr)
@@ -124,7 +124,7 @@ def _our_step_fn(model, tc):
 def _torch_step_fn(tmodel, tc):
     import torch
 
-    from micrograd_plus.optim import cosine_with_warmup_lr
+    from micrograd_plus.optim import cosine_with_warmup_lr  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     decay = [p for n, p in tmodel.named_parameters() if p.dim() >= 2 and not n.startswith(("transformer__wte", "transformer__wpe"))]
     other = [p for n, p in tmodel.named_parameters() if not (p.dim() >= 2 and not n.startswith(("transformer__wte", "transformer__wpe")))]
@@ -167,8 +167,8 @@ def _setup(iters, size=None):
     batches (the same in every process)."""
     from dataclasses import replace
 
-    from micrograd_plus.data import CharTokenizer, get_batch, load_shakespeare
-    from micrograd_plus.train.gpt import PRESETS
+    from micrograd_plus.data import CharTokenizer, get_batch, load_shakespeare  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+    from micrograd_plus.train.gpt import PRESETS  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     preset = PRESETS["shakespeare-char-cpu"]
     text = load_shakespeare()
@@ -193,7 +193,7 @@ def _interleaved_samples(rounds, iters, size=None):
         torch.ones(64, 64) @ torch.ones(64, 64)
     except ImportError:
         torch = None
-    from micrograd_plus.models.gpt import GPT
+    from micrograd_plus.models.gpt import GPT  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     mc, tc, batches = _setup(iters, size)
     steps = {"ours": _our_step_fn(GPT(mc, generator=1), tc)}
@@ -217,8 +217,8 @@ def _interleaved_samples(rounds, iters, size=None):
 
 def _numpy_backend_samples(rounds, iters):
     """(Child process) ms/iter per round of our model with matmuls on numpy's BLAS."""
-    from micrograd_plus import kernels
-    from micrograd_plus.models.gpt import GPT
+    from micrograd_plus import kernels  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+    from micrograd_plus.models.gpt import GPT  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     mc, tc, batches = _setup(iters)
     step = _our_step_fn(GPT(mc, generator=1), tc)

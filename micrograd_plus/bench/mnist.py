@@ -39,8 +39,8 @@ PAUSE = 0.02  # seconds of rest before each block, so idle worker threads of the
 
 
 def _our_step_fn(weights):
-    from micrograd_plus import functional as F, nn, optim
-    from micrograd_plus.tensor import Tensor
+    from micrograd_plus import functional as F, nn, optim  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+    from micrograd_plus.tensor import Tensor  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     model = nn.MLP(list(SIZES), activation="relu")
     model.load_state_dict(weights)
@@ -124,8 +124,8 @@ def run(repeats=None, quick=False):
     """
     import numba
 
-    from micrograd_plus import kernels, nn
-    from micrograd_plus.data import load_mnist, mnist_to_float
+    from micrograd_plus import kernels, nn  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+    from micrograd_plus.data import load_mnist, mnist_to_float  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     rounds = repeats or (2 if quick else 3)
     images, labels = load_mnist("train")

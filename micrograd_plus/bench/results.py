@@ -21,7 +21,7 @@ REPO_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 def machine_name():
     """``<cpu>-<isa>``, e.g. ``znver4-avx512``: the file name of this machine's results."""
-    from micrograd_plus.kernels._cpu import host_cpu
+    from micrograd_plus.kernels._cpu import host_cpu  # deferred: llvmlite loads only when results are saved
 
     name, isa, _ = host_cpu()
     return re.sub(r"[^a-z0-9]+", "", name.lower()) + "-" + re.sub(r"[^a-z0-9]+", "", isa.lower())

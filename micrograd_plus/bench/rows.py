@@ -42,8 +42,8 @@ def measure(rows, width, classes, seconds=0.5):
     import numba
     import numpy as np
 
-    from micrograd_plus import Tensor, kernels
-    from micrograd_plus import functional as F
+    from micrograd_plus import Tensor, kernels  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+    from micrograd_plus import functional as F  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((rows, width)).astype(np.float32)

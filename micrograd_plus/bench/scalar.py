@@ -34,7 +34,7 @@ def _learning_rate(k, total=100):
 
 def _ours_step(model, X, y, k):
     """One full-batch SGD step with micrograd_plus.scalar; returns (loss, accuracy)."""
-    from micrograd_plus.scalar import Value
+    from micrograd_plus.scalar import Value  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     scores = [model(row) for row in X]
     # hinge: a correct score beyond the margin (y*score >= 1) costs nothing
@@ -95,8 +95,8 @@ def run(repeats=None, quick=False):
             steps each come first (one with ``quick``).
         quick: a short run, for smoke tests.
     """
-    from micrograd_plus.data.moons import make_moons
-    from micrograd_plus.scalar import MLP
+    from micrograd_plus.data.moons import make_moons  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+    from micrograd_plus.scalar import MLP  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     repeats = repeats or (5 if quick else 20)
     warmup = 1 if quick else 2

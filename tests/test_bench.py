@@ -1,0 +1,45 @@
+"""The benchmark runner's plumbing: the results file, the machine's description, the table list.
+
+(No timing here: speed lives in the benchmarks themselves.)
+"""
+
+import json
+
+from micrograd_plus.bench import cli, results
+from micrograd_plus.bench._process import environment_summary
+from micrograd_plus.kernels._cpu import host_cpu
+
+
+def test_results_file_keeps_other_benchmarks_and_replaces_a_rerun(tmp_path):
+    path = str(tmp_path / "sub" / "m.json")
+    results.save(path, "gpt", "machine A", "table 1\n", {"ratio": 1.2})
+    results.save(path, "matmul", "machine A", "table 2\n")
+    results.save(path, "gpt", "machine A", "table 3\n", {"ratio": 0.9})
+    data = json.loads(open(path).read())
+    assert sorted(data["benchmarks"]) == ["gpt", "matmul"]
+    assert data["benchmarks"]["gpt"]["printed"] == "table 3\n"
+    assert data["benchmarks"]["gpt"]["figures"] == {"ratio": 0.9}
+    assert not list((tmp_path / "sub").glob("*.tmp*"))  # written atomically, nothing left over
+
+
+def test_tee_prints_and_keeps(capsys):
+    with results.Tee() as kept:
+        print("a line")
+    assert kept.getvalue() == "a line\n"
+    assert capsys.readouterr().out == "a line\n"
+
+
+def test_machine_is_named_by_cpu_and_isa():
+    name, isa, registers = host_cpu()
+    assert registers in (16, 32)
+    assert isa.lower().replace("-", "") in results.machine_name()
+    summary = environment_summary()
+    assert f"CPU {name}" in summary and isa in summary
+
+
+def test_every_listed_benchmark_is_importable():
+    import importlib
+
+    assert {"gpt", "matmul", "attention", "rows", "mnist", "scalar"} <= set(cli.BENCHMARKS)
+    for module, _ in cli.BENCHMARKS.values():
+        assert callable(importlib.import_module(module).run)
