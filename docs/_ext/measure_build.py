@@ -59,14 +59,21 @@ def fresh_tree(base):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=2, help="from-scratch builds to time (default 2)")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="build the last run in DIR (a new directory) and keep it, site and caches")
     args = parser.parse_args(argv)
+    if args.keep and Path(args.keep).exists():
+        parser.error(f"--keep {args.keep}: that path exists; give a new directory")
     scratch, cached = [], None
     for i in range(args.runs):
+        last = i == args.runs - 1
         with tempfile.TemporaryDirectory(prefix="micrograd_plus-docs-") as tmp:
-            tree = fresh_tree(tmp)
+            if last and args.keep:
+                Path(args.keep).mkdir(parents=True)
+            tree = fresh_tree(args.keep if last and args.keep else tmp)
             scratch.append(build(tree, tree / "html"))
             print(f"from scratch, run {i + 1}: {scratch[-1]:.0f} s", flush=True)
-            if i == args.runs - 1:
+            if last:
                 cached = build(tree, tree / "html")
                 print(f"cached rebuild: {cached:.0f} s", flush=True)
     record = {
