@@ -77,9 +77,9 @@ def _build_time_substitutions():
             "build_machine": f"{record['cores']}-core {record['machine']} machine ({record['isa']})",
             "build_date": record["date"],
             "build_conditions": (
-                f" While it was measured, other processes kept the load average at "
-                f"{min(record['load_average_at_start']):.0f} to {max(record['load_average_at_start']):.0f} "
-                f"on {record['cores']} cores; the build itself used "
+                f" While it was measured, other processes kept the load average at about "
+                + " to ".join(sorted({f"{x:.0f}" for x in record["load_average_at_start"]}, key=float))
+                + f" on {record['cores']} cores; the build itself used "
                 f"{minutes(statistics.median(record['from_scratch_cpu_seconds']))} of CPU time."
                 if "load_average_at_start" in record else ""),
         }
