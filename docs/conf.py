@@ -76,11 +76,17 @@ def _build_time_substitutions():
             "build_cached": minutes(record["cached_seconds"]),
             "build_machine": f"{record['cores']}-core {record['machine']} machine ({record['isa']})",
             "build_date": record["date"],
+            "build_conditions": (
+                f" While it was measured, other processes kept the load average at about "
+                + " to ".join(sorted({f"{x:.0f}" for x in record["load_average_at_start"]}, key=float))
+                + f" on {record['cores']} cores; the build itself used "
+                f"{minutes(statistics.median(record['from_scratch_cpu_seconds']))} of CPU time."
+                if "load_average_at_start" in record else ""),
         }
     except (OSError, ValueError, KeyError):   # not measured yet: say so instead of a number
         unknown = "(not measured yet: run python docs/_ext/measure_build.py)"
         return {"build_from_scratch": unknown, "build_cached": unknown,
-                "build_machine": "machine", "build_date": "no date"}
+                "build_machine": "machine", "build_date": "no date", "build_conditions": ""}
 
 
 myst_substitutions = _build_time_substitutions()

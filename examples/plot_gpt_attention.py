@@ -25,14 +25,15 @@ from micrograd_plus.train.gpt import TrainConfig, load_model, train
 model_config = GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=64)
 train_config = TrainConfig(batch_size=16, max_iters=700, learning_rate=3e-3, min_lr=3e-4,
                            warmup_iters=50, eval_interval=175, eval_iters=8, seed=1337)
-out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example"
+handoff = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example.npz"  # written by part 2
 
 
 def trained_model():
     """Load part 2's model if its checkpoint matches these configs, else train it as part 2 does."""
     try:
-        model, tok, meta = load_model(out_dir / "last.npz")
-        if (meta["train_config"] == train_config.to_dict() and meta["iter"] == train_config.max_iters
+        model, tok, meta = load_model(handoff)
+        if (meta["train_config"] == train_config.to_dict()
+                and meta.get("iter", meta.get("step")) == train_config.max_iters
                 and {**meta["model_config"], "vocab_size": 0} == {**model_config.to_dict(), "vocab_size": 0}):
             return model, tok
     except (OSError, ValueError, KeyError, CheckpointError):   # none, or one another version wrote

@@ -19,6 +19,8 @@ Shakespeare of its own.
 # :func:`~micrograd_plus.train.gpt.train` returns the model and writes checkpoints plus a loss
 # log (one JSON object per line) into ``out_dir``. The same seed always gives the same run.
 import json
+import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -32,11 +34,15 @@ from micrograd_plus.train.gpt import TrainConfig, train
 model_config = GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=64)
 train_config = TrainConfig(batch_size=16, max_iters=700, learning_rate=3e-3, min_lr=3e-4,
                            warmup_iters=50, eval_interval=175, eval_iters=8, seed=1337)
-out_dir = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example"  # the next examples reuse it
+out_dir = Path(tempfile.mkdtemp(prefix="micrograd_plus-gpt-example-"))  # a fresh run directory
 start = time.perf_counter()
 result = train(model_config, train_config, out_dir=out_dir, force=True, progress=False)
 seconds = time.perf_counter() - start
 model, tok = result.model, result.tokenizer
+# Parts 3 and 4 reuse this model: hand its checkpoint over (written beside, then renamed).
+handoff = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example.npz"
+shutil.copyfile(out_dir / "last.npz", f"{handoff}.{os.getpid()}.tmp")
+os.replace(f"{handoff}.{os.getpid()}.tmp", handoff)
 print(f"{model.num_parameters():,} parameters; {train_config.max_iters} iterations in {seconds:.0f} s "
       f"({result.ms_per_iter:.1f} ms per iteration, on the machine that built this page)")
 
@@ -49,8 +55,10 @@ print(f"{model.num_parameters():,} parameters; {train_config.max_iters} iteratio
 # validation loss, on text it never trains on, follows the training loss closely: at this size
 # the model is far too small to memorise a million characters.
 rows = [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
-steps = [r for r in rows if "loss" in r]
+steps = [r for r in rows if "loss" in r and "val_loss" not in r]
 evals = [r for r in rows if "val_loss" in r]
+for r in rows:
+    r.setdefault("iter", r.get("step"))        # the iteration number (named "step" by newer versions)
 print(f"ln 65 = {np.log(65):.2f}")
 for r in evals:
     print(f"iteration {r['step']:4d}: train loss {r['train_loss']:.2f}, validation loss {r['val_loss']:.2f}")

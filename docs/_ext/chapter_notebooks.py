@@ -47,9 +47,13 @@ def to_notebook(path):
     import nbformat
 
     nb = jupytext.read(path, fmt="md:myst")
-    # The interactive figure is HTML for the site; in a notebook the include directive means nothing.
-    nb.cells = [c for c in nb.cells
-                if not (c.cell_type == "markdown" and "{include} _digit_widget.md" in c.source)]
+    # The interactive figure is HTML for the site; in a notebook the include directive means
+    # nothing, so it is cut out of its markdown cell (the prose around it stays).
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "_digit_widget.md" in cell.source:
+            cell.source = re.sub(r"(`{3,}|:{3,})\{include\}\s*_digit_widget\.md\s*\n\1\n?",
+                                 "*(The drawing figure runs on this chapter's page of the site.)*\n", cell.source)
+    nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source.strip()]
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(_PREAMBLE.format(name=path.stem)))
     nb.metadata.pop("jupytext", None)
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",

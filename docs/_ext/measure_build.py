@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,12 +40,21 @@ def _isa():
 
 
 def build(tree, outdir):
-    """One ``sphinx -W -b html`` of ``tree/docs`` into ``outdir``; returns the seconds it took."""
+    """One ``sphinx -W -b html`` of ``tree/docs`` into ``outdir``.
+
+    Returns ``(wall seconds, CPU seconds, load average at the start)``: the CPU time (user +
+    system, of sphinx and the kernels it ran) depends far less on other processes than the wall time.
+    """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(tree / "docs"), str(outdir)],
                    check=True, env=env, cwd=tree)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, load
 
 
 def fresh_tree(base):
@@ -59,18 +69,28 @@ def fresh_tree(base):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=2, help="from-scratch builds to time (default 2)")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="build the last run in DIR (a new directory) and keep it, site and caches")
     args = parser.parse_args(argv)
-    scratch, cached = [], None
+    if args.keep and Path(args.keep).exists():
+        parser.error(f"--keep {args.keep}: that path exists; give a new directory")
+    scratch, cpu, loads, cached = [], [], [], None
     for i in range(args.runs):
+        last = i == args.runs - 1
         with tempfile.TemporaryDirectory(prefix="micrograd_plus-docs-") as tmp:
-            tree = fresh_tree(tmp)
-            scratch.append(build(tree, tree / "html"))
-            print(f"from scratch, run {i + 1}: {scratch[-1]:.0f} s", flush=True)
-            if i == args.runs - 1:
-                cached = build(tree, tree / "html")
+            if last and args.keep:
+                Path(args.keep).mkdir(parents=True)
+            tree = fresh_tree(args.keep if last and args.keep else tmp)
+            wall, cpu_s, load = build(tree, tree / "html")
+            scratch.append(wall); cpu.append(cpu_s); loads.append(load)
+            print(f"from scratch, run {i + 1}: {wall:.0f} s ({cpu_s:.0f} s of CPU, load {load:.1f})", flush=True)
+            if last:
+                cached = build(tree, tree / "html")[0]
                 print(f"cached rebuild: {cached:.0f} s", flush=True)
     record = {
         "from_scratch_seconds": [round(s, 1) for s in scratch],
+        "from_scratch_cpu_seconds": [round(c, 1) for c in cpu],
+        "load_average_at_start": [round(x, 1) for x in loads],
         "cached_seconds": round(cached, 1),
         "cores": os.cpu_count(),
         "isa": _isa(),
