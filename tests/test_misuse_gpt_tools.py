@@ -446,3 +446,17 @@ def test_gpt2_files_missing_or_directories(w, gpt2_files):
         BPETokenizer.from_gpt2_files(w / "nope.json", merges)
     with pytest.raises(IsADirectoryError, match="merges.txt.*adir"):
         BPETokenizer.from_gpt2_files(vocab, w / "adir")
+
+
+def test_stream_chars_counts_characters_not_tokens(work):
+    """``gpt sample --chars N`` on a BPE model: N characters, the start of the same seed's token stream."""
+    from micrograd_plus.train.gpt import load_model
+    from micrograd_plus.train.gpt_tools import stream_chars, stream_text
+
+    model, tok, _ = load_model(work / CKPT)
+    ids = tok.encode("\n")
+    text = "".join(stream_chars(model, tok, ids, 40, generator=7))
+    by_tokens = "".join(stream_text(tok, model.stream(ids, 40, generator=7)))
+    assert len(text) == 40
+    assert len(by_tokens) > 40 and by_tokens.startswith(text)  # 40 BPE tokens are many more characters
+    assert "".join(stream_chars(model, tok, ids, 0, generator=7)) == ""

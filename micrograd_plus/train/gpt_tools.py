@@ -110,6 +110,32 @@ def stream_text(tok, ids):
     yield decoder.decode(b"", final=True)
 
 
+def stream_chars(model, tok, ids, n_chars, **sample_kwargs):
+    """Sample from ``model`` after the prompt ``ids`` until ``n_chars`` *characters* of text are out.
+
+    ``model.stream`` counts tokens, and a BPE token is several characters (about four in English)
+    or part of one (a byte of an emoji), so asking it for ``n_chars`` tokens would print several
+    times more text than asked. This draws tokens one by one, turns them into whole characters
+    (:func:`stream_text`) and stops once ``n_chars`` are out, cutting the last piece to fit. For a
+    character model it is the same as ``n_chars`` tokens. Yields ``str`` pieces.
+
+    ``sample_kwargs`` go to :meth:`~micrograd_plus.models.gpt.GPT.stream` (temperature, top_k,
+    generator, use_cache).
+    """
+    if n_chars <= 0:
+        return
+    done = 0
+    # each token gives at least a quarter of a character (a UTF-8 character is at most 4 bytes)
+    tokens = model.stream(ids, 4 * n_chars + 4, **sample_kwargs)
+    for piece in stream_text(tok, tokens):
+        piece = piece[: n_chars - done]
+        done += len(piece)
+        yield piece
+        if done >= n_chars:
+            tokens.close()  # stop drawing: the generator's loop ends here
+            return
+
+
 # ---- export ------------------------------------------------------------------------------
 
 
