@@ -460,3 +460,19 @@ def test_stream_chars_counts_characters_not_tokens(work):
     assert len(text) == 40
     assert len(by_tokens) > 40 and by_tokens.startswith(text)  # 40 BPE tokens are many more characters
     assert "".join(stream_chars(model, tok, ids, 0, generator=7)) == ""
+
+
+# ---- gpt train --preset shakespeare-bpe -------------------------------------------------------
+
+
+@pytest.mark.parametrize("data, out, words", [
+    ("empty.txt", "r", ["--data", "empty.txt", "empty"]),
+    ("little.txt", "notes.txt", ["--out", "notes.txt", "is a file"]),
+    ("little.txt", "notes.txt/run", ["--out", "lies under", "notes.txt"]),
+])
+def test_bpe_preset_refuses_before_training_its_tokenizer(w, capsys, data, out, words):
+    (w / "empty.txt").write_bytes(b"")
+    line = expect_error([*TRAIN, "--data", data, "--out", out], capsys, *words)
+    assert "trained" not in line
+    assert (w / "notes.txt").read_text() == "my notes"
+    assert not (w / "r").exists()  # no run directory with a tokenizer of nothing left behind

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from micrograd_plus.data import BPETokenizer
+from micrograd_plus.data import BPETokenizer, DataError
 from micrograd_plus.models import export
 from micrograd_plus.models.gpt import nearest_neighbours
 from micrograd_plus.train.checkpoint import load_checkpoint
+from micrograd_plus.train.errors import RunDirError
 from micrograd_plus.data import train_val_split
 from micrograd_plus.train.gpt import TrainConfig, configure_optimizer, evaluate_full, load_corpus, load_model
 
@@ -87,14 +88,32 @@ def preset_tokenizer(preset, data, out_dir, resume, progress=True):
     """
     if preset.bpe_vocab_size is None or resume:
         return None
+    _check_run_dir(out_dir)
     text, _ = load_corpus(data)
+    if not text:
+        raise DataError(f"--data {data}: the file is empty; there is nothing to train on")
     t0 = time.perf_counter()
     tok = BPETokenizer.train(text, preset.bpe_vocab_size, progress=None if progress else False)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    Path(out_dir).expanduser().mkdir(parents=True, exist_ok=True)
     tok.save(Path(out_dir) / "tokenizer.json")
     print(f"trained a {tok.vocab_size:,}-token BPE vocabulary in {time.perf_counter() - t0:.1f} s "
           f"(saved {Path(out_dir) / 'tokenizer.json'})")
     return tok
+
+
+def _check_run_dir(out_dir):
+    """Refuse, before a BPE vocabulary is trained, an ``--out`` the run could not use: a file, under a
+    file, or in a read-only place (the messages of :class:`~micrograd_plus.train.rundir.RunDir`)."""
+    path = Path(out_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--out {path} is a file, not a directory; choose another --out")
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunDirError(f"--out {path} lies under {parent}, which is a file; choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunDirError(f"--out {path} is not writable ({parent} is read-only); choose another --out")
 
 
 def stream_text(tok, ids):
