@@ -47,6 +47,8 @@ from pathlib import Path
 import numpy as np
 import regex  # like `re`, plus the Unicode classes \p{L} (any letter) and \p{N} (any digit) GPT-2's pattern needs
 
+from micrograd_plus.data._files import DataError
+
 __all__ = ["BPETokenizer", "GPT2_SPLIT_PATTERN", "bytes_to_unicode", "split_text"]
 
 #: GPT-2's pre-split pattern, tried left to right at each position: the English contractions
@@ -376,16 +378,34 @@ class BPETokenizer:
     @classmethod
     def from_dict(cls, d):
         """Rebuild a tokenizer from :meth:`to_dict`'s output (checked: a damaged one raises ValueError)."""
-        if not isinstance(d, dict) or d.get("type") != "bpe" or d.get("format") != FORMAT:
-            raise ValueError(f"not a BPETokenizer description (expected format {FORMAT!r}): {str(d)[:200]}")
+        if not isinstance(d, dict):
+            raise DataError(f"not a BPETokenizer description: a JSON {type(d).__name__}, not an object")
+        if isinstance(d.get("model"), dict) and "version" in d:
+            raise DataError("this is a Hugging Face tokenizers file (tokenizer.json), not a BPETokenizer description; "
+                            "read its vocab.json + merges.txt with BPETokenizer.from_gpt2_files")
+        if d.get("type") != "bpe" or d.get("format") != FORMAT:
+            raise DataError(f"not a BPETokenizer description: 'type' is {d.get('type')!r} and 'format' is "
+                            f"{d.get('format')!r} (expected 'bpe' and {FORMAT!r})")
         for key, kind in (("pattern", str), ("special_tokens", dict), ("vocab", dict), ("merges", list)):
             if not isinstance(d.get(key), kind):
-                raise ValueError(f"BPETokenizer description: {key!r} is missing or not a {kind.__name__}")
+                raise DataError(f"BPETokenizer description: {key!r} is missing or not a {kind.__name__}")
+        try:
+            regex.compile(d["pattern"])
+        except regex.error as exc:
+            raise DataError(f"BPETokenizer description: 'pattern' is not a regular expression ({exc})") from None
+        for text, i in d["special_tokens"].items():
+            if d["vocab"].get(text) != i or isinstance(i, bool):
+                raise DataError(f"BPETokenizer description: special token {text!r} has id {i!r} in 'special_tokens' "
+                                f"but {d['vocab'].get(text)!r} in 'vocab'")
         return cls._from_file_tables(d["vocab"], d["merges"], d["pattern"], set(d["special_tokens"]), "the description")
 
     def save(self, path):
         """Write the tokenizer to ``path`` as JSON (atomically: a crash leaves no half-written file)."""
-        path = Path(path)
+        path = Path(path).expanduser()
+        if path.is_dir():
+            raise IsADirectoryError(f"cannot save the tokenizer as {path}: it is a directory")
+        if not path.parent.is_dir():
+            raise NotADirectoryError(f"cannot save the tokenizer as {path}: {path.parent} is not a directory")
         data = json.dumps(self.to_dict(), ensure_ascii=False, indent=0)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -402,17 +422,18 @@ class BPETokenizer:
     @classmethod
     def load(cls, path):
         """Read a tokenizer written by :meth:`save`; a missing or damaged file raises naming it."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"tokenizer file not found: {path}")
+        path = Path(path).expanduser()
+        _check_file(path, "tokenizer file")
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a BPE tokenizer file (not valid JSON: {exc})") from None
+            raise DataError(f"{path}: not a BPE tokenizer file (not valid JSON: {exc})") from None
+        except RecursionError:
+            raise DataError(f"{path}: not a BPE tokenizer file (JSON nested too deeply)") from None
         try:
             return cls.from_dict(d)
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+            raise DataError(f"{path}: {exc}") from None
 
     @classmethod
     def from_gpt2_files(cls, vocab_json, merges_txt):
@@ -424,17 +445,21 @@ class BPETokenizer:
         two tokens separated by a space. A token that is neither a single byte nor made by a merge
         (GPT-2's ``"<|endoftext|>"``) is a special token.
         """
-        vocab_json, merges_txt = Path(vocab_json), Path(merges_txt)
-        for p in (vocab_json, merges_txt):
-            if not p.is_file():
-                raise FileNotFoundError(f"GPT-2 tokenizer file not found: {p}")
+        vocab_json, merges_txt = Path(vocab_json).expanduser(), Path(merges_txt).expanduser()
+        _check_file(vocab_json, "GPT-2 tokenizer file (vocab.json)")
+        _check_file(merges_txt, "GPT-2 tokenizer file (merges.txt)")
         try:
             vocab = json.loads(vocab_json.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{vocab_json}: not a vocab.json (not valid JSON: {exc})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise DataError(f"{vocab_json}: not a vocab.json (not valid JSON: {exc})") from None
         if not isinstance(vocab, dict):
-            raise ValueError(f"{vocab_json}: not a vocab.json (expected an object of token -> id)")
-        lines = merges_txt.read_text(encoding="utf-8").splitlines()
+            raise DataError(f"{vocab_json}: not a vocab.json (expected an object of token -> id, "
+                            f"got a JSON {type(vocab).__name__})")
+        try:
+            lines = merges_txt.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{merges_txt}: not a merges.txt (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
+                            f"at offset {exc.start})") from None
         merges = [line for line in lines if line.strip() and not line.startswith("#version")]
         made = {line.replace(" ", "", 1) for line in merges}
         singles = set(_BYTE_TO_CHAR.values())
@@ -442,15 +467,22 @@ class BPETokenizer:
         try:
             return cls._from_file_tables(vocab, merges, GPT2_SPLIT_PATTERN, special, f"{vocab_json} + {merges_txt}")
         except ValueError as exc:
-            raise ValueError(f"{vocab_json} + {merges_txt}: {exc}") from None
+            raise DataError(f"{vocab_json} + {merges_txt}: {exc}") from None
 
     @classmethod
     def _from_file_tables(cls, vocab, merges, pattern, special, where):
         """Build from GPT-2-style tables: ``vocab`` {file text: id}, ``merges`` ["a b", ...]."""
         V = len(vocab)
-        ids = sorted(vocab.values()) if all(isinstance(i, int) for i in vocab.values()) else None
+        bad = [(t, i) for t, i in vocab.items() if not isinstance(i, int) or isinstance(i, bool)]
+        if bad:
+            raise DataError(f"vocab: token {bad[0][0]!r} has the id {bad[0][1]!r}, not an integer")
+        ids = sorted(vocab.values())
         if ids != list(range(V)):
-            raise ValueError("the vocabulary's ids must be the integers 0..V-1, each once")
+            dups = [i for i, n in Counter(ids).items() if n > 1]
+            outside = [i for i in ids if not 0 <= i < V]
+            why = (f"id {dups[0]} is given to two tokens" if dups else
+                   f"id {outside[0]} is outside 0..{V - 1}" if outside else "")
+            raise DataError(f"vocab: the ids must be the integers 0..V-1 (V={V}), each once; {why}".rstrip("; "))
         tokens = [b""] * V
         specials = {}
         for text, i in vocab.items():
@@ -461,18 +493,31 @@ class BPETokenizer:
                 try:
                     tokens[i] = bytes(_CHAR_TO_BYTE[c] for c in text)
                 except KeyError as exc:
-                    raise ValueError(f"token {text!r} (id {i}) has the character {exc.args[0]!r}, "
+                    raise DataError(f"token {text!r} (id {i}) has the character {exc.args[0]!r}, "
                                      "which is not one of GPT-2's 256 byte characters") from None
         pairs = []
         for n, line in enumerate(merges):
+            if not isinstance(line, str):
+                raise DataError(f"merge #{n} {line!r} is not a string \"a b\" of two tokens")
             parts = line.split(" ")
             if len(parts) != 2 or parts[0] not in vocab or parts[1] not in vocab:
-                raise ValueError(f"merge #{n} {line!r} is not two tokens of the vocabulary separated by a space")
+                unknown = [p for p in parts if p not in vocab]
+                why = (f"{unknown[0]!r} is not a token of the vocabulary" if len(parts) == 2 else
+                       f"it has {len(parts)} parts")
+                raise DataError(f"merge #{n} {line!r} is not two tokens of the vocabulary separated by a space ({why})")
             pairs.append((vocab[parts[0]], vocab[parts[1]]))
         return cls(tokens, pairs, pattern=pattern, special_tokens=specials)
 
     def __repr__(self):
         return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)})"
+
+
+def _check_file(path, what):
+    """Raise FileNotFoundError / IsADirectoryError naming ``path`` unless it is a readable file."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a directory, not a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
 
 
 def _check_utf8(text):

@@ -168,8 +168,9 @@ def export_nanogpt(model, out_path, iter_num=0, best_val_loss=None, train_config
     model_args = nanogpt_model_args(model.config)
     try:
         import torch  # here only: PyTorch is optional and takes seconds to import
-    except ModuleNotFoundError:
-        raise ModuleNotFoundError("writing nanoGPT's ckpt.pt needs PyTorch: pip install torch") from None
+    except ImportError:
+        raise ModuleNotFoundError("writing nanoGPT's ckpt.pt needs PyTorch, which is not installed: "
+                                  "pip install torch==2.13.0") from None
     tc = dict(train_config or {})
     names = list(model.state_dict())  # nanoGPT's named_parameters order (a tied head appears once)
     params = {n: torch.nn.Parameter(torch.tensor(np.asarray(v, dtype=np.float32))) for n, v in model.state_dict().items()}
@@ -211,7 +212,15 @@ def export_nanogpt(model, out_path, iter_num=0, best_val_loss=None, train_config
 
 
 def _refuse_existing(path, force, is_dir):
-    """Raise FileExistsError if ``path`` exists, unless ``force`` and it is of the kind being written."""
+    """Raise FileExistsError if ``path`` exists, unless ``force`` and it is of the kind being written;
+    NotADirectoryError / PermissionError if it cannot be made (under a file, in a read-only directory)."""
+    for parent in path.parents:  # the nearest existing ancestor must be a writable directory
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"cannot write {path}: {parent} is a file, not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise PermissionError(f"cannot write {path}: {parent} is not writable")
+            break
     if not path.exists():
         return
     if not force:

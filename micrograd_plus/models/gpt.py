@@ -44,6 +44,7 @@ import safetensors.numpy  # Hugging Face's weight files as numpy arrays: no torc
 
 from micrograd_plus import functional as F
 from micrograd_plus import nn
+from micrograd_plus.data._files import DataError
 from micrograd_plus.random import get_generator
 from micrograd_plus.tensor import Tensor, no_grad
 
@@ -429,16 +430,18 @@ class GPT(nn.Module):
         """
         path = Path(path).expanduser()
         config_file = path / "config.json"
+        if path.is_file():
+            raise NotADirectoryError(f"{path} is a file; GPT.from_pretrained expects a Hugging Face GPT-2 model "
+                                     "directory (config.json + model.safetensors)")
+        if not path.is_dir():
+            raise FileNotFoundError(f"model directory not found: {path}")
         if not config_file.is_file():
-            raise FileNotFoundError(f"{path}: no config.json (expected a Hugging Face GPT-2 model directory)")
-        try:
-            hf = json.loads(config_file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{config_file}: not valid JSON ({exc})") from None
+            raise FileNotFoundError(f"{path}: no config.json file (expected a Hugging Face GPT-2 model directory)")
+        hf = _read_json(config_file, dict, "an object of settings")
         try:
             config = config_from_hf(hf)
         except ValueError as exc:
-            raise ValueError(f"{config_file}: {exc}") from None
+            raise DataError(f"{config_file}: {exc}") from None
         arrays = _read_safetensors(path)
         state = {}
         for name, value in arrays.items():
@@ -448,11 +451,19 @@ class GPT(nn.Module):
             if name.endswith(CONV1D_WEIGHTS):
                 value = value.T  # Conv1D (in, out) -> Linear (out, in)
             state[name if name == "lm_head.weight" else "transformer." + name] = value
+        for name, value in state.items():
+            if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+                raise DataError(f"{path}/model.safetensors: tensor {name!r} has dtype {value.dtype}, not a number type")
+            if value.size and not np.isfinite(value).all():
+                raise DataError(f"{path}/model.safetensors: tensor {name!r} holds NaN or inf values")
         model = cls(config, generator=0).to(dtype)
         try:
             model.load_state_dict({k: np.ascontiguousarray(v, dtype=dtype) for k, v in state.items()})
         except ValueError as exc:
-            raise ValueError(f"{path}: the weights do not fit its config.json: {exc}") from None
+            absent = [k for k in HF_DEFAULTS if k not in hf]
+            hint = (f" (config.json lacks {', '.join(absent)}, so GPT-2's default "
+                    f"{', '.join(f'{k}={HF_DEFAULTS[k]}' for k in absent)} was used)" if absent else "")
+            raise DataError(f"{path}: the weights in model.safetensors do not fit its config.json{hint}: {exc}") from None
         model.eval()
         return model
 
@@ -596,6 +607,25 @@ CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
 _HF_GELU = {"gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu_fast": "tanh", "gelu": "none"}
 
 
+#: GPT-2 small's settings: what Hugging Face's ``GPT2Config`` uses for a key ``config.json`` lacks.
+HF_DEFAULTS = {"vocab_size": 50257, "n_positions": 1024, "n_embd": 768, "n_layer": 12, "n_head": 12}
+
+
+def _hf_field(hf, key, kind, default):
+    """``hf[key]`` checked to be a ``kind`` (int: a whole number, not a bool; float: any number;
+    bool; str); ``default`` when absent. Raises ValueError naming the key."""
+    value = hf.get(key, default)
+    if kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise ValueError(f"{key!r} is {value!r}, not {'an' if kind is int else 'a'} {kind.__name__}")
+    return kind(value)
+
+
 def config_from_hf(hf):
     """A :class:`GPTConfig` from the dict of a Hugging Face GPT-2 ``config.json``.
 
@@ -603,12 +633,15 @@ def config_from_hf(hf):
     becomes ``dropout``. Settings this model does not have (a different MLP width, LayerNorm
     epsilon or attention scaling) raise ValueError naming them rather than load a different model.
     """
+    if not isinstance(hf, dict):
+        raise ValueError(f"expected a JSON object of settings, got a {type(hf).__name__}")
     if hf.get("model_type", "gpt2") != "gpt2":
         raise ValueError(f"model_type is {hf.get('model_type')!r}; only 'gpt2' models can be read")
-    act = hf.get("activation_function", "gelu_new")
+    act = _hf_field(hf, "activation_function", str, "gelu_new")
     if act not in _HF_GELU:
         raise ValueError(f"activation_function {act!r} is not a GELU this model has (one of {sorted(_HF_GELU)})")
-    n_embd = int(hf.get("n_embd", 768))
+    sizes = {key: _hf_field(hf, key, int, default) for key, default in HF_DEFAULTS.items()}
+    n_embd = sizes["n_embd"]
     unsupported = {
         "n_inner": (hf.get("n_inner"), (None, 4 * n_embd)),
         "layer_norm_epsilon": (hf.get("layer_norm_epsilon", 1e-5), (1e-5,)),
@@ -620,16 +653,28 @@ def config_from_hf(hf):
         if value not in allowed:
             raise ValueError(f"{key}={value!r} is not supported (this GPT has {allowed[-1]!r})")
     return GPTConfig(
-        vocab_size=int(hf.get("vocab_size", 50257)),
-        block_size=int(hf.get("n_positions", 1024)),
-        n_layer=int(hf.get("n_layer", 12)),
-        n_head=int(hf.get("n_head", 12)),
+        vocab_size=sizes["vocab_size"],
+        block_size=sizes["n_positions"],
+        n_layer=sizes["n_layer"],
+        n_head=sizes["n_head"],
         n_embd=n_embd,
-        dropout=float(hf.get("resid_pdrop", 0.0)),
+        dropout=_hf_field(hf, "resid_pdrop", float, 0.0),
         bias=True,
-        tie_weights=bool(hf.get("tie_word_embeddings", True)),
+        tie_weights=_hf_field(hf, "tie_word_embeddings", bool, True),
         gelu_approximate=_HF_GELU[act],
     )
+
+
+def _read_json(path, kind, what):
+    """The JSON in ``path``, checked to be a ``kind`` (dict/list); DataError naming the file if not."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, kind):
+        kind_name = {list: "array", dict: "object", str: "string", type(None): "null"}.get(type(value), "number")
+        raise DataError(f"{path}: expected {what}, got a JSON {kind_name}")
+    return value
 
 
 def _read_safetensors(path):
@@ -638,19 +683,24 @@ def _read_safetensors(path):
     if single.is_file():
         files = [single]
     elif index.is_file():
-        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+        weight_map = _read_json(index, dict, "an object with a 'weight_map'").get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(f, str) for f in weight_map.values()):
+            raise DataError(f"{index}: 'weight_map' is missing or not an object of tensor name -> file name")
         files = [path / f for f in sorted(set(weight_map.values()))]
+        for f in files:
+            if not f.is_file():
+                raise FileNotFoundError(f"{f}: not found (a shard that {index.name} lists)")
     elif (path / "pytorch_model.bin").is_file():
-        raise ValueError(f"{path} has only pytorch_model.bin, a pickle (opening one can run code); save the model "
+        raise DataError(f"{path} has only pytorch_model.bin, a pickle (opening one can run code); save the model "
                          "with safetensors instead: model.save_pretrained(dir, safe_serialization=True)")
     else:
-        raise FileNotFoundError(f"{path}: no model.safetensors")
+        raise FileNotFoundError(f"{path}: no model.safetensors file")
     arrays = {}
     for f in files:
         try:
             arrays.update(safetensors.numpy.load_file(f))
         except Exception as exc:  # safetensors raises its own error types for damaged or odd files
-            raise ValueError(f"{f}: cannot be read as safetensors ({type(exc).__name__}: {exc})") from None
+            raise DataError(f"{f}: cannot be read as safetensors ({type(exc).__name__}: {exc})") from None
     return arrays
 
 

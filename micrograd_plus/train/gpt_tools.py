@@ -12,16 +12,18 @@ are about moving and inspecting models, not training them.
 
 import argparse
 import codecs
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from micrograd_plus.data import BPETokenizer
+from micrograd_plus.data import BPETokenizer, DataError
 from micrograd_plus.models import export
 from micrograd_plus.models.gpt import nearest_neighbours
 from micrograd_plus.train.checkpoint import load_checkpoint
+from micrograd_plus.train.errors import RunDirError
 from micrograd_plus.data import train_val_split
 from micrograd_plus.train.gpt import TrainConfig, configure_optimizer, evaluate_full, load_corpus, load_model
 
@@ -48,7 +50,7 @@ def add_arguments(sub):
                    help="words (BPE model) or characters (character model) to look up; default: a list of each")
     p.add_argument("--chars", default=None, help="characters to look up, each on its own (a character model)")
     p.add_argument("--checkpoint", "-c", default=DEFAULT_CHECKPOINT, help="checkpoint file written by 'gpt train'")
-    p.add_argument("-k", type=int, default=5, help="neighbours per token")
+    p.add_argument("-k", type=int, default=5, help="neighbours per token (1 .. vocabulary size - 1)")
     p.add_argument("--png", default=None, help="also save a 2-D map (PCA) of the embeddings here")
 
     p = sub.add_parser("bpe", formatter_class=fmt,
@@ -56,6 +58,7 @@ def add_arguments(sub):
     p.add_argument("--vocab-size", type=int, default=1024, help="tokens, including the 256 single bytes")
     p.add_argument("--data", default=None, metavar="PATH", help="a UTF-8 text file (default: Tiny Shakespeare)")
     p.add_argument("--out", default=None, help="save the tokenizer here as JSON")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("eval", formatter_class=fmt,
@@ -69,7 +72,7 @@ def run(args):
     handlers = {"export": _export, "neighbours": _neighbours, "bpe": _bpe, "eval": _eval}
     try:
         return handlers[args.gpt_command](args)
-    except (FileNotFoundError, FileExistsError, ValueError, ImportError) as exc:
+    except (OSError, ValueError, ImportError) as exc:  # a bad file or value (DataError is a ValueError)
         print(f"micrograd-plus gpt {args.gpt_command}: error: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
 
@@ -85,14 +88,32 @@ def preset_tokenizer(preset, data, out_dir, resume, progress=True):
     """
     if preset.bpe_vocab_size is None or resume:
         return None
+    _check_run_dir(out_dir)
     text, _ = load_corpus(data)
+    if not text:
+        raise DataError(f"--data {data}: the file is empty; there is nothing to train on")
     t0 = time.perf_counter()
     tok = BPETokenizer.train(text, preset.bpe_vocab_size, progress=None if progress else False)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    Path(out_dir).expanduser().mkdir(parents=True, exist_ok=True)
     tok.save(Path(out_dir) / "tokenizer.json")
     print(f"trained a {tok.vocab_size:,}-token BPE vocabulary in {time.perf_counter() - t0:.1f} s "
           f"(saved {Path(out_dir) / 'tokenizer.json'})")
     return tok
+
+
+def _check_run_dir(out_dir):
+    """Refuse, before a BPE vocabulary is trained, an ``--out`` the run could not use: a file, under a
+    file, or in a read-only place (the messages of :class:`~micrograd_plus.train.rundir.RunDir`)."""
+    path = Path(out_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--out {path} is a file, not a directory; choose another --out")
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunDirError(f"--out {path} lies under {parent}, which is a file; choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunDirError(f"--out {path} is not writable ({parent} is read-only); choose another --out")
 
 
 def stream_text(tok, ids):
@@ -106,6 +127,32 @@ def stream_text(tok, ids):
     for i in ids:
         yield decoder.decode(tok.decode_bytes([i]))
     yield decoder.decode(b"", final=True)
+
+
+def stream_chars(model, tok, ids, n_chars, **sample_kwargs):
+    """Sample from ``model`` after the prompt ``ids`` until ``n_chars`` *characters* of text are out.
+
+    ``model.stream`` counts tokens, and a BPE token is several characters (about four in English)
+    or part of one (a byte of an emoji), so asking it for ``n_chars`` tokens would print several
+    times more text than asked. This draws tokens one by one, turns them into whole characters
+    (:func:`stream_text`) and stops once ``n_chars`` are out, cutting the last piece to fit. For a
+    character model it is the same as ``n_chars`` tokens. Yields ``str`` pieces.
+
+    ``sample_kwargs`` go to :meth:`~micrograd_plus.models.gpt.GPT.stream` (temperature, top_k,
+    generator, use_cache).
+    """
+    if n_chars <= 0:
+        return
+    done = 0
+    # each token gives at least a quarter of a character (a UTF-8 character is at most 4 bytes)
+    tokens = model.stream(ids, 4 * n_chars + 4, **sample_kwargs)
+    for piece in stream_text(tok, tokens):
+        piece = piece[: n_chars - done]
+        done += len(piece)
+        yield piece
+        if done >= n_chars:
+            tokens.close()  # stop drawing: the generator's loop ends here
+            return
 
 
 # ---- export ------------------------------------------------------------------------------
@@ -166,8 +213,14 @@ def word_token(tok, word):
 
 
 def _neighbours(args):
+    if any(w == "" for w in args.words):
+        raise ValueError("WORD must not be empty (a space is ' ', a line break '\\n')")
+    png = _check_png(args.png)
     model, tok, _ = load_model(args.checkpoint)
     emb = np.asarray(model.transformer.wte.weight.data, dtype=np.float64)  # (V, C)
+    if not 1 <= args.k <= tok.vocab_size - 1:
+        raise ValueError(f"-k must be between 1 and {tok.vocab_size - 1} (the other tokens of this model's "
+                         f"{tok.vocab_size}-token vocabulary), got {args.k}")
     is_bpe = isinstance(tok, BPETokenizer)
     words = [w.replace("\\n", "\n") for w in args.words]
     if args.chars:
@@ -190,9 +243,28 @@ def _neighbours(args):
     for i, row_i, row_s in zip(ids, idx, sims):
         neigh = "  ".join(f"{_show(tok.token_text(j)):>10} {s:+.2f}" for j, s in zip(row_i, row_s))
         print(f"  {_show(tok.token_text(i)):>10} -> {neigh}")
-    if args.png:
-        _embedding_map(emb, tok, ids, args.png)
+    if png:
+        _embedding_map(emb, tok, ids, png)
     return 0
+
+
+def _check_png(png):
+    """``--png`` checked before any work: None, or a path ending in an image suffix (``.png`` added
+    if it has none, as matplotlib would) whose directory exists and that is not a directory."""
+    if png is None:
+        return None
+    path = Path(png).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"--png {png} is a directory, not an image file")
+    if path.suffix == "":
+        path = path.with_name(path.name + ".png")
+    if path.is_dir():
+        raise IsADirectoryError(f"--png {png}: {path} is a directory, not an image file")
+    if not path.parent.is_dir():
+        raise NotADirectoryError(f"--png {png}: {path.parent} is not an existing directory")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"--png {png}: {path.parent} is not writable")
+    return path
 
 
 def _embedding_map(emb, tok, ids, png):
@@ -227,8 +299,28 @@ def _embedding_map(emb, tok, ids, png):
 # ---- bpe -----------------------------------------------------------------------------------
 
 
+def _check_out_file(out, force):
+    """``--out`` checked before training: not a directory, in an existing directory, and (without
+    ``--force``) not an existing file. Returns it as a Path (or None)."""
+    if out is None:
+        return None
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"--out {out} is a directory; give the file name to save the tokenizer as")
+    if not path.parent.is_dir():
+        raise NotADirectoryError(f"--out {out}: {path.parent} is not an existing directory")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"--out {out}: {path.parent} is not writable")
+    if path.exists() and not force:
+        raise FileExistsError(f"--out {out} already exists; choose another name or pass --force to replace it")
+    return path
+
+
 def _bpe(args):
+    out = _check_out_file(args.out, args.force)
     text, _ = load_corpus(args.data)
+    if not text:
+        raise ValueError(f"--data {args.data}: the file is empty; there is nothing to learn tokens from")
     n_bytes = len(text.encode("utf-8"))
     t0 = time.perf_counter()
     tok = BPETokenizer.train(text, args.vocab_size, progress=False if args.no_progress else None)
@@ -237,12 +329,12 @@ def _bpe(args):
     t2 = time.perf_counter()
     assert tok.decode(ids) == text, "BPE round trip failed"  # cannot happen; says so loudly if it did
     print(f"trained {tok.vocab_size:,} tokens ({len(tok.merges):,} merges) on {n_bytes:,} bytes in {t1 - t0:.2f} s")
-    print(f"encoded the whole text in {t2 - t1:.2f} s: {len(ids):,} tokens, {n_bytes / len(ids):.3f} bytes per token")
+    print(f"encoded the whole text in {t2 - t1:.2f} s: {len(ids):,} tokens, {n_bytes / max(len(ids), 1):.3f} bytes per token")
     print("the longest tokens: " + ", ".join(repr(t) for t in sorted((tok.token_text(i) for i in range(256, tok.vocab_size)),
                                                                        key=len, reverse=True)[:8]))
-    if args.out:
-        tok.save(args.out)
-        print(f"saved {args.out}")
+    if out is not None:
+        tok.save(out)
+        print(f"saved {out}")
     return 0
 
 
@@ -271,8 +363,13 @@ def _eval(args):
     model, tok, info = load_model(args.checkpoint)
     data = args.data if args.data is not None else (None if info.get("data") == "tinyshakespeare" else info.get("data"))
     text, _ = load_corpus(data)
+    if not text:
+        raise ValueError(f"--data {data}: the file is empty; there is no validation text to score")
     tc = TrainConfig.from_dict(info["train_config"])
-    loss, bpb = validation_bits_per_byte(model, tok, text, tc.val_fraction)
+    try:
+        loss, bpb = validation_bits_per_byte(model, tok, text, tc.val_fraction)
+    except ValueError as exc:  # too short a text, or a character the vocabulary lacks
+        raise ValueError(f"--data {data or 'tinyshakespeare'}: {exc}") from None
     kind = "BPE" if isinstance(tok, BPETokenizer) else "character"
     print(f"validation loss {loss:.4f} nats per token ({kind} tokens, vocabulary {tok.vocab_size:,}) "
           f"= {bpb:.4f} bits per byte")
