@@ -32,19 +32,20 @@ its own initial weights and batches gives 1.907 (sd 0.002). A 20-batch estimate 
 
 import math
 import resource
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from micrograd_plus import nn, optim
+from micrograd_plus.configs import config_from_dict
 from micrograd_plus.data import (
     CharTokenizer, get_batch, load_shakespeare, load_text, tokenizer_from_dict, train_val_split
 )
 from micrograd_plus.models.gpt import GPT, GPTConfig
 from micrograd_plus.optim import CosineWithWarmup
 from micrograd_plus.tensor import no_grad
-from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field
+from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, ConfigError
 from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)
 from micrograd_plus.train.rundir import LAST, RunDir
@@ -152,14 +153,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d):
-        """Rebuild a config saved with :meth:`to_dict`; unknown keys or bad values are a ConfigError."""
-        if not isinstance(d, dict):
-            raise ConfigError(f"TrainConfig.from_dict expects a dict, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"TrainConfig.from_dict: unknown keys {sorted(unknown)}")
-        return cls(**d)
+        """Rebuild a config saved with :meth:`to_dict`; unknown keys or bad values are a ConfigError
+        naming the field (:func:`~micrograd_plus.configs.config_from_dict`)."""
+        return config_from_dict(cls, d, error=ConfigError)
 
 
 @dataclass(frozen=True)
@@ -398,7 +394,7 @@ def load_model(path):
     """
 
     arrays, meta, state, mc, _, tokenizer = _read_task_state(path)
-    weights = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+    weights = strip_prefix(arrays, "model")
     bad = first_non_finite(weights)
     if bad is not None:
         raise CheckpointError(f"{path}: weight {bad!r} holds NaN or inf values; this checkpoint cannot be used")

@@ -24,8 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from micrograd_plus.train.flags import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
-                                        positive_int, probability)
+from micrograd_plus.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
+                                    positive_int, probability)
 
 HELP = "train and sample a character-level GPT on Tiny Shakespeare (or any text)"
 

@@ -104,7 +104,7 @@ def plot_training_curves(history, step_losses=None, path=None, title=None):
     Args:
         history: a list of per-epoch dicts with ``epoch``, ``step``, ``train_loss``,
             ``test_loss`` and ``test_accuracy`` (what :func:`micrograd_plus.train.mnist.train`
-            records and writes to ``metrics.jsonl``).
+            records; its ``eval`` rows in ``log.jsonl``).
         step_losses: optional per-step training losses, drawn faintly (with a running mean)
             behind the per-epoch points on the loss plot.
     """
