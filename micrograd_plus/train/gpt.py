@@ -172,13 +172,15 @@ class Preset:
     bpe_vocab_size: int = None
 
 
+# nanoGPT's CPU recipe for Tiny Shakespeare, shared by the character and the word-piece presets.
+_CPU_MODEL = GPTConfig(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False, tie_weights=True)
+_CPU_TRAIN = TrainConfig(batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
+                         beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_interval=250, eval_iters=20)
+
 PRESETS = {
     "shakespeare-char-cpu": Preset(
-        model=GPTConfig(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False, tie_weights=True),
-        train=TrainConfig(
-            batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
-            beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_interval=250, eval_iters=20,
-        ),
+        model=_CPU_MODEL,
+        train=_CPU_TRAIN,
         description="nanoGPT's CPU recipe for Tiny Shakespeare: 4 layers x 4 heads x 128, context 64, "
         "batch 12, 2,000 iterations (validation loss about 1.9)",
     ),
@@ -191,11 +193,8 @@ PRESETS = {
         description="a toy model for trying the commands out, and for tests",
     ),
     "shakespeare-bpe": Preset(
-        model=GPTConfig(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False, tie_weights=True),
-        train=TrainConfig(
-            batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
-            beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_interval=250, eval_iters=20,
-        ),
+        model=_CPU_MODEL,  # vocab_size is set from the trained tokenizer
+        train=_CPU_TRAIN,
         description="the CPU recipe on word pieces: a 2,048-token BPE vocabulary trained on the text first "
         "(saved as tokenizer.json beside the checkpoints), so 64 tokens of context hold ~2.5x more text",
         bpe_vocab_size=2048,
