@@ -33,7 +33,7 @@ import numpy as np
 from micrograd_plus.atomic import atomic_write
 from micrograd_plus.train.errors import CheckpointError, CheckpointNotFoundError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "replace_file", "strip_prefix", "meta_field", "first_non_finite",
+__all__ = ["save_checkpoint", "load_checkpoint", "load_training_checkpoint", "replace_file", "strip_prefix", "meta_field", "first_non_finite",
            "META_KEY"]
 
 #: The name under which the metadata JSON is stored inside the ``.npz``.
@@ -182,6 +182,22 @@ def meta_field(meta, key, kind, path, optional=False):
         raise CheckpointError(f"{path}: metadata field {key!r} should be {_TYPE_NAMES.get(kind, kind.__name__)}, "
                               f"got {json.dumps(value)[:60]}")
     return float(value) if kind is float else value
+
+
+def load_training_checkpoint(path, format, what):
+    """:func:`load_checkpoint`, refusing a file that another kind of run wrote.
+
+    Args:
+        path: the checkpoint.
+        format: the ``"format"`` its metadata must have, e.g. ``"micrograd_plus.gpt/2"``.
+        what: how the error names the expected kind, e.g. ``"a GPT checkpoint"``.
+
+    Returns ``(arrays, meta)``; a :class:`CheckpointError` naming the file and both formats otherwise.
+    """
+    arrays, meta = load_checkpoint(path)
+    if meta.get("format") != format:
+        raise CheckpointError(f"{path}: not {what} (format {meta.get('format')!r}, expected {format!r})")
+    return arrays, meta
 
 
 def strip_prefix(arrays, prefix):

@@ -45,7 +45,7 @@ from micrograd_plus.data import (
 from micrograd_plus.models.gpt import GPT, GPTConfig
 from micrograd_plus.optim import CosineWithWarmup
 from micrograd_plus.tensor import no_grad
-from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field, strip_prefix
+from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, ConfigError
 from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)
 from micrograd_plus.train.rundir import LAST, RunDir
@@ -363,10 +363,7 @@ class GPTTask(Task):
 def _read_task_state(path):
     """The GPT part of a checkpoint's metadata, checked: ``(arrays, meta, state, mc, tc, tokenizer)``."""
 
-    arrays, meta = load_checkpoint(path)
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a GPT checkpoint (format {meta.get('format')!r}, expected "
-                              f"{CHECKPOINT_FORMAT!r})")
+    arrays, meta = load_training_checkpoint(path, CHECKPOINT_FORMAT, "a GPT checkpoint")
     state = meta_field(meta, "task", dict, path)
     parts = {}
     for key, build in (("model_config", GPTConfig.from_dict), ("train_config", TrainConfig.from_dict),

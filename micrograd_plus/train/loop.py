@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from micrograd_plus.nn.utils import clip_grad_norm_
-from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field, strip_prefix
+from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, DivergedError
 from micrograd_plus.train.progress import progress as progress_bar
 from micrograd_plus.train.rundir import BEST, LAST, RunDir
@@ -222,11 +222,7 @@ def _snapshot(task, step, loop_state):
 
 def _restore(task, path):
     """Load ``path`` (a checkpoint of ``task``'s kind) into ``task``; returns ``(step, loop_state)``."""
-    arrays, meta = load_checkpoint(path)
-    fmt = meta.get("format")
-    if fmt != task.format:
-        raise CheckpointError(f"{path}: not a {task.name} training checkpoint (format {fmt!r}, expected "
-                              f"{task.format!r})")
+    arrays, meta = load_training_checkpoint(path, task.format, f"a {task.name} training checkpoint")
     step = meta_field(meta, "step", int, path)
     if not 0 <= step <= task.max_steps:
         raise CheckpointError(f"{path}: metadata field 'step' is {step}, outside 0..{task.max_steps}")

@@ -40,7 +40,7 @@ from micrograd_plus.configs import config_from_dict
 from micrograd_plus.data import DataLoader, load_mnist, mnist_to_float
 from micrograd_plus.models.mlp import mnist_classifier
 from micrograd_plus.tensor import no_grad, Tensor
-from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field, strip_prefix
+from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, ConfigError, DivergedError
 from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)
 from micrograd_plus.train.rundir import LAST, LOG, RunDir
@@ -368,10 +368,7 @@ def read_checkpoint(path):
         micrograd_plus.train.errors.CheckpointError: missing, damaged or not an MNIST checkpoint.
     """
 
-    arrays, meta = load_checkpoint(path)
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an MNIST training checkpoint (format {meta.get('format')!r}, "
-                              f"expected {CHECKPOINT_FORMAT!r})")
+    arrays, meta = load_training_checkpoint(path, CHECKPOINT_FORMAT, "an MNIST training checkpoint")
     task_state = meta_field(meta, "task", dict, path)
     try:
         config = MNISTConfig.from_dict(meta_field(task_state, "config", dict, path))

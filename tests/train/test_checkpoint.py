@@ -263,3 +263,13 @@ def test_strip_prefix_keeps_only_that_part_of_a_checkpoint():
     assert ckpt_module.strip_prefix(arrays, "model") == {"fc1.weight": 1, "fc1.bias": 2}
     assert ckpt_module.strip_prefix(arrays, "optim") == {"0.step": 3}
     assert ckpt_module.strip_prefix(arrays, "ema") == {}
+
+
+def test_load_training_checkpoint_refuses_another_kind_of_run(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, sample_arrays(1.0), {"format": "micrograd_plus.mnist/1", "step": 3})
+    arrays, meta = ckpt_module.load_training_checkpoint(path, "micrograd_plus.mnist/1", "an MNIST checkpoint")
+    assert meta["step"] == 3 and set(arrays) == set(sample_arrays(1.0))
+    with pytest.raises(CheckpointError, match=r"not a GPT checkpoint \(format 'micrograd_plus.mnist/1', "
+                                              r"expected 'micrograd_plus.gpt/2'\)"):
+        ckpt_module.load_training_checkpoint(path, "micrograd_plus.gpt/2", "a GPT checkpoint")
