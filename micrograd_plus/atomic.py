@@ -30,15 +30,19 @@ def atomic_write(path, mode="wb"):
     Yields:
         The open temporary file. When the ``with`` block ends normally the file is flushed,
         ``fsync``-ed and renamed onto ``path`` (:func:`os.replace`); when it raises, the
-        temporary file is deleted and the exception goes on.
+        temporary file is deleted and the exception goes on (an ``OSError`` such as a full disk
+        included: the old file at ``path`` is kept as it was).
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write writes files, mode 'wb' or 'w', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # a unique name
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result is an ordinary file
             yield f
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them "the" file
@@ -47,3 +51,18 @@ def atomic_write(path, mode="wb"):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory):
+    """Persist the rename itself (the directory entry); not possible on every platform."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

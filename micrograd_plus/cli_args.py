@@ -1,20 +1,72 @@
-"""Argument types the ``micrograd-plus`` subcommands share (``type=`` of ``argparse``).
+"""The ``micrograd-plus`` subcommands' shared flags and checked number types (``type=`` of argparse).
 
-Each turns the text a user typed into a value, or raises :class:`argparse.ArgumentTypeError`,
-which argparse prints as a one-line usage error naming the option -- never a traceback.
+Each type turns the text a user typed into a value, or raises
+:class:`argparse.ArgumentTypeError`, which argparse prints as a one-line usage error naming the
+option, before anything runs -- never a traceback: ``--weight-decay nan`` gives ``error:
+argument --weight-decay: must be a finite number >= 0, got 'nan'``.
+
+``mnist`` and ``gpt train`` take the same run flags (:func:`add_run_arguments`)::
+
+    --out DIR         the run directory (last.npz, ckpt.npz, log.jsonl)
+    --resume          continue the run saved in --out
+    --force           replace the run saved in --out (kept until the new run's first checkpoint)
+    --stop-after N    stop after N steps in total, as if interrupted (--resume continues)
+    --no-progress     no progress bar
 """
 
 import argparse
+import math
 
-__all__ = ["positive_int"]
+__all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "probability",
+           "add_run_arguments"]
+
+
+def _checked(text, kind, ok, what):
+    """``kind(text)`` if it parses and ``ok(value)``; otherwise the usage error ``must be WHAT, got 'TEXT'``."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
 
 
 def positive_int(text):
-    """``"16"`` -> 16; anything that is not a whole number >= 1 is a usage error."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+    """``"16"`` -> 16: an int >= 1 (steps, sizes, batch sizes)."""
+    return _checked(text, int, lambda v: v >= 1, "a positive integer")
+
+
+def nonneg_int(text):
+    """An int >= 0 (warm-up steps, seeds, ``--stop-after``)."""
+    return _checked(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text):
+    """A finite float > 0 (learning rates, temperatures)."""
+    return _checked(text, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+
+
+def nonneg_float(text):
+    """A finite float >= 0 (weight decay, momentum, gradient clipping, minimum learning rate)."""
+    return _checked(text, float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+
+
+def probability(text):
+    """A float in [0, 1) (dropout)."""
+    return _checked(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def add_run_arguments(parser, default_out):
+    """Add the shared run flags (``--out``, ``--resume``, ``--force``, ``--stop-after``,
+    ``--no-progress``) to ``parser``."""
+    g = parser.add_argument_group("the run directory")
+    g.add_argument("--out", default=default_out,
+                   help="run directory: last.npz, ckpt.npz (best), log.jsonl (default: %(default)s)")
+    mode = g.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    mode.add_argument("--force", action="store_true",
+                      help="replace the run saved in --out (its files are kept until this run's first checkpoint)")
+    g.add_argument("--stop-after", type=nonneg_int, default=None, metavar="N",
+                   help="stop after N steps in total, as if interrupted (continue with --resume)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -65,6 +65,7 @@ LAYERS = [
     ("micrograd_plus.data", 0, "data"),
     ("micrograd_plus.random", 0, "randomness"),
     ("micrograd_plus.atomic", 0, "safe file writing"),
+    ("micrograd_plus.configs", 0, "config dataclasses from JSON"),
 ]
 
 # The tensor world, which the scalar engine must never need (a reader of chapter 1 should not

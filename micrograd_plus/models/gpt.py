@@ -36,7 +36,7 @@ At the end of the file, :func:`weight_table` counts a GPT's weights in the categ
 
 import json
 import textwrap
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ import safetensors.numpy  # Hugging Face's weight files as numpy arrays: no torc
 
 from micrograd_plus import functional as F
 from micrograd_plus import nn
+from micrograd_plus.configs import config_from_dict
 from micrograd_plus.data._files import DataError
 from micrograd_plus.random import get_generator
 from micrograd_plus.tensor import Tensor, no_grad
@@ -129,19 +130,10 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, d):
-        """Build a config from :meth:`to_dict`'s output; unknown keys are an error, missing ones
-        take their defaults (so a checkpoint written before a field existed still loads)."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"GPTConfig.from_dict: unknown keys {sorted(unknown)}")
-        convert = {"bool": bool, "float": float, "int": int, "str": str}
-        values = {}
-        for f in fields(cls):
-            if f.name in d:
-                kind = f.type if isinstance(f.type, str) else f.type.__name__
-                values[f.name] = convert[kind](d[f.name])
-        return cls(**values)
+        """Build a config from :meth:`to_dict`'s output; unknown keys or values of the wrong type are
+        an error naming the field, missing ones take their defaults (so a checkpoint written before a
+        field existed still loads)."""
+        return config_from_dict(cls, d)
 
 
 # --------------------------------------------------------------------------------------------

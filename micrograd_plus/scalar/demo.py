@@ -15,10 +15,10 @@ import os
 
 import numpy as np
 
-from micrograd_plus.atomic import atomic_write
 from micrograd_plus.cli_args import positive_int
 from micrograd_plus.data.moons import make_moons
 from micrograd_plus.scalar import MLP, Value
+from micrograd_plus.viz import pyplot, save_figure
 
 HELP = "train a tiny scalar-autograd MLP on two half-moons and plot its decision boundary"
 
@@ -82,7 +82,7 @@ def decision_boundary_figure(model, X, labels, resolution=0.05):
 
     ``X`` is an (n, 2) array, ``labels`` an (n,) array of 0/1 classes.
     """
-    import matplotlib.pyplot as plt  # deferred: optional, and slow to import
+    plt = pyplot()  # matplotlib is imported only now: optional, and slow to import
 
     x_min, x_max = X[:, 0].min() - 0.5, X[:, 0].max() + 0.5
     y_min, y_max = X[:, 1].min() - 0.5, X[:, 1].max() + 0.5
@@ -104,11 +104,6 @@ def decision_boundary_figure(model, X, labels, resolution=0.05):
 
 def run(args):
     """Generate the data, train, report, and save the figure. Returns the exit code."""
-    import matplotlib  # deferred: optional, and slow to import
-
-    matplotlib.use("Agg")  # write files; never try to open a window
-    import matplotlib.pyplot as plt
-
     X, labels = make_moons(args.samples, noise=args.noise, generator=args.seed)
     y = [2.0 * float(c) - 1.0 for c in labels]  # classes 0/1 -> labels -1/+1 for the hinge loss
     model = MLP(2, [16, 16, 1], generator=args.seed)
@@ -117,10 +112,7 @@ def run(args):
     history = train(model, X.tolist(), y, steps=args.steps)
 
     path = os.path.join(args.out, FIGURE_NAME)
-    fig = decision_boundary_figure(model, X, labels)
-    with atomic_write(path) as f:  # the figure appears whole or not at all
-        fig.savefig(f, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(decision_boundary_figure(model, X, labels), path)  # the figure appears whole or not at all
     loss, accuracy = history[-1]
     print(f"final loss {loss:.4f}, accuracy {accuracy:.0%}; decision boundary saved to {path}")
     return 0

@@ -6,5 +6,6 @@
 * :mod:`~micrograd_plus.train.rundir` -- the run directory: layout, lock, no silent overwrite;
 * :mod:`~micrograd_plus.train.checkpoint` -- atomic ``.npz`` + JSON checkpoints, loaded without pickle;
 * :mod:`~micrograd_plus.train.errors` -- the one hierarchy of errors, and the CLI's exit codes;
-* :mod:`~micrograd_plus.train.flags`, :mod:`~micrograd_plus.train.progress` -- shared flags, progress bars.
+* :mod:`~micrograd_plus.train.progress` -- progress bars (the shared flags are in
+  :mod:`micrograd_plus.cli_args`, with the CLI).
 """

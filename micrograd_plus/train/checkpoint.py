@@ -25,51 +25,35 @@ Every failure is a :class:`~micrograd_plus.train.errors.CheckpointError` naming 
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from micrograd_plus.atomic import atomic_write
 from micrograd_plus.train.errors import CheckpointError, CheckpointNotFoundError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "atomic_write", "meta_field", "first_non_finite", "META_KEY"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_training_checkpoint", "replace_file", "strip_prefix", "meta_field", "first_non_finite",
+           "META_KEY"]
 
 #: The name under which the metadata JSON is stored inside the ``.npz``.
 META_KEY = "__meta__"
 
 
-def atomic_write(path, write):
+def replace_file(path, write):
     """Create or replace the file ``path`` atomically: ``write(f)`` fills a fresh temporary file.
 
-    The temporary file has a unique name in the same directory (``.NAME.XXXXXX.tmp``); it is
-    flushed and fsynced, then renamed over ``path``. On any failure -- including Ctrl-C -- the
-    temporary file is removed and ``path`` is left as it was. ``OSError`` (full disk, read-only
-    directory) becomes a :class:`CheckpointError` naming the file.
+    This is :func:`micrograd_plus.atomic.atomic_write` (a unique temporary name in the same
+    directory, fsync, :func:`os.replace`; on any failure, Ctrl-C included, the temporary file is
+    removed and ``path`` is left as it was), with ``OSError`` (full disk, read-only directory)
+    turned into a :class:`CheckpointError` naming the file.
     """
-    path = Path(path)
-    directory = path.parent
-    tmp = None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path) as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them "the" file
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a mix
-        tmp = None
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise CheckpointError(f"cannot write {path}: {reason}; the previous version of the file is kept") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):  # also on KeyboardInterrupt
-            os.remove(tmp)
-    _fsync_directory(directory)
 
 
 def save_checkpoint(path, arrays, meta):
@@ -105,21 +89,7 @@ def save_checkpoint(path, arrays, meta):
     except (TypeError, ValueError) as exc:
         raise TypeError(f"save_checkpoint: meta must be JSON-serialisable (and finite): {exc}") from None
     checked[META_KEY] = np.frombuffer(meta_json.encode("utf-8"), dtype=np.uint8)
-    atomic_write(path, lambda f: np.savez(f, **checked))
-
-
-def _fsync_directory(directory):
-    """Persist the rename itself (the directory entry); not possible on every platform."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    replace_file(path, lambda f: np.savez(f, **checked))
 
 
 def _read_member(zf, info, path):
@@ -212,6 +182,33 @@ def meta_field(meta, key, kind, path, optional=False):
         raise CheckpointError(f"{path}: metadata field {key!r} should be {_TYPE_NAMES.get(kind, kind.__name__)}, "
                               f"got {json.dumps(value)[:60]}")
     return float(value) if kind is float else value
+
+
+def load_training_checkpoint(path, format, what):
+    """:func:`load_checkpoint`, refusing a file that another kind of run wrote.
+
+    Args:
+        path: the checkpoint.
+        format: the ``"format"`` its metadata must have, e.g. ``"micrograd_plus.gpt/2"``.
+        what: how the error names the expected kind, e.g. ``"a GPT checkpoint"``.
+
+    Returns ``(arrays, meta)``; a :class:`CheckpointError` naming the file and both formats otherwise.
+    """
+    arrays, meta = load_checkpoint(path)
+    if meta.get("format") != format:
+        raise CheckpointError(f"{path}: not {what} (format {meta.get('format')!r}, expected {format!r})")
+    return arrays, meta
+
+
+def strip_prefix(arrays, prefix):
+    """The arrays whose names start with ``prefix + "."``, with that removed.
+
+    A training checkpoint stores the model's ``state_dict`` under ``model.`` and the optimiser's
+    under ``optim.``: ``strip_prefix(arrays, "model")`` gives back what ``model.load_state_dict``
+    takes (``{"model.fc1.weight": w, "optim.0.step": s}`` -> ``{"fc1.weight": w}``).
+    """
+    start = prefix + "."
+    return {name[len(start):]: value for name, value in arrays.items() if name.startswith(start)}
 
 
 def first_non_finite(arrays):

@@ -32,19 +32,20 @@ its own initial weights and batches gives 1.907 (sd 0.002). A 20-batch estimate 
 
 import math
 import resource
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from micrograd_plus import nn, optim
+from micrograd_plus.configs import config_from_dict
 from micrograd_plus.data import (
     CharTokenizer, get_batch, load_shakespeare, load_text, tokenizer_from_dict, train_val_split
 )
 from micrograd_plus.models.gpt import GPT, GPTConfig
 from micrograd_plus.optim import CosineWithWarmup
 from micrograd_plus.tensor import no_grad
-from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field
+from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, ConfigError
 from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)
 from micrograd_plus.train.rundir import LAST, RunDir
@@ -152,14 +153,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d):
-        """Rebuild a config saved with :meth:`to_dict`; unknown keys or bad values are a ConfigError."""
-        if not isinstance(d, dict):
-            raise ConfigError(f"TrainConfig.from_dict expects a dict, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"TrainConfig.from_dict: unknown keys {sorted(unknown)}")
-        return cls(**d)
+        """Rebuild a config saved with :meth:`to_dict`; unknown keys or bad values are a ConfigError
+        naming the field (:func:`~micrograd_plus.configs.config_from_dict`)."""
+        return config_from_dict(cls, d, error=ConfigError)
 
 
 @dataclass(frozen=True)
@@ -176,13 +172,15 @@ class Preset:
     bpe_vocab_size: int = None
 
 
+# nanoGPT's CPU recipe for Tiny Shakespeare, shared by the character and the word-piece presets.
+_CPU_MODEL = GPTConfig(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False, tie_weights=True)
+_CPU_TRAIN = TrainConfig(batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
+                         beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_interval=250, eval_iters=20)
+
 PRESETS = {
     "shakespeare-char-cpu": Preset(
-        model=GPTConfig(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False, tie_weights=True),
-        train=TrainConfig(
-            batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
-            beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_interval=250, eval_iters=20,
-        ),
+        model=_CPU_MODEL,
+        train=_CPU_TRAIN,
         description="nanoGPT's CPU recipe for Tiny Shakespeare: 4 layers x 4 heads x 128, context 64, "
         "batch 12, 2,000 iterations (validation loss about 1.9)",
     ),
@@ -195,11 +193,8 @@ PRESETS = {
         description="a toy model for trying the commands out, and for tests",
     ),
     "shakespeare-bpe": Preset(
-        model=GPTConfig(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False, tie_weights=True),
-        train=TrainConfig(
-            batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
-            beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_interval=250, eval_iters=20,
-        ),
+        model=_CPU_MODEL,  # vocab_size is set from the trained tokenizer
+        train=_CPU_TRAIN,
         description="the CPU recipe on word pieces: a 2,048-token BPE vocabulary trained on the text first "
         "(saved as tokenizer.json beside the checkpoints), so 64 tokens of context hold ~2.5x more text",
         bpe_vocab_size=2048,
@@ -368,10 +363,7 @@ class GPTTask(Task):
 def _read_task_state(path):
     """The GPT part of a checkpoint's metadata, checked: ``(arrays, meta, state, mc, tc, tokenizer)``."""
 
-    arrays, meta = load_checkpoint(path)
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a GPT checkpoint (format {meta.get('format')!r}, expected "
-                              f"{CHECKPOINT_FORMAT!r})")
+    arrays, meta = load_training_checkpoint(path, CHECKPOINT_FORMAT, "a GPT checkpoint")
     state = meta_field(meta, "task", dict, path)
     parts = {}
     for key, build in (("model_config", GPTConfig.from_dict), ("train_config", TrainConfig.from_dict),
@@ -398,7 +390,7 @@ def load_model(path):
     """
 
     arrays, meta, state, mc, _, tokenizer = _read_task_state(path)
-    weights = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+    weights = strip_prefix(arrays, "model")
     bad = first_non_finite(weights)
     if bad is not None:
         raise CheckpointError(f"{path}: weight {bad!r} holds NaN or inf values; this checkpoint cannot be used")

@@ -24,8 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from micrograd_plus.train.flags import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
-                                        positive_int, probability)
+from micrograd_plus.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
+                                    positive_int, probability)
 
 HELP = "train and sample a character-level GPT on Tiny Shakespeare (or any text)"
 
@@ -264,19 +264,14 @@ def _next(args):
         print(f"{_show_char(tok.token_text(i)):>6}  {probs[i]:>11.5f}  {bar}")
     print(f"(sum over all {tok.vocab_size} tokens: {probs.sum():.6f})")
     if args.png:
-        import matplotlib
+        from micrograd_plus.viz import pyplot, save_figure  # deferred: --help loads no numpy
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(max(8, tok.vocab_size * 0.18), 3.2))
+        fig, ax = pyplot().subplots(figsize=(max(8, tok.vocab_size * 0.18), 3.2))
         ax.bar(range(tok.vocab_size), probs, color="tab:blue")
         ax.set_xticks(range(tok.vocab_size), [_show_char(tok.token_text(i)) for i in range(tok.vocab_size)], fontsize=7)
         ax.set_ylabel("probability")
         ax.set_title(f"next character after {prompt[-40:]!r}")
-        fig.tight_layout()
-        fig.savefig(args.png, dpi=120)
-        plt.close(fig)
+        save_figure(fig, args.png, dpi=120)
         print(f"saved {args.png}")
     return 0
 
@@ -303,13 +298,10 @@ def _attention(args):
             top = np.argsort(-row)[:3]
             desc = ", ".join(f"{labels[s]!r}@{s} {row[s]:.2f}" for s in top)
             print(f"  layer {layer} head {h}: {desc}")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from micrograd_plus.viz import pyplot, save_figure  # deferred: --help loads no numpy
 
     size = max(2.0, 0.12 * T + 1.0)
-    fig, axes = plt.subplots(L, H, figsize=(H * size, L * size), squeeze=False)
+    fig, axes = pyplot().subplots(L, H, figsize=(H * size, L * size), squeeze=False)
     for layer in range(L):
         for h in range(H):
             ax = axes[layer, h]
@@ -318,9 +310,7 @@ def _attention(args):
             ax.set_xticks(range(T), labels, fontsize=5)
             ax.set_yticks(range(T), labels, fontsize=5)
     fig.suptitle("attention: row = position attending, column = position attended to")
-    fig.tight_layout()
-    fig.savefig(args.png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, args.png, dpi=110)
     print(f"saved {args.png}")
     return 0
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from micrograd_plus.nn.utils import clip_grad_norm_
-from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field
+from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, DivergedError
 from micrograd_plus.train.progress import progress as progress_bar
 from micrograd_plus.train.rundir import BEST, LAST, RunDir
@@ -222,11 +222,7 @@ def _snapshot(task, step, loop_state):
 
 def _restore(task, path):
     """Load ``path`` (a checkpoint of ``task``'s kind) into ``task``; returns ``(step, loop_state)``."""
-    arrays, meta = load_checkpoint(path)
-    fmt = meta.get("format")
-    if fmt != task.format:
-        raise CheckpointError(f"{path}: not a {task.name} training checkpoint (format {fmt!r}, expected "
-                              f"{task.format!r})")
+    arrays, meta = load_training_checkpoint(path, task.format, f"a {task.name} training checkpoint")
     step = meta_field(meta, "step", int, path)
     if not 0 <= step <= task.max_steps:
         raise CheckpointError(f"{path}: metadata field 'step' is {step}, outside 0..{task.max_steps}")
@@ -234,8 +230,8 @@ def _restore(task, path):
     if bad is not None:
         raise CheckpointError(f"{path}: {bad} holds NaN or inf values, so this run cannot continue from it; "
                               "start again with --force (or from an earlier copy)")
-    model = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-    optim = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
+    model = strip_prefix(arrays, "model")
+    optim = strip_prefix(arrays, "optim")
     recent = meta_field(meta, "recent", dict, path)
     try:
         task.model.load_state_dict(model)

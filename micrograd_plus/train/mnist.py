@@ -36,10 +36,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from micrograd_plus import functional as F, optim
+from micrograd_plus.configs import config_from_dict
 from micrograd_plus.data import DataLoader, load_mnist, mnist_to_float
 from micrograd_plus.models.mlp import mnist_classifier
 from micrograd_plus.tensor import no_grad, Tensor
-from micrograd_plus.train.checkpoint import first_non_finite, load_checkpoint, meta_field
+from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, ConfigError, DivergedError
 from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)
 from micrograd_plus.train.rundir import LAST, LOG, RunDir
@@ -164,14 +165,9 @@ class MNISTConfig:
 
     @classmethod
     def from_dict(cls, d):
-        """Rebuild a config saved with :meth:`to_dict` (unknown keys are an error)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(d, dict):
-            raise ConfigError(f"an MNIST config must be a dict, got {type(d).__name__}")
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(f"unknown MNIST config keys {unknown}")
-        return cls(**d)
+        """Rebuild a config saved with :meth:`to_dict`; unknown keys or values of the wrong type are
+        a ConfigError naming the field (:func:`~micrograd_plus.configs.config_from_dict`)."""
+        return config_from_dict(cls, d, error=ConfigError)
 
     @property
     def sizes(self):
@@ -372,16 +368,13 @@ def read_checkpoint(path):
         micrograd_plus.train.errors.CheckpointError: missing, damaged or not an MNIST checkpoint.
     """
 
-    arrays, meta = load_checkpoint(path)
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an MNIST training checkpoint (format {meta.get('format')!r}, "
-                              f"expected {CHECKPOINT_FORMAT!r})")
+    arrays, meta = load_training_checkpoint(path, CHECKPOINT_FORMAT, "an MNIST training checkpoint")
     task_state = meta_field(meta, "task", dict, path)
     try:
         config = MNISTConfig.from_dict(meta_field(task_state, "config", dict, path))
     except (ConfigError, TypeError) as exc:
         raise CheckpointError(f"{path}: the saved configuration is unusable: {exc}") from None
-    weights = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+    weights = strip_prefix(arrays, "model")
     bad = first_non_finite(weights)
     if bad is not None:
         raise CheckpointError(f"{path}: weight {bad!r} holds NaN or inf values; this checkpoint cannot be used")

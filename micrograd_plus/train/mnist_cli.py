@@ -20,8 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from micrograd_plus.train.flags import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
-                                        positive_int, probability)
+from micrograd_plus.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
+                                    positive_int, probability)
 
 HELP = "train an MLP on MNIST handwritten digits (the main demo), with plots and experiments"
 
@@ -173,17 +173,17 @@ def _pictures(args, result, out, mnist):
     import matplotlib  # noqa: F401  (fail early with ImportError if it is missing)
 
     # deferred: the command list and --help load no numpy, numba or training code
-    from micrograd_plus import plots
+    from micrograd_plus import viz
     from micrograd_plus.models.mlp import predict_proba  # deferred too
 
     task = result.task
     x_tr, y_tr, x_te, y_te = task.x_train, task.y_train, task.x_test, task.y_test
     model = result.model
     if not args.no_plots:
-        plots.plot_training_curves(result.history, result.step_losses, path=out / "curves.png",
+        viz.plot_training_curves(result.history, result.step_losses, path=out / "curves.png",
                                    title=result.config.describe())
         probs = predict_proba(model, x_te)
-        plots.plot_misclassified(x_te, y_te, probs.argmax(axis=1), path=out / "misclassified.png",
+        viz.plot_misclassified(x_te, y_te, probs.argmax(axis=1), path=out / "misclassified.png",
                                  probabilities=probs)
         print(f"plots: {out / 'curves.png'}, {out / 'misclassified.png'}")
     if args.experiments:

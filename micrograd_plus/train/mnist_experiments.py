@@ -1,7 +1,7 @@
 """Experiments that answer the questions the 3Blue1Brown videos raise about the MNIST network.
 
 Each function computes numbers (so it can be tested and reused); :func:`run_experiments` draws
-them with :mod:`micrograd_plus.plots`. ``micrograd-plus mnist --experiments all`` runs them
+them with :mod:`micrograd_plus.viz`. ``micrograd-plus mnist --experiments all`` runs them
 after training.
 
 * **"Why do we have confidence that these layers work?"** -- :func:`first_layer_weights` and
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from micrograd_plus import functional as F, optim, plots
+from micrograd_plus import functional as F, optim, viz
 from micrograd_plus.models.mlp import layer_activations, linear_layers, mnist_classifier, predict_proba
 from micrograd_plus.random import get_generator
 from micrograd_plus.tensor import no_grad, Tensor
@@ -195,21 +195,21 @@ def run_experiments(model, x_test, y_test, out_dir, which=EXPERIMENTS, x_train=N
     written = {}
     if "weights" in which:
         written["weights"] = out_dir / "first_layer_weights.png"
-        plots.plot_weight_images(first_layer_weights(model), path=written["weights"])
+        viz.plot_weight_images(first_layer_weights(model), path=written["weights"])
         written["activations"] = out_dir / "hidden_activations.png"
-        plots.plot_hidden_activations(mean_hidden_activations(model, x_test, y_test), path=written["activations"])
+        viz.plot_hidden_activations(mean_hidden_activations(model, x_test, y_test), path=written["activations"])
         say(f"first-layer weights -> {written['weights']}, hidden activations per digit -> {written['activations']}")
     if "dream" in which:
         images, conf = dream(model)
         written["dream"] = out_dir / "dreams.png"
-        plots.plot_dreams(images, conf, path=written["dream"])
+        viz.plot_dreams(images, conf, path=written["dream"])
         say(f"gradient ascent on the input: mean confidence {100 * conf.mean():.1f}% in images that look like "
             f"no digit -> {written['dream']}")
     if "noise" in which:
         noise_conf, noise_pred = noise_confidence(model)
         real_conf = real_confidence(model, x_test)
         written["noise"] = out_dir / "noise_confidence.png"
-        plots.plot_confidence_histogram(noise_conf, real_conf, path=written["noise"])
+        viz.plot_confidence_histogram(noise_conf, real_conf, path=written["noise"])
         counts = np.bincount(noise_pred, minlength=10)
         say(f"random noise: median top confidence {100 * np.median(noise_conf):.1f}% "
             f"({100 * (noise_conf > 0.9).mean():.0f}% of noise images above 90%; favourite answer "
@@ -219,7 +219,7 @@ def run_experiments(model, x_test, y_test, out_dir, which=EXPERIMENTS, x_train=N
             raise ValueError("the gd-vs-sgd experiment needs training images (x_train, y_train)")
         curves = gd_vs_sgd(x_train[:10000], y_train[:10000], seconds=seconds)
         written["gd-vs-sgd"] = out_dir / "gd_vs_sgd.png"
-        plots.plot_loss_vs_time(curves, path=written["gd-vs-sgd"])
+        viz.plot_loss_vs_time(curves, path=written["gd-vs-sgd"])
         finals = ", ".join(f"{k}: {v[1][-1]:.3f}" for k, v in curves.items())
         say(f"after {seconds:g} s each, training loss {finals} -> {written['gd-vs-sgd']}")
     return written

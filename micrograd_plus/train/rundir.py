@@ -17,7 +17,7 @@ and a ``.lock`` file while it runs. The rules that keep a user's work safe:
 2. **One live run per directory.** The ``.lock`` file holds the pid of the run using the
    directory, locked with ``flock`` so that the kernel releases it when that process dies, however
    it dies. A second live run refuses; a lock left by a dead process is taken over, with a note.
-3. **Every write is atomic** (:func:`~micrograd_plus.train.checkpoint.atomic_write`), except
+3. **Every write is atomic** (:func:`~micrograd_plus.train.checkpoint.replace_file`), except
    the log, which is appended to line by line and, on resume, cut back to the checkpoint's step.
 4. **Problems show before training starts**: ``--out`` that is a file, lies under a file, or is
    not writable fails at once with a one-line :class:`~micrograd_plus.train.errors.RunDirError`.
@@ -27,7 +27,7 @@ import json
 import os
 from pathlib import Path
 
-from micrograd_plus.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from micrograd_plus.train.checkpoint import load_checkpoint, replace_file, save_checkpoint
 from micrograd_plus.train.errors import CheckpointNotFoundError, ConfigError, RunDirError, RunLockedError
 
 try:
@@ -218,7 +218,7 @@ class RunDir:
         if self.path is None or not self.replacing:
             return
         text = "".join(self._pending).encode("utf-8")
-        atomic_write(self.path / LOG, lambda f: f.write(text))
+        replace_file(self.path / LOG, lambda f: f.write(text))
         self._written.add(LOG)
         for name in RUN_FILES:
             if name not in self._written and (self.path / name).exists():
@@ -258,7 +258,7 @@ class RunDir:
             if s < step or (s == step and (not row.get("eval") or evaluated)):
                 kept.append(line + "\n")
         text = "".join(kept).encode("utf-8")
-        atomic_write(path, lambda f: f.write(text))
+        replace_file(path, lambda f: f.write(text))
 
     def close(self):
         """Close the log and release the lock."""

@@ -22,13 +22,14 @@ import numpy as np
 from micrograd_plus.atomic import atomic_write
 
 __all__ = [
-    "plot_digits", "plot_training_curves", "plot_misclassified", "plot_weight_images",
+    "pyplot", "save_figure", "plot_digits", "plot_training_curves", "plot_misclassified", "plot_weight_images",
     "plot_hidden_activations", "plot_dreams", "plot_confidence_histogram", "plot_loss_vs_time",
 ]
 
 
-def _pyplot():
-    """Import pyplot, choosing the Agg backend unless the user already picked one."""
+def pyplot():
+    """``matplotlib.pyplot``, with the non-interactive Agg backend (files, no window) unless the
+    user already picked a backend by importing pyplot first."""
     import matplotlib  # deferred: optional, and slow to import
 
     if "matplotlib.pyplot" not in sys.modules:
@@ -38,14 +39,22 @@ def _pyplot():
     return plt
 
 
-def _finish(fig, path):
-    """Save ``fig`` at ``path`` (if given; PNG unless the suffix names another format), close it,
-    and return it. The file appears whole or not at all (:func:`~micrograd_plus.atomic.atomic_write`)."""
+def save_figure(fig, path, dpi=100):
+    """Lay out ``fig``, write it to ``path`` and close it. The format comes from the suffix
+    (``.png``, ``.svg``, ``.pdf``; PNG if there is none), and the file appears whole or not at all
+    (:func:`~micrograd_plus.atomic.atomic_write`); missing directories are made."""
     fig.tight_layout()
-    if path is not None:
-        with atomic_write(path) as f:
-            fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png", dpi=100)
-        _pyplot().close(fig)
+    with atomic_write(path) as f:
+        fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi)
+    pyplot().close(fig)
+
+
+def _finish(fig, path):
+    """Save and close ``fig`` if a ``path`` is given (:func:`save_figure`); return it either way."""
+    if path is None:
+        fig.tight_layout()
+    else:
+        save_figure(fig, path)
     return fig
 
 
@@ -74,7 +83,7 @@ def plot_digits(images, titles=None, path=None, ncols=10, title=None, cmap="gray
         ncols: images per row. title: a heading for the whole grid.
         cmap: colour map; ``symmetric=True`` centres it on 0 (for weights, which can be negative).
     """
-    plt = _pyplot()
+    plt = pyplot()
     images = _as_images(images)
     n = len(images)
     if n == 0:
@@ -104,11 +113,11 @@ def plot_training_curves(history, step_losses=None, path=None, title=None):
     Args:
         history: a list of per-epoch dicts with ``epoch``, ``step``, ``train_loss``,
             ``test_loss`` and ``test_accuracy`` (what :func:`micrograd_plus.train.mnist.train`
-            records and writes to ``metrics.jsonl``).
+            records; its ``eval`` rows in ``log.jsonl``).
         step_losses: optional per-step training losses, drawn faintly (with a running mean)
             behind the per-epoch points on the loss plot.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     epochs = [h["epoch"] for h in history]
     if step_losses is not None and len(step_losses):
@@ -160,7 +169,7 @@ def plot_misclassified(images, labels, predictions, path=None, max_images=40, pr
         titles.append(f"says {predictions[i]}{conf}\n(is {labels[i]})")
     heading = f"{len(wrong)} of {total:,} test digits misclassified ({100 * len(wrong) / max(total, 1):.2f}%)"
     if len(shown) == 0:
-        plt = _pyplot()
+        plt = pyplot()
         fig = plt.figure(figsize=(5, 1.5))
         fig.text(0.5, 0.5, heading, ha="center", va="center")
         return _finish(fig, path)
@@ -194,7 +203,7 @@ def plot_hidden_activations(mean_activations, path=None, layer_names=None, title
         mean_activations: a list with one ``(10, hidden)`` array per hidden layer: row ``d`` is
             the average activation of each neuron over the test images of digit ``d``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     n = len(mean_activations)
     if n == 0:
         raise ValueError("plot_hidden_activations: the network has no hidden layer")
@@ -230,7 +239,7 @@ def plot_confidence_histogram(noise_confidence, test_confidence=None, path=None,
         noise_confidence: ``(N,)`` top softmax probability for each noise image.
         test_confidence: optional ``(M,)`` the same for test images, for comparison.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     bins = np.linspace(0.0, 1.0, 41)
     if test_confidence is not None:
@@ -249,7 +258,7 @@ def plot_loss_vs_time(curves, path=None, title=None):
     Args:
         curves: ``{label: (seconds, losses)}``, each a pair of equal-length 1-D arrays.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, (seconds, losses) in curves.items():
         ax.plot(seconds, losses, "-", marker=".", markersize=3, label=label)

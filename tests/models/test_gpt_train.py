@@ -139,6 +139,11 @@ def test_cli_tiny_train_then_sample_next_attention_neighbours(tmp_path, text_fil
     probs = [float(line[8:19]) for line in rows]  # columns: char (6), 2 spaces, probability (11)
     assert len(probs) == tok.vocab_size and abs(sum(probs) - 1) < 1e-3
     assert probs == sorted(probs, reverse=True)
+    png = tmp_path / "new_dir" / "next.png"  # save_figure makes the directory, writes atomically
+    assert main(["gpt", "next", "-c", str(ckpt), "--prompt", "First Cit", "--png", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in png.parent.iterdir()] == ["next.png"]
+    capsys.readouterr()
 
     png = tmp_path / "att.png"
     assert main(["gpt", "attention", "-c", str(ckpt), "--text", "First Citizen:", "--png", str(png)]) == 0

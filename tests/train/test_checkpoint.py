@@ -93,7 +93,7 @@ def test_crash_at_fsync_keeps_old_checkpoint(tmp_path, monkeypatch):
     def failing_fsync(fd):
         raise OSError("I/O error")
 
-    monkeypatch.setattr(ckpt_module.os, "fsync", failing_fsync)
+    monkeypatch.setattr(os, "fsync", failing_fsync)  # the writer is micrograd_plus.atomic.atomic_write
     with pytest.raises(CheckpointError, match="I/O error"):
         save_checkpoint(path, sample_arrays(2.0), {"step": 2})
     monkeypatch.undo()
@@ -256,3 +256,20 @@ def test_nan_in_meta_is_refused_before_writing(tmp_path):
     with pytest.raises(TypeError, match="JSON"):
         save_checkpoint(tmp_path / "c.npz", {"w": np.ones(2)}, {"loss": float("nan")})
     assert os.listdir(tmp_path) == []
+
+
+def test_strip_prefix_keeps_only_that_part_of_a_checkpoint():
+    arrays = {"model.fc1.weight": 1, "model.fc1.bias": 2, "optim.0.step": 3, "modelx.w": 4}
+    assert ckpt_module.strip_prefix(arrays, "model") == {"fc1.weight": 1, "fc1.bias": 2}
+    assert ckpt_module.strip_prefix(arrays, "optim") == {"0.step": 3}
+    assert ckpt_module.strip_prefix(arrays, "ema") == {}
+
+
+def test_load_training_checkpoint_refuses_another_kind_of_run(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, sample_arrays(1.0), {"format": "micrograd_plus.mnist/1", "step": 3})
+    arrays, meta = ckpt_module.load_training_checkpoint(path, "micrograd_plus.mnist/1", "an MNIST checkpoint")
+    assert meta["step"] == 3 and set(arrays) == set(sample_arrays(1.0))
+    with pytest.raises(CheckpointError, match=r"not a GPT checkpoint \(format 'micrograd_plus.mnist/1', "
+                                              r"expected 'micrograd_plus.gpt/2'\)"):
+        ckpt_module.load_training_checkpoint(path, "micrograd_plus.gpt/2", "a GPT checkpoint")
