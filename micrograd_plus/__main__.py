@@ -1,8 +1,6 @@
 """``python -m micrograd_plus`` runs the same command line as ``micrograd-plus``."""
 
-import sys
-
-from micrograd_plus.cli import main
+from micrograd_plus.cli import console_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -19,6 +19,7 @@ Errors reach the user as one line, never as a traceback. Exit codes:
 
 import argparse
 import importlib
+import signal
 import sys
 
 # Subcommands in the order of the learning path: a few neurons, then MNIST, then a GPT.
@@ -115,5 +116,17 @@ def main(argv=None):
         return EXIT_INTERRUPTED
 
 
+def console_main():
+    """What ``micrograd-plus`` and ``python -m micrograd_plus`` run: :func:`main`, then exit.
+
+    Once :func:`main` has returned, every file is saved and the exit code is decided, so a Ctrl-C
+    that lands while the interpreter shuts down (numba's and OpenMP's threads stopping) is
+    ignored instead of killing the process with no message and a signal exit status.
+    """
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()
