@@ -453,8 +453,9 @@ def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, re
             mc = replace(model_config or preset.model, vocab_size=tokenizer.vocab_size)
         task = GPTTask(mc, tc, tokenizer, text, data_desc)
         if not resume:
+            unit = "characters" if isinstance(tokenizer, CharTokenizer) else "tokens"
             say(f"training a GPT with {task.model.num_parameters():,} parameters on {len(task.train_ids):,} "
-                f"characters (vocabulary {tokenizer.vocab_size}) for {tc.max_iters:,} iterations")
+                f"{unit} (vocabulary {tokenizer.vocab_size}) for {tc.max_iters:,} iterations")
         result = run(task, run_dir, stop_after=stop_after, progress=progress, log=log, on_phase=on_phase)
     result.peak_rss_mb = peak_rss_mb()
     return result

@@ -213,10 +213,10 @@ def _stream_sample(path, prompt, chars, temperature, top_k, seed):
     out = sys.stdout
     out.write(prompt)
     out.flush()
-    from micrograd_plus.train.gpt_tools import stream_text  # whole characters from tokens of any kind
+    from micrograd_plus.train.gpt_tools import stream_chars  # whole characters from tokens of any kind
 
     try:
-        for piece in stream_text(tok, model.stream(ids, chars, temperature=temperature, top_k=top_k, generator=seed)):
+        for piece in stream_chars(model, tok, ids, chars, temperature=temperature, top_k=top_k, generator=seed):
             out.write(piece)
             out.flush()
     except KeyboardInterrupt:  # Ctrl-C while sampling: stop cleanly, keep what was printed
@@ -280,18 +280,23 @@ def _attention(args):
     import numpy as np
 
     # deferred: the command list and --help load no numpy, numba or training code
-    from micrograd_plus.train.gpt import load_model
+    from micrograd_plus.data import CharTokenizer  # deferred, as above
+    from micrograd_plus.train.gpt import load_model  # deferred, as above
 
     text = args.text.replace("\\n", "\n")
     if not text:
         raise ValueError("--text must not be empty: attention needs at least one character")
     model, tok, _ = load_model(args.checkpoint)
-    if len(text) > model.config.block_size:
-        raise ValueError(f"--text has {len(text)} characters; this model sees at most {model.config.block_size}")
-    maps = model.attention_maps(tok.encode(text))  # (L, H, T, T)
+    block = model.config.block_size
+    if isinstance(tok, CharTokenizer) and len(text) > block:  # one token per character: say so first
+        raise ValueError(f"--text has {len(text)} characters; this model sees at most {block}")
+    ids = tok.encode(text)  # (T,): one id per character, or per word piece for a BPE model
+    if len(ids) > block:
+        raise ValueError(f"--text is {len(ids)} tokens; this model sees at most {block}")
+    maps = model.attention_maps(ids)  # (L, H, T, T)
     L, H, T, _ = maps.shape
-    labels = [_show_char(c) for c in text]
-    print(f"where the last character {labels[-1]!r} looks, per head (top 3 positions):")
+    labels = [_show_char(tok.token_text(int(i))) for i in ids]
+    print(f"where the last token {labels[-1]!r} looks, per head (top 3 positions):")
     for layer in range(L):
         for h in range(H):
             row = maps[layer, h, -1]  # (T,)
