@@ -67,6 +67,23 @@ class ReductionOps:
         kept = _kept_shape(shape, axes)
         return self._result(y, (self,), "mean", lambda g: (np.broadcast_to(g.reshape(kept) / max(count, 1), shape),))
 
+    def _deviations(self, axis, dim, keepdims, keepdim, correction, unbiased):
+        """What var and std share: the reduced axes, x - mean(x) over them and its square.
+
+        Returns ``(axes, keepdims, correction, x, n, d, d * d)``; the mean of an empty slice is nan.
+        """
+        axis, keepdims = pick(axis, dim, keepdims, keepdim)
+        if unbiased is not None:
+            correction = 1 if unbiased else 0
+        axes = normalize_axes(axis, self.data.ndim)
+        x = self._floats()
+        n = _count(x.shape, axes)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mu = x.sum(axis=axes, keepdims=True) / n if n else np.full(_kept_shape(x.shape, axes), np.nan, x.dtype)
+            d = x - mu
+            sq = d * d
+        return axes, keepdims, correction, x, n, d, sq
+
     @differentiable
     def var(self, axis=None, keepdims=False, correction=1, dim=None, keepdim=None, unbiased=None):
         """Variance over ``dim``: sum((x - mean)^2) / max(N - correction, 0).
@@ -75,17 +92,10 @@ class ReductionOps:
         ``correction=0`` (``unbiased=False``). d var / dx_i = 2 (x_i - mean) / (N - correction).
         When N <= correction the division is by zero and the answer is nan (or inf), as in PyTorch.
         """
-        axis, keepdims = pick(axis, dim, keepdims, keepdim)
-        if unbiased is not None:
-            correction = 1 if unbiased else 0
-        axes = normalize_axes(axis, self.data.ndim)
-        x = self._floats()
-        n = _count(x.shape, axes)
+        axes, keepdims, correction, x, n, d, sq = self._deviations(axis, dim, keepdims, keepdim, correction, unbiased)
         denom = max(n - correction, 0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mu = x.sum(axis=axes, keepdims=True) / n if n else np.full(_kept_shape(x.shape, axes), np.nan, x.dtype)
-            d = x - mu
-            y = np.asarray((d * d).sum(axis=axes, keepdims=keepdims) / np.asarray(denom, x.dtype), dtype=x.dtype)
+            y = np.asarray(sq.sum(axis=axes, keepdims=keepdims) / np.asarray(denom, x.dtype), dtype=x.dtype)
         kept = _kept_shape(x.shape, axes)
 
         def backward(g):  # PyTorch divides by N - correction here unclamped (negative if N < correction)
@@ -100,17 +110,10 @@ class ReductionOps:
 
         d std = d var / (2 std), taken as 0 where std == 0 (a constant slice), as in PyTorch.
         """
-        axis, keepdims = pick(axis, dim, keepdims, keepdim)
-        if unbiased is not None:
-            correction = 1 if unbiased else 0
-        axes = normalize_axes(axis, self.data.ndim)
-        x = self._floats()
-        n = _count(x.shape, axes)
+        axes, keepdims, correction, x, n, d, sq = self._deviations(axis, dim, keepdims, keepdim, correction, unbiased)
         denom = max(n - correction, 0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mu = x.sum(axis=axes, keepdims=True) / n if n else np.full(_kept_shape(x.shape, axes), np.nan, x.dtype)
-            d = x - mu
-            s_keep = np.sqrt((d * d).sum(axis=axes, keepdims=True) / np.asarray(denom, x.dtype))
+            s_keep = np.sqrt(sq.sum(axis=axes, keepdims=True) / np.asarray(denom, x.dtype))
         y = s_keep if keepdims else s_keep.reshape(tuple(m for i, m in enumerate(x.shape) if i not in axes))
 
         def backward(g):  # d std = d var / (2 std); 0 where std == 0; N - correction unclamped, as in PyTorch

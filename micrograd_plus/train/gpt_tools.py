@@ -260,20 +260,23 @@ def _check_png(png):
         path = path.with_name(path.name + ".png")
     if path.is_dir():
         raise IsADirectoryError(f"--png {png}: {path} is a directory, not an image file")
-    if not path.parent.is_dir():
-        raise NotADirectoryError(f"--png {png}: {path.parent} is not an existing directory")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"--png {png}: {path.parent} is not writable")
+    _check_parent(f"--png {png}", path)
     return path
+
+
+def _check_parent(flag, path):
+    """The directory ``path`` goes in must exist and be writable (checked before any work is done)."""
+    if not path.parent.is_dir():
+        raise NotADirectoryError(f"{flag}: {path.parent} is not an existing directory")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{flag}: {path.parent} is not writable")
 
 
 def _embedding_map(emb, tok, ids, png):
     """A PCA map of the embeddings: for a BPE model the whole-word tokens, for characters all of them."""
-    import matplotlib  # here only: matplotlib takes a second to import and only --png needs it
+    from micrograd_plus.viz import pyplot, save_figure  # here only: matplotlib is slow to import, only --png needs it
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     texts = [tok.token_text(i) for i in range(tok.vocab_size)]
     if isinstance(tok, BPETokenizer):  # whole words with their space: " king", " lord", ...
         show = [i for i, t in enumerate(texts) if t.startswith(" ") and t[1:].isalpha() and len(t) >= 4]
@@ -290,9 +293,7 @@ def _embedding_map(emb, tok, ids, png):
     ax.set_xlim(xy[show, 0].min() * 1.1, xy[show, 0].max() * 1.1)
     ax.set_ylim(xy[show, 1].min() * 1.1, xy[show, 1].max() * 1.1)
     ax.set_title("token embeddings, first two principal components (red: the words looked up)")
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    save_figure(fig, png, dpi=120)  # whole or not at all
     print(f"saved {png}")
 
 
@@ -307,10 +308,7 @@ def _check_out_file(out, force):
     path = Path(out).expanduser()
     if path.is_dir():
         raise IsADirectoryError(f"--out {out} is a directory; give the file name to save the tokenizer as")
-    if not path.parent.is_dir():
-        raise NotADirectoryError(f"--out {out}: {path.parent} is not an existing directory")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"--out {out}: {path.parent} is not writable")
+    _check_parent(f"--out {out}", path)
     if path.exists() and not force:
         raise FileExistsError(f"--out {out} already exists; choose another name or pass --force to replace it")
     return path
