@@ -13,40 +13,31 @@ A linear layer stores its weight as (out_features, in_features), as PyTorch does
 Each has a plain-numpy ``*_reference`` beside it: that is the definition, and the tests hold the
 fast kernel equal to it.
 
-How the fast kernels work (read :func:`_tile` first, it is the heart):
+How the fast kernels work, from the inside out:
 
-1. **One shape for every product.** Every output element is a dot product of a row of the left
-   matrix with a column of the right one. If both are laid out as rows that are contiguous along
-   K, i.e. ``lhs`` of shape (M, K) and ``rhs`` of shape (N, K), then ``C[i, j] = lhs[i] · rhs[j]``
-   reads memory strictly left to right, which is what SIMD units and caches like. So each of
-   the three products first *packs* its operands into that form (a transposed copy where needed,
-   nothing at all where the operand already is), and one kernel computes ``lhs @ rhs.T``.
-2. **Register blocking.** Computing one dot product at a time loads two numbers per
-   multiply-add and the CPU spends its time loading. :func:`_tile` computes a 4x4 block of C at
-   once: per step along K it loads 4 numbers of lhs and 4 of rhs and does 16 multiply-adds into
-   16 accumulators that live in registers. With fast-math's ``reassoc`` LLVM vectorises the K loop, so
-   each accumulator is really a SIMD register of 8 or 16 partial sums.
-3. **Cache blocking.** The work is cut into tiles of C (``mc`` rows by ``nc`` columns) and
-   slices of K (``kc``), sized so that the rhs rows a tile reuses stay in the L2 cache and the
-   8 rows a 4x4 block streams stay in L1.
-4. **Threads.** Tiles write disjoint parts of C, so they run in parallel with ``prange``
+1. **The micro-kernel** (:mod:`micrograd_plus.kernels._microkernel`, read it first) computes a
+   block of C, 6 rows by ``NR`` columns, as a sum of outer products: for each step ``k`` it loads
+   ``B[k, j:j+NR]`` as a few vectors, broadcasts ``A[i+r, k]`` for each of the 6 rows, and does
+   fused multiply-adds into accumulators that stay in vector registers for the whole sum. ``NR``
+   is 4 vectors on CPUs with 32 vector registers (AVX-512, arm64's NEON: 24 accumulators) and 2
+   on CPUs with 16 (x86 with AVX2: 12), chosen at import from what LLVM reports about the CPU
+   (:func:`~micrograd_plus.kernels._cpu.host_cpu`); :func:`use_blocking` or the environment
+   variable ``MICROGRAD_PLUS_VECTOR_REGISTERS=16`` forces either, and the tests run both.
+2. **Operands as they come.** The kernel reads A through two strides, so A is used in place
+   whether it is (M, K) or, for ``a.T @ b``, stored as (K, M). It needs each ``B[k, j:j+NR]``
+   contiguous: true of a (K, N) array, which is used in place; a weight stored as (N, K), as in
+   ``x @ W.T``, is first *packed* into panels of NR columns (:func:`_pack_panels`), once per call.
+3. **Edges.** Blocks that would cross the last row or column read zero-padded copies of the last
+   rows of A and the last columns of B (built once per call, small), and write through a small
+   scratch block, so the kernel itself only ever does full blocks.
+4. **Cache blocking.** C is cut into tiles of ``mc`` rows by ``nc`` columns, and K into slices of
+   ``kc``, so the piece of B a tile reuses stays in the L2 cache while rows of A stream past.
+5. **Threads.** Tiles write disjoint parts of C, so they run in parallel with ``prange``
    without locks. Launching threads costs microseconds, so small products run serially, and
    so does everything while other processes keep the machine's cores busy
    (:func:`~micrograd_plus.kernels._shared.cores_are_free`).
-5. **Blocking that fits the CPU.** 16 accumulators plus 8 loaded values need 24 vector
-   registers: AVX-512 and arm64's NEON have 32, x86 with AVX2 only 16, where LLVM would spill
-   registers to memory inside the loop. So at import the module asks LLVM what the CPU is
-   (:func:`~micrograd_plus.kernels._cpu.host_cpu`) and uses 4x2 blocks (:func:`_tile_4x2`,
-   8 accumulators) on 16-register CPUs; :func:`use_blocking` (or the environment variable
-   ``MICROGRAD_PLUS_VECTOR_REGISTERS=16``) forces either, and the tests run both.
-6. **Short sums.** When K is at most 32 (e.g. the backward of a 10-class output layer), dot
-   products are too short to vectorise well, and :func:`_axpy_rows` instead adds multiples of
-   rows of the right operand to rows of C.
 
-Measured on a 2-core AMD Zen 4 machine (float32, two threads, against OpenBLAS at ~190 GFLOPS):
-K of 512 runs at 0.75-1.04x BLAS (e.g. 0.51 ms = 198 GFLOPS for (768, 512) @ (128, 512)ᵀ); K = 128
-at 0.64-0.80x (the fixed per-block cost above); the 65-wide products of a GPT's output layer at
-0.5-0.9x, worst where K itself is 65. See ``micrograd_plus/bench/matmul.py``.
+See ``micrograd_plus/bench/matmul.py`` (``micrograd-plus bench matmul``) for figures against BLAS.
 """
 
 import os
@@ -56,9 +47,8 @@ from numba import njit, prange
 
 from micrograd_plus.kernels._cpu import host_cpu
 from micrograd_plus.kernels._fastmath import FASTMATH
+from micrograd_plus.kernels._microkernel import MR, make_microkernel
 from micrograd_plus.kernels._shared import cores_are_free, transpose_rows
-
-_FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
 # ---------------------------------------------------------------------------------------------
 # Plain-numpy references: the definitions the kernels are tested against.
@@ -81,371 +71,152 @@ def matmul_tn_reference(a, b):
 
 
 # ---------------------------------------------------------------------------------------------
-# The compiled kernel: C += lhs @ rhs.T with lhs (M, K) and rhs (N, K), both C-contiguous.
+# The compiled driver: cut C into blocks and hand each to the micro-kernel.
 # ---------------------------------------------------------------------------------------------
 
+_FASTMATH = set(FASTMATH)  # for the dot products' sums; IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _tile(lhs, rhs, C, i0, i1, j0, j1, k0, k1, first):
-    """Add ``lhs[i0:i1, k0:k1] @ rhs[j0:j1, k0:k1].T`` into ``C[i0:i1, j0:j1]``.
+#: The widest vectors of this CPU in bytes: 64 with AVX-512, 32 with AVX2, 16 with NEON or SSE.
+VECTOR_BYTES = {"AVX-512": 64, "AVX2": 32, "AVX": 32}.get(host_cpu()[1], 16)
+_microkernel = make_microkernel(VECTOR_BYTES)
 
-    With ``first`` (the first slice of K) the sums are written instead of added, so C can start
-    uninitialised: zeroing a (768, 512) output and reading it back cost about 10% of a K = 128
-    product.
 
-    The main loop computes 4x4 blocks of C with 16 scalar accumulators; the edges of a matrix
-    whose sizes are not multiples of 4 are finished by 4x1, 1x4 and 1x1 versions of the same
-    loop. Rows are taken as 1-D slices and indexed from 0: numba then knows indices are never
-    negative and LLVM can vectorise the K loop (indexing a 2-D array from a variable start
-    blocks that).
+@njit(cache=True, error_model="numpy")
+def _tile(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, i0, i1, j0, j1, kc, vbytes, nv_max):
+    """Compute ``C[i0:i1, j0:j1] = A[i0:i1] @ B[:, j0:j1]`` block by block (i0, j0 on block edges).
 
-    Cost model (measured): each 4x4 block costs a fixed ~12 ns (summing each of the 16 SIMD
-    accumulators across its lanes, and the loop set-up) plus ~0.16 ns per step of K. So at
-    K = 128 about a third of the time is that fixed cost, and the kernel is at its best for
-    K of several hundred.
+    ``a`` is A flattened, (M, K) row by row, or (K, M) when ``a_t``; ``a_edge`` is A's last
+    ``M % MR`` rows, zero-padded to (MR, K), flattened. ``b`` holds B's full panels of NR columns:
+    panel p starts at ``p * b_panel`` and its rows are ``b_ks`` apart; ``b_edge`` is B's last
+    ``N % NR`` columns, zero-padded to (K, NR), flattened; ``b_cols`` the same columns as rows,
+    (N % NR, K), flattened, for :func:`_dot_columns`.
     """
-    zero = C.dtype.type(0)
-    n = k1 - k0  # length of every dot product in this call
-    i = i0
-    while i + 4 <= i1:
-        a0 = lhs[i, k0:k1]
-        a1 = lhs[i + 1, k0:k1]
-        a2 = lhs[i + 2, k0:k1]
-        a3 = lhs[i + 3, k0:k1]
-        j = j0
-        while j + 4 <= j1:  # 4x4 block: the fast path
-            b0 = rhs[j, k0:k1]
-            b1 = rhs[j + 1, k0:k1]
-            b2 = rhs[j + 2, k0:k1]
-            b3 = rhs[j + 3, k0:k1]
-            c00 = c01 = c02 = c03 = zero
-            c10 = c11 = c12 = c13 = zero
-            c20 = c21 = c22 = c23 = zero
-            c30 = c31 = c32 = c33 = zero
-            for k in range(n):
-                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-                y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
-                c00 += x0 * y0
-                c01 += x0 * y1
-                c02 += x0 * y2
-                c03 += x0 * y3
-                c10 += x1 * y0
-                c11 += x1 * y1
-                c12 += x1 * y2
-                c13 += x1 * y3
-                c20 += x2 * y0
-                c21 += x2 * y1
-                c22 += x2 * y2
-                c23 += x2 * y3
-                c30 += x3 * y0
-                c31 += x3 * y1
-                c32 += x3 * y2
-                c33 += x3 * y3
-            C[i, j] = c00 if first else C[i, j] + c00
-            C[i, j + 1] = c01 if first else C[i, j + 1] + c01
-            C[i, j + 2] = c02 if first else C[i, j + 2] + c02
-            C[i, j + 3] = c03 if first else C[i, j + 3] + c03
-            C[i + 1, j] = c10 if first else C[i + 1, j] + c10
-            C[i + 1, j + 1] = c11 if first else C[i + 1, j + 1] + c11
-            C[i + 1, j + 2] = c12 if first else C[i + 1, j + 2] + c12
-            C[i + 1, j + 3] = c13 if first else C[i + 1, j + 3] + c13
-            C[i + 2, j] = c20 if first else C[i + 2, j] + c20
-            C[i + 2, j + 1] = c21 if first else C[i + 2, j + 1] + c21
-            C[i + 2, j + 2] = c22 if first else C[i + 2, j + 2] + c22
-            C[i + 2, j + 3] = c23 if first else C[i + 2, j + 3] + c23
-            C[i + 3, j] = c30 if first else C[i + 3, j] + c30
-            C[i + 3, j + 1] = c31 if first else C[i + 3, j + 1] + c31
-            C[i + 3, j + 2] = c32 if first else C[i + 3, j + 2] + c32
-            C[i + 3, j + 3] = c33 if first else C[i + 3, j + 3] + c33
-            j += 4
-        while j < j1:  # leftover columns: 4x1
-            b0 = rhs[j, k0:k1]
-            c0 = c1 = c2 = c3 = zero
-            for k in range(n):
-                y0 = b0[k]
-                c0 += a0[k] * y0
-                c1 += a1[k] * y0
-                c2 += a2[k] * y0
-                c3 += a3[k] * y0
-            C[i, j] = c0 if first else C[i, j] + c0
-            C[i + 1, j] = c1 if first else C[i + 1, j] + c1
-            C[i + 2, j] = c2 if first else C[i + 2, j] + c2
-            C[i + 3, j] = c3 if first else C[i + 3, j] + c3
-            j += 1
-        i += 4
-    while i < i1:  # leftover rows: 1x4, then 1x1
-        a0 = lhs[i, k0:k1]
-        j = j0
-        while j + 4 <= j1:
-            b0 = rhs[j, k0:k1]
-            b1 = rhs[j + 1, k0:k1]
-            b2 = rhs[j + 2, k0:k1]
-            b3 = rhs[j + 3, k0:k1]
-            c0 = c1 = c2 = c3 = zero
-            for k in range(n):
-                x0 = a0[k]
-                c0 += x0 * b0[k]
-                c1 += x0 * b1[k]
-                c2 += x0 * b2[k]
-                c3 += x0 * b3[k]
-            C[i, j] = c0 if first else C[i, j] + c0
-            C[i, j + 1] = c1 if first else C[i, j + 1] + c1
-            C[i, j + 2] = c2 if first else C[i, j + 2] + c2
-            C[i, j + 3] = c3 if first else C[i, j + 3] + c3
-            j += 4
-        while j < j1:
-            b0 = rhs[j, k0:k1]
-            c0 = zero
-            for k in range(n):
-                c0 += a0[k] * b0[k]
-            C[i, j] = c0 if first else C[i, j] + c0
-            j += 1
-        i += 1
+    M, N = C.shape
+    lanes = vbytes // C.itemsize
+    NR = nv_max * lanes  # columns of a full block
+    m_full = M - M % MR  # rows covered by full blocks
+    n_full = N - N % NR  # columns covered by full panels
+    scratch = np.empty(MR * NR, dtype=C.dtype)  # (MR, NR): where edge blocks are written
+    for k0 in range(0, K, kc):  # a slice of the sum
+        n_k = min(kc, K - k0)
+        add = k0 > 0  # the first slice writes C, the others add to it
+        for j in range(j0, j1, NR):  # a panel of B
+            if j < n_full:
+                nv, nr = nv_max, NR
+                bs, b_off, ks = b, (j // NR) * b_panel + k0 * b_ks, b_ks
+            else:
+                nr = N - j
+                if nr <= _DOT_COLUMNS and not a_t:  # a few last columns: dot products are cheaper
+                    _dot_columns(a, K, b_cols, C, i0, i1, j, nr, k0, n_k, add)
+                    continue
+                nv = (nr + lanes - 1) // lanes
+                bs, b_off, ks = b_edge, k0 * NR, NR
+            for i in range(i0, i1, MR):  # a block of rows of A
+                mr = MR
+                if i >= m_full:
+                    mr = M - i
+                    src, a_off, a_rs, a_ks = a_edge, k0, K, 1
+                elif a_t:
+                    src, a_off, a_rs, a_ks = a, k0 * M + i, 1, M
+                else:
+                    src, a_off, a_rs, a_ks = a, i * K + k0, K, 1
+                if mr == MR and nr == nv * lanes:  # a full block: straight into C
+                    _microkernel(vbytes, nv, src, a_off, a_rs, a_ks, bs, b_off, ks, C, i * N + j, N, n_k, add)
+                else:  # an edge block: into scratch, then the part inside C
+                    _microkernel(vbytes, nv, src, a_off, a_rs, a_ks, bs, b_off, ks, scratch, 0, NR, n_k, False)
+                    for r in range(mr):
+                        row = C[i + r]
+                        for q in range(nr):
+                            row[j + q] = row[j + q] + scratch[r * NR + q] if add else scratch[r * NR + q]
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _tile_4x2(lhs, rhs, C, i0, i1, j0, j1, k0, k1, first):
-    """:func:`_tile` for CPUs with 16 vector registers (x86 with AVX2): 4x2 blocks of C.
+def _dot_columns(a, K, b_cols, C, i0, i1, j, nr, k0, n_k, add):
+    """``C[i0:i1, j:j+nr] (+)= A[i0:i1, k0:k0+n_k] @ B[k0:k0+n_k, j:j+nr]`` as dot products.
 
-    The 4x4 block keeps 16 accumulators plus the 8 values loaded per step in registers, 24 in
-    all: on a CPU with 16 vector registers LLVM must spill some to memory on every step. A 4x2
-    block needs 8 accumulators plus 6 loaded values, 14, which fit. The edges (a last odd column,
-    leftover rows) are the 4x1 and 1x1 loops of :func:`_tile`, here inline.
+    For the last one to four columns of C (the 65th of a 65-character output layer), a whole
+    micro-kernel block would be almost empty and, with one short chain of multiply-adds per row,
+    waits on each one's latency. Dot products along K (A's rows, and ``b_cols`` holding each
+    column of B as a row) vectorise instead, four rows at a time.
     """
-    zero = C.dtype.type(0)
-    n = k1 - k0
-    i = i0
-    while i + 4 <= i1:
-        a0 = lhs[i, k0:k1]
-        a1 = lhs[i + 1, k0:k1]
-        a2 = lhs[i + 2, k0:k1]
-        a3 = lhs[i + 3, k0:k1]
-        j = j0
-        while j + 2 <= j1:  # 4x2 block
-            b0 = rhs[j, k0:k1]
-            b1 = rhs[j + 1, k0:k1]
-            c00 = c01 = c10 = c11 = zero
-            c20 = c21 = c30 = c31 = zero
-            for k in range(n):
-                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-                y0, y1 = b0[k], b1[k]
-                c00 += x0 * y0
-                c01 += x0 * y1
-                c10 += x1 * y0
-                c11 += x1 * y1
-                c20 += x2 * y0
-                c21 += x2 * y1
-                c30 += x3 * y0
-                c31 += x3 * y1
-            C[i, j] = c00 if first else C[i, j] + c00
-            C[i, j + 1] = c01 if first else C[i, j + 1] + c01
-            C[i + 1, j] = c10 if first else C[i + 1, j] + c10
-            C[i + 1, j + 1] = c11 if first else C[i + 1, j + 1] + c11
-            C[i + 2, j] = c20 if first else C[i + 2, j] + c20
-            C[i + 2, j + 1] = c21 if first else C[i + 2, j + 1] + c21
-            C[i + 3, j] = c30 if first else C[i + 3, j] + c30
-            C[i + 3, j + 1] = c31 if first else C[i + 3, j + 1] + c31
-            j += 2
-        while j < j1:  # a last column: 4x1
-            b0 = rhs[j, k0:k1]
-            c0 = c1 = c2 = c3 = zero
-            for k in range(n):
-                y0 = b0[k]
-                c0 += a0[k] * y0
-                c1 += a1[k] * y0
-                c2 += a2[k] * y0
-                c3 += a3[k] * y0
-            C[i, j] = c0 if first else C[i, j] + c0
-            C[i + 1, j] = c1 if first else C[i + 1, j] + c1
-            C[i + 2, j] = c2 if first else C[i + 2, j] + c2
-            C[i + 3, j] = c3 if first else C[i + 3, j] + c3
-            j += 1
-        i += 4
-    while i < i1:  # leftover rows: 1x1
-        a0 = lhs[i, k0:k1]
-        for j in range(j0, j1):
-            b0 = rhs[j, k0:k1]
-            c0 = zero
-            for k in range(n):
-                c0 += a0[k] * b0[k]
-            C[i, j] = c0 if first else C[i, j] + c0
-        i += 1
+    for q in range(nr):
+        bq = b_cols[q * K + k0 : q * K + k0 + n_k]  # (n_k,): column j + q of B
+        i = i0
+        while i < i1:
+            rows = min(4, i1 - i)
+            s0 = s1 = s2 = s3 = C.dtype.type(0)
+            a0 = a[i * K + k0 : i * K + k0 + n_k]
+            a1 = a[(i + 1) * K + k0 : (i + 1) * K + k0 + n_k] if rows > 1 else a0
+            a2 = a[(i + 2) * K + k0 : (i + 2) * K + k0 + n_k] if rows > 2 else a0
+            a3 = a[(i + 3) * K + k0 : (i + 3) * K + k0 + n_k] if rows > 3 else a0
+            for k in range(n_k):
+                y = bq[k]
+                s0 += a0[k] * y
+                s1 += a1[k] * y
+                s2 += a2[k] * y
+                s3 += a3[k] * y
+            for r, v in enumerate((s0, s1, s2, s3)):
+                if r < rows:
+                    C[i + r, j + q] = C[i + r, j + q] + v if add else v
+            i += 4
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _task(lhs, rhs, C, t, mc, nc, kc):
-    """Compute tile number ``t`` of C (all of K): ``C[i0:i1, j0:j1] = lhs[i0:i1] @ rhs[j0:j1].T``.
-
-    C is cut into a grid of ``ceil(M/mc)`` x ``ceil(N/nc)`` tiles of at most mc x nc, numbered
-    row by row; ``t`` picks one. K is walked in slices of ``kc`` so the rows being streamed
-    stay in L1.
-    """
-    M, K = lhs.shape
-    N = rhs.shape[0]
+@njit(cache=True, error_model="numpy", parallel=True)
+def _gemm_parallel(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, mc, nc, kc, vbytes, nv_max):
+    """C = A @ B with C's tiles (mc x nc) shared out among threads (tiles never overlap)."""
+    M, N = C.shape
     n_col_tiles = (N + nc - 1) // nc
-    i0 = (t // n_col_tiles) * mc
-    j0 = (t % n_col_tiles) * nc
-    i1 = min(i0 + mc, M)
-    j1 = min(j0 + nc, N)
-    for k0 in range(0, K, kc):
-        _tile(lhs, rhs, C, i0, i1, j0, j1, k0, min(k0 + kc, K), k0 == 0)
+    for t in prange(((M + mc - 1) // mc) * n_col_tiles):
+        i0, j0 = (t // n_col_tiles) * mc, (t % n_col_tiles) * nc
+        i1, j1 = min(i0 + mc, M), min(j0 + nc, N)
+        _tile(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, i0, i1, j0, j1, kc, vbytes, nv_max)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
-def _gemm_parallel(lhs, rhs, C, mc, nc, kc):
-    """C = lhs @ rhs.T with the tiles shared out among threads (tiles never overlap)."""
-    M = lhs.shape[0]
-    N = rhs.shape[0]
-    n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
-    for t in prange(n_tiles):
-        _task(lhs, rhs, C, t, mc, nc, kc)
+@njit(cache=True, error_model="numpy")
+def _gemm_serial(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, kc, vbytes, nv_max):
+    """C = A @ B on the calling thread, for products too small to be worth threads."""
+    M, N = C.shape
+    _tile(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, 0, M, 0, N, kc, vbytes, nv_max)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _gemm_serial(lhs, rhs, C, mc, nc, kc):
-    """C = lhs @ rhs.T on the calling thread, for products too small to be worth threads."""
-    M = lhs.shape[0]
-    N = rhs.shape[0]
-    n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
-    for t in range(n_tiles):
-        _task(lhs, rhs, C, t, mc, nc, kc)
+@njit(cache=True, error_model="numpy", parallel=True)
+def _pack_panels(w, out):
+    """Pack W (N, K) into panels for ``x @ W.T``: ``out[p] (K, NR) = W[p*NR : (p+1)*NR].T``.
 
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _task_4x2(lhs, rhs, C, t, mc, nc, kc):
-    """:func:`_task` with :func:`_tile_4x2` blocks."""
-    M, K = lhs.shape
-    N = rhs.shape[0]
-    n_col_tiles = (N + nc - 1) // nc
-    i0 = (t // n_col_tiles) * mc
-    j0 = (t % n_col_tiles) * nc
-    i1 = min(i0 + mc, M)
-    j1 = min(j0 + nc, N)
-    for k0 in range(0, K, kc):
-        _tile_4x2(lhs, rhs, C, i0, i1, j0, j1, k0, min(k0 + kc, K), k0 == 0)
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
-def _gemm_parallel_4x2(lhs, rhs, C, mc, nc, kc):
-    """:func:`_gemm_parallel` with :func:`_tile_4x2` blocks."""
-    M = lhs.shape[0]
-    N = rhs.shape[0]
-    n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
-    for t in prange(n_tiles):
-        _task_4x2(lhs, rhs, C, t, mc, nc, kc)
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _gemm_serial_4x2(lhs, rhs, C, mc, nc, kc):
-    """:func:`_gemm_serial` with :func:`_tile_4x2` blocks."""
-    M = lhs.shape[0]
-    N = rhs.shape[0]
-    n_tiles = ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
-    for t in range(n_tiles):
-        _task_4x2(lhs, rhs, C, t, mc, nc, kc)
-
-
-# ---------------------------------------------------------------------------------------------
-# Short sums (small K): a different loop order wins.
-# ---------------------------------------------------------------------------------------------
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _axpy_rows(lhs, rhs_kn, C, i0, i1):
-    """``C[i0:i1] += lhs[i0:i1] @ rhs_kn`` with lhs (M, K) and rhs_kn (K, N), row by row.
-
-    When K is short (say 10, a classifier's output layer), a 4x4 block of dot products barely
-    enters its vector loop. This loop instead adds ``lhs[i, k] * rhs_kn[k, :]`` to row i of C
-    ("axpy": a times x plus y), vectorised along N, for 4 rows of C at a time so each row of
-    ``rhs_kn`` is loaded once per 4 rows.
+    Then B = W.T has each ``B[k, j:j+NR]`` contiguous, as the micro-kernel wants. Only full
+    panels are packed (the edge columns go to a zero-padded copy), in parallel over panels.
     """
-    K = lhs.shape[1]
-    N = C.shape[1]
-    i = i0
-    while i + 4 <= i1:
-        c0, c1, c2, c3 = C[i], C[i + 1], C[i + 2], C[i + 3]  # (N,) each
-        a0, a1, a2, a3 = lhs[i], lhs[i + 1], lhs[i + 2], lhs[i + 3]  # (K,) each
-        for k in range(K):
-            x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-            r = rhs_kn[k]  # (N,)
-            for j in range(N):
-                y = r[j]
-                c0[j] += x0 * y
-                c1[j] += x1 * y
-                c2[j] += x2 * y
-                c3[j] += x3 * y
-        i += 4
-    while i < i1:  # leftover rows
-        c0 = C[i]
-        a0 = lhs[i]
-        for k in range(K):
-            x0 = a0[k]
-            r = rhs_kn[k]
-            for j in range(N):
-                c0[j] += x0 * r[j]
-        i += 1
+    NR = out.shape[2]
+    for p in prange(out.shape[0]):
+        transpose_rows(w[p * NR : (p + 1) * NR], out[p], 0, NR)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _axpy_serial(lhs, rhs_kn, C):
-    """C += lhs @ rhs_kn on the calling thread."""
-    _axpy_rows(lhs, rhs_kn, C, 0, lhs.shape[0])
+# Cache blocking, in elements. A tile is at most _MC rows by _NC_PANELS panels of B; K is cut
+# into slices of _KC so that a tile's slice of B (_KC x _NC_PANELS * NR) stays in L2.
+_MC = 16 * MR
+_NC_PANELS = 4
+_KC = 512
 
-
-# ---------------------------------------------------------------------------------------------
-# Packing: a transposed, C-contiguous copy of an operand.
-# ---------------------------------------------------------------------------------------------
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _transpose_serial(src, dst):
-    """dst (C, R) = src (R, C).T, both C-contiguous."""
-    transpose_rows(src, dst, 0, src.shape[0])
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
-def _transpose_parallel(src, dst):
-    """dst (C, R) = src (R, C).T, both C-contiguous, in chunks of 64 rows shared among threads."""
-    n_rows = src.shape[0]
-    for c in prange((n_rows + 63) // 64):
-        transpose_rows(src, dst, 64 * c, min(64 * c + 64, n_rows))
-
-
-# Cache blocking. Tiles of C are _MC x _NC; K is walked in slices of _KC_BYTES per row, so the
-# 8 rows a 4x4 block streams take 32 KB of the 48 KB L1 and an (_NC, kc) slice of rhs at most
-# 512 KB of the 1 MB L2. Measured: slices of 1024 floats beat 256 and 512 by 10-25% at K = 768,
-# and _NC barely mattered.
-_MC, _NC = 64, 128
-_KC_BYTES = 4096
-
-# Below these sizes a parallel region (about 1.5 µs to launch, and a thread that may be
+# Below this many flops a parallel region (about 1.5 µs to launch, and a thread that may be
 # descheduled on a shared machine) costs more than it saves. Measured, not derived.
 _PARALLEL_MIN_FLOPS = 3_000_000
-_PARALLEL_MIN_TRANSPOSE = 150_000
-# Up to this K the row-by-row axpy loop beats the 4x4 dot-product blocks (measured: 2-3x
-# faster at K = 10, even at K = 32, 2x slower at K = 64).
-_SHORT_K = 32
+# Up to this many last columns, :func:`_dot_columns` beats a nearly empty micro-kernel block
+# (measured at (768, 128) @ (65, 128)ᵀ: 88 µs with a block for the 65th column, as slow as 80 columns).
+_DOT_COLUMNS = 4
 
 
-def _rows(x):
-    """Return ``x`` (R, K) as a C-contiguous array, copying only when needed.
+def _as_rows(x):
+    """``(array, transposed)``: ``x`` as a C-contiguous array, or its transpose's when that one
+    already is (``w.T``), so that no copy is made; other layouts get numpy's copy.
 
-    The kernel wants every row contiguous along K. A C-contiguous ``x`` is used as is; the
-    transpose of a C-contiguous array (e.g. ``w.T``) gets a fast transpose; anything else
-    (slices with steps, read-only or byte-swapped arrays) gets numpy's general copy. Read-only
-    arrays are copied because numba would compile a separate kernel for them.
+    Read-only and byte-swapped arrays are copied too: numba would compile a separate kernel
+    for each (read-only) or could not use them (byte order).
     """
     if _plain(x):
-        return x
-    src = x.T
-    if _plain(src):
-        out = np.empty(x.shape, dtype=x.dtype)  # (R, K)
-        if x.size >= _PARALLEL_MIN_TRANSPOSE and cores_are_free():
-            _transpose_parallel(src, out)
-        else:
-            _transpose_serial(src, out)
-        return out
-    return np.array(x, dtype=x.dtype.newbyteorder("="), order="C")  # always a fresh copy
+        return x, False
+    if _plain(x.T):
+        return x.T, True
+    return np.array(x, dtype=x.dtype.newbyteorder("="), order="C"), False  # always a fresh copy
 
 
 def _plain(x):
@@ -454,14 +225,13 @@ def _plain(x):
     return flags.c_contiguous and flags.writeable and x.dtype.isnative
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Blocking that fits the CPU: chosen at import from what LLVM reports about it.
 # ---------------------------------------------------------------------------------------------
 
-#: vector registers -> (serial, parallel) drivers: 4x4 blocks where 32 registers hold them
-#: (AVX-512, arm64's NEON), 4x2 blocks where there are only 16 (AVX2).
-_BLOCKINGS = {32: ("4x4", "_gemm_serial", "_gemm_parallel"), 16: ("4x2", "_gemm_serial_4x2", "_gemm_parallel_4x2")}
+#: vector registers -> (vector bytes, vectors per block row): 6 x 4 vectors where 32 registers
+#: hold 24 accumulators (AVX-512, NEON), 6 x 2 where there are 16 (AVX2).
+_BLOCKINGS = {32: (VECTOR_BYTES, 4), 16: (min(VECTOR_BYTES, 32), 2)}
 
 
 def use_blocking(registers):
@@ -469,37 +239,33 @@ def use_blocking(registers):
 
     Called once at import with the host CPU's count (:func:`~micrograd_plus.kernels._cpu.host_cpu`);
     tests and benchmarks call it to force a variant (both run on any CPU; only speed differs).
-    Returns the block shape chosen, ``"4x4"`` or ``"4x2"``.
+    Returns the block shape chosen: ``"6x4"`` (6 rows by 4 vectors) or ``"6x2"``.
     """
-    global _serial, _parallel, BLOCKING
+    global BLOCKING, _VBYTES, _NV
     if registers not in _BLOCKINGS:
         raise ValueError(f"use_blocking: registers must be 16 or 32, got {registers!r}")
-    BLOCKING, serial, parallel = _BLOCKINGS[registers]
-    _serial, _parallel = globals()[serial], globals()[parallel]
+    _VBYTES, _NV = _BLOCKINGS[registers]
+    BLOCKING = f"{MR}x{_NV}"
     return BLOCKING
 
 
-def _tiles_for_threads(M, N):
-    """Tile sizes (mc, nc) for the parallel path: cache-sized, but at least 8 tiles if possible.
-
-    Two threads need several tiles each to share the work evenly, so for smaller products the
-    default 64 x 128 tiles are halved (columns first) until there are 8 of them, then evened out
-    (:func:`_even_split`).
-    """
-    mc, nc = _MC, _NC
-    while ((M + mc - 1) // mc) * ((N + nc - 1) // nc) < 8 and nc > 16:
-        nc //= 2
-    while ((M + mc - 1) // mc) * ((N + nc - 1) // nc) < 8 and mc > 16:
-        mc //= 2
-    return _even_split(M, mc), _even_split(N, nc)
+def _split(size, unit, parts):
+    """A block size, a multiple of ``unit``, that cuts ``size`` into about ``parts`` equal pieces."""
+    units = (size + unit - 1) // unit
+    return ((units + parts - 1) // parts) * unit
 
 
-def _even_split(size, block):
-    """The block size that cuts ``size`` into as many tiles as ``block`` does, but of about equal
-    size (a multiple of 4, for the 4x4 blocks). Threads take tiles in contiguous runs, so
-    65 rows cut as 64 + 1 left one thread nearly idle (the GPT's 65-character output layer)."""
-    n_tiles = (size + block - 1) // block
-    return min(block, ((size + n_tiles - 1) // n_tiles + 3) // 4 * 4)
+def _tiles_for_threads(M, N, NR):
+    """Tile sizes (mc, nc) for the parallel path: cache-sized, but at least 8 tiles if possible,
+    of about equal size (threads take tiles in contiguous runs: 65 rows cut as 64 + 1 would leave
+    one thread nearly idle)."""
+    row_tiles = max(1, -(-M // _MC))
+    col_tiles = max(1, -(-N // (_NC_PANELS * NR)))
+    while row_tiles * col_tiles < 8 and col_tiles * NR < N:  # more column tiles, down to one panel each
+        col_tiles += 1
+    while row_tiles * col_tiles < 8 and row_tiles * MR < M:
+        row_tiles += 1
+    return _split(M, MR, row_tiles), _split(N, NR, col_tiles)
 
 
 def _check(name, a, b, a_inner_axis, b_inner_axis):
@@ -528,27 +294,40 @@ def _check(name, a, b, a_inner_axis, b_inner_axis):
         raise ValueError(f"{name}: {product} — inner dimensions {ka} and {kb} differ")
 
 
-def _gemm(lhs, rhs):
-    """lhs (M, K) @ rhs (N, K).T -> new C-contiguous (M, N); operands any strides."""
-    M, K = lhs.shape
-    N = rhs.shape[0]
-    dtype = lhs.dtype.newbyteorder("=")
+def _gemm(A, B):
+    """A (M, K) @ B (K, N) -> a new C-contiguous (M, N); operands any strides."""
+    M, K = A.shape
+    N = B.shape[1]
+    dtype = A.dtype.newbyteorder("=")
     if M == 0 or N == 0 or K == 0:
         return np.zeros((M, N), dtype=dtype)  # empty sums are 0
-    lhs = _rows(lhs)  # (M, K) C-contiguous
-    if K <= _SHORT_K:  # short sums: row-by-row axpy (memory-bound, so no threads)
-        C = np.zeros((M, N), dtype=dtype)  # axpy accumulates into C
-        rhs_kn = _rows(rhs.T)  # (K, N) C-contiguous
-        _axpy_serial(lhs, rhs_kn, C)
-    else:  # everything else: 4x4 blocks of dot products
-        C = np.empty((M, N), dtype=dtype)  # every tile writes its block on the first slice of K
-        rhs = _rows(rhs)  # (N, K) C-contiguous
-        kc = _KC_BYTES // lhs.itemsize
-        if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and cores_are_free():
-            mc, nc = _tiles_for_threads(M, N)
-            _parallel(lhs, rhs, C, mc, nc, kc)
-        else:
-            _serial(lhs, rhs, C, _MC, _NC, kc)
+    vbytes, nv = _VBYTES, _NV
+    NR = nv * vbytes // A.itemsize  # columns of a full block
+    a, a_t = _as_rows(A)  # (M, K), or (K, M) when a_t
+    a_edge = np.zeros((MR, K), dtype=dtype)  # A's last M % MR rows, zero-padded
+    m_full = M - M % MR
+    a_edge[: M - m_full] = a[:, m_full:].T if a_t else a[m_full:]
+    w, b_t = _as_rows(B.T)  # B stored as (N, K) [b_t False], or as (K, N) [b_t True]
+    n_full = N - N % NR
+    b_edge = np.zeros((K, NR), dtype=dtype)  # B's last N % NR columns, zero-padded
+    if b_t:  # B (K, N) row by row: full panels used in place
+        b, b_panel, b_ks = w.reshape(-1), NR, N
+        b_edge[:, : N - n_full] = w[:, n_full:]
+        b_cols = np.ascontiguousarray(w[:, n_full:].T)  # (N % NR, K)
+    else:  # W (N, K): pack full panels so that B's rows are contiguous
+        packed = np.empty((n_full // NR, K, NR), dtype=dtype)  # (panels, K, NR)
+        if packed.size:
+            _pack_panels(w, packed)
+        b, b_panel, b_ks = packed.reshape(-1), K * NR, NR
+        b_edge[:, : N - n_full] = w[n_full:].T
+        b_cols = w[n_full:]  # (N % NR, K)
+    C = np.empty((M, N), dtype=dtype)  # every block is written on K's first slice
+    args = (a.reshape(-1), a_t, a_edge.reshape(-1), b, b_panel, b_ks, b_edge.reshape(-1), b_cols.reshape(-1), C, K)
+    if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and cores_are_free():
+        mc, nc = _tiles_for_threads(M, N, NR)
+        _gemm_parallel(*args, mc, nc, _KC, vbytes, nv)
+    else:
+        _gemm_serial(*args, _KC, vbytes, nv)
     return C
 
 
@@ -556,31 +335,32 @@ def matmul(a, b):
     """Matrix product ``a @ b``: (M, K) @ (K, N) -> (M, N), a new C-contiguous array.
 
     float32 or float64 (both the same), any strides. The plain product (``Tensor @ Tensor``), and
-    the input gradient of a linear layer, ``dx = dy @ W`` for W of (out, in). ``b`` is packed
-    into rows of length K (a transposed copy).
+    the input gradient of a linear layer, ``dx = dy @ W`` for W of (out, in). Both operands are
+    used in place when C-contiguous.
     """
     _check("matmul", a, b, 1, 0)
-    return _gemm(a, b.T)
+    return _gemm(a, b)
 
 
 def matmul_nt(a, b):
     """``a @ b.T``: (M, K), (N, K) -> (M, N), a new C-contiguous array.
 
     The forward pass of a linear layer, ``y = x @ W.T`` for W of (out, in) as PyTorch stores it.
-    Both operands are already rows of length K, so nothing is copied when they are C-contiguous.
+    W is packed into panels of columns of ``W.T`` (one pass over W); ``a`` is used in place.
     """
     _check("matmul_nt", a, b, 1, 1)
-    return _gemm(a, b)
+    return _gemm(a, b.T)
 
 
 def matmul_tn(a, b):
     """``a.T @ b``: (K, M), (K, N) -> (M, N), a new C-contiguous array.
 
     The weight gradient of a linear layer, ``dW = dy.T @ x`` (out, in): K is the batch
-    dimension. Both operands are packed into rows of length K (transposed copies).
+    dimension. Both operands are used in place when C-contiguous (the kernel reads ``a`` down
+    its columns).
     """
     _check("matmul_tn", a, b, 0, 0)
-    return _gemm(a.T, b.T)
+    return _gemm(a.T, b)
 
 
 use_blocking(int(os.environ.get("MICROGRAD_PLUS_VECTOR_REGISTERS", 0)) or host_cpu()[2])

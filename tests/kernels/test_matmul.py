@@ -2,7 +2,8 @@
 
 Expected values come from numpy (``np.matmul`` on float64 copies), never from our own kernels.
 Shapes stay small (<= 70) so the suite also runs under ``NUMBA_DISABLE_JIT=1``, but they cross
-the 4x4 register block and the tile/K-slice boundaries: sizes 1, odd, and non-multiples of 4.
+the 6-row register block, the panels of B and the tile/K-slice boundaries: sizes 1, odd, and
+non-multiples of 6 and 8.
 """
 
 import importlib
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 # the tests want the module with the kernels themselves.
 mm = importlib.import_module("micrograd_plus.kernels.matmul")
 shared = importlib.import_module("micrograd_plus.kernels._shared")
+micro = importlib.import_module("micrograd_plus.kernels._microkernel")
 
 DTYPES = [np.float32, np.float64]
 dims = st.integers(min_value=1, max_value=70)
@@ -141,33 +143,87 @@ def test_large_product_uses_threads(dtype, rng):
     _assert_close(mm.matmul_tn(a.T.copy(), b), a.astype(np.float64), b.astype(np.float64), dtype, k)
 
 
-@pytest.mark.parametrize("driver", ["_gemm_serial", "_gemm_parallel"])
-@pytest.mark.parametrize("mc,nc,kc", [(4, 4, 4), (8, 12, 5), (16, 8, 33), (64, 128, 1024)])
-def test_tiles_and_k_slices_cover_the_product(driver, mc, nc, kc, rng):
-    """Any tile sizes, including ones that cut K into slices, give the whole product, and every
-    element is written (C starts as NaN: the drivers overwrite on K's first slice, then add)."""
-    lhs = rng.standard_normal((37, 45))  # (M, K)
-    rhs = rng.standard_normal((29, 45))  # (N, K)
-    C = np.full((37, 29), np.nan)
-    getattr(mm, driver)(lhs, rhs, C, mc, nc, kc)
-    np.testing.assert_allclose(C, lhs @ rhs.T, rtol=1e-12, atol=1e-12)
+@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("mc,panels,kc", [(6, 1, 4), (12, 1, 5), (18, 2, 33), (96, 4, 512)])
+def test_tiles_and_k_slices_cover_the_product(monkeypatch, threads, mc, panels, kc, rng):
+    """Any tile sizes, including ones that cut K into slices, give the whole product: every
+    block is written on K's first slice (C starts uninitialised) and added to on the others."""
+    monkeypatch.setattr(shared, "_load_check", [float("inf"), threads])  # threads on or off
+    monkeypatch.setattr(mm, "_PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(mm, "_MC", mc)
+    monkeypatch.setattr(mm, "_NC_PANELS", panels)
+    monkeypatch.setattr(mm, "_KC", kc)
+    a = rng.standard_normal((37, 45))  # (M, K)
+    w = rng.standard_normal((71, 45))  # (N, K): one full panel of 32 float64s or more, and edges
+    for got in (mm.matmul_nt(a, w), mm.matmul(a, w.T.copy()), mm.matmul_tn(a.T.copy(), w.T.copy())):
+        np.testing.assert_allclose(got, a @ w.T, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("driver", ["_transpose_serial", "_transpose_parallel"])
-@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (8, 8), (17, 9), (70, 65)])
-def test_transpose_packing(driver, shape, rng):
-    src = rng.standard_normal(shape).astype(np.float32)
-    dst = np.empty(shape[::-1], np.float32)
-    getattr(mm, driver)(src, dst)
-    np.testing.assert_array_equal(dst, src.T)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("vbytes, nv", [(vb, nv) for vb, nv in micro.variants(mm.VECTOR_BYTES)])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_microkernel_equals_its_python_definition(dtype, vbytes, nv, accumulate, rng):
+    """Every compiled variant of the micro-kernel does what ``microkernel_reference`` says, for
+    both layouts of A (rows, or stored transposed), offsets into the arrays, and K = 0, 1, 37."""
+    lanes = vbytes // np.dtype(dtype).itemsize
+    nr = nv * lanes
+    call = _microkernel_caller()
+    for kc in (0, 1, 37):
+        K = kc + 3
+        a = rng.standard_normal((micro.MR + 2) * K + 5).astype(dtype)  # flat A, room for offsets
+        b = rng.standard_normal((K + 1) * (nr + 7)).astype(dtype)  # flat B, rows nr + 7 apart
+        for a_off, a_rs, a_ks in ((K + 1, K, 1), (2, 1, micro.MR + 2)):  # (M, K) rows / stored (K, M)
+            c = rng.standard_normal((micro.MR + 1, nr + 3)).astype(dtype)
+            before = c.copy()
+            want = c.copy()
+            micro.microkernel_reference(vbytes, nv, a, a_off, a_rs, a_ks, b, 3, nr + 7, want, nr + 4, nr + 3, kc, accumulate)
+            call(vbytes, nv, a, a_off, a_rs, a_ks, b, 3, nr + 7, c, nr + 4, nr + 3, kc, accumulate)
+            tol = 1e-5 if dtype == np.float32 else 1e-13
+            np.testing.assert_allclose(c, want, rtol=tol, atol=tol)
+            # And without the Python definition: offset nr + 4 in rows of nr + 3 is row 1, column 1.
+            A = np.array([[a[a_off + r * a_rs + k * a_ks] for k in range(kc)] for r in range(micro.MR)])
+            B = np.array([[b[3 + k * (nr + 7) + q] for q in range(nr)] for k in range(kc)]).reshape(kc, nr)
+            expected = before.astype(np.float64)
+            block = A.reshape(micro.MR, kc).astype(np.float64) @ B.astype(np.float64)
+            expected[1:, 1 : 1 + nr] = block + (before[1:, 1 : 1 + nr] if accumulate else 0)
+            np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * (kc + 1))
 
 
-def test_short_k_path(rng):
-    lhs = rng.standard_normal((67, 5))  # (M, K)
-    rhs_kn = rng.standard_normal((5, 19))  # (K, N)
-    C = np.zeros((67, 19))
-    mm._axpy_serial(lhs, rhs_kn, C)
-    np.testing.assert_allclose(C, lhs @ rhs_kn, rtol=1e-12, atol=1e-12)
+def _microkernel_caller():
+    """A numba function calling the compiled micro-kernel (an intrinsic needs numba code around it)."""
+    from numba import njit
+
+    kernel = mm._microkernel
+
+    @njit
+    def call(vbytes, nv, a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, accumulate):
+        kernel(vbytes, nv, a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, accumulate)
+
+    return call
+
+
+@pytest.mark.parametrize("shape", [(64, 1), (64, 7), (128, 8), (192, 17), (256, 65)])
+def test_pack_panels(shape, rng):
+    """W (N, K) packed as panels of 64 columns of W.T: out[p] = W[64p : 64p + 64].T."""
+    n, k = shape
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    out = np.empty((n // 64, k, 64), np.float32)
+    mm._pack_panels(w, out)
+    for p in range(n // 64):
+        np.testing.assert_array_equal(out[p], w[64 * p : 64 * p + 64].T)
+
+
+@pytest.mark.parametrize("extra", [1, 2, 4, 5, 15])
+@pytest.mark.parametrize("name", ["matmul", "matmul_nt", "matmul_tn"])
+def test_last_columns_past_full_panels(name, extra, rng):
+    """N a panel plus 1-4 columns goes through the dot-product path (A in rows) or the padded
+    micro-kernel block (5+ columns, or A stored transposed); both must equal numpy."""
+    nr = mm._NV * mm._VBYTES // 4  # float32 columns in a panel
+    M, K, N = 50, 70, nr + extra
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    args = {"matmul": (a, b), "matmul_nt": (a, b.T.copy()), "matmul_tn": (a.T.copy(), b)}[name]
+    _assert_close(getattr(mm, name)(*args), a.astype(np.float64), b.astype(np.float64), np.float32, K)
 
 
 @pytest.mark.parametrize("m,k,n", [(0, 3, 4), (3, 0, 4), (3, 4, 0), (0, 0, 0)])
@@ -260,10 +316,10 @@ def test_no_load_average_means_free(monkeypatch):
     assert shared.cores_are_free() is True
 
 
-@pytest.mark.parametrize("registers, block", [(32, "4x4"), (16, "4x2")])
+@pytest.mark.parametrize("registers, block", [(32, "6x4"), (16, "6x2")])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_each_cpu_blocking_matches_reference(monkeypatch, registers, block, dtype, rng):
-    """Both register blockings (4x4 for 32 vector registers, 4x2 for AVX2's 16) run on any CPU:
+    """Both register blockings (6x4 vectors for 32 vector registers, 6x2 for AVX2's 16) run on any CPU:
     forced here one after the other, each must equal numpy on ragged edges (M, N not multiples of
     the block), several K slices, and the threaded path."""
     monkeypatch.setattr(shared, "_load_check", [float("inf"), True])  # threads on, whatever the load
@@ -278,7 +334,7 @@ def test_each_cpu_blocking_matches_reference(monkeypatch, registers, block, dtyp
             np.testing.assert_allclose(mm.matmul_nt(a, np.ascontiguousarray(b.T)), a @ b, **tol)
             np.testing.assert_allclose(mm.matmul_tn(np.ascontiguousarray(a.T), b), a @ b, **tol)
     finally:
-        mm.use_blocking({"4x4": 32, "4x2": 16}[previous])
+        mm.use_blocking({"6x4": 32, "6x2": 16}[previous])
 
 
 def test_blocking_is_chosen_from_the_host_cpu():
@@ -291,6 +347,6 @@ def test_blocking_is_chosen_from_the_host_cpu():
         pytest.skip("MICROGRAD_PLUS_VECTOR_REGISTERS forces the blocking")
     name, isa, registers = host_cpu()
     assert registers in (16, 32) and isa
-    assert mm.BLOCKING == ("4x4" if registers == 32 else "4x2")
+    assert mm.BLOCKING == ("6x4" if registers == 32 else "6x2")
     with pytest.raises(ValueError, match="16 or 32"):
         mm.use_blocking(24)
