@@ -73,7 +73,7 @@ def _quiet(f, *args):
 
 # ---- matmul -----------------------------------------------------------------------------------
 
-# (M, K, N): short K (the axpy loop), 4x4 blocks with ragged edges, and one big enough for threads
+# (M, K, N): short K, blocks with ragged edges (padded rows and columns), and one big enough for threads
 MATMUL_SHAPES = st.sampled_from([(3, 5, 2), (7, 20, 9), (9, 40, 6), (13, 65, 17), (100, 130, 120)])
 
 
@@ -94,13 +94,14 @@ def test_matmul_nonfinite_like_numpy(shape, dtype, data):
 
 
 def test_matmul_zero_times_inf_is_nan():
-    """0 * inf is NaN in every path (axpy for short K, 4x4 blocks, edges)."""
-    for K in (3, 64):
-        a = np.zeros((5, K), np.float32)
-        b = np.ones((K, 6), np.float32)
-        b[1, 2] = np.inf
-        c = mm.matmul(a, b)
-        assert np.isnan(c[:, 2]).all() and np.isfinite(np.delete(c, 2, axis=1)).all()
+    """0 * inf is NaN in every path (short and long K, full blocks, edge blocks, last columns)."""
+    for (M, N), col in (((5, 6), 2), ((70, 130), 5), ((70, 130), 129), ((70, 150), 147)):
+        for K in (3, 64):
+            a = np.zeros((M, K), np.float32)
+            b = np.ones((K, N), np.float32)
+            b[1, col] = np.inf
+            for c in (mm.matmul(a, b), mm.matmul_nt(a, b.T.copy()), mm.matmul_tn(a.T.copy(), b)):
+                assert np.isnan(c[:, col]).all() and np.isfinite(np.delete(c, col, axis=1)).all()
 
 
 # ---- attention --------------------------------------------------------------------------------
