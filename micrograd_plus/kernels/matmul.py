@@ -191,6 +191,34 @@ def _pack_panels(w, out):
         transpose_rows(w[p * NR : (p + 1) * NR], out[p], 0, NR)
 
 
+@njit(cache=True, error_model="numpy")
+def _edge_copies(a, a_t, w, b_t, NR):
+    """Zero-padded copies of what full blocks cannot cover, flattened: ``(a_edge, b_edge, b_cols)``.
+
+    ``a`` is A (M, K), or stored as (K, M) when ``a_t``; ``w`` is B stored as (N, K), or as
+    (K, N) when ``b_t``. ``a_edge`` (MR, K) holds A's last ``M % MR`` rows then zeros;
+    ``b_edge`` (K, NR) B's last ``N % NR`` columns then zeros; ``b_cols`` (N % NR, K) the same
+    columns as rows. One compiled call: as numpy slices these cost a few microseconds, as much
+    as a small product itself.
+    """
+    K = a.shape[0] if a_t else a.shape[1]
+    M = a.shape[1] if a_t else a.shape[0]
+    N = w.shape[1] if b_t else w.shape[0]
+    m_full, n_full = M - M % MR, N - N % NR
+    a_edge = np.zeros((MR, K), dtype=a.dtype)
+    for r in range(M - m_full):
+        for k in range(K):
+            a_edge[r, k] = a[k, m_full + r] if a_t else a[m_full + r, k]
+    b_edge = np.zeros((K, NR), dtype=a.dtype)
+    b_cols = np.empty((N - n_full, K), dtype=a.dtype)
+    for q in range(N - n_full):
+        for k in range(K):
+            v = w[k, n_full + q] if b_t else w[n_full + q, k]
+            b_edge[k, q] = v
+            b_cols[q, k] = v
+    return a_edge.reshape(-1), b_edge.reshape(-1), b_cols.reshape(-1)
+
+
 # Cache blocking, in elements. A tile is at most _MC rows by _NC_PANELS panels of B; K is cut
 # into slices of _KC so that a tile's slice of B (_KC x _NC_PANELS * NR) stays in L2.
 _MC = 16 * MR
@@ -304,25 +332,17 @@ def _gemm(A, B):
     vbytes, nv = _VBYTES, _NV
     NR = nv * vbytes // A.itemsize  # columns of a full block
     a, a_t = _as_rows(A)  # (M, K), or (K, M) when a_t
-    a_edge = np.zeros((MR, K), dtype=dtype)  # A's last M % MR rows, zero-padded
-    m_full = M - M % MR
-    a_edge[: M - m_full] = a[:, m_full:].T if a_t else a[m_full:]
     w, b_t = _as_rows(B.T)  # B stored as (N, K) [b_t False], or as (K, N) [b_t True]
-    n_full = N - N % NR
-    b_edge = np.zeros((K, NR), dtype=dtype)  # B's last N % NR columns, zero-padded
+    a_edge, b_edge, b_cols = _edge_copies(a, a_t, w, b_t, NR)  # flattened
     if b_t:  # B (K, N) row by row: full panels used in place
         b, b_panel, b_ks = w.reshape(-1), NR, N
-        b_edge[:, : N - n_full] = w[:, n_full:]
-        b_cols = np.ascontiguousarray(w[:, n_full:].T)  # (N % NR, K)
     else:  # W (N, K): pack full panels so that B's rows are contiguous
-        packed = np.empty((n_full // NR, K, NR), dtype=dtype)  # (panels, K, NR)
+        packed = np.empty((N // NR, K, NR), dtype=dtype)  # (panels, K, NR)
         if packed.size:
             _pack_panels(w, packed)
         b, b_panel, b_ks = packed.reshape(-1), K * NR, NR
-        b_edge[:, : N - n_full] = w[n_full:].T
-        b_cols = w[n_full:]  # (N % NR, K)
     C = np.empty((M, N), dtype=dtype)  # every block is written on K's first slice
-    args = (a.reshape(-1), a_t, a_edge.reshape(-1), b, b_panel, b_ks, b_edge.reshape(-1), b_cols.reshape(-1), C, K)
+    args = (a.reshape(-1), a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K)
     if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and cores_are_free():
         mc, nc = _tiles_for_threads(M, N, NR)
         _gemm_parallel(*args, mc, nc, _KC, vbytes, nv)
