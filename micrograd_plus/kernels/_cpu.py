@@ -17,14 +17,7 @@ def host_cpu():
 
     Honours ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` when set (numba then compiles for that CPU).
     """
-    import llvmlite.binding as llvm
-    from numba.core import config
-
-    name = config.CPU_NAME or llvm.get_host_cpu_name()
-    if config.CPU_FEATURES:
-        features = {f[1:]: f[0] == "+" for f in config.CPU_FEATURES.split(",") if f}
-    else:
-        features = dict(llvm.get_host_cpu_features())
+    name, features = _name_and_features()
     machine = platform.machine().lower()
     if machine in ("arm64", "aarch64") or features.get("neon"):
         return name, "NEON", 32
@@ -35,6 +28,27 @@ def host_cpu():
     if features.get("avx"):
         return name, "AVX", 16
     return name, "SSE2" if machine in ("x86_64", "amd64") else machine or "unknown", 16
+
+
+def has_fma():
+    """Whether the CPU has fused multiply-add instructions (every AVX2 x86 and every arm64 does;
+    older x86 CPUs do not, and there LLVM would turn ``llvm.fma`` into a slow library call)."""
+    machine = platform.machine().lower()
+    return machine in ("arm64", "aarch64") or bool(_name_and_features()[1].get("fma"))
+
+
+@lru_cache(maxsize=None)
+def _name_and_features():
+    """LLVM's name for the host CPU and its features, ``{"avx2": True, ...}``."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    name = config.CPU_NAME or llvm.get_host_cpu_name()
+    if config.CPU_FEATURES:
+        features = {f[1:]: f[0] == "+" for f in config.CPU_FEATURES.split(",") if f}
+    else:
+        features = dict(llvm.get_host_cpu_features())
+    return name, features
 
 
 def describe():

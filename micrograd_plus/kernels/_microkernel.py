@@ -28,6 +28,10 @@ exactly the loop above, with vectors as LLVM vector types (``<16 x float>``) and
 ``llvm.fma`` for the multiply-add. IEEE rules are kept (no fast-math flags), so NaN and inf
 propagate as in numpy.
 
+numba's on-disk cache keys compiled code to the file that calls this (``matmul.py``), not to
+this file: after editing the code generation here, touch ``matmul.py`` (or delete its
+``__pycache__``) so that the kernels are compiled again.
+
 Addressing, in elements (all arrays are used through their data pointer)::
 
     A[i + r, k0 + k] = a[a_off + r * a_rs + k * a_ks]     (either layout of A, no copy)
@@ -74,8 +78,12 @@ def variants(vector_bytes):
     return out
 
 
-def make_microkernel(vector_bytes):
+def make_microkernel(vector_bytes, fma=True):
     """Build the compiled micro-kernel for a CPU whose widest vectors have ``vector_bytes``.
+
+    With ``fma`` the multiply-adds are fused (``llvm.fma``: one rounding, one instruction);
+    without it (x86 CPUs older than AVX2, where ``llvm.fma`` would become a library call per
+    element) they are a multiply then an add.
 
     Returns a function with :func:`microkernel_reference`'s arguments, callable from numba code.
     ``vbytes`` and ``nv`` choose among :func:`variants`; any other pair does nothing, so callers
@@ -110,7 +118,7 @@ def make_microkernel(vector_bytes):
                 block = builder.append_basic_block(f"mk.{vb}x{nv}")
                 switch.add_case(ir_int(intp, vb * 8 + nv), block)
                 builder.position_at_end(block)
-                _emit_loop(builder, fty, intp, lanes, nv, a_p, a_rs, a_ks, b_p, b_ks, c_p, c_rs, kc_v, accumulate)
+                _emit_loop(builder, fty, intp, lanes, nv, a_p, a_rs, a_ks, b_p, b_ks, c_p, c_rs, kc_v, accumulate, fma)
                 builder.branch(done)
             builder.position_at_end(done)
             return context.get_dummy_value()
@@ -125,11 +133,15 @@ def ir_int(intp, value):
     return ir.Constant(intp, value)
 
 
-def _emit_loop(builder, fty, intp, lanes, nv, a_p, a_rs, a_ks, b_p, b_ks, c_p, c_rs, kc, accumulate):
+def _emit_loop(builder, fty, intp, lanes, nv, a_p, a_rs, a_ks, b_p, b_ks, c_p, c_rs, kc, accumulate, fused):
     """Emit :func:`microkernel_reference`'s loop for one (lanes, nv) pair at the builder's position."""
     vty = ir.VectorType(fty, lanes)
     bits = 32 if isinstance(fty, ir.FloatType) else 64
-    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{lanes}f{bits}")
+    llvm_fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{lanes}f{bits}")
+
+    def fma(x, y, z):  # x * y + z
+        return builder.call(llvm_fma, [x, y, z]) if fused else builder.fadd(builder.fmul(x, y), z)
+
     zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * lanes)
     splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
     i32_0 = ir.Constant(ir.IntType(32), 0)
@@ -150,7 +162,7 @@ def _emit_loop(builder, fty, intp, lanes, nv, a_p, a_rs, a_ks, b_p, b_ks, c_p, c
         a = builder.load(builder.gep(a_col, [builder.mul(ir_int(intp, r), a_rs)]))
         a_vec = builder.shuffle_vector(builder.insert_element(ir.Constant(vty, ir.Undefined), a, i32_0),
                                        ir.Constant(vty, ir.Undefined), splat)  # broadcast
-        new.append([builder.call(fma, [a_vec, b_vec[v], acc[r][v]]) for v in range(nv)])
+        new.append([fma(a_vec, b_vec[v], acc[r][v]) for v in range(nv)])
     k_next = builder.add(k, ir_int(intp, 1))
     k.add_incoming(ir_int(intp, 0), entry)
     k.add_incoming(k_next, loop)

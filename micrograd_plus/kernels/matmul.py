@@ -45,7 +45,7 @@ import os
 import numpy as np
 from numba import njit, prange
 
-from micrograd_plus.kernels._cpu import host_cpu
+from micrograd_plus.kernels._cpu import has_fma, host_cpu
 from micrograd_plus.kernels._fastmath import FASTMATH
 from micrograd_plus.kernels._microkernel import MR, make_microkernel
 from micrograd_plus.kernels._shared import cores_are_free, transpose_rows
@@ -78,7 +78,7 @@ _FASTMATH = set(FASTMATH)  # for the dot products' sums; IEEE NaN/inf rules kept
 
 #: The widest vectors of this CPU in bytes: 64 with AVX-512, 32 with AVX2, 16 with NEON or SSE.
 VECTOR_BYTES = {"AVX-512": 64, "AVX2": 32, "AVX": 32}.get(host_cpu()[1], 16)
-_microkernel = make_microkernel(VECTOR_BYTES)
+_microkernel = make_microkernel(VECTOR_BYTES, fma=has_fma())
 
 
 @njit(cache=True, error_model="numpy")

@@ -6,6 +6,7 @@ the 6-row register block, the panels of B and the tile/K-slice boundaries: sizes
 non-multiples of 6 and 8.
 """
 
+import functools
 import importlib
 
 import numpy as np
@@ -162,12 +163,14 @@ def test_tiles_and_k_slices_cover_the_product(monkeypatch, threads, mc, panels, 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("vbytes, nv", [(vb, nv) for vb, nv in micro.variants(mm.VECTOR_BYTES)])
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_microkernel_equals_its_python_definition(dtype, vbytes, nv, accumulate, rng):
-    """Every compiled variant of the micro-kernel does what ``microkernel_reference`` says, for
-    both layouts of A (rows, or stored transposed), offsets into the arrays, and K = 0, 1, 37."""
+@pytest.mark.parametrize("fused", [True, False])
+def test_microkernel_equals_its_python_definition(dtype, vbytes, nv, accumulate, fused, rng):
+    """Every compiled variant of the micro-kernel (fused multiply-adds, or a multiply then an add
+    for CPUs without FMA) does what ``microkernel_reference`` says, for both layouts of A (rows,
+    or stored transposed), offsets into the arrays, and K = 0, 1, 37."""
     lanes = vbytes // np.dtype(dtype).itemsize
     nr = nv * lanes
-    call = _microkernel_caller()
+    call = _microkernel_caller(fused)
     for kc in (0, 1, 37):
         K = kc + 3
         a = rng.standard_normal((micro.MR + 2) * K + 5).astype(dtype)  # flat A, room for offsets
@@ -189,11 +192,12 @@ def test_microkernel_equals_its_python_definition(dtype, vbytes, nv, accumulate,
             np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * (kc + 1))
 
 
-def _microkernel_caller():
+@functools.lru_cache(maxsize=None)
+def _microkernel_caller(fused):
     """A numba function calling the compiled micro-kernel (an intrinsic needs numba code around it)."""
     from numba import njit
 
-    kernel = mm._microkernel
+    kernel = micro.make_microkernel(mm.VECTOR_BYTES, fma=fused)
 
     @njit
     def call(vbytes, nv, a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, accumulate):
