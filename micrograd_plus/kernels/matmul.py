@@ -96,7 +96,7 @@ def _tile(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, i0, i1, j0, j1
     NR = nv_max * lanes  # columns of a full block
     m_full = M - M % MR  # rows covered by full blocks
     n_full = N - N % NR  # columns covered by full panels
-    scratch = np.empty(MR * NR, dtype=C.dtype)  # (MR, NR): where edge blocks are written
+    scratch = np.empty((MR, NR), dtype=C.dtype)  # where edge blocks are written
     for k0 in range(0, K, kc):  # a slice of the sum
         n_k = min(kc, K - k0)
         add = k0 > 0  # the first slice writes C, the others add to it
@@ -120,14 +120,14 @@ def _tile(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, i0, i1, j0, j1
                     src, a_off, a_rs, a_ks = a, k0 * M + i, 1, M
                 else:
                     src, a_off, a_rs, a_ks = a, i * K + k0, K, 1
-                if mr == MR and nr == nv * lanes:  # a full block: straight into C
-                    _microkernel(vbytes, nv, src, a_off, a_rs, a_ks, bs, b_off, ks, C, i * N + j, N, n_k, add)
-                else:  # an edge block: into scratch, then the part inside C
-                    _microkernel(vbytes, nv, src, a_off, a_rs, a_ks, bs, b_off, ks, scratch, 0, NR, n_k, False)
+                full = mr == MR and nr == nv * lanes  # a full block goes straight into C,
+                dst, d_off, d_rs = (C, i * N + j, N) if full else (scratch, 0, NR)  # an edge one via scratch
+                _microkernel(vbytes, nv, src, a_off, a_rs, a_ks, bs, b_off, ks, dst, d_off, d_rs, n_k, add and full)
+                if not full:  # the part of the scratch block inside C
                     for r in range(mr):
                         row = C[i + r]
                         for q in range(nr):
-                            row[j + q] = row[j + q] + scratch[r * NR + q] if add else scratch[r * NR + q]
+                            row[j + q] = row[j + q] + scratch[r, q] if add else scratch[r, q]
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -173,21 +173,15 @@ def _gemm_parallel(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, mc, n
 
 
 @njit(cache=True, error_model="numpy")
-def _gemm_serial(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, kc, vbytes, nv_max):
-    """C = A @ B on the calling thread, for products too small to be worth threads."""
-    M, N = C.shape
-    _tile(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, 0, M, 0, N, kc, vbytes, nv_max)
-
-
-@njit(cache=True, error_model="numpy", parallel=True)
 def _pack_panels(w, out):
     """Pack W (N, K) into panels for ``x @ W.T``: ``out[p] (K, NR) = W[p*NR : (p+1)*NR].T``.
 
     Then B = W.T has each ``B[k, j:j+NR]`` contiguous, as the micro-kernel wants. Only full
-    panels are packed (the edge columns go to a zero-padded copy), in parallel over panels.
+    panels are packed (the edge columns go to a zero-padded copy). On one thread: it is one pass
+    over W, small beside the product, and a parallel region would add a second of compilation.
     """
     NR = out.shape[2]
-    for p in prange(out.shape[0]):
+    for p in range(out.shape[0]):
         transpose_rows(w[p * NR : (p + 1) * NR], out[p], 0, NR)
 
 
@@ -346,8 +340,8 @@ def _gemm(A, B):
     if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and cores_are_free():
         mc, nc = _tiles_for_threads(M, N, NR)
         _gemm_parallel(*args, mc, nc, _KC, vbytes, nv)
-    else:
-        _gemm_serial(*args, _KC, vbytes, nv)
+    else:  # on this thread: the whole of C is one tile
+        _tile(*args, 0, M, 0, N, _KC, vbytes, nv)
     return C
 
 
