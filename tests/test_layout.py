@@ -9,7 +9,7 @@ sees every import a reader sees:
   (``from micrograd_plus import functional as F`` needs ``micrograd_plus/functional.py``),
 * ``importlib.import_module("micrograd_plus.x")`` with a literal name.
 
-Then three checks, each failing with the files and lines to look at:
+Then four checks, each failing with the files and lines to look at:
 
 1. no cycle (module-level or function-level: a function-level import that closes a cycle still
    means two modules each need the other, and a reader cannot read either one first);
@@ -18,7 +18,11 @@ Then three checks, each failing with the files and lines to look at:
    nothing of the tensor world, and in general nothing imports a layer above its own;
 3. a function-level import of the package carries a comment (on its line or just above) saying
    why it is not at the top of the file -- usually start-up time (numba, matplotlib, the tensor
-   world for a scalar-only user).
+   world for a scalar-only user);
+4. no test takes its oracle from the benchmarks: a test file imports ``micrograd_plus.bench`` only
+   when the benchmark is what it tests (``bench`` in its file name). The PyTorch peer that
+   ``micrograd-plus bench gpt`` races is the benchmark's; the tests' PyTorch GPT lives in
+   ``tests/models/conftest.py``, so changing a benchmark cannot quietly change what a test checks.
 
 Print the graph as an adjacency list (``*`` marks an edge made only by function-level imports)::
 
@@ -34,6 +38,7 @@ from pathlib import Path
 
 PACKAGE = "micrograd_plus"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
+TESTS = Path(__file__).resolve().parent
 
 # The layers of DESIGN.md, bottom (0) to top. A module may import its own layer and the ones
 # below, never one above. The first prefix that matches a module's name decides its layer.
@@ -342,6 +347,22 @@ def layering_problems(edges):
     return problems
 
 
+def bench_imports_in_tests(tests=TESTS, root=ROOT):
+    """Imports of ``micrograd_plus.bench`` in test files that do not test a benchmark (no
+    ``bench`` in the file's name), as :class:`Import` records: each one is an oracle taken from
+    the benchmarks."""
+    modules = module_files(root)
+    lazy = lazy_names(modules)
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        if "bench" in path.stem:
+            continue
+        name = ".".join(path.relative_to(tests.parent).with_suffix("").parts)
+        found += [imp for imp in imports_of(name, path, modules, root, lazy)
+                  if _is_under(imp.target, "micrograd_plus.bench")]
+    return found
+
+
 def format_cycle(path):
     chain = " -> ".join([path[0].source] + [imp.target for imp in path])
     steps = "\n".join(
@@ -398,6 +419,15 @@ def test_every_function_level_import_of_the_package_says_why():
         f"{len(silent)} function-level import(s) of the package without a comment saying why it is not at "
         "the top of the file (e.g. '# deferred: numba compiles on import'); move it to the top if "
         "nothing is saved:\n  " + "\n  ".join(silent)
+    )
+
+
+def test_no_test_takes_its_oracle_from_the_benchmarks():
+    found = bench_imports_in_tests()
+    assert not found, (
+        f"{len(found)} import(s) of micrograd_plus.bench in tests that are not about a benchmark; put "
+        "the oracle in tests/ (the PyTorch GPT is in tests/models/conftest.py):\n  "
+        + "\n  ".join(f"{imp.where()}: {imp.source} imports {imp.target}" for imp in found)
     )
 
 
@@ -467,6 +497,22 @@ def test_the_checker_sees_layering_and_silent_lazy_imports(tmp_path):
             "micrograd_plus.scalar.nn imports micrograd_plus.tensor") in problems
     silent = [e for e in edges if e.in_function and not e.commented]
     assert [(e.path, e.line) for e in silent] == [("micrograd_plus/tensor.py", 2)]
+
+
+def test_the_checker_finds_a_test_that_imports_the_benchmarks(tmp_path):
+    root = _fake_package(tmp_path, {
+        "__init__.py": "", "bench/__init__.py": "", "bench/gpt.py": "", "models/gpt.py": "",
+    })
+    tests = tmp_path / "tests"
+    (tests / "models").mkdir(parents=True)
+    (tests / "models" / "test_gpt.py").write_text(
+        "import numpy\nfrom micrograd_plus.models.gpt import GPT\n\n"
+        "def test_it():\n    from micrograd_plus.bench.gpt import torch_gpt\n")
+    (tests / "models" / "conftest.py").write_text("from micrograd_plus import bench\n")
+    (tests / "test_bench_gpt.py").write_text("from micrograd_plus.bench import gpt\n")  # its subject: allowed
+    found = sorted((imp.path, imp.line, imp.target) for imp in bench_imports_in_tests(tests, root))
+    assert found == [("tests/models/conftest.py", 1, "micrograd_plus.bench"),
+                     ("tests/models/test_gpt.py", 5, "micrograd_plus.bench.gpt")]
 
 
 def main():
