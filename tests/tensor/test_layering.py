@@ -20,7 +20,7 @@ ALLOWED = {
     "ops.indexing": {"autograd"},
     "ops.linalg": {"autograd", "kernels"},
     "tensor": {"autograd", "ops.arithmetic", "ops.elementwise", "ops.reduce", "ops.shape", "ops.indexing",
-               "ops.linalg", "random"},
+               "ops.linalg", "random", "scalar.engine"},  # scalar.engine: the one graph walk, topological_order
     "functions": {"tensor"},
     "functional": {"autograd", "kernels", "ops.indexing", "random", "tensor"},
 }
