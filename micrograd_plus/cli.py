@@ -56,7 +56,7 @@ def build_parser():
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    # deferred: the command list and --help load no numpy, numba or training code
+    # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus import __version__
 
     parser.add_argument("--version", action="version", version=f"micrograd_plus {__version__}")
@@ -85,7 +85,7 @@ def _one_line(exc):
 
 def main(argv=None):
     """Entry point of ``micrograd-plus``; returns the exit code (see the module docstring)."""
-    # deferred: the command list and --help load no numpy, numba or training code
+    # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.data import DataError
     from micrograd_plus.train.errors import EXIT_INTERRUPTED, RunError  # deferred too
 

@@ -431,6 +431,23 @@ def test_no_test_takes_its_oracle_from_the_benchmarks():
     )
 
 
+def test_the_command_list_and_help_load_no_numba_model_or_training_code():
+    # What the deferred imports of cli.py and the *_cli.py modules are for: `micrograd-plus moons`
+    # and every --help start without compiling-library start-up or the tensor engine.
+    import subprocess
+
+    heavy = ("numba", "micrograd_plus.tensor", "micrograd_plus.models", "micrograd_plus.train.loop",
+             "micrograd_plus.train.gpt_tools")
+    code = ("import sys\nfrom micrograd_plus.cli import main\n"
+            "for argv in ([], ['--help'], ['moons', '--help'], ['mnist', '--help'], ['gpt', '--help'],\n"
+            "             ['gpt', 'export', '--help'], ['bench', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] == 'numba' or m.startswith({heavy!r})))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = out.strip().splitlines()[-1]
+    assert loaded == "[]", f"the command list and --help loaded: {loaded}"
+
+
 def test_every_module_has_a_layer():
     modules, _ = import_graph()
     unplaced = [m for m in modules if m != PACKAGE and not any(_is_under(m, p) for p, _, _ in LAYERS)]
