@@ -15,7 +15,9 @@ Then four checks, each failing with the files and lines to look at:
    means two modules each need the other, and a reader cannot read either one first);
 2. the layering of DESIGN.md: nothing below ``nn`` imports ``nn``, ``tensor`` never imports
    ``functional``, ``kernels`` imports nothing of the package but ``kernels``, ``scalar`` imports
-   nothing of the tensor world, and in general nothing imports a layer above its own;
+   nothing of the tensor world, and in general nothing imports a layer above its own; inside the
+   tensor layer the order is finer still (:data:`TENSOR_LAYER`: functional -> functions ->
+   tensor -> ops -> autograd);
 3. a function-level import of the package carries a comment (on its line or just above) saying
    why it is not at the top of the file -- usually start-up time (numba, matplotlib, the tensor
    world for a scalar-only user);
@@ -78,6 +80,27 @@ LAYERS = [
 TENSOR_WORLD = ("micrograd_plus.tensor", "micrograd_plus.functional", "micrograd_plus.kernels",
                 "micrograd_plus.nn", "micrograd_plus.optim", "micrograd_plus.models",
                 "micrograd_plus.train", "micrograd_plus.gradcheck")
+
+
+# Inside the tensor layer, what each module may import of the package (anything else of ours is
+# against the layering): autograd (grad mode, the op registry) at the bottom, then the op families,
+# then the Tensor that inherits them, then what is built on Tensor. `kernels` stands for any
+# kernels module; a module may always import itself.
+TENSOR_LAYER = {
+    "autograd": set(),
+    "ops": set(),
+    "ops.arithmetic": {"autograd"},
+    "ops.elementwise": {"autograd", "kernels"},
+    "ops.reduce": {"autograd"},
+    "ops.shape": {"autograd"},
+    "ops.indexing": {"autograd"},
+    "ops.linalg": {"autograd", "kernels"},
+    # scalar.engine: the one graph walk, topological_order, which Value.backward uses too
+    "tensor": {"autograd", "ops.arithmetic", "ops.elementwise", "ops.reduce", "ops.shape", "ops.indexing",
+               "ops.linalg", "random", "scalar.engine"},
+    "functions": {"tensor"},
+    "functional": {"autograd", "kernels", "ops.indexing", "random", "tensor"},
+}
 
 
 @dataclass(frozen=True)
@@ -347,6 +370,22 @@ def layering_problems(edges):
     return problems
 
 
+def tensor_layer_problems(edges):
+    """One line per import of a tensor-layer module that :data:`TENSOR_LAYER` does not allow."""
+    problems = []
+    for imp in edges:
+        source = imp.source.removeprefix(PACKAGE + ".")
+        if source not in TENSOR_LAYER:
+            continue
+        target = imp.target.removeprefix(PACKAGE + ".")
+        target = "kernels" if _is_under(target, "kernels") else target
+        if target != source and target not in TENSOR_LAYER[source]:
+            how = " (in a function)" if imp.in_function else ""
+            problems.append(f"{imp.where()}: {source} imports {target}{how}; inside the tensor layer it may "
+                            f"import only {sorted(TENSOR_LAYER[source]) or 'nothing of the package'}")
+    return problems
+
+
 def bench_imports_in_tests(tests=TESTS, root=ROOT):
     """Imports of ``micrograd_plus.bench`` in test files that do not test a benchmark (no
     ``bench`` in the file's name), as :class:`Import` records: each one is an oracle taken from
@@ -408,6 +447,19 @@ def test_imports_follow_the_layers_of_design_md():
     _, edges = import_graph()
     problems = layering_problems(edges)
     assert not problems, f"{len(problems)} import(s) against the layers of DESIGN.md:\n  " + "\n  ".join(problems)
+
+
+def test_the_tensor_layer_flows_one_way():
+    _, edges = import_graph()
+    problems = tensor_layer_problems(edges)
+    assert not problems, f"{len(problems)} import(s) against the order inside the tensor layer:\n  " + "\n  ".join(problems)
+
+
+def test_every_tensor_layer_module_is_listed():
+    modules, _ = import_graph()
+    on_disk = {m.removeprefix(PACKAGE + ".") for m in modules
+               if any(_is_under(m, p) for p, rank, _ in LAYERS if rank in (2, 3))}  # tensor, functional
+    assert on_disk == set(TENSOR_LAYER), "tests/test_layout.py TENSOR_LAYER must list every module of the tensor layer"
 
 
 def test_every_function_level_import_of_the_package_says_why():
@@ -516,6 +568,19 @@ def test_the_checker_sees_layering_and_silent_lazy_imports(tmp_path):
     assert [(e.path, e.line) for e in silent] == [("micrograd_plus/tensor.py", 2)]
 
 
+def test_the_checker_sees_an_import_back_up_the_tensor_layer(tmp_path):
+    root = _fake_package(tmp_path, {
+        "__init__.py": "", "autograd.py": "", "tensor.py": "", "kernels/__init__.py": "",
+        "ops/__init__.py": "", "ops/linalg.py": "from micrograd_plus.kernels import matmul\n",
+        "ops/shape.py": "from micrograd_plus.autograd import differentiable\n"
+                        "def f():\n    from micrograd_plus.tensor import Tensor  # a shortcut\n",
+    })
+    _, edges = import_graph(root)
+    assert tensor_layer_problems(edges) == [
+        "micrograd_plus/ops/shape.py:3: ops.shape imports tensor (in a function); inside the tensor layer it "
+        "may import only ['autograd']"]
+
+
 def test_the_checker_finds_a_test_that_imports_the_benchmarks(tmp_path):
     root = _fake_package(tmp_path, {
         "__init__.py": "", "bench/__init__.py": "", "bench/gpt.py": "", "models/gpt.py": "",
@@ -541,7 +606,7 @@ def main():
     print(f"# cycles: {len(found)}")
     for c in found:
         print(format_cycle(c))
-    problems = layering_problems(edges)
+    problems = layering_problems(edges) + tensor_layer_problems(edges)
     print(f"# against the layers: {len(problems)}")
     for p in problems:
         print("  " + p)
