@@ -27,6 +27,8 @@ from pathlib import Path
 
 from micrograd_plus.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
                                     positive_int, probability)
+from micrograd_plus.train.errors import EXIT_INTERRUPTED, ConfigError
+from micrograd_plus.train.rundir import check_fresh_run
 
 HELP = "train and sample a character-level GPT on Tiny Shakespeare (or any text)"
 
@@ -178,8 +180,6 @@ def _train(args):
     train_over = {k: v for k, v in train_over.items() if v is not None}
     last = Path(args.out) / "last.npz"
     if args.resume and (model_over or train_over) and last.is_file():  # they must agree with the saved run
-        from micrograd_plus.train.errors import ConfigError
-
         _, _, _, saved_mc, saved_tc, _ = trainer._read_task_state(last)
         differ = [k for k, v in model_over.items() if getattr(saved_mc, k) != v]
         differ += [k for k, v in train_over.items() if getattr(saved_tc, k) != v]
@@ -190,9 +190,7 @@ def _train(args):
     tc = replace(preset.train, **train_over)
 
     # deferred: the command list and --help load no numba, model or training code
-    from micrograd_plus.train.errors import EXIT_INTERRUPTED
     from micrograd_plus.train.gpt_tools import preset_tokenizer  # a BPE preset's vocabulary
-    from micrograd_plus.train.rundir import check_fresh_run
 
     if not args.resume:  # refuse before a BPE preset trains and saves its tokenizer into --out
         check_fresh_run(args.out, force=args.force)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from micrograd_plus.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
                                     positive_int, probability)
+from micrograd_plus.train.errors import EXIT_INTERRUPTED, ConfigError
 
 HELP = "train an MLP on MNIST handwritten digits (the main demo), with plots and experiments"
 
@@ -127,7 +128,6 @@ def run(args):
     2 for bad input, 3 for a diverged loss; 130 after Ctrl-C)."""
     # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.train import mnist
-    from micrograd_plus.train.errors import ConfigError, EXIT_INTERRUPTED  # deferred too
 
     out = Path(args.out)
     config, overrides = _config_from_args(args, mnist)
