@@ -6,8 +6,10 @@ Each subcommand lives in its own module, which provides three names:
 * ``add_arguments(parser)`` -- fills an :class:`argparse.ArgumentParser`,
 * ``run(args) -> int`` -- does the work and returns the process exit code.
 
-The modules are imported only when their command runs (or when ``--help`` lists them), so
-``micrograd-plus moons`` never pays for compiling numba kernels it doesn't use.
+Every command's module is imported to build the parser (argparse needs all the flags), so each
+keeps what is slow to load -- numba and its kernels, the tensor engine, the models -- inside the
+functions that run: ``micrograd-plus moons`` and every ``--help`` never load numba
+(``tests/test_layout.py`` holds this).
 
 Errors reach the user as one line, never as a traceback. Exit codes:
 
@@ -21,6 +23,10 @@ import argparse
 import importlib
 import signal
 import sys
+
+from micrograd_plus import __version__
+from micrograd_plus.data import DataError  # numpy and the loaders: light, no numba
+from micrograd_plus.train.errors import EXIT_INTERRUPTED, RunError
 
 # Subcommands in the order of the learning path: a few neurons, then MNIST, then a GPT.
 COMMANDS = {
@@ -56,9 +62,6 @@ def build_parser():
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    # deferred: the command list and --help load no numpy, numba or training code
-    from micrograd_plus import __version__
-
     parser.add_argument("--version", action="version", version=f"micrograd_plus {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
@@ -85,10 +88,6 @@ def _one_line(exc):
 
 def main(argv=None):
     """Entry point of ``micrograd-plus``; returns the exit code (see the module docstring)."""
-    # deferred: the command list and --help load no numpy, numba or training code
-    from micrograd_plus.data import DataError
-    from micrograd_plus.train.errors import EXIT_INTERRUPTED, RunError  # deferred too
-
     prog = "micrograd-plus"
     try:
         parser = build_parser()

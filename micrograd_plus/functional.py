@@ -3,8 +3,9 @@
     from micrograd_plus import functional as F
     loss = F.cross_entropy(F.linear(x, W, b), y)
 
-Each function here is *one* node of the graph with a hand-derived backward rule ("fused"), rather
-than a chain of small tensor ops. Two reasons:
+The losses and layers here (cross-entropy, layer norm, linear, embedding, the fused attention)
+are each *one* node of the graph with a hand-derived backward rule ("fused"), rather than a chain
+of small tensor ops. Two reasons:
 
 * **Stability.** softmax and cross-entropy exponentiate; done naively, ``exp(1000)`` overflows.
   Subtracting each row's maximum first changes nothing mathematically
@@ -12,6 +13,10 @@ than a chain of small tensor ops. Two reasons:
 * **Speed and memory.** A fused node saves only what its backward needs (cross-entropy keeps the
   probabilities; layer norm keeps one mean and one 1/std per row) and runs a few numpy passes
   instead of a dozen.
+
+The activations and softmax are thin wrappers: their rules live on :class:`~micrograd_plus.tensor.Tensor`
+(``x.relu()``, ``x.softmax(dim)``), so each rule is written once, and ``F.relu(x)`` is the same node.
+Attention off its fused path (a mask, dropout) is built from ordinary ops.
 
 Shapes follow PyTorch: the last dimension is the feature/class dimension, anything before it is
 batch.

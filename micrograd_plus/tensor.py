@@ -11,8 +11,9 @@ and a ``Tensor`` holds a whole numpy array, but the idea is the same:
    right beside the forward code.
 2. **Backward.** :meth:`Tensor.backward` sorts the recorded graph so that every node comes after
    everything that used it (a topological order, computed with a loop, not recursion, so a graph
-   of a million nodes is fine), then hands each node its gradient and sends the results on to its
-   parents. A tensor used twice receives the *sum* of both gradients (the multivariable chain
+   of a million nodes is fine: the same walk as ``Value.backward``'s,
+   :func:`micrograd_plus.scalar.engine.topological_order`), then hands each node its gradient and
+   sends the results on to its parents. A tensor used twice receives the *sum* of both gradients (the multivariable chain
    rule).
 
 Both are in this file, first. The operations themselves (``+``, ``exp``, ``sum``, ``reshape``,
@@ -65,6 +66,7 @@ from micrograd_plus.ops.linalg import LinalgOps
 from micrograd_plus.ops.reduce import ReductionOps
 from micrograd_plus.ops.shape import ShapeOps
 from micrograd_plus.random import get_generator
+from micrograd_plus.scalar.engine import topological_order  # the one graph walk, Value's and Tensor's
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
@@ -170,25 +172,10 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
             _store_grad(self, grad, {id(grad)})
             return
 
-        # 1) Topological order of the recorded (non-leaf) nodes, with an explicit stack instead
-        #    of recursion: a node is appended after all the nodes it was computed from.
-        #    (A node is marked visited when it is expanded, not when it is pushed: it may be
-        #    pushed again by a deeper node, and must then come before that one.)
-        order = []
-        visited = set()
-        stack = [(self, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if id(node) in visited:
-                continue
-            visited.add(id(node))
-            stack.append((node, True))
-            for p in node._prev:
-                if p._backward is not None and p.requires_grad and id(p) not in visited:
-                    stack.append((p, False))
+        # 1) Every recorded node this one depends on, each after the nodes it was computed
+        #    from: the scalar engine's walk (an explicit stack, no recursion), stepping only
+        #    into results that need a gradient; leaves get theirs straight into .grad below.
+        order = topological_order(self, children=_recorded_parents)
 
         # 2) Walk it from the output back towards the inputs. `grads` holds dL/d(node) for the
         #    nodes still waiting; leaves receive theirs straight into `.grad`.
@@ -466,6 +453,13 @@ def _operand(x, like=None):
         except TypeError:
             return None
     return None
+
+
+def _recorded_parents(node):
+    """The inputs of ``node`` that :meth:`Tensor.backward` walks into: recorded results that need
+    a gradient. Leaves are not walked (they receive theirs straight into ``.grad``), nor are
+    tensors that need none (constants, results computed under ``no_grad``)."""
+    return [p for p in node._prev if p._backward is not None and p.requires_grad]
 
 
 def _freed_backward(g):

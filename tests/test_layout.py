@@ -9,16 +9,23 @@ sees every import a reader sees:
   (``from micrograd_plus import functional as F`` needs ``micrograd_plus/functional.py``),
 * ``importlib.import_module("micrograd_plus.x")`` with a literal name.
 
-Then three checks, each failing with the files and lines to look at:
+Then four checks, each failing with the files and lines to look at:
 
 1. no cycle (module-level or function-level: a function-level import that closes a cycle still
    means two modules each need the other, and a reader cannot read either one first);
 2. the layering of DESIGN.md: nothing below ``nn`` imports ``nn``, ``tensor`` never imports
    ``functional``, ``kernels`` imports nothing of the package but ``kernels``, ``scalar`` imports
-   nothing of the tensor world, and in general nothing imports a layer above its own;
-3. a function-level import of the package carries a comment (on its line or just above) saying
-   why it is not at the top of the file -- usually start-up time (numba, matplotlib, the tensor
-   world for a scalar-only user).
+   nothing of the tensor world, and in general nothing imports a layer above its own; inside the
+   tensor layer the order is finer still (:data:`TENSOR_LAYER`: functional -> functions ->
+   tensor -> ops -> autograd);
+3. a function-level import of the package carries a comment saying why it is not at the top of
+   the file -- on its own line, or on a comment line just above it or above the run of import
+   statements it belongs to (a comment at the end of an unrelated line of code does not count) -- usually start-up time (numba, matplotlib, the tensor
+   world for a scalar-only user);
+4. no test takes its oracle from the benchmarks: a test file imports ``micrograd_plus.bench`` only
+   when the benchmark is what it tests (``bench`` in its file name). The PyTorch peer that
+   ``micrograd-plus bench gpt`` races is the benchmark's; the tests' PyTorch GPT lives in
+   ``tests/models/conftest.py``, so changing a benchmark cannot quietly change what a test checks.
 
 Print the graph as an adjacency list (``*`` marks an edge made only by function-level imports)::
 
@@ -34,6 +41,7 @@ from pathlib import Path
 
 PACKAGE = "micrograd_plus"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
+TESTS = Path(__file__).resolve().parent
 
 # The layers of DESIGN.md, bottom (0) to top. A module may import its own layer and the ones
 # below, never one above. The first prefix that matches a module's name decides its layer.
@@ -75,6 +83,27 @@ TENSOR_WORLD = ("micrograd_plus.tensor", "micrograd_plus.functional", "micrograd
                 "micrograd_plus.train", "micrograd_plus.gradcheck")
 
 
+# Inside the tensor layer, what each module may import of the package (anything else of ours is
+# against the layering): autograd (grad mode, the op registry) at the bottom, then the op families,
+# then the Tensor that inherits them, then what is built on Tensor. `kernels` stands for any
+# kernels module; a module may always import itself.
+TENSOR_LAYER = {
+    "autograd": set(),
+    "ops": set(),
+    "ops.arithmetic": {"autograd"},
+    "ops.elementwise": {"autograd", "kernels"},
+    "ops.reduce": {"autograd"},
+    "ops.shape": {"autograd"},
+    "ops.indexing": {"autograd"},
+    "ops.linalg": {"autograd", "kernels"},
+    # scalar.engine: the one graph walk, topological_order, which Value.backward uses too
+    "tensor": {"autograd", "ops.arithmetic", "ops.elementwise", "ops.reduce", "ops.shape", "ops.indexing",
+               "ops.linalg", "random", "scalar.engine"},
+    "functions": {"tensor"},
+    "functional": {"autograd", "kernels", "ops.indexing", "random", "tensor"},
+}
+
+
 @dataclass(frozen=True)
 class Import:
     """One import statement of the package's own code: who imports what, where, and how."""
@@ -84,7 +113,7 @@ class Import:
     path: str  # the importing file, relative to the repository
     line: int
     in_function: bool  # inside a def (runs when the function is called, not at import)
-    commented: bool  # a comment on the statement's lines or on the line just above it
+    commented: bool  # a comment on the statement's lines, or a comment line just above its group
 
     def where(self):
         return f"{self.path}:{self.line}"
@@ -154,6 +183,10 @@ def imports_of(module, path, modules, root=ROOT, lazy=None):
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source, filename=str(path))
     comments = _comment_lines(source)
+    lines = source.splitlines()
+    comment_only = {n for n in comments if lines[n - 1].lstrip().startswith("#")}
+    # the line each import statement starts on, by the line it ends on (to walk up a run of imports)
+    import_start = {n.end_lineno: n.lineno for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))}
     is_package = path.name == "__init__.py"
     rel = str(path.relative_to(root.parent))
     found = []
@@ -165,7 +198,11 @@ def imports_of(module, path, modules, root=ROOT, lazy=None):
         if target is None:
             return
         last = getattr(node, "end_lineno", node.lineno)
-        commented = any(n in comments for n in range(node.lineno - 1, last + 1))
+        commented = any(n in comments for n in range(node.lineno, last + 1))
+        above = node.lineno - 1
+        while not commented and above in import_start:  # an import ends just above: the same run
+            above = import_start[above] - 1
+        commented = commented or above in comment_only
         found.append(Import(module, target, rel, node.lineno, in_function, commented))
 
     def resolve_from(node):
@@ -342,6 +379,38 @@ def layering_problems(edges):
     return problems
 
 
+def tensor_layer_problems(edges):
+    """One line per import of a tensor-layer module that :data:`TENSOR_LAYER` does not allow."""
+    problems = []
+    for imp in edges:
+        source = imp.source.removeprefix(PACKAGE + ".")
+        if source not in TENSOR_LAYER:
+            continue
+        target = imp.target.removeprefix(PACKAGE + ".")
+        target = "kernels" if _is_under(target, "kernels") else target
+        if target != source and target not in TENSOR_LAYER[source]:
+            how = " (in a function)" if imp.in_function else ""
+            problems.append(f"{imp.where()}: {source} imports {target}{how}; inside the tensor layer it may "
+                            f"import only {sorted(TENSOR_LAYER[source]) or 'nothing of the package'}")
+    return problems
+
+
+def bench_imports_in_tests(tests=TESTS, root=ROOT):
+    """Imports of ``micrograd_plus.bench`` in test files that do not test a benchmark (no
+    ``bench`` in the file's name), as :class:`Import` records: each one is an oracle taken from
+    the benchmarks."""
+    modules = module_files(root)
+    lazy = lazy_names(modules)
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        if "bench" in path.stem:
+            continue
+        name = ".".join(path.relative_to(tests.parent).with_suffix("").parts)
+        found += [imp for imp in imports_of(name, path, modules, root, lazy)
+                  if _is_under(imp.target, "micrograd_plus.bench")]
+    return found
+
+
 def format_cycle(path):
     chain = " -> ".join([path[0].source] + [imp.target for imp in path])
     steps = "\n".join(
@@ -389,6 +458,19 @@ def test_imports_follow_the_layers_of_design_md():
     assert not problems, f"{len(problems)} import(s) against the layers of DESIGN.md:\n  " + "\n  ".join(problems)
 
 
+def test_the_tensor_layer_flows_one_way():
+    _, edges = import_graph()
+    problems = tensor_layer_problems(edges)
+    assert not problems, f"{len(problems)} import(s) against the order inside the tensor layer:\n  " + "\n  ".join(problems)
+
+
+def test_every_tensor_layer_module_is_listed():
+    modules, _ = import_graph()
+    on_disk = {m.removeprefix(PACKAGE + ".") for m in modules
+               if any(_is_under(m, p) for p, rank, _ in LAYERS if rank in (2, 3))}  # tensor, functional
+    assert on_disk == set(TENSOR_LAYER), "tests/test_layout.py TENSOR_LAYER must list every module of the tensor layer"
+
+
 def test_every_function_level_import_of_the_package_says_why():
     _, edges = import_graph()
     silent = [f"{imp.where()}: {imp.source} imports {imp.target}"
@@ -399,6 +481,32 @@ def test_every_function_level_import_of_the_package_says_why():
         "the top of the file (e.g. '# deferred: numba compiles on import'); move it to the top if "
         "nothing is saved:\n  " + "\n  ".join(silent)
     )
+
+
+def test_no_test_takes_its_oracle_from_the_benchmarks():
+    found = bench_imports_in_tests()
+    assert not found, (
+        f"{len(found)} import(s) of micrograd_plus.bench in tests that are not about a benchmark; put "
+        "the oracle in tests/ (the PyTorch GPT is in tests/models/conftest.py):\n  "
+        + "\n  ".join(f"{imp.where()}: {imp.source} imports {imp.target}" for imp in found)
+    )
+
+
+def test_the_command_list_and_help_load_no_numba_model_or_training_code():
+    # What the deferred imports of cli.py and the *_cli.py modules are for: `micrograd-plus moons`
+    # and every --help start without compiling-library start-up or the tensor engine.
+    import subprocess
+
+    heavy = ("numba", "micrograd_plus.tensor", "micrograd_plus.models", "micrograd_plus.train.loop",
+             "micrograd_plus.train.gpt_tools")
+    code = ("import sys\nfrom micrograd_plus.cli import main\n"
+            "for argv in ([], ['--help'], ['moons', '--help'], ['mnist', '--help'], ['gpt', '--help'],\n"
+            "             ['gpt', 'export', '--help'], ['bench', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] == 'numba' or m.startswith({heavy!r})))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = out.strip().splitlines()[-1]
+    assert loaded == "[]", f"the command list and --help loaded: {loaded}"
 
 
 def test_every_module_has_a_layer():
@@ -457,6 +565,11 @@ def test_the_checker_sees_layering_and_silent_lazy_imports(tmp_path):
         "kernels/__init__.py": "from micrograd_plus.tensor import Tensor\n",
         "scalar/engine.py": "from micrograd_plus.nn import Module\n",
         "nn/__init__.py": "",
+        # a comment ending an unrelated line of code is no reason; one above a run of imports is
+        "data/text.py": ("def f(x):\n    if x:  # an unrelated remark\n        from micrograd_plus import random\n"
+                         "    # deferred: a reason for both\n    from micrograd_plus import atomic\n"
+                         "    from micrograd_plus import configs\n"),
+        "random.py": "", "atomic.py": "", "configs.py": "",
     })
     _, edges = import_graph(root)
     problems = "\n".join(layering_problems(edges))
@@ -466,7 +579,36 @@ def test_the_checker_sees_layering_and_silent_lazy_imports(tmp_path):
     assert ("micrograd_plus/scalar/nn.py:1: the scalar engine must import nothing of the tensor world; "
             "micrograd_plus.scalar.nn imports micrograd_plus.tensor") in problems
     silent = [e for e in edges if e.in_function and not e.commented]
-    assert [(e.path, e.line) for e in silent] == [("micrograd_plus/tensor.py", 2)]
+    assert sorted((e.path, e.line) for e in silent) == [("micrograd_plus/data/text.py", 3), ("micrograd_plus/tensor.py", 2)]
+
+
+def test_the_checker_sees_an_import_back_up_the_tensor_layer(tmp_path):
+    root = _fake_package(tmp_path, {
+        "__init__.py": "", "autograd.py": "", "tensor.py": "", "kernels/__init__.py": "",
+        "ops/__init__.py": "", "ops/linalg.py": "from micrograd_plus.kernels import matmul\n",
+        "ops/shape.py": "from micrograd_plus.autograd import differentiable\n"
+                        "def f():\n    from micrograd_plus.tensor import Tensor  # a shortcut\n",
+    })
+    _, edges = import_graph(root)
+    assert tensor_layer_problems(edges) == [
+        "micrograd_plus/ops/shape.py:3: ops.shape imports tensor (in a function); inside the tensor layer it "
+        "may import only ['autograd']"]
+
+
+def test_the_checker_finds_a_test_that_imports_the_benchmarks(tmp_path):
+    root = _fake_package(tmp_path, {
+        "__init__.py": "", "bench/__init__.py": "", "bench/gpt.py": "", "models/gpt.py": "",
+    })
+    tests = tmp_path / "tests"
+    (tests / "models").mkdir(parents=True)
+    (tests / "models" / "test_gpt.py").write_text(
+        "import numpy\nfrom micrograd_plus.models.gpt import GPT\n\n"
+        "def test_it():\n    from micrograd_plus.bench.gpt import torch_gpt\n")
+    (tests / "models" / "conftest.py").write_text("from micrograd_plus import bench\n")
+    (tests / "test_bench_gpt.py").write_text("from micrograd_plus.bench import gpt\n")  # its subject: allowed
+    found = sorted((imp.path, imp.line, imp.target) for imp in bench_imports_in_tests(tests, root))
+    assert found == [("tests/models/conftest.py", 1, "micrograd_plus.bench"),
+                     ("tests/models/test_gpt.py", 5, "micrograd_plus.bench.gpt")]
 
 
 def main():
@@ -478,7 +620,7 @@ def main():
     print(f"# cycles: {len(found)}")
     for c in found:
         print(format_cycle(c))
-    problems = layering_problems(edges)
+    problems = layering_problems(edges) + tensor_layer_problems(edges)
     print(f"# against the layers: {len(problems)}")
     for p in problems:
         print("  " + p)

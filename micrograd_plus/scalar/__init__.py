@@ -5,8 +5,8 @@ Read :mod:`micrograd_plus.scalar.engine` first, then :mod:`micrograd_plus.scalar
 
     from micrograd_plus.scalar import Value, Neuron, Layer, MLP
 
-:func:`topological_order` is the graph walk behind ``Value.backward``; the graph drawings of
-:mod:`micrograd_plus.viz` use it too, for Values and Tensors alike.
+:func:`topological_order` is the graph walk behind ``Value.backward``; ``Tensor.backward`` and the
+graph drawings of :mod:`micrograd_plus.viz` use it too: one walk for Values and Tensors alike.
 """
 
 from micrograd_plus.scalar.engine import Value, topological_order

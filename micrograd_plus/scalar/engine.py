@@ -31,8 +31,8 @@ How it works, in three ideas:
 3. **Order.** A node may pass its gradient on only when its own gradient is complete, i.e.
    after every node that *uses* it has been handled. :func:`topological_order` lists the graph
    inputs-first (an explicit stack, no recursion, so a chain of a million operations is fine);
-   :meth:`Value.backward` walks that list backwards. The same function orders the nodes when
-   :mod:`micrograd_plus.viz` draws a graph, of Values or of Tensors.
+   :meth:`Value.backward` walks that list backwards. The same function orders the tensor
+   engine's backward pass, and the nodes when :mod:`micrograd_plus.viz` draws a graph.
 
 Why store local derivatives as numbers instead of a little ``_backward`` closure per node (as
 the original micrograd does)? A closure that refers to its own output node puts every node in
@@ -290,24 +290,30 @@ class Value:
         total = sum(map(operator.mul, w_data, x_data))
         return Value(total, (*weights, *inputs), (*x_data, *w_data), "dot")
 
-def topological_order(root):
+def topological_order(root, children=None):
     """Every node ``root`` was computed from, and ``root`` itself, each once, inputs first.
 
     In the returned list a node always comes after all the nodes it was made from, so ``root``
     is last and walking the list backwards visits each node before its inputs: the order the
-    chain rule needs (:meth:`Value.backward`), and the left-to-right order of a drawn graph
-    (:mod:`micrograd_plus.viz`).
+    chain rule needs (:meth:`Value.backward`, :meth:`Tensor.backward
+    <micrograd_plus.tensor.Tensor.backward>`), and the left-to-right order of a drawn graph
+    (:mod:`micrograd_plus.viz`). One walk serves both engines.
 
     Args:
         root: a graph node: anything whose ``_prev`` is the tuple of nodes it was computed
             from -- a :class:`Value`, or a :class:`~micrograd_plus.Tensor`.
+        children: optional function ``node -> the inputs to walk into`` (default: all of
+            ``node._prev``). ``Tensor.backward`` passes one that skips leaves and tensors that
+            need no gradient, so the walk never enters the parts of a graph that get nothing.
 
     Returns:
-        A list of nodes (leaves included).
+        A list of nodes (leaves included, unless ``children`` leaves them out).
 
     The walk is depth-first with an explicit stack instead of recursion: each node is pushed
     once to be *expanded* (its inputs pushed above it) and once more to be *emitted*, which
-    happens only after everything above it -- all its inputs -- has been emitted.
+    happens only after everything above it -- all its inputs -- has been emitted. A node is
+    marked seen when it is expanded, not when it is pushed: pushed again by a deeper node, it
+    must then come before that one.
 
     Nodes go in a set, so they must hash by identity, as Values and Tensors do (a Tensor's
     ``==`` is elementwise, as in PyTorch, but its hash is its identity; a set never calls ``==``
@@ -326,7 +332,7 @@ def topological_order(root):
             continue
         seen.add(node)
         stack.append((node, True))
-        for parent in node._prev:
+        for parent in node._prev if children is None else children(node):
             if parent not in seen:
                 stack.append((parent, False))
     return order

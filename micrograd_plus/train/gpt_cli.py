@@ -22,14 +22,18 @@ its flags in :func:`add_arguments`.
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from micrograd_plus.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
                                     positive_int, probability)
+from micrograd_plus.train.errors import EXIT_INTERRUPTED, ConfigError
+from micrograd_plus.train.rundir import check_fresh_run
 
 HELP = "train and sample a character-level GPT on Tiny Shakespeare (or any text)"
 
 DEFAULT_OUT = "runs/gpt"
+TOOL_COMMANDS = ("export", "neighbours", "bpe", "eval")  # the actions of micrograd_plus.train.gpt_tools
 _PRESET_NAMES = ("shakespeare-char-cpu", "tiny", "shakespeare-bpe")  # mirrors micrograd_plus.train.gpt.PRESETS (kept light)
 
 
@@ -102,9 +106,37 @@ def add_arguments(parser):
     p.add_argument("--text", default="ROMEO: But soft, what light", help="a line of text (<= block size)")
     p.add_argument("--png", default="attention.png", help="where to save the picture")
 
-    from micrograd_plus.train import gpt_tools  # export, neighbours, bpe: their own module
+    # export, neighbours, bpe, eval: run by micrograd_plus.train.gpt_tools (TOOL_COMMANDS), which
+    # loads the model code; their flags are here, so that --help and bad flags never load it.
+    p = sub.add_parser("export", formatter_class=fmt,
+                       help="write a checkpoint as a Hugging Face GPT-2 directory or a nanoGPT ckpt.pt")
+    p.add_argument("checkpoint", help="a checkpoint written by 'gpt train' (ckpt.npz or last.npz)")
+    p.add_argument("--format", choices=("hf", "nanogpt"), required=True,
+                   help="hf: config.json + model.safetensors (+ tokenizer files); nanogpt: ckpt.pt (needs torch)")
+    p.add_argument("--out", required=True, help="the directory (hf) or file (nanogpt) to write")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
-    gpt_tools.add_arguments(sub)
+    p = sub.add_parser("neighbours", formatter_class=fmt,
+                       help="nearest neighbours of tokens among the learned embeddings (either tokenizer)")
+    p.add_argument("words", nargs="*", metavar="WORD",
+                   help="words (BPE model) or characters (character model) to look up; default: a list of each")
+    p.add_argument("--chars", default=None, help="characters to look up, each on its own (a character model)")
+    _ckpt_arg(p)
+    p.add_argument("-k", type=int, default=5, help="neighbours per token (1 .. vocabulary size - 1)")
+    p.add_argument("--png", default=None, help="also save a 2-D map (PCA) of the embeddings here")
+
+    p = sub.add_parser("bpe", formatter_class=fmt,
+                       help="train a byte-level BPE vocabulary (GPT-2's scheme) and report its compression")
+    p.add_argument("--vocab-size", type=int, default=1024, help="tokens, including the 256 single bytes")
+    p.add_argument("--data", default=None, metavar="PATH", help="a UTF-8 text file (default: Tiny Shakespeare)")
+    p.add_argument("--out", default=None, help="save the tokenizer here as JSON")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("eval", formatter_class=fmt,
+                       help="loss on the whole validation text, per token and in bits per byte (any tokenizer)")
+    p.add_argument("checkpoint", help="a checkpoint written by 'gpt train'")
+    p.add_argument("--data", default=None, metavar="PATH", help="the text it was trained on (default: the checkpoint's)")
 
     p = sub.add_parser("weights", help="count a GPT's weights by kind (try --preset gpt3)",
                        formatter_class=fmt)
@@ -118,9 +150,9 @@ def run(args):
     if action is None:
         print(__doc__.strip())
         return 0
-    from micrograd_plus.train import gpt_tools  # export, neighbours, bpe: their own module
+    if action in TOOL_COMMANDS:
+        from micrograd_plus.train import gpt_tools  # deferred: the model code loads only when an action runs
 
-    if action in gpt_tools.COMMANDS:
         return gpt_tools.run(args)
     return ACTIONS[action](args)  # errors become one line in micrograd_plus.cli.main
 
@@ -129,9 +161,7 @@ def run(args):
 
 
 def _train(args):
-    from dataclasses import replace
-
-    # deferred: the command list and --help load no numpy, numba or training code
+    # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.train import gpt as trainer
 
     preset = trainer.PRESETS[args.preset]
@@ -150,8 +180,6 @@ def _train(args):
     train_over = {k: v for k, v in train_over.items() if v is not None}
     last = Path(args.out) / "last.npz"
     if args.resume and (model_over or train_over) and last.is_file():  # they must agree with the saved run
-        from micrograd_plus.train.errors import ConfigError
-
         _, _, _, saved_mc, saved_tc, _ = trainer._read_task_state(last)
         differ = [k for k, v in model_over.items() if getattr(saved_mc, k) != v]
         differ += [k for k, v in train_over.items() if getattr(saved_tc, k) != v]
@@ -161,10 +189,8 @@ def _train(args):
     mc = replace(preset.model, **model_over)
     tc = replace(preset.train, **train_over)
 
-    # deferred: the command list and --help load no numpy, numba or training code
-    from micrograd_plus.train.errors import EXIT_INTERRUPTED
+    # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.train.gpt_tools import preset_tokenizer  # a BPE preset's vocabulary
-    from micrograd_plus.train.rundir import check_fresh_run
 
     if not args.resume:  # refuse before a BPE preset trains and saves its tokenizer into --out
         check_fresh_run(args.out, force=args.force)
@@ -204,7 +230,7 @@ def _default_prompt(tok):
 
 
 def _stream_sample(path, prompt, chars, temperature, top_k, seed):
-    # deferred: the command list and --help load no numpy, numba or training code
+    # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.train.gpt import load_model
 
     model, tok, _ = load_model(path)
@@ -244,9 +270,9 @@ def _show_char(c):
 
 
 def _next(args):
-    import numpy as np
+    import numpy as np  # deferred: `micrograd-plus --help` and argument errors answer before numpy loads
 
-    # deferred: the command list and --help load no numpy, numba or training code
+    # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.train.gpt import load_model
 
     prompt = args.prompt.replace("\\n", "\n")
@@ -264,7 +290,7 @@ def _next(args):
         print(f"{_show_char(tok.token_text(i)):>6}  {probs[i]:>11.5f}  {bar}")
     print(f"(sum over all {tok.vocab_size} tokens: {probs.sum():.6f})")
     if args.png:
-        from micrograd_plus.viz import pyplot, save_figure  # deferred: --help loads no numpy
+        from micrograd_plus.viz import pyplot, save_figure  # deferred: --help loads no drawing code
 
         fig, ax = pyplot().subplots(figsize=(max(8, tok.vocab_size * 0.18), 3.2))
         ax.bar(range(tok.vocab_size), probs, color="tab:blue")
@@ -277,9 +303,9 @@ def _next(args):
 
 
 def _attention(args):
-    import numpy as np
+    import numpy as np  # deferred: `micrograd-plus --help` and argument errors answer before numpy loads
 
-    # deferred: the command list and --help load no numpy, numba or training code
+    # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.data import CharTokenizer  # deferred, as above
     from micrograd_plus.train.gpt import load_model  # deferred, as above
 
@@ -303,7 +329,7 @@ def _attention(args):
             top = np.argsort(-row)[:3]
             desc = ", ".join(f"{labels[s]!r}@{s} {row[s]:.2f}" for s in top)
             print(f"  layer {layer} head {h}: {desc}")
-    from micrograd_plus.viz import pyplot, save_figure  # deferred: --help loads no numpy
+    from micrograd_plus.viz import pyplot, save_figure  # deferred: --help loads no drawing code
 
     size = max(2.0, 0.12 * T + 1.0)
     fig, axes = pyplot().subplots(L, H, figsize=(H * size, L * size), squeeze=False)
@@ -321,20 +347,18 @@ def _attention(args):
 
 
 def _weights(args):
-    # deferred: the command list and --help load no numpy, numba or training code
+    # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.models.gpt import GPT3_CONFIG, weight_table
 
     if args.checkpoint:
-        # deferred: the command list and --help load no numpy, numba or training code
+        # deferred: the command list and --help load no numba, model or training code
         from micrograd_plus.train.gpt import _read_task_state
 
         config, name = _read_task_state(args.checkpoint)[3], args.checkpoint
     elif args.preset == "gpt3":
         config, name = GPT3_CONFIG, "GPT-3 (175B)"
     else:
-        from dataclasses import replace
-
-        # deferred: the command list and --help load no numpy, numba or training code
+        # deferred: the command list and --help load no numba, model or training code
         from micrograd_plus.train.gpt import PRESETS
 
         config, name = replace(PRESETS[args.preset].model, vocab_size=65), f"preset {args.preset} (vocabulary 65)"

@@ -6,11 +6,11 @@
   micrograd-plus gpt bpe --vocab-size 1024 --out bpe.json     train GPT-2-style BPE tokens on a text
   micrograd-plus gpt eval runs/gpt/ckpt.npz           validation loss per token and in bits per byte
 
-These live apart from :mod:`micrograd_plus.train.gpt_cli` (which registers them) because they
-are about moving and inspecting models, not training them.
+These live apart from :mod:`micrograd_plus.train.gpt_cli` (which defines their flags, so that
+``--help`` loads none of the model code imported here) because they are about moving and
+inspecting models, not training them.
 """
 
-import argparse
 import codecs
 import os
 import sys
@@ -22,53 +22,18 @@ import numpy as np
 from micrograd_plus.data import BPETokenizer, DataError
 from micrograd_plus.models import export
 from micrograd_plus.models.gpt import nearest_neighbours
-from micrograd_plus.train.checkpoint import load_checkpoint
+from micrograd_plus.train.checkpoint import load_checkpoint, strip_prefix
 from micrograd_plus.train.errors import RunDirError
 from micrograd_plus.data import train_val_split
 from micrograd_plus.train.gpt import TrainConfig, configure_optimizer, evaluate_full, load_corpus, load_model
 
-DEFAULT_CHECKPOINT = "runs/gpt/ckpt.npz"
 DEFAULT_CHARS = "aeiouAEIOU.,!?;: \n"
 DEFAULT_WORDS = ("king", "duke", "lord", "queen", "love", "death", "good", "night", "thou", "three")
-COMMANDS = ("export", "neighbours", "bpe", "eval")
-
-
-def add_arguments(sub):
-    """Add the ``export``, ``neighbours`` and ``bpe`` actions to the ``gpt`` subparsers ``sub``."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = sub.add_parser("export", formatter_class=fmt,
-                       help="write a checkpoint as a Hugging Face GPT-2 directory or a nanoGPT ckpt.pt")
-    p.add_argument("checkpoint", help="a checkpoint written by 'gpt train' (ckpt.npz or last.npz)")
-    p.add_argument("--format", choices=("hf", "nanogpt"), required=True,
-                   help="hf: config.json + model.safetensors (+ tokenizer files); nanogpt: ckpt.pt (needs torch)")
-    p.add_argument("--out", required=True, help="the directory (hf) or file (nanogpt) to write")
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
-
-    p = sub.add_parser("neighbours", formatter_class=fmt,
-                       help="nearest neighbours of tokens among the learned embeddings (either tokenizer)")
-    p.add_argument("words", nargs="*", metavar="WORD",
-                   help="words (BPE model) or characters (character model) to look up; default: a list of each")
-    p.add_argument("--chars", default=None, help="characters to look up, each on its own (a character model)")
-    p.add_argument("--checkpoint", "-c", default=DEFAULT_CHECKPOINT, help="checkpoint file written by 'gpt train'")
-    p.add_argument("-k", type=int, default=5, help="neighbours per token (1 .. vocabulary size - 1)")
-    p.add_argument("--png", default=None, help="also save a 2-D map (PCA) of the embeddings here")
-
-    p = sub.add_parser("bpe", formatter_class=fmt,
-                       help="train a byte-level BPE vocabulary (GPT-2's scheme) and report its compression")
-    p.add_argument("--vocab-size", type=int, default=1024, help="tokens, including the 256 single bytes")
-    p.add_argument("--data", default=None, metavar="PATH", help="a UTF-8 text file (default: Tiny Shakespeare)")
-    p.add_argument("--out", default=None, help="save the tokenizer here as JSON")
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    p = sub.add_parser("eval", formatter_class=fmt,
-                       help="loss on the whole validation text, per token and in bits per byte (any tokenizer)")
-    p.add_argument("checkpoint", help="a checkpoint written by 'gpt train'")
-    p.add_argument("--data", default=None, metavar="PATH", help="the text it was trained on (default: the checkpoint's)")
 
 
 def run(args):
-    """Run one of :data:`COMMANDS`; returns the exit code (errors are one line, exit code 2)."""
+    """Run one of the actions above (``gpt_cli.TOOL_COMMANDS``, where their flags are defined);
+    returns the exit code (errors are one line, exit code 2)."""
     handlers = {"export": _export, "neighbours": _neighbours, "bpe": _bpe, "eval": _eval}
     try:
         return handlers[args.gpt_command](args)
@@ -166,7 +131,7 @@ def optimizer_moments(path, model, train_config):
     state into it gives each moment back its parameter's name. Empty if the checkpoint has none.
     """
     arrays, _ = load_checkpoint(path)
-    optim = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
+    optim = strip_prefix(arrays, "optim")
     if not optim:
         return {}
     opt = configure_optimizer(model, train_config)

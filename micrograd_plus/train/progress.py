@@ -79,7 +79,7 @@ class Progress:
         self._bar = None
         if not self.disabled:
             try:
-                import tqdm
+                import tqdm  # deferred: a disabled bar (--no-progress, a pipe) never loads it
 
                 self._bar = tqdm.tqdm(total=total, desc=desc, unit=unit, file=file, leave=leave, dynamic_ncols=True)
             except Exception as exc:

@@ -34,7 +34,7 @@ def pyplot():
 
     if "matplotlib.pyplot" not in sys.modules:
         matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: after the backend is chosen, above
 
     return plt
 

@@ -22,7 +22,7 @@ TINY = GPTConfig(vocab_size=7, block_size=6, n_layer=2, n_head=2, n_embd=8)
 # ---- weight table ----------------------------------------------------------------------------
 
 
-def test_weight_table_gpt3_matches_the_seed_exactly():
+def test_weight_table_gpt3_matches_3blue1browns_table_exactly():
     t = weight_table(GPT3_CONFIG)
     # The figures of 3Blue1Brown's GPT-3 table, typed in by hand.
     expected = {
@@ -162,24 +162,26 @@ def test_gradcheck_tiny_gpt_float64(bias, tie, check_logits):
         assert gradcheck(lambda *ps: model(idx)[0], params)  # the logits, every element
 
 
-def test_matches_pytorch_forward_and_backward(rng):
+def test_matches_pytorch_forward_and_backward(rng, nanogpt):
     torch = pytest.importorskip("torch")
-    from micrograd_plus.bench.gpt import torch_gpt
+    TF = torch.nn.functional
 
     cfg = GPTConfig(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=16, bias=True, tie_weights=False)
     model = GPT(cfg, generator=0)
     g = np.random.default_rng(2)
     for p in model.parameters():
         p.data[...] += g.normal(0.0, 0.1, size=p.data.shape).astype(np.float32)
-    tmodel = torch_gpt(model)
+    tmodel = nanogpt.from_ours(model)  # the oracle of tests/models/conftest.py, with our weights
     idx, targets = rng.integers(0, 13, size=(3, 8)), rng.integers(0, 13, size=(3, 8))
     logits, loss = model(idx, targets)
     loss.backward()
-    tlogits, tloss = tmodel(torch.from_numpy(idx), torch.from_numpy(targets))
+    tlogits = tmodel(torch.from_numpy(idx))  # (B, T, V)
+    tloss = TF.cross_entropy(tlogits.reshape(-1, 13), torch.from_numpy(targets).reshape(-1))
     tloss.backward()
     np.testing.assert_allclose(logits.data, tlogits.detach().numpy(), atol=2e-5)
+    tparams = dict(tmodel.named_parameters())
     for name, p in model.named_parameters():
-        tg = tmodel.p(name).grad.numpy()
+        tg = tparams[name].grad.numpy()
         np.testing.assert_allclose(p.grad, tg, atol=1e-5 * max(1.0, np.abs(tg).max()), err_msg=name)
 
 

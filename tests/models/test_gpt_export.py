@@ -1,9 +1,9 @@
 """Weights out: a Hugging Face GPT-2 directory and nanoGPT's ckpt.pt (micrograd_plus.models.export).
 
 Oracles where installed (each test skips cleanly without it): ``transformers`` loads the HF export
-and its logits are compared with ours; for nanoGPT, a small PyTorch GPT is written in this file
-from the facts of nanoGPT's model.py and train.py (its module names, its tied head, its two AdamW
-groups) and loads the exported ``ckpt.pt`` as ``train.py --init_from=resume`` would.
+and its logits are compared with ours; for nanoGPT, the PyTorch GPT of ``tests/models/conftest.py``
+(written from the facts of nanoGPT's model.py and train.py: its module names, its tied head, its
+two AdamW groups) loads the exported ``ckpt.pt`` as ``train.py --init_from=resume`` would.
 """
 
 import json
@@ -124,82 +124,8 @@ def test_export_refuses_to_overwrite_and_is_atomic(tmp_path, monkeypatch):
 # ---- nanoGPT ----------------------------------------------------------------------------------
 
 
-def _nanogpt_torch(torch):
-    """A GPT with nanoGPT's module names, written here from its model.py's facts."""
-    nn, F = torch.nn, torch.nn.functional
-
-    class LayerNorm(nn.Module):
-        def __init__(self, n, bias):
-            super().__init__()
-            self.weight = nn.Parameter(torch.ones(n))
-            self.bias = nn.Parameter(torch.zeros(n)) if bias else None
-
-        def forward(self, x):
-            return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
-
-    class Attention(nn.Module):
-        def __init__(self, c):
-            super().__init__()
-            self.c_attn = nn.Linear(c["n_embd"], 3 * c["n_embd"], bias=c["bias"])
-            self.c_proj = nn.Linear(c["n_embd"], c["n_embd"], bias=c["bias"])
-            self.n_head = c["n_head"]
-
-        def forward(self, x):
-            B, T, C = x.shape
-            q, k, v = self.c_attn(x).split(C, dim=2)
-            q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
-
-    class MLP(nn.Module):
-        def __init__(self, c):
-            super().__init__()
-            self.c_fc = nn.Linear(c["n_embd"], 4 * c["n_embd"], bias=c["bias"])
-            self.gelu = nn.GELU()
-            self.c_proj = nn.Linear(4 * c["n_embd"], c["n_embd"], bias=c["bias"])
-
-        def forward(self, x):
-            return self.c_proj(self.gelu(self.c_fc(x)))
-
-    class Block(nn.Module):
-        def __init__(self, c):
-            super().__init__()
-            self.ln_1, self.attn = LayerNorm(c["n_embd"], c["bias"]), Attention(c)
-            self.ln_2, self.mlp = LayerNorm(c["n_embd"], c["bias"]), MLP(c)
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class NanoGPT(nn.Module):
-        def __init__(self, n_layer, n_head, n_embd, block_size, bias, vocab_size, dropout):
-            super().__init__()
-            c = dict(n_head=n_head, n_embd=n_embd, bias=bias)
-            self.transformer = nn.ModuleDict(dict(
-                wte=nn.Embedding(vocab_size, n_embd), wpe=nn.Embedding(block_size, n_embd),
-                drop=nn.Dropout(dropout), h=nn.ModuleList([Block(c) for _ in range(n_layer)]),
-                ln_f=LayerNorm(n_embd, bias)))
-            self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
-            self.transformer.wte.weight = self.lm_head.weight
-
-        def forward(self, idx):
-            T = idx.shape[1]
-            x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(T))
-            for block in self.transformer.h:
-                x = block(x)
-            return self.lm_head(self.transformer.ln_f(x))
-
-        def configure_optimizers(self, weight_decay, learning_rate, betas):
-            params = dict(self.named_parameters())  # nanoGPT: 2-D and up decay, the rest does not
-            groups = [{"params": [p for p in params.values() if p.dim() >= 2], "weight_decay": weight_decay},
-                      {"params": [p for p in params.values() if p.dim() < 2], "weight_decay": 0.0}]
-            return torch.optim.AdamW(groups, lr=learning_rate, betas=betas)
-
-    return NanoGPT
-
-
 @pytest.mark.parametrize("bias", [False, True])
-def test_nanogpt_checkpoint_loads_in_a_nanogpt_layout_model(tmp_path, bias):
+def test_nanogpt_checkpoint_loads_in_a_nanogpt_layout_model(tmp_path, bias, nanogpt):
     torch = pytest.importorskip("torch")
     model = _model(bias=bias)
     names = list(model.state_dict())
@@ -215,7 +141,7 @@ def test_nanogpt_checkpoint_loads_in_a_nanogpt_layout_model(tmp_path, bias):
     assert ckpt["iter_num"] == 7 and ckpt["best_val_loss"] == 1.5
     assert ckpt["config"]["dataset"] == "shakespeare_char" and ckpt["config"]["batch_size"] == 12
 
-    tmodel = _nanogpt_torch(torch)(**ckpt["model_args"])
+    tmodel = nanogpt(**ckpt["model_args"])
     tmodel.load_state_dict(ckpt["model"], strict=True)  # every name, nothing extra
     idx = np.random.default_rng(4).integers(0, 30, size=(2, 12))
     with torch.no_grad():

@@ -348,6 +348,19 @@ def test_topological_order_lists_each_node_once_after_its_inputs():
     assert topological_order(a) == [a]  # a leaf is its own graph
 
 
+def test_topological_order_steps_only_into_the_children_it_is_given():
+    # Tensor.backward passes a `children` that skips leaves: the walk must not enter them.
+    from micrograd_plus.scalar.engine import topological_order
+
+    a, b = Value(2.0), Value(3.0)
+    c = a * b
+    d = c + a
+    e = d * c
+    order = topological_order(e, children=lambda n: [p for p in n._prev if p._prev])  # results only
+    assert [id(n) for n in order] == [id(c), id(d), id(e)]
+    assert [id(n) for n in topological_order(e, children=lambda n: ())] == [id(e)]
+
+
 def test_topological_order_tells_nodes_apart_by_identity_not_equality():
     # Tensor == Tensor is elementwise (its hash stays its identity); the walk must never call ==.
     from micrograd_plus.scalar.engine import topological_order

@@ -312,6 +312,29 @@ def test_parents_without_grad_get_no_work():
     assert x.grad is None and w.grad.shape == (5, 4)
 
 
+def test_backward_walks_only_recorded_results_that_need_a_gradient(monkeypatch):
+    # Tensor.backward uses the scalar engine's walk, told to skip leaves and constants.
+    import micrograd_plus.tensor as tensor_module
+
+    walked = []
+    real = tensor_module.topological_order
+
+    def spy(root, children=None):
+        order = real(root, children)
+        walked.extend(order)
+        return order
+
+    monkeypatch.setattr(tensor_module, "topological_order", spy)
+    x = Tensor(np.ones(3), requires_grad=True)
+    c = Tensor(np.full(3, 2.0)) * 3.0 + 1.0  # (3,) computed from constants: needs no gradient
+    h = x * c
+    hh = h * h
+    loss = hh.sum()
+    loss.backward()
+    assert [id(n) for n in walked] == [id(h), id(hh), id(loss)]  # inputs first; no leaf, no constant
+    np.testing.assert_allclose(x.grad, 2 * 1.0 * 7.0 ** 2)  # d(sum (x c)^2)/dx = 2 x c^2
+
+
 def test_deep_graph_does_not_hit_the_recursion_limit():
     x = Tensor(np.array([1.0]), requires_grad=True)
     y = x
