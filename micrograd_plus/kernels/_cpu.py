@@ -40,6 +40,7 @@ def has_fma():
 @lru_cache(maxsize=None)
 def _name_and_features():
     """LLVM's name for the host CPU and its features, ``{"avx2": True, ...}``."""
+    # deferred: importing this module (e.g. for `describe` in the bench's header) stays free of numba
     import llvmlite.binding as llvm
     from numba.core import config
 
