@@ -1,12 +1,28 @@
-"""Helpers the kernel modules share: a blocked transpose, and whether threads will help.
+"""Helpers the kernel modules share: a blocked transpose, whether threads will help, and the
+threads themselves.
 
 Kept here, public within ``kernels``, so that no kernel module reaches into another's
 private names (attention packs its operands with the same transpose that matmul uses).
+
+**Why Python threads and not numba's** ``prange``. Attention, GELU, LayerNorm and cross-entropy
+split their work into contiguous runs (of heads, elements or rows) and hand each run to a
+compiled loop that releases the GIL (``nogil=True``); :func:`run_in_threads` runs those calls side
+by side on plain Python threads. A ``parallel=True`` function would do the same with numba's
+thread pool, but numba compiles it through its parallel passes and then re-optimises it with
+every callee inlined: that took 0.4-0.7 s of CPU per kernel and dtype, as long again as the
+serial loop it wraps, and a kernel with a size threshold needs the serial loop too. Handing a
+run to another Python thread costs about 15-20 µs (``prange``: ~1.5 µs), so these kernels use
+threads only above a size where that is a small part of the call (:func:`threads_for`).
+None of these kernels is itself ``parallel=True``, so no numba parallel region ever runs on one
+of these threads (numba's ``workqueue`` threading layer aborts on concurrent parallel regions).
 """
 
 import os
+import queue
+import threading
 import time
 
+import numba
 from numba import njit
 
 from micrograd_plus.kernels._fastmath import FASTMATH
@@ -68,3 +84,80 @@ def cores_are_free():
 
 N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _load_check = [-1.0, True]  # [time of the last check, result]
+
+
+def threads_for(work, min_work):
+    """How many threads a kernel call should use: ``numba.get_num_threads()`` (what the user set
+    with ``numba.set_num_threads``, by default every core), or 1 when ``work`` (a count of numbers
+    or multiply-adds, each kernel says which) is below ``min_work``, where starting threads costs
+    more than it saves, or while other processes keep the cores busy (:func:`cores_are_free`)."""
+    if work < min_work or not cores_are_free():
+        return 1
+    return numba.get_num_threads()
+
+
+def split(n, parts):
+    """``range(n)`` cut into ``parts`` contiguous runs ``[(lo, hi), ...]`` of near-equal length
+    (never more runs than items, at least one)."""
+    parts = max(1, min(parts, n))
+    return [(r * n // parts, (r + 1) * n // parts) for r in range(parts)]
+
+
+def run_in_threads(tasks):
+    """Run ``[(function, args), ...]`` side by side and return their results, in order.
+
+    The first task runs on the calling thread, every other on a worker thread; the call returns
+    when all have finished, and an exception in any of them is raised here. The functions are
+    compiled kernels that release the GIL (``nogil=True``) and write disjoint parts of their
+    outputs. One task runs directly, with no thread involved.
+    """
+    if len(tasks) == 1:
+        function, args = tasks[0]
+        return [function(*args)]
+    replies = [queue.SimpleQueue() for _ in tasks[1:]]
+    inbox = _workers(len(tasks) - 1)
+    for (function, args), reply in zip(tasks[1:], replies):
+        inbox.put((function, args, reply))
+    function, args = tasks[0]
+    try:
+        results = [function(*args)]
+    finally:  # the workers write into the caller's arrays: wait for them, whatever happens here
+        answers = [reply.get() for reply in replies]
+    for ok, value in answers:
+        if not ok:
+            raise value
+        results.append(value)
+    return results
+
+
+def _worker(inbox):
+    """A worker thread's life: run tasks from ``inbox``, put ``(ok, result or exception)`` on
+    each task's own reply queue (so two callers never receive each other's answers)."""
+    while True:
+        function, args, reply = inbox.get()
+        try:
+            reply.put((True, function(*args)))
+        except BaseException as error:  # noqa: BLE001  (handed to the caller, which raises it)
+            reply.put((False, error))
+
+
+def _workers(count):
+    """The queue the worker threads read, with at least ``count`` of them started (daemon
+    threads: they never keep the interpreter alive)."""
+    with _pool["lock"]:
+        while _pool["threads"] < count:
+            threading.Thread(target=_worker, args=(_pool["inbox"],), daemon=True,
+                             name=f"micrograd_plus-kernels-{_pool['threads'] + 1}").start()
+            _pool["threads"] += 1
+    return _pool["inbox"]
+
+
+def _new_pool():
+    """No workers yet; also what a forked child starts from (it inherits no threads)."""
+    _pool.update(inbox=queue.SimpleQueue(), threads=0, lock=threading.Lock())
+
+
+_pool = {}
+_new_pool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_pool)
