@@ -411,10 +411,10 @@ def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _abs_sum(x):
-    """``sum(|x|)`` of a C-contiguous array: NaN if x holds a NaN, inf if it holds an inf (or the
-    sum overflows), and otherwise an upper bound on every ``|x[i]|``."""
-    flat = x.reshape(-1)
+def _abs_sum(flat):
+    """``sum(|x|)`` of a 1-D array: NaN if x holds a NaN, inf if it holds an inf (or the sum
+    overflows), and otherwise an upper bound on every ``|x[i]|``. (Flattened by the caller: one
+    compiled version for every shape, and no reshape for numba to compile.)"""
     total = flat.dtype.type(0)
     for i in range(flat.size):
         total += abs(flat[i])
@@ -423,7 +423,7 @@ def _abs_sum(x):
 
 def _bounds(*arrays):
     """``sum(|a|)`` of each array, as Python floats (inf or NaN where an array is not finite)."""
-    return [float(_abs_sum(a)) for a in arrays]
+    return [float(_abs_sum(np.ascontiguousarray(a).reshape(-1))) for a in arrays]  # (a view: no copy)
 
 
 def _fast_path_is_exact(*bounds, products=(), limit):
@@ -497,7 +497,7 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     # The kernels skip the masked entries of dP = dO Vᵀ, which numpy computes and multiplies by
     # P's zeros: exact only if nothing can overflow. With 0 <= P <= 1:  |dP| <= sum|dO| sum|V|,
     # |dS| <= 2 max|dP|, |dQ| <= max|dS| sum|K| scale, |dK| <= max|dS| sum|Q| scale, |dV| <= sum|dO|.
-    b_dout, b_q, b_k, b_v, b_p = _bounds(dout, q, k, v, np.ascontiguousarray(p))
+    b_dout, b_q, b_k, b_v, b_p = _bounds(dout, q, k, v, p)
     s = abs(scale)
     products = [(2.0, b_dout, b_v), (2.0, b_dout, b_v, b_k, s), (2.0, b_dout, b_v, b_q, s)]
     if not _fast_path_is_exact(b_dout, b_q, b_k, b_v, b_p, products=products,
