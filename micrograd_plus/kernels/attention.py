@@ -62,7 +62,7 @@ import numpy as np
 from numba import njit
 
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
-from micrograd_plus.kernels._shared import run_in_threads, split, threads_for, transpose_rows
+from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for, transpose_rows
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
@@ -163,7 +163,7 @@ def _check_like(a, q, name):
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _block_nt(a, b, c, i, j, k0, k1, alpha):
     """c[i:i+4, j:j+4] = alpha * a[i:i+4, k0:k1] @ b[j:j+4, k0:k1]ᵀ: the register-blocked core.
 
@@ -211,7 +211,7 @@ def _padded(n):
     return (n + 15) // 16 * 16
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _pack(x, rows, cols):
     """x (T, D) itself if it is already (rows, cols), else a zero-padded (rows, cols) copy.
 
@@ -225,7 +225,7 @@ def _pack(x, rows, cols):
     return out
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _copy_rows(src, dst, rows, cols):
     """dst[:rows, :cols] = src[:rows, :cols], written as loops over 1-D rows.
 
@@ -238,7 +238,7 @@ def _copy_rows(src, dst, rows, cols):
             d[j] = s[j]
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _zero_right(a, r0, r1, c0):
     """a[r0:r1, c0:] = 0, as loops (see :func:`_copy_rows`)."""
     zero = a.dtype.type(0)
@@ -248,7 +248,7 @@ def _zero_right(a, r0, r1, c0):
             row[j] = zero
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _pack_t(x, rows, cols):
     """The transpose of x (T, D) as a zero-padded, C-contiguous (rows, cols) buffer.
 
@@ -260,7 +260,7 @@ def _pack_t(x, rows, cols):
     return out
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _transpose_into(src, dst, causal):
     """dst = srcᵀ for (Tp, Tp) arrays, copied in 4x4 tiles, skipping what is never read.
 
@@ -275,7 +275,7 @@ def _transpose_into(src, dst, causal):
                     dst[j, i] = src[i, j]
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _softmax_rows(s, i0, n, T, causal):
     """Turn the scores s[i0:i0+4, :n] into probabilities in place.
 

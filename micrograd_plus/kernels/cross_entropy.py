@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
-from micrograd_plus.kernels._shared import run_in_threads, split, threads_for
+from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for
 
 # IEEE NaN/inf rules kept (see kernels/_fastmath.py). The sum of exponentials may be reordered
 # (that makes it SIMD); the elementwise formulas are numpy's operations, in numpy's order.
@@ -73,7 +73,7 @@ def _check_targets(target, C, ignore_index):
 
 # ---- the compiled row loops -------------------------------------------------------------------
 
-@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+@njit(cache=True, fastmath=_SUMS, error_model="numpy", **INTERNAL)
 def _logsumexp(xr):
     """log(sum(exp(xr))) of one row (C,), with its max subtracted first so nothing overflows."""
     m = xr[0]

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from micrograd_plus.kernels._fastmath import FASTMATH
-from micrograd_plus.kernels._shared import run_in_threads, split, threads_for
+from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for
 
 # IEEE NaN/inf rules kept (see kernels/_fastmath.py). Sums may be reordered (that is what makes
 # them SIMD); the elementwise formulas may not, so they are numpy's operations, in numpy's order.
@@ -69,7 +69,7 @@ def layer_norm_backward_reference(g, x, weight, mean, rstd):
 
 # ---- the compiled row loops -------------------------------------------------------------------
 
-@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+@njit(cache=True, fastmath=_SUMS, error_model="numpy", **INTERNAL)
 def _mean_and_rstd(xr, eps):
     """mean and 1/sqrt(var + eps) of one row (n,): two vectorised sums while the row is in L1."""
     n = xr.shape[0]
@@ -97,7 +97,7 @@ def _forward_rows(x, w, b, eps, y, mean, rstd, r0, r1):
         rstd[r] = rs
 
 
-@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+@njit(cache=True, fastmath=_SUMS, error_model="numpy", **INTERNAL)
 def _row_means(gr, xr, w, mu, rs):
     """mean(dx̂) and mean(dx̂ x̂) of one row, with dx̂ = g * weight and x̂ = (x - mean) * rstd."""
     n = xr.shape[0]
