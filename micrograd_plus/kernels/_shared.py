@@ -76,7 +76,13 @@ def cores_are_free():
     two threads and 0.7 ms with one took 16 ms (median) with two. So while the 1-minute load
     average exceeds 1.5x the number of cores (plus a margin for our own two threads), products
     run serially. The check reads /proc/loadavg at most twice a second.
+
+    Also False on any thread but the main one when numba's threading layer is ``workqueue``
+    (what numba falls back to without OpenMP or TBB): it aborts the whole process when two
+    threads run parallel regions at once, which a user's own threads calling the library would do.
     """
+    if threading.current_thread() is not threading.main_thread() and not _parallel_regions_threadsafe():
+        return False
     now = time.monotonic()
     if now - _load_check[0] > 0.5:
         try:
@@ -86,6 +92,16 @@ def cores_are_free():
         _load_check[0] = now
         _load_check[1] = not busy
     return _load_check[1]
+
+
+def _parallel_regions_threadsafe():
+    """Whether numba's threading layer lets several threads run parallel regions at once
+    (``omp`` and ``tbb`` do, ``workqueue`` does not)."""
+    try:
+        numba.get_num_threads()  # starts numba's threads, which chooses the layer, if nothing has yet
+        return numba.threading_layer() != "workqueue"
+    except (ValueError, ImportError):  # no layer could be chosen: take no risk
+        return False
 
 
 N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

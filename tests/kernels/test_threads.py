@@ -8,8 +8,12 @@ declared busy) -- checks that the path was really taken, and holds the result eq
 reference. Shapes are small so this also runs under ``NUMBA_DISABLE_JIT=1``.
 """
 
+import os
+import subprocess
+import sys
 import threading
 
+import numba
 import numpy as np
 import pytest
 
@@ -159,3 +163,44 @@ def test_run_in_threads_raises_a_workers_error_after_all_finish():
     with pytest.raises(ValueError, match="worker says no"):
         _shared.run_in_threads([(slow, (0,)), (fail, ()), (slow, (2,))])
     assert sorted(done) == [0, 2]
+
+
+def test_workqueue_layer_keeps_parallel_regions_on_the_main_thread(monkeypatch):
+    """Under numba's workqueue layer only the main thread may run parallel regions (two at once
+    abort the process): cores_are_free() says False on any other thread, True on the main one."""
+    monkeypatch.setattr(_shared, "_load_check", [float("inf"), True])  # the load: free
+    monkeypatch.setattr(_shared.numba, "threading_layer", lambda: "workqueue")
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(_shared.cores_are_free()))
+    worker.start()
+    worker.join()
+    assert seen == [False]
+    assert _shared.cores_are_free() is True
+    monkeypatch.setattr(_shared.numba, "threading_layer", lambda: "omp")
+    worker = threading.Thread(target=lambda: seen.append(_shared.cores_are_free()))
+    worker.start()
+    worker.join()
+    assert seen == [False, True]
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no parallel regions under NUMBA_DISABLE_JIT=1")
+def test_two_user_threads_under_workqueue_do_not_abort():
+    """The library called from two Python threads at once, with numba's workqueue threading layer
+    forced: the process used to abort (exit code 134) in matmul's parallel regions."""
+    code = (
+        "import threading, numpy as np\n"
+        "from micrograd_plus import kernels\n"
+        "a = np.arange(512 * 512, dtype=np.float32).reshape(512, 512) % 7\n"
+        "want = a @ a\n"
+        "kernels.matmul(a, a)\n"
+        "bad = []\n"
+        "def work():\n"
+        "    for _ in range(10):\n"
+        "        if not np.allclose(kernels.matmul(a, a), want, rtol=1e-5): bad.append(1)\n"
+        "ts = [threading.Thread(target=work) for _ in range(2)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "import numba; print(numba.threading_layer(), len(bad))\n")
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", MICROGRAD_PLUS_QUIET_COMPILE="1")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["workqueue", "0"]
