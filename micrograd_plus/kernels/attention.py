@@ -67,8 +67,8 @@ from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, thre
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
 # Below this much work (heads x T x T x D multiply-adds) one thread does every head: handing
-# heads to a second thread costs ~15-20 µs (kernels/_shared.py), about what one thread takes
-# for 500,000 of these multiply-adds.
+# heads to a second thread costs ~50 µs (kernels/_shared.py), and one thread takes ~0.4 ms for
+# 1,000,000 of these (forward and backward), so from there on two threads save more than that.
 _THREADS_MIN = 1_000_000
 
 # --------------------------------------------------------------------------------------------
