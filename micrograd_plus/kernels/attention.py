@@ -167,9 +167,9 @@ def _check_like(a, q, name):
 def _block_nt(a, b, c, i, j, k0, k1, alpha):
     """c[i:i+4, j:j+4] = alpha * a[i:i+4, k0:k1] @ b[j:j+4, k0:k1]ᵀ: the register-blocked core.
 
-    Called with the literal ``k0 = 0`` (every product but two of the backward's), numba compiles
-    a second version in which k0 is the constant 0: measured 1-2.5% faster attention on one
-    thread, for about 0.45 s more compilation per dtype, a trade kept on purpose.
+    Every caller passes ``k0`` as an int64 variable, never the literal ``0``: for a literal numba
+    compiles a second version with k0 the constant 0, measured 1-2.5% faster on one thread but
+    ~0.45 s more compilation per dtype, which would take the whole kernel set over 20 s.
 
     a and b are 2-D, C-contiguous, and their rows are read along k (contiguous memory). The 16
     sums live in registers for the whole loop; each of the 8 values loaded per step feeds 4
@@ -322,6 +322,7 @@ def _forward_heads(q, k, v, scale, causal, out, p, h0, h1):
     Tp, Dp = p.shape[1], _padded(D)
     one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
     exact = T == Tp and D == Dp
+    k0 = T - T  # 0, as an int64 (see _block_nt)
     for h in range(h0, h1):
         qh = _pack(q[h], Tp, Dp)  # (Tp, Dp)
         kh = _pack(k[h], Tp, Dp)  # (Tp, Dp)
@@ -331,10 +332,10 @@ def _forward_heads(q, k, v, scale, causal, out, p, h0, h1):
         for i0 in range(0, Tp, 4):
             n = _padded(i0 + 4) if causal else Tp  # keys this block of queries can see, padded
             for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-                _block_nt(qh, kh, ph, i0, j0, 0, Dp, scale)  # S block = Q Kᵀ * scale
+                _block_nt(qh, kh, ph, i0, j0, k0, Dp, scale)  # S block = Q Kᵀ * scale
             _softmax_rows(ph, i0, n, T, causal)  # P rows, exact zeros where masked
             for d0 in range(0, Dp, 4):
-                _block_nt(ph, vt, oh, i0, d0, 0, n, one)  # O block = P V
+                _block_nt(ph, vt, oh, i0, d0, k0, n, one)  # O block = P V
             _zero_right(ph, i0, i0 + 4, n)  # the never-computed upper triangle, for readers of P
         if not exact:
             _copy_rows(oh, out[h], T, D)
@@ -366,6 +367,7 @@ def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
     Tp, Dp = p.shape[1], _padded(D)
     one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
     exact = T == Tp and D == Dp  # no padding: write straight into the outputs
+    k0 = T - T  # 0, as an int64 (see _block_nt)
     ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
     pt = np.empty((Tp, Tp), dtype=q.dtype)  # Pᵀ
     dst = np.empty((Tp, Tp), dtype=q.dtype)  # dSᵀ
@@ -381,7 +383,7 @@ def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
         for i0 in range(0, Tp, 4):
             n = _padded(i0 + 4) if causal else Tp
             for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-                _block_nt(doh, vh, ds, i0, j0, 0, Dp, one)  # dP block = dO Vᵀ
+                _block_nt(doh, vh, ds, i0, j0, k0, Dp, one)  # dP block = dO Vᵀ
             for i in range(i0, i0 + 4):  # dS = P * (dP - rowsum(P * dP)); P is 0 where masked
                 prow, drow = ph[i, :n], ds[i, :n]
                 visible = min(i0 + 4, n) if causal else n  # dP beyond is uninitialised
@@ -391,7 +393,7 @@ def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
                 for j in range(n):
                     drow[j] = prow[j] * (drow[j] - delta) if j < visible else one - one
             for d0 in range(0, Dp, 4):
-                _block_nt(ds, kt, dqh, i0, d0, 0, n, scale)  # dQ block = dS K * scale
+                _block_nt(ds, kt, dqh, i0, d0, k0, n, scale)  # dQ block = dS K * scale
             _zero_right(ds, i0, i0 + 4, n)
         # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
         _transpose_into(ph, pt, causal)
