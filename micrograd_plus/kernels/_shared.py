@@ -4,21 +4,20 @@ threads themselves.
 Kept here, public within ``kernels``, so that no kernel module reaches into another's
 private names (attention packs its operands with the same transpose that matmul uses).
 
-**Why Python threads and not numba's** ``prange``. Attention, GELU, LayerNorm and cross-entropy
-split their work into contiguous runs (of heads, elements or rows) and hand each run to a
-compiled loop that releases the GIL (``nogil=True``); :func:`run_in_threads` runs those calls side
-by side on plain Python threads. A ``parallel=True`` function would do the same with numba's
-thread pool, but numba compiles it through its parallel passes and then re-optimises it with
-every callee inlined: that took 0.4-0.7 s of CPU per kernel and dtype, as long again as the
-serial loop it wraps, and a kernel with a size threshold needs the serial loop too. Handing a
-run to another Python thread costs more, though: about 50 µs on the idle 2-core development VM
-(waking a sleeping thread on an idle core; ``prange``'s threads spin and start in ~1.5 µs), so
-each kernel splits only calls that take one thread well over 100 µs (:func:`threads_for`), and
-below that size runs on one thread. Measured at the GPT's shapes against ``prange`` versions,
-this costs some tens of microseconds per LayerNorm, cross-entropy or GELU call (about 1% of a
-training step), and saves ~4 s of compilation per dtype.
-None of these kernels is itself ``parallel=True``, so no numba parallel region ever runs on one
-of these threads (numba's ``workqueue`` threading layer aborts on concurrent parallel regions).
+**Two ways to use both cores.** Matmul, GELU, LayerNorm and cross-entropy run ``prange`` loops
+(numba's ``parallel=True``) over contiguous chunks, each with a one-thread twin for small arrays
+and busy machines (:func:`threads_for`). Attention instead hands runs of heads to compiled loops
+that release the GIL (``nogil=True``) and runs them side by side on plain Python threads
+(:func:`run_in_threads`): a ``parallel=True`` version of its large kernels took as long again to
+compile as the kernels themselves. Python threads cost more per call, though. Waking a sleeping
+worker took ~50 µs on the idle 2-core development VM (``prange``'s threads spin and start in
+~1.5 µs), and right after a ``prange`` call (a matmul, in a training step) the spinning OpenMP
+threads hold the cores, so a Python worker gains nothing for a while: measured after a matmul,
+a Python-thread GELU over (768, 512) took 319 µs against 161 µs with ``prange`` (LayerNorm over
+(768, 128): 193 against 136 µs). So only the millisecond-long attention calls use them.
+None of the attention kernels is itself ``parallel=True``, so no numba parallel region ever runs
+on one of these worker threads (numba's ``workqueue`` threading layer aborts on concurrent
+parallel regions; see :func:`cores_are_free`).
 """
 
 import os

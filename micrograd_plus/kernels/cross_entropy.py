@@ -20,21 +20,17 @@ against, and what the ``"numpy"`` backend runs.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
-from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for
+from micrograd_plus.kernels._shared import INTERNAL, threads_for
 
 # IEEE NaN/inf rules kept (see kernels/_fastmath.py). The sum of exponentials may be reordered
 # (that makes it SIMD); the elementwise formulas are numpy's operations, in numpy's order.
 _SUMS = set(FASTMATH)
 _FASTMATH = False  # not even fused multiply-adds: g*w - mean(g*w) must be 0 where numpy's is
 
-# Below this many logits one thread does every row: handing half the rows to a second thread
-# costs ~50 µs (kernels/_shared.py), and two threads were faster only from ~110,000 logits on
-# (measured on the idle 2-core Zen 4, forward, 65 classes: 0.89x the one-thread time at 133,120
-# logits, 1.02x at 99,840).
-_THREADS_MIN = 131_072
+_PARALLEL_MIN = 32_768  # logits; below this a parallel region costs more than it saves
 
 
 # ---- references: numpy, readable, the definitions ---------------------------------------------
@@ -87,7 +83,7 @@ def _logsumexp(xr):
     return m + np.log(s)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _forward_rows(x, t, ignore, nll, lse, r0, r1):
     """Rows r0..r1: a max pass and an exp-sum pass per row. Returns how many targets were out
     of range (their rows are left NaN; the caller raises)."""
@@ -108,7 +104,16 @@ def _forward_rows(x, t, ignore, nll, lse, r0, r1):
     return bad
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _forward_parallel(x, t, ignore, nll, lse, chunks):
+    rows = x.shape[0]
+    bad = 0
+    for c in prange(chunks):
+        bad += _forward_rows(x, t, ignore, nll, lse, c * rows // chunks, (c + 1) * rows // chunks)
+    return bad
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _backward_rows(w, x, t, lse, ignore, dx, r0, r1):
     C = x.shape[1]
     zero, one = x.dtype.type(0), x.dtype.type(1)
@@ -124,6 +129,13 @@ def _backward_rows(w, x, t, lse, ignore, dx, r0, r1):
             dxr[j] = (fast_exp(xr[j] - lr) - (one if j == tr else zero)) * wr
 
 
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _backward_parallel(w, x, t, lse, ignore, dx, chunks):
+    rows = x.shape[0]
+    for c in prange(chunks):
+        _backward_rows(w, x, t, lse, ignore, dx, c * rows // chunks, (c + 1) * rows // chunks)
+
+
 # ---- the public entry points ------------------------------------------------------------------
 
 def _check(logits, target, name):
@@ -135,6 +147,12 @@ def _check(logits, target, name):
         raise ValueError(f"{name}: target must be {logits.shape[:1]} integer classes, got "
                          f"{target.shape} {target.dtype}")
     return np.ascontiguousarray(logits), np.ascontiguousarray(target, dtype=np.int64)
+
+
+def _threads(size):
+    """How many chunks of rows to share among threads: 1 (no parallel region) for small arrays,
+    or while other processes keep every core busy (see ``_shared.threads_for``)."""
+    return threads_for(size, _PARALLEL_MIN)
 
 
 def cross_entropy_forward(logits, target, ignore_index=-100):
@@ -149,9 +167,11 @@ def cross_entropy_forward(logits, target, ignore_index=-100):
     nll, lse = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
     if rows and C == 0:
         raise ValueError("cross_entropy_forward: logits have no classes (C = 0)")
-    # one contiguous run of rows per thread (one run, on this thread, for small logits or a busy machine)
-    runs = split(rows, threads_for(x.size, _THREADS_MIN))
-    bad = sum(run_in_threads([(_forward_rows, (x, t, int(ignore_index), nll, lse, r0, r1)) for r0, r1 in runs]))
+    threads = _threads(x.size)
+    if threads > 1:
+        bad = _forward_parallel(x, t, int(ignore_index), nll, lse, threads)
+    else:
+        bad = _forward_rows(x, t, int(ignore_index), nll, lse, 0, rows)
     if bad:
         _check_targets(t, C, ignore_index)
     return nll, lse
@@ -170,6 +190,9 @@ def cross_entropy_backward(w, logits, target, lse, ignore_index=-100):
     if lse.shape != (rows,):
         raise ValueError(f"cross_entropy_backward: lse must be ({rows},), got {lse.shape}")
     dx = np.empty_like(x)
-    runs = split(rows, threads_for(x.size, _THREADS_MIN))  # as in the forward
-    run_in_threads([(_backward_rows, (w, x, t, lse, int(ignore_index), dx, r0, r1)) for r0, r1 in runs])
+    threads = _threads(x.size)
+    if threads > 1:
+        _backward_parallel(w, x, t, lse, int(ignore_index), dx, threads)
+    else:
+        _backward_rows(w, x, t, lse, int(ignore_index), dx, 0, rows)
     return dx

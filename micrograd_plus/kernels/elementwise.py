@@ -33,11 +33,11 @@ same shape and dtype. The references are the definitions the kernels are tested 
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import overload
 
 from micrograd_plus.kernels._fastmath import FASTMATH_NO_REASSOC, fast_exp
-from micrograd_plus.kernels._shared import run_in_threads, split, threads_for
+from micrograd_plus.kernels._shared import INTERNAL, threads_for
 
 _FASTMATH = set(FASTMATH_NO_REASSOC)  # IEEE NaN/inf rules, no reordering: see _fastmath.py
 
@@ -55,11 +55,10 @@ _C = 0.044715
 _P = 0.3275911
 _A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 
-# Below this many elements one thread does the whole array: handing half of it to a second
-# thread costs ~50 µs (kernels/_shared.py), and one thread takes ~0.7 ns per element of exact
-# GELU in float32, so two threads were faster only from ~200,000 elements on (measured on the
-# idle 2-core Zen 4: 0.73x the one-thread time at 393,216 elements, 1.13x at 131,072).
-_THREADS_MIN = 196_608
+# Below this many elements one thread does the whole array: a parallel region costs ~1.5 µs to
+# start (and threads that other processes may have descheduled), one thread takes ~0.75 ns per
+# element of exact GELU in float32, so a second thread pays from a few thousand elements on.
+_PARALLEL_MIN = 32_768
 
 _erf_elementwise = np.frompyfunc(math.erf, 1, 1)
 
@@ -167,8 +166,9 @@ def _tanh_compiled(u):
 
 
 # ---- the loops over flat arrays ---------------------------------------------------------------
-# Each loop runs over whole 1-D arrays; the entry points hand each thread its own slice of them
-# (:func:`_in_slices`). nogil=True: a loop releases the GIL, so threads run side by side.
+# Each ``*_flat`` loop runs over whole 1-D arrays, on one thread. Its ``*_parallel`` twin cuts the
+# arrays into one contiguous slice per thread and runs the same loop on each (``prange``), which
+# the entry points use for big arrays while the cores are free (:func:`_run`).
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _gelu_fwd_flat(x, y):
@@ -200,6 +200,40 @@ def _gelu_tanh_bwd_flat(g, x, t, dx, k, c3, half, one):  # constants come in x's
         dx[i] = g[i] * (half * (one + ti) + half * xi * (one - ti * ti) * k * (one + c3 * xi * xi))
 
 
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _slice(n, c, chunks):
+    """Bounds ``(lo, hi)`` of slice ``c`` of ``chunks`` near-equal contiguous slices of ``range(n)``."""
+    return c * n // chunks, (c + 1) * n // chunks
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _gelu_fwd_parallel(x, y, chunks):
+    for c in prange(chunks):
+        lo, hi = _slice(x.size, c, chunks)
+        _gelu_fwd_flat(x[lo:hi], y[lo:hi])
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _gelu_bwd_parallel(g, x, dx, chunks):
+    for c in prange(chunks):
+        lo, hi = _slice(x.size, c, chunks)
+        _gelu_bwd_flat(g[lo:hi], x[lo:hi], dx[lo:hi])
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _gelu_tanh_fwd_parallel(x, y, t, k, c_, half, one, chunks):
+    for c in prange(chunks):
+        lo, hi = _slice(x.size, c, chunks)
+        _gelu_tanh_fwd_flat(x[lo:hi], y[lo:hi], t[lo:hi], k, c_, half, one)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _gelu_tanh_bwd_parallel(g, x, t, dx, k, c3, half, one, chunks):
+    for c in prange(chunks):
+        lo, hi = _slice(x.size, c, chunks)
+        _gelu_tanh_bwd_flat(g[lo:hi], x[lo:hi], t[lo:hi], dx[lo:hi], k, c3, half, one)
+
+
 # ---- the public entry points ------------------------------------------------------------------
 
 def _flat(a, dtype, name):
@@ -207,13 +241,14 @@ def _flat(a, dtype, name):
     return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
 
 
-def _in_slices(kernel, arrays, constants=()):
-    """``kernel(*slices, *constants)`` over contiguous slices of the flat ``arrays`` (all one
-    length), one slice per thread; one call with the whole arrays below ``_THREADS_MIN``
-    elements or while the machine is busy (:func:`~micrograd_plus.kernels._shared.threads_for`)."""
-    n = arrays[0].size
-    runs = split(n, threads_for(n, _THREADS_MIN))
-    run_in_threads([(kernel, tuple(a[lo:hi] for a in arrays) + tuple(constants)) for lo, hi in runs])
+def _run(serial, parallel, *args):
+    """``serial(*args)`` on this thread, or ``parallel(*args, threads)`` for arrays of at least
+    ``_PARALLEL_MIN`` elements while the cores are free (:func:`~micrograd_plus.kernels._shared.threads_for`)."""
+    threads = threads_for(args[0].size, _PARALLEL_MIN)
+    if threads > 1:
+        parallel(*args, threads)
+    else:
+        serial(*args)
 
 
 def _float(x, name):
@@ -227,7 +262,7 @@ def gelu_forward(x):
     """Exact GELU ``x * Phi(x)`` in one compiled pass. Any shape; float32 or float64."""
     x = _float(x, "gelu_forward")
     y = np.empty(x.shape, x.dtype)
-    _in_slices(_gelu_fwd_flat, (_flat(x, x.dtype, "gelu_forward"), y.reshape(-1)))
+    _run(_gelu_fwd_flat, _gelu_fwd_parallel, _flat(x, x.dtype, "gelu_forward"), y.reshape(-1))
     return y
 
 
@@ -237,8 +272,8 @@ def gelu_backward(g, x):
     if np.shape(g) != x.shape:
         raise ValueError(f"gelu_backward: g has shape {np.shape(g)}, x has {x.shape}")
     dx = np.empty(x.shape, x.dtype)
-    _in_slices(_gelu_bwd_flat, (_flat(g, x.dtype, "gelu_backward"), _flat(x, x.dtype, "gelu_backward"),
-                                dx.reshape(-1)))
+    _run(_gelu_bwd_flat, _gelu_bwd_parallel, _flat(g, x.dtype, "gelu_backward"), _flat(x, x.dtype, "gelu_backward"),
+         dx.reshape(-1))
     return dx
 
 
@@ -247,8 +282,8 @@ def gelu_tanh_forward(x):
     x = _float(x, "gelu_tanh_forward")
     y, t = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
     dt = x.dtype.type
-    _in_slices(_gelu_tanh_fwd_flat, (_flat(x, x.dtype, "gelu_tanh_forward"), y.reshape(-1), t.reshape(-1)),
-               (dt(_K), dt(_C), dt(0.5), dt(1.0)))
+    _run(_gelu_tanh_fwd_flat, _gelu_tanh_fwd_parallel, _flat(x, x.dtype, "gelu_tanh_forward"), y.reshape(-1),
+         t.reshape(-1), dt(_K), dt(_C), dt(0.5), dt(1.0))
     return y, t
 
 
@@ -258,7 +293,7 @@ def gelu_tanh_backward(g, x, t):
     if np.shape(g) != x.shape or np.shape(t) != x.shape:
         raise ValueError(f"gelu_tanh_backward: shapes g {np.shape(g)}, x {x.shape}, t {np.shape(t)} differ")
     dx, dt = np.empty(x.shape, x.dtype), x.dtype.type
-    _in_slices(_gelu_tanh_bwd_flat, (_flat(g, x.dtype, "gelu_tanh_backward"), _flat(x, x.dtype, "gelu_tanh_backward"),
-                                     _flat(t, x.dtype, "gelu_tanh_backward"), dx.reshape(-1)),
-               (dt(_K), dt(3.0 * _C), dt(0.5), dt(1.0)))
+    _run(_gelu_tanh_bwd_flat, _gelu_tanh_bwd_parallel, _flat(g, x.dtype, "gelu_tanh_backward"),
+         _flat(x, x.dtype, "gelu_tanh_backward"), _flat(t, x.dtype, "gelu_tanh_backward"), dx.reshape(-1),
+         dt(_K), dt(3.0 * _C), dt(0.5), dt(1.0))
     return dx

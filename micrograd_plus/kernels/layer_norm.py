@@ -24,21 +24,18 @@ what the ``"numpy"`` backend runs). Every function takes 2-D (rows, n) float32 o
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import FASTMATH
-from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for
+from micrograd_plus.kernels._shared import INTERNAL, threads_for
 
 # IEEE NaN/inf rules kept (see kernels/_fastmath.py). Sums may be reordered (that is what makes
 # them SIMD); the elementwise formulas may not, so they are numpy's operations, in numpy's order.
 _SUMS = set(FASTMATH)
 _FASTMATH = False  # not even fused multiply-adds: g*w - mean(g*w) must be 0 where numpy's is
 
-# Below this many numbers one thread does every row: handing half the rows to a second thread
-# costs ~50 µs (kernels/_shared.py), and two threads were faster only from ~400,000 numbers on
-# (measured on the idle 2-core Zen 4, forward, 128 columns: 0.87x the one-thread time at
-# 524,288 numbers, 1.19x at 262,144).
-_THREADS_MIN = 393_216
+# Below this many numbers a parallel region (~1.5 µs to start) costs more than it saves.
+_PARALLEL_MIN = 32_768
 
 
 # ---- references: numpy, readable, the definitions ---------------------------------------------
@@ -86,7 +83,7 @@ def _mean_and_rstd(xr, eps):
     return mu, xr.dtype.type(1) / np.sqrt(ss / xr.dtype.type(n) + eps)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _forward_rows(x, w, b, eps, y, mean, rstd, r0, r1):
     """Rows r0..r1 of the forward pass: two sums and one output loop per row, while it is in L1."""
     n = x.shape[1]
@@ -97,6 +94,13 @@ def _forward_rows(x, w, b, eps, y, mean, rstd, r0, r1):
             yr[j] = (xr[j] - mu) * rs * w[j] + b[j]
         mean[r] = mu
         rstd[r] = rs
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _forward_parallel(x, w, b, eps, y, mean, rstd, chunks):
+    rows = x.shape[0]
+    for c in prange(chunks):
+        _forward_rows(x, w, b, eps, y, mean, rstd, c * rows // chunks, (c + 1) * rows // chunks)
 
 
 @njit(cache=True, fastmath=_SUMS, error_model="numpy", **INTERNAL)
@@ -112,7 +116,7 @@ def _row_means(gr, xr, w, mu, rs):
     return m1 / xr.dtype.type(n), m2 / xr.dtype.type(n)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _backward_rows(g, x, w, mean, rstd, dx, dw, db, r0, r1):
     """Rows r0..r1 of the backward pass; adds their share of dweight and dbias into dw, db (n,)."""
     n = x.shape[1]
@@ -125,6 +129,17 @@ def _backward_rows(g, x, w, mean, rstd, dx, dw, db, r0, r1):
             dxr[j] = (gr[j] * w[j] - m1 - xh * m2) * rs
             dw[j] += gr[j] * xh
             db[j] += gr[j]
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _backward_parallel(g, x, w, mean, rstd, dx, dw_parts, db_parts):
+    """Each of the ``len(dw_parts)`` chunks of rows sums its own dweight, dbias row: no thread
+    writes where another does; the caller adds the rows up."""
+    rows = x.shape[0]
+    chunks = dw_parts.shape[0]
+    for c in prange(chunks):
+        _backward_rows(g, x, w, mean, rstd, dx, dw_parts[c], db_parts[c],
+                       c * rows // chunks, (c + 1) * rows // chunks)
 
 
 # ---- the public entry points ------------------------------------------------------------------
@@ -146,6 +161,12 @@ def _check(x, name, *others):
     return out
 
 
+def _threads(size):
+    """How many chunks of rows to share among threads: 1 (no parallel region) for small arrays,
+    or while other processes keep every core busy (see ``_shared.threads_for``)."""
+    return threads_for(size, _PARALLEL_MIN)
+
+
 def layer_norm_forward(x, weight, bias, eps):
     """LayerNorm over the last axis in one compiled pass: ``(y, mean, rstd)``.
 
@@ -160,9 +181,11 @@ def layer_norm_forward(x, weight, bias, eps):
     y = np.empty_like(x)
     mean, rstd = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
     eps = x.dtype.type(eps)
-    # one contiguous run of rows per thread (one run, on this thread, for small x or a busy machine)
-    runs = split(rows, threads_for(x.size, _THREADS_MIN))
-    run_in_threads([(_forward_rows, (x, w, b, eps, y, mean, rstd, r0, r1)) for r0, r1 in runs])
+    threads = _threads(x.size)
+    if threads > 1:
+        _forward_parallel(x, w, b, eps, y, mean, rstd, threads)
+    else:
+        _forward_rows(x, w, b, eps, y, mean, rstd, 0, rows)
     return y, mean, rstd
 
 
@@ -180,11 +203,11 @@ def layer_norm_backward(g, x, weight, mean, rstd):
     rows, n = x.shape
     w = np.ones(n, x.dtype) if weight is None else weight
     dx = np.empty_like(x)
-    # One contiguous run of rows per thread, each summing its own row of dweight and dbias parts
-    # (no thread writes where another does); the parts are added up at the end.
-    runs = split(rows, threads_for(x.size, _THREADS_MIN))
-    dw_parts = np.zeros((len(runs), n), x.dtype)
-    db_parts = np.zeros((len(runs), n), x.dtype)
-    run_in_threads([(_backward_rows, (g, x, w, mean, rstd, dx, dw_parts[c], db_parts[c], r0, r1))
-                    for c, (r0, r1) in enumerate(runs)])
+    threads = _threads(x.size)
+    dw_parts = np.zeros((threads, n), x.dtype)
+    db_parts = np.zeros((threads, n), x.dtype)
+    if threads > 1:
+        _backward_parallel(g, x, w, mean, rstd, dx, dw_parts, db_parts)
+    else:
+        _backward_rows(g, x, w, mean, rstd, dx, dw_parts[0], db_parts[0], 0, rows)
     return dx, dw_parts.sum(axis=0), db_parts.sum(axis=0)

@@ -1,11 +1,13 @@
-"""Threads in the kernels (kernels/_shared.py): when they are used, and that both paths agree.
+"""Threads in the kernels: when they are used, and that every path agrees with the reference.
 
-Attention, GELU, LayerNorm and cross-entropy cut their work into contiguous runs and hand them
-to Python threads (:func:`~micrograd_plus.kernels._shared.run_in_threads`), but only above a size
-threshold and while the machine's cores are free. Each test here forces one path -- threads (the
-threshold set to 0, the cores declared free, three threads) or the calling thread alone (the cores
-declared busy) -- checks that the path was really taken, and holds the result equal to the numpy
-reference. Shapes are small so this also runs under ``NUMBA_DISABLE_JIT=1``.
+Attention hands runs of heads to Python threads (:func:`~micrograd_plus.kernels._shared.run_in_threads`;
+its calls last milliseconds); GELU, LayerNorm and cross-entropy, whose calls last microseconds,
+cut their arrays into one slice per thread inside a numba ``prange`` (``*_parallel``). All of them
+use threads only above a size threshold and while the machine's cores are free
+(:func:`~micrograd_plus.kernels._shared.threads_for`). Each test here forces one path -- threads
+(thresholds set to 0, the cores declared free, three threads) or the calling thread alone (the
+cores declared busy) -- checks that the path was really taken, and holds the result equal to the
+numpy reference. Shapes are small so this also runs under ``NUMBA_DISABLE_JIT=1``.
 """
 
 import os
@@ -25,33 +27,48 @@ from micrograd_plus.kernels import layer_norm as LN
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 DTYPES = [np.float32, np.float64]
+# the prange twins, called from Python only (so a Python spy can stand in front of them)
+PARALLEL = {E: ("_gelu_fwd_parallel", "_gelu_bwd_parallel", "_gelu_tanh_fwd_parallel", "_gelu_tanh_bwd_parallel"),
+            LN: ("_forward_parallel", "_backward_parallel"), CE: ("_forward_parallel", "_backward_parallel")}
+
+
+def _chunks(last):
+    """A prange twin's last argument: its number of chunks, or (LayerNorm's backward) the
+    (chunks, n) array of per-chunk partial sums."""
+    return last if isinstance(last, int) else last.shape[0]
 
 
 @pytest.fixture(params=["threads", "one thread"])
 def path(request, monkeypatch):
-    """Force one path through every kernel, and record how many runs each call was cut into."""
-    runs = []
-    real = _shared.run_in_threads
+    """Force one path through every kernel; record each call's threads: attention's number of
+    runs, or the ``chunks`` a prange twin was given (a call that stays serial records nothing)."""
+    calls = []
+    real_run = _shared.run_in_threads
 
-    def spy(tasks):
-        runs.append(len(tasks))
-        return real(tasks)
+    def run_spy(tasks):
+        calls.append(("attention", len(tasks)))
+        return real_run(tasks)
 
-    for module in (A, CE, E, LN):
-        monkeypatch.setattr(module, "run_in_threads", spy)
+    monkeypatch.setattr(A, "run_in_threads", run_spy)
+    for module, names in PARALLEL.items():
+        for name in names:
+            real = getattr(module, name)
+            monkeypatch.setattr(module, name, lambda *args, real=real, name=name: (
+                calls.append((name, _chunks(args[-1]))), real(*args))[1])
     if request.param == "threads":
-        for module in (A, CE, E, LN):
-            monkeypatch.setattr(module, "_THREADS_MIN", 0)
+        monkeypatch.setattr(A, "_THREADS_MIN", 0)
+        for module in PARALLEL:
+            monkeypatch.setattr(module, "_PARALLEL_MIN", 0)
         monkeypatch.setattr(_shared, "cores_are_free", lambda: True)
         monkeypatch.setattr(_shared.numba, "get_num_threads", lambda: 3)
     else:
         monkeypatch.setattr(_shared, "cores_are_free", lambda: False)
-    yield request.param, runs
-    assert runs, "no kernel call went through run_in_threads"
+    yield request.param, calls
     if request.param == "threads":
-        assert all(n > 1 for n in runs), runs
-    else:
-        assert all(n == 1 for n in runs), runs
+        assert calls and all(n == 3 for _, n in calls if _ != "attention") and all(
+            n > 1 for _, n in calls), calls
+    else:  # attention's single run on this thread, and no prange twin at all
+        assert all(what == "attention" and n == 1 for what, n in calls), calls
 
 
 def _close(actual, expected, dtype, what):
