@@ -3,12 +3,16 @@
 Each kernel is compiled the first time it is called with a new type signature, then saved to
 numba's on-disk cache (``cache=True``), so the first run of a fresh install pays for compilation
 and every later process only loads machine code. This script measures, in fresh processes that
-share an empty, temporary cache directory (``NUMBA_CACHE_DIR``):
+start from an empty, temporary cache directory (``NUMBA_CACHE_DIR``):
 
-1. **the whole set**: the first process calls every kernel the library has, in float32 and
-   float64 (small shapes reach the serial paths, bigger ones the parallel paths), the second
-   finds them all cached;
-2. **the first MNIST run**: ``micrograd-plus mnist`` on a 2,000-image subset for one epoch,
+1. **one family at a time**: for each kernel family (matmul, attention, GELU, LayerNorm,
+   cross-entropy) and dtype, a fresh process with its own empty cache calls every kernel of that
+   family (small shapes reach the one-thread paths, bigger ones the threaded paths) and times
+   it. A family's row includes the helpers it shares with others (the fast exp, the blocked
+   transpose), so the rows add up to a little more than the whole set;
+2. **the whole set**: one process calls every kernel the library has, in float32 and float64,
+   then a second process finds them all cached;
+3. **the first MNIST run**: ``micrograd-plus mnist`` on a 2,000-image subset for one epoch,
    cold and then warm; the difference is what a new user waits for compilation.
 
 Wall-clock seconds are printed beside CPU seconds: on a shared, busy machine the wall time of a
@@ -16,8 +20,9 @@ single-threaded compilation stretches with the load, its CPU time much less.
 
 Usage::
 
-    python benchmarks/compile_time.py            # both
+    python benchmarks/compile_time.py            # all three
     python benchmarks/compile_time.py --detail   # and the slowest kernels, one by one
+    python benchmarks/compile_time.py --only families   # or: whole, mnist
 """
 
 import argparse
@@ -28,9 +33,10 @@ import sys
 import tempfile
 import time
 
-# Runs in each child: call every kernel once per dtype and time each family.
+# Runs in each child: call every kernel of the chosen families once per chosen dtype, time each.
+# argv: comma-separated families (matmul,attention,gelu,layernorm,xent), comma-separated dtypes.
 CHILD = r"""
-import json, time
+import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
 import numpy as np
 from micrograd_plus import kernels
@@ -42,7 +48,7 @@ def timed(name, fn):
     fn()
     out[name] = (time.perf_counter() - t, time.process_time() - c)
 
-for dt in (np.float32, np.float64):
+for dt in [getattr(np, d) for d in sys.argv[2].split(",")]:
     name = np.dtype(dt).name
     def mm():
         for n in (80, 512):
@@ -61,18 +67,20 @@ for dt in (np.float32, np.float64):
             g = np.ones(n, dt)
             kernels.gelu_backward(g, g); kernels.gelu_forward(g)
             kernels.gelu_tanh_backward(g, g, kernels.gelu_tanh_forward(g)[1])
-    def rows():
-        for r in (8, 1000):
+    def layernorm():
+        for r in (8, 2000):
             x = np.ones((r, 64), dt)
             y, m, s = kernels.layer_norm_forward(x, x[0], x[0], 1e-5)
             kernels.layer_norm_backward(x, x, x[0], m, s)
+    def xent():
+        for r in (8, 2000):
+            x = np.ones((r, 64), dt)
             t = np.zeros(r, np.int64)
             nll, lse = kernels.cross_entropy_forward(x, t)
             kernels.cross_entropy_backward(nll, x, t, lse)
-    timed("matmul " + name, mm)
-    timed("attention " + name, att)
-    timed("gelu " + name, gelu)
-    timed("layernorm+xent " + name, rows)
+    families = dict(matmul=mm, attention=att, gelu=gelu, layernorm=layernorm, xent=xent)
+    for family in sys.argv[1].split(","):
+        timed(family + " " + name, families[family])
 out["total"] = (time.perf_counter() - t0, time.process_time() - c0)
 out["_kernels"] = [(f, d, k, s) for f, d, k, s in ANNOUNCER.log]
 print(json.dumps(out))
@@ -85,10 +93,25 @@ def _env(cache_dir):
     return env
 
 
-def _child(cache_dir):
-    done = subprocess.run([sys.executable, "-c", CHILD], env=_env(cache_dir), capture_output=True, text=True,
-                          check=True)
+FAMILIES = ("matmul", "attention", "gelu", "layernorm", "xent")
+DTYPES = ("float32", "float64")
+
+
+def _child(cache_dir, families=FAMILIES, dtypes=DTYPES):
+    """Wall and CPU seconds, per family and dtype, of a fresh process calling those kernels."""
+    done = subprocess.run([sys.executable, "-c", CHILD, ",".join(families), ",".join(dtypes)], env=_env(cache_dir),
+                          capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _each_family():
+    """{"<family> <dtype>": (wall, CPU)}: each in a fresh process with its own empty cache."""
+    rows = {}
+    for family in FAMILIES:
+        for dtype in DTYPES:
+            with tempfile.TemporaryDirectory() as cache_dir:
+                rows[f"{family} {dtype}"] = _child(cache_dir, [family], [dtype])[f"{family} {dtype}"]
+    return rows
 
 
 def _mnist(cache_dir, out_dir):
@@ -106,47 +129,81 @@ def _mnist(cache_dir, out_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detail", action="store_true", help="list the slowest kernels too")
+    parser.add_argument("--only", choices=("families", "whole", "mnist"), action="append",
+                        help="run only this part (repeatable); default: all three")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as cache_dir:
-        cold = _child(cache_dir)
-        warm = _child(cache_dir)
-    with tempfile.TemporaryDirectory() as cache_dir, tempfile.TemporaryDirectory() as runs:
-        mnist_cold = _mnist(cache_dir, os.path.join(runs, "a"))
-        mnist_warm = _mnist(cache_dir, os.path.join(runs, "b"))
-    kernels = cold.pop("_kernels")
-    warm.pop("_kernels")
+    parts = args.only or ["families", "whole", "mnist"]
     from micrograd_plus.bench import results
     from micrograd_plus.bench._process import environment_summary
 
     summary = environment_summary()
     print(summary)
+    print(f"load average before: {_loadavg()}")
+    figures = {}
     with results.Tee() as printed:
-        _print(cold, warm, mnist_cold, mnist_warm, kernels, args.detail)
+        if "families" in parts:
+            figures["families"] = _each_family()
+            _print_families(figures["families"])
+        if "whole" in parts:
+            with tempfile.TemporaryDirectory() as cache_dir:
+                cold = _child(cache_dir)
+                warm = _child(cache_dir)
+            figures["kernels"] = cold.pop("_kernels")
+            warm.pop("_kernels")
+            figures.update(cold=cold, warm=warm)
+            _print_whole(cold, warm, figures["kernels"], args.detail)
+        if "mnist" in parts:
+            with tempfile.TemporaryDirectory() as cache_dir, tempfile.TemporaryDirectory() as runs:
+                figures["mnist_cold"] = _mnist(cache_dir, os.path.join(runs, "a"))
+                figures["mnist_warm"] = _mnist(cache_dir, os.path.join(runs, "b"))
+            _print_mnist(figures["mnist_cold"], figures["mnist_warm"])
+        print(f"load average after: {_loadavg()}")
     path = results.default_path()
-    if path:
-        results.save(path, "compile_time", summary, printed.getvalue(),
-                     {"cold": cold, "warm": warm, "mnist_cold": mnist_cold, "mnist_warm": mnist_warm})
+    if path and parts == ["families", "whole", "mnist"]:  # only a full run replaces the saved one
+        results.save(path, "compile_time", summary, printed.getvalue(), {k: v for k, v in figures.items()
+                                                                          if k != "kernels"})
         print(f"results written to {path}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"cold": cold, "warm": warm, "mnist_cold": mnist_cold, "mnist_warm": mnist_warm,
-                       "kernels": kernels}, f, indent=1)
+            json.dump(figures, f, indent=1)
 
 
-def _print(cold, warm, mnist_cold, mnist_warm, kernels, detail):
-    print(f"{'seconds (wall / CPU)':<22} {'cold (compile)':>16} {'warm (cached)':>16}")
+def _loadavg():
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return "unknown"
+
+
+def _print_families(rows):
+    print("each family in a fresh process, empty cache (seconds)")
+    print(f"{'family':<12} {'dtype':<8} {'CPU s':>7} {'wall s':>7}")
+    for key, (wall, cpu) in rows.items():
+        family, dtype = key.split()
+        print(f"{family:<12} {dtype:<8} {cpu:7.2f} {wall:7.2f}")
+    print(f"{'sum':<21} {sum(c for _, c in rows.values()):7.2f} {sum(w for w, _ in rows.values()):7.2f}\n")
+
+
+def _print_whole(cold, warm, kernels, detail):
+    print("every kernel in one process (seconds, wall / CPU)")
+    print(f"{'':<22} {'cold (compile)':>16} {'warm (cached)':>16}")
     for key in cold:
         (cw, cc), (ww, wc) = cold[key], warm[key]
         print(f"{key:<22} {cw:8.2f} /{cc:6.2f} {ww:8.2f} /{wc:6.2f}")
-    print(f"{'mnist, first run':<22} {mnist_cold[0]:8.2f} /{mnist_cold[1]:6.2f} "
-          f"{mnist_warm[0]:8.2f} /{mnist_warm[1]:6.2f}")
-    print(f"first-run compile overhead of mnist: {mnist_cold[0] - mnist_warm[0]:.2f} s wall, "
-          f"{mnist_cold[1] - mnist_warm[1]:.2f} s CPU")
     if detail:
         print("\nslowest kernels to compile (wall seconds, outermost compilations):")
         for family, dtype, name, seconds in sorted(kernels, key=lambda k: -k[3])[:15]:
             print(f"  {seconds:6.2f}  {family} {dtype} {name}")
+    print()
+
+
+def _print_mnist(mnist_cold, mnist_warm):
+    print(f"{'mnist (wall / CPU)':<22} {'cold':>16} {'warm':>16}")
+    print(f"{'first run, one epoch':<22} {mnist_cold[0]:8.2f} /{mnist_cold[1]:6.2f} "
+          f"{mnist_warm[0]:8.2f} /{mnist_warm[1]:6.2f}")
+    print(f"first-run compile overhead of mnist: {mnist_cold[0] - mnist_warm[0]:.2f} s wall, "
+          f"{mnist_cold[1] - mnist_warm[1]:.2f} s CPU")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ That first run would otherwise stall for seconds with nothing on screen. numba a
 real compilation (not a load from the cache) as a ``"numba:compile"`` event; the listener here
 prints, once per family and dtype and process::
 
-    compiling the attention kernels for float32 (first run only, ~6 s)...
+    compiling the attention kernels for float32 (first run only, ~4 s)...
 
 Nothing is printed when the kernels come from the cache, nor under ``NUMBA_DISABLE_JIT=1``.
 Set ``MICROGRAD_PLUS_QUIET_COMPILE=1`` to silence it.
@@ -18,13 +18,14 @@ import time
 
 from numba.core import event, types
 
-# module of the kernel -> (name in the message, seconds a cold compile took on the 2-core Zen 4
-# development machine, per dtype; see benchmarks/compile_time.py)
+# module of the kernel -> (name in the message, CPU seconds a cold compile of the family took on
+# the 2-core Zen 4 development machine, per dtype, rounded up; `python benchmarks/compile_time.py
+# --only families` measures them)
 FAMILIES = {
-    "matmul": ("matmul", 3),
-    "_shared": ("matmul", 3),
-    "attention": ("attention", 8),
-    "elementwise": ("GELU", 2),
+    "matmul": ("matmul", 4),
+    "_shared": ("matmul", 4),
+    "attention": ("attention", 4),
+    "elementwise": ("GELU", 3),
     "layer_norm": ("LayerNorm", 2),
     "cross_entropy": ("cross-entropy", 2),
     "_fastmath": ("exp", 1),

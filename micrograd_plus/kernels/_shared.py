@@ -1,20 +1,45 @@
-"""Helpers the kernel modules share: a blocked transpose, and whether threads will help.
+"""Helpers the kernel modules share: a blocked transpose, whether threads will help, and the
+threads themselves.
 
 Kept here, public within ``kernels``, so that no kernel module reaches into another's
 private names (attention packs its operands with the same transpose that matmul uses).
+
+**Two ways to use both cores.** Matmul, GELU, LayerNorm and cross-entropy run ``prange`` loops
+(numba's ``parallel=True``) over contiguous chunks, each with a one-thread twin for small arrays
+and busy machines (:func:`threads_for`). Attention instead hands runs of heads to compiled loops
+that release the GIL (``nogil=True``) and runs them side by side on plain Python threads
+(:func:`run_in_threads`): a ``parallel=True`` version of its large kernels took as long again to
+compile as the kernels themselves. Python threads cost more per call, though. Waking a sleeping
+worker took ~50 µs on the idle 2-core development VM (``prange``'s threads spin and start in
+~1.5 µs), and right after a ``prange`` call (a matmul, in a training step) the spinning OpenMP
+threads hold the cores, so a Python worker gains nothing for a while: measured after a matmul,
+a Python-thread GELU over (768, 512) took 319 µs against 161 µs with ``prange`` (LayerNorm over
+(768, 128): 193 against 136 µs). So only the millisecond-long attention calls use them.
+None of the attention kernels is itself ``parallel=True``, so no numba parallel region ever runs
+on one of these worker threads (numba's ``workqueue`` threading layer aborts on concurrent
+parallel regions; see :func:`cores_are_free`).
 """
 
 import os
+import queue
+import threading
 import time
 
+import numba
 from numba import njit
 
 from micrograd_plus.kernels._fastmath import FASTMATH
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
+#: Options for a compiled helper that only other compiled functions call: numba then builds no
+#: wrapper to call it from Python (nor a C-callable one), which saved ~0.25 s of compilation per
+#: dtype across attention's helpers. Calling such a helper from Python raises a TypeError; under
+#: NUMBA_DISABLE_JIT=1 it is a plain Python function as usual.
+INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def transpose_rows(src, dst, i0, i1):
     """``dst[:, i0:i1] = src[i0:i1, :].T`` for C-contiguous src (R, C) and dst (C, R).
 
@@ -54,7 +79,13 @@ def cores_are_free():
     two threads and 0.7 ms with one took 16 ms (median) with two. So while the 1-minute load
     average exceeds 1.5x the number of cores (plus a margin for our own two threads), products
     run serially. The check reads /proc/loadavg at most twice a second.
+
+    Also False on any thread but the main one when numba's threading layer is ``workqueue``
+    (what numba falls back to without OpenMP or TBB): it aborts the whole process when two
+    threads run parallel regions at once, which a user's own threads calling the library would do.
     """
+    if threading.current_thread() is not threading.main_thread() and not _parallel_regions_threadsafe():
+        return False
     now = time.monotonic()
     if now - _load_check[0] > 0.5:
         try:
@@ -66,5 +97,92 @@ def cores_are_free():
     return _load_check[1]
 
 
+def _parallel_regions_threadsafe():
+    """Whether numba's threading layer lets several threads run parallel regions at once
+    (``omp`` and ``tbb`` do, ``workqueue`` does not)."""
+    try:
+        numba.get_num_threads()  # starts numba's threads, which chooses the layer, if nothing has yet
+        return numba.threading_layer() != "workqueue"
+    except (ValueError, ImportError):  # no layer could be chosen: take no risk
+        return False
+
+
 N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _load_check = [-1.0, True]  # [time of the last check, result]
+
+
+def threads_for(work, min_work):
+    """How many threads a kernel call should use: ``numba.get_num_threads()`` (what the user set
+    with ``numba.set_num_threads``, by default every core), or 1 when ``work`` (a count of numbers
+    or multiply-adds, each kernel says which) is below ``min_work``, where starting threads costs
+    more than it saves, or while other processes keep the cores busy (:func:`cores_are_free`)."""
+    if work < min_work or not cores_are_free():
+        return 1
+    return numba.get_num_threads()
+
+
+def split(n, parts):
+    """``range(n)`` cut into ``parts`` contiguous runs ``[(lo, hi), ...]`` of near-equal length
+    (never more runs than items, at least one)."""
+    parts = max(1, min(parts, n))
+    return [(r * n // parts, (r + 1) * n // parts) for r in range(parts)]
+
+
+def run_in_threads(tasks):
+    """Run ``[(function, args), ...]`` side by side and return their results, in order.
+
+    The first task runs on the calling thread, every other on a worker thread; the call returns
+    when all have finished, and an exception in any of them is raised here. The functions are
+    compiled kernels that release the GIL (``nogil=True``) and write disjoint parts of their
+    outputs. One task runs directly, with no thread involved.
+    """
+    if len(tasks) == 1:
+        function, args = tasks[0]
+        return [function(*args)]
+    replies = [queue.SimpleQueue() for _ in tasks[1:]]
+    inbox = _workers(len(tasks) - 1)
+    for (function, args), reply in zip(tasks[1:], replies):
+        inbox.put((function, args, reply))
+    function, args = tasks[0]
+    try:
+        results = [function(*args)]
+    finally:  # the workers write into the caller's arrays: wait for them, whatever happens here
+        answers = [reply.get() for reply in replies]
+    for ok, value in answers:
+        if not ok:
+            raise value
+        results.append(value)
+    return results
+
+
+def _worker(inbox):
+    """A worker thread's life: run tasks from ``inbox``, put ``(ok, result or exception)`` on
+    each task's own reply queue (so two callers never receive each other's answers)."""
+    while True:
+        function, args, reply = inbox.get()
+        try:
+            reply.put((True, function(*args)))
+        except BaseException as error:  # noqa: BLE001  (handed to the caller, which raises it)
+            reply.put((False, error))
+
+
+def _workers(count):
+    """The queue the worker threads read, with at least ``count`` of them started (daemon
+    threads: they never keep the interpreter alive)."""
+    with _pool["lock"]:
+        while _pool["threads"] < count:
+            threading.Thread(target=_worker, args=(_pool["inbox"],), daemon=True,
+                             name=f"micrograd_plus-kernels-{_pool['threads'] + 1}").start()
+            _pool["threads"] += 1
+    return _pool["inbox"]
+
+
+def _new_pool():
+    """No workers yet; also what a forked child starts from (it inherits no threads)."""
+    _pool.update(inbox=queue.SimpleQueue(), threads=0, lock=threading.Lock())
+
+
+_pool = {}
+_new_pool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_pool)

@@ -56,17 +56,20 @@ anything else is handed to the numpy reference. So NaN and inf come out exactly 
 reference puts them, at the cost of one pass that sums ``|x|`` over each input.
 """
 
-import concurrent.futures
 import math
 
-import numba
 import numpy as np
 from numba import njit
 
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
-from micrograd_plus.kernels._shared import cores_are_free, transpose_rows
+from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for, transpose_rows
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
+
+# Below this much work (heads x T x T x D multiply-adds) one thread does every head: handing
+# heads to a second thread costs ~50 µs (kernels/_shared.py), and one thread takes ~0.4 ms for
+# 1,000,000 of these (forward and backward), so from there on two threads save more than that.
+_THREADS_MIN = 1_000_000
 
 # --------------------------------------------------------------------------------------------
 # Checking arguments
@@ -160,9 +163,13 @@ def _check_like(a, q, name):
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _block_nt(a, b, c, i, j, k0, k1, alpha):
     """c[i:i+4, j:j+4] = alpha * a[i:i+4, k0:k1] @ b[j:j+4, k0:k1]ᵀ: the register-blocked core.
+
+    Every caller passes ``k0`` as an int64 variable, never the literal ``0``: for a literal numba
+    compiles a second version with k0 the constant 0, measured 1-2.5% faster on one thread but
+    ~0.45 s more compilation per dtype, which would take the whole kernel set over 20 s.
 
     a and b are 2-D, C-contiguous, and their rows are read along k (contiguous memory). The 16
     sums live in registers for the whole loop; each of the 8 values loaded per step feeds 4
@@ -208,7 +215,7 @@ def _padded(n):
     return (n + 15) // 16 * 16
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _pack(x, rows, cols):
     """x (T, D) itself if it is already (rows, cols), else a zero-padded (rows, cols) copy.
 
@@ -222,7 +229,7 @@ def _pack(x, rows, cols):
     return out
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _copy_rows(src, dst, rows, cols):
     """dst[:rows, :cols] = src[:rows, :cols], written as loops over 1-D rows.
 
@@ -235,7 +242,7 @@ def _copy_rows(src, dst, rows, cols):
             d[j] = s[j]
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _zero_right(a, r0, r1, c0):
     """a[r0:r1, c0:] = 0, as loops (see :func:`_copy_rows`)."""
     zero = a.dtype.type(0)
@@ -245,7 +252,7 @@ def _zero_right(a, r0, r1, c0):
             row[j] = zero
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _pack_t(x, rows, cols):
     """The transpose of x (T, D) as a zero-padded, C-contiguous (rows, cols) buffer.
 
@@ -257,7 +264,7 @@ def _pack_t(x, rows, cols):
     return out
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _transpose_into(src, dst, causal):
     """dst = srcᵀ for (Tp, Tp) arrays, copied in 4x4 tiles, skipping what is never read.
 
@@ -272,7 +279,7 @@ def _transpose_into(src, dst, causal):
                     dst[j, i] = src[i, j]
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _softmax_rows(s, i0, n, T, causal):
     """Turn the scores s[i0:i0+4, :n] into probabilities in place.
 
@@ -301,132 +308,102 @@ def _softmax_rows(s, i0, n, T, causal):
             row[j] *= inv
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _forward_head(qh_in, kh_in, vh_in, scale, causal, ph, oh_out):
-    """out (T, D) into oh_out and P (Tp, Tp) into ph, for one head's q, k, v (T, D)."""
-    T, D = qh_in.shape
-    Tp, Dp = ph.shape[0], _padded(D)
-    one = qh_in.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
-    qh = _pack(qh_in, Tp, Dp)  # (Tp, Dp)
-    kh = _pack(kh_in, Tp, Dp)  # (Tp, Dp)
-    vt = _pack_t(vh_in, Dp, Tp)  # (Dp, Tp): Vᵀ, so O = P (Vᵀ)ᵀ reads rows
-    exact = T == Tp and D == Dp
-    oh = oh_out if exact else np.empty((Tp, Dp), dtype=qh_in.dtype)
-    for i0 in range(0, Tp, 4):
-        n = _padded(i0 + 4) if causal else Tp  # keys this block of queries can see, padded
-        for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-            _block_nt(qh, kh, ph, i0, j0, 0, Dp, scale)  # S block = Q Kᵀ * scale
-        _softmax_rows(ph, i0, n, T, causal)  # P rows, exact zeros where masked
-        for d0 in range(0, Dp, 4):
-            _block_nt(ph, vt, oh, i0, d0, 0, n, one)  # O block = P V
-        _zero_right(ph, i0, i0 + 4, n)  # the never-computed upper triangle, for readers of P
-    if not exact:
-        _copy_rows(oh, oh_out, T, D)
-
-
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _forward_heads(q, k, v, scale, causal, out, p, h0, h1):
     """Heads h0..h1 of the forward: out (N, T, D) and p (N, Tp, Tp, padded) for q, k, v of shape
-    (N, T, D), N = batch x heads. Releases the GIL, so threads can run disjoint runs of heads
-    (:func:`_in_threads`)."""
+    (N, T, D), N = batch x heads, one head at a time. Releases the GIL, so threads can run
+    disjoint runs of heads (:func:`_in_threads`).
+
+    (The loop over heads and the body for one head are one function on purpose: numba compiles
+    every function it calls separately and then again inside its caller, so a separate one-head
+    function cost a second full optimisation of everything below it, ~0.6 s per dtype.)
+    """
+    T, D = q.shape[1], q.shape[2]
+    Tp, Dp = p.shape[1], _padded(D)
+    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
+    exact = T == Tp and D == Dp
+    k0 = T - T  # 0, as an int64 (see _block_nt)
     for h in range(h0, h1):
-        _forward_head(q[h], k[h], v[h], scale, causal, p[h], out[h])
+        qh = _pack(q[h], Tp, Dp)  # (Tp, Dp)
+        kh = _pack(k[h], Tp, Dp)  # (Tp, Dp)
+        vt = _pack_t(v[h], Dp, Tp)  # (Dp, Tp): Vᵀ, so O = P (Vᵀ)ᵀ reads rows
+        ph = p[h]  # (Tp, Tp)
+        oh = out[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)  # (Tp, Dp)
+        for i0 in range(0, Tp, 4):
+            n = _padded(i0 + 4) if causal else Tp  # keys this block of queries can see, padded
+            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
+                _block_nt(qh, kh, ph, i0, j0, k0, Dp, scale)  # S block = Q Kᵀ * scale
+            _softmax_rows(ph, i0, n, T, causal)  # P rows, exact zeros where masked
+            for d0 in range(0, Dp, 4):
+                _block_nt(ph, vt, oh, i0, d0, k0, n, one)  # O block = P V
+            _zero_right(ph, i0, i0 + 4, n)  # the never-computed upper triangle, for readers of P
+        if not exact:
+            _copy_rows(oh, out[h], T, D)
 
 
-def _in_threads(kernel, n_heads, *args):
+def _in_threads(kernel, n_heads, work, *args):
     """``kernel(*args, h0, h1)`` over heads 0..n_heads, cut into one contiguous run per thread.
 
-    Why Python threads and not numba's ``prange``: a ``parallel=True`` function is compiled by
-    numba's parallel passes and then re-optimised by LLVM with everything it calls inlined, which
-    took as long again as compiling the kernels themselves (about 5 s of CPU per kernel and
-    dtype). The kernels release the GIL (``nogil=True``), so plain threads run them side by side;
-    starting them costs some tens of microseconds, against attention calls of milliseconds. On an
-    oversubscribed machine (:func:`~micrograd_plus.kernels._shared.cores_are_free`) everything
-    runs on the calling thread.
+    Why Python threads and not numba's ``prange``: see :mod:`micrograd_plus.kernels._shared`
+    (compiling a ``parallel=True`` version took as long again as the kernels themselves). The
+    kernels release the GIL (``nogil=True``), so plain threads run them side by side. Below
+    ``_THREADS_MIN`` multiply-adds of ``work``, or on an oversubscribed machine
+    (:func:`~micrograd_plus.kernels._shared.cores_are_free`), everything runs on the calling thread.
     """
-    threads = min(numba.get_num_threads(), n_heads) if cores_are_free() else 1
-    if threads <= 1:
-        kernel(*args, 0, n_heads)
-        return
-    bounds = [(r * n_heads // threads, (r + 1) * n_heads // threads) for r in range(threads)]
-    pool = _thread_pool(threads)
-    others = [pool.submit(kernel, *args, h0, h1) for h0, h1 in bounds[1:]]
-    kernel(*args, *bounds[0])  # the calling thread takes the first run
-    for future in others:
-        future.result()
-
-
-_pools = {}
-
-
-def _thread_pool(threads):
-    """A pool of ``threads - 1`` worker threads (the caller is the other), made once."""
-    if threads not in _pools:
-        _pools[threads] = concurrent.futures.ThreadPoolExecutor(threads - 1, thread_name_prefix="attention")
-    return _pools[threads]
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _backward_head(doh_in, qh_in, kh_in, vh_in, ph, scale, causal, ds, pt, dst, dqh, dkh, dvh):
-    """dq, dk, dv of one head (T, D) into dqh, dkh, dvh (Tp, Dp), given its P (Tp, Tp).
-
-    ``ds``, ``pt`` and ``dst`` are (Tp, Tp) scratch buffers, reused from head to head: every
-    entry this function reads from them it has written for this head first.
-    """
-    T, D = qh_in.shape
-    Tp, Dp = ph.shape[0], dqh.shape[1]
-    one = qh_in.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
-    doh = _pack(doh_in, Tp, Dp)  # (Tp, Dp)
-    vh = _pack(vh_in, Tp, Dp)  # (Tp, Dp)
-    kt = _pack_t(kh_in, Dp, Tp)  # (Dp, Tp)
-    qt = _pack_t(qh_in, Dp, Tp)  # (Dp, Tp)
-    dot = _pack_t(doh_in, Dp, Tp)  # (Dp, Tp)
-    for i0 in range(0, Tp, 4):
-        n = _padded(i0 + 4) if causal else Tp
-        for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-            _block_nt(doh, vh, ds, i0, j0, 0, Dp, one)  # dP block = dO Vᵀ
-        for i in range(i0, i0 + 4):  # dS = P * (dP - rowsum(P * dP)); P is 0 where masked
-            prow, drow = ph[i, :n], ds[i, :n]
-            visible = min(i0 + 4, n) if causal else n  # dP beyond is uninitialised
-            delta = one - one
-            for j in range(visible):
-                delta += prow[j] * drow[j]
-            for j in range(n):
-                drow[j] = prow[j] * (drow[j] - delta) if j < visible else one - one
-        for d0 in range(0, Dp, 4):
-            _block_nt(ds, kt, dqh, i0, d0, 0, n, scale)  # dQ block = dS K * scale
-        _zero_right(ds, i0, i0 + 4, n)
-    # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
-    _transpose_into(ph, pt, causal)
-    _transpose_into(ds, dst, causal)
-    for j0 in range(0, Tp, 4):
-        start = j0 // 16 * 16 if causal else 0  # causal: only queries i >= j saw key j
-        for d0 in range(0, Dp, 4):
-            _block_nt(pt, dot, dvh, j0, d0, start, Tp, one)
-            _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
+    runs = split(n_heads, threads_for(work, _THREADS_MIN))
+    run_in_threads([(kernel, args + (h0, h1)) for h0, h1 in runs])
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
     """Heads h0..h1 of the backward, dq, dk, dv (N, T, D), given p (N, Tp, Tp) from the forward.
 
-    One thread takes one contiguous run of heads (:func:`_in_threads`), and allocates its
-    (Tp, Tp) scratch buffers once for the run, not once per head (each is 256 KB at T = 256,
-    big enough for the memory allocator to hand out fresh, page-faulting memory).
+    One thread takes one contiguous run of heads (:func:`_in_threads`), one head at a time (one
+    function, as in :func:`_forward_heads`), and allocates its (Tp, Tp) scratch buffers once for
+    the run, not once per head (each is 256 KB at T = 256, big enough for the memory allocator to
+    hand out fresh, page-faulting memory). Every entry of them a head reads it has written first.
     """
     N, T, D = q.shape
     Tp, Dp = p.shape[1], _padded(D)
+    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
     exact = T == Tp and D == Dp  # no padding: write straight into the outputs
+    k0 = T - T  # 0, as an int64 (see _block_nt)
     ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
     pt = np.empty((Tp, Tp), dtype=q.dtype)  # Pᵀ
     dst = np.empty((Tp, Tp), dtype=q.dtype)  # dSᵀ
     pad = np.empty((0 if exact else 3, Tp, Dp), dtype=q.dtype)  # a padded head's dq, dk, dv
     for h in range(h0, h1):
-        if exact:
-            _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst, dq[h], dk[h], dv[h])
-        else:
-            _backward_head(dout[h], q[h], k[h], v[h], p[h], scale, causal, ds, pt, dst,
-                           pad[0], pad[1], pad[2])
+        ph = p[h]  # (Tp, Tp)
+        doh = _pack(dout[h], Tp, Dp)  # (Tp, Dp)
+        vh = _pack(v[h], Tp, Dp)  # (Tp, Dp)
+        kt = _pack_t(k[h], Dp, Tp)  # (Dp, Tp)
+        qt = _pack_t(q[h], Dp, Tp)  # (Dp, Tp)
+        dot = _pack_t(dout[h], Dp, Tp)  # (Dp, Tp)
+        dqh, dkh, dvh = (dq[h], dk[h], dv[h]) if exact else (pad[0], pad[1], pad[2])  # (Tp, Dp) each
+        for i0 in range(0, Tp, 4):
+            n = _padded(i0 + 4) if causal else Tp
+            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
+                _block_nt(doh, vh, ds, i0, j0, k0, Dp, one)  # dP block = dO Vᵀ
+            for i in range(i0, i0 + 4):  # dS = P * (dP - rowsum(P * dP)); P is 0 where masked
+                prow, drow = ph[i, :n], ds[i, :n]
+                visible = min(i0 + 4, n) if causal else n  # dP beyond is uninitialised
+                delta = one - one
+                for j in range(visible):
+                    delta += prow[j] * drow[j]
+                for j in range(n):
+                    drow[j] = prow[j] * (drow[j] - delta) if j < visible else one - one
+            for d0 in range(0, Dp, 4):
+                _block_nt(ds, kt, dqh, i0, d0, k0, n, scale)  # dQ block = dS K * scale
+            _zero_right(ds, i0, i0 + 4, n)
+        # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
+        _transpose_into(ph, pt, causal)
+        _transpose_into(ds, dst, causal)
+        for j0 in range(0, Tp, 4):
+            start = j0 // 16 * 16 if causal else 0  # causal: only queries i >= j saw key j
+            for d0 in range(0, Dp, 4):
+                _block_nt(pt, dot, dvh, j0, d0, start, Tp, one)
+                _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
+        if not exact:
             _copy_rows(pad[0], dq[h], T, D)
             _copy_rows(pad[1], dk[h], T, D)
             _copy_rows(pad[2], dv[h], T, D)
@@ -438,10 +415,10 @@ def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _abs_sum(x):
-    """``sum(|x|)`` of a C-contiguous array: NaN if x holds a NaN, inf if it holds an inf (or the
-    sum overflows), and otherwise an upper bound on every ``|x[i]|``."""
-    flat = x.reshape(-1)
+def _abs_sum(flat):
+    """``sum(|x|)`` of a 1-D array: NaN if x holds a NaN, inf if it holds an inf (or the sum
+    overflows), and otherwise an upper bound on every ``|x[i]|``. (Flattened by the caller: one
+    compiled version for every shape, and no reshape for numba to compile.)"""
     total = flat.dtype.type(0)
     for i in range(flat.size):
         total += abs(flat[i])
@@ -450,7 +427,7 @@ def _abs_sum(x):
 
 def _bounds(*arrays):
     """``sum(|a|)`` of each array, as Python floats (inf or NaN where an array is not finite)."""
-    return [float(_abs_sum(a)) for a in arrays]
+    return [float(_abs_sum(np.ascontiguousarray(a).reshape(-1))) for a in arrays]  # (a view: no copy)
 
 
 def _fast_path_is_exact(*bounds, products=(), limit):
@@ -500,7 +477,8 @@ def attention_forward(q, k, v, scale, causal=True):
         return _quietly(attention_forward_reference, q, k, v, scale, causal)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731  (B, H, T, D) -> (B*H, T, D), no copy
     out, p = np.empty((B * H, T, D), q.dtype), np.empty((B * H, Tp, Tp), q.dtype)
-    _in_threads(_forward_heads, B * H, as3(q), as3(k), as3(v), q.dtype.type(scale), bool(causal), out, p)
+    _in_threads(_forward_heads, B * H, B * H * T * T * D, as3(q), as3(k), as3(v), q.dtype.type(scale),
+                bool(causal), out, p)
     return out.reshape(B, H, T, D), p.reshape(B, H, Tp, Tp)
 
 
@@ -523,7 +501,7 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     # The kernels skip the masked entries of dP = dO Vᵀ, which numpy computes and multiplies by
     # P's zeros: exact only if nothing can overflow. With 0 <= P <= 1:  |dP| <= sum|dO| sum|V|,
     # |dS| <= 2 max|dP|, |dQ| <= max|dS| sum|K| scale, |dK| <= max|dS| sum|Q| scale, |dV| <= sum|dO|.
-    b_dout, b_q, b_k, b_v, b_p = _bounds(dout, q, k, v, np.ascontiguousarray(p))
+    b_dout, b_q, b_k, b_v, b_p = _bounds(dout, q, k, v, p)
     s = abs(scale)
     products = [(2.0, b_dout, b_v), (2.0, b_dout, b_v, b_k, s), (2.0, b_dout, b_v, b_q, s)]
     if not _fast_path_is_exact(b_dout, b_q, b_k, b_v, b_p, products=products,
@@ -536,6 +514,6 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     p = np.ascontiguousarray(p).reshape(B * H, Tp, Tp)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731
     dq, dk, dv = (np.empty((B * H, T, D), q.dtype) for _ in range(3))
-    _in_threads(_backward_run, B * H, as3(dout), as3(q), as3(k), as3(v), p, q.dtype.type(scale), bool(causal),
-                dq, dk, dv)
+    _in_threads(_backward_run, B * H, B * H * T * T * D, as3(dout), as3(q), as3(k), as3(v), p,
+                q.dtype.type(scale), bool(causal), dq, dk, dv)
     return dq.reshape(B, H, T, D), dk.reshape(B, H, T, D), dv.reshape(B, H, T, D)

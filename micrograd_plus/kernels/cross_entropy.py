@@ -19,12 +19,11 @@ not). The two ``*_reference`` functions are the numpy definitions the kernels ar
 against, and what the ``"numpy"`` backend runs.
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
-from micrograd_plus.kernels._shared import cores_are_free
+from micrograd_plus.kernels._shared import INTERNAL, threads_for
 
 # IEEE NaN/inf rules kept (see kernels/_fastmath.py). The sum of exponentials may be reordered
 # (that makes it SIMD); the elementwise formulas are numpy's operations, in numpy's order.
@@ -72,7 +71,7 @@ def _check_targets(target, C, ignore_index):
 
 # ---- the compiled row loops -------------------------------------------------------------------
 
-@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+@njit(cache=True, fastmath=_SUMS, error_model="numpy", **INTERNAL)
 def _logsumexp(xr):
     """log(sum(exp(xr))) of one row (C,), with its max subtracted first so nothing overflows."""
     m = xr[0]
@@ -152,8 +151,8 @@ def _check(logits, target, name):
 
 def _threads(size):
     """How many chunks of rows to share among threads: 1 (no parallel region) for small arrays,
-    or while other processes keep every core busy (see ``_shared.cores_are_free``)."""
-    return numba.get_num_threads() if size >= _PARALLEL_MIN and cores_are_free() else 1
+    or while other processes keep every core busy (see ``_shared.threads_for``)."""
+    return threads_for(size, _PARALLEL_MIN)
 
 
 def cross_entropy_forward(logits, target, ignore_index=-100):

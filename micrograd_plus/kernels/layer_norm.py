@@ -23,12 +23,11 @@ The two ``*_reference`` functions are the numpy definitions the kernels are test
 what the ``"numpy"`` backend runs). Every function takes 2-D (rows, n) float32 or float64 arrays.
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import FASTMATH
-from micrograd_plus.kernels._shared import cores_are_free
+from micrograd_plus.kernels._shared import INTERNAL, threads_for
 
 # IEEE NaN/inf rules kept (see kernels/_fastmath.py). Sums may be reordered (that is what makes
 # them SIMD); the elementwise formulas may not, so they are numpy's operations, in numpy's order.
@@ -69,7 +68,7 @@ def layer_norm_backward_reference(g, x, weight, mean, rstd):
 
 # ---- the compiled row loops -------------------------------------------------------------------
 
-@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+@njit(cache=True, fastmath=_SUMS, error_model="numpy", **INTERNAL)
 def _mean_and_rstd(xr, eps):
     """mean and 1/sqrt(var + eps) of one row (n,): two vectorised sums while the row is in L1."""
     n = xr.shape[0]
@@ -104,7 +103,7 @@ def _forward_parallel(x, w, b, eps, y, mean, rstd, chunks):
         _forward_rows(x, w, b, eps, y, mean, rstd, c * rows // chunks, (c + 1) * rows // chunks)
 
 
-@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+@njit(cache=True, fastmath=_SUMS, error_model="numpy", **INTERNAL)
 def _row_means(gr, xr, w, mu, rs):
     """mean(dx̂) and mean(dx̂ x̂) of one row, with dx̂ = g * weight and x̂ = (x - mean) * rstd."""
     n = xr.shape[0]
@@ -164,8 +163,8 @@ def _check(x, name, *others):
 
 def _threads(size):
     """How many chunks of rows to share among threads: 1 (no parallel region) for small arrays,
-    or while other processes keep every core busy (see ``_shared.cores_are_free``)."""
-    return numba.get_num_threads() if size >= _PARALLEL_MIN and cores_are_free() else 1
+    or while other processes keep every core busy (see ``_shared.threads_for``)."""
+    return threads_for(size, _PARALLEL_MIN)
 
 
 def layer_norm_forward(x, weight, bias, eps):

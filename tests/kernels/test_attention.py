@@ -214,18 +214,3 @@ def test_fast_exp_python_definition_agrees():
         assert isinstance(y, np.float32)
         assert abs(float(y) - np.exp(x)) <= 2e-7 * np.exp(x)
     assert _fastmath.fast_exp(-800.0) == 0.0
-
-
-@pytest.mark.parametrize("free", [True, False])
-def test_heads_shared_among_threads_or_not(monkeypatch, free, rng):
-    """Both paths of the thread split: runs of heads on two threads (cores free) and everything
-    on the calling thread (machine busy) give the reference's result. 7 heads: uneven runs."""
-    monkeypatch.setattr(A, "cores_are_free", lambda: free)
-    for dtype in (np.float32, np.float64):
-        q, k, v, dout = _inputs(rng, (7, 1, 9, 5), dtype)
-        out, stats = A.attention_forward(q, k, v, 0.4)
-        out_ref, p_ref = A.attention_forward_reference(q, k, v, 0.4)
-        _assert_close(out, out_ref, dtype, "out")
-        for g, g_ref in zip(A.attention_backward(dout, q, k, v, out, stats, 0.4),
-                            A.attention_backward_reference(dout, q, k, v, out_ref, p_ref, 0.4)):
-            _assert_close(g, g_ref, dtype, "grad")

@@ -1,0 +1,223 @@
+"""Threads in the kernels: when they are used, and that every path agrees with the reference.
+
+Attention hands runs of heads to Python threads (:func:`~micrograd_plus.kernels._shared.run_in_threads`;
+its calls last milliseconds); GELU, LayerNorm and cross-entropy, whose calls last microseconds,
+cut their arrays into one slice per thread inside a numba ``prange`` (``*_parallel``). All of them
+use threads only above a size threshold and while the machine's cores are free
+(:func:`~micrograd_plus.kernels._shared.threads_for`). Each test here forces one path -- threads
+(thresholds set to 0, the cores declared free, three threads) or the calling thread alone (the
+cores declared busy) -- checks that the path was really taken, and holds the result equal to the
+numpy reference. Shapes are small so this also runs under ``NUMBA_DISABLE_JIT=1``.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+
+import numba
+import numpy as np
+import pytest
+
+from micrograd_plus.kernels import _shared
+from micrograd_plus.kernels import attention as A
+from micrograd_plus.kernels import cross_entropy as CE
+from micrograd_plus.kernels import elementwise as E
+from micrograd_plus.kernels import layer_norm as LN
+
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+DTYPES = [np.float32, np.float64]
+# the prange twins, called from Python only (so a Python spy can stand in front of them)
+PARALLEL = {E: ("_gelu_fwd_parallel", "_gelu_bwd_parallel", "_gelu_tanh_fwd_parallel", "_gelu_tanh_bwd_parallel"),
+            LN: ("_forward_parallel", "_backward_parallel"), CE: ("_forward_parallel", "_backward_parallel")}
+
+
+def _chunks(last):
+    """A prange twin's last argument: its number of chunks, or (LayerNorm's backward) the
+    (chunks, n) array of per-chunk partial sums."""
+    return last if isinstance(last, int) else last.shape[0]
+
+
+@pytest.fixture(params=["threads", "one thread"])
+def path(request, monkeypatch):
+    """Force one path through every kernel; record each call's threads: attention's number of
+    runs, or the ``chunks`` a prange twin was given (a call that stays serial records nothing)."""
+    calls = []
+    real_run = _shared.run_in_threads
+
+    def run_spy(tasks):
+        calls.append(("attention", len(tasks)))
+        return real_run(tasks)
+
+    monkeypatch.setattr(A, "run_in_threads", run_spy)
+    for module, names in PARALLEL.items():
+        for name in names:
+            real = getattr(module, name)
+            monkeypatch.setattr(module, name, lambda *args, real=real, name=name: (
+                calls.append((name, _chunks(args[-1]))), real(*args))[1])
+    if request.param == "threads":
+        monkeypatch.setattr(A, "_THREADS_MIN", 0)
+        for module in PARALLEL:
+            monkeypatch.setattr(module, "_PARALLEL_MIN", 0)
+        monkeypatch.setattr(_shared, "cores_are_free", lambda: True)
+        monkeypatch.setattr(_shared.numba, "get_num_threads", lambda: 3)
+    else:
+        monkeypatch.setattr(_shared, "cores_are_free", lambda: False)
+    yield request.param, calls
+    if request.param == "threads":
+        assert calls and all(n == 3 for _, n in calls if _ != "attention") and all(
+            n > 1 for _, n in calls), calls
+    else:  # attention's single run on this thread, and no prange twin at all
+        assert all(what == "attention" and n == 1 for what, n in calls), calls
+
+
+def _close(actual, expected, dtype, what):
+    np.testing.assert_allclose(actual, expected, err_msg=what, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_both_paths_match_reference(path, dtype, causal, rng):
+    """7 heads (uneven runs over 3 threads), T = 9 and D = 5 (the padded paths)."""
+    q, k, v, dout = ((rng.standard_normal((7, 1, 9, 5))).astype(dtype) for _ in range(4))
+    out, stats = A.attention_forward(q, k, v, 0.4, causal)
+    out_ref, p_ref = A.attention_forward_reference(q, k, v, 0.4, causal)
+    _close(out, out_ref, dtype, "out")
+    grads = A.attention_backward(dout, q, k, v, out, stats, 0.4, causal)
+    grads_ref = A.attention_backward_reference(dout, q, k, v, out_ref, p_ref, 0.4, causal)
+    for name, g, g_ref in zip(("dq", "dk", "dv"), grads, grads_ref):
+        _close(g, g_ref, dtype, name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gelu_both_paths_match_reference(path, dtype, rng):
+    """11 elements in a (11,) and a (2, 3, 5)-shaped array: slices of uneven length."""
+    for shape in ((11,), (2, 3, 5)):
+        x = (rng.standard_normal(shape) * 3).astype(dtype)
+        g = rng.standard_normal(shape).astype(dtype)
+        _close(E.gelu_forward(x), E.gelu_forward_reference(x), dtype, "gelu")
+        _close(E.gelu_backward(g, x), E.gelu_backward_reference(g, x), dtype, "gelu backward")
+        y, t = E.gelu_tanh_forward(x)
+        y_ref, t_ref = E.gelu_tanh_forward_reference(x)
+        _close(y, y_ref, dtype, "gelu tanh")
+        _close(E.gelu_tanh_backward(g, x, t), E.gelu_tanh_backward_reference(g, x, t_ref), dtype,
+               "gelu tanh backward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm_both_paths_match_reference(path, dtype, rng):
+    """10 rows over 3 threads; dweight and dbias are sums over every thread's rows."""
+    x = rng.standard_normal((10, 7)).astype(dtype)
+    w, b = rng.standard_normal(7).astype(dtype), rng.standard_normal(7).astype(dtype)
+    g = rng.standard_normal((10, 7)).astype(dtype)
+    y, mean, rstd = LN.layer_norm_forward(x, w, b, 1e-5)
+    for got, want, what in zip((y, mean, rstd), LN.layer_norm_forward_reference(x, w, b, 1e-5),
+                               ("y", "mean", "rstd")):
+        _close(got, want, dtype, what)
+    for got, want, what in zip(LN.layer_norm_backward(g, x, w, mean, rstd),
+                               LN.layer_norm_backward_reference(g, x, w, mean, rstd),
+                               ("dx", "dweight", "dbias")):
+        _close(got, want, dtype, what)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_both_paths_match_reference(path, dtype, rng):
+    """10 rows over 3 threads, one row ignored; an out-of-range target in any thread's rows
+    still raises."""
+    logits = (rng.standard_normal((10, 6)) * 2).astype(dtype)
+    target = rng.integers(0, 6, 10)
+    target[3] = -100
+    nll, lse = CE.cross_entropy_forward(logits, target)
+    nll_ref, lse_ref = CE.cross_entropy_forward_reference(logits, target)
+    _close(nll, nll_ref, dtype, "nll")
+    _close(lse, lse_ref, dtype, "lse")
+    w = rng.standard_normal(10).astype(dtype)
+    _close(CE.cross_entropy_backward(w, logits, target, lse), CE.cross_entropy_backward_reference(
+        w, logits, target, lse_ref), dtype, "dlogits")
+    target[9] = 6  # in the last run
+    with pytest.raises(IndexError, match="target class 6 is out of range for 6 classes"):
+        CE.cross_entropy_forward(logits, target)
+
+
+# ---- the helpers themselves --------------------------------------------------------------------
+
+def test_split_covers_the_range_in_order():
+    assert _shared.split(7, 3) == [(0, 2), (2, 4), (4, 7)]
+    assert _shared.split(2, 4) == [(0, 1), (1, 2)]  # never more runs than items
+    assert _shared.split(0, 2) == [(0, 0)]  # at least one (an empty call)
+    assert _shared.split(5, 1) == [(0, 5)]
+
+
+def test_threads_for_follows_size_and_load(monkeypatch):
+    monkeypatch.setattr(_shared.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(_shared, "cores_are_free", lambda: True)
+    assert _shared.threads_for(100, 100) == 2
+    assert _shared.threads_for(99, 100) == 1
+    monkeypatch.setattr(_shared, "cores_are_free", lambda: False)
+    assert _shared.threads_for(10**9, 100) == 1
+
+
+def test_run_in_threads_results_in_order_on_other_threads():
+    """The first task runs on the calling thread, the others elsewhere; results keep task order."""
+    caller = threading.get_ident()
+    results = _shared.run_in_threads([(lambda i: (i, threading.get_ident()), (i,)) for i in range(3)])
+    assert [i for i, _ in results] == [0, 1, 2]
+    assert results[0][1] == caller and results[1][1] != caller and results[2][1] != caller
+
+
+def test_run_in_threads_raises_a_workers_error_after_all_finish():
+    """An exception on a worker comes out of the call, and only once every task has finished
+    (they write into the caller's arrays)."""
+    done = []
+
+    def slow(i):
+        threading.Event().wait(0.05)
+        done.append(i)
+
+    def fail():
+        raise ValueError("worker says no")
+
+    with pytest.raises(ValueError, match="worker says no"):
+        _shared.run_in_threads([(slow, (0,)), (fail, ()), (slow, (2,))])
+    assert sorted(done) == [0, 2]
+
+
+def test_workqueue_layer_keeps_parallel_regions_on_the_main_thread(monkeypatch):
+    """Under numba's workqueue layer only the main thread may run parallel regions (two at once
+    abort the process): cores_are_free() says False on any other thread, True on the main one."""
+    monkeypatch.setattr(_shared, "_load_check", [float("inf"), True])  # the load: free
+    monkeypatch.setattr(_shared.numba, "threading_layer", lambda: "workqueue")
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(_shared.cores_are_free()))
+    worker.start()
+    worker.join()
+    assert seen == [False]
+    assert _shared.cores_are_free() is True
+    monkeypatch.setattr(_shared.numba, "threading_layer", lambda: "omp")
+    worker = threading.Thread(target=lambda: seen.append(_shared.cores_are_free()))
+    worker.start()
+    worker.join()
+    assert seen == [False, True]
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no parallel regions under NUMBA_DISABLE_JIT=1")
+def test_two_user_threads_under_workqueue_do_not_abort():
+    """The library called from two Python threads at once, with numba's workqueue threading layer
+    forced: the process used to abort (exit code 134) in matmul's parallel regions."""
+    code = (
+        "import threading, numpy as np\n"
+        "from micrograd_plus import kernels\n"
+        "a = np.arange(512 * 512, dtype=np.float32).reshape(512, 512) % 7\n"
+        "want = a @ a\n"
+        "kernels.matmul(a, a)\n"
+        "bad = []\n"
+        "def work():\n"
+        "    for _ in range(10):\n"
+        "        if not np.allclose(kernels.matmul(a, a), want, rtol=1e-5): bad.append(1)\n"
+        "ts = [threading.Thread(target=work) for _ in range(2)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "import numba; print(numba.threading_layer(), len(bad))\n")
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", MICROGRAD_PLUS_QUIET_COMPILE="1")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["workqueue", "0"]
