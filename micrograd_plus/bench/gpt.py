@@ -19,10 +19,13 @@ Then a scaling table times the same step at three sizes (:data:`SIZES`: the reci
 192 at context 128, and nanoGPT's 6 x 384 at context 256), ours and torch interleaved.
 
 Thread pools: numba and torch each bring an OpenMP thread pool whose idle threads keep spinning
-for a while after a parallel region; when the two take turns on 2 cores, each one's spinning
-threads steal the cores the other needs and both slow down many times over. So the timing runs
-in child processes with ``OMP_WAIT_POLICY=PASSIVE`` (unless you set the variable yourself), which
-must be in the environment before the libraries load. For the same reason torch's pool must start
+for a while after a parallel region (GNU OpenMP's default: 300,000 spins, milliseconds); when the
+two take turns on 2 cores, each one's spinning threads steal the cores the other needs and both
+slow down many times over. micrograd_plus shortens the spin to 1,000 when it is imported
+(:func:`micrograd_plus.kernels._shared.short_openmp_spin`), and the timing runs in child
+processes with the same ``GOMP_SPINCOUNT=1000`` for both libraries (unless you set
+``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` yourself), which must be in the environment before the
+libraries load. For the same reason torch's pool must start
 before numba's (the other order measured 5-10x slower for torch here) and the "ours+BLAS" row
 (numpy's OpenBLAS has a third spinning pool) must not share a process with them: so ours and torch
 are timed together in one fresh child process that imports torch first, and ours+BLAS in another.
@@ -150,9 +153,15 @@ def _torch_step_fn(tmodel, tc):
 
 def _in_child(function, *args):
     """``function(*args)`` of this module in a fresh process (see the module docstring), with
-    ``OMP_WAIT_POLICY=PASSIVE`` unless the caller set it."""
+    micrograd_plus's short OpenMP spin for both libraries unless the caller chose a policy."""
+    return in_child(__name__, function, *args, env_defaults=_openmp_env())
 
-    return in_child(__name__, function, *args, env_defaults={"OMP_WAIT_POLICY": "PASSIVE"})
+
+def _openmp_env():
+    """The OpenMP settings of the child processes: the caller's, else micrograd_plus's default."""
+    if "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
+        return {}
+    return {"GOMP_SPINCOUNT": "1000"}  # as micrograd_plus.kernels._shared.OPENMP_SPINS
 
 
 # The scaling table's sizes (issue 14): name -> (n_layer, n_head, n_embd, block_size, batch_size).
@@ -268,8 +277,9 @@ def run(repeats=None, quick=False):
     else:
         lines.append("")
         lines.append(f"ours / torch = {ms['ours'] / ms['torch']:.2f} (medians; target <= 1.0)")
-    policy = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
-    lines.append(f"(timed in child processes with OMP_WAIT_POLICY={policy}; see this module's docstring)")
+    env = {k: os.environ[k] for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY") if k in os.environ} or _openmp_env()
+    policy = " ".join(f"{k}={v}" for k, v in env.items())
+    lines.append(f"(timed in child processes with {policy}; see this module's docstring)")
     table = "\n".join(lines)
     print(table)
     result = {"recipe": {name: {"median_ms": ms[name], "best_ms": best[name]} for name in ms}}

@@ -221,3 +221,28 @@ def test_two_user_threads_under_workqueue_do_not_abort():
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["workqueue", "0"]
+
+
+# ---- the OpenMP spin -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [({}, "1000"), ({"GOMP_SPINCOUNT": "5"}, "5"), ({"OMP_WAIT_POLICY": "ACTIVE"}, None)],
+)
+def test_short_openmp_spin_unless_the_user_chose(given, expected):
+    """Idle OpenMP threads get a short spin by default; a user's own setting is left alone."""
+    environ = dict(given)
+    _shared.short_openmp_spin(environ)
+    assert environ.get("GOMP_SPINCOUNT") == expected
+    assert environ.get("OMP_WAIT_POLICY") == given.get("OMP_WAIT_POLICY")
+
+
+def test_importing_the_kernels_sets_the_spin():
+    """In a fresh process the variable is set as soon as the kernels are imported, so it is in
+    the environment when numba's OpenMP runtime starts, at the first parallel region."""
+    code = "import os\nimport micrograd_plus.kernels\nprint(os.environ.get('GOMP_SPINCOUNT'))\n"
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1000"
