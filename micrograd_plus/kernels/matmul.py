@@ -25,8 +25,9 @@ How the fast kernels work, from the inside out:
    variable ``MICROGRAD_PLUS_VECTOR_REGISTERS=16`` forces either, and the tests run both.
 2. **Operands as they come.** The kernel reads A through two strides, so A is used in place
    whether it is (M, K) or, for ``a.T @ b``, stored as (K, M). It needs each ``B[k, j:j+NR]``
-   contiguous: true of a (K, N) array, which is used in place; a weight stored as (N, K), as in
-   ``x @ W.T``, is first *packed* into panels of NR columns (:func:`_pack_panels`), once per call.
+   contiguous: true of a (K, N) array, which is used in place (except where panels are one cache
+   line wide, see ``_CACHE_LINE``); a weight stored as (N, K), as in ``x @ W.T``, is first
+   *packed* into panels of NR columns (:func:`_pack_panels`), once per call.
 3. **Edges.** Blocks that would cross the last row or column read zero-padded copies of the last
    rows of A and the last columns of B (built once per call, small), and write through a small
    scratch block, so the kernel itself only ever does full blocks.
@@ -219,6 +220,15 @@ _MC = 16 * MR
 _NC_PANELS = 4
 _KC = 512
 
+# Panels this narrow (bytes a row: NR = 16 float32s with AVX2's 6 x 2 blocking) are read fastest
+# packed: a slice of kc rows then fits L1, unless N's row stride maps the rows onto the same few
+# cache sets. Measured under benchmarks/emulate_avx2.sh at 1024^2: 0.56-0.60x BLAS used in place,
+# 0.85-0.88x packed; wide panels (AVX-512's 64 float32s) gained nothing from packing. Packing
+# pays for itself only when each packed number is reused by many rows of A: measured there,
+# (768, 128) @ (128, 512) 0.89 -> 0.80 ms packed, but (128, 768)ᵀ-layout products 1.0 -> 1.25 ms.
+_CACHE_LINE = 64
+_PACK_MIN_ROWS = 512
+
 # Below this many flops a parallel region (about 1.5 µs to launch, and a thread that may be
 # descheduled on a shared machine) costs more than it saves. Measured, not derived.
 _PARALLEL_MIN_FLOPS = 3_000_000
@@ -328,8 +338,11 @@ def _gemm(A, B):
     a, a_t = _as_rows(A)  # (M, K), or (K, M) when a_t
     w, b_t = _as_rows(B.T)  # B stored as (N, K) [b_t False], or as (K, N) [b_t True]
     a_edge, b_edge, b_cols = _edge_copies(a, a_t, w, b_t, NR)  # flattened
-    if b_t:  # B (K, N) row by row: full panels used in place
+    if b_t and (NR * A.itemsize > _CACHE_LINE or M < _PACK_MIN_ROWS):  # B (K, N): panels used in place
         b, b_panel, b_ks = w.reshape(-1), NR, N
+    elif b_t:  # narrow panels (one cache line a row) are copied so that their rows are adjacent
+        packed = np.ascontiguousarray(w[:, : N - N % NR].reshape(K, N // NR, NR).transpose(1, 0, 2))
+        b, b_panel, b_ks = packed.reshape(-1), K * NR, NR  # (panels, K, NR)
     else:  # W (N, K): pack full panels so that B's rows are contiguous
         packed = np.empty((N // NR, K, NR), dtype=dtype)  # (panels, K, NR)
         if packed.size:

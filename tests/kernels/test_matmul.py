@@ -330,7 +330,7 @@ def test_each_cpu_blocking_matches_reference(monkeypatch, registers, block, dtyp
     previous = mm.BLOCKING
     try:
         assert mm.use_blocking(registers) == block
-        for M, K, N in [(5, 33, 3), (13, 65, 17), (4, 1100, 2), (70, 200, 121)]:
+        for M, K, N in [(5, 33, 3), (13, 65, 17), (4, 1100, 2), (70, 200, 121), (520, 33, 37)]:  # 520: B packed
             a = rng.standard_normal((M, K)).astype(dtype)
             b = rng.standard_normal((K, N)).astype(dtype)
             tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
