@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from micrograd_plus import plots
+from micrograd_plus import viz
 from micrograd_plus.data import load_mnist, mnist_to_float
 
 images, labels = load_mnist("train")
 print(images.shape, images.dtype, "->", mnist_to_float(images[:5]).shape)
-plots.plot_digits(mnist_to_float(images[:20]), [f"label {d}" for d in labels[:20]], ncols=10,
+viz.plot_digits(mnist_to_float(images[:20]), [f"label {d}" for d in labels[:20]], ncols=10,
                   title="the first 20 training images")
 
 # %%
@@ -58,7 +58,7 @@ result = train(config, out_dir=out_dir, force=True, progress=False)  # force: re
 # The faint line is the loss of every single mini-batch: noisy, because each batch is only 32
 # images. Its running mean and the per-epoch points show the trend. The test loss staying close to
 # the training loss means the network is not just memorising its training images.
-plots.plot_training_curves(result.history, result.step_losses, title=config.describe())
+viz.plot_training_curves(result.history, result.step_losses, title=config.describe())
 
 # %%
 # What it gets wrong
@@ -71,5 +71,5 @@ from micrograd_plus.train.mnist import load_data
 
 _, _, x_test, y_test = load_data(config)
 probs = predict_proba(result.model, x_test)  # (10000, 10)
-plots.plot_misclassified(x_test, y_test, probs.argmax(axis=1), probabilities=probs, max_images=30)
+viz.plot_misclassified(x_test, y_test, probs.argmax(axis=1), probabilities=probs, max_images=30)
 print(f"test accuracy {100 * np.mean(probs.argmax(axis=1) == y_test):.2f}%")

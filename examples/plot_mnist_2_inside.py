@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from micrograd_plus import plots
+from micrograd_plus import viz
 from micrograd_plus.train import mnist
 from micrograd_plus.train import mnist_experiments as ex
 
@@ -44,7 +44,7 @@ print(config.describe())
 # which inhibit it (blue). Some are stroke detectors of a sort, but most look like blotchy noise
 # with a faint structure -- not the tidy edge detectors the video imagined. Gradient descent found
 # *a* way to separate the digits, not the way we would have designed.
-plots.plot_weight_images(ex.first_layer_weights(model))
+viz.plot_weight_images(ex.first_layer_weights(model))
 
 # %%
 # How the hidden activations differ across digits
@@ -52,7 +52,7 @@ plots.plot_weight_images(ex.first_layer_weights(model))
 # For every digit, the mean activation of each hidden neuron over the test images of that digit.
 # Each digit lights up its own combination of neurons -- a code the next layer reads -- and
 # similar digits (4 and 9, 3 and 5) have similar codes, which is where the mistakes happen.
-plots.plot_hidden_activations(ex.mean_hidden_activations(model, x_test, y_test))
+viz.plot_hidden_activations(ex.mean_hidden_activations(model, x_test, y_test))
 
 # %%
 # "It identifies numbers but can never draw them"
@@ -62,7 +62,7 @@ plots.plot_hidden_activations(ex.mean_hidden_activations(model, x_test, y_test))
 # we get an image the network is all but certain shows that digit. To us, none of them does:
 # the network only learned what separates the digits in its training data, not what they are.
 dreams, confidence = ex.dream(model, steps=200)
-plots.plot_dreams(dreams, confidence)
+viz.plot_dreams(dreams, confidence)
 print("confidence in each dreamed digit:", np.round(confidence, 3))
 
 # %%
@@ -72,7 +72,7 @@ print("confidence in each dreamed digit:", np.round(confidence, 3))
 # images of uniform random noise -- nothing like a digit -- it still answers, often with high
 # confidence, and nearly always the same digit or two.
 noise_conf, noise_pred = ex.noise_confidence(model, n=2000)
-plots.plot_confidence_histogram(noise_conf, ex.real_confidence(model, x_test))
+viz.plot_confidence_histogram(noise_conf, ex.real_confidence(model, x_test))
 counts = np.bincount(noise_pred, minlength=10)
 print(f"median confidence on noise {100 * np.median(noise_conf):.0f}%; "
       f"answers for noise: {dict(enumerate(counts.tolist()))}")

@@ -16,7 +16,7 @@ one exact step. Which gets the cost down faster, measured by the clock?
 # images. Full-batch gradient descent takes about one step per 10,000 images; SGD takes 156
 # steps (of 64 images) in about the same work. The loss on all 10,000 images is measured along
 # the way (that measuring is not counted in the time).
-from micrograd_plus import plots
+from micrograd_plus import viz
 from micrograd_plus.train.mnist import MNISTConfig, load_data
 from micrograd_plus.train.mnist_experiments import gd_vs_sgd
 
@@ -32,4 +32,4 @@ for label, (seconds, losses) in curves.items():
 # exact one, and a good-enough direction taken now beats a perfect one taken later. This is why
 # every modern network is trained with mini-batches -- and why the noise is not just tolerated:
 # it also helps escape flat regions and sharp minima.
-plots.plot_loss_vs_time(curves)
+viz.plot_loss_vs_time(curves)
