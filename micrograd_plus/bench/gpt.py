@@ -159,9 +159,12 @@ def _in_child(function, *args):
 
 def _openmp_env():
     """The OpenMP settings of the child processes: the caller's, else micrograd_plus's default."""
-    if "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
-        return {}
-    return {"GOMP_SPINCOUNT": "1000"}  # as micrograd_plus.kernels._shared.OPENMP_SPINS
+    # deferred: numba loads here, in the parent, only when a child is about to be started
+    from micrograd_plus.kernels._shared import short_openmp_spin
+
+    env = {k: os.environ[k] for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY") if k in os.environ}
+    short_openmp_spin(env)  # the same rule the library applies to itself when imported
+    return env
 
 
 # The scaling table's sizes (issue 14): name -> (n_layer, n_head, n_embd, block_size, batch_size).
@@ -277,8 +280,7 @@ def run(repeats=None, quick=False):
     else:
         lines.append("")
         lines.append(f"ours / torch = {ms['ours'] / ms['torch']:.2f} (medians; target <= 1.0)")
-    env = {k: os.environ[k] for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY") if k in os.environ} or _openmp_env()
-    policy = " ".join(f"{k}={v}" for k, v in env.items())
+    policy = " ".join(f"{k}={v}" for k, v in _openmp_env().items())
     lines.append(f"(timed in child processes with {policy}; see this module's docstring)")
     table = "\n".join(lines)
     print(table)

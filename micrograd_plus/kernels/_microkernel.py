@@ -98,27 +98,28 @@ def make_microkernel(vector_bytes, fma=True):
         sig = types.void(vbytes, nv, a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, accumulate)
 
         def codegen(context, builder, signature, args):
-            vbytes_v, nv_v, a_v, a_off, a_rs, a_ks, b_v, b_off, b_ks, c_v, c_off, c_rs, kc_v, acc_v = args
-            at, bt, ct = signature.args[2], signature.args[6], signature.args[9]
+            def as_intp(i):  # argument i as a machine-size integer
+                return context.cast(builder, args[i], signature.args[i], types.intp)
+
+            def pointer(i, offset):  # the address of element `offset` of array argument i
+                data = context.make_array(signature.args[i])(context, builder, args[i]).data
+                return builder.gep(data, [offset])
+
             intp = context.get_value_type(types.intp)
-            cast = lambda v, t: context.cast(builder, v, t, types.intp)  # noqa: E731
-            a_off, a_rs, a_ks, b_off, b_ks, c_off, c_rs, kc_v = (
-                cast(v, signature.args[i]) for v, i in
-                zip((a_off, a_rs, a_ks, b_off, b_ks, c_off, c_rs, kc_v), (3, 4, 5, 7, 8, 10, 11, 12))
-            )
-            ptr = lambda t, v, off: builder.gep(context.make_array(t)(context, builder, v).data, [off])  # noqa: E731
-            a_p, b_p, c_p = ptr(at, a_v, a_off), ptr(bt, b_v, b_off), ptr(ct, c_v, c_off)
+            ct = signature.args[9]  # C's array type
             fty = context.get_value_type(ct.dtype)
-            accumulate = context.cast(builder, acc_v, signature.args[13], types.boolean)
-            key = builder.add(builder.mul(cast(vbytes_v, signature.args[0]), ir_int(intp, 8)), cast(nv_v, signature.args[1]))
+            a_rs, a_ks, b_ks, c_rs, kc = (as_intp(i) for i in (4, 5, 8, 11, 12))
+            a_p, b_p, c_p = pointer(2, as_intp(3)), pointer(6, as_intp(7)), pointer(9, as_intp(10))
+            accumulate = context.cast(builder, args[13], signature.args[13], types.boolean)
+            key = builder.add(builder.mul(as_intp(0), _const(intp, 8)), as_intp(1))  # vbytes * 8 + nv
             done = builder.append_basic_block("mk.done")
             switch = builder.switch(key, done)
             for vb, nv in compiled:
                 lanes = vb * 8 // ct.dtype.bitwidth
                 block = builder.append_basic_block(f"mk.{vb}x{nv}")
-                switch.add_case(ir_int(intp, vb * 8 + nv), block)
+                switch.add_case(_const(intp, vb * 8 + nv), block)
                 builder.position_at_end(block)
-                _emit_loop(builder, fty, intp, lanes, nv, a_p, a_rs, a_ks, b_p, b_ks, c_p, c_rs, kc_v, accumulate, fma)
+                _emit_loop(builder, fty, intp, lanes, nv, a_p, a_rs, a_ks, b_p, b_ks, c_p, c_rs, kc, accumulate, fma)
                 builder.branch(done)
             builder.position_at_end(done)
             return context.get_dummy_value()
@@ -128,7 +129,7 @@ def make_microkernel(vector_bytes, fma=True):
     return microkernel
 
 
-def ir_int(intp, value):
+def _const(intp, value):
     """An LLVM integer constant of type ``intp``."""
     return ir.Constant(intp, value)
 
@@ -148,23 +149,23 @@ def _emit_loop(builder, fty, intp, lanes, nv, a_p, a_rs, a_ks, b_p, b_ks, c_p, c
     entry = builder.block
     loop = builder.append_basic_block("mk.loop")
     store = builder.append_basic_block("mk.store")
-    builder.cbranch(builder.icmp_signed(">", kc, ir_int(intp, 0)), loop, store)
+    builder.cbranch(builder.icmp_signed(">", kc, _const(intp, 0)), loop, store)
 
     builder.position_at_end(loop)  # for k in range(kc):
     k = builder.phi(intp)
     acc = [[builder.phi(vty) for _ in range(nv)] for _ in range(MR)]  # (MR, nv) vectors
     b_row = builder.gep(b_p, [builder.mul(k, b_ks)])
-    b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [ir_int(intp, v * lanes)]), vty.as_pointer()), align=1)
+    b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [_const(intp, v * lanes)]), vty.as_pointer()), align=1)
              for v in range(nv)]
     a_col = builder.gep(a_p, [builder.mul(k, a_ks)])
     new = []
     for r in range(MR):
-        a = builder.load(builder.gep(a_col, [builder.mul(ir_int(intp, r), a_rs)]))
+        a = builder.load(builder.gep(a_col, [builder.mul(_const(intp, r), a_rs)]))
         a_vec = builder.shuffle_vector(builder.insert_element(ir.Constant(vty, ir.Undefined), a, i32_0),
                                        ir.Constant(vty, ir.Undefined), splat)  # broadcast
         new.append([fma(a_vec, b_vec[v], acc[r][v]) for v in range(nv)])
-    k_next = builder.add(k, ir_int(intp, 1))
-    k.add_incoming(ir_int(intp, 0), entry)
+    k_next = builder.add(k, _const(intp, 1))
+    k.add_incoming(_const(intp, 0), entry)
     k.add_incoming(k_next, loop)
     for r in range(MR):
         for v in range(nv):
@@ -182,8 +183,8 @@ def _emit_loop(builder, fty, intp, lanes, nv, a_p, a_rs, a_ks, b_p, b_ks, c_p, c
             total.add_incoming(new[r][v], loop)
             totals[r].append(total)
     for r in range(MR):
-        c_row = builder.gep(c_p, [builder.mul(ir_int(intp, r), c_rs)])
+        c_row = builder.gep(c_p, [builder.mul(_const(intp, r), c_rs)])
         for v in range(nv):
-            c_ptr = builder.bitcast(builder.gep(c_row, [ir_int(intp, v * lanes)]), vty.as_pointer())
+            c_ptr = builder.bitcast(builder.gep(c_row, [_const(intp, v * lanes)]), vty.as_pointer())
             old = builder.load(c_ptr, align=1)
             builder.store(builder.select(accumulate, builder.fadd(old, totals[r][v]), totals[r][v]), c_ptr, align=1)

@@ -200,11 +200,12 @@ def _edge_copies(a, a_t, w, b_t, NR):
     M = a.shape[1] if a_t else a.shape[0]
     N = w.shape[1] if b_t else w.shape[0]
     m_full, n_full = M - M % MR, N - N % NR
-    a_edge = np.zeros((MR, K), dtype=a.dtype)
+    # (0, ...) when there is no edge: nothing reads them then, and a GPT's shapes have none
+    a_edge = np.zeros((MR if M > m_full else 0, K), dtype=a.dtype)
     for r in range(M - m_full):
         for k in range(K):
             a_edge[r, k] = a[k, m_full + r] if a_t else a[m_full + r, k]
-    b_edge = np.zeros((K, NR), dtype=a.dtype)
+    b_edge = np.zeros((K if N > n_full else 0, NR), dtype=a.dtype)
     b_cols = np.empty((N - n_full, K), dtype=a.dtype)
     for q in range(N - n_full):
         for k in range(K):
@@ -390,4 +391,14 @@ def matmul_tn(a, b):
     return _gemm(a.T, b)
 
 
-use_blocking(int(os.environ.get("MICROGRAD_PLUS_VECTOR_REGISTERS", 0)) or host_cpu()[2])
+def _registers_from_environment():
+    """``MICROGRAD_PLUS_VECTOR_REGISTERS`` as 16 or 32, or None when it is not set."""
+    value = os.environ.get("MICROGRAD_PLUS_VECTOR_REGISTERS", "").strip()
+    if not value:
+        return None
+    if value not in ("16", "32"):
+        raise ValueError(f"MICROGRAD_PLUS_VECTOR_REGISTERS must be 16 or 32 (or unset), got {value!r}")
+    return int(value)
+
+
+use_blocking(_registers_from_environment() or host_cpu()[2])

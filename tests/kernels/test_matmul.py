@@ -354,3 +354,17 @@ def test_blocking_is_chosen_from_the_host_cpu():
     assert mm.BLOCKING == ("6x4" if registers == 32 else "6x2")
     with pytest.raises(ValueError, match="16 or 32"):
         mm.use_blocking(24)
+
+
+@pytest.mark.parametrize("value, expected", [("", None), ("16", 16), (" 32 ", 32)])
+def test_blocking_forced_by_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("MICROGRAD_PLUS_VECTOR_REGISTERS", value)
+    assert mm._registers_from_environment() == expected
+
+
+@pytest.mark.parametrize("value", ["abc", "24", "0"])
+def test_bad_blocking_variable_names_itself(monkeypatch, value):
+    """A mistyped variable gets one message naming the variable and the values it takes."""
+    monkeypatch.setenv("MICROGRAD_PLUS_VECTOR_REGISTERS", value)
+    with pytest.raises(ValueError, match=r"MICROGRAD_PLUS_VECTOR_REGISTERS must be 16 or 32 \(or unset\), got"):
+        mm._registers_from_environment()
