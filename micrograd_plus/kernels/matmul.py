@@ -29,13 +29,17 @@ How the fast kernels work, from the inside out:
    line wide, see ``_CACHE_LINE``); a weight stored as (N, K), as in ``x @ W.T``, is first
    *packed* into panels of NR columns (:func:`_pack_panels`), once per call.
 3. **Edges.** Blocks that would cross the last row or column read zero-padded copies of the last
-   rows of A and the last columns of B (built once per call, small), and write through a small
+   rows of A and the last columns of B (built once per call with numpy, small), and write through a small
    scratch block, so the kernel itself only ever does full blocks.
 4. **Cache blocking.** C is cut into tiles of ``mc`` rows by ``nc`` columns, and K into slices of
    ``kc``, so the piece of B a tile reuses stays in the L2 cache while rows of A stream past.
-5. **Threads.** Tiles write disjoint parts of C, so they run in parallel with ``prange``
-   without locks. Launching threads costs microseconds, so small products run serially, and
-   so does everything while other processes keep the machine's cores busy
+5. **Threads.** Tiles write disjoint parts of C, so threads share them out without locks: each
+   thread runs :func:`_tiles` over its own run of tiles. They are plain Python threads
+   (:func:`~micrograd_plus.kernels._shared.run_in_threads`), which the compiled code lets run
+   side by side by releasing the GIL, not numba's ``prange``: a ``parallel=True`` driver compiled
+   the whole kernel a second time, 1.5 s more per dtype for the same machine code. Starting
+   threads costs microseconds, so small products run on the calling thread, and so does
+   everything while other processes keep the machine's cores busy
    (:func:`~micrograd_plus.kernels._shared.cores_are_free`).
 
 See ``micrograd_plus/bench/matmul.py`` (``micrograd-plus bench matmul``) for figures against BLAS.
@@ -44,12 +48,12 @@ See ``micrograd_plus/bench/matmul.py`` (``micrograd-plus bench matmul``) for fig
 import os
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from micrograd_plus.kernels._cpu import has_fma, host_cpu
 from micrograd_plus.kernels._fastmath import FASTMATH
 from micrograd_plus.kernels._microkernel import MR, make_microkernel
-from micrograd_plus.kernels._shared import cores_are_free, transpose_rows
+from micrograd_plus.kernels._shared import run_in_threads, split, threads_for, transpose_rows
 
 # ---------------------------------------------------------------------------------------------
 # Plain-numpy references: the definitions the kernels are tested against.
@@ -162,12 +166,18 @@ def _dot_columns(a, K, b_cols, C, i0, i1, j, nr, k0, n_k, add):
             i += 4
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
-def _gemm_parallel(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, mc, nc, kc, vbytes, nv_max):
-    """C = A @ B with C's tiles (mc x nc) shared out among threads (tiles never overlap)."""
+@njit(cache=True, error_model="numpy", nogil=True)
+def _tiles(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, mc, nc, t0, t1, kc, vbytes, nv_max):
+    """C's tiles t0..t1 (tiles of mc x nc, numbered row of tiles by row of tiles), one after another.
+
+    The one compiled entry point of the product: the whole of C is one tile on the calling
+    thread, and with threads each thread runs its own run of tiles (they never overlap). It
+    releases the GIL (``nogil``), so Python threads run it side by side (why not ``prange``: see
+    the module's introduction, point 5).
+    """
     M, N = C.shape
     n_col_tiles = (N + nc - 1) // nc
-    for t in prange(((M + mc - 1) // mc) * n_col_tiles):
+    for t in range(t0, t1):
         i0, j0 = (t // n_col_tiles) * mc, (t % n_col_tiles) * nc
         i1, j1 = min(i0 + mc, M), min(j0 + nc, N)
         _tile(a, a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K, i0, i1, j0, j1, kc, vbytes, nv_max)
@@ -186,33 +196,34 @@ def _pack_panels(w, out):
         transpose_rows(w[p * NR : (p + 1) * NR], out[p], 0, NR)
 
 
-@njit(cache=True, error_model="numpy")
 def _edge_copies(a, a_t, w, b_t, NR):
     """Zero-padded copies of what full blocks cannot cover, flattened: ``(a_edge, b_edge, b_cols)``.
 
     ``a`` is A (M, K), or stored as (K, M) when ``a_t``; ``w`` is B stored as (N, K), or as
     (K, N) when ``b_t``. ``a_edge`` (MR, K) holds A's last ``M % MR`` rows then zeros;
     ``b_edge`` (K, NR) B's last ``N % NR`` columns then zeros; ``b_cols`` (N % NR, K) the same
-    columns as rows. One compiled call: as numpy slices these cost a few microseconds, as much
-    as a small product itself.
+    columns as rows. Each is empty when there is no such edge (a GPT's shapes have none). Built
+    with numpy, not compiled: they are small, and a compiled version cost 0.6 s of compilation
+    per dtype for about 2 µs a call.
     """
     K = a.shape[0] if a_t else a.shape[1]
     M = a.shape[1] if a_t else a.shape[0]
     N = w.shape[1] if b_t else w.shape[0]
-    m_full, n_full = M - M % MR, N - N % NR
-    # (0, ...) when there is no edge: nothing reads them then, and a GPT's shapes have none
-    a_edge = np.zeros((MR if M > m_full else 0, K), dtype=a.dtype)
-    for r in range(M - m_full):
-        for k in range(K):
-            a_edge[r, k] = a[k, m_full + r] if a_t else a[m_full + r, k]
-    b_edge = np.zeros((K if N > n_full else 0, NR), dtype=a.dtype)
-    b_cols = np.empty((N - n_full, K), dtype=a.dtype)
-    for q in range(N - n_full):
-        for k in range(K):
-            v = w[k, n_full + q] if b_t else w[n_full + q, k]
-            b_edge[k, q] = v
-            b_cols[q, k] = v
-    return a_edge.reshape(-1), b_edge.reshape(-1), b_cols.reshape(-1)
+    m_edge, n_edge = M % MR, N % NR  # rows and columns left over
+    a_edge = b_edge = b_cols = _NONE[a.dtype.char]
+    if m_edge:
+        a_edge = np.zeros((MR, K), dtype=a.dtype)
+        a_edge[:m_edge] = a[:, M - m_edge :].T if a_t else a[M - m_edge :]
+        a_edge = a_edge.reshape(-1)
+    if n_edge:
+        b_cols = np.ascontiguousarray(w[:, N - n_edge :].T if b_t else w[N - n_edge :])  # (n_edge, K)
+        b_edge = np.zeros((K, NR), dtype=a.dtype)
+        b_edge[:, :n_edge] = b_cols.T
+        b_edge, b_cols = b_edge.reshape(-1), b_cols.reshape(-1)
+    return a_edge, b_edge, b_cols
+
+
+_NONE = {"f": np.zeros(0, np.float32), "d": np.zeros(0, np.float64)}  # an edge that is not there
 
 
 # Cache blocking, in elements. A tile is at most _MC rows by _NC_PANELS panels of B; K is cut
@@ -351,11 +362,13 @@ def _gemm(A, B):
         b, b_panel, b_ks = packed.reshape(-1), K * NR, NR
     C = np.empty((M, N), dtype=dtype)  # every block is written on K's first slice
     args = (a.reshape(-1), a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K)
-    if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and cores_are_free():
+    threads = threads_for(2 * M * N * K, _PARALLEL_MIN_FLOPS)
+    if threads > 1:
         mc, nc = _tiles_for_threads(M, N, NR)
-        _gemm_parallel(*args, mc, nc, _KC, vbytes, nv)
+        n_tiles = (-(-M // mc)) * (-(-N // nc))
+        run_in_threads([(_tiles, args + (mc, nc, t0, t1, _KC, vbytes, nv)) for t0, t1 in split(n_tiles, threads)])
     else:  # on this thread: the whole of C is one tile
-        _tile(*args, 0, M, 0, N, _KC, vbytes, nv)
+        _tiles(*args, M, N, 0, 1, _KC, vbytes, nv)
     return C
 
 
