@@ -59,9 +59,14 @@ reference puts them, at the cost of one pass that sums ``|x|`` over each input.
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import config
+from numba.extending import intrinsic
 
+from micrograd_plus.kernels import matmul as _matmul
+from micrograd_plus.kernels._cpu import has_fma
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
+from micrograd_plus.kernels._microkernel import MR, make_microkernel
 from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for, transpose_rows
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
@@ -162,71 +167,63 @@ def _check_like(a, q, name):
 # The numba kernels
 # --------------------------------------------------------------------------------------------
 
+#: The micro-kernel matmul uses (see :mod:`~micrograd_plus.kernels._microkernel`), built here once
+#: more: numba's cache stores the compiled loop with the function that calls it, in this file.
+_microkernel = make_microkernel(_matmul.VECTOR_BYTES, fma=has_fma())
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _block_nt(a, b, c, i, j, k0, k1, alpha):
-    """c[i:i+4, j:j+4] = alpha * a[i:i+4, k0:k1] @ b[j:j+4, k0:k1]ᵀ: the register-blocked core.
 
-    Every caller passes ``k0`` as an int64 variable, never the literal ``0``: for a literal numba
-    compiles a second version with k0 the constant 0, measured 1-2.5% faster on one thread but
-    ~0.45 s more compilation per dtype, which would take the whole kernel set over 20 s.
+@intrinsic
+def _never_inline(typingctx):
+    """Mark the compiled function that calls this as never inlined into its callers (LLVM's
+    ``noinline``); it does nothing else.
 
-    a and b are 2-D, C-contiguous, and their rows are read along k (contiguous memory). The 16
-    sums live in registers for the whole loop; each of the 8 values loaded per step feeds 4
-    multiply-adds. The rows are sliced to 1-D views looping from 0, which lets LLVM vectorise
-    (indexing a 2-D array from a variable start inserts checks that block it).
+    numba links each compiled helper into every function that calls it, where LLVM may copy its
+    body into each call site. For :func:`_block_rows`, whose body is the micro-kernel's loops for
+    every vector width and block width, that was six copies in the backward alone, each compiled
+    to machine code: ~1 s more compilation per dtype. A call costs a few nanoseconds, against the
+    hundreds a block of products takes.
     """
-    a0, a1, a2, a3 = a[i, k0:k1], a[i + 1, k0:k1], a[i + 2, k0:k1], a[i + 3, k0:k1]
-    b0, b1, b2, b3 = b[j, k0:k1], b[j + 1, k0:k1], b[j + 2, k0:k1], b[j + 3, k0:k1]
-    zero = c.dtype.type(0)
-    c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = zero
-    c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = zero
-    for t in range(k1 - k0):
-        x0, x1, x2, x3 = a0[t], a1[t], a2[t], a3[t]
-        y0, y1, y2, y3 = b0[t], b1[t], b2[t], b3[t]
-        c00 += x0 * y0
-        c01 += x0 * y1
-        c02 += x0 * y2
-        c03 += x0 * y3
-        c10 += x1 * y0
-        c11 += x1 * y1
-        c12 += x1 * y2
-        c13 += x1 * y3
-        c20 += x2 * y0
-        c21 += x2 * y1
-        c22 += x2 * y2
-        c23 += x2 * y3
-        c30 += x3 * y0
-        c31 += x3 * y1
-        c32 += x3 * y2
-        c33 += x3 * y3
-    c[i, j], c[i, j + 1], c[i, j + 2], c[i, j + 3] = c00 * alpha, c01 * alpha, c02 * alpha, c03 * alpha
-    c[i + 1, j], c[i + 1, j + 1], c[i + 1, j + 2], c[i + 1, j + 3] = (
-        c10 * alpha, c11 * alpha, c12 * alpha, c13 * alpha)
-    c[i + 2, j], c[i + 2, j + 1], c[i + 2, j + 2], c[i + 2, j + 3] = (
-        c20 * alpha, c21 * alpha, c22 * alpha, c23 * alpha)
-    c[i + 3, j], c[i + 3, j + 1], c[i + 3, j + 2], c[i + 3, j + 3] = (
-        c30 * alpha, c31 * alpha, c32 * alpha, c33 * alpha)
+    def codegen(context, builder, signature, args):
+        builder.function.attributes.add("noinline")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
 
 
-@njit(cache=True, error_model="numpy")
-def _padded(n):
-    """n rounded up to a multiple of 16 (one AVX-512 register of float32)."""
-    return (n + 15) // 16 * 16
+if config.DISABLE_JIT:  # plain Python then: nothing to mark
+    def _never_inline():
+        pass
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _pack(x, rows, cols):
-    """x (T, D) itself if it is already (rows, cols), else a zero-padded (rows, cols) copy.
+def _blocking():
+    """``(vector bytes, vectors per block row)`` of the register blocking matmul uses on this CPU
+    (:func:`micrograd_plus.kernels.matmul.use_blocking`): 6 x 4 vectors with 32 vector registers,
+    6 x 2 with AVX2's 16. Read at every call, so forcing a blocking there forces it here too."""
+    return _matmul._VBYTES, _matmul._NV
 
-    Padding every dimension to a multiple of 16 means every loop over it is whole SIMD
-    registers, with no slow leftover iterations; the zeros add nothing to any dot product.
+
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _block_rows(a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, n, vbytes, nv_max):
+    """``C[0:6, 0:n] = A[0:6, 0:kc] @ B[0:kc, 0:n]``: one block of 6 rows of a product.
+
+    Addressing as in the micro-kernel (in elements from each array's first one)::
+
+        A[r, k] = a[a_off + r * a_rs + k * a_ks]    (a_rs = 1, a_ks = row stride reads Aᵀ: no copy)
+        B[k, j] = b[b_off + k * b_ks + j]           (rows contiguous)
+        C[r, j] = c[c_off + r * c_rs + j]
+
+    ``n`` must be a whole number of vectors (``vbytes // itemsize`` numbers each): the columns are
+    cut into panels of ``nv_max`` vectors, the last one narrower, and each panel is one call of
+    the micro-kernel (6 x up to 4 vectors of accumulators in registers for the whole sum).
+
+    All the products of attention go through this one function, so the micro-kernel's loops are
+    compiled once per dtype instead of once per product.
     """
-    if x.shape[0] == rows and x.shape[1] == cols:
-        return x
-    out = np.zeros((rows, cols), dtype=x.dtype)
-    _copy_rows(x, out, x.shape[0], x.shape[1])
-    return out
+    _never_inline()
+    lanes = vbytes // c.itemsize
+    for j in range(0, n, nv_max * lanes):
+        nv = min(nv_max, (n - j) // lanes)
+        _microkernel(vbytes, nv, a, a_off, a_rs, a_ks, b, b_off + j, b_ks, c, c_off + j, c_rs, kc, False)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
@@ -243,6 +240,17 @@ def _copy_rows(src, dst, rows, cols):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
+def _whole_vectors(x, buf):
+    """x (T, D) itself when ``buf`` is empty (D is already whole vectors); else x copied into
+    ``buf`` (T, Dc), whose columns D..Dc are zeros, and ``buf``. The micro-kernel reads and writes
+    rows of whole vectors; the zeros add nothing to any sum."""
+    if buf.shape[0] == 0:
+        return x
+    _copy_rows(x, buf, x.shape[0], x.shape[1])
+    return buf
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _zero_right(a, r0, r1, c0):
     """a[r0:r1, c0:] = 0, as loops (see :func:`_copy_rows`)."""
     zero = a.dtype.type(0)
@@ -253,96 +261,93 @@ def _zero_right(a, r0, r1, c0):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _pack_t(x, rows, cols):
-    """The transpose of x (T, D) as a zero-padded, C-contiguous (rows, cols) buffer.
-
-    The copy is matmul's blocked transpose (eight source rows at a time, so both sides move
-    through memory in order), about 3x faster than a plain double loop here.
-    """
-    out = np.zeros((rows, cols), dtype=x.dtype)
-    transpose_rows(x, out, 0, x.shape[0])  # out[:D, :T] = x.T
-    return out
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _transpose_into(src, dst, causal):
-    """dst = srcᵀ for (Tp, Tp) arrays, copied in 4x4 tiles, skipping what is never read.
-
-    The dV and dK products read row j of dst from column ``j // 16 * 16`` on when causal (only
-    queries i >= j saw key j; src is zero above its diagonal), so only those tiles are copied.
-    """
-    n = src.shape[0]
-    for j0 in range(0, n, 4):
-        for i0 in range(j0 // 16 * 16 if causal else 0, n, 4):
-            for j in range(j0, j0 + 4):
-                for i in range(i0, i0 + 4):
-                    dst[j, i] = src[i, j]
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _softmax_rows(s, i0, n, T, causal):
-    """Turn the scores s[i0:i0+4, :n] into probabilities in place.
+def _softmax_rows(s, i0, n, T, causal, scale):
+    """Turn the raw scores s[i0:i0+6, :n] (Q Kᵀ) into probabilities in place: softmax(s * scale).
 
     Row i's visible keys are 0..i (causal) or 0..T-1; every other entry of s[i, :n] (masked
-    keys, padding, never-computed scores) becomes exactly 0, and padded rows (i >= T) are all 0.
-    The loops run over all n entries (a multiple of 16) and mask with a select, which keeps
-    them whole SIMD registers instead of ragged row lengths.
+    keys, padding) becomes exactly 0. The loops run over all n entries (whole vectors) and mask
+    with a select, which keeps them whole SIMD registers instead of ragged row lengths.
     """
-    for i in range(i0, i0 + 4):
+    for i in range(i0, i0 + MR):
         row = s[i, :n]
-        visible = min(i + 1, T) if causal else T
-        if i >= T:
-            visible = 0
-        first = row[0]  # always a computed score: key 0 is visible to every real query
+        visible = i + 1 if causal else T
+        first = row[0] * scale  # always a real score: key 0 is visible to every query
         zero = row.dtype.type(0)  # (not first - first: NaN when first is inf)
         m = first
         for j in range(n):
-            m = max(m, row[j] if j < visible else first)
+            x = row[j] * scale
+            row[j] = x
+            m = max(m, x if j < visible else first)
         total = zero
         for j in range(n):
             e = fast_exp(row[j] - m) if j < visible else zero
             row[j] = e
             total += e
-        inv = row.dtype.type(1) / total if visible > 0 else total  # (a bare 1 / total is float64)
+        inv = row.dtype.type(1) / total  # (a bare 1 / total is float64)
         for j in range(n):
             row[j] *= inv
 
 
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
+def _softmax_backward_rows(p, ds, i0, n, scale):
+    """dS * scale = scale * P * (dP - rowsum(P * dP)) for rows i0..i0+5, in place of dP in ds[:, :n].
+
+    The softmax's local derivative, row by row. The masked entries need no test: P is exactly 0
+    there, and dP finite (the guard in :func:`attention_backward` makes sure), so they come out 0.
+    The scale that the forward put on the scores is folded in here, once, so that
+    dQ = dS K * scale and dK = dSᵀ Q * scale become plain products.
+    """
+    for i in range(i0, i0 + MR):
+        prow, drow = p[i, :n], ds[i, :n]
+        delta = prow.dtype.type(0)
+        for j in range(n):
+            delta += prow[j] * drow[j]
+        for j in range(n):
+            drow[j] = scale * (prow[j] * (drow[j] - delta))
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _forward_heads(q, k, v, scale, causal, out, p, h0, h1):
-    """Heads h0..h1 of the forward: out (N, T, D) and p (N, Tp, Tp, padded) for q, k, v of shape
-    (N, T, D), N = batch x heads, one head at a time. Releases the GIL, so threads can run
-    disjoint runs of heads (:func:`_in_threads`).
+def _forward_heads(q, k, v, scale, causal, out, p, vbytes, nv_max, kt, v_buf, o_buf, h0, h1):
+    """Heads h0..h1 of the forward: out (N, T, D) and p (N, T, Tc) for q, k, v of shape (N, T, D),
+    N = batch x heads, T >= 6, one head at a time; ``Tc`` is T rounded up to a multiple of 16.
+    Releases the GIL, so threads can run disjoint runs of heads (:func:`_in_threads`).
+
+    For each block of 6 queries: its scores S = Q Kᵀ (6, n) through the micro-kernel, their
+    softmax in place, and its 6 rows of O = P V, while those probabilities are still in cache.
+    Causal: the block sees keys 0..i0+5 only, so only those columns are computed (n rounded up to
+    whole vectors) and O sums over those keys only. When T is not a multiple of 6 the last block
+    starts at T - 6, overlapping the one before: it recomputes a few rows (the same numbers),
+    and no block ever reads or writes past row T.
 
     (The loop over heads and the body for one head are one function on purpose: numba compiles
     every function it calls separately and then again inside its caller, so a separate one-head
-    function cost a second full optimisation of everything below it, ~0.6 s per dtype.)
+    function cost a second full optimisation of everything below it.)
     """
-    T, D = q.shape[1], q.shape[2]
-    Tp, Dp = p.shape[1], _padded(D)
-    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
-    exact = T == Tp and D == Dp
-    k0 = T - T  # 0, as an int64 (see _block_nt)
+    N, T, D = q.shape
+    Tc, Dc = p.shape[2], v_buf.shape[1]
+    lanes = vbytes // q.itemsize
+    rows = v_buf.shape[0]
+    zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
     for h in range(h0, h1):
-        qh = _pack(q[h], Tp, Dp)  # (Tp, Dp)
-        kh = _pack(k[h], Tp, Dp)  # (Tp, Dp)
-        vt = _pack_t(v[h], Dp, Tp)  # (Dp, Tp): Vᵀ, so O = P (Vᵀ)ᵀ reads rows
-        ph = p[h]  # (Tp, Tp)
-        oh = out[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)  # (Tp, Dp)
-        for i0 in range(0, Tp, 4):
-            n = _padded(i0 + 4) if causal else Tp  # keys this block of queries can see, padded
-            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-                _block_nt(qh, kh, ph, i0, j0, k0, Dp, scale)  # S block = Q Kᵀ * scale
-            _softmax_rows(ph, i0, n, T, causal)  # P rows, exact zeros where masked
-            for d0 in range(0, Dp, 4):
-                _block_nt(ph, vt, oh, i0, d0, k0, n, one)  # O block = P V
-            _zero_right(ph, i0, i0 + 4, n)  # the never-computed upper triangle, for readers of P
-        if not exact:
-            _copy_rows(oh, out[h], T, D)
+        transpose_rows(k[h], kt, 0, T)  # kt[:, :T] = k[h]ᵀ  (D, Tc)
+        qh, ph = q[h], p[h]  # (T, D), (T, Tc)
+        vh = _whole_vectors(v[h], v_buf)  # (T, Dc)
+        oh = out[h] if rows == 0 else o_buf  # (T, Dc)
+        for b in range((T + MR - 1) // MR):
+            i0 = min(b * MR, T - MR)  # queries i0..i0+5
+            seen = i0 + MR if causal else T  # keys they can see
+            n = (seen + lanes - 1) // lanes * lanes  # ... rounded up to whole vectors
+            _block_rows(qh, i0 * D, D, one, kt, zero, Tc, ph, i0 * Tc, Tc, D, n, vbytes, nv_max)  # S = Q Kᵀ
+            _softmax_rows(ph, i0, n, T, causal, scale)  # P rows, exact zeros where masked
+            _block_rows(ph, i0 * Tc, Tc, one, vh, zero, Dc, oh, i0 * Dc, Dc, seen, Dc, vbytes, nv_max)  # O = P V
+            _zero_right(ph, i0, i0 + MR, n)  # the never-computed upper triangle, for readers of P
+        if rows:
+            _copy_rows(o_buf, out[h], T, D)
 
 
-def _in_threads(kernel, n_heads, work, *args):
-    """``kernel(*args, h0, h1)`` over heads 0..n_heads, cut into one contiguous run per thread.
+def _in_threads(kernel, n_heads, work, args, scratch):
+    """``kernel(*args, *scratch(), h0, h1)`` over heads 0..n_heads, cut into one contiguous run
+    per thread; each run gets its own scratch buffers from ``scratch()``.
 
     Why Python threads and not numba's ``prange``: see :mod:`micrograd_plus.kernels._shared`
     (compiling a ``parallel=True`` version took as long again as the kernels themselves). The
@@ -351,62 +356,54 @@ def _in_threads(kernel, n_heads, work, *args):
     (:func:`~micrograd_plus.kernels._shared.cores_are_free`), everything runs on the calling thread.
     """
     runs = split(n_heads, threads_for(work, _THREADS_MIN))
-    run_in_threads([(kernel, args + (h0, h1)) for h0, h1 in runs])
+    run_in_threads([(kernel, args + scratch() + (h0, h1)) for h0, h1 in runs])
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
-    """Heads h0..h1 of the backward, dq, dk, dv (N, T, D), given p (N, Tp, Tp) from the forward.
+def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, vbytes, nv_max, vt, ds, pad, h0, h1):
+    """Heads h0..h1 of the backward, dq, dk, dv (N, T, D), given p (N, T, Tc) from the forward.
 
-    One thread takes one contiguous run of heads (:func:`_in_threads`), one head at a time (one
-    function, as in :func:`_forward_heads`), and allocates its (Tp, Tp) scratch buffers once for
-    the run, not once per head (each is 256 KB at T = 256, big enough for the memory allocator to
-    hand out fresh, page-faulting memory). Every entry of them a head reads it has written first.
+    Two passes over each head, both in blocks of 6 rows (the last block overlapping, as in
+    :func:`_forward_heads`):
+
+    1. blocks of 6 *queries*: dP = dO Vᵀ (6, n), then dS * scale in place, then dQ = dS K;
+    2. blocks of 6 *keys*: dV = Pᵀ dO and dK = dSᵀ Q. The micro-kernel reads Pᵀ and dSᵀ straight
+       from P and dS (its A operand takes any two strides), so nothing is transposed; causal,
+       only queries i >= j0 saw keys j0..j0+5, so the sums start there.
+
+    One thread takes one contiguous run of heads (:func:`_in_threads`) and allocates its scratch
+    buffers once for the run, not once per head (at T = 256 a (T, Tc) buffer is 256 KB, big enough
+    for the memory allocator to hand out fresh, page-faulting memory each time). Every entry of
+    them a head reads it has written first.
     """
     N, T, D = q.shape
-    Tp, Dp = p.shape[1], _padded(D)
-    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
-    exact = T == Tp and D == Dp  # no padding: write straight into the outputs
-    k0 = T - T  # 0, as an int64 (see _block_nt)
-    ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
-    pt = np.empty((Tp, Tp), dtype=q.dtype)  # Pᵀ
-    dst = np.empty((Tp, Tp), dtype=q.dtype)  # dSᵀ
-    pad = np.empty((0 if exact else 3, Tp, Dp), dtype=q.dtype)  # a padded head's dq, dk, dv
+    Tc, Dc = p.shape[2], pad.shape[2]
+    lanes = vbytes // q.itemsize
+    rows = pad.shape[1]
+    zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
     for h in range(h0, h1):
-        ph = p[h]  # (Tp, Tp)
-        doh = _pack(dout[h], Tp, Dp)  # (Tp, Dp)
-        vh = _pack(v[h], Tp, Dp)  # (Tp, Dp)
-        kt = _pack_t(k[h], Dp, Tp)  # (Dp, Tp)
-        qt = _pack_t(q[h], Dp, Tp)  # (Dp, Tp)
-        dot = _pack_t(dout[h], Dp, Tp)  # (Dp, Tp)
-        dqh, dkh, dvh = (dq[h], dk[h], dv[h]) if exact else (pad[0], pad[1], pad[2])  # (Tp, Dp) each
-        for i0 in range(0, Tp, 4):
-            n = _padded(i0 + 4) if causal else Tp
-            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-                _block_nt(doh, vh, ds, i0, j0, k0, Dp, one)  # dP block = dO Vᵀ
-            for i in range(i0, i0 + 4):  # dS = P * (dP - rowsum(P * dP)); P is 0 where masked
-                prow, drow = ph[i, :n], ds[i, :n]
-                visible = min(i0 + 4, n) if causal else n  # dP beyond is uninitialised
-                delta = one - one
-                for j in range(visible):
-                    delta += prow[j] * drow[j]
-                for j in range(n):
-                    drow[j] = prow[j] * (drow[j] - delta) if j < visible else one - one
-            for d0 in range(0, Dp, 4):
-                _block_nt(ds, kt, dqh, i0, d0, k0, n, scale)  # dQ block = dS K * scale
-            _zero_right(ds, i0, i0 + 4, n)
-        # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
-        _transpose_into(ph, pt, causal)
-        _transpose_into(ds, dst, causal)
-        for j0 in range(0, Tp, 4):
-            start = j0 // 16 * 16 if causal else 0  # causal: only queries i >= j saw key j
-            for d0 in range(0, Dp, 4):
-                _block_nt(pt, dot, dvh, j0, d0, start, Tp, one)
-                _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
-        if not exact:
-            _copy_rows(pad[0], dq[h], T, D)
-            _copy_rows(pad[1], dk[h], T, D)
-            _copy_rows(pad[2], dv[h], T, D)
+        transpose_rows(v[h], vt, 0, T)  # vt[:, :T] = v[h]ᵀ  (D, Tc)
+        ph, doh = p[h], dout[h]  # (T, Tc), (T, D)
+        do_w, q_w, k_w = _whole_vectors(doh, pad[0]), _whole_vectors(q[h], pad[1]), _whole_vectors(k[h], pad[2])
+        dqh, dkh, dvh = (dq[h], dk[h], dv[h]) if rows == 0 else (pad[3], pad[4], pad[5])  # (T, Dc) each
+        for b in range((T + MR - 1) // MR):  # 1. blocks of queries i0..i0+5
+            i0 = min(b * MR, T - MR)
+            seen = i0 + MR if causal else T
+            n = (seen + lanes - 1) // lanes * lanes
+            _block_rows(doh, i0 * D, D, one, vt, zero, Tc, ds, i0 * Tc, Tc, D, n, vbytes, nv_max)  # dP = dO Vᵀ
+            _softmax_backward_rows(ph, ds, i0, n, scale)  # dS * scale
+            _block_rows(ds, i0 * Tc, Tc, one, k_w, zero, Dc, dqh, i0 * Dc, Dc, seen, Dc, vbytes, nv_max)  # dQ = dS K
+        for b in range((T + MR - 1) // MR):  # 2. blocks of keys j0..j0+5
+            j0 = min(b * MR, T - MR)
+            i0 = j0 if causal else zero  # the first query that saw them
+            _block_rows(ph, i0 * Tc + j0, one, Tc, do_w, i0 * Dc, Dc, dvh, j0 * Dc, Dc, T - i0, Dc,
+                        vbytes, nv_max)  # dV = Pᵀ dO
+            _block_rows(ds, i0 * Tc + j0, one, Tc, q_w, i0 * Dc, Dc, dkh, j0 * Dc, Dc, T - i0, Dc,
+                        vbytes, nv_max)  # dK = dSᵀ Q
+        if rows:
+            _copy_rows(pad[3], dq[h], T, D)
+            _copy_rows(pad[4], dk[h], T, D)
+            _copy_rows(pad[5], dv[h], T, D)
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,60 +457,92 @@ def attention_forward(q, k, v, scale, causal=True):
     """Fused attention forward: ``(out, stats)`` for q, k, v of shape (B, H, T, D).
 
     Computes the same ``out`` (B, H, T, D) as :func:`attention_forward_reference`, in the dtype of
-    the inputs (float32 or float64; any strides). ``stats`` is the padded probability matrix
-    (B, H, Tp, Tp) the backward needs; see the module docstring. ``causal=False`` runs the same
-    kernel over every block instead of the lower triangle.
+    the inputs (float32 or float64; any strides). ``stats`` is the probability matrix the backward
+    needs, (B, H, T, Tc) with its columns padded (see the module docstring). ``causal=False`` runs
+    the same kernel over every key instead of the lower triangle. Sequences shorter than one
+    block of 6 queries (T < 6) go to the numpy reference, whose ``stats`` is (B, H, T, T).
     """
     (q, k, v), scale = _check_qkv(q, k, v, scale)
     B, H, T, D = q.shape
-    Tp = _padded(T)
+    Tc = _stats_columns(T)
     if q.size == 0:
-        return np.zeros_like(q), np.zeros((B, H, Tp, Tp), dtype=q.dtype)
+        return np.zeros_like(q), np.zeros((B, H, T, Tc), dtype=q.dtype)
+    if T < MR:  # shorter than one block of queries: a few microseconds of numpy
+        return _quietly(attention_forward_reference, q, k, v, scale, causal)
     # NaN or inf anywhere, or scores that might overflow (|S| <= scale sum|q| sum|k|): numpy's
     # definition decides where they go (see the module docstring). |O| <= max |v| needs no bound.
     b_q, b_k, b_v = _bounds(q, k, v)
-    if not _fast_path_is_exact(b_q, b_k, b_v, products=[(abs(scale), b_q, b_k)],
+    if not _fast_path_is_exact(b_q, b_k, b_v, products=[(b_q, b_k), (abs(scale), b_q, b_k)],
                                limit=float(np.finfo(q.dtype).max)):
         return _quietly(attention_forward_reference, q, k, v, scale, causal)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731  (B, H, T, D) -> (B*H, T, D), no copy
-    out, p = np.empty((B * H, T, D), q.dtype), np.empty((B * H, Tp, Tp), q.dtype)
-    _in_threads(_forward_heads, B * H, B * H * T * T * D, as3(q), as3(k), as3(v), q.dtype.type(scale),
-                bool(causal), out, p)
-    return out.reshape(B, H, T, D), p.reshape(B, H, Tp, Tp)
+    out, p = np.empty((B * H, T, D), q.dtype), np.empty((B * H, T, Tc), q.dtype)
+    vbytes, nv = _blocking()
+    Dc, rows = _whole_vector_columns(D, vbytes // q.itemsize, T)
+
+    def scratch():  # one thread's: Kᵀ (columns T..Tc stay 0), and V and O with Dc columns if D < Dc
+        return np.zeros((D, Tc), q.dtype), np.zeros((rows, Dc), q.dtype), np.empty((rows, Dc), q.dtype)
+
+    args = (as3(q), as3(k), as3(v), q.dtype.type(scale), bool(causal), out, p, vbytes, nv)
+    _in_threads(_forward_heads, B * H, B * H * T * T * D, args, scratch)
+    return out.reshape(B, H, T, D), p.reshape(B, H, T, Tc)
+
+
+def _whole_vector_columns(D, lanes, T):
+    """``(Dc, rows)``: D rounded up to whole vectors of ``lanes`` numbers, and the rows of the
+    kernels' zero-padded copies: T when D needs padding, else 0 (then no copy is made)."""
+    Dc = (D + lanes - 1) // lanes * lanes
+    return Dc, (T if Dc != D else 0)
+
+
+def _stats_columns(T):
+    """Columns of the forward's ``stats``: T rounded up to a multiple of 16, so that every row of
+    scores is whole vectors of any width the micro-kernel uses (16 float32s at most)."""
+    return (T + 15) // 16 * 16
 
 
 def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     """Fused attention backward: ``(dq, dk, dv)``, each (B, H, T, D), given ``dout = dL/dout``.
 
     ``stats`` comes from :func:`attention_forward` (or the reference's ``p``); ``out`` is not
-    needed because ``stats`` holds P itself. ``causal`` must match the forward call.
+    needed because ``stats`` holds P itself. ``causal`` must match the forward call. As in the
+    forward, T < 6 goes to the numpy reference.
     """
     (q, k, v), scale = _check_qkv(q, k, v, scale)
     dout = _check_like(dout, q, "dout")
     B, H, T, D = q.shape
-    Tp = _padded(T)
+    Tc = _stats_columns(T)
     p = np.asarray(stats)
-    if p.dtype != q.dtype or p.shape[:2] != (B, H) or p.shape[2:] not in ((Tp, Tp), (T, T)):
+    if p.dtype != q.dtype or p.shape[:2] != (B, H) or p.shape[2:] not in ((T, Tc), (T, T)):
         raise ValueError(f"attention backward: stats must be the forward's probabilities, "
-                         f"({B}, {H}, {Tp}, {Tp}) {q.dtype}; got {p.shape} {p.dtype}")
+                         f"({B}, {H}, {T}, {Tc}) {q.dtype}; got {p.shape} {p.dtype}")
     if q.size == 0:
         return np.zeros_like(q), np.zeros_like(q), np.zeros_like(q)
+    if T < MR:
+        return _quietly(attention_backward_reference, dout, q, k, v, out, p, scale, causal)
     # The kernels skip the masked entries of dP = dO Vᵀ, which numpy computes and multiplies by
     # P's zeros: exact only if nothing can overflow. With 0 <= P <= 1:  |dP| <= sum|dO| sum|V|,
-    # |dS| <= 2 max|dP|, |dQ| <= max|dS| sum|K| scale, |dK| <= max|dS| sum|Q| scale, |dV| <= sum|dO|.
+    # |dS| <= 2 max|dP| (and the kernel's dS * scale), |dQ| <= max|dS| sum|K| scale,
+    # |dK| <= max|dS| sum|Q| scale, |dV| <= sum|dO|.
     b_dout, b_q, b_k, b_v, b_p = _bounds(dout, q, k, v, p)
     s = abs(scale)
-    products = [(2.0, b_dout, b_v), (2.0, b_dout, b_v, b_k, s), (2.0, b_dout, b_v, b_q, s)]
+    products = [(2.0, b_dout, b_v), (2.0, b_dout, b_v, s), (2.0, b_dout, b_v, b_k, s), (2.0, b_dout, b_v, b_q, s)]
     if not _fast_path_is_exact(b_dout, b_q, b_k, b_v, b_p, products=products,
                                limit=float(np.finfo(q.dtype).max)):
         return _quietly(attention_backward_reference, dout, q, k, v, out, stats, scale, causal)
-    if p.shape[2] != Tp:  # the reference's unpadded P: pad it with zeros
-        padded = np.zeros((B, H, Tp, Tp), dtype=q.dtype)
-        padded[:, :, :T, :T] = p
+    if p.shape[3] != Tc:  # the reference's P (B, H, T, T): pad its columns with zeros
+        padded = np.zeros((B, H, T, Tc), dtype=q.dtype)
+        padded[..., :T] = p
         p = padded
-    p = np.ascontiguousarray(p).reshape(B * H, Tp, Tp)
+    p = np.ascontiguousarray(p).reshape(B * H, T, Tc)
     as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731
     dq, dk, dv = (np.empty((B * H, T, D), q.dtype) for _ in range(3))
-    _in_threads(_backward_run, B * H, B * H * T * T * D, as3(dout), as3(q), as3(k), as3(v), p,
-                q.dtype.type(scale), bool(causal), dq, dk, dv)
+    vbytes, nv = _blocking()
+    Dc, rows = _whole_vector_columns(D, vbytes // q.itemsize, T)
+
+    def scratch():  # one thread's: Vᵀ (columns T..Tc stay 0); dP then dS; dO, Q, K, dQ, dK, dV padded
+        return np.zeros((D, Tc), q.dtype), np.empty((T, Tc), q.dtype), np.zeros((6, rows, Dc), q.dtype)
+
+    args = (as3(dout), as3(q), as3(k), as3(v), p, q.dtype.type(scale), bool(causal), dq, dk, dv, vbytes, nv)
+    _in_threads(_backward_run, B * H, B * H * T * T * D, args, scratch)
     return dq.reshape(B, H, T, D), dk.reshape(B, H, T, D), dv.reshape(B, H, T, D)
