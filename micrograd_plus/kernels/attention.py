@@ -56,6 +56,7 @@ anything else is handed to the numpy reference. So NaN and inf come out exactly 
 reference puts them, at the cost of one pass that sums ``|x|`` over each input.
 """
 
+import importlib
 import math
 
 import numpy as np
@@ -63,13 +64,15 @@ from numba import njit, types
 from numba.core import config
 from numba.extending import intrinsic
 
-from micrograd_plus.kernels import matmul as _matmul
 from micrograd_plus.kernels._cpu import has_fma
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
 from micrograd_plus.kernels._microkernel import MR, make_microkernel
 from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for, transpose_rows
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
+# matmul's module, whose register blocking attention follows (imported by name: the package's
+# attribute ``micrograd_plus.kernels.matmul`` is the function, not the module)
+_matmul = importlib.import_module("micrograd_plus.kernels.matmul")
 
 # Below this much work (heads x T x T x D multiply-adds) one thread does every head: handing
 # heads to a second thread costs ~50 µs (kernels/_shared.py), and one thread takes ~0.4 ms for
