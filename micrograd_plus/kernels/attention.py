@@ -230,40 +230,6 @@ def _block_rows(a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, n, vby
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _copy_rows(src, dst, rows, cols):
-    """dst[:rows, :cols] = src[:rows, :cols], written as loops over 1-D rows.
-
-    (numba compiles a 2-D slice assignment into general broadcasting code that took several
-    seconds to compile, more than all the arithmetic around it; these loops take a fraction.)
-    """
-    for i in range(rows):
-        s, d = src[i], dst[i]
-        for j in range(cols):
-            d[j] = s[j]
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _whole_vectors(x, buf):
-    """x (T, D) itself when ``buf`` is empty (D is already whole vectors); else x copied into
-    ``buf`` (T, Dc), whose columns D..Dc are zeros, and ``buf``. The micro-kernel reads and writes
-    rows of whole vectors; the zeros add nothing to any sum."""
-    if buf.shape[0] == 0:
-        return x
-    _copy_rows(x, buf, x.shape[0], x.shape[1])
-    return buf
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _zero_right(a, r0, r1, c0):
-    """a[r0:r1, c0:] = 0, as loops (see :func:`_copy_rows`)."""
-    zero = a.dtype.type(0)
-    for i in range(r0, r1):
-        row = a[i]
-        for j in range(c0, a.shape[1]):
-            row[j] = zero
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def _softmax_rows(s, i0, n, T, causal, scale):
     """Turn the raw scores s[i0:i0+6, :n] (Q Kᵀ) into probabilities in place: softmax(s * scale).
 
@@ -310,42 +276,37 @@ def _softmax_backward_rows(p, ds, i0, n, scale):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _forward_heads(q, k, v, scale, causal, out, p, vbytes, nv_max, kt, v_buf, o_buf, h0, h1):
+def _forward_heads(q, k, v, scale, causal, out, p, vbytes, nv_max, kt, h0, h1):
     """Heads h0..h1 of the forward: out (N, T, D) and p (N, T, Tc) for q, k, v of shape (N, T, D),
-    N = batch x heads, T >= 6, one head at a time; ``Tc`` is T rounded up to a multiple of 16.
-    Releases the GIL, so threads can run disjoint runs of heads (:func:`_in_threads`).
+    N = batch x heads, T >= 6, D a whole number of vectors, p zero on entry; ``Tc`` is T rounded up
+    to a multiple of 16, and kt a (D, Tc) scratch buffer of zeros. Releases the GIL, so threads
+    can run disjoint runs of heads (:func:`_in_threads`).
 
     For each block of 6 queries: its scores S = Q Kᵀ (6, n) through the micro-kernel, their
     softmax in place, and its 6 rows of O = P V, while those probabilities are still in cache.
     Causal: the block sees keys 0..i0+5 only, so only those columns are computed (n rounded up to
-    whole vectors) and O sums over those keys only. When T is not a multiple of 6 the last block
-    starts at T - 6, overlapping the one before: it recomputes a few rows (the same numbers),
-    and no block ever reads or writes past row T.
+    whole vectors), O sums over those keys only, and the rest of P keeps its zeros. When T is not
+    a multiple of 6 the last block starts at T - 6, overlapping the one before: it recomputes a
+    few rows (the same numbers), and no block ever reads or writes past row T.
 
     (The loop over heads and the body for one head are one function on purpose: numba compiles
     every function it calls separately and then again inside its caller, so a separate one-head
     function cost a second full optimisation of everything below it.)
     """
     N, T, D = q.shape
-    Tc, Dc = p.shape[2], v_buf.shape[1]
+    Tc = p.shape[2]
     lanes = vbytes // q.itemsize
-    rows = v_buf.shape[0]
     zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
     for h in range(h0, h1):
-        transpose_rows(k[h], kt, 0, T)  # kt[:, :T] = k[h]ᵀ  (D, Tc)
-        qh, ph = q[h], p[h]  # (T, D), (T, Tc)
-        vh = _whole_vectors(v[h], v_buf)  # (T, Dc)
-        oh = out[h] if rows == 0 else o_buf  # (T, Dc)
+        transpose_rows(k[h], kt, 0, T)  # kt[:, :T] = k[h]ᵀ  (D, Tc); columns T..Tc stay 0
+        qh, vh, oh, ph = q[h], v[h], out[h], p[h]  # (T, D) x 3, (T, Tc)
         for b in range((T + MR - 1) // MR):
             i0 = min(b * MR, T - MR)  # queries i0..i0+5
             seen = i0 + MR if causal else T  # keys they can see
             n = (seen + lanes - 1) // lanes * lanes  # ... rounded up to whole vectors
             _block_rows(qh, i0 * D, D, one, kt, zero, Tc, ph, i0 * Tc, Tc, D, n, vbytes, nv_max)  # S = Q Kᵀ
             _softmax_rows(ph, i0, n, T, causal, scale)  # P rows, exact zeros where masked
-            _block_rows(ph, i0 * Tc, Tc, one, vh, zero, Dc, oh, i0 * Dc, Dc, seen, Dc, vbytes, nv_max)  # O = P V
-            _zero_right(ph, i0, i0 + MR, n)  # the never-computed upper triangle, for readers of P
-        if rows:
-            _copy_rows(o_buf, out[h], T, D)
+            _block_rows(ph, i0 * Tc, Tc, one, vh, zero, D, oh, i0 * D, D, seen, D, vbytes, nv_max)  # O = P V
 
 
 def _in_threads(kernel, n_heads, work, args, scratch):
@@ -363,8 +324,9 @@ def _in_threads(kernel, n_heads, work, args, scratch):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, vbytes, nv_max, vt, ds, pad, h0, h1):
-    """Heads h0..h1 of the backward, dq, dk, dv (N, T, D), given p (N, T, Tc) from the forward.
+def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, vbytes, nv_max, vt, ds, h0, h1):
+    """Heads h0..h1 of the backward, dq, dk, dv (N, T, D), given p (N, T, Tc) from the forward;
+    vt (D, Tc) zeros and ds (T, Tc) are scratch buffers.
 
     Two passes over each head, both in blocks of 6 rows (the last block overlapping, as in
     :func:`_forward_heads`):
@@ -374,39 +336,33 @@ def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, vbytes, nv_max, v
        from P and dS (its A operand takes any two strides), so nothing is transposed; causal,
        only queries i >= j0 saw keys j0..j0+5, so the sums start there.
 
-    One thread takes one contiguous run of heads (:func:`_in_threads`) and allocates its scratch
-    buffers once for the run, not once per head (at T = 256 a (T, Tc) buffer is 256 KB, big enough
-    for the memory allocator to hand out fresh, page-faulting memory each time). Every entry of
-    them a head reads it has written first.
+    One thread takes one contiguous run of heads (:func:`_in_threads`) and reuses its scratch
+    buffers for every head (at T = 256 a (T, Tc) buffer is 256 KB, big enough for the memory
+    allocator to hand out fresh, page-faulting memory each time). Every entry of ds a head reads
+    it has written first: pass 2 reads columns j0..j0+5 of rows i >= j0, inside what pass 1 wrote.
     """
     N, T, D = q.shape
-    Tc, Dc = p.shape[2], pad.shape[2]
+    Tc = p.shape[2]
     lanes = vbytes // q.itemsize
-    rows = pad.shape[1]
     zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
     for h in range(h0, h1):
-        transpose_rows(v[h], vt, 0, T)  # vt[:, :T] = v[h]ᵀ  (D, Tc)
-        ph, doh = p[h], dout[h]  # (T, Tc), (T, D)
-        do_w, q_w, k_w = _whole_vectors(doh, pad[0]), _whole_vectors(q[h], pad[1]), _whole_vectors(k[h], pad[2])
-        dqh, dkh, dvh = (dq[h], dk[h], dv[h]) if rows == 0 else (pad[3], pad[4], pad[5])  # (T, Dc) each
+        transpose_rows(v[h], vt, 0, T)  # vt[:, :T] = v[h]ᵀ  (D, Tc); columns T..Tc stay 0
+        ph, doh, qh, kh = p[h], dout[h], q[h], k[h]  # (T, Tc), (T, D) x 3
+        dqh, dkh, dvh = dq[h], dk[h], dv[h]  # (T, D) each
         for b in range((T + MR - 1) // MR):  # 1. blocks of queries i0..i0+5
             i0 = min(b * MR, T - MR)
             seen = i0 + MR if causal else T
             n = (seen + lanes - 1) // lanes * lanes
             _block_rows(doh, i0 * D, D, one, vt, zero, Tc, ds, i0 * Tc, Tc, D, n, vbytes, nv_max)  # dP = dO Vᵀ
             _softmax_backward_rows(ph, ds, i0, n, scale)  # dS * scale
-            _block_rows(ds, i0 * Tc, Tc, one, k_w, zero, Dc, dqh, i0 * Dc, Dc, seen, Dc, vbytes, nv_max)  # dQ = dS K
+            _block_rows(ds, i0 * Tc, Tc, one, kh, zero, D, dqh, i0 * D, D, seen, D, vbytes, nv_max)  # dQ = dS K
         for b in range((T + MR - 1) // MR):  # 2. blocks of keys j0..j0+5
             j0 = min(b * MR, T - MR)
             i0 = j0 if causal else zero  # the first query that saw them
-            _block_rows(ph, i0 * Tc + j0, one, Tc, do_w, i0 * Dc, Dc, dvh, j0 * Dc, Dc, T - i0, Dc,
+            _block_rows(ph, i0 * Tc + j0, one, Tc, doh, i0 * D, D, dvh, j0 * D, D, T - i0, D,
                         vbytes, nv_max)  # dV = Pᵀ dO
-            _block_rows(ds, i0 * Tc + j0, one, Tc, q_w, i0 * Dc, Dc, dkh, j0 * Dc, Dc, T - i0, Dc,
+            _block_rows(ds, i0 * Tc + j0, one, Tc, qh, i0 * D, D, dkh, j0 * D, D, T - i0, D,
                         vbytes, nv_max)  # dK = dSᵀ Q
-        if rows:
-            _copy_rows(pad[3], dq[h], T, D)
-            _copy_rows(pad[4], dk[h], T, D)
-            _copy_rows(pad[5], dv[h], T, D)
 
 
 # --------------------------------------------------------------------------------------------
@@ -478,24 +434,38 @@ def attention_forward(q, k, v, scale, causal=True):
     if not _fast_path_is_exact(b_q, b_k, b_v, products=[(b_q, b_k), (abs(scale), b_q, b_k)],
                                limit=float(np.finfo(q.dtype).max)):
         return _quietly(attention_forward_reference, q, k, v, scale, causal)
-    as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731  (B, H, T, D) -> (B*H, T, D), no copy
-    out, p = np.empty((B * H, T, D), q.dtype), np.empty((B * H, T, Tc), q.dtype)
     vbytes, nv = _blocking()
-    Dc, rows = _whole_vector_columns(D, vbytes // q.itemsize, T)
+    Dc = _whole_vectors(D, vbytes // q.itemsize)
+    out, p = np.empty((B * H, T, Dc), q.dtype), np.zeros((B * H, T, Tc), q.dtype)  # P: 0 where never computed
 
-    def scratch():  # one thread's: Kᵀ (columns T..Tc stay 0), and V and O with Dc columns if D < Dc
-        return np.zeros((D, Tc), q.dtype), np.zeros((rows, Dc), q.dtype), np.empty((rows, Dc), q.dtype)
+    def scratch():  # one thread's Kᵀ (Dc, Tc); its columns T..Tc stay 0
+        return (np.zeros((Dc, Tc), q.dtype),)
 
-    args = (as3(q), as3(k), as3(v), q.dtype.type(scale), bool(causal), out, p, vbytes, nv)
+    args = (_heads(q, Dc), _heads(k, Dc), _heads(v, Dc), q.dtype.type(scale), bool(causal), out, p, vbytes, nv)
     _in_threads(_forward_heads, B * H, B * H * T * T * D, args, scratch)
-    return out.reshape(B, H, T, D), p.reshape(B, H, T, Tc)
+    return _unpadded(out, D).reshape(B, H, T, D), p.reshape(B, H, T, Tc)
 
 
-def _whole_vector_columns(D, lanes, T):
-    """``(Dc, rows)``: D rounded up to whole vectors of ``lanes`` numbers, and the rows of the
-    kernels' zero-padded copies: T when D needs padding, else 0 (then no copy is made)."""
-    Dc = (D + lanes - 1) // lanes * lanes
-    return Dc, (T if Dc != D else 0)
+def _whole_vectors(D, lanes):
+    """D rounded up to a whole number of vectors of ``lanes`` numbers: the micro-kernel reads and
+    writes rows of whole vectors."""
+    return (D + lanes - 1) // lanes * lanes
+
+
+def _heads(a, Dc):
+    """a (B, H, T, D) as the kernels take it, (B*H, T, Dc): a view when Dc == D, else a copy
+    with zero columns D..Dc (they add nothing to any sum)."""
+    B, H, T, D = a.shape
+    if Dc == D:
+        return a.reshape(B * H, T, D)  # no copy
+    padded = np.zeros((B * H, T, Dc), dtype=a.dtype)
+    padded[:, :, :D] = a.reshape(B * H, T, D)
+    return padded
+
+
+def _unpadded(a, D):
+    """The first D columns of a kernel's (N, T, Dc) output, C-contiguous (a itself if Dc == D)."""
+    return a if a.shape[2] == D else np.ascontiguousarray(a[:, :, :D])
 
 
 def _stats_columns(T):
@@ -538,14 +508,14 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
         padded[..., :T] = p
         p = padded
     p = np.ascontiguousarray(p).reshape(B * H, T, Tc)
-    as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731
-    dq, dk, dv = (np.empty((B * H, T, D), q.dtype) for _ in range(3))
     vbytes, nv = _blocking()
-    Dc, rows = _whole_vector_columns(D, vbytes // q.itemsize, T)
+    Dc = _whole_vectors(D, vbytes // q.itemsize)
+    dq, dk, dv = (np.empty((B * H, T, Dc), q.dtype) for _ in range(3))
 
-    def scratch():  # one thread's: Vᵀ (columns T..Tc stay 0); dP then dS; dO, Q, K, dQ, dK, dV padded
-        return np.zeros((D, Tc), q.dtype), np.empty((T, Tc), q.dtype), np.zeros((6, rows, Dc), q.dtype)
+    def scratch():  # one thread's Vᵀ (Dc, Tc), whose columns T..Tc stay 0, and dP then dS (T, Tc)
+        return np.zeros((Dc, Tc), q.dtype), np.empty((T, Tc), q.dtype)
 
-    args = (as3(dout), as3(q), as3(k), as3(v), p, q.dtype.type(scale), bool(causal), dq, dk, dv, vbytes, nv)
+    args = (_heads(dout, Dc), _heads(q, Dc), _heads(k, Dc), _heads(v, Dc), p, q.dtype.type(scale), bool(causal),
+            dq, dk, dv, vbytes, nv)
     _in_threads(_backward_run, B * H, B * H * T * T * D, args, scratch)
-    return dq.reshape(B, H, T, D), dk.reshape(B, H, T, D), dv.reshape(B, H, T, D)
+    return tuple(_unpadded(g, D).reshape(B, H, T, D) for g in (dq, dk, dv))
