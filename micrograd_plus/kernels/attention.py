@@ -67,7 +67,7 @@ from numba.extending import intrinsic
 from micrograd_plus.kernels._cpu import has_fma
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
 from micrograd_plus.kernels._microkernel import MR, make_microkernel
-from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for, transpose_rows
+from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 # matmul's module, whose register blocking attention follows (imported by name: the package's
@@ -298,8 +298,10 @@ def _forward_heads(q, k, v, scale, causal, out, p, vbytes, nv_max, kt, h0, h1):
     lanes = vbytes // q.itemsize
     zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
     for h in range(h0, h1):
-        transpose_rows(k[h], kt, 0, T)  # kt[:, :T] = k[h]ᵀ  (D, Tc); columns T..Tc stay 0
-        qh, vh, oh, ph = q[h], v[h], out[h], p[h]  # (T, D) x 3, (T, Tc)
+        qh, kh, vh, oh, ph = q[h], k[h], v[h], out[h], p[h]  # (T, D) x 4, (T, Tc)
+        for t in range(T):  # kt[:, :T] = khᵀ  (D, Tc); columns T..Tc stay 0
+            for d in range(D):
+                kt[d, t] = kh[t, d]
         for b in range((T + MR - 1) // MR):
             i0 = min(b * MR, T - MR)  # queries i0..i0+5
             seen = i0 + MR if causal else T  # keys they can see
@@ -346,8 +348,10 @@ def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, vbytes, nv_max, v
     lanes = vbytes // q.itemsize
     zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
     for h in range(h0, h1):
-        transpose_rows(v[h], vt, 0, T)  # vt[:, :T] = v[h]ᵀ  (D, Tc); columns T..Tc stay 0
-        ph, doh, qh, kh = p[h], dout[h], q[h], k[h]  # (T, Tc), (T, D) x 3
+        ph, doh, qh, kh, vh = p[h], dout[h], q[h], k[h], v[h]  # (T, Tc), (T, D) x 4
+        for t in range(T):  # vt[:, :T] = vhᵀ  (D, Tc); columns T..Tc stay 0
+            for d in range(D):
+                vt[d, t] = vh[t, d]
         dqh, dkh, dvh = dq[h], dk[h], dv[h]  # (T, D) each
         for b in range((T + MR - 1) // MR):  # 1. blocks of queries i0..i0+5
             i0 = min(b * MR, T - MR)
