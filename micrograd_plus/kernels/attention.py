@@ -26,24 +26,34 @@ Two versions of each function live here:
 * :func:`attention_forward` / :func:`attention_backward`: numba kernels that compute the same thing
   several times faster (see ``micrograd-plus bench attention``). What makes them fast:
 
-  - **Fused**: one pass over a block of 4 query rows computes its scores, its softmax and its share
-    of ``O`` while those scores are still in cache; ``S`` never exists as a separate array.
-  - **Only the lower triangle**: with the causal mask, blocks above the diagonal are all zeros in
-    ``P``, so they are neither computed nor read (half the work).
-  - **Register blocking**: every matrix product is built from one micro-kernel,
-    :func:`_block_nt`, that computes a 4x4 block of ``A Bᵀ`` with 16 scalar accumulators. Each
-    value loaded from memory feeds 4 multiply-adds, and LLVM turns the loop into SIMD instructions
-    (the ``reassoc`` fast-math flag lets it reorder the sums to do so).
+  - **Fused**: one pass over a block of 6 queries computes their scores, their softmax and their
+    rows of ``O`` while those scores are still in cache.
+  - **Only the lower triangle**: with the causal mask, a block of queries i0..i0+5 sees keys
+    0..i0+5 only; everything to the right is zero in ``P``, so it is neither computed nor read
+    (half the work).
+  - **Register blocking**: every matrix product (Q Kᵀ, P V, dO Vᵀ, dS K, Pᵀ dO, dSᵀ Q) goes
+    through matmul's micro-kernel (:mod:`micrograd_plus.kernels._microkernel`): a block of 6 rows
+    by up to 4 vectors of C stays in vector registers while the sum runs, each step an outer
+    product of 6 numbers of A with a row of B. It needs B's rows contiguous, so Kᵀ and Vᵀ are
+    copied once per head; A is read through two strides, so Pᵀ and dSᵀ need no copy at all. The
+    block follows matmul's choice for this CPU (6 x 4 vectors with 32 vector registers, 6 x 2 on
+    AVX2's 16; :func:`micrograd_plus.kernels.matmul.use_blocking`).
   - **A fast exp** (:mod:`micrograd_plus.kernels._fastmath`) that vectorises; ``math.exp`` does not.
 
-``stats`` -- what the forward hands the backward -- is ``P`` itself, padded to (B, H, Tp, Tp) with
-``Tp = T`` rounded up to a multiple of 16 (zeros outside the lower triangle when causal). Storing
-``P`` costs ``T*T`` floats per head (about 0.8 MB for the whole GPT training batch) but saves the
-backward from recomputing ``Q Kᵀ`` and every exponential; the alternative, a (B, H, T) log-sum-exp
-from which the backward rebuilds ``P``, is what flash attention does for long sequences where
-``T*T`` does not fit in memory. Our sequences are short, so we spend the memory to save the time.
-Treat ``stats`` as opaque: pass it from :func:`attention_forward` to :func:`attention_backward`.
-(Both backward functions also accept the other forward's ``stats``.)
+Blocks of 6 need T >= 6: shorter sequences (T < 6, a few microseconds of work) go to the numpy
+reference. When T is not a multiple of 6 the last block starts at T - 6 and overlaps the one
+before, recomputing a few rows, so no block reads or writes past the last row. Columns are whole
+vectors: ``stats`` and the scores are padded to ``Tc`` columns (T rounded up to 16), and when D
+is not a whole number of vectors (D = 24, 65, ...) the inputs are copied with zero columns first.
+
+``stats`` -- what the forward hands the backward -- is ``P`` itself, (B, H, T, Tc), exactly zero
+outside the lower triangle (when causal) and in the padding. Storing ``P`` costs ``T*T`` floats per
+head (about 1 MB for the GPT's recipe batch) but saves the backward from recomputing ``Q Kᵀ`` and
+every exponential; the alternative, a (B, H, T) log-sum-exp from which the backward rebuilds
+``P``, is what flash attention does for long sequences where ``T*T`` does not fit in memory. Our
+sequences are short, so we spend the memory to save the time. Treat ``stats`` as opaque: pass it
+from :func:`attention_forward` to :func:`attention_backward`. (Both backward functions also accept
+the other forward's ``stats``.)
 
 **NaN and inf.** The kernels follow IEEE's rules (no ``nnan``/``ninf`` fast-math assumption, no
 exception on a division by zero), so a NaN in q, k or v comes out as NaN, never as a finite
@@ -60,9 +70,7 @@ import importlib
 import math
 
 import numpy as np
-from numba import njit, types
-from numba.core import config
-from numba.extending import intrinsic
+from numba import njit
 
 from micrograd_plus.kernels._cpu import has_fma
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
@@ -175,29 +183,6 @@ def _check_like(a, q, name):
 _microkernel = make_microkernel(_matmul.VECTOR_BYTES, fma=has_fma())
 
 
-@intrinsic
-def _never_inline(typingctx):
-    """Mark the compiled function that calls this as never inlined into its callers (LLVM's
-    ``noinline``); it does nothing else.
-
-    numba links each compiled helper into every function that calls it, where LLVM may copy its
-    body into each call site. For :func:`_block_rows`, whose body is the micro-kernel's loops for
-    every vector width and block width, that was six copies in the backward alone, each compiled
-    to machine code: ~1 s more compilation per dtype. A call costs a few nanoseconds, against the
-    hundreds a block of products takes.
-    """
-    def codegen(context, builder, signature, args):
-        builder.function.attributes.add("noinline")
-        return context.get_dummy_value()
-
-    return types.void(), codegen
-
-
-if config.DISABLE_JIT:  # plain Python then: nothing to mark
-    def _never_inline():
-        pass
-
-
 def _blocking():
     """``(vector bytes, vectors per block row)`` of the register blocking matmul uses on this CPU
     (:func:`micrograd_plus.kernels.matmul.use_blocking`): 6 x 4 vectors with 32 vector registers,
@@ -220,9 +205,10 @@ def _block_rows(a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, n, vby
     the micro-kernel (6 x up to 4 vectors of accumulators in registers for the whole sum).
 
     All the products of attention go through this one function, so the micro-kernel's loops are
-    compiled once per dtype instead of once per product.
+    compiled once per dtype instead of once per product. Callers pass 0 and 1 as int64 variables,
+    never as literals: numba compiles a separate version of a function for each literal argument
+    (it did here: a second copy of the micro-kernel in the backward, ~0.3 s more per dtype).
     """
-    _never_inline()
     lanes = vbytes // c.itemsize
     for j in range(0, n, nv_max * lanes):
         nv = min(nv_max, (n - j) // lanes)

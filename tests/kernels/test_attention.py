@@ -274,7 +274,8 @@ def test_stats_are_p_with_exact_zeros_where_masked_and_padded(rng, causal):
         assert stats.shape == (1, 2, T, (T + 15) // 16 * 16)
         np.testing.assert_array_equal(stats[..., T:], 0.0)
         if causal:
-            np.testing.assert_array_equal(stats[..., :T, :T][..., np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]], 0.0)
+            above = np.triu_indices(T, 1)  # (rows, columns) of the entries above the diagonal
+            np.testing.assert_array_equal(stats[..., above[0], above[1]], 0.0)
         _assert_close(stats[..., :T, :T], p_ref, np.float64, "p")
 
 
