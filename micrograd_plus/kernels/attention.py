@@ -219,9 +219,10 @@ def _block_rows(a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, n, vby
 def _softmax_rows(s, i0, n, T, causal, scale):
     """Turn the raw scores s[i0:i0+6, :n] (Q Kᵀ) into probabilities in place: softmax(s * scale).
 
-    Row i's visible keys are 0..i (causal) or 0..T-1; every other entry of s[i, :n] (masked
-    keys, padding) becomes exactly 0. The loops run over all n entries (whole vectors) and mask
-    with a select, which keeps them whole SIMD registers instead of ragged row lengths.
+    Row i's visible keys are 0..i (causal) or 0..T-1; every other entry of s[i] (masked keys,
+    padding, and the columns from n on that no block computed) becomes exactly 0. The loops run
+    over all n entries (whole vectors) and mask with a select, which keeps them whole SIMD
+    registers instead of ragged row lengths.
     """
     for i in range(i0, i0 + MR):
         row = s[i, :n]
@@ -241,6 +242,9 @@ def _softmax_rows(s, i0, n, T, causal, scale):
         inv = row.dtype.type(1) / total  # (a bare 1 / total is float64)
         for j in range(n):
             row[j] *= inv
+        rest = s[i]
+        for j in range(n, rest.shape[0]):  # the never-computed upper triangle, for readers of P
+            rest[j] = zero
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
@@ -264,14 +268,14 @@ def _softmax_backward_rows(p, ds, i0, n, scale):
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _forward_heads(q, k, v, scale, causal, out, p, vbytes, nv_max, kt, h0, h1):
     """Heads h0..h1 of the forward: out (N, T, D) and p (N, T, Tc) for q, k, v of shape (N, T, D),
-    N = batch x heads, T >= 6, D a whole number of vectors, p zero on entry; ``Tc`` is T rounded up
-    to a multiple of 16, and kt a (D, Tc) scratch buffer of zeros. Releases the GIL, so threads
+    N = batch x heads, T >= 6, D a whole number of vectors; ``Tc`` is T rounded up to a multiple
+    of 16, and kt a (D, Tc) scratch buffer of zeros. Releases the GIL, so threads
     can run disjoint runs of heads (:func:`_in_threads`).
 
     For each block of 6 queries: its scores S = Q Kᵀ (6, n) through the micro-kernel, their
     softmax in place, and its 6 rows of O = P V, while those probabilities are still in cache.
     Causal: the block sees keys 0..i0+5 only, so only those columns are computed (n rounded up to
-    whole vectors), O sums over those keys only, and the rest of P keeps its zeros. When T is not
+    whole vectors), O sums over those keys only, and the rest of P is set to zeros. When T is not
     a multiple of 6 the last block starts at T - 6, overlapping the one before: it recomputes a
     few rows (the same numbers), and no block ever reads or writes past row T.
 
@@ -426,7 +430,7 @@ def attention_forward(q, k, v, scale, causal=True):
         return _quietly(attention_forward_reference, q, k, v, scale, causal)
     vbytes, nv = _blocking()
     Dc = _whole_vectors(D, vbytes // q.itemsize)
-    out, p = np.empty((B * H, T, Dc), q.dtype), np.zeros((B * H, T, Tc), q.dtype)  # P: 0 where never computed
+    out, p = np.empty((B * H, T, Dc), q.dtype), np.empty((B * H, T, Tc), q.dtype)
 
     def scratch():  # one thread's Kᵀ (Dc, Tc); its columns T..Tc stay 0
         return (np.zeros((Dc, Tc), q.dtype),)

@@ -279,6 +279,23 @@ def test_stats_are_p_with_exact_zeros_where_masked_and_padded(rng, causal):
         _assert_close(stats[..., :T, :T], p_ref, np.float64, "p")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_kernel_writes_every_entry_of_p(rng, dtype):
+    """Called on memory full of NaN (np.empty may hand out anything), the kernel leaves none:
+    every entry of P it does not compute, it sets to 0."""
+    vbytes, nv = A._blocking()
+    D = vbytes // np.dtype(dtype).itemsize  # one whole vector
+    for T, causal in ((13, True), (13, False), (20, True)):
+        q, k, v = (rng.standard_normal((2, T, D)).astype(dtype) for _ in range(3))
+        Tc = (T + 15) // 16 * 16
+        out, p = np.full((2, T, D), np.nan, dtype), np.full((2, T, Tc), np.nan, dtype)
+        A._forward_heads(q, k, v, dtype(0.5), causal, out, p, vbytes, nv, np.zeros((D, Tc), dtype), 0, 2)
+        _, p_ref = A.attention_forward_reference(q[None], k[None], v[None], 0.5, causal)
+        np.testing.assert_array_equal(p[..., T:], 0.0)
+        _assert_close(p[..., :T], p_ref[0], dtype, "p")  # (masked entries: exactly 0 in both)
+        assert np.isfinite(out).all()
+
+
 def test_short_sequences_go_to_the_reference(rng, monkeypatch):
     """T < 6 (shorter than one block of queries) runs numpy's definition; T = 6 runs the kernels."""
     calls = []
