@@ -215,7 +215,7 @@ def _block_rows(a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, n, vby
         _microkernel(vbytes, nv, a, a_off, a_rs, a_ks, b, b_off + j, b_ks, c, c_off + j, c_rs, kc, False)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always", **INTERNAL)
 def _softmax_rows(s, i0, n, T, causal, scale):
     """Turn the raw scores s[i0:i0+6, :n] (Q Kᵀ) into probabilities in place: softmax(s * scale).
 
@@ -223,6 +223,10 @@ def _softmax_rows(s, i0, n, T, causal, scale):
     padding, and the columns from n on that no block computed) becomes exactly 0. The loops run
     over all n entries (whole vectors) and mask with a select, which keeps them whole SIMD
     registers instead of ragged row lengths.
+
+    ``inline="always"`` (here and in :func:`_softmax_backward_rows`): each has one caller, so numba
+    copies its body there instead of compiling it on its own and then again inside the caller
+    (measured ~0.3 s less compilation per dtype for the two).
     """
     for i in range(i0, i0 + MR):
         row = s[i, :n]
@@ -247,7 +251,7 @@ def _softmax_rows(s, i0, n, T, causal, scale):
             rest[j] = zero
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always", **INTERNAL)
 def _softmax_backward_rows(p, ds, i0, n, scale):
     """dS * scale = scale * P * (dP - rowsum(P * dP)) for rows i0..i0+5, in place of dP in ds[:, :n].
 
