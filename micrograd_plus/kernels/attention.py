@@ -26,24 +26,34 @@ Two versions of each function live here:
 * :func:`attention_forward` / :func:`attention_backward`: numba kernels that compute the same thing
   several times faster (see ``micrograd-plus bench attention``). What makes them fast:
 
-  - **Fused**: one pass over a block of 4 query rows computes its scores, its softmax and its share
-    of ``O`` while those scores are still in cache; ``S`` never exists as a separate array.
-  - **Only the lower triangle**: with the causal mask, blocks above the diagonal are all zeros in
-    ``P``, so they are neither computed nor read (half the work).
-  - **Register blocking**: every matrix product is built from one micro-kernel,
-    :func:`_block_nt`, that computes a 4x4 block of ``A Bᵀ`` with 16 scalar accumulators. Each
-    value loaded from memory feeds 4 multiply-adds, and LLVM turns the loop into SIMD instructions
-    (the ``reassoc`` fast-math flag lets it reorder the sums to do so).
+  - **Fused**: one pass over a block of 6 queries computes their scores, their softmax and their
+    rows of ``O`` while those scores are still in cache.
+  - **Only the lower triangle**: with the causal mask, a block of queries i0..i0+5 sees keys
+    0..i0+5 only; everything to the right is zero in ``P``, so it is neither computed nor read
+    (half the work).
+  - **Register blocking**: every matrix product (Q Kᵀ, P V, dO Vᵀ, dS K, Pᵀ dO, dSᵀ Q) goes
+    through matmul's micro-kernel (:mod:`micrograd_plus.kernels._microkernel`): a block of 6 rows
+    by up to 4 vectors of C stays in vector registers while the sum runs, each step an outer
+    product of 6 numbers of A with a row of B. It needs B's rows contiguous, so Kᵀ and Vᵀ are
+    copied once per head; A is read through two strides, so Pᵀ and dSᵀ need no copy at all. The
+    block follows matmul's choice for this CPU (6 x 4 vectors with 32 vector registers, 6 x 2 on
+    AVX2's 16; :func:`micrograd_plus.kernels.matmul.use_blocking`).
   - **A fast exp** (:mod:`micrograd_plus.kernels._fastmath`) that vectorises; ``math.exp`` does not.
 
-``stats`` -- what the forward hands the backward -- is ``P`` itself, padded to (B, H, Tp, Tp) with
-``Tp = T`` rounded up to a multiple of 16 (zeros outside the lower triangle when causal). Storing
-``P`` costs ``T*T`` floats per head (about 0.8 MB for the whole GPT training batch) but saves the
-backward from recomputing ``Q Kᵀ`` and every exponential; the alternative, a (B, H, T) log-sum-exp
-from which the backward rebuilds ``P``, is what flash attention does for long sequences where
-``T*T`` does not fit in memory. Our sequences are short, so we spend the memory to save the time.
-Treat ``stats`` as opaque: pass it from :func:`attention_forward` to :func:`attention_backward`.
-(Both backward functions also accept the other forward's ``stats``.)
+Blocks of 6 need T >= 6: shorter sequences (T < 6, a few microseconds of work) go to the numpy
+reference. When T is not a multiple of 6 the last block starts at T - 6 and overlaps the one
+before, recomputing a few rows, so no block reads or writes past the last row. Columns are whole
+vectors: ``stats`` and the scores are padded to ``Tc`` columns (T rounded up to 16), and when D
+is not a whole number of vectors (D = 24, 65, ...) the inputs are copied with zero columns first.
+
+``stats`` -- what the forward hands the backward -- is ``P`` itself, (B, H, T, Tc), exactly zero
+outside the lower triangle (when causal) and in the padding. Storing ``P`` costs ``T*T`` floats per
+head (about 1 MB for the GPT's recipe batch) but saves the backward from recomputing ``Q Kᵀ`` and
+every exponential; the alternative, a (B, H, T) log-sum-exp from which the backward rebuilds
+``P``, is what flash attention does for long sequences where ``T*T`` does not fit in memory. Our
+sequences are short, so we spend the memory to save the time. Treat ``stats`` as opaque: pass it
+from :func:`attention_forward` to :func:`attention_backward`. (Both backward functions also accept
+the other forward's ``stats``.)
 
 **NaN and inf.** The kernels follow IEEE's rules (no ``nnan``/``ninf`` fast-math assumption, no
 exception on a division by zero), so a NaN in q, k or v comes out as NaN, never as a finite
@@ -56,15 +66,21 @@ anything else is handed to the numpy reference. So NaN and inf come out exactly 
 reference puts them, at the cost of one pass that sums ``|x|`` over each input.
 """
 
+import importlib
 import math
 
 import numpy as np
 from numba import njit
 
+from micrograd_plus.kernels._cpu import has_fma
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
-from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for, transpose_rows
+from micrograd_plus.kernels._microkernel import MR, make_microkernel
+from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
+# matmul's module, whose register blocking attention follows (imported by name: the package's
+# attribute ``micrograd_plus.kernels.matmul`` is the function, not the module)
+_matmul = importlib.import_module("micrograd_plus.kernels.matmul")
 
 # Below this much work (heads x T x T x D multiply-adds) one thread does every head: handing
 # heads to a second thread costs ~50 µs (kernels/_shared.py), and one thread takes ~0.4 ms for
@@ -162,187 +178,136 @@ def _check_like(a, q, name):
 # The numba kernels
 # --------------------------------------------------------------------------------------------
 
+#: The micro-kernel matmul uses (see :mod:`~micrograd_plus.kernels._microkernel`), built here once
+#: more: numba's cache stores the compiled loop with the function that calls it, in this file.
+_microkernel = make_microkernel(_matmul.VECTOR_BYTES, fma=has_fma())
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _block_nt(a, b, c, i, j, k0, k1, alpha):
-    """c[i:i+4, j:j+4] = alpha * a[i:i+4, k0:k1] @ b[j:j+4, k0:k1]ᵀ: the register-blocked core.
 
-    Every caller passes ``k0`` as an int64 variable, never the literal ``0``: for a literal numba
-    compiles a second version with k0 the constant 0, measured 1-2.5% faster on one thread but
-    ~0.45 s more compilation per dtype, which would take the whole kernel set over 20 s.
+def _blocking():
+    """``(vector bytes, vectors per block row)`` of the register blocking matmul uses on this CPU
+    (:func:`micrograd_plus.kernels.matmul.use_blocking`): 6 x 4 vectors with 32 vector registers,
+    6 x 2 with AVX2's 16. Read at every call, so forcing a blocking there forces it here too."""
+    return _matmul._VBYTES, _matmul._NV
 
-    a and b are 2-D, C-contiguous, and their rows are read along k (contiguous memory). The 16
-    sums live in registers for the whole loop; each of the 8 values loaded per step feeds 4
-    multiply-adds. The rows are sliced to 1-D views looping from 0, which lets LLVM vectorise
-    (indexing a 2-D array from a variable start inserts checks that block it).
+
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _block_rows(a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, n, vbytes, nv_max):
+    """``C[0:6, 0:n] = A[0:6, 0:kc] @ B[0:kc, 0:n]``: one block of 6 rows of a product.
+
+    Addressing as in the micro-kernel (in elements from each array's first one)::
+
+        A[r, k] = a[a_off + r * a_rs + k * a_ks]    (a_rs = 1, a_ks = row stride reads Aᵀ: no copy)
+        B[k, j] = b[b_off + k * b_ks + j]           (rows contiguous)
+        C[r, j] = c[c_off + r * c_rs + j]
+
+    ``n`` must be a whole number of vectors (``vbytes // itemsize`` numbers each): the columns are
+    cut into panels of ``nv_max`` vectors, the last one narrower, and each panel is one call of
+    the micro-kernel (6 x up to 4 vectors of accumulators in registers for the whole sum).
+
+    All the products of attention go through this one function, so the micro-kernel's loops are
+    compiled once per dtype instead of once per product. Callers pass 0 and 1 as int64 variables,
+    never as literals: numba compiles a separate version of a function for each literal argument
+    (it did here: a second copy of the micro-kernel in the backward, ~0.3 s more per dtype).
     """
-    a0, a1, a2, a3 = a[i, k0:k1], a[i + 1, k0:k1], a[i + 2, k0:k1], a[i + 3, k0:k1]
-    b0, b1, b2, b3 = b[j, k0:k1], b[j + 1, k0:k1], b[j + 2, k0:k1], b[j + 3, k0:k1]
-    zero = c.dtype.type(0)
-    c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = zero
-    c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = zero
-    for t in range(k1 - k0):
-        x0, x1, x2, x3 = a0[t], a1[t], a2[t], a3[t]
-        y0, y1, y2, y3 = b0[t], b1[t], b2[t], b3[t]
-        c00 += x0 * y0
-        c01 += x0 * y1
-        c02 += x0 * y2
-        c03 += x0 * y3
-        c10 += x1 * y0
-        c11 += x1 * y1
-        c12 += x1 * y2
-        c13 += x1 * y3
-        c20 += x2 * y0
-        c21 += x2 * y1
-        c22 += x2 * y2
-        c23 += x2 * y3
-        c30 += x3 * y0
-        c31 += x3 * y1
-        c32 += x3 * y2
-        c33 += x3 * y3
-    c[i, j], c[i, j + 1], c[i, j + 2], c[i, j + 3] = c00 * alpha, c01 * alpha, c02 * alpha, c03 * alpha
-    c[i + 1, j], c[i + 1, j + 1], c[i + 1, j + 2], c[i + 1, j + 3] = (
-        c10 * alpha, c11 * alpha, c12 * alpha, c13 * alpha)
-    c[i + 2, j], c[i + 2, j + 1], c[i + 2, j + 2], c[i + 2, j + 3] = (
-        c20 * alpha, c21 * alpha, c22 * alpha, c23 * alpha)
-    c[i + 3, j], c[i + 3, j + 1], c[i + 3, j + 2], c[i + 3, j + 3] = (
-        c30 * alpha, c31 * alpha, c32 * alpha, c33 * alpha)
+    lanes = vbytes // c.itemsize
+    for j in range(0, n, nv_max * lanes):
+        nv = min(nv_max, (n - j) // lanes)
+        _microkernel(vbytes, nv, a, a_off, a_rs, a_ks, b, b_off + j, b_ks, c, c_off + j, c_rs, kc, False)
 
 
-@njit(cache=True, error_model="numpy")
-def _padded(n):
-    """n rounded up to a multiple of 16 (one AVX-512 register of float32)."""
-    return (n + 15) // 16 * 16
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always", **INTERNAL)
+def _softmax_rows(s, i0, n, T, causal, scale):
+    """Turn the raw scores s[i0:i0+6, :n] (Q Kᵀ) into probabilities in place: softmax(s * scale).
 
+    Row i's visible keys are 0..i (causal) or 0..T-1; every other entry of s[i] (masked keys,
+    padding, and the columns from n on that no block computed) becomes exactly 0. The loops run
+    over all n entries (whole vectors) and mask with a select, which keeps them whole SIMD
+    registers instead of ragged row lengths.
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _pack(x, rows, cols):
-    """x (T, D) itself if it is already (rows, cols), else a zero-padded (rows, cols) copy.
-
-    Padding every dimension to a multiple of 16 means every loop over it is whole SIMD
-    registers, with no slow leftover iterations; the zeros add nothing to any dot product.
+    ``inline="always"`` (here and in :func:`_softmax_backward_rows`): each has one caller, so numba
+    copies its body there instead of compiling it on its own and then again inside the caller
+    (measured ~0.3 s less compilation per dtype for the two).
     """
-    if x.shape[0] == rows and x.shape[1] == cols:
-        return x
-    out = np.zeros((rows, cols), dtype=x.dtype)
-    _copy_rows(x, out, x.shape[0], x.shape[1])
-    return out
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _copy_rows(src, dst, rows, cols):
-    """dst[:rows, :cols] = src[:rows, :cols], written as loops over 1-D rows.
-
-    (numba compiles a 2-D slice assignment into general broadcasting code that took several
-    seconds to compile, more than all the arithmetic around it; these loops take a fraction.)
-    """
-    for i in range(rows):
-        s, d = src[i], dst[i]
-        for j in range(cols):
-            d[j] = s[j]
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _zero_right(a, r0, r1, c0):
-    """a[r0:r1, c0:] = 0, as loops (see :func:`_copy_rows`)."""
-    zero = a.dtype.type(0)
-    for i in range(r0, r1):
-        row = a[i]
-        for j in range(c0, a.shape[1]):
-            row[j] = zero
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _pack_t(x, rows, cols):
-    """The transpose of x (T, D) as a zero-padded, C-contiguous (rows, cols) buffer.
-
-    The copy is matmul's blocked transpose (eight source rows at a time, so both sides move
-    through memory in order), about 3x faster than a plain double loop here.
-    """
-    out = np.zeros((rows, cols), dtype=x.dtype)
-    transpose_rows(x, out, 0, x.shape[0])  # out[:D, :T] = x.T
-    return out
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _transpose_into(src, dst, causal):
-    """dst = srcᵀ for (Tp, Tp) arrays, copied in 4x4 tiles, skipping what is never read.
-
-    The dV and dK products read row j of dst from column ``j // 16 * 16`` on when causal (only
-    queries i >= j saw key j; src is zero above its diagonal), so only those tiles are copied.
-    """
-    n = src.shape[0]
-    for j0 in range(0, n, 4):
-        for i0 in range(j0 // 16 * 16 if causal else 0, n, 4):
-            for j in range(j0, j0 + 4):
-                for i in range(i0, i0 + 4):
-                    dst[j, i] = src[i, j]
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
-def _softmax_rows(s, i0, n, T, causal):
-    """Turn the scores s[i0:i0+4, :n] into probabilities in place.
-
-    Row i's visible keys are 0..i (causal) or 0..T-1; every other entry of s[i, :n] (masked
-    keys, padding, never-computed scores) becomes exactly 0, and padded rows (i >= T) are all 0.
-    The loops run over all n entries (a multiple of 16) and mask with a select, which keeps
-    them whole SIMD registers instead of ragged row lengths.
-    """
-    for i in range(i0, i0 + 4):
+    for i in range(i0, i0 + MR):
         row = s[i, :n]
-        visible = min(i + 1, T) if causal else T
-        if i >= T:
-            visible = 0
-        first = row[0]  # always a computed score: key 0 is visible to every real query
+        visible = i + 1 if causal else T
+        first = row[0] * scale  # always a real score: key 0 is visible to every query
         zero = row.dtype.type(0)  # (not first - first: NaN when first is inf)
         m = first
         for j in range(n):
-            m = max(m, row[j] if j < visible else first)
+            x = row[j] * scale
+            row[j] = x
+            m = max(m, x if j < visible else first)
         total = zero
         for j in range(n):
             e = fast_exp(row[j] - m) if j < visible else zero
             row[j] = e
             total += e
-        inv = row.dtype.type(1) / total if visible > 0 else total  # (a bare 1 / total is float64)
+        inv = row.dtype.type(1) / total  # (a bare 1 / total is float64)
         for j in range(n):
             row[j] *= inv
+        rest = s[i]
+        for j in range(n, rest.shape[0]):  # the never-computed upper triangle, for readers of P
+            rest[j] = zero
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always", **INTERNAL)
+def _softmax_backward_rows(p, ds, i0, n, scale):
+    """dS * scale = scale * P * (dP - rowsum(P * dP)) for rows i0..i0+5, in place of dP in ds[:, :n].
+
+    The softmax's local derivative, row by row. The masked entries need no test: P is exactly 0
+    there, and dP finite (the guard in :func:`attention_backward` makes sure), so they come out 0.
+    The scale that the forward put on the scores is folded in here, once, so that
+    dQ = dS K * scale and dK = dSᵀ Q * scale become plain products.
+    """
+    for i in range(i0, i0 + MR):
+        prow, drow = p[i, :n], ds[i, :n]
+        delta = prow.dtype.type(0)
+        for j in range(n):
+            delta += prow[j] * drow[j]
+        for j in range(n):
+            drow[j] = scale * (prow[j] * (drow[j] - delta))
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _forward_heads(q, k, v, scale, causal, out, p, h0, h1):
-    """Heads h0..h1 of the forward: out (N, T, D) and p (N, Tp, Tp, padded) for q, k, v of shape
-    (N, T, D), N = batch x heads, one head at a time. Releases the GIL, so threads can run
-    disjoint runs of heads (:func:`_in_threads`).
+def _forward_heads(q, k, v, scale, causal, out, p, vbytes, nv_max, kt, h0, h1):
+    """Heads h0..h1 of the forward: out (N, T, D) and p (N, T, Tc) for q, k, v of shape (N, T, D),
+    N = batch x heads, T >= 6, D a whole number of vectors; ``Tc`` is T rounded up to a multiple
+    of 16, and kt a (D, Tc) scratch buffer of zeros. Releases the GIL, so threads
+    can run disjoint runs of heads (:func:`_in_threads`).
+
+    For each block of 6 queries: its scores S = Q Kᵀ (6, n) through the micro-kernel, their
+    softmax in place, and its 6 rows of O = P V, while those probabilities are still in cache.
+    Causal: the block sees keys 0..i0+5 only, so only those columns are computed (n rounded up to
+    whole vectors), O sums over those keys only, and the rest of P is set to zeros. When T is not
+    a multiple of 6 the last block starts at T - 6, overlapping the one before: it recomputes a
+    few rows (the same numbers), and no block ever reads or writes past row T.
 
     (The loop over heads and the body for one head are one function on purpose: numba compiles
     every function it calls separately and then again inside its caller, so a separate one-head
-    function cost a second full optimisation of everything below it, ~0.6 s per dtype.)
+    function cost a second full optimisation of everything below it.)
     """
-    T, D = q.shape[1], q.shape[2]
-    Tp, Dp = p.shape[1], _padded(D)
-    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
-    exact = T == Tp and D == Dp
-    k0 = T - T  # 0, as an int64 (see _block_nt)
+    N, T, D = q.shape
+    Tc = p.shape[2]
+    lanes = vbytes // q.itemsize
+    zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
     for h in range(h0, h1):
-        qh = _pack(q[h], Tp, Dp)  # (Tp, Dp)
-        kh = _pack(k[h], Tp, Dp)  # (Tp, Dp)
-        vt = _pack_t(v[h], Dp, Tp)  # (Dp, Tp): Vᵀ, so O = P (Vᵀ)ᵀ reads rows
-        ph = p[h]  # (Tp, Tp)
-        oh = out[h] if exact else np.empty((Tp, Dp), dtype=q.dtype)  # (Tp, Dp)
-        for i0 in range(0, Tp, 4):
-            n = _padded(i0 + 4) if causal else Tp  # keys this block of queries can see, padded
-            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-                _block_nt(qh, kh, ph, i0, j0, k0, Dp, scale)  # S block = Q Kᵀ * scale
-            _softmax_rows(ph, i0, n, T, causal)  # P rows, exact zeros where masked
-            for d0 in range(0, Dp, 4):
-                _block_nt(ph, vt, oh, i0, d0, k0, n, one)  # O block = P V
-            _zero_right(ph, i0, i0 + 4, n)  # the never-computed upper triangle, for readers of P
-        if not exact:
-            _copy_rows(oh, out[h], T, D)
+        qh, kh, vh, oh, ph = q[h], k[h], v[h], out[h], p[h]  # (T, D) x 4, (T, Tc)
+        for t in range(T):  # kt[:, :T] = khᵀ  (D, Tc); columns T..Tc stay 0
+            for d in range(D):
+                kt[d, t] = kh[t, d]
+        for b in range((T + MR - 1) // MR):
+            i0 = min(b * MR, T - MR)  # queries i0..i0+5
+            seen = i0 + MR if causal else T  # keys they can see
+            n = (seen + lanes - 1) // lanes * lanes  # ... rounded up to whole vectors
+            _block_rows(qh, i0 * D, D, one, kt, zero, Tc, ph, i0 * Tc, Tc, D, n, vbytes, nv_max)  # S = Q Kᵀ
+            _softmax_rows(ph, i0, n, T, causal, scale)  # P rows, exact zeros where masked
+            _block_rows(ph, i0 * Tc, Tc, one, vh, zero, D, oh, i0 * D, D, seen, D, vbytes, nv_max)  # O = P V
 
 
-def _in_threads(kernel, n_heads, work, *args):
-    """``kernel(*args, h0, h1)`` over heads 0..n_heads, cut into one contiguous run per thread.
+def _in_threads(kernel, n_heads, work, args, scratch):
+    """``kernel(*args, *scratch(), h0, h1)`` over heads 0..n_heads, cut into one contiguous run
+    per thread; each run gets its own scratch buffers from ``scratch()``.
 
     Why Python threads and not numba's ``prange``: see :mod:`micrograd_plus.kernels._shared`
     (compiling a ``parallel=True`` version took as long again as the kernels themselves). The
@@ -351,62 +316,51 @@ def _in_threads(kernel, n_heads, work, *args):
     (:func:`~micrograd_plus.kernels._shared.cores_are_free`), everything runs on the calling thread.
     """
     runs = split(n_heads, threads_for(work, _THREADS_MIN))
-    run_in_threads([(kernel, args + (h0, h1)) for h0, h1 in runs])
+    run_in_threads([(kernel, args + scratch() + (h0, h1)) for h0, h1 in runs])
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, h0, h1):
-    """Heads h0..h1 of the backward, dq, dk, dv (N, T, D), given p (N, Tp, Tp) from the forward.
+def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, vbytes, nv_max, vt, ds, h0, h1):
+    """Heads h0..h1 of the backward, dq, dk, dv (N, T, D), given p (N, T, Tc) from the forward;
+    vt (D, Tc) zeros and ds (T, Tc) are scratch buffers.
 
-    One thread takes one contiguous run of heads (:func:`_in_threads`), one head at a time (one
-    function, as in :func:`_forward_heads`), and allocates its (Tp, Tp) scratch buffers once for
-    the run, not once per head (each is 256 KB at T = 256, big enough for the memory allocator to
-    hand out fresh, page-faulting memory). Every entry of them a head reads it has written first.
+    Two passes over each head, both in blocks of 6 rows (the last block overlapping, as in
+    :func:`_forward_heads`):
+
+    1. blocks of 6 *queries*: dP = dO Vᵀ (6, n), then dS * scale in place, then dQ = dS K;
+    2. blocks of 6 *keys*: dV = Pᵀ dO and dK = dSᵀ Q. The micro-kernel reads Pᵀ and dSᵀ straight
+       from P and dS (its A operand takes any two strides), so nothing is transposed; causal,
+       only queries i >= j0 saw keys j0..j0+5, so the sums start there.
+
+    One thread takes one contiguous run of heads (:func:`_in_threads`) and reuses its scratch
+    buffers for every head (at T = 256 a (T, Tc) buffer is 256 KB, big enough for the memory
+    allocator to hand out fresh, page-faulting memory each time). Every entry of ds a head reads
+    it has written first: pass 2 reads columns j0..j0+5 of rows i >= j0, inside what pass 1 wrote.
     """
     N, T, D = q.shape
-    Tp, Dp = p.shape[1], _padded(D)
-    one = q.dtype.type(1)  # not scale - scale + 1: numba types float32 + int as float64
-    exact = T == Tp and D == Dp  # no padding: write straight into the outputs
-    k0 = T - T  # 0, as an int64 (see _block_nt)
-    ds = np.empty((Tp, Tp), dtype=q.dtype)  # dP, then dS in place
-    pt = np.empty((Tp, Tp), dtype=q.dtype)  # Pᵀ
-    dst = np.empty((Tp, Tp), dtype=q.dtype)  # dSᵀ
-    pad = np.empty((0 if exact else 3, Tp, Dp), dtype=q.dtype)  # a padded head's dq, dk, dv
+    Tc = p.shape[2]
+    lanes = vbytes // q.itemsize
+    zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
     for h in range(h0, h1):
-        ph = p[h]  # (Tp, Tp)
-        doh = _pack(dout[h], Tp, Dp)  # (Tp, Dp)
-        vh = _pack(v[h], Tp, Dp)  # (Tp, Dp)
-        kt = _pack_t(k[h], Dp, Tp)  # (Dp, Tp)
-        qt = _pack_t(q[h], Dp, Tp)  # (Dp, Tp)
-        dot = _pack_t(dout[h], Dp, Tp)  # (Dp, Tp)
-        dqh, dkh, dvh = (dq[h], dk[h], dv[h]) if exact else (pad[0], pad[1], pad[2])  # (Tp, Dp) each
-        for i0 in range(0, Tp, 4):
-            n = _padded(i0 + 4) if causal else Tp
-            for j0 in range(0, min(i0 + 4, n) if causal else n, 4):
-                _block_nt(doh, vh, ds, i0, j0, k0, Dp, one)  # dP block = dO Vᵀ
-            for i in range(i0, i0 + 4):  # dS = P * (dP - rowsum(P * dP)); P is 0 where masked
-                prow, drow = ph[i, :n], ds[i, :n]
-                visible = min(i0 + 4, n) if causal else n  # dP beyond is uninitialised
-                delta = one - one
-                for j in range(visible):
-                    delta += prow[j] * drow[j]
-                for j in range(n):
-                    drow[j] = prow[j] * (drow[j] - delta) if j < visible else one - one
-            for d0 in range(0, Dp, 4):
-                _block_nt(ds, kt, dqh, i0, d0, k0, n, scale)  # dQ block = dS K * scale
-            _zero_right(ds, i0, i0 + 4, n)
-        # dV = Pᵀ dO and dK = dSᵀ Q: transpose P and dS so both read contiguous rows.
-        _transpose_into(ph, pt, causal)
-        _transpose_into(ds, dst, causal)
-        for j0 in range(0, Tp, 4):
-            start = j0 // 16 * 16 if causal else 0  # causal: only queries i >= j saw key j
-            for d0 in range(0, Dp, 4):
-                _block_nt(pt, dot, dvh, j0, d0, start, Tp, one)
-                _block_nt(dst, qt, dkh, j0, d0, start, Tp, scale)
-        if not exact:
-            _copy_rows(pad[0], dq[h], T, D)
-            _copy_rows(pad[1], dk[h], T, D)
-            _copy_rows(pad[2], dv[h], T, D)
+        ph, doh, qh, kh, vh = p[h], dout[h], q[h], k[h], v[h]  # (T, Tc), (T, D) x 4
+        for t in range(T):  # vt[:, :T] = vhᵀ  (D, Tc); columns T..Tc stay 0
+            for d in range(D):
+                vt[d, t] = vh[t, d]
+        dqh, dkh, dvh = dq[h], dk[h], dv[h]  # (T, D) each
+        for b in range((T + MR - 1) // MR):  # 1. blocks of queries i0..i0+5
+            i0 = min(b * MR, T - MR)
+            seen = i0 + MR if causal else T
+            n = (seen + lanes - 1) // lanes * lanes
+            _block_rows(doh, i0 * D, D, one, vt, zero, Tc, ds, i0 * Tc, Tc, D, n, vbytes, nv_max)  # dP = dO Vᵀ
+            _softmax_backward_rows(ph, ds, i0, n, scale)  # dS * scale
+            _block_rows(ds, i0 * Tc, Tc, one, kh, zero, D, dqh, i0 * D, D, seen, D, vbytes, nv_max)  # dQ = dS K
+        for b in range((T + MR - 1) // MR):  # 2. blocks of keys j0..j0+5
+            j0 = min(b * MR, T - MR)
+            i0 = j0 if causal else zero  # the first query that saw them
+            _block_rows(ph, i0 * Tc + j0, one, Tc, doh, i0 * D, D, dvh, j0 * D, D, T - i0, D,
+                        vbytes, nv_max)  # dV = Pᵀ dO
+            _block_rows(ds, i0 * Tc + j0, one, Tc, qh, i0 * D, D, dkh, j0 * D, D, T - i0, D,
+                        vbytes, nv_max)  # dK = dSᵀ Q
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,60 +414,106 @@ def attention_forward(q, k, v, scale, causal=True):
     """Fused attention forward: ``(out, stats)`` for q, k, v of shape (B, H, T, D).
 
     Computes the same ``out`` (B, H, T, D) as :func:`attention_forward_reference`, in the dtype of
-    the inputs (float32 or float64; any strides). ``stats`` is the padded probability matrix
-    (B, H, Tp, Tp) the backward needs; see the module docstring. ``causal=False`` runs the same
-    kernel over every block instead of the lower triangle.
+    the inputs (float32 or float64; any strides). ``stats`` is the probability matrix the backward
+    needs, (B, H, T, Tc) with its columns padded (see the module docstring). ``causal=False`` runs
+    the same kernel over every key instead of the lower triangle. Sequences shorter than one
+    block of 6 queries (T < 6) go to the numpy reference, whose ``stats`` is (B, H, T, T).
     """
     (q, k, v), scale = _check_qkv(q, k, v, scale)
     B, H, T, D = q.shape
-    Tp = _padded(T)
+    Tc = _stats_columns(T)
     if q.size == 0:
-        return np.zeros_like(q), np.zeros((B, H, Tp, Tp), dtype=q.dtype)
+        return np.zeros_like(q), np.zeros((B, H, T, Tc), dtype=q.dtype)
+    if T < MR:  # shorter than one block of queries: a few microseconds of numpy
+        return _quietly(attention_forward_reference, q, k, v, scale, causal)
     # NaN or inf anywhere, or scores that might overflow (|S| <= scale sum|q| sum|k|): numpy's
     # definition decides where they go (see the module docstring). |O| <= max |v| needs no bound.
     b_q, b_k, b_v = _bounds(q, k, v)
-    if not _fast_path_is_exact(b_q, b_k, b_v, products=[(abs(scale), b_q, b_k)],
+    if not _fast_path_is_exact(b_q, b_k, b_v, products=[(b_q, b_k), (abs(scale), b_q, b_k)],
                                limit=float(np.finfo(q.dtype).max)):
         return _quietly(attention_forward_reference, q, k, v, scale, causal)
-    as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731  (B, H, T, D) -> (B*H, T, D), no copy
-    out, p = np.empty((B * H, T, D), q.dtype), np.empty((B * H, Tp, Tp), q.dtype)
-    _in_threads(_forward_heads, B * H, B * H * T * T * D, as3(q), as3(k), as3(v), q.dtype.type(scale),
-                bool(causal), out, p)
-    return out.reshape(B, H, T, D), p.reshape(B, H, Tp, Tp)
+    vbytes, nv = _blocking()
+    Dc = _whole_vectors(D, vbytes // q.itemsize)
+    out, p = np.empty((B * H, T, Dc), q.dtype), np.empty((B * H, T, Tc), q.dtype)
+
+    def scratch():  # one thread's Kᵀ (Dc, Tc); its columns T..Tc stay 0
+        return (np.zeros((Dc, Tc), q.dtype),)
+
+    args = (_heads(q, Dc), _heads(k, Dc), _heads(v, Dc), q.dtype.type(scale), bool(causal), out, p, vbytes, nv)
+    _in_threads(_forward_heads, B * H, B * H * T * T * D, args, scratch)
+    return _unpadded(out, D).reshape(B, H, T, D), p.reshape(B, H, T, Tc)
+
+
+def _whole_vectors(D, lanes):
+    """D rounded up to a whole number of vectors of ``lanes`` numbers: the micro-kernel reads and
+    writes rows of whole vectors."""
+    return (D + lanes - 1) // lanes * lanes
+
+
+def _heads(a, Dc):
+    """a (B, H, T, D) as the kernels take it, (B*H, T, Dc): a view when Dc == D, else a copy
+    with zero columns D..Dc (they add nothing to any sum)."""
+    B, H, T, D = a.shape
+    if Dc == D:
+        return a.reshape(B * H, T, D)  # no copy
+    padded = np.zeros((B * H, T, Dc), dtype=a.dtype)
+    padded[:, :, :D] = a.reshape(B * H, T, D)
+    return padded
+
+
+def _unpadded(a, D):
+    """The first D columns of a kernel's (N, T, Dc) output, C-contiguous (a itself if Dc == D)."""
+    return a if a.shape[2] == D else np.ascontiguousarray(a[:, :, :D])
+
+
+def _stats_columns(T):
+    """Columns of the forward's ``stats``: T rounded up to a multiple of 16, so that every row of
+    scores is whole vectors of any width the micro-kernel uses (16 float32s at most)."""
+    return (T + 15) // 16 * 16
 
 
 def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     """Fused attention backward: ``(dq, dk, dv)``, each (B, H, T, D), given ``dout = dL/dout``.
 
     ``stats`` comes from :func:`attention_forward` (or the reference's ``p``); ``out`` is not
-    needed because ``stats`` holds P itself. ``causal`` must match the forward call.
+    needed because ``stats`` holds P itself. ``causal`` must match the forward call. As in the
+    forward, T < 6 goes to the numpy reference.
     """
     (q, k, v), scale = _check_qkv(q, k, v, scale)
     dout = _check_like(dout, q, "dout")
     B, H, T, D = q.shape
-    Tp = _padded(T)
+    Tc = _stats_columns(T)
     p = np.asarray(stats)
-    if p.dtype != q.dtype or p.shape[:2] != (B, H) or p.shape[2:] not in ((Tp, Tp), (T, T)):
+    if p.dtype != q.dtype or p.shape[:2] != (B, H) or p.shape[2:] not in ((T, Tc), (T, T)):
         raise ValueError(f"attention backward: stats must be the forward's probabilities, "
-                         f"({B}, {H}, {Tp}, {Tp}) {q.dtype}; got {p.shape} {p.dtype}")
+                         f"({B}, {H}, {T}, {Tc}) {q.dtype}; got {p.shape} {p.dtype}")
     if q.size == 0:
         return np.zeros_like(q), np.zeros_like(q), np.zeros_like(q)
+    if T < MR:
+        return _quietly(attention_backward_reference, dout, q, k, v, out, p, scale, causal)
     # The kernels skip the masked entries of dP = dO Vᵀ, which numpy computes and multiplies by
     # P's zeros: exact only if nothing can overflow. With 0 <= P <= 1:  |dP| <= sum|dO| sum|V|,
-    # |dS| <= 2 max|dP|, |dQ| <= max|dS| sum|K| scale, |dK| <= max|dS| sum|Q| scale, |dV| <= sum|dO|.
+    # |dS| <= 2 max|dP| (and the kernel's dS * scale), |dQ| <= max|dS| sum|K| scale,
+    # |dK| <= max|dS| sum|Q| scale, |dV| <= sum|dO|.
     b_dout, b_q, b_k, b_v, b_p = _bounds(dout, q, k, v, p)
     s = abs(scale)
-    products = [(2.0, b_dout, b_v), (2.0, b_dout, b_v, b_k, s), (2.0, b_dout, b_v, b_q, s)]
+    products = [(2.0, b_dout, b_v), (2.0, b_dout, b_v, s), (2.0, b_dout, b_v, b_k, s), (2.0, b_dout, b_v, b_q, s)]
     if not _fast_path_is_exact(b_dout, b_q, b_k, b_v, b_p, products=products,
                                limit=float(np.finfo(q.dtype).max)):
         return _quietly(attention_backward_reference, dout, q, k, v, out, stats, scale, causal)
-    if p.shape[2] != Tp:  # the reference's unpadded P: pad it with zeros
-        padded = np.zeros((B, H, Tp, Tp), dtype=q.dtype)
-        padded[:, :, :T, :T] = p
+    if p.shape[3] != Tc:  # the reference's P (B, H, T, T): pad its columns with zeros
+        padded = np.zeros((B, H, T, Tc), dtype=q.dtype)
+        padded[..., :T] = p
         p = padded
-    p = np.ascontiguousarray(p).reshape(B * H, Tp, Tp)
-    as3 = lambda a: a.reshape(B * H, T, D)  # noqa: E731
-    dq, dk, dv = (np.empty((B * H, T, D), q.dtype) for _ in range(3))
-    _in_threads(_backward_run, B * H, B * H * T * T * D, as3(dout), as3(q), as3(k), as3(v), p,
-                q.dtype.type(scale), bool(causal), dq, dk, dv)
-    return dq.reshape(B, H, T, D), dk.reshape(B, H, T, D), dv.reshape(B, H, T, D)
+    p = np.ascontiguousarray(p).reshape(B * H, T, Tc)
+    vbytes, nv = _blocking()
+    Dc = _whole_vectors(D, vbytes // q.itemsize)
+    dq, dk, dv = (np.empty((B * H, T, Dc), q.dtype) for _ in range(3))
+
+    def scratch():  # one thread's Vᵀ (Dc, Tc), whose columns T..Tc stay 0, and dP then dS (T, Tc)
+        return np.zeros((Dc, Tc), q.dtype), np.empty((T, Tc), q.dtype)
+
+    args = (_heads(dout, Dc), _heads(q, Dc), _heads(k, Dc), _heads(v, Dc), p, q.dtype.type(scale), bool(causal),
+            dq, dk, dv, vbytes, nv)
+    _in_threads(_backward_run, B * H, B * H * T * T * D, args, scratch)
+    return tuple(_unpadded(g, D).reshape(B, H, T, D) for g in (dq, dk, dv))

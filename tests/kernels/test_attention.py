@@ -10,6 +10,8 @@ The chain of trust:
 Shapes are small so the suite also runs under ``NUMBA_DISABLE_JIT=1``.
 """
 
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -18,6 +20,9 @@ from hypothesis import strategies as st
 from micrograd_plus.gradcheck import numerical_gradient
 from micrograd_plus.kernels import _fastmath
 from micrograd_plus.kernels import attention as A
+
+# the module (the package's attribute ``micrograd_plus.kernels.matmul`` is the function)
+mm = importlib.import_module("micrograd_plus.kernels.matmul")
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
@@ -214,3 +219,95 @@ def test_fast_exp_python_definition_agrees():
         assert isinstance(y, np.float32)
         assert abs(float(y) - np.exp(x)) <= 2e-7 * np.exp(x)
     assert _fastmath.fast_exp(-800.0) == 0.0
+
+
+# ---- the micro-kernel paths: blocks of 6 rows, whole vectors of columns, both blockings ----------
+
+# T around the block of 6 queries (6 = one block, 7..17 = the last block overlapping the one before,
+# 12 = no overlap) and around 16 (the stats' column padding); D around every vector width the
+# micro-kernel uses (4, 8 and 16 numbers), and 65 (one past a whole number of vectors).
+EDGE_T = [6, 7, 11, 12, 13, 16, 17, 64]
+EDGE_D = [1, 8, 16, 24, 32, 64, 65]
+
+
+@pytest.fixture(params=[32, 16], ids=["6x4 (32 registers)", "6x2 (16 registers, AVX2)"])
+def blocking(request):
+    """Force matmul's register blocking (attention follows it) for one test, then restore it."""
+    previous = mm.BLOCKING
+    mm.use_blocking(request.param)
+    yield request.param
+    mm.use_blocking({"6x4": 32, "6x2": 16}[previous])
+
+
+def test_attention_follows_matmuls_blocking(blocking):
+    vbytes, nv = A._blocking()
+    assert nv == (4 if blocking == 32 else 2) and vbytes == (mm.VECTOR_BYTES if blocking == 32 else
+                                                              min(mm.VECTOR_BYTES, 32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal", [True, False])
+def test_each_blocking_matches_reference_at_the_edges(blocking, dtype, causal, rng):
+    """Every (T, D) edge above, forward and backward, on both register blockings."""
+    for T in EDGE_T:
+        for D in EDGE_D:
+            q, k, v, dout = _inputs(rng, (2, 1, T, D), dtype)
+            scale = D ** -0.5
+            out, stats = A.attention_forward(q, k, v, scale, causal)
+            out_ref, p_ref = A.attention_forward_reference(q, k, v, scale, causal)
+            _assert_close(out, out_ref, dtype, f"out T={T} D={D}")
+            grads = A.attention_backward(dout, q, k, v, out, stats, scale, causal)
+            grads_ref = A.attention_backward_reference(dout, q, k, v, out_ref, p_ref, scale, causal)
+            for name, g, g_ref in zip(("dq", "dk", "dv"), grads, grads_ref):
+                assert g.shape == q.shape and g.flags.c_contiguous, name
+                _assert_close(g, g_ref, dtype, f"{name} T={T} D={D}")
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_stats_are_p_with_exact_zeros_where_masked_and_padded(rng, causal):
+    """stats (B, H, T, Tc), Tc = T rounded up to 16: P itself, exactly 0 above the diagonal
+    (causal) and in the padding columns -- the backward and the reference both rely on it."""
+    for T in (7, 13, 20):
+        q, k, v, _ = _inputs(rng, (1, 2, T, 8), np.float64)
+        _, stats = A.attention_forward(q, k, v, 0.5, causal)
+        _, p_ref = A.attention_forward_reference(q, k, v, 0.5, causal)
+        assert stats.shape == (1, 2, T, (T + 15) // 16 * 16)
+        np.testing.assert_array_equal(stats[..., T:], 0.0)
+        if causal:
+            above = np.triu_indices(T, 1)  # (rows, columns) of the entries above the diagonal
+            np.testing.assert_array_equal(stats[..., above[0], above[1]], 0.0)
+        _assert_close(stats[..., :T, :T], p_ref, np.float64, "p")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_kernel_writes_every_entry_of_p(rng, dtype):
+    """Called on memory full of NaN (np.empty may hand out anything), the kernel leaves none:
+    every entry of P it does not compute, it sets to 0."""
+    vbytes, nv = A._blocking()
+    D = vbytes // np.dtype(dtype).itemsize  # one whole vector
+    for T, causal in ((13, True), (13, False), (20, True)):
+        q, k, v = (rng.standard_normal((2, T, D)).astype(dtype) for _ in range(3))
+        Tc = (T + 15) // 16 * 16
+        out, p = np.full((2, T, D), np.nan, dtype), np.full((2, T, Tc), np.nan, dtype)
+        A._forward_heads(q, k, v, dtype(0.5), causal, out, p, vbytes, nv, np.zeros((D, Tc), dtype), 0, 2)
+        _, p_ref = A.attention_forward_reference(q[None], k[None], v[None], 0.5, causal)
+        np.testing.assert_array_equal(p[..., T:], 0.0)
+        _assert_close(p[..., :T], p_ref[0], dtype, "p")  # (masked entries: exactly 0 in both)
+        assert np.isfinite(out).all()
+
+
+def test_short_sequences_go_to_the_reference(rng, monkeypatch):
+    """T < 6 (shorter than one block of queries) runs numpy's definition; T = 6 runs the kernels."""
+    calls = []
+    real = A._in_threads
+    monkeypatch.setattr(A, "_in_threads", lambda kernel, *a: (calls.append(kernel.__name__), real(kernel, *a)))
+    for T, expected in ((5, []), (6, ["_forward_heads", "_backward_run"])):
+        calls.clear()
+        q, k, v, dout = _inputs(rng, (1, 2, T, 4), np.float64)
+        out, stats = A.attention_forward(q, k, v, 0.5)
+        out_ref, p_ref = A.attention_forward_reference(q, k, v, 0.5)
+        grads = A.attention_backward(dout, q, k, v, out, stats, 0.5)
+        assert calls == expected, T
+        _assert_close(out, out_ref, np.float64, "out")
+        for g, g_ref in zip(grads, A.attention_backward_reference(dout, q, k, v, out_ref, p_ref, 0.5)):
+            _assert_close(g, g_ref, np.float64, "grad")

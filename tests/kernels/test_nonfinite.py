@@ -149,15 +149,18 @@ def test_raw_fused_kernels_propagate_nan_without_the_guard(dtype):
     """Below the guard, the compiled loops themselves follow IEEE rules: a NaN (or inf) in query
     row 3 makes output row 3 NaN, never a finite number and never an exception."""
     rng = np.random.default_rng(1)
+    vbytes, nv = A._blocking()
+    D = vbytes // np.dtype(dtype).itemsize  # the kernels take D as whole vectors (the caller pads)
     for value in (np.nan, np.inf):
-        q, k, v, dout = (rng.standard_normal((2, 8, 4)).astype(dtype) for _ in range(4))
+        q, k, v, dout = (rng.standard_normal((2, 8, D)).astype(dtype) for _ in range(4))
         q[1, 3, 0] = value
-        out, p = np.empty_like(q), np.empty((2, 16, 16), dtype)  # (N, T, D), padded (N, Tp, Tp)
-        A._forward_heads(q, k, v, dtype(0.5), True, out, p, 0, 2)
+        out, p = np.empty_like(q), np.zeros((2, 8, 16), dtype)  # (N, T, D), (N, T, Tc) columns padded
+        A._forward_heads(q, k, v, dtype(0.5), True, out, p, vbytes, nv, np.zeros((D, 16), dtype), 0, 2)
         assert np.isnan(out[1, 3]).all()
         assert np.isfinite(out[0]).all() and np.isfinite(np.delete(out[1], 3, axis=0)).all()
         dq, dk, dv = np.empty_like(q), np.empty_like(q), np.empty_like(q)
-        A._backward_run(dout, q, k, v, p, dtype(0.5), True, dq, dk, dv, 0, 2)
+        A._backward_run(dout, q, k, v, p, dtype(0.5), True, dq, dk, dv, vbytes, nv, np.zeros((D, 16), dtype),
+                        np.empty((8, 16), dtype), 0, 2)
         assert np.isnan(dq[1, 3]).all() and np.isfinite(dq[0]).all()
 
 
@@ -262,8 +265,8 @@ def test_every_kernel_keeps_ieee_nan_rules():
 
 def test_softmax_of_a_row_of_minus_inf_is_nan_not_an_exception():
     """Every score -inf (where fast-math's exp once returned 0 and 1 / total raised), called directly."""
-    s = np.full((16, 16), -np.inf, np.float32)
+    s = np.full((6, 16), -np.inf, np.float32)
     # the helper is compiled for compiled callers only (kernels._shared.INTERNAL): call it from one
-    call = numba.njit(lambda s: A._softmax_rows(s, 0, 16, 4, True))
+    call = numba.njit(lambda s: A._softmax_rows(s, 0, 16, 6, True, s.dtype.type(1)))
     call(s)  # must not raise
-    assert np.isnan(s[:4, 0]).all()  # -inf - (-inf) is NaN: exp(NaN) / NaN
+    assert np.isnan(s[:, 0]).all()  # -inf - (-inf) is NaN: exp(NaN) / NaN

@@ -77,9 +77,11 @@ def _close(actual, expected, dtype, what):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("causal", [True, False])
-def test_attention_both_paths_match_reference(path, dtype, causal, rng):
-    """7 heads (uneven runs over 3 threads), T = 9 and D = 5 (the padded paths)."""
-    q, k, v, dout = ((rng.standard_normal((7, 1, 9, 5))).astype(dtype) for _ in range(4))
+@pytest.mark.parametrize("shape", [(7, 1, 9, 5), (5, 1, 64, 32)])
+def test_attention_both_paths_match_reference(path, dtype, causal, shape, rng):
+    """7 or 5 heads (uneven runs over 3 threads): T = 9 and D = 5 (the last block of queries
+    overlapping, D padded to whole vectors), and a GPT head (T = 64, D = 32: no padding)."""
+    q, k, v, dout = ((rng.standard_normal(shape)).astype(dtype) for _ in range(4))
     out, stats = A.attention_forward(q, k, v, 0.4, causal)
     out_ref, p_ref = A.attention_forward_reference(q, k, v, 0.4, causal)
     _close(out, out_ref, dtype, "out")
