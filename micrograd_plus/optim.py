@@ -389,6 +389,12 @@ class Adam(Optimizer):
     both move by about ``lr`` per step. ``weight_decay`` here is the classic L2 penalty added to
     the gradient (``g = g + weight_decay * p``); for decoupled decay use :class:`AdamW`.
 
+    The lines above, written out in numpy, are
+    :func:`micrograd_plus.kernels.optim.adam_update_reference`. With the ``"numba"`` kernel backend
+    (the default) each parameter's whole update runs as one compiled pass instead
+    (:func:`micrograd_plus.kernels.optim.adam_update`), with the same numbers, bit for bit, at a
+    quarter of the time; AMSGrad, and parameters it cannot update in place, take the reference.
+
     Args:
         params: parameters or parameter groups (see :class:`Optimizer`).
         lr: learning rate (default 1e-3).
