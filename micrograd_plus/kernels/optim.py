@@ -45,7 +45,7 @@ import numpy as np
 from numba import njit
 
 __all__ = ["adam_update", "adam_update_reference", "sum_of_squares", "sum_of_squares_reference",
-           "adam_constants", "PARALLEL_MIN"]
+           "adam_constants"]
 
 _DECAY = {"none": 0, "decoupled": 1, "l2": 2}
 
