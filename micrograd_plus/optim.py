@@ -424,6 +424,7 @@ class Adam(Optimizer):
 
     def step(self):
         """Apply one Adam (or AdamW) update to every parameter that has a gradient."""
+        compiled = []  # the updates the compiled loop does, all at once after the loop
         for group in self.param_groups:
             lr = _as_float(group["lr"], "lr")
             beta1, beta2 = (_as_float(b, "beta") for b in group["betas"])
@@ -445,9 +446,10 @@ class Adam(Optimizer):
                 args = (lr, beta1, beta2, eps, weight_decay, state["step"], "decoupled" if self._decoupled else "l2")
                 if not group["amsgrad"] and _compiled(p.data, m, v):
                     # the whole update in one compiled pass, the same numbers as the reference
-                    _kernels.adam_update(p.data, np.ascontiguousarray(g), m, v, *args)
+                    compiled.append((p.data, np.ascontiguousarray(g), m, v) + args)
                 else:
                     _kernels.adam_update_reference(p.data, g, m, v, *args, max_v=state.get("max_exp_avg_sq"))
+        _kernels.adam_update_many(compiled)  # on two threads when that pays, see kernels/optim.py
 
 
 class AdamW(Adam):

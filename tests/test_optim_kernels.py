@@ -193,3 +193,36 @@ def test_clip_grad_norm_on_either_backend(backend):
     assert total == pytest.approx(13.0, rel=1e-12)
     np.testing.assert_allclose(ps[0].grad, [1.5, -2.0], rtol=1e-6)
     np.testing.assert_allclose(ps[1].grad, [[6.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_many_updates_on_threads_equal_the_reference(threads, monkeypatch):
+    monkeypatch.setattr(K, "threads_for", lambda work, min_work: threads)  # as if the cores were free
+    rng = np.random.default_rng(7)
+    sizes = [1, 500, 3, 64, 1000, 7]
+    ours, ref = [], []
+    for i, n in enumerate(sizes):
+        dtype = DTYPES[i % 2]
+        p, m, v = _state(rng, (n,), dtype)
+        g = rng.standard_normal(n).astype(dtype)
+        hyper = (1e-2 * (i + 1), 0.9, 0.99, 1e-8, 0.1 * (i % 3), i + 1, ["decoupled", "l2", "none"][i % 3])
+        ours.append((p, g, m, v) + hyper)
+        ref.append((p.copy(), g, m.copy(), v.copy()) + hyper)
+    K.adam_update_many(ours)
+    for a, b in zip(ours, ref):
+        K.adam_update_reference(*b)
+        for x, y in zip(a[:4], b[:4]):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_many_updates_check_everything_before_changing_anything():
+    good = [np.ones(3) for _ in range(4)]
+    bad = [np.ones(3), np.ones(2), np.ones(3), np.ones(3)]
+    hyper = (0.1, 0.9, 0.99, 1e-8, 0.0, 1)
+    with pytest.raises(ValueError, match="g has shape"):
+        K.adam_update_many([tuple(good) + hyper, tuple(bad) + hyper])
+    np.testing.assert_array_equal(good[0], np.ones(3))  # the first parameter was not updated
+
+
+def test_everything_exported_exists():
+    assert all(hasattr(K, name) for name in K.__all__)

@@ -26,14 +26,16 @@ The constants (``1 - lr * weight_decay``, ``1 - beta1``, ``lr / (1 - beta1**t)``
 out once per step in Python, in float64, and handed to the loop rounded to the parameter's dtype:
 exactly what numpy does when a Python number meets a float32 array (NEP 50).
 
-**One thread.** The update reads and writes memory and does little arithmetic, and one core
-already moves about as many bytes as the machine's memory delivers: measured on the 2-core Zen 4
-development VM (avx512f), float32, the 39 parameters of the 10.7M GPT took 29.2 ms a step in
-numpy, 7.7 ms in this loop on one thread and 8.3 ms split across two Python threads
-(:func:`~micrograd_plus.kernels._shared.run_in_threads`, each thread half of every parameter
-above 65,536 numbers); one 10.7M-number array alone, 8.1 ms on one thread and 7.3 ms on two.
-A ``prange`` twin would cost another 0.6 CPU s of compilation per dtype for that 10%, so there
-is none.
+**Threads.** The update reads and writes memory and does little arithmetic, so one core already
+moves nearly as many bytes as the machine's memory delivers. :func:`adam_update_many` (what
+:class:`~micrograd_plus.optim.Adam` calls with all its parameters) deals whole parameters out to
+two threads, about half of the numbers each, when there are at least :data:`PARALLEL_MIN` of them
+and the cores are free (:func:`~micrograd_plus.kernels._shared.threads_for`): one hand-over per
+step, not one per parameter. Measured on the 2-core Zen 4 development VM (avx512f), float32, the
+39 parameters of the 10.7M GPT, median ms per step: numpy 29.2; this loop on one thread 7.7 at a
+load average of 1.7, and at loads of 2.1-3.2 one thread 10.7-16.4 against 9.1-12.0 on two (while
+two threads that split every parameter above 65,536 numbers in half gained nothing: 8.3 ms at
+load 1.7). A ``prange`` twin would cost another 0.6 CPU s of compilation per dtype, so there is none.
 
 Every function takes C-contiguous arrays of one dtype, float32 or float64, and updates its
 outputs in place; :func:`adam_update` checks that and says what was wrong.
@@ -44,8 +46,15 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["adam_update", "adam_update_reference", "sum_of_squares", "sum_of_squares_reference",
-           "adam_constants"]
+from micrograd_plus.kernels._shared import run_in_threads, threads_for
+
+__all__ = ["adam_update", "adam_update_many", "adam_update_reference", "sum_of_squares",
+           "sum_of_squares_reference", "adam_constants", "PARALLEL_MIN"]
+
+#: Below this many numbers in all, one thread updates every parameter: measured on the 2-core
+#: development VM, the 0.8M parameters of nanoGPT's CPU recipe take 0.8 ms on one thread, where
+#: handing half of them to a second thread (~50 µs) and the memory they share leave little to win.
+PARALLEL_MIN = 1_000_000
 
 _DECAY = {"none": 0, "decoupled": 1, "l2": 2}
 
@@ -146,12 +155,8 @@ def _flat(a, dtype, name, writable):
     return a.reshape(-1)
 
 
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay="decoupled"):
-    """One Adam(W) step in one compiled pass, in place on ``p``, ``m`` and ``v``.
-
-    Same arguments and the same numbers, bit for bit, as :func:`adam_update_reference`. All four
-    arrays share shape and dtype (float32 or float64) and are C-contiguous; ``g`` is only read.
-    """
+def _prepared(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay="decoupled"):
+    """The checked arguments of one :func:`_adam_flat` call (raises naming what is wrong)."""
     if p.dtype not in (np.float32, np.float64):
         raise TypeError(f"adam_update: expected float32 or float64 arrays, got {p.dtype}")
     if decay not in _DECAY:
@@ -163,8 +168,43 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay="de
             _flat(m, p.dtype, "m", True), _flat(v, p.dtype, "v", True)]
     mode = _DECAY[decay] if weight_decay != 0 else 0
     dt = p.dtype.type
-    constants = [dt(c) for c in adam_constants(lr, beta1, beta2, eps, weight_decay, step)]
-    _adam_flat(*flat, mode, *constants)
+    return flat + [mode] + [dt(c) for c in adam_constants(lr, beta1, beta2, eps, weight_decay, step)]
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay="decoupled"):
+    """One Adam(W) step in one compiled pass, in place on ``p``, ``m`` and ``v``.
+
+    Same arguments and the same numbers, bit for bit, as :func:`adam_update_reference`. All four
+    arrays share shape and dtype (float32 or float64) and are C-contiguous; ``g`` is only read.
+    """
+    _adam_flat(*_prepared(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay))
+
+
+def adam_update_many(updates):
+    """Several parameters' updates, each a tuple of :func:`adam_update`'s arguments in that order.
+
+    Every tuple is checked before any parameter changes. With at least :data:`PARALLEL_MIN`
+    numbers in all while the cores are free, the parameters are dealt out to two threads (each
+    one about half of the numbers; the loop releases the GIL), else they run one after another
+    here. Each number's update is the same either way.
+    """
+    calls = [_prepared(*u) for u in updates]  # (p, g, m, v, mode, constants...) each
+    threads = threads_for(sum(c[0].size for c in calls), PARALLEL_MIN)
+    if threads == 1:
+        _run(calls)
+        return
+    shares, sizes = [[] for _ in range(threads)], [0] * threads
+    for call in sorted(calls, key=lambda c: -c[0].size):  # largest first, each to the lightest share
+        t = sizes.index(min(sizes))
+        shares[t].append(call)
+        sizes[t] += call[0].size
+    run_in_threads([(_run, (share,)) for share in shares])
+
+
+def _run(calls):
+    """Run prepared :func:`_adam_flat` calls one after another (on whichever thread this is)."""
+    for call in calls:
+        _adam_flat(*call)
 
 
 def sum_of_squares(g):
