@@ -28,7 +28,6 @@ import numpy as np
 
 from micrograd_plus import kernels
 from micrograd_plus.autograd import differentiable
-from micrograd_plus.kernels._memory import keep_freed_memory
 from micrograd_plus.random import get_generator
 from micrograd_plus.ops.indexing import scatter_add_rows
 from micrograd_plus.tensor import Tensor, _operand, _result
@@ -61,11 +60,6 @@ __all__ = [
     "causal_self_attention",
     "attention_weights",
 ]
-
-
-# Every training step frees and reallocates its activations: keep that memory in the process
-# rather than take fresh, zero-filled pages from the OS each step (see kernels/_memory.py).
-keep_freed_memory()
 
 
 def _c(a):
