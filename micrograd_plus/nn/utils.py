@@ -43,8 +43,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         # Accumulate in float64: a sum of a million float32 squares loses digits in float32.
         # Deliberately not `g @ g`: that is a BLAS call, whose own threads spin against numba's
         # and made this 20x slower inside GPT training. The compiled sum reads each gradient
-        # once; numpy's reference makes a float64 copy of it first (12 of the 15 ms this took
-        # per step of the 10.7M GPT).
+        # once; numpy's reference makes a float64 copy of it first. For the 10.7M GPT's
+        # gradients (2-core Zen 4, avx512f, load 1.7): 10.7 ms with numpy, 2.4 ms compiled.
         sum_of_squares = (kernel_optim.sum_of_squares if kernels.get_backend() == "numba"
                           else kernel_optim.sum_of_squares_reference)
         total = 0.0
