@@ -215,17 +215,20 @@ class CausalSelfAttention(nn.Module):
         """``x`` (B, T, C) -> (B, T, C). With a :class:`KVCache`, ``x`` holds only the new
         positions; the cached earlier ones are attended to as well, and the new ones are added."""
         B, T, C = x.shape
-        q, k, v = self.qkv(x)  # (B, nh, T, hs) each
         if kv_cache is None:
-            # softmax(q kᵀ / sqrt(hs)) v under the causal mask, in one fused kernel
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+            # Training and plain evaluation: the lines of qkv() and of the branch below -- split
+            # into heads, softmax(q kᵀ / sqrt(hs)) v under the causal mask, heads side by side
+            # again -- as one node of the graph, which spares their backward's memory traffic
+            # (see F.causal_self_attention; same numbers, bit for bit).
+            y = F.causal_self_attention(self.c_attn(x), self.n_head)  # (B, T, 3C) -> (B, T, C)
         else:
+            q, k, v = self.qkv(x)  # (B, nh, T, hs) each
             T_past = kv_cache.length
             k, v = kv_cache.append(k, v)  # (B, nh, T_past + T, hs): the earlier positions' too
             # new position t (T_past + t overall) may look at keys 0 .. T_past + t
             mask = None if T == 1 else np.tril(np.ones((T, T_past + T), dtype=bool), k=T_past)  # (T, T_past + T)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
-        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, nh, hs) -> (B, T, C): the heads side by side
+            y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, nh, hs) -> (B, T, C): the heads side by side
         return self.resid_dropout(self.c_proj(y))  # (B, T, C)
 
 

@@ -4,6 +4,9 @@ import math
 
 import numpy as np
 
+from micrograd_plus import kernels
+from micrograd_plus.kernels import optim as kernel_optim
+
 __all__ = ["clip_grad_norm_"]
 
 
@@ -39,11 +42,15 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     else:
         # Accumulate in float64: a sum of a million float32 squares loses digits in float32.
         # Deliberately not `g @ g`: that is a BLAS call, whose own threads spin against numba's
-        # and made this 20x slower inside GPT training.
+        # and made this 20x slower inside GPT training. The compiled sum reads each gradient
+        # once; numpy's reference makes a float64 copy of it first. For the 10.7M GPT's
+        # gradients (2-core Zen 4, avx512f, load 1.7): 10.7 ms with numpy, 2.4 ms compiled.
+        sum_of_squares = (kernel_optim.sum_of_squares if kernels.get_backend() == "numba"
+                          else kernel_optim.sum_of_squares_reference)
         total = 0.0
         for g in grads:
             if norm_type == 2.0:
-                total += float(np.square(g, dtype=np.float64).sum())
+                total += sum_of_squares(g)
             else:
                 total += float((np.abs(g).astype(np.float64) ** norm_type).sum())
         total = total ** (1.0 / norm_type)

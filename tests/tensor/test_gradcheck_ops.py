@@ -451,6 +451,13 @@ def test_attention(B, H, T, D, mode, data):
     gradcheck(fn, [q, k, v])
 
 
+@covers("F.causal_self_attention")
+@given(st.integers(1, 2), st.integers(1, 5), st.integers(1, 2), st.integers(1, 3), st.data())
+def test_causal_self_attention(B, T, nh, hs, data):
+    qkv = leaf(data.draw(values((B, T, 3 * nh * hs))))
+    gradcheck(lambda x: F.causal_self_attention(x, nh), [qkv])
+
+
 @covers("F.attention_weights")
 @given(st.integers(1, 2), st.integers(1, 4), st.integers(1, 4), st.booleans(), st.data())
 def test_attention_weights(H, T, D, causal, data):
