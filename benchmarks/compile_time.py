@@ -6,7 +6,7 @@ and every later process only loads machine code. This script measures, in fresh 
 start from an empty, temporary cache directory (``NUMBA_CACHE_DIR``):
 
 1. **one family at a time**: for each kernel family (matmul, attention, GELU, LayerNorm,
-   cross-entropy) and dtype, a fresh process with its own empty cache calls every kernel of that
+   cross-entropy, the Adam update) and dtype, a fresh process with its own empty cache calls every kernel of that
    family (small shapes reach the one-thread paths, bigger ones the threaded paths) and times
    it. A family's row includes the helpers it shares with others (the fast exp, the blocked
    transpose), so the rows add up to a little more than the whole set;
@@ -78,7 +78,12 @@ for dt in [getattr(np, d) for d in sys.argv[2].split(",")]:
             t = np.zeros(r, np.int64)
             nll, lse = kernels.cross_entropy_forward(x, t)
             kernels.cross_entropy_backward(nll, x, t, lse)
-    families = dict(matmul=mm, attention=att, gelu=gelu, layernorm=layernorm, xent=xent)
+    def optim():
+        from micrograd_plus.kernels import optim as K
+        p, g, m, v = (np.ones(4096, dt) for _ in range(4))
+        K.adam_update(p, g, m, v, 1e-3, 0.9, 0.99, 1e-8, 0.1, 1)
+        K.sum_of_squares(g)
+    families = dict(matmul=mm, attention=att, gelu=gelu, layernorm=layernorm, xent=xent, optim=optim)
     for family in sys.argv[1].split(","):
         timed(family + " " + name, families[family])
 out["total"] = (time.perf_counter() - t0, time.process_time() - c0)
@@ -93,7 +98,7 @@ def _env(cache_dir):
     return env
 
 
-FAMILIES = ("matmul", "attention", "gelu", "layernorm", "xent")
+FAMILIES = ("matmul", "attention", "gelu", "layernorm", "xent", "optim")
 DTYPES = ("float32", "float64")
 
 

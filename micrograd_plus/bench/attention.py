@@ -25,7 +25,7 @@ import time
 
 from micrograd_plus.bench._process import in_child
 
-SHAPES = [(12, 4, 64, 32), (8, 6, 256, 64)]
+SHAPES = [(12, 4, 64, 32), (12, 6, 128, 32), (8, 6, 256, 64)]  # the GPT's three sizes (bench gpt)
 QUICK_SHAPES = [(12, 4, 64, 32)]
 
 

@@ -187,7 +187,7 @@ def _blocking():
     """``(vector bytes, vectors per block row)`` of the register blocking matmul uses on this CPU
     (:func:`micrograd_plus.kernels.matmul.use_blocking`): 6 x 4 vectors with 32 vector registers,
     6 x 2 with AVX2's 16. Read at every call, so forcing a blocking there forces it here too."""
-    return _matmul._VBYTES, _matmul._NV
+    return _matmul.register_blocking()
 
 
 @njit(cache=True, error_model="numpy", **INTERNAL)

@@ -293,6 +293,13 @@ def use_blocking(registers):
     return BLOCKING
 
 
+def register_blocking():
+    """``(vector_bytes, vectors)``: the register blocking in use, 6 rows of C by ``vectors``
+    vectors of ``vector_bytes`` bytes (``(64, 4)`` on AVX-512, ``(32, 2)`` on AVX2, ``(16, 4)`` on
+    NEON). Attention's products follow it too, so :func:`use_blocking` steers both."""
+    return _VBYTES, _NV
+
+
 def _split(size, unit, parts):
     """A block size, a multiple of ``unit``, that cuts ``size`` into about ``parts`` equal pieces."""
     units = (size + unit - 1) // unit
