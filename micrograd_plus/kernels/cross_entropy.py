@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
-from micrograd_plus.kernels._shared import INTERNAL, threads_for
+from micrograd_plus.kernels._shared import INTERNAL, kernel_array, threads_for
 
 # IEEE NaN/inf rules kept (see kernels/_fastmath.py). The sum of exponentials may be reordered
 # (that makes it SIMD); the elementwise formulas are numpy's operations, in numpy's order.
@@ -144,7 +144,7 @@ def _check(logits, target, name):
     if target.dtype.kind not in "iu" or target.shape != logits.shape[:1]:
         raise ValueError(f"{name}: target must be {logits.shape[:1]} integer classes, got "
                          f"{target.shape} {target.dtype}")
-    return np.ascontiguousarray(logits), np.ascontiguousarray(target, dtype=np.int64)
+    return kernel_array(logits), kernel_array(target, np.int64)
 
 
 def _threads(size):
@@ -186,10 +186,8 @@ def cross_entropy_backward(w, logits, target, lse, ignore_index=-100):
     """
     x, t = _check(logits, target, "cross_entropy_backward")
     rows = x.shape[0]
-    w = np.ascontiguousarray(np.broadcast_to(np.asarray(w, dtype=x.dtype), (rows,)))
-    if not w.flags.writeable:  # a read-only array is another type to numba: another compilation
-        w = w.copy()
-    lse = np.ascontiguousarray(lse, dtype=x.dtype)
+    w = kernel_array(np.broadcast_to(np.asarray(w, dtype=x.dtype), (rows,)))
+    lse = kernel_array(lse, x.dtype)
     if lse.shape != (rows,):
         raise ValueError(f"cross_entropy_backward: lse must be ({rows},), got {lse.shape}")
     dx = np.empty_like(x)

@@ -37,7 +37,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from micrograd_plus.kernels._fastmath import FASTMATH_NO_REASSOC, fast_exp
-from micrograd_plus.kernels._shared import threads_for
+from micrograd_plus.kernels._shared import kernel_array, threads_for
 
 _FASTMATH = set(FASTMATH_NO_REASSOC)  # IEEE NaN/inf rules, no reordering: see _fastmath.py
 
@@ -220,8 +220,8 @@ def _gelu_parallel(op, x, out, c, d, chunks):
 # ---- the public entry points ------------------------------------------------------------------
 
 def _flat(a, dtype, name):
-    """A contiguous 1-D view (or copy) of ``a`` in ``dtype``: the loops index one flat array."""
-    return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
+    """A contiguous, writeable 1-D view (or copy) of ``a`` in ``dtype``: the loops index one flat array."""
+    return kernel_array(a, dtype).reshape(-1)
 
 
 def _run(op, x, out, c=None, d=None):

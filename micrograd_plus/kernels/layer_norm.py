@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from micrograd_plus.kernels._fastmath import FASTMATH
-from micrograd_plus.kernels._shared import INTERNAL, threads_for
+from micrograd_plus.kernels._shared import INTERNAL, kernel_array, threads_for
 
 # IEEE NaN/inf rules kept (see kernels/_fastmath.py). Sums may be reordered (that is what makes
 # them SIMD); the elementwise formulas may not, so they are numpy's operations, in numpy's order.
@@ -146,17 +146,17 @@ def _rows_parallel(backward, x, g, w, b, eps, out, mean, rstd, dw_parts, db_part
 
 def _check(x, name, *others):
     """x must be a 2-D float32/float64 array; each of ``others`` (label, array, shape) None or
-    that shape and dtype. Returns x and the others C-contiguous."""
+    that shape and dtype. Returns x and the others C-contiguous and writeable (``_shared.kernel_array``)."""
     if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64) or x.ndim != 2:
         raise TypeError(f"{name}: x must be a 2-D float32 or float64 array (rows, n), got "
                         f"{getattr(x, 'shape', type(x).__name__)} {getattr(x, 'dtype', '')}")
-    out = [np.ascontiguousarray(x)]
+    out = [kernel_array(x)]
     for label, a, shape in others:
         if a is not None:
             a = np.asarray(a)
             if a.shape != shape or a.dtype != x.dtype:
                 raise ValueError(f"{name}: {label} must be {shape} {x.dtype}, got {a.shape} {a.dtype}")
-            a = np.ascontiguousarray(a)
+            a = kernel_array(a)
         out.append(a)
     return out
 
