@@ -84,9 +84,9 @@ def _logsumexp(xr):
 
 
 # One compiled function does the rows of either pass, and one parallel twin shares its rows among
-# threads: numba's cost is per compiled function (most of all per ``parallel=True`` one), and a
-# serial and a parallel function for each pass took 2.3 CPU s to compile per dtype against about
-# 0.9 s for these two (2-core Zen 4, avx512f).
+# threads: numba compiles every function on its own (and a ``parallel=True`` one compiles the
+# machine code of what it calls again), and a serial and a parallel function for each pass took
+# 1.8 CPU s to compile per dtype against 1.4 s for these two (2-core Zen 4, avx512f).
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _rows(backward, x, t, ignore, w, lse, out, r0, r1):
@@ -126,8 +126,8 @@ def _rows(backward, x, t, ignore, w, lse, out, r0, r1):
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _rows_parallel(backward, x, t, ignore, w, lse, out, bad):
     """:func:`_rows` over ``len(bad)`` chunks of rows, side by side; ``bad[c]`` receives chunk
-    c's count of out-of-range targets (an array, not a sum across threads: a ``prange``
-    reduction took numba half a second longer to compile)."""
+    c's count of out-of-range targets (an array rather than a ``prange`` sum across threads,
+    which numba compiles into extra reduction code)."""
     rows = x.shape[0]
     chunks = bad.shape[0]
     for c in prange(chunks):
