@@ -186,7 +186,12 @@ def cross_entropy_backward(w, logits, target, lse, ignore_index=-100):
     """
     x, t = _check(logits, target, "cross_entropy_backward")
     rows = x.shape[0]
-    w = kernel_array(np.broadcast_to(np.asarray(w, dtype=x.dtype), (rows,)))
+    w = np.asarray(w, dtype=x.dtype)
+    if w.shape != (rows,):  # a scalar (or (1,)) weight for every row; broadcast_to costs ~5 us
+        if w.size != 1:
+            raise ValueError(f"cross_entropy_backward: w must be ({rows},) or one number, got {w.shape}")
+        w = np.broadcast_to(w.reshape(()), (rows,))
+    w = kernel_array(w)
     lse = kernel_array(lse, x.dtype)
     if lse.shape != (rows,):
         raise ValueError(f"cross_entropy_backward: lse must be ({rows},), got {lse.shape}")
