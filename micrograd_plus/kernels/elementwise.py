@@ -166,8 +166,8 @@ def _tanh_compiled(u):
 
 
 # ---- the loops over flat arrays ---------------------------------------------------------------
-# One compiled loop, ``_gelu_loop``, holds all four formulas and runs one of them over a slice
-# of flat 1-D arrays on the calling thread; ``_gelu_parallel`` cuts the arrays into one slice per
+# One compiled loop, ``_gelu_loop``, holds all four formulas and runs one of them over flat 1-D
+# arrays on the calling thread; ``_gelu_parallel`` cuts the arrays into one slice per
 # thread and runs ``_gelu_loop`` on each (``prange``), which the entry points use for big arrays
 # while the cores are free (:func:`_run`). Why one loop for four formulas rather than a function
 # each? numba compiles every function on its own, and a ``parallel=True`` one compiles the machine
