@@ -25,7 +25,7 @@ FAMILIES = {
     "matmul": ("matmul", 4),
     "_shared": ("matmul", 4),
     "attention": ("attention", 4),
-    "elementwise": ("GELU", 3),
+    "elementwise": ("GELU", 2),
     "layer_norm": ("LayerNorm", 2),
     "cross_entropy": ("cross-entropy", 2),
     "_fastmath": ("exp", 1),

@@ -26,6 +26,7 @@ import threading
 import time
 
 import numba
+import numpy as np
 from numba import njit
 
 from micrograd_plus.kernels._fastmath import FASTMATH
@@ -94,6 +95,18 @@ def transpose_rows(src, dst, i0, i1):
         for j in range(n_cols):
             dst[j, i] = s0[j]
         i += 1
+
+
+def kernel_array(a, dtype=None):
+    """``a`` as the compiled kernels take it: a C-contiguous, writeable numpy array (in ``dtype``
+    if given), the same array when it already is one, else a copy.
+
+    numba compiles a kernel again for every new type of argument, and a read-only array (from
+    ``np.broadcast_to``, a memory-mapped file, a frozen buffer) is a different type from a
+    writeable one: a copy costs far less than a second compilation of a kernel family.
+    """
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a if a.flags.writeable else a.copy()
 
 
 def cores_are_free():

@@ -62,3 +62,51 @@ def test_no_eager_compilation_at_import():
             "print(sum(len(d.signatures) for m in mods for d in vars(m).values() if isinstance(d, CPUDispatcher)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+# Every call the library makes of GELU, LayerNorm and cross-entropy, on both thread paths (float64,
+# the cheaper to compile), and again with read-only arrays.
+CALL_EVERYTHING = """
+import json, numpy as np
+from numba.core.registry import CPUDispatcher
+from micrograd_plus.kernels import _shared, cross_entropy as CE, elementwise as E, layer_norm as LN
+for module in (E, LN, CE):
+    module._PARALLEL_MIN = 0
+for free, writeable in ((False, True), (True, True), (False, False), (True, False)):
+    _shared.cores_are_free = lambda: free
+    x = np.linspace(-3, 3, 64).reshape(8, 8)
+    target = np.arange(8) % 8
+    w = np.full(8, 0.1)
+    for a in (x, target, w):
+        a.flags.writeable = writeable
+    E.gelu_forward(x); E.gelu_backward(x, x)
+    y, t = E.gelu_tanh_forward(x); E.gelu_tanh_backward(x, x, t)
+    y, m, s = LN.layer_norm_forward(x, x[0], x[1], 1e-5); LN.layer_norm_backward(x, x, x[0], m, s)
+    LN.layer_norm_forward(x, None, None, 1e-5)
+    nll, lse = CE.cross_entropy_forward(x, target)
+    CE.cross_entropy_backward(w, x, target, lse)
+print(json.dumps({f"{m.__name__.rsplit('.', 1)[1]}.{n}": len(d.signatures) for m in (E, LN, CE)
+                  for n, d in vars(m).items() if isinstance(d, CPUDispatcher) and d.signatures}))
+"""
+
+
+def test_each_family_compiles_one_loop_and_one_parallel_twin_per_dtype(tmp_path):
+    """Each family compiles one serial loop and one parallel twin per dtype (plus LayerNorm's and
+    cross-entropy's small row helpers), whatever the formula, pass or thread path: a function per
+    formula and path took about twice as long to compile. A read-only array is another type to
+    numba, hence another compilation: the entry points must not pass one on. Fresh cache, so
+    this compiles (~4 s)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), MICROGRAD_PLUS_QUIET_COMPILE="1")
+    done = subprocess.run([sys.executable, "-c", CALL_EVERYTHING], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+
+    compiled = json.loads(done.stdout.strip().splitlines()[-1])
+    assert compiled == {
+        "elementwise._gelu_loop": 1, "elementwise._gelu_parallel": 1,
+        "layer_norm._mean_and_rstd": 1, "layer_norm._row_means": 1, "layer_norm._rows": 1,
+        "layer_norm._rows_parallel": 1,
+        "cross_entropy._logsumexp": 1, "cross_entropy._rows": 1, "cross_entropy._rows_parallel": 1,
+    }, compiled
+    assert "Warning" not in done.stderr, done.stderr[-2000:]  # e.g. numba's NumbaIRAssumptionWarning

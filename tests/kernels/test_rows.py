@@ -154,4 +154,17 @@ def test_cross_entropy_out_of_range_target_names_it():
         CE.cross_entropy_forward(x, np.array([0, -2, 1]))
 
 
+def test_cross_entropy_backward_weights_per_row_or_one_number():
+    """w is each row's upstream gradient, (rows,), or one number for all rows; anything else is
+    named in the error."""
+    x = np.zeros((3, 4), np.float32)  # uniform softmax: 1/4 everywhere
+    t = np.array([0, 1, 2])
+    _, lse = CE.cross_entropy_forward(x, t)
+    expected = (np.full((3, 4), 0.25) - np.eye(3, 4)) * 0.5
+    for w in (0.5, np.float32(0.5), np.array([0.5]), np.full(3, 0.5)):
+        np.testing.assert_allclose(CE.cross_entropy_backward(w, x, t, lse), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"w must be \(3,\) or one number, got \(2,\)"):
+        CE.cross_entropy_backward(np.ones(2), x, t, lse)
+
+
 # NaN and inf through these kernels: tests/kernels/test_nonfinite.py

@@ -28,13 +28,12 @@ from micrograd_plus.kernels import layer_norm as LN
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 DTYPES = [np.float32, np.float64]
 # the prange twins, called from Python only (so a Python spy can stand in front of them)
-PARALLEL = {E: ("_gelu_fwd_parallel", "_gelu_bwd_parallel", "_gelu_tanh_fwd_parallel", "_gelu_tanh_bwd_parallel"),
-            LN: ("_forward_parallel", "_backward_parallel"), CE: ("_forward_parallel", "_backward_parallel")}
+PARALLEL = {E: ("_gelu_parallel",), LN: ("_rows_parallel",), CE: ("_rows_parallel",)}
 
 
 def _chunks(last):
-    """A prange twin's last argument: its number of chunks, or (LayerNorm's backward) the
-    (chunks, n) array of per-chunk partial sums."""
+    """A prange twin's last argument: its number of chunks, or an array with one row (or
+    element) per chunk (LayerNorm's partial sums, cross-entropy's counts of bad targets)."""
     return last if isinstance(last, int) else last.shape[0]
 
 
