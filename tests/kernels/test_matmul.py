@@ -160,34 +160,6 @@ def test_tiles_and_k_slices_cover_the_product(monkeypatch, threads, mc, panels, 
         np.testing.assert_allclose(got, a @ w.T, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3, 7])
-def test_threads_share_out_every_tile_once(monkeypatch, threads, rng):
-    """With ``threads`` threads, the product is cut into that many runs of tiles (Python threads
-    each running ``_tiles``), which together cover every tile exactly once; one thread means no
-    thread is involved at all. The result equals numpy's either way."""
-    monkeypatch.setattr(mm, "threads_for", lambda work, min_work: threads)
-    monkeypatch.setattr(mm, "_MC", 12)  # small tiles: several per thread
-    monkeypatch.setattr(mm, "_NC_PANELS", 1)
-    calls = []
-
-    def spy(tasks):
-        calls.append([args[12:14] for _, args in tasks])  # each task's (t0, t1)
-        return shared.run_in_threads(tasks)
-
-    monkeypatch.setattr(mm, "run_in_threads", spy)
-    a = rng.standard_normal((50, 30))
-    w = rng.standard_normal((45, 30))
-    np.testing.assert_allclose(mm.matmul_nt(a, w), a @ w.T, rtol=1e-12, atol=1e-12)
-    if threads == 1:
-        assert calls == []
-        return
-    assert len(calls) == 1 and len(calls[0]) == threads
-    runs = calls[0]
-    mc, nc = mm._tiles_for_threads(50, 45, mm._NV * mm._VBYTES // 8)
-    n_tiles = -(-50 // mc) * -(-45 // nc)
-    assert [t for t0, t1 in runs for t in range(t0, t1)] == list(range(n_tiles))
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("vbytes, nv", [(vb, nv) for vb, nv in micro.variants(mm.VECTOR_BYTES)])
 @pytest.mark.parametrize("accumulate", [False, True])
