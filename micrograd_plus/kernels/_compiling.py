@@ -6,7 +6,7 @@ That first run would otherwise stall for seconds with nothing on screen. numba a
 real compilation (not a load from the cache) as a ``"numba:compile"`` event; the listener here
 prints, once per family and dtype and process::
 
-    compiling the attention kernels for float32 (first run only, ~4 s)...
+    compiling the attention kernels for float32 (first run only, ~2 s)...
 
 Nothing is printed when the kernels come from the cache, nor under ``NUMBA_DISABLE_JIT=1``.
 Set ``MICROGRAD_PLUS_QUIET_COMPILE=1`` to silence it.
@@ -24,11 +24,12 @@ from numba.core import event, types
 FAMILIES = {
     "matmul": ("matmul", 4),
     "_shared": ("matmul", 4),
-    "attention": ("attention", 4),
+    "attention": ("attention", 2),
     "elementwise": ("GELU", 2),
     "layer_norm": ("LayerNorm", 2),
     "cross_entropy": ("cross-entropy", 2),
     "_fastmath": ("exp", 1),
+    "optim": ("optimizer", 1),
 }
 
 
