@@ -788,7 +788,9 @@ def causal_self_attention(qkv, n_head):
     B, T, C3 = X.shape
     C = C3 // 3
     nh = int(n_head)
-    if nh < 1 or C % nh != 0:
+    if nh < 1:
+        raise ValueError(f"causal_self_attention: n_head must be at least 1, got {n_head}")
+    if C % nh != 0:
         raise ValueError(f"causal_self_attention: C = {C} (qkv's last dim / 3) is not divisible by n_head = {n_head}")
     hs = C // nh
     scale = 1.0 / math.sqrt(hs)

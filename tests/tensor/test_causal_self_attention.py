@@ -67,7 +67,7 @@ def test_a_strided_input_and_no_grad():
     ((2, 3, 7), 1, r"qkv must be \(B, T, 3C\)"),
     ((2, 3), 1, r"qkv must be \(B, T, 3C\)"),
     ((2, 3, 12), 3, "C = 4 .* not divisible by n_head = 3"),
-    ((2, 3, 12), 0, "not divisible by n_head = 0"),
+    ((2, 3, 12), 0, "n_head must be at least 1, got 0"),
 ])
 def test_bad_shapes_are_named(shape, n_head, match):
     with pytest.raises(ValueError, match=match):
