@@ -27,6 +27,11 @@ Functions (all arrays float32 or float64, all arguments the same dtype):
 
 NaN and inf come out of every kernel where they come out of its numpy reference (see
 :mod:`micrograd_plus.kernels._fastmath` for the compiler flags that make that so).
+
+Threads: every kernel uses the machine's cores for big enough arrays while they are free, except
+that float64 matmul, GELU, LayerNorm and cross-entropy stay on one thread unless
+:func:`use_float64_threads` (or ``MICROGRAD_PLUS_FLOAT64_THREADS=1``) says otherwise: float64 is
+the checking precision here, and its threaded twins would double its compilation time.
 """
 
 import contextlib
@@ -37,6 +42,7 @@ from micrograd_plus.kernels import cross_entropy as _cross_entropy
 from micrograd_plus.kernels import elementwise as _elementwise
 from micrograd_plus.kernels import layer_norm as _layer_norm
 from micrograd_plus.kernels import matmul as _matmul
+from micrograd_plus.kernels._shared import use_float64_threads  # noqa: F401  (public: see its docstring)
 
 _BACKENDS = ("numba", "numpy")
 

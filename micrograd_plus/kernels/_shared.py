@@ -150,14 +150,52 @@ N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 
 _load_check = [-1.0, True]  # [time of the last check, result]
 
 
-def threads_for(work, min_work):
+def threads_for(work, min_work, dtype=None):
     """How many threads a kernel call should use: ``numba.get_num_threads()`` (what the user set
     with ``numba.set_num_threads``, by default every core), or 1 when ``work`` (a count of numbers
     or multiply-adds, each kernel says which) is below ``min_work``, where starting threads costs
-    more than it saves, or while other processes keep the cores busy (:func:`cores_are_free`)."""
+    more than it saves, or while other processes keep the cores busy (:func:`cores_are_free`).
+
+    The kernels with a ``prange`` twin (matmul, GELU, LayerNorm, cross-entropy) pass their
+    ``dtype``: float64 work then gets 1 unless float64 threads are on (:func:`use_float64_threads`).
+    """
     if work < min_work or not cores_are_free():
         return 1
+    if dtype is not None and np.dtype(dtype).char == "d" and not _float64_threads[0]:
+        return 1
     return numba.get_num_threads()
+
+
+def use_float64_threads(on=True):
+    """Let float64 matmul, GELU, LayerNorm and cross-entropy use threads (``on``), or not (the
+    default). Returns the previous setting. ``MICROGRAD_PLUS_FLOAT64_THREADS=1`` turns them on
+    for a whole process.
+
+    Why off: float64 is this library's checking precision -- gradcheck, the tests that hold each
+    kernel to its numpy reference at 1e-12, the comparison with nanoGPT at 1e-15 -- while
+    training runs in float32, as it does in PyTorch (and JAX goes further: no float64 unless asked).
+    Each of those four families has a ``parallel=True`` twin, and numba compiles a parallel
+    function's callees once more inside it, so the twin costs about as much compilation as the
+    rest of the family: in float64, 4.2-5.0 CPU s of the whole set's 21-26 s (2-core Zen 4,
+    avx512f, ``python benchmarks/compile_time.py``), for threads a checking run rarely needs.
+    float64 still runs the same compiled loops, on one thread; attention and the optimizer, whose
+    threads are Python threads and cost no compilation, use them in float64 too. With threads on,
+    a float64 run pays that compilation once (numba caches it) and runs as the float32 one does.
+    """
+    previous = _float64_threads[0]
+    _float64_threads[0] = bool(on)
+    return previous
+
+
+def _float64_threads_from_environment(environ=os.environ):
+    """``MICROGRAD_PLUS_FLOAT64_THREADS``: "1" on, "0" or unset off, anything else an error."""
+    value = environ.get("MICROGRAD_PLUS_FLOAT64_THREADS", "").strip()
+    if value not in ("", "0", "1"):
+        raise ValueError(f"MICROGRAD_PLUS_FLOAT64_THREADS must be 0 or 1 (or unset), got {value!r}")
+    return value == "1"
+
+
+_float64_threads = [_float64_threads_from_environment()]
 
 
 def split(n, parts):

@@ -159,7 +159,7 @@ def cross_entropy_forward(logits, target, ignore_index=-100):
     nll, lse = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
     if rows and C == 0:
         raise ValueError("cross_entropy_forward: logits have no classes (C = 0)")
-    threads = threads_for(x.size, _PARALLEL_MIN)  # chunks of rows; 1: no parallel region
+    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
     cost = nll.reshape(rows, 1)  # the kernel's output is 2-D in both passes
     if threads > 1:
         bad = np.zeros(threads, np.int64)
@@ -190,7 +190,7 @@ def cross_entropy_backward(w, logits, target, lse, ignore_index=-100):
     if lse.shape != (rows,):
         raise ValueError(f"cross_entropy_backward: lse must be ({rows},), got {lse.shape}")
     dx = np.empty_like(x)
-    threads = threads_for(x.size, _PARALLEL_MIN)  # chunks of rows; 1: no parallel region
+    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
     if threads > 1:
         _rows_parallel(True, x, t, int(ignore_index), w, lse, dx, np.zeros(threads, np.int64))
     else:

@@ -233,7 +233,7 @@ def _run(op, x, out, c=None, d=None):
     free (:func:`~micrograd_plus.kernels._shared.threads_for`)."""
     c = out if c is None else c  # an unused argument: any array of the dtype
     d = out if d is None else d
-    threads = threads_for(x.size, _PARALLEL_MIN)
+    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)
     if threads > 1:
         _gelu_parallel(op, x, out, c, d, threads)
     else:

@@ -175,7 +175,7 @@ def layer_norm_forward(x, weight, bias, eps):
     y = np.empty_like(x)
     mean, rstd = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
     eps = x.dtype.type(eps)
-    threads = threads_for(x.size, _PARALLEL_MIN)  # chunks of rows; 1: no parallel region
+    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
     if threads > 1:
         unused = np.empty((threads, 0), x.dtype)
         _rows_parallel(False, x, x, w, b, eps, y, mean, rstd, unused, unused)
@@ -198,7 +198,7 @@ def layer_norm_backward(g, x, weight, mean, rstd):
     rows, n = x.shape
     w = np.ones(n, x.dtype) if weight is None else weight
     dx = np.empty_like(x)
-    threads = threads_for(x.size, _PARALLEL_MIN)  # chunks of rows; 1: no parallel region
+    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
     dw_parts = np.zeros((threads, n), x.dtype)
     db_parts = np.zeros((threads, n), x.dtype)
     if threads > 1:

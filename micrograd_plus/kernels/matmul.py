@@ -36,7 +36,8 @@ How the fast kernels work, from the inside out:
 5. **Threads.** Tiles write disjoint parts of C, so they run in parallel with ``prange``
    without locks. Launching threads costs microseconds, so small products run serially, and
    so does everything while other processes keep the machine's cores busy
-   (:func:`~micrograd_plus.kernels._shared.cores_are_free`). Why ``prange`` and not Python
+   (:func:`~micrograd_plus.kernels._shared.cores_are_free`), and float64 unless asked
+   (:func:`~micrograd_plus.kernels._shared.use_float64_threads`). Why ``prange`` and not Python
    threads, which would compile in 1.5 s less per dtype (``parallel=True`` compiles the tile
    code twice more): handing a product to a Python thread costs ~70 µs here, so a (768, 128) @
    (128, 128)ᵀ product took 218 µs against 133 µs with ``prange`` (235 µs on one thread).
@@ -52,7 +53,7 @@ from numba import njit, prange
 from micrograd_plus.kernels._cpu import has_fma, host_cpu
 from micrograd_plus.kernels._fastmath import FASTMATH
 from micrograd_plus.kernels._microkernel import MR, make_microkernel
-from micrograd_plus.kernels._shared import cores_are_free, transpose_rows
+from micrograd_plus.kernels._shared import threads_for, transpose_rows
 
 # ---------------------------------------------------------------------------------------------
 # Plain-numpy references: the definitions the kernels are tested against.
@@ -362,7 +363,7 @@ def _gemm(A, B):
         b, b_panel, b_ks = packed.reshape(-1), K * NR, NR
     C = np.empty((M, N), dtype=dtype)  # every block is written on K's first slice
     args = (a.reshape(-1), a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, C, K)
-    if 2 * M * N * K >= _PARALLEL_MIN_FLOPS and cores_are_free():
+    if threads_for(2 * M * N * K, _PARALLEL_MIN_FLOPS, dtype) > 1:
         mc, nc = _tiles_for_threads(M, N, NR)
         _gemm_parallel(*args, mc, nc, _KC, vbytes, nv)
     else:  # on this thread: the whole of C is one tile

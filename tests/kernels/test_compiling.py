@@ -1,5 +1,6 @@
 """The one-line notice while a kernel family compiles for the first time (kernels/_compiling.py)."""
 
+import importlib
 import io
 import os
 import subprocess
@@ -49,8 +50,24 @@ def test_announcer_names_family_and_dtype_once():
         a.notify(event.Event("numba:compile", event.EventStatus.END, data))
         a.notify(event.Event("numba:compile", event.EventStatus.END, data))
     assert stream.getvalue().splitlines() == [
-        f"compiling the attention kernels for float64 (first run only, ~{_compiling.FAMILIES['attention'][1]} s)..."]
+        "compiling the attention kernels for float64 (first run only, ~3 s)..."]
     assert [entry[:3] for entry in a.log] == [("attention", "float64", "_forward_heads")] * 2
+
+
+def test_announcer_gives_each_dtype_its_own_estimate():
+    """float64 compiles no threaded twins by default, so its matmul estimate is the smaller one."""
+    from numba.core import event, types
+
+    mm = importlib.import_module("micrograd_plus.kernels.matmul")
+    stream = io.StringIO()
+    a = _compiling._Announcer(stream)
+    for dtype in (types.float32, types.float64):
+        data = {"dispatcher": mm._tile, "args": (types.Array(dtype, 1, "C"),)}
+        a.notify(event.Event("numba:compile", event.EventStatus.START, data))
+        a.notify(event.Event("numba:compile", event.EventStatus.END, data))
+    assert stream.getvalue().splitlines() == [
+        "compiling the matmul kernels for float32 (first run only, ~5 s)...",
+        "compiling the matmul kernels for float64 (first run only, ~3 s)..."]
 
 
 def test_no_eager_compilation_at_import():
@@ -70,6 +87,7 @@ CALL_EVERYTHING = """
 import json, numpy as np
 from numba.core.registry import CPUDispatcher
 from micrograd_plus.kernels import _shared, cross_entropy as CE, elementwise as E, layer_norm as LN
+_shared.use_float64_threads(True)  # float64's threaded path too (off by default)
 for module in (E, LN, CE):
     module._PARALLEL_MIN = 0
 for free, writeable in ((False, True), (True, True), (False, False), (True, False)):

@@ -10,6 +10,7 @@ cores declared busy) -- checks that the path was really taken, and holds the res
 numpy reference. Shapes are small so this also runs under ``NUMBA_DISABLE_JIT=1``.
 """
 
+import importlib
 import os
 import subprocess
 import sys
@@ -156,6 +157,57 @@ def test_threads_for_follows_size_and_load(monkeypatch):
     assert _shared.threads_for(99, 100) == 1
     monkeypatch.setattr(_shared, "cores_are_free", lambda: False)
     assert _shared.threads_for(10**9, 100) == 1
+
+
+def test_float64_uses_one_thread_unless_switched_on(monkeypatch):
+    """By default a kernel with a prange twin runs float64 on the calling thread, whatever its
+    size, while float32 gets every thread; use_float64_threads(True) gives float64 them too."""
+    monkeypatch.setattr(_shared.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(_shared, "cores_are_free", lambda: True)
+    assert _shared.use_float64_threads(False) is True  # this folder's tests switch them on
+    assert _shared.threads_for(10**9, 100, np.float64) == 1
+    assert _shared.threads_for(10**9, 100, np.float32) == 2
+    assert _shared.threads_for(10**9, 100) == 2  # no dtype (attention, the optimizer): threads
+    assert _shared.use_float64_threads(True) is False
+    assert _shared.threads_for(10**9, 100, np.float64) == 2
+
+
+def test_float64_default_calls_no_parallel_twin(monkeypatch, rng):
+    """With float64 threads off (the default), big float64 arrays never reach a prange twin,
+    while the same float32 arrays do: every twin is replaced by a spy that records its calls."""
+    MM = importlib.import_module("micrograd_plus.kernels.matmul")  # (the package's `matmul` is the function)
+
+    monkeypatch.setattr(_shared, "_float64_threads", [False])
+    monkeypatch.setattr(_shared, "cores_are_free", lambda: True)
+    monkeypatch.setattr(_shared.numba, "get_num_threads", lambda: 2)
+    calls = []
+    spied = [(MM, "_gemm_parallel"), (E, "_gelu_parallel"), (LN, "_rows_parallel"), (CE, "_rows_parallel")]
+    for module, name in spied:
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real, name=name, module=module: (
+            calls.append(module.__name__.rsplit(".", 1)[1]), real(*a))[1])
+    for dtype in (np.float64, np.float32):
+        calls.clear()
+        x = rng.standard_normal((256, 256)).astype(dtype)  # 65,536 numbers, 33.5M flops: over every threshold
+        MM.matmul(x, x)
+        E.gelu_forward(x)
+        _, mean, rstd = LN.layer_norm_forward(x, None, None, 1e-5)
+        LN.layer_norm_backward(x, x, None, mean, rstd)
+        CE.cross_entropy_forward(x, np.zeros(256, np.int64))
+        expected = [] if dtype == np.float64 else ["matmul", "elementwise", "layer_norm", "layer_norm",
+                                                   "cross_entropy"]
+        assert calls == expected, (np.dtype(dtype).name, calls)
+
+
+@pytest.mark.parametrize("value, expected", [("", False), ("0", False), ("1", True), (" 1 ", True)])
+def test_float64_threads_from_the_environment(value, expected):
+    assert _shared._float64_threads_from_environment({"MICROGRAD_PLUS_FLOAT64_THREADS": value}) is expected
+    assert _shared._float64_threads_from_environment({}) is False
+
+
+def test_float64_threads_environment_rejects_other_values():
+    with pytest.raises(ValueError, match="MICROGRAD_PLUS_FLOAT64_THREADS must be 0 or 1 .* got 'yes'"):
+        _shared._float64_threads_from_environment({"MICROGRAD_PLUS_FLOAT64_THREADS": "yes"})
 
 
 def test_run_in_threads_results_in_order_on_other_threads():
