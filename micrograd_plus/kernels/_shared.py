@@ -182,6 +182,8 @@ def use_float64_threads(on=True):
     threads are Python threads and cost no compilation, use them in float64 too. With threads on,
     a float64 run pays that compilation once (numba caches it) and runs as the float32 one does.
     """
+    if not isinstance(on, (bool, np.bool_)):  # ("0" or "off" would be truthy)
+        raise TypeError(f"use_float64_threads: on must be True or False, got {on!r}")
     previous = _float64_threads[0]
     _float64_threads[0] = bool(on)
     return previous

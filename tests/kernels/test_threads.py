@@ -199,6 +199,12 @@ def test_float64_default_calls_no_parallel_twin(monkeypatch, rng):
         assert calls == expected, (np.dtype(dtype).name, calls)
 
 
+@pytest.mark.parametrize("on", ["0", "off", 1, None])
+def test_use_float64_threads_takes_only_a_bool(on):
+    with pytest.raises(TypeError, match="use_float64_threads: on must be True or False"):
+        _shared.use_float64_threads(on)
+
+
 @pytest.mark.parametrize("value, expected", [("", False), ("0", False), ("1", True), (" 1 ", True)])
 def test_float64_threads_from_the_environment(value, expected):
     assert _shared._float64_threads_from_environment({"MICROGRAD_PLUS_FLOAT64_THREADS": value}) is expected
