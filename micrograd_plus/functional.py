@@ -777,9 +777,10 @@ def causal_self_attention(qkv, n_head):
     backward. Written as ops, the backward of each of the three ``split`` slices is a zero array
     the size of ``qkv`` with the slice's gradient written into it, and the three are then added
     up: for nanoGPT's 6 x 384 model at context 256 and batch 8, three zero arrays of 9.4 MB and
-    two additions of them per layer and step. Here the gradient of q, k and v is written once, into its own place in
-    one (B, T, 3C) array. Forward does the one rearranging copy the attention kernels need
-    (to (3, B, nh, T, hs), heads contiguous), and so does backward.
+    two additions of them per layer and step. Here nothing is rearranged at all: the attention
+    kernels read each head's q, k and v where ``c_attn`` wrote them, write y in the layout
+    ``c_proj`` reads, and write each head's dq, dk, dv into its columns of one (B, T, 3C) array
+    (:func:`micrograd_plus.kernels.attention_qkv_forward`).
     """
     qkv = _float_tensor(qkv, "causal_self_attention")
     X = qkv.data
@@ -794,18 +795,11 @@ def causal_self_attention(qkv, n_head):
         raise ValueError(f"causal_self_attention: C = {C} (qkv's last dim / 3) is not divisible by n_head = {n_head}")
     hs = C // nh
     scale = 1.0 / math.sqrt(hs)
-    heads = np.ascontiguousarray(X.reshape(B, T, 3, nh, hs).transpose(2, 0, 3, 1, 4))  # (3, B, nh, T, hs)
-    Q, K, Vv = heads[0], heads[1], heads[2]  # (B, nh, T, hs) each, contiguous views
-    out, stats = kernels.attention_forward(Q, K, Vv, scale, True)  # (B, nh, T, hs)
-    y = out.transpose(0, 2, 1, 3).reshape(B, T, C)  # (B, T, nh, hs) -> (B, T, C): a copy
+    X = _c(X)
+    y, stats = kernels.attention_qkv_forward(X, nh, scale, True)  # (B, T, C), P of (B, nh, T, Tc)
 
-    def backward(g):
-        dout = _c(g.reshape(B, T, nh, hs).transpose(0, 2, 1, 3))  # (B, nh, T, hs)
-        dq, dk, dv = kernels.attention_backward(dout, Q, K, Vv, out, stats, scale, True)
-        dqkv = np.empty((B, T, 3, nh, hs), dtype=X.dtype)  # every element is written below
-        for i, d in enumerate((dq, dk, dv)):
-            dqkv[:, :, i] = d.transpose(0, 2, 1, 3)  # (B, nh, T, hs) -> (B, T, nh, hs)
-        return (dqkv.reshape(B, T, C3),)
+    def backward(g):  # g (B, T, C) -> dL/dqkv (B, T, 3C)
+        return (kernels.attention_qkv_backward(g, X, nh, stats, scale, True),)
 
     return _result(y, (qkv,), "causal_self_attention", backward)
 

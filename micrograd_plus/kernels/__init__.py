@@ -15,6 +15,9 @@ Functions (all arrays float32 or float64, all arguments the same dtype):
 * ``matmul_tn(a, b)`` -> ``a.T @ b``    (K, M)ᵀ @ (K, N) -> (M, N), the dW product of backward
 * ``attention_forward(q, k, v, scale, causal)`` -> ``(out, stats)`` for q, k, v of (B, H, T, D)
 * ``attention_backward(dout, q, k, v, out, stats, scale, causal)`` -> ``(dq, dk, dv)``
+* ``attention_qkv_forward(qkv, n_head, scale, causal)`` -> ``(y, stats)`` /
+  ``attention_qkv_backward(dy, qkv, n_head, stats, scale, causal)`` -> dqkv: the same from a GPT's
+  packed qkv (B, T, 3C) to y (B, T, C), read and written in place
 * ``gelu_forward(x)`` / ``gelu_backward(g, x)``: exact GELU and its input gradient, any shape
 * ``gelu_tanh_forward(x)`` -> ``(y, t)`` / ``gelu_tanh_backward(g, x, t)``: GPT-2's tanh form
   (:mod:`micrograd_plus.kernels.elementwise`)
@@ -120,6 +123,21 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     if _backend == "numba":
         return _attention.attention_backward(dout, q, k, v, out, stats, scale, causal)
     return _attention.attention_backward_reference(dout, q, k, v, out, stats, scale, causal)
+
+
+def attention_qkv_forward(qkv, n_head, scale, causal=True):
+    """Attention from a GPT's packed qkv (B, T, 3C) with ``n_head`` heads: ``(y, stats)``, y of
+    (B, T, C) with the heads side by side (see :func:`micrograd_plus.kernels.attention.attention_qkv_forward`)."""
+    if _backend == "numba":
+        return _attention.attention_qkv_forward(qkv, n_head, scale, causal)
+    return _attention.attention_qkv_forward_reference(qkv, n_head, scale, causal)
+
+
+def attention_qkv_backward(dy, qkv, n_head, stats, scale, causal=True):
+    """dL/dqkv (B, T, 3C) of :func:`attention_qkv_forward`, given dy = dL/dy (B, T, C)."""
+    if _backend == "numba":
+        return _attention.attention_qkv_backward(dy, qkv, n_head, stats, scale, causal)
+    return _attention.attention_qkv_backward_reference(dy, qkv, n_head, stats, scale, causal)
 
 
 def gelu_forward(x):

@@ -75,7 +75,7 @@ from numba import njit
 from micrograd_plus.kernels._cpu import has_fma
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
 from micrograd_plus.kernels._microkernel import MR, make_microkernel
-from micrograd_plus.kernels._shared import INTERNAL, run_in_threads, split, threads_for
+from micrograd_plus.kernels._shared import INTERNAL, kernel_array, run_in_threads, split, threads_for
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 # matmul's module, whose register blocking attention follows (imported by name: the package's
@@ -270,11 +270,18 @@ def _softmax_backward_rows(p, ds, i0, n, scale):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _forward_heads(q, k, v, scale, causal, out, p, vbytes, nv_max, kt, h0, h1):
-    """Heads h0..h1 of the forward: out (N, T, D) and p (N, T, Tc) for q, k, v of shape (N, T, D),
-    N = batch x heads, T >= 6, D a whole number of vectors; ``Tc`` is T rounded up to a multiple
-    of 16, and kt a (D, Tc) scratch buffer of zeros. Releases the GIL, so threads
-    can run disjoint runs of heads (:func:`_in_threads`).
+def _forward_heads(q, k, v, parts, inp, outl, T, D, scale, causal, out, p, vbytes, nv_max, kt, h0, h1):
+    """Heads h0..h1 of the forward: each head's rows of O (T, D) into ``out`` and its P into
+    p (N, T, Tc), N = batch x heads, T >= 6, D a whole number of vectors; ``Tc`` is T rounded up to
+    a multiple of 16, and kt a (D, Tc) scratch buffer of zeros. Releases the GIL, so threads can
+    run disjoint runs of heads (:func:`_in_threads`).
+
+    **Where the rows are.** q, k, v and out are flat arrays, read and written through a layout
+    (see :func:`_layout`): head h = (b, j) of the input starts at element
+    ``b * inp[0] + j * inp[1] + part`` (``parts`` gives q's, k's and v's part), its rows
+    ``inp[2]`` apart; ``outl`` does the same for ``out``. So one kernel serves heads stored one
+    after another, (B, H, T, D), and a GPT's packed (B, T, 3C), where a token's q, k and v sit side
+    by side and head j is columns j*D..(j+1)*D of each: no copy is made of either.
 
     For each block of 6 queries: its scores S = Q Kᵀ (6, n) through the micro-kernel, their
     softmax in place, and its 6 rows of O = P V, while those probabilities are still in cache.
@@ -287,22 +294,25 @@ def _forward_heads(q, k, v, scale, causal, out, p, vbytes, nv_max, kt, h0, h1):
     every function it calls separately and then again inside its caller, so a separate one-head
     function cost a second full optimisation of everything below it.)
     """
-    N, T, D = q.shape
     Tc = p.shape[2]
     lanes = vbytes // q.itemsize
+    heads, rs, o_rs = inp[3], inp[2], outl[2]  # heads per batch entry; row strides
     zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
     for h in range(h0, h1):
-        qh, kh, vh, oh, ph = q[h], k[h], v[h], out[h], p[h]  # (T, D) x 4, (T, Tc)
-        for t in range(T):  # kt[:, :T] = khᵀ  (D, Tc); columns T..Tc stay 0
+        base = (h // heads) * inp[0] + (h % heads) * inp[1]
+        qo, ko, vo = base + parts[0], base + parts[1], base + parts[2]  # where head h's q, k, v start
+        oo = (h // heads) * outl[0] + (h % heads) * outl[1]  # ... and its rows of out
+        ph = p[h]  # (T, Tc)
+        for t in range(T):  # kt[:, :T] = Kᵀ  (D, Tc); columns T..Tc stay 0
             for d in range(D):
-                kt[d, t] = kh[t, d]
+                kt[d, t] = k[ko + t * rs + d]
         for b in range((T + MR - 1) // MR):
             i0 = min(b * MR, T - MR)  # queries i0..i0+5
             seen = i0 + MR if causal else T  # keys they can see
             n = (seen + lanes - 1) // lanes * lanes  # ... rounded up to whole vectors
-            _block_rows(qh, i0 * D, D, one, kt, zero, Tc, ph, i0 * Tc, Tc, D, n, vbytes, nv_max)  # S = Q Kᵀ
+            _block_rows(q, qo + i0 * rs, rs, one, kt, zero, Tc, ph, i0 * Tc, Tc, D, n, vbytes, nv_max)  # S = Q Kᵀ
             _softmax_rows(ph, i0, n, T, causal, scale)  # P rows, exact zeros where masked
-            _block_rows(ph, i0 * Tc, Tc, one, vh, zero, D, oh, i0 * D, D, seen, D, vbytes, nv_max)  # O = P V
+            _block_rows(ph, i0 * Tc, Tc, one, v, vo, rs, out, oo + i0 * o_rs, o_rs, seen, D, vbytes, nv_max)  # O = P V
 
 
 def _in_threads(kernel, n_heads, work, args, scratch):
@@ -320,9 +330,12 @@ def _in_threads(kernel, n_heads, work, args, scratch):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, vbytes, nv_max, vt, ds, h0, h1):
-    """Heads h0..h1 of the backward, dq, dk, dv (N, T, D), given p (N, T, Tc) from the forward;
-    vt (D, Tc) zeros and ds (T, Tc) are scratch buffers.
+def _backward_run(dout, q, k, v, parts, inp, outl, T, D, p, scale, causal, dq, dk, dv, vbytes, nv_max, vt, ds,
+                  h0, h1):
+    """Heads h0..h1 of the backward: dq, dk, dv given dout and p (N, T, Tc) from the forward; vt
+    (D, Tc) zeros and ds (T, Tc) are scratch buffers. q, k, v, dq, dk and dv are flat and laid
+    out as the forward's input (``parts`` and ``inp``), dout as its output (``outl``): see
+    :func:`_forward_heads`.
 
     Two passes over each head, both in blocks of 6 rows (the last block overlapping, as in
     :func:`_forward_heads`):
@@ -337,30 +350,42 @@ def _backward_run(dout, q, k, v, p, scale, causal, dq, dk, dv, vbytes, nv_max, v
     allocator to hand out fresh, page-faulting memory each time). Every entry of ds a head reads
     it has written first: pass 2 reads columns j0..j0+5 of rows i >= j0, inside what pass 1 wrote.
     """
-    N, T, D = q.shape
     Tc = p.shape[2]
     lanes = vbytes // q.itemsize
+    heads, rs, o_rs = inp[3], inp[2], outl[2]
     zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
     for h in range(h0, h1):
-        ph, doh, qh, kh, vh = p[h], dout[h], q[h], k[h], v[h]  # (T, Tc), (T, D) x 4
-        for t in range(T):  # vt[:, :T] = vhᵀ  (D, Tc); columns T..Tc stay 0
+        base = (h // heads) * inp[0] + (h % heads) * inp[1]
+        qo, ko, vo = base + parts[0], base + parts[1], base + parts[2]  # head h's q, k, v (and dq, dk, dv)
+        go = (h // heads) * outl[0] + (h % heads) * outl[1]  # ... and its rows of dout
+        ph = p[h]  # (T, Tc)
+        for t in range(T):  # vt[:, :T] = Vᵀ  (D, Tc); columns T..Tc stay 0
             for d in range(D):
-                vt[d, t] = vh[t, d]
-        dqh, dkh, dvh = dq[h], dk[h], dv[h]  # (T, D) each
+                vt[d, t] = v[vo + t * rs + d]
         for b in range((T + MR - 1) // MR):  # 1. blocks of queries i0..i0+5
             i0 = min(b * MR, T - MR)
             seen = i0 + MR if causal else T
             n = (seen + lanes - 1) // lanes * lanes
-            _block_rows(doh, i0 * D, D, one, vt, zero, Tc, ds, i0 * Tc, Tc, D, n, vbytes, nv_max)  # dP = dO Vᵀ
+            _block_rows(dout, go + i0 * o_rs, o_rs, one, vt, zero, Tc, ds, i0 * Tc, Tc, D, n, vbytes, nv_max)  # dP = dO Vᵀ
             _softmax_backward_rows(ph, ds, i0, n, scale)  # dS * scale
-            _block_rows(ds, i0 * Tc, Tc, one, kh, zero, D, dqh, i0 * D, D, seen, D, vbytes, nv_max)  # dQ = dS K
+            _block_rows(ds, i0 * Tc, Tc, one, k, ko, rs, dq, qo + i0 * rs, rs, seen, D, vbytes, nv_max)  # dQ = dS K
         for b in range((T + MR - 1) // MR):  # 2. blocks of keys j0..j0+5
             j0 = min(b * MR, T - MR)
             i0 = j0 if causal else zero  # the first query that saw them
-            _block_rows(ph, i0 * Tc + j0, one, Tc, doh, i0 * D, D, dvh, j0 * D, D, T - i0, D,
+            _block_rows(ph, i0 * Tc + j0, one, Tc, dout, go + i0 * o_rs, o_rs, dv, vo + j0 * rs, rs, T - i0, D,
                         vbytes, nv_max)  # dV = Pᵀ dO
-            _block_rows(ds, i0 * Tc + j0, one, Tc, qh, i0 * D, D, dkh, j0 * D, D, T - i0, D,
+            _block_rows(ds, i0 * Tc + j0, one, Tc, q, qo + i0 * rs, rs, dk, ko + j0 * rs, rs, T - i0, D,
                         vbytes, nv_max)  # dK = dSᵀ Q
+
+
+def _layout(batch_stride, head_stride, row_stride, heads):
+    """Where a kernel finds head h = (b, j), ``b = h // heads``: at element ``b * batch_stride +
+    j * head_stride`` (plus the part's offset), its rows ``row_stride`` apart. An int64 array,
+    so that every layout is one type to numba (and one compilation)."""
+    return np.array([batch_stride, head_stride, row_stride, heads], dtype=np.int64)
+
+
+_NO_PARTS = np.zeros(3, dtype=np.int64)  # q, k and v each in an array of its own
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,13 +460,21 @@ def attention_forward(q, k, v, scale, causal=True):
     vbytes, nv = _blocking()
     Dc = _whole_vectors(D, vbytes // q.itemsize)
     out, p = np.empty((B * H, T, Dc), q.dtype), np.empty((B * H, T, Tc), q.dtype)
-
-    def scratch():  # one thread's Kᵀ (Dc, Tc); its columns T..Tc stay 0
-        return (np.zeros((Dc, Tc), q.dtype),)
-
-    args = (_heads(q, Dc), _heads(k, Dc), _heads(v, Dc), q.dtype.type(scale), bool(causal), out, p, vbytes, nv)
-    _in_threads(_forward_heads, B * H, B * H * T * T * D, args, scratch)
+    heads = _layout(T * Dc, 0, Dc, 1)  # (B*H, T, Dc): head after head, rows Dc apart
+    _run_forward(_heads(q, Dc), _heads(k, Dc), _heads(v, Dc), _NO_PARTS, heads, heads, B * H, T, Dc, scale, causal,
+                 out, p, vbytes, nv)
     return _unpadded(out, D).reshape(B, H, T, D), p.reshape(B, H, T, Tc)
+
+
+def _run_forward(q, k, v, parts, inp, outl, n_heads, T, D, scale, causal, out, p, vbytes, nv):
+    """:func:`_forward_heads` over ``n_heads`` heads, in runs of heads side by side on threads."""
+
+    def scratch():  # one thread's Kᵀ (D, Tc); its columns T..Tc stay 0
+        return (np.zeros((D, p.shape[2]), q.dtype),)
+
+    args = (q.reshape(-1), k.reshape(-1), v.reshape(-1), parts, inp, outl, T, D, q.dtype.type(scale), bool(causal),
+            out.reshape(-1), p, vbytes, nv)
+    _in_threads(_forward_heads, n_heads, n_heads * T * T * D, args, scratch)
 
 
 def _whole_vectors(D, lanes):
@@ -509,11 +542,144 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     vbytes, nv = _blocking()
     Dc = _whole_vectors(D, vbytes // q.itemsize)
     dq, dk, dv = (np.empty((B * H, T, Dc), q.dtype) for _ in range(3))
-
-    def scratch():  # one thread's Vᵀ (Dc, Tc), whose columns T..Tc stay 0, and dP then dS (T, Tc)
-        return np.zeros((Dc, Tc), q.dtype), np.empty((T, Tc), q.dtype)
-
-    args = (_heads(dout, Dc), _heads(q, Dc), _heads(k, Dc), _heads(v, Dc), p, q.dtype.type(scale), bool(causal),
-            dq, dk, dv, vbytes, nv)
-    _in_threads(_backward_run, B * H, B * H * T * T * D, args, scratch)
+    heads = _layout(T * Dc, 0, Dc, 1)  # (B*H, T, Dc): head after head
+    _run_backward(_heads(dout, Dc), _heads(q, Dc), _heads(k, Dc), _heads(v, Dc), _NO_PARTS, heads, heads, B * H, T,
+                  Dc, p, scale, causal, dq, dk, dv, vbytes, nv)
     return tuple(_unpadded(g, D).reshape(B, H, T, D) for g in (dq, dk, dv))
+
+
+def _run_backward(dout, q, k, v, parts, inp, outl, n_heads, T, D, p, scale, causal, dq, dk, dv, vbytes, nv):
+    """:func:`_backward_run` over ``n_heads`` heads, in runs of heads side by side on threads."""
+    Tc = p.shape[2]
+
+    def scratch():  # one thread's Vᵀ (D, Tc), whose columns T..Tc stay 0, and dP then dS (T, Tc)
+        return np.zeros((D, Tc), q.dtype), np.empty((T, Tc), q.dtype)
+
+    flat = [a.reshape(-1) for a in (dout, q, k, v)]
+    args = (*flat, parts, inp, outl, T, D, p, q.dtype.type(scale), bool(causal),
+            dq.reshape(-1), dk.reshape(-1), dv.reshape(-1), vbytes, nv)
+    _in_threads(_backward_run, n_heads, n_heads * T * T * D, args, scratch)
+
+
+# --------------------------------------------------------------------------------------------
+# A GPT's packed layout: q, k and v of every head side by side in one (B, T, 3C) array
+# --------------------------------------------------------------------------------------------
+
+
+def split_heads(qkv, n_head):
+    """qkv (B, T, 3C) -> q, k, v, each (B, nh, T, hs) with hs = C / nh: views, no copy.
+
+    A GPT's ``c_attn`` layer computes a token's queries, keys and values as one row of 3C
+    numbers; head j's query is columns j*hs..(j+1)*hs of the first C, its key and value the same
+    columns of the second and third C."""
+    B, T, C3 = qkv.shape
+    hs = C3 // 3 // n_head
+    heads = qkv.reshape(B, T, 3, n_head, hs).transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+    return heads[0], heads[1], heads[2]
+
+
+def merge_heads(a):
+    """(B, nh, T, hs) -> (B, T, nh * hs), C-contiguous: each head's output side by side again."""
+    B, nh, T, hs = a.shape
+    return np.ascontiguousarray(a.transpose(0, 2, 1, 3)).reshape(B, T, nh * hs)
+
+
+def attention_qkv_forward_reference(qkv, n_head, scale, causal=True):
+    """Attention from the packed layout, in numpy: :func:`split_heads`, then
+    :func:`attention_forward_reference`, then :func:`merge_heads`. Returns ``(y, p)``: y (B, T, C),
+    the probabilities p (B, nh, T, T)."""
+    out, p = attention_forward_reference(*split_heads(qkv, n_head), scale, causal)
+    return merge_heads(out), p
+
+
+def attention_qkv_backward_reference(dy, qkv, n_head, stats, scale, causal=True):
+    """The gradient dL/dqkv (B, T, 3C) given dy = dL/dy (B, T, C), in numpy:
+    :func:`attention_backward_reference` on the heads, whose three gradients are laid side by side
+    as qkv's columns are."""
+    q, k, v = split_heads(qkv, n_head)
+    B, nh, T, hs = q.shape
+    dout = dy.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
+    grads = attention_backward_reference(dout, q, k, v, None, stats, scale, causal)
+    return np.concatenate([merge_heads(g) for g in grads], axis=2)  # (B, T, 3C)
+
+
+def _check_packed(qkv, n_head, name):
+    """qkv as a C-contiguous, writeable (B, T, 3C) float array, and (B, T, C, nh, hs); a
+    ``TypeError`` or ``ValueError`` in one line otherwise."""
+    x = np.asarray(qkv)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: qkv must be float32 or float64, got {x.dtype}")
+    if x.ndim != 3 or x.shape[2] % 3 != 0:
+        raise ValueError(f"{name}: qkv must be (B, T, 3C), got shape {x.shape}")
+    nh = int(n_head)
+    C = x.shape[2] // 3
+    if nh < 1 or C % nh != 0:
+        raise ValueError(f"{name}: C = {C} (qkv's last dim / 3) must be a multiple of n_head = {n_head}")
+    return kernel_array(x), (x.shape[0], x.shape[1], C, nh, C // nh)
+
+
+def _packed_fast_path(x, T, hs, vbytes):
+    """Whether the kernels can read the packed layout in place: T at least one block of queries,
+    each head a whole number of vectors wide (the micro-kernel reads and writes whole vectors),
+    and something to do. Otherwise the heads are copied out and :func:`attention_forward` or
+    :func:`attention_backward` decides (padding, the numpy reference)."""
+    return T >= MR and hs % (vbytes // x.itemsize) == 0 and x.size > 0
+
+
+def attention_qkv_forward(qkv, n_head, scale, causal=True):
+    """Fused attention straight from a GPT's packed qkv (B, T, 3C): ``(y, stats)``.
+
+    The same numbers, bit for bit, as :func:`split_heads`, :func:`attention_forward` and
+    :func:`merge_heads`, without their copies: the kernel reads each head's q, k and v where
+    ``c_attn`` wrote them (rows 3C apart) and writes y (B, T, C) in the layout ``c_proj`` reads,
+    each head's columns side by side. ``stats`` is (B, nh, T, Tc), as :func:`attention_forward`'s.
+    Heads that are not a whole number of vectors wide (hs = 24 in float32, ...), T < 6, and
+    inputs the guard rejects (NaN, inf, huge values) take that three-step path instead.
+    """
+    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_forward")
+    scale = float(scale)
+    vbytes, nv = _blocking()
+    bound = _bounds(x)[0]  # sum|x| bounds sum|q|, sum|k| and sum|v| alike
+    if not (np.isfinite(scale) and _packed_fast_path(x, T, hs, vbytes) and _fast_path_is_exact(
+            bound, products=[(bound, bound), (abs(scale), bound, bound)], limit=float(np.finfo(x.dtype).max))):
+        out, stats = attention_forward(*split_heads(x, nh), scale, causal)
+        return merge_heads(out), stats
+    Tc = _stats_columns(T)
+    y, p = np.empty((B, T, C), x.dtype), np.empty((B * nh, T, Tc), x.dtype)
+    parts = np.array([0, C, 2 * C], dtype=np.int64)  # where q, k and v start in a row of x
+    _run_forward(x, x, x, parts, _layout(T * 3 * C, hs, 3 * C, nh), _layout(T * C, hs, C, nh), B * nh, T, hs,
+                 scale, causal, y, p, vbytes, nv)
+    return y, p.reshape(B, nh, T, Tc)
+
+
+def attention_qkv_backward(dy, qkv, n_head, stats, scale, causal=True):
+    """dL/dqkv (B, T, 3C) of :func:`attention_qkv_forward`, given dy = dL/dy (B, T, C) and its
+    ``stats``: each head's dq, dk and dv written straight into their columns of one array (the
+    same numbers, bit for bit, as :func:`attention_backward` on the split heads)."""
+    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_backward")
+    g = np.asarray(dy)
+    if g.shape != (B, T, C) or g.dtype != x.dtype:
+        raise ValueError(f"attention_qkv_backward: dy must be ({B}, {T}, {C}) {x.dtype}, got {g.shape} {g.dtype}")
+    g = kernel_array(g)
+    scale = float(scale)
+    Tc = _stats_columns(T)
+    p = np.asarray(stats)
+    vbytes, nv = _blocking()
+    fast = (np.isfinite(scale) and _packed_fast_path(x, T, hs, vbytes) and p.dtype == x.dtype
+            and p.shape == (B, nh, T, Tc))
+    if fast:
+        b_dy, b_x, b_p = _bounds(g, x, p)
+        s = abs(scale)
+        products = [(2.0, b_dy, b_x), (2.0, b_dy, b_x, s), (2.0, b_dy, b_x, b_x, s)]
+        fast = _fast_path_is_exact(b_dy, b_x, b_p, products=products, limit=float(np.finfo(x.dtype).max))
+    if not fast:  # the heads copied out; attention_backward checks stats and decides
+        q, k, v = split_heads(x, nh)
+        dout = g.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)
+        grads = attention_backward(dout, q, k, v, None, stats, scale, causal)
+        return np.concatenate([merge_heads(d) for d in grads], axis=2)
+    p = np.ascontiguousarray(p).reshape(B * nh, T, Tc)
+    dx = np.empty((B, T, 3 * C), x.dtype)  # every entry is written: each head's rows of dq, dk, dv
+    parts = np.array([0, C, 2 * C], dtype=np.int64)
+    _run_backward(g, x, x, x, parts, _layout(T * 3 * C, hs, 3 * C, nh), _layout(T * C, hs, C, nh), B * nh, T, hs,
+                  p, scale, causal, dx, dx, dx, vbytes, nv)
+    return dx

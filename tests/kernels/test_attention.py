@@ -289,7 +289,9 @@ def test_forward_kernel_writes_every_entry_of_p(rng, dtype):
         q, k, v = (rng.standard_normal((2, T, D)).astype(dtype) for _ in range(3))
         Tc = (T + 15) // 16 * 16
         out, p = np.full((2, T, D), np.nan, dtype), np.full((2, T, Tc), np.nan, dtype)
-        A._forward_heads(q, k, v, dtype(0.5), causal, out, p, vbytes, nv, np.zeros((D, Tc), dtype), 0, 2)
+        heads = A._layout(T * D, 0, D, 1)  # (2, T, D): head after head
+        A._forward_heads(q.reshape(-1), k.reshape(-1), v.reshape(-1), A._NO_PARTS, heads, heads, T, D, dtype(0.5),
+                         causal, out.reshape(-1), p, vbytes, nv, np.zeros((D, Tc), dtype), 0, 2)
         _, p_ref = A.attention_forward_reference(q[None], k[None], v[None], 0.5, causal)
         np.testing.assert_array_equal(p[..., T:], 0.0)
         _assert_close(p[..., :T], p_ref[0], dtype, "p")  # (masked entries: exactly 0 in both)
@@ -311,3 +313,93 @@ def test_short_sequences_go_to_the_reference(rng, monkeypatch):
         _assert_close(out, out_ref, np.float64, "out")
         for g, g_ref in zip(grads, A.attention_backward_reference(dout, q, k, v, out_ref, p_ref, 0.5)):
             _assert_close(g, g_ref, np.float64, "grad")
+
+
+# ---- the packed layout: qkv (B, T, 3C) in, y (B, T, C) out ------------------------------------
+
+def _split_path(x, dy, n_head, scale, causal):
+    """What attention_qkv_* must equal bit for bit: heads copied out, the (B, H, T, D) kernels,
+    heads copied back side by side."""
+    q, k, v = (np.ascontiguousarray(a) for a in A.split_heads(x, n_head))
+    out, stats = A.attention_forward(q, k, v, scale, causal)
+    B, H, T, hs = q.shape
+    dout = np.ascontiguousarray(dy.reshape(B, T, H, hs).transpose(0, 2, 1, 3))
+    grads = A.attention_backward(dout, q, k, v, out, stats, scale, causal)
+    return A.merge_heads(out), stats, np.concatenate([A.merge_heads(g) for g in grads], axis=2)
+
+
+# (B, T, n_head, hs): whole vectors read in place (hs 16, 32, 64 in float32; 8 too in float64),
+# and the copied paths: hs 24 and 8 in float32 (not whole vectors), T = 5 (below a block of 6)
+PACKED_SHAPES = [(2, 7, 2, 16), (3, 64, 4, 32), (2, 13, 3, 64), (1, 6, 1, 16), (2, 20, 2, 8), (2, 9, 2, 24),
+                 (2, 5, 2, 16)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("registers", [32, 16])
+def test_packed_layout_equals_the_split_heads_bit_for_bit(dtype, causal, registers, rng):
+    """The kernels reading qkv in place compute exactly what they compute on heads copied out,
+    forward and backward, in either register blocking; and both are the numpy reference's numbers."""
+    previous = mm.BLOCKING
+    try:
+        mm.use_blocking(registers)
+        for B, T, nh, hs in PACKED_SHAPES:
+            C = nh * hs
+            x = rng.standard_normal((B, T, 3 * C)).astype(dtype)
+            dy = rng.standard_normal((B, T, C)).astype(dtype)
+            y, stats = A.attention_qkv_forward(x, nh, 0.3, causal)
+            dx = A.attention_qkv_backward(dy, x, nh, stats, 0.3, causal)
+            y2, stats2, dx2 = _split_path(x, dy, nh, 0.3, causal)
+            what = f"{np.dtype(dtype).name} {(B, T, nh, hs)}"
+            np.testing.assert_array_equal(y, y2, err_msg=what)
+            np.testing.assert_array_equal(stats, stats2, err_msg=what)
+            np.testing.assert_array_equal(dx, dx2, err_msg=what)
+            y_ref, p_ref = A.attention_qkv_forward_reference(x, nh, 0.3, causal)
+            _assert_close(y, y_ref, dtype, "y " + what)
+            _assert_close(dx, A.attention_qkv_backward_reference(dy, x, nh, p_ref, 0.3, causal), dtype, "dx " + what)
+    finally:
+        mm.use_blocking({"6x4": 32, "6x2": 16}[previous])
+
+
+def test_packed_layout_writes_every_output_entry(monkeypatch, rng):
+    """y, stats and dqkv come from np.empty; filled with NaN instead, none may be left."""
+    real_empty = np.empty
+    monkeypatch.setattr(A.np, "empty", lambda shape, dtype=float: np.full(shape, np.nan, dtype))
+    try:
+        x = rng.standard_normal((2, 13, 3 * 64)).astype(np.float32)
+        y, stats = A.attention_qkv_forward(x, 2, 0.25)
+        dx = A.attention_qkv_backward(rng.standard_normal((2, 13, 64)).astype(np.float32), x, 2, stats, 0.25)
+    finally:
+        monkeypatch.setattr(A.np, "empty", real_empty)
+    assert np.isfinite(y).all() and np.isfinite(stats).all() and np.isfinite(dx).all()
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e30])
+def test_packed_layout_nonfinite_like_the_reference(value, rng):
+    """A NaN, an inf or a huge value in qkv takes the guarded path: NaN and inf land where numpy's
+    definition puts them (one NaN in a value reaches every query, masked or not)."""
+    x = rng.standard_normal((2, 8, 3 * 32)).astype(np.float32)
+    x[1, 2, 2 * 32 + 5] = value  # a value of head 0, token 2
+    dy = rng.standard_normal((2, 8, 32)).astype(np.float32)
+    with np.errstate(all="ignore"):
+        y, stats = A.attention_qkv_forward(x, 2, 0.25)
+        dx = A.attention_qkv_backward(dy, x, 2, stats, 0.25)
+        y_ref, p_ref = A.attention_qkv_forward_reference(x, 2, 0.25)
+        dx_ref = A.attention_qkv_backward_reference(dy, x, 2, p_ref, 0.25)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(y_ref))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(y_ref))
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(dx_ref))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: A.attention_qkv_forward(np.ones((2, 8, 10), np.float32), 2, 1.0), r"\(B, T, 3C\), got shape \(2, 8, 10\)"),
+    (lambda: A.attention_qkv_forward(np.ones((8, 12), np.float32), 2, 1.0), r"\(B, T, 3C\), got shape \(8, 12\)"),
+    (lambda: A.attention_qkv_forward(np.ones((2, 8, 12), np.float32), 3, 1.0), "C = 4 .* multiple of n_head = 3"),
+    (lambda: A.attention_qkv_forward(np.ones((2, 8, 12), np.float32), 0, 1.0), "multiple of n_head = 0"),
+    (lambda: A.attention_qkv_forward(np.ones((2, 8, 12), np.int64), 2, 1.0), "float32 or float64, got int64"),
+    (lambda: A.attention_qkv_backward(np.ones((2, 8, 5), np.float32), np.ones((2, 8, 12), np.float32), 2,
+                                      np.zeros((2, 2, 8, 16), np.float32), 1.0), r"dy must be \(2, 8, 4\) float32"),
+])
+def test_packed_layout_bad_input_says_what(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
