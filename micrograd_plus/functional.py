@@ -67,6 +67,13 @@ def _c(a):
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
+def _shaped(a, shape):
+    """``a`` reshaped to ``shape``, or ``a`` itself when it already has that shape: numpy's
+    reshape always makes a new view, and a gradient that is a view is copied before it is stored
+    in a leaf's ``.grad`` (see ``tensor._store_grad``)."""
+    return a if a.shape == tuple(shape) else a.reshape(shape)
+
+
 def _row_sum(a, b=None):
     """Sum over the last axis, keeping it: ``sum(a, -1)`` or ``sum(a * b, -1)``, shape (..., 1).
 
@@ -615,14 +622,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     W = None if W is None else W.astype(X.dtype, copy=False)
     B = None if bias is None else bias.data.reshape(n).astype(X.dtype, copy=False)
     y, mu, rstd = kernels.layer_norm_forward(X2, W, B, eps)  # one compiled pass; mu, rstd (rows,)
-    y = y.reshape(X.shape)
+    y = _shaped(y, X.shape)
 
     def backward(g):
         gx, gw, gb = kernels.layer_norm_backward(_c(g.reshape(-1, n)), X2, W, mu, rstd)
-        grads = [gx.reshape(X.shape) if x.requires_grad else None]
+        grads = [_shaped(gx, X.shape) if x.requires_grad else None]
         for p, gp in ((weight, gw), (bias, gb)):
             if p is not None:
-                grads.append(gp.reshape(normalized_shape).astype(p.data.dtype, copy=False) if p.requires_grad else None)
+                grads.append(_shaped(gp, normalized_shape).astype(p.data.dtype, copy=False) if p.requires_grad else None)
         return tuple(grads)
 
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
