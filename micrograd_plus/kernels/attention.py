@@ -55,6 +55,14 @@ sequences are short, so we spend the memory to save the time. Treat ``stats`` as
 from :func:`attention_forward` to :func:`attention_backward`. (Both backward functions also accept
 the other forward's ``stats``.)
 
+**A GPT's packed layout.** A GPT computes every token's queries, keys and values in one
+(B, T, 3C) array, head j's in columns j*hs..(j+1)*hs of each third, and wants the heads' outputs
+side by side again, (B, T, C). Copying the heads out into (B, H, T, D) and back costs four passes
+over that memory per layer and step; :func:`attention_qkv_forward` and :func:`attention_qkv_backward`
+skip them: the kernels take flat arrays and a layout (where head (b, j) starts and how far apart
+its rows are, :func:`_layout`), so the same loops read q, k and v in place and write y and the
+gradient dqkv where the linear layers want them, the same numbers bit for bit.
+
 **NaN and inf.** The kernels follow IEEE's rules (no ``nnan``/``ninf`` fast-math assumption, no
 exception on a division by zero), so a NaN in q, k or v comes out as NaN, never as a finite
 number. But skipping the masked upper triangle changes *where* it comes out: numpy's ``P @ V``
