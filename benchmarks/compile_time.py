@@ -10,8 +10,11 @@ start from an empty, temporary cache directory (``NUMBA_CACHE_DIR``):
    family (small shapes reach the one-thread paths, bigger ones the threaded paths) and times
    it. A family's row includes the helpers it shares with others (the fast exp, the blocked
    transpose), so the rows add up to a little more than the whole set;
-2. **the whole set**: one process calls every kernel the library has, in float32 and float64,
-   then a second process finds them all cached;
+2. **the whole set**: one process calls every kernel the library runs by default, in float32 and
+   float64 (float64 matmul, GELU, LayerNorm and cross-entropy run on one thread unless
+   ``MICROGRAD_PLUS_FLOAT64_THREADS=1``, so their threaded twins are compiled in float32 only;
+   run this script with that variable set to measure them too), then a second process finds them
+   all cached;
 3. **the first MNIST run**: ``micrograd-plus mnist`` on a 2,000-image subset for one epoch,
    cold and then warm; the difference is what a new user waits for compilation.
 

@@ -784,10 +784,11 @@ def causal_self_attention(qkv, n_head):
     backward. Written as ops, the backward of each of the three ``split`` slices is a zero array
     the size of ``qkv`` with the slice's gradient written into it, and the three are then added
     up: for nanoGPT's 6 x 384 model at context 256 and batch 8, three zero arrays of 9.4 MB and
-    two additions of them per layer and step. Here nothing is rearranged at all: the attention
+    two additions of them per layer and step. Here no head is copied out or back: the attention
     kernels read each head's q, k and v where ``c_attn`` wrote them, write y in the layout
     ``c_proj`` reads, and write each head's dq, dk, dv into its columns of one (B, T, 3C) array
-    (:func:`micrograd_plus.kernels.attention_qkv_forward`).
+    (:func:`micrograd_plus.kernels.attention_qkv_forward`; heads that are not a whole number of
+    SIMD vectors wide, T < 6 and non-finite inputs take a path that copies them).
     """
     qkv = _float_tensor(qkv, "causal_self_attention")
     X = qkv.data
@@ -800,6 +801,8 @@ def causal_self_attention(qkv, n_head):
         raise ValueError(f"causal_self_attention: n_head must be at least 1, got {n_head}")
     if C % nh != 0:
         raise ValueError(f"causal_self_attention: C = {C} (qkv's last dim / 3) is not divisible by n_head = {n_head}")
+    if C == 0:
+        raise ValueError(f"causal_self_attention: qkv has no features (shape {X.shape}): its last dim must be 3C, C >= 1")
     hs = C // nh
     scale = 1.0 / math.sqrt(hs)
     X = _c(X)

@@ -17,7 +17,7 @@ Functions (all arrays float32 or float64, all arguments the same dtype):
 * ``attention_backward(dout, q, k, v, out, stats, scale, causal)`` -> ``(dq, dk, dv)``
 * ``attention_qkv_forward(qkv, n_head, scale, causal)`` -> ``(y, stats)`` /
   ``attention_qkv_backward(dy, qkv, n_head, stats, scale, causal)`` -> dqkv: the same from a GPT's
-  packed qkv (B, T, 3C) to y (B, T, C), read and written in place
+  packed qkv (B, T, 3C) to y (B, T, C), with no head copied out or back (on the fast path)
 * ``gelu_forward(x)`` / ``gelu_backward(g, x)``: exact GELU and its input gradient, any shape
 * ``gelu_tanh_forward(x)`` -> ``(y, t)`` / ``gelu_tanh_backward(g, x, t)``: GPT-2's tanh form
   (:mod:`micrograd_plus.kernels.elementwise`)

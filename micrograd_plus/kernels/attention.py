@@ -15,8 +15,8 @@ and, given ``dO = dL/dO``, the backward pass (the chain rule through each line a
     dQ = dS K * scale              (T, D)
     dK = dSᵀ Q * scale             (T, D)
 
-Every array here has a leading batch of ``B`` sequences and ``H`` heads: (B, H, T, D). Heads are
-independent, so the kernels hand each thread a contiguous run of whole heads
+Every array here has a leading batch of ``B`` sequences and ``H`` heads: (B, H, T, D) (or a
+GPT's packed (B, T, 3C), see below). Heads are independent, so the kernels hand each thread a contiguous run of whole heads
 (:func:`_in_threads`) and no two threads ever write the same memory.
 
 Two versions of each function live here:
@@ -596,7 +596,8 @@ def attention_qkv_forward_reference(qkv, n_head, scale, causal=True):
     """Attention from the packed layout, in numpy: :func:`split_heads`, then
     :func:`attention_forward_reference`, then :func:`merge_heads`. Returns ``(y, p)``: y (B, T, C),
     the probabilities p (B, nh, T, T)."""
-    out, p = attention_forward_reference(*split_heads(qkv, n_head), scale, causal)
+    x, _ = _check_packed(qkv, n_head, "attention_qkv_forward")
+    out, p = attention_forward_reference(*split_heads(x, int(n_head)), scale, causal)
     return merge_heads(out), p
 
 
@@ -604,11 +605,13 @@ def attention_qkv_backward_reference(dy, qkv, n_head, stats, scale, causal=True)
     """The gradient dL/dqkv (B, T, 3C) given dy = dL/dy (B, T, C), in numpy:
     :func:`attention_backward_reference` on the heads, whose three gradients are laid side by side
     as qkv's columns are."""
-    q, k, v = split_heads(qkv, n_head)
-    B, nh, T, hs = q.shape
-    dout = dy.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
-    grads = attention_backward_reference(dout, q, k, v, None, stats, scale, causal)
-    return np.concatenate([merge_heads(g) for g in grads], axis=2)  # (B, T, 3C)
+    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_backward")
+    g = _check_dy(dy, x, (B, T, C), "attention_qkv_backward")
+    p = _check_stats(stats, x, (B, nh, T), "attention_qkv_backward")
+    q, k, v = split_heads(x, nh)
+    dout = g.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
+    grads = attention_backward_reference(dout, q, k, v, None, p, scale, causal)
+    return np.concatenate([merge_heads(d) for d in grads], axis=2)  # (B, T, 3C)
 
 
 def _check_packed(qkv, n_head, name):
@@ -619,11 +622,35 @@ def _check_packed(qkv, n_head, name):
         raise TypeError(f"{name}: qkv must be float32 or float64, got {x.dtype}")
     if x.ndim != 3 or x.shape[2] % 3 != 0:
         raise ValueError(f"{name}: qkv must be (B, T, 3C), got shape {x.shape}")
+    if isinstance(n_head, (bool, np.bool_)) or not isinstance(n_head, (int, np.integer)):
+        raise TypeError(f"{name}: n_head must be an integer, got {n_head!r}")
     nh = int(n_head)
     C = x.shape[2] // 3
-    if nh < 1 or C % nh != 0:
+    if nh < 1:
+        raise ValueError(f"{name}: n_head must be at least 1, got {n_head}")
+    if C % nh != 0:
         raise ValueError(f"{name}: C = {C} (qkv's last dim / 3) must be a multiple of n_head = {n_head}")
     return kernel_array(x), (x.shape[0], x.shape[1], C, nh, C // nh)
+
+
+def _check_dy(dy, x, shape, name):
+    """dy, the gradient of y, as a C-contiguous writeable array of ``shape`` and x's dtype."""
+    g = np.asarray(dy)
+    if g.dtype != x.dtype:
+        raise TypeError(f"{name}: dy must be {x.dtype} like qkv, got {g.dtype}")
+    if g.shape != shape:
+        raise ValueError(f"{name}: dy must be {shape} (B, T, C), got {g.shape}")
+    return kernel_array(g)
+
+
+def _check_stats(stats, x, shape, name):
+    """The forward's stats: (B, nh, T, Tc) from the kernels, or (B, nh, T, T) from the reference."""
+    p = np.asarray(stats)
+    B, nh, T = shape
+    if p.dtype != x.dtype or p.shape not in ((B, nh, T, _stats_columns(T)), (B, nh, T, T)):
+        raise ValueError(f"{name}: stats must be the forward's probabilities, ({B}, {nh}, {T}, "
+                         f"{_stats_columns(T)}) {x.dtype}; got {p.shape} {p.dtype}")
+    return p
 
 
 def _packed_fast_path(x, T, hs, vbytes):
@@ -639,10 +666,12 @@ def attention_qkv_forward(qkv, n_head, scale, causal=True):
 
     The same numbers, bit for bit, as :func:`split_heads`, :func:`attention_forward` and
     :func:`merge_heads`, without their copies: the kernel reads each head's q, k and v where
-    ``c_attn`` wrote them (rows 3C apart) and writes y (B, T, C) in the layout ``c_proj`` reads,
-    each head's columns side by side. ``stats`` is (B, nh, T, Tc), as :func:`attention_forward`'s.
-    Heads that are not a whole number of vectors wide (hs = 24 in float32, ...), T < 6, and
-    inputs the guard rejects (NaN, inf, huge values) take that three-step path instead.
+    ``c_attn`` wrote them (rows 3C apart) and writes a new y (B, T, C) in the layout ``c_proj``
+    reads, each head's columns side by side. ``stats`` is (B, nh, T, Tc), as
+    :func:`attention_forward`'s. Heads that are not a whole number of vectors wide (hs = 24 in
+    float32, ...), T < 6, and inputs the guard rejects (NaN, inf, huge values) take that
+    three-step path instead, copies included (so does a non-contiguous or read-only qkv, after
+    one copy of it).
     """
     x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_forward")
     scale = float(scale)
@@ -665,16 +694,12 @@ def attention_qkv_backward(dy, qkv, n_head, stats, scale, causal=True):
     ``stats``: each head's dq, dk and dv written straight into their columns of one array (the
     same numbers, bit for bit, as :func:`attention_backward` on the split heads)."""
     x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_backward")
-    g = np.asarray(dy)
-    if g.shape != (B, T, C) or g.dtype != x.dtype:
-        raise ValueError(f"attention_qkv_backward: dy must be ({B}, {T}, {C}) {x.dtype}, got {g.shape} {g.dtype}")
-    g = kernel_array(g)
+    g = _check_dy(dy, x, (B, T, C), "attention_qkv_backward")
+    p = _check_stats(stats, x, (B, nh, T), "attention_qkv_backward")
     scale = float(scale)
     Tc = _stats_columns(T)
-    p = np.asarray(stats)
     vbytes, nv = _blocking()
-    fast = (np.isfinite(scale) and _packed_fast_path(x, T, hs, vbytes) and p.dtype == x.dtype
-            and p.shape == (B, nh, T, Tc))
+    fast = np.isfinite(scale) and _packed_fast_path(x, T, hs, vbytes) and p.shape == (B, nh, T, Tc)
     if fast:
         b_dy, b_x, b_p = _bounds(g, x, p)
         s = abs(scale)

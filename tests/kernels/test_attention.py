@@ -337,18 +337,27 @@ PACKED_SHAPES = [(2, 7, 2, 16), (3, 64, 4, 32), (2, 13, 3, 64), (1, 6, 1, 16), (
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("registers", [32, 16])
-def test_packed_layout_equals_the_split_heads_bit_for_bit(dtype, causal, registers, rng):
+def test_packed_layout_equals_the_split_heads_bit_for_bit(dtype, causal, registers, rng, monkeypatch):
     """The kernels reading qkv in place compute exactly what they compute on heads copied out,
     forward and backward, in either register blocking; and both are the numpy reference's numbers."""
     previous = mm.BLOCKING
+    ran = []
+    for name in ("_run_forward", "_run_backward"):  # spies: which path did the work
+        real = getattr(A, name)
+        at = 4 if name == "_run_forward" else 5  # where the input layout is among the arguments
+        monkeypatch.setattr(A, name, lambda *a, real=real, at=at: (ran.append(a[at][3]), real(*a))[1])
     try:
         mm.use_blocking(registers)
+        lanes = mm.register_blocking()[0] // np.dtype(dtype).itemsize
         for B, T, nh, hs in PACKED_SHAPES:
             C = nh * hs
             x = rng.standard_normal((B, T, 3 * C)).astype(dtype)
             dy = rng.standard_normal((B, T, C)).astype(dtype)
+            ran.clear()
             y, stats = A.attention_qkv_forward(x, nh, 0.3, causal)
             dx = A.attention_qkv_backward(dy, x, nh, stats, 0.3, causal)
+            in_place = T >= 6 and hs % lanes == 0  # otherwise the heads are copied out
+            assert ran == ([nh, nh] if in_place else [1, 1] if T >= 6 else []), (B, T, nh, hs, ran)
             y2, stats2, dx2 = _split_path(x, dy, nh, 0.3, causal)
             what = f"{np.dtype(dtype).name} {(B, T, nh, hs)}"
             np.testing.assert_array_equal(y, y2, err_msg=what)
@@ -395,11 +404,25 @@ def test_packed_layout_nonfinite_like_the_reference(value, rng):
     (lambda: A.attention_qkv_forward(np.ones((2, 8, 10), np.float32), 2, 1.0), r"\(B, T, 3C\), got shape \(2, 8, 10\)"),
     (lambda: A.attention_qkv_forward(np.ones((8, 12), np.float32), 2, 1.0), r"\(B, T, 3C\), got shape \(8, 12\)"),
     (lambda: A.attention_qkv_forward(np.ones((2, 8, 12), np.float32), 3, 1.0), "C = 4 .* multiple of n_head = 3"),
-    (lambda: A.attention_qkv_forward(np.ones((2, 8, 12), np.float32), 0, 1.0), "multiple of n_head = 0"),
+    (lambda: A.attention_qkv_forward(np.ones((2, 8, 12), np.float32), 0, 1.0), "n_head must be at least 1, got 0"),
+    (lambda: A.attention_qkv_forward(np.ones((2, 8, 12), np.float32), -1, 1.0), "n_head must be at least 1, got -1"),
+    (lambda: A.attention_qkv_forward(np.ones((2, 8, 12), np.float32), 2.7, 1.0), "n_head must be an integer, got 2.7"),
     (lambda: A.attention_qkv_forward(np.ones((2, 8, 12), np.int64), 2, 1.0), "float32 or float64, got int64"),
     (lambda: A.attention_qkv_backward(np.ones((2, 8, 5), np.float32), np.ones((2, 8, 12), np.float32), 2,
-                                      np.zeros((2, 2, 8, 16), np.float32), 1.0), r"dy must be \(2, 8, 4\) float32"),
+                                      np.zeros((2, 2, 8, 16), np.float32), 1.0), r"dy must be \(2, 8, 4\) \(B, T, C\)"),
+    (lambda: A.attention_qkv_backward(np.ones((16, 4), np.float32), np.ones((2, 8, 12), np.float32), 2,
+                                      np.zeros((2, 2, 8, 16), np.float32), 1.0), r"dy must be \(2, 8, 4\) \(B, T, C\)"),
+    (lambda: A.attention_qkv_backward(np.ones((2, 8, 4)), np.ones((2, 8, 12), np.float32), 2,
+                                      np.zeros((2, 2, 8, 16), np.float32), 1.0), "dy must be float32 like qkv, got float64"),
+    (lambda: A.attention_qkv_backward(np.ones((2, 8, 4), np.float32), np.ones((2, 8, 12), np.float32), 2,
+                                      np.zeros((2, 2, 8, 9), np.float32), 1.0), r"stats must be .* got \(2, 2, 8, 9\)"),
 ])
-def test_packed_layout_bad_input_says_what(call, message):
+@pytest.mark.parametrize("impl", ["kernel", "reference"])
+def test_packed_layout_bad_input_says_what(call, message, impl, monkeypatch):
+    """The kernels and the numpy references (what the numpy backend runs) refuse the same inputs
+    with the same one-line messages."""
+    if impl == "reference":
+        monkeypatch.setattr(A, "attention_qkv_forward", A.attention_qkv_forward_reference)
+        monkeypatch.setattr(A, "attention_qkv_backward", A.attention_qkv_backward_reference)
     with pytest.raises((ValueError, TypeError), match=message):
         call()

@@ -92,6 +92,22 @@ def test_attention_both_paths_match_reference(path, dtype, causal, shape, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_packed_layout_both_paths_match_reference(path, dtype, causal, rng):
+    """GPT's packed qkv (B, T, 3C) read in place (heads one vector wide), 3 batch entries x 2 heads
+    shared out among threads: runs of heads end in the middle of a token's row of qkv."""
+    vbytes, _ = A._blocking()
+    hs = vbytes // np.dtype(dtype).itemsize
+    x = rng.standard_normal((3, 9, 3 * 2 * hs)).astype(dtype)
+    dy = rng.standard_normal((3, 9, 2 * hs)).astype(dtype)
+    y, stats = A.attention_qkv_forward(x, 2, 0.3, causal)
+    y_ref, p_ref = A.attention_qkv_forward_reference(x, 2, 0.3, causal)
+    _close(y, y_ref, dtype, "y")
+    _close(A.attention_qkv_backward(dy, x, 2, stats, 0.3, causal),
+           A.attention_qkv_backward_reference(dy, x, 2, p_ref, 0.3, causal), dtype, "dqkv")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gelu_both_paths_match_reference(path, dtype, rng):
     """11 elements in a (11,) and a (2, 3, 5)-shaped array: slices of uneven length."""
     for shape in ((11,), (2, 3, 5)):

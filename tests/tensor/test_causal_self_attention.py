@@ -45,6 +45,39 @@ def test_equals_the_ops_it_stands_for(B, T, nh, hs, dtype, backend, seed):
     np.testing.assert_array_equal(g1, g2)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B, T, nh, vectors", [(1, 6, 1, 1), (2, 7, 3, 1), (2, 13, 2, 2)])
+def test_packed_fast_path_equals_the_ops(B, T, nh, vectors, dtype, monkeypatch):
+    """Heads a whole number of SIMD vectors wide and T >= 6: the kernels read qkv in place (a spy
+    on the packed kernels' runners checks that they really ran), with the ops' numbers, bit for bit."""
+    import importlib
+
+    A = importlib.import_module("micrograd_plus.kernels.attention")
+    ran = []
+    for name in ("_run_forward", "_run_backward"):
+        real = getattr(A, name)
+        at = 4 if name == "_run_forward" else 5  # the input layout [.., .., .., heads per batch entry]
+        monkeypatch.setattr(A, name, lambda *a, real=real, name=name, at=at: (ran.append((name, a[at][3])), real(*a))[1])
+    vbytes, _ = A._blocking()
+    hs = vectors * vbytes // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((B, T, 3 * nh * hs)).astype(dtype)
+    g = rng.standard_normal((B, T, nh * hs)).astype(dtype)
+    with kernels.backend("numba"):  # (the default but under NUMBA_DISABLE_JIT=1, where it is numpy)
+        y1, g1 = _both(x, g, nh, F.causal_self_attention)
+        assert ran == [("_run_forward", nh), ("_run_backward", nh)]  # heads per batch entry: the packed layout
+        ran.clear()
+        y2, g2 = _both(x, g, nh, by_ops)
+    assert [name for name, _ in ran] == ["_run_forward", "_run_backward"]  # the (B, H, T, D) kernels
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(g1, g2)
+
+
+def test_no_features_is_an_error():
+    with pytest.raises(ValueError, match="qkv has no features"):
+        F.causal_self_attention(Tensor(np.zeros((2, 8, 0))), 1)
+
+
 def test_causal_by_hand():
     # one head of width 1, T = 2: position 0 sees only itself (y0 = v0); position 1 averages
     # v0, v1 with weights softmax(q1 k0, q1 k1) = softmax(0, 2 * 1) (scale 1/sqrt(1))
