@@ -2,9 +2,9 @@
 
 For every shape the library really multiplies (a GPT layer's forward and both backward products,
 the MNIST classifier's, one large square), it times the three contenders in one process, one
-after another (each contender's rounds back to back, after a pause that lets the previous
-library's spinning worker threads go to sleep: see :func:`_time_rounds`). It reports the median
-over rounds, in milliseconds and GFLOPS
+after another, in three turns (each contender's rounds of a turn back to back, after a pause that
+lets the previous library's spinning worker threads go to sleep: see :func:`_time_rounds`). It
+reports the median over rounds, in milliseconds and GFLOPS
 (2·M·N·K floating point operations per product), and the throughput ratios ours/BLAS and
 ours/torch (above 1 means ours is faster).
 
@@ -84,8 +84,9 @@ def _contenders(op, a, b):
     return out
 
 
-def _time_rounds(fns, repeats, min_seconds=0.002, phase_settle=0.3, warmup_seconds=0.1):
-    """Median and best seconds per call of each callable: all rounds of one, then the next.
+def _time_rounds(fns, repeats, passes=3, min_seconds=0.002, phase_settle=0.3, warmup_seconds=0.1):
+    """Median and best seconds per call of each callable, over ``repeats`` rounds each, taken in
+    ``passes`` turns: a few rounds of one contender back to back, then of the next, and round again.
 
     Tiny products take microseconds, below the timer's resolution and the noise, so each sample
     times ``n`` back-to-back calls, with ``n`` chosen in the warm-up so a sample lasts about
@@ -95,29 +96,36 @@ def _time_rounds(fns, repeats, min_seconds=0.002, phase_settle=0.3, warmup_secon
     busy-wait after a call, and a contender timed while another library's threads spin is timed
     fighting them for the two cores. OpenBLAS's threads spin for about 2^28 cycles (~0.1 s)
     after every call; interleaved with it, our (768, 128) @ (512, 128)ᵀ product ran at 32
-    GFLOP/s instead of 120-130, and interleaved with torch at 84. So each contender runs all its
-    rounds back to back, after a ``phase_settle`` pause in which the previous one's threads go to
-    sleep. The phases of one shape follow each other within a few seconds, in one process.
+    GFLOP/s instead of 120-130, and interleaved with torch at 84. So each contender runs its
+    rounds of a turn back to back, after a ``phase_settle`` pause in which the previous one's
+    threads go to sleep. Why several turns: on a shared virtual machine a neighbour's burst can
+    slow everything for a tenth of a second, which is a whole turn here; with all the rounds of a
+    contender in one turn, such a burst moved one product's ratio between 0.61x and 1.66x in two
+    runs (2-core Zen 4, avx512f). Spread over three turns, a burst spoils a third of a
+    contender's rounds, and the median of all of them stays with the undisturbed ones.
     """
-    medians, bests = {}, {}
-    for name, fn in fns.items():
-        time.sleep(phase_settle)  # the previous contender's threads stop spinning
-        fn()  # compile, wake this contender's threads
-        t = time.perf_counter()
-        fn()
-        n = max(1, int(min_seconds / max(time.perf_counter() - t, 1e-7)))
-        t = time.perf_counter()
-        while time.perf_counter() - t < warmup_seconds:  # the process's first products page-fault
-            fn()  # thousands of times as its heap grows (measured: 91 instead of 122 GFLOP/s)
-        samples = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            for _ in range(n):
+    samples = {name: [] for name in fns}
+    calls = {}
+    per_pass = -(-repeats // passes)  # rounds a turn (ceil)
+    for turn in range(passes):
+        for name, fn in fns.items():
+            time.sleep(phase_settle)  # the previous contender's threads stop spinning
+            fn()  # compile (first turn), wake this contender's threads
+            if name not in calls:
+                t = time.perf_counter()
                 fn()
-            samples.append((time.perf_counter() - t) / n)
-        medians[name] = statistics.median(samples)
-        bests[name] = min(samples)
-    return medians, bests
+                calls[name] = max(1, int(min_seconds / max(time.perf_counter() - t, 1e-7)))
+            n = calls[name]
+            t = time.perf_counter()
+            while time.perf_counter() - t < warmup_seconds:
+                fn()  # the process's first products page-fault thousands of times as its heap grows
+            for _ in range(min(per_pass, repeats - len(samples[name]))):
+                t = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                samples[name].append((time.perf_counter() - t) / n)
+    return ({name: statistics.median(v) for name, v in samples.items()},
+            {name: min(v) for name, v in samples.items()})
 
 
 def _header():
@@ -125,7 +133,7 @@ def _header():
 
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     lines = [
-        "matmul benchmark: float32, median seconds per call over rounds (each contender's rounds back to back)",
+        "matmul benchmark: float32, median seconds per call over rounds (each contender's rounds back to back, in 3 turns)",
         f"numba {numba.__version__}, threads={numba.get_num_threads()}, "
         f"threading layer={_threading_layer()}; numpy {np.__version__}; "
         f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}",
