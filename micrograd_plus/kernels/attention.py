@@ -284,8 +284,8 @@ def _forward_heads(q, k, v, parts, inp, outl, T, D, scale, causal, out, p, vbyte
     a multiple of 16, and kt a (D, Tc) scratch buffer of zeros. Releases the GIL, so threads can
     run disjoint runs of heads (:func:`_in_threads`).
 
-    **Where the rows are.** q, k, v and out are flat arrays, read and written through a layout
-    (see :func:`_layout`): head h = (b, j) of the input starts at element
+    **Where the rows are.** q, k, v and out are one row each, (1, size) (:func:`_row`), read and
+    written through a layout (see :func:`_layout`): head h = (b, j) of the input starts at element
     ``b * inp[0] + j * inp[1] + part`` (``parts`` gives q's, k's and v's part), its rows
     ``inp[2]`` apart; ``outl`` does the same for ``out``. So one kernel serves heads stored one
     after another, (B, H, T, D), and a GPT's packed (B, T, 3C), where a token's q, k and v sit side
@@ -313,7 +313,7 @@ def _forward_heads(q, k, v, parts, inp, outl, T, D, scale, causal, out, p, vbyte
         ph = p[h]  # (T, Tc)
         for t in range(T):  # kt[:, :T] = Kᵀ  (D, Tc); columns T..Tc stay 0
             for d in range(D):
-                kt[d, t] = k[ko + t * rs + d]
+                kt[d, t] = k[0, ko + t * rs + d]
         for b in range((T + MR - 1) // MR):
             i0 = min(b * MR, T - MR)  # queries i0..i0+5
             seen = i0 + MR if causal else T  # keys they can see
@@ -341,7 +341,7 @@ def _in_threads(kernel, n_heads, work, args, scratch):
 def _backward_run(dout, q, k, v, parts, inp, outl, T, D, p, scale, causal, dq, dk, dv, vbytes, nv_max, vt, ds,
                   h0, h1):
     """Heads h0..h1 of the backward: dq, dk, dv given dout and p (N, T, Tc) from the forward; vt
-    (D, Tc) zeros and ds (T, Tc) are scratch buffers. q, k, v, dq, dk and dv are flat and laid
+    (D, Tc) zeros and ds (T, Tc) are scratch buffers. q, k, v, dq, dk and dv are rows (1, size) laid
     out as the forward's input (``parts`` and ``inp``), dout as its output (``outl``): see
     :func:`_forward_heads`.
 
@@ -369,7 +369,7 @@ def _backward_run(dout, q, k, v, parts, inp, outl, T, D, p, scale, causal, dq, d
         ph = p[h]  # (T, Tc)
         for t in range(T):  # vt[:, :T] = Vᵀ  (D, Tc); columns T..Tc stay 0
             for d in range(D):
-                vt[d, t] = v[vo + t * rs + d]
+                vt[d, t] = v[0, vo + t * rs + d]
         for b in range((T + MR - 1) // MR):  # 1. blocks of queries i0..i0+5
             i0 = min(b * MR, T - MR)
             seen = i0 + MR if causal else T
@@ -384,6 +384,14 @@ def _backward_run(dout, q, k, v, parts, inp, outl, T, D, p, scale, causal, dq, d
                         vbytes, nv_max)  # dV = Pᵀ dO
             _block_rows(ds, i0 * Tc + j0, one, Tc, q, qo + i0 * rs, rs, dk, ko + j0 * rs, rs, T - i0, D,
                         vbytes, nv_max)  # dK = dSᵀ Q
+
+
+def _row(a):
+    """A C-contiguous array as one row, (1, a.size): the kernels address every operand by element
+    offsets from its start, and with every operand 2-D (as P, Kᵀ and dS are) numba compiles
+    :func:`_block_rows` and its micro-kernel once, not once per mix of 1-D and 2-D arrays (that
+    cost 0.6-0.8 s more compilation per dtype)."""
+    return a.reshape(1, -1)
 
 
 def _layout(batch_stride, head_stride, row_stride, heads):
@@ -480,8 +488,8 @@ def _run_forward(q, k, v, parts, inp, outl, n_heads, T, D, scale, causal, out, p
     def scratch():  # one thread's Kᵀ (D, Tc); its columns T..Tc stay 0
         return (np.zeros((D, p.shape[2]), q.dtype),)
 
-    args = (q.reshape(-1), k.reshape(-1), v.reshape(-1), parts, inp, outl, T, D, q.dtype.type(scale), bool(causal),
-            out.reshape(-1), p, vbytes, nv)
+    args = (_row(q), _row(k), _row(v), parts, inp, outl, T, D, q.dtype.type(scale), bool(causal), _row(out), p,
+            vbytes, nv)
     _in_threads(_forward_heads, n_heads, n_heads * T * T * D, args, scratch)
 
 
@@ -563,9 +571,8 @@ def _run_backward(dout, q, k, v, parts, inp, outl, n_heads, T, D, p, scale, caus
     def scratch():  # one thread's Vᵀ (D, Tc), whose columns T..Tc stay 0, and dP then dS (T, Tc)
         return np.zeros((D, Tc), q.dtype), np.empty((T, Tc), q.dtype)
 
-    flat = [a.reshape(-1) for a in (dout, q, k, v)]
-    args = (*flat, parts, inp, outl, T, D, p, q.dtype.type(scale), bool(causal),
-            dq.reshape(-1), dk.reshape(-1), dv.reshape(-1), vbytes, nv)
+    args = (_row(dout), _row(q), _row(k), _row(v), parts, inp, outl, T, D, p, q.dtype.type(scale), bool(causal),
+            _row(dq), _row(dk), _row(dv), vbytes, nv)
     _in_threads(_backward_run, n_heads, n_heads * T * T * D, args, scratch)
 
 

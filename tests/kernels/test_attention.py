@@ -290,8 +290,8 @@ def test_forward_kernel_writes_every_entry_of_p(rng, dtype):
         Tc = (T + 15) // 16 * 16
         out, p = np.full((2, T, D), np.nan, dtype), np.full((2, T, Tc), np.nan, dtype)
         heads = A._layout(T * D, 0, D, 1)  # (2, T, D): head after head
-        A._forward_heads(q.reshape(-1), k.reshape(-1), v.reshape(-1), A._NO_PARTS, heads, heads, T, D, dtype(0.5),
-                         causal, out.reshape(-1), p, vbytes, nv, np.zeros((D, Tc), dtype), 0, 2)
+        A._forward_heads(A._row(q), A._row(k), A._row(v), A._NO_PARTS, heads, heads, T, D, dtype(0.5),
+                         causal, A._row(out), p, vbytes, nv, np.zeros((D, Tc), dtype), 0, 2)
         _, p_ref = A.attention_forward_reference(q[None], k[None], v[None], 0.5, causal)
         np.testing.assert_array_equal(p[..., T:], 0.0)
         _assert_close(p[..., :T], p_ref[0], dtype, "p")  # (masked entries: exactly 0 in both)
