@@ -34,9 +34,10 @@ def test_one_line_on_first_compile_and_nothing_from_the_cache(tmp_path):
     assert "compiling" not in warm.stderr, warm.stderr
 
 
-def test_announcer_names_family_and_dtype_once():
+def test_announcer_names_family_and_dtype_once(monkeypatch):
     """Driven directly with fake events: the outermost compile of a new (family, dtype) prints,
     nested ones and repeats do not."""
+    monkeypatch.delenv("MICROGRAD_PLUS_QUIET_COMPILE", raising=False)  # (a user's setting would silence it)
     from numba.core import event, types
 
     from micrograd_plus.kernels import attention
@@ -54,8 +55,9 @@ def test_announcer_names_family_and_dtype_once():
     assert [entry[:3] for entry in a.log] == [("attention", "float64", "_forward_heads")] * 2
 
 
-def test_announcer_gives_each_dtype_its_own_estimate():
+def test_announcer_gives_each_dtype_its_own_estimate(monkeypatch):
     """float64 compiles no threaded twins by default, so its matmul estimate is the smaller one."""
+    monkeypatch.delenv("MICROGRAD_PLUS_QUIET_COMPILE", raising=False)
     from numba.core import event, types
 
     mm = importlib.import_module("micrograd_plus.kernels.matmul")
