@@ -19,10 +19,12 @@ Errors reach the user as one line, never as a traceback. Exit codes:
 * ``130`` -- interrupted by Ctrl-C (a training run saved ``last.npz`` first; ``--resume`` continues).
 """
 
+import _thread
 import argparse
 import importlib
 import signal
 import sys
+import threading
 
 from micrograd_plus import __version__
 from micrograd_plus.data import DataError  # numpy and the loaders: light, no numba
@@ -86,8 +88,40 @@ def _one_line(exc):
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _redeliver_interrupts(previous):
+    """A ``sys.unraisablehook`` that hands a Ctrl-C back to the main thread.
+
+    When Ctrl-C lands while Python runs a ``__del__`` (a progress bar being closed, say), the
+    KeyboardInterrupt cannot propagate: Python prints "Exception ignored in ..." with a traceback
+    and carries on, as if Ctrl-C had never been pressed. This hook prints nothing for it and has
+    Ctrl-C delivered to the main thread again a millisecond later, from a helper thread
+    (``_thread.interrupt_main``; delivered from here, it would land inside this hook), so the run
+    stops the way any Ctrl-C stops it. Every other unraisable error goes to ``previous``.
+    """
+
+    def hook(unraisable):
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            again = threading.Timer(0.001, _thread.interrupt_main)
+            again.daemon = True
+            again.start()
+            return
+        previous(unraisable)
+
+    return hook
+
+
 def main(argv=None):
     """Entry point of ``micrograd-plus``; returns the exit code (see the module docstring)."""
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _redeliver_interrupts(previous_hook)
+    try:
+        return _main(argv)
+    finally:
+        sys.unraisablehook = previous_hook
+
+
+def _main(argv):
+    """:func:`main`'s work: parse, run the command, turn its errors into one line and an exit code."""
     prog = "micrograd-plus"
     try:
         parser = build_parser()

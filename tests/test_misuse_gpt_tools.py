@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -476,3 +477,53 @@ def test_bpe_preset_refuses_before_training_its_tokenizer(w, capsys, data, out, 
     assert "trained" not in line
     assert (w / "notes.txt").read_text() == "my notes"
     assert not (w / "r").exists()  # no run directory with a tokenizer of nothing left behind
+
+
+def test_ctrl_c_inside_a_del_still_stops_the_run_with_one_line(tmp_path):
+    """Ctrl-C that lands while a ``__del__`` runs (tqdm's, in CI once) cannot propagate from there:
+    Python would print "Exception ignored in ..." with a traceback and carry on. The CLI hands it
+    back to the main thread, so the command stops as for any Ctrl-C: exit 130, one line, no
+    traceback. Here a command's object raises KeyboardInterrupt from its ``__del__``."""
+    code = textwrap.dedent('''
+        import sys, time
+        from micrograd_plus import cli
+
+        class Closes:
+            def __del__(self):
+                raise KeyboardInterrupt  # as if Ctrl-C landed in here
+
+        def run(args):
+            Closes()  # dropped at once: __del__ runs, its KeyboardInterrupt is unraisable
+            for _ in range(200):  # the rest of the command, which must not run to the end
+                time.sleep(0.01)
+            print("finished")
+            return 0
+
+        parser = cli.build_parser
+        def build():
+            p = parser()
+            p.set_defaults(_run=run, command="demo")
+            return p
+        cli.build_parser = build
+        sys.exit(cli.main([]))
+    ''')
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), cwd=tmp_path,
+                          timeout=60)
+    assert done.returncode == 130, (done.returncode, done.stdout, done.stderr)
+    assert "finished" not in done.stdout
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert done.stderr.strip().endswith("interrupted"), done.stderr
+
+
+def test_unraisable_errors_other_than_ctrl_c_are_still_reported(capsys):
+    """The hook only takes KeyboardInterrupt; anything else reaches the previous hook as before."""
+    from types import SimpleNamespace
+
+    from micrograd_plus import cli
+
+    seen = []
+    hook = cli._redeliver_interrupts(seen.append)
+    other = SimpleNamespace(exc_type=ValueError, exc_value=ValueError("x"), exc_traceback=None, object=None,
+                            err_msg=None)
+    hook(other)
+    assert seen == [other]
