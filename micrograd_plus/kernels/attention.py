@@ -532,10 +532,7 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
     dout = _check_like(dout, q, "dout")
     B, H, T, D = q.shape
     Tc = _stats_columns(T)
-    p = np.asarray(stats)
-    if p.dtype != q.dtype or p.shape[:2] != (B, H) or p.shape[2:] not in ((T, Tc), (T, T)):
-        raise ValueError(f"attention backward: stats must be the forward's probabilities, "
-                         f"({B}, {H}, {T}, {Tc}) {q.dtype}; got {p.shape} {p.dtype}")
+    p = _check_stats(stats, q, (B, H, T), "attention backward")
     if q.size == 0:
         return np.zeros_like(q), np.zeros_like(q), np.zeros_like(q)
     if T < MR:
@@ -615,10 +612,26 @@ def attention_qkv_backward_reference(dy, qkv, n_head, stats, scale, causal=True)
     x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_backward")
     g = _check_dy(dy, x, (B, T, C), "attention_qkv_backward")
     p = _check_stats(stats, x, (B, nh, T), "attention_qkv_backward")
+    return _backward_by_heads(attention_backward_reference, g, x, nh, p, scale, causal)
+
+
+def _backward_by_heads(backward, g, x, nh, stats, scale, causal):
+    """dL/dqkv (B, T, 3C) through the heads copied out: ``backward`` (the kernel or the reference)
+    on q, k, v (B, nh, T, hs) and dL/dy g (B, T, C) split the same way, the three gradients then
+    laid side by side as qkv's columns are."""
     q, k, v = split_heads(x, nh)
+    B, _, T, hs = q.shape
     dout = g.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
-    grads = attention_backward_reference(dout, q, k, v, None, p, scale, causal)
+    grads = backward(dout, q, k, v, None, stats, scale, causal)
     return np.concatenate([merge_heads(d) for d in grads], axis=2)  # (B, T, 3C)
+
+
+def _packed_layouts(T, C, hs, nh):
+    """``(parts, input layout, output layout)`` of the packed arrays for the kernels: q, k and v
+    start 0, C and 2C into a row of qkv (B, T, 3C), head j at column j*hs, rows 3C apart; y and
+    dy (B, T, C) have head j at column j*hs, rows C apart (see :func:`_layout`)."""
+    parts = np.array([0, C, 2 * C], dtype=np.int64)
+    return parts, _layout(T * 3 * C, hs, 3 * C, nh), _layout(T * C, hs, C, nh)
 
 
 def _check_packed(qkv, n_head, name):
@@ -690,9 +703,7 @@ def attention_qkv_forward(qkv, n_head, scale, causal=True):
         return merge_heads(out), stats
     Tc = _stats_columns(T)
     y, p = np.empty((B, T, C), x.dtype), np.empty((B * nh, T, Tc), x.dtype)
-    parts = np.array([0, C, 2 * C], dtype=np.int64)  # where q, k and v start in a row of x
-    _run_forward(x, x, x, parts, _layout(T * 3 * C, hs, 3 * C, nh), _layout(T * C, hs, C, nh), B * nh, T, hs,
-                 scale, causal, y, p, vbytes, nv)
+    _run_forward(x, x, x, *_packed_layouts(T, C, hs, nh), B * nh, T, hs, scale, causal, y, p, vbytes, nv)
     return y, p.reshape(B, nh, T, Tc)
 
 
@@ -712,14 +723,9 @@ def attention_qkv_backward(dy, qkv, n_head, stats, scale, causal=True):
         s = abs(scale)
         products = [(2.0, b_dy, b_x), (2.0, b_dy, b_x, s), (2.0, b_dy, b_x, b_x, s)]
         fast = _fast_path_is_exact(b_dy, b_x, b_p, products=products, limit=float(np.finfo(x.dtype).max))
-    if not fast:  # the heads copied out; attention_backward checks stats and decides
-        q, k, v = split_heads(x, nh)
-        dout = g.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)
-        grads = attention_backward(dout, q, k, v, None, stats, scale, causal)
-        return np.concatenate([merge_heads(d) for d in grads], axis=2)
+    if not fast:  # the heads copied out; attention_backward pads the reference's P or runs numpy
+        return _backward_by_heads(attention_backward, g, x, nh, p, scale, causal)
     p = np.ascontiguousarray(p).reshape(B * nh, T, Tc)
     dx = np.empty((B, T, 3 * C), x.dtype)  # every entry is written: each head's rows of dq, dk, dv
-    parts = np.array([0, C, 2 * C], dtype=np.int64)
-    _run_backward(g, x, x, x, parts, _layout(T * 3 * C, hs, 3 * C, nh), _layout(T * C, hs, C, nh), B * nh, T, hs,
-                  p, scale, causal, dx, dx, dx, vbytes, nv)
+    _run_backward(g, x, x, x, *_packed_layouts(T, C, hs, nh), B * nh, T, hs, p, scale, causal, dx, dx, dx, vbytes, nv)
     return dx
