@@ -156,7 +156,7 @@ def _undo_inline_attribute_type(app, what, name, obj, options, lines):
 
 
 # The public names of the library (``micrograd_plus.Tensor``, ``micrograd_plus.scalar.Value``)
-# differ from where the API page documents them (``micrograd_plus.tensor.Tensor``, ...).
+# differ from where the API page documents them (``micrograd_plus._tensor.Tensor``, ...).
 # Docstrings may use either; this maps a reference that found nothing to the documented name.
 _TENSOR_NAMES = ("Tensor", "tensor", "no_grad", "zeros", "ones", "randn", "cat", "stack", "where")
 
@@ -166,11 +166,11 @@ def _documented_name(target):
         rest = target[len("micrograd_plus."):]
         head = rest.split(".")[0]
         if head in _TENSOR_NAMES:
-            return "micrograd_plus.tensor." + rest
+            return "micrograd_plus._tensor." + rest
         return None
     head = target.split(".")[0]
     if head == "Tensor":
-        return "micrograd_plus.tensor." + target
+        return "micrograd_plus._tensor." + target
     if head == "Value":
         return "micrograd_plus.scalar." + target
     if head in ("nn", "optim", "functional"):

@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 # name -> (module, attribute, or None for the module itself), or just the module when the
 # attribute has the same name
 _LAZY = {
-    "Tensor": "micrograd_plus.tensor",
+    "Tensor": "micrograd_plus._tensor",
     "no_grad": "micrograd_plus.autograd", "enable_grad": "micrograd_plus.autograd",
     "is_grad_enabled": "micrograd_plus.autograd",
     "manual_seed": "micrograd_plus.random",
@@ -36,14 +36,16 @@ _LAZY = {
     "data": ("micrograd_plus.data", None),
     "models": ("micrograd_plus.models", None),
     "scalar": ("micrograd_plus.scalar", None),
-    # torch.zeros, torch.cat, ...: creation functions and ops of several tensors. (torch.tensor(data)
-    # is micrograd_plus.tensor.tensor(data) here: micrograd_plus.tensor is the module of Tensor.)
-    "zeros": "micrograd_plus.tensor", "ones": "micrograd_plus.tensor", "full": "micrograd_plus.tensor",
-    "empty": "micrograd_plus.tensor", "zeros_like": "micrograd_plus.tensor", "ones_like": "micrograd_plus.tensor",
-    "full_like": "micrograd_plus.tensor", "arange": "micrograd_plus.tensor", "linspace": "micrograd_plus.tensor",
-    "eye": "micrograd_plus.tensor", "randn": "micrograd_plus.tensor", "rand": "micrograd_plus.tensor",
-    "cat": "micrograd_plus.tensor", "stack": "micrograd_plus.tensor", "where": "micrograd_plus.tensor",
-    "maximum": "micrograd_plus.tensor", "minimum": "micrograd_plus.tensor", "einsum": "micrograd_plus.tensor",
+    # torch.tensor(data), torch.zeros, torch.cat, ...: creation functions and ops of several
+    # tensors. The module that defines Tensor is micrograd_plus._tensor (PyTorch's torch/_tensor.py),
+    # which leaves the name `tensor` free for the function, as in PyTorch.
+    "tensor": "micrograd_plus._tensor", "device": "micrograd_plus._device",
+    "zeros": "micrograd_plus._tensor", "ones": "micrograd_plus._tensor", "full": "micrograd_plus._tensor",
+    "empty": "micrograd_plus._tensor", "zeros_like": "micrograd_plus._tensor", "ones_like": "micrograd_plus._tensor",
+    "full_like": "micrograd_plus._tensor", "arange": "micrograd_plus._tensor", "linspace": "micrograd_plus._tensor",
+    "eye": "micrograd_plus._tensor", "randn": "micrograd_plus._tensor", "rand": "micrograd_plus._tensor",
+    "cat": "micrograd_plus._tensor", "stack": "micrograd_plus._tensor", "where": "micrograd_plus._tensor",
+    "maximum": "micrograd_plus._tensor", "minimum": "micrograd_plus._tensor", "einsum": "micrograd_plus._tensor",
     # torch.exp(x), torch.sum(x, dim), ...: the function spellings of Tensor methods
     "exp": "micrograd_plus.functions", "expm1": "micrograd_plus.functions",
     "log": "micrograd_plus.functions", "log2": "micrograd_plus.functions",

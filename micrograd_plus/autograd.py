@@ -1,7 +1,7 @@
-"""The plumbing under :mod:`micrograd_plus.tensor`: grad mode, the op registry, and the small
+"""The plumbing under :mod:`micrograd_plus._tensor`: grad mode, the op registry, and the small
 rules every op shares (broadcasting undone in backward, PyTorch's dtype promotion, axis checks).
 
-Nothing here knows the ``Tensor`` class; :mod:`micrograd_plus.tensor` and the op modules in
+Nothing here knows the ``Tensor`` class; :mod:`micrograd_plus._tensor` and the op modules in
 :mod:`micrograd_plus.ops` import from here, never the other way round.
 """
 

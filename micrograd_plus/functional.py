@@ -14,7 +14,7 @@ of small tensor ops. Two reasons:
   probabilities; layer norm keeps one mean and one 1/std per row) and runs a few numpy passes
   instead of a dozen.
 
-The activations and softmax are thin wrappers: their rules live on :class:`~micrograd_plus.tensor.Tensor`
+The activations and softmax are thin wrappers: their rules live on :class:`~micrograd_plus._tensor.Tensor`
 (``x.relu()``, ``x.softmax(dim)``), so each rule is written once, and ``F.relu(x)`` is the same node.
 Attention off its fused path (a mask, dropout) is built from ordinary ops.
 
@@ -30,7 +30,7 @@ from micrograd_plus import kernels
 from micrograd_plus.autograd import differentiable
 from micrograd_plus.random import get_generator
 from micrograd_plus.ops.indexing import scatter_add_rows
-from micrograd_plus.tensor import Tensor, _operand, _result
+from micrograd_plus._tensor import Tensor, _operand, _result
 
 __all__ = [
     "relu",

@@ -4,10 +4,10 @@ PyTorch code writes both ``torch.exp(x)`` and ``x.exp()``; here the rule of each
 as a :class:`~micrograd_plus.Tensor` method (in :mod:`micrograd_plus.ops`), and this module makes
 the function form of each name below. The first argument may also be an array or a number.
 Creation functions and ops of several tensors (``zeros``, ``arange``, ``cat``, ``where``,
-``einsum`` ...) are real functions in :mod:`micrograd_plus.tensor`.
+``einsum`` ...) are real functions in :mod:`micrograd_plus._tensor`.
 """
 
-from micrograd_plus.tensor import Tensor, _operand
+from micrograd_plus._tensor import Tensor, _operand
 
 METHODS_AS_FUNCTIONS = (
     "exp", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt", "square", "reciprocal",

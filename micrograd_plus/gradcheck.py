@@ -126,7 +126,7 @@ def _check_values(fn, inputs, eps, atol, rtol):
 def _check_tensors(fn, inputs, eps, atol, rtol, seed):
     # Imported here, not at the top: the tensor engine loads numba (seconds), and checking the
     # scalar engine's gradients should not pay for that.
-    from micrograd_plus.tensor import Tensor, no_grad
+    from micrograd_plus._tensor import Tensor, no_grad
 
     checked = []
     for i, t in enumerate(inputs):

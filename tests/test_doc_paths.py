@@ -138,9 +138,9 @@ def test_the_install_page_lists_every_extra_with_its_packages():
 
 
 def test_the_checks_see_a_stale_path_and_a_stale_name():
-    text = ("read `micrograd_plus/tensor.py` and micrograd_plus/viz.py, then docs/chapters/01-neuron.md; "
+    text = ("read `micrograd_plus/_tensor.py` and micrograd_plus/viz.py, then docs/chapters/01-neuron.md; "
             "not runs/mnist/ nor ~/.cache/micrograd_plus/mnist; docs/_build/html is built later")
-    assert paths_in(text) == ["micrograd_plus/tensor.py", "micrograd_plus/viz.py", "docs/chapters/01-neuron.md"]
+    assert paths_in(text) == ["micrograd_plus/_tensor.py", "micrograd_plus/viz.py", "docs/chapters/01-neuron.md"]
     assert not (ROOT / "micrograd_plus/viz.py").exists()  # viz is a package now: a stale path
     refs = [a or b for a, b in ROLE.findall(
         ":func:`~micrograd_plus.scalar.engine.topological_order`, :meth:`backward <micrograd_plus.Tensor.backward>`, "

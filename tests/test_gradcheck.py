@@ -69,7 +69,7 @@ def test_gradcheck_catches_missing_accumulation():
 # -- gradcheck with Tensors --------------------------------------------------------------------
 
 def test_gradcheck_tensor_reports_the_wrong_element():
-    mp = pytest.importorskip("micrograd_plus.tensor")
+    mp = pytest.importorskip("micrograd_plus._tensor")
     x0 = np.array([[0.5, -1.0, 1.5], [0.7, 1.2, -0.4]])
 
     def f(x):
@@ -90,7 +90,7 @@ def test_gradcheck_tensor_reports_the_wrong_element():
 
 
 def test_gradcheck_tensor_passes_and_validates_inputs():
-    mp = pytest.importorskip("micrograd_plus.tensor")
+    mp = pytest.importorskip("micrograd_plus._tensor")
     a = mp.Tensor(np.array([[0.5, -1.0], [2.0, 0.3]]), requires_grad=True)
     b = mp.Tensor(np.array([1.5, -0.5]), requires_grad=True)
     assert gradcheck(lambda a, b: (a * b).tanh(), [a, b])

@@ -64,7 +64,7 @@ LAYERS = [
     ("micrograd_plus.viz", 4, "tools"),
     ("micrograd_plus.plots", 4, "tools"),
     ("micrograd_plus.functional", 3, "functional"),
-    ("micrograd_plus.tensor", 2, "tensor"),
+    ("micrograd_plus._tensor", 2, "tensor"),
     ("micrograd_plus.functions", 2, "tensor"),  # torch.exp(x)-style spellings of Tensor methods
     ("micrograd_plus.ops", 2, "tensor"),  # the Tensor's op families (mixins)
     ("micrograd_plus.autograd", 2, "tensor"),  # grad mode, the op registry, dtype rules
@@ -72,13 +72,14 @@ LAYERS = [
     ("micrograd_plus.scalar", 0, "scalar"),
     ("micrograd_plus.data", 0, "data"),
     ("micrograd_plus.random", 0, "randomness"),
+    ("micrograd_plus._device", 0, "devices (the CPU)"),
     ("micrograd_plus.atomic", 0, "safe file writing"),
     ("micrograd_plus.configs", 0, "config dataclasses from JSON"),
 ]
 
 # The tensor world, which the scalar engine must never need (a reader of chapter 1 should not
 # pay for numba, nor read past Tensor to understand Value).
-TENSOR_WORLD = ("micrograd_plus.tensor", "micrograd_plus.functional", "micrograd_plus.kernels",
+TENSOR_WORLD = ("micrograd_plus._tensor", "micrograd_plus.functional", "micrograd_plus.kernels",
                 "micrograd_plus.nn", "micrograd_plus.optim", "micrograd_plus.models",
                 "micrograd_plus.train", "micrograd_plus.gradcheck")
 
@@ -97,10 +98,10 @@ TENSOR_LAYER = {
     "ops.indexing": {"autograd"},
     "ops.linalg": {"autograd", "kernels"},
     # scalar.engine: the one graph walk, topological_order, which Value.backward uses too
-    "tensor": {"autograd", "ops.arithmetic", "ops.elementwise", "ops.reduce", "ops.shape", "ops.indexing",
-               "ops.linalg", "random", "scalar.engine"},
-    "functions": {"tensor"},
-    "functional": {"autograd", "kernels", "ops.indexing", "random", "tensor"},
+    "_tensor": {"autograd", "ops.arithmetic", "ops.elementwise", "ops.reduce", "ops.shape", "ops.indexing",
+                "ops.linalg", "random", "_device", "scalar.engine"},
+    "functions": {"_tensor"},
+    "functional": {"autograd", "kernels", "ops.indexing", "random", "_tensor"},
 }
 
 
@@ -156,9 +157,9 @@ def _comment_lines(source):
 def lazy_names(modules):
     """``{package: {name: module}}`` from the tables of lazily imported names in ``__init__`` files.
 
-    The front door ``micrograd_plus/__init__.py`` maps ``"Tensor"`` to ``("micrograd_plus.tensor",
+    The front door ``micrograd_plus/__init__.py`` maps ``"Tensor"`` to ``("micrograd_plus._tensor",
     "Tensor")`` and imports it on first use, so ``from micrograd_plus import Tensor`` is an import
-    of ``micrograd_plus.tensor``: a module-level dict from names to a module name (or a tuple that
+    of ``micrograd_plus._tensor``: a module-level dict from names to a module name (or a tuple that
     starts with one) is read as such a table.
     """
     tables = {}
@@ -239,7 +240,7 @@ def imports_of(module, path, modules, root=ROOT, lazy=None):
     visit(tree, False)
     if lazy_loader[0]:
         # A file that hands module names to importlib.import_module imports every module it
-        # names in a string literal: `_LAZY = {"Tensor": ("micrograd_plus.tensor", "Tensor")}` is an
+        # names in a string literal: `_LAZY = {"Tensor": ("micrograd_plus._tensor", "Tensor")}` is an
         # import that an `import` statement would have shown. It counts for cycles and layers;
         # it is not an import statement, so the comment rule below does not apply to it.
         for node in named:
@@ -365,7 +366,7 @@ def layering_problems(edges):
         if _is_under(s, "micrograd_plus.kernels") and not _is_under(t, "micrograd_plus.kernels"):
             problems.append(f"{imp.where()}: kernels must import nothing of the package but kernels; "
                             f"{s} imports {t}{how}")
-        elif _is_under(s, "micrograd_plus.tensor") and _is_under(t, "micrograd_plus.functional"):
+        elif _is_under(s, "micrograd_plus._tensor") and _is_under(t, "micrograd_plus.functional"):
             problems.append(f"{imp.where()}: tensor must never import functional (functional is built "
                             f"on tensor); {s} imports {t}{how}")
         elif (_is_under(s, "micrograd_plus.scalar") and layer_of(s)[0] == 0
@@ -497,7 +498,7 @@ def test_the_command_list_and_help_load_no_numba_model_or_training_code():
     # and every --help start without compiling-library start-up or the tensor engine.
     import subprocess
 
-    heavy = ("numba", "micrograd_plus.tensor", "micrograd_plus.models", "micrograd_plus.train.loop",
+    heavy = ("numba", "micrograd_plus._tensor", "micrograd_plus.models", "micrograd_plus.train.loop",
              "micrograd_plus.train.gpt_tools")
     code = ("import sys\nfrom micrograd_plus.cli import main\n"
             "for argv in ([], ['--help'], ['moons', '--help'], ['mnist', '--help'], ['gpt', '--help'],\n"
@@ -530,8 +531,8 @@ def _fake_package(tmp_path, files):
 def test_the_checker_finds_a_function_level_cycle_and_names_the_files(tmp_path):
     root = _fake_package(tmp_path, {
         "__init__.py": "",
-        "tensor.py": "def f():\n    from micrograd_plus import functional  # lazy\n",
-        "functional.py": "from micrograd_plus.tensor import Tensor\n",
+        "_tensor.py": "def f():\n    from micrograd_plus import functional  # lazy\n",
+        "functional.py": "from micrograd_plus._tensor import Tensor\n",
         "nn/__init__.py": "from .layers import Linear\n",
         "nn/layers.py": "from micrograd_plus.nn.module import Module\n",
         "nn/module.py": "import importlib\nimportlib.import_module('micrograd_plus.nn.layers')\n",
@@ -547,7 +548,7 @@ def test_the_checker_finds_a_function_level_cycle_and_names_the_files(tmp_path):
     assert len(found) == 3
     assert any("micrograd_plus/data/__init__.py:2: micrograd_plus.data imports micrograd_plus.models.gpt "
                "(in a function)" in t for t in texts)
-    assert any("micrograd_plus/tensor.py:2: micrograd_plus.tensor imports micrograd_plus.functional (in a function)"
+    assert any("micrograd_plus/_tensor.py:2: micrograd_plus._tensor imports micrograd_plus.functional (in a function)"
                in t for t in texts)
     assert any("micrograd_plus/functional.py:1" in t for t in texts)
     assert any("micrograd_plus/nn/module.py:2: micrograd_plus.nn.module imports micrograd_plus.nn.layers" in t
@@ -558,11 +559,11 @@ def test_the_checker_finds_a_function_level_cycle_and_names_the_files(tmp_path):
 
 def test_the_checker_sees_layering_and_silent_lazy_imports(tmp_path):
     root = _fake_package(tmp_path, {
-        "__init__.py": "import importlib\n_LAZY = {'Tensor': ('micrograd_plus.tensor', 'Tensor')}\n",
+        "__init__.py": "import importlib\n_LAZY = {'Tensor': ('micrograd_plus._tensor', 'Tensor')}\n",
         "scalar/nn.py": "from micrograd_plus import Tensor  # the front door's lazy name\n",
-        "tensor.py": "def f():\n    from micrograd_plus import functional\n",
+        "_tensor.py": "def f():\n    from micrograd_plus import functional\n",
         "functional.py": "",
-        "kernels/__init__.py": "from micrograd_plus.tensor import Tensor\n",
+        "kernels/__init__.py": "from micrograd_plus._tensor import Tensor\n",
         "scalar/engine.py": "from micrograd_plus.nn import Module\n",
         "nn/__init__.py": "",
         # a comment ending an unrelated line of code is no reason; one above a run of imports is
@@ -573,25 +574,25 @@ def test_the_checker_sees_layering_and_silent_lazy_imports(tmp_path):
     })
     _, edges = import_graph(root)
     problems = "\n".join(layering_problems(edges))
-    assert "micrograd_plus/tensor.py:2: tensor must never import functional" in problems
+    assert "micrograd_plus/_tensor.py:2: tensor must never import functional" in problems
     assert "micrograd_plus/kernels/__init__.py:1: kernels must import nothing" in problems
     assert "micrograd_plus/scalar/engine.py:1: the scalar engine must import nothing of the tensor world" in problems
     assert ("micrograd_plus/scalar/nn.py:1: the scalar engine must import nothing of the tensor world; "
-            "micrograd_plus.scalar.nn imports micrograd_plus.tensor") in problems
+            "micrograd_plus.scalar.nn imports micrograd_plus._tensor") in problems
     silent = [e for e in edges if e.in_function and not e.commented]
-    assert sorted((e.path, e.line) for e in silent) == [("micrograd_plus/data/text.py", 3), ("micrograd_plus/tensor.py", 2)]
+    assert sorted((e.path, e.line) for e in silent) == [("micrograd_plus/_tensor.py", 2), ("micrograd_plus/data/text.py", 3)]
 
 
 def test_the_checker_sees_an_import_back_up_the_tensor_layer(tmp_path):
     root = _fake_package(tmp_path, {
-        "__init__.py": "", "autograd.py": "", "tensor.py": "", "kernels/__init__.py": "",
+        "__init__.py": "", "autograd.py": "", "_tensor.py": "", "kernels/__init__.py": "",
         "ops/__init__.py": "", "ops/linalg.py": "from micrograd_plus.kernels import matmul\n",
         "ops/shape.py": "from micrograd_plus.autograd import differentiable\n"
-                        "def f():\n    from micrograd_plus.tensor import Tensor  # a shortcut\n",
+                        "def f():\n    from micrograd_plus._tensor import Tensor  # a shortcut\n",
     })
     _, edges = import_graph(root)
     assert tensor_layer_problems(edges) == [
-        "micrograd_plus/ops/shape.py:3: ops.shape imports tensor (in a function); inside the tensor layer it "
+        "micrograd_plus/ops/shape.py:3: ops.shape imports _tensor (in a function); inside the tensor layer it "
         "may import only ['autograd']"]
 
 

@@ -40,7 +40,7 @@ PAUSE = 0.02  # seconds of rest before each block, so idle worker threads of the
 
 def _our_step_fn(weights):
     from micrograd_plus import functional as F, nn, optim  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
-    from micrograd_plus.tensor import Tensor  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+    from micrograd_plus._tensor import Tensor  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     model = nn.MLP(list(SIZES), activation="relu")
     model.load_state_dict(weights)

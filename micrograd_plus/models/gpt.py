@@ -48,7 +48,7 @@ from micrograd_plus import nn
 from micrograd_plus.configs import config_from_dict
 from micrograd_plus.data._files import DataError
 from micrograd_plus.random import get_generator
-from micrograd_plus.tensor import Tensor, no_grad
+from micrograd_plus._tensor import Tensor, no_grad
 
 __all__ = [
     "GPTConfig",

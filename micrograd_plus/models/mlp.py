@@ -19,7 +19,7 @@ import numpy as np
 
 from micrograd_plus import nn
 from micrograd_plus.functional import softmax
-from micrograd_plus.tensor import Tensor, no_grad
+from micrograd_plus._tensor import Tensor, no_grad
 
 #: Pixels per image (28 x 28) and digits to tell apart.
 N_INPUTS = 784

@@ -23,7 +23,7 @@ from micrograd_plus.nn import init
 from micrograd_plus.nn.containers import Sequential
 from micrograd_plus.nn.module import Module, Parameter
 from micrograd_plus.random import get_generator
-from micrograd_plus.tensor import Tensor
+from micrograd_plus._tensor import Tensor
 
 __all__ = [
     "Linear", "Embedding", "LayerNorm", "Dropout",

@@ -33,7 +33,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from micrograd_plus.tensor import Tensor
+from micrograd_plus._tensor import Tensor
 
 __all__ = ["Parameter", "Module", "StateDictError", "IncompatibleKeys"]
 

@@ -1,7 +1,7 @@
 """The operations of :class:`micrograd_plus.Tensor`, one family per file.
 
 Each file holds a *mixin* class whose methods ``Tensor`` inherits (``class Tensor(ArithmeticOps,
-ElementwiseOps, ...)`` in :mod:`micrograd_plus.tensor`). Every op is its forward computation and
+ElementwiseOps, ...)`` in :mod:`micrograd_plus._tensor`). Every op is its forward computation and
 its local backward rule side by side, finished by ``self._result(y, parents, name, backward)``,
 and registered with ``@differentiable`` in the one registry the gradient-check tests read.
 

@@ -296,7 +296,7 @@ def topological_order(root, children=None):
     In the returned list a node always comes after all the nodes it was made from, so ``root``
     is last and walking the list backwards visits each node before its inputs: the order the
     chain rule needs (:meth:`Value.backward`, :meth:`Tensor.backward
-    <micrograd_plus.tensor.Tensor.backward>`), and the left-to-right order of a drawn graph
+    <micrograd_plus._tensor.Tensor.backward>`), and the left-to-right order of a drawn graph
     (:mod:`micrograd_plus.viz`). One walk serves both engines.
 
     Args:

@@ -44,7 +44,7 @@ from micrograd_plus.data import (
 )
 from micrograd_plus.models.gpt import GPT, GPTConfig
 from micrograd_plus.optim import CosineWithWarmup
-from micrograd_plus.tensor import no_grad
+from micrograd_plus._tensor import no_grad
 from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, ConfigError
 from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)

@@ -39,7 +39,7 @@ from micrograd_plus import functional as F, optim
 from micrograd_plus.configs import config_from_dict
 from micrograd_plus.data import DataLoader, load_mnist, mnist_to_float
 from micrograd_plus.models.mlp import mnist_classifier
-from micrograd_plus.tensor import no_grad, Tensor
+from micrograd_plus._tensor import no_grad, Tensor
 from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, ConfigError, DivergedError
 from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)

@@ -28,7 +28,7 @@ import numpy as np
 from micrograd_plus import functional as F, optim, viz
 from micrograd_plus.models.mlp import layer_activations, linear_layers, mnist_classifier, predict_proba
 from micrograd_plus.random import get_generator
-from micrograd_plus.tensor import no_grad, Tensor
+from micrograd_plus._tensor import no_grad, Tensor
 
 EXPERIMENTS = ("weights", "dream", "noise", "gd-vs-sgd")
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import micrograd_plus.functional as F
 from micrograd_plus import kernels
-from micrograd_plus.tensor import Tensor
+from micrograd_plus._tensor import Tensor
 
 
 def by_ops(qkv, n_head):

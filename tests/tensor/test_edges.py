@@ -11,7 +11,7 @@ import pytest
 
 import micrograd_plus as mp
 from micrograd_plus import functional as F
-from micrograd_plus.tensor import Tensor, arange, eye, full, ones_like, zeros_like
+from micrograd_plus._tensor import Tensor, arange, eye, full, ones_like, zeros_like
 
 
 def leaf(values):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from micrograd_plus import functional as F
-from micrograd_plus.tensor import Tensor
+from micrograd_plus._tensor import Tensor
 
 
 def np_softmax(x, axis=-1):

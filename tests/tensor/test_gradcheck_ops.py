@@ -19,10 +19,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import micrograd_plus.functional as F
-import micrograd_plus.tensor as tensor_module
+import micrograd_plus._tensor as tensor_module
 from micrograd_plus.autograd import DIFFERENTIABLE_OPS
 from micrograd_plus.gradcheck import gradcheck
-from micrograd_plus.tensor import Tensor, cat, einsum, stack, where
+from micrograd_plus._tensor import Tensor, cat, einsum, stack, where
 
 COVERED = set()
 
@@ -833,7 +833,7 @@ def test_registry_test_can_fail():
 def test_gradcheck_catches_a_wrong_rule():
     """Sanity: a deliberately wrong backward rule is rejected, so these tests can fail."""
     from micrograd_plus.gradcheck import GradcheckError
-    from micrograd_plus.tensor import _result
+    from micrograd_plus._tensor import _result
 
     def bad_square(t):
         return _result(t.data**2, (t,), "bad", lambda g: (g * t.data,))  # should be 2x

@@ -7,7 +7,7 @@ import pytest
 
 from micrograd_plus import functional as F
 from micrograd_plus.scalar import MLP, Value
-from micrograd_plus.tensor import Tensor
+from micrograd_plus._tensor import Tensor
 
 
 def tensor_copy(mlp):

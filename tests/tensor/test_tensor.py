@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import micrograd_plus as mp
 from micrograd_plus import functional as F
-from micrograd_plus.tensor import (
+from micrograd_plus._tensor import (
     Tensor,
     cat,
     enable_grad,
@@ -314,7 +314,7 @@ def test_parents_without_grad_get_no_work():
 
 def test_backward_walks_only_recorded_results_that_need_a_gradient(monkeypatch):
     # Tensor.backward uses the scalar engine's walk, told to skip leaves and constants.
-    import micrograd_plus.tensor as tensor_module
+    import micrograd_plus._tensor as tensor_module
 
     walked = []
     real = tensor_module.topological_order
@@ -422,3 +422,19 @@ def test_backward_frees_intermediate_results():
     gc.collect()
     assert all(r() is None for r in refs), "intermediate tensors are still referenced after backward"
     assert loss._prev == () and len(kept._prev) == 1  # retain_graph keeps its graph
+
+
+def test_the_package_attribute_tensor_is_the_copying_function_as_in_pytorch():
+    # The module of Tensor is micrograd_plus._tensor (PyTorch's torch/_tensor.py), so that
+    # `torch.tensor(data)` with `import micrograd_plus as torch` is the function.
+    import micrograd_plus as mp
+
+    assert callable(mp.tensor) and not isinstance(mp.tensor, type(mp))
+    a = np.array([1.0, 2.0])                      # float64 stays float64
+    t = mp.tensor(a, requires_grad=True)
+    a[0] = 9.0
+    assert t.tolist() == [1.0, 2.0] and t.dtype == np.float64 and t.requires_grad
+    assert mp.tensor([1.5, 2]).dtype == np.float32 and mp.tensor([1, 2]).dtype == np.int64
+    assert mp.tensor(3, dtype=np.float64, device="cpu").dtype == np.float64
+    with pytest.raises(RuntimeError, match="computes on the CPU"):
+        mp.tensor([1.0], device="cuda")

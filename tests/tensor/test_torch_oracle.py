@@ -27,8 +27,8 @@ import torch.nn.functional as TF  # noqa: E402
 
 import micrograd_plus as mp  # noqa: E402
 from micrograd_plus import functional as F  # noqa: E402
-from micrograd_plus.tensor import Tensor  # noqa: E402
-from micrograd_plus.tensor import tensor as mp_tensor  # noqa: E402
+from micrograd_plus._tensor import Tensor  # noqa: E402
+from micrograd_plus._tensor import tensor as mp_tensor  # noqa: E402
 
 
 class Ours:

@@ -161,7 +161,7 @@ def test_ctrl_c_stops_at_a_step_boundary_and_saves_a_resumable_checkpoint(tmp_pa
 
 
 def test_cross_entropy_and_mse_losses_match_numpy():
-    from micrograd_plus.tensor import Tensor
+    from micrograd_plus._tensor import Tensor
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(5, 10)).astype(np.float64)

@@ -65,6 +65,7 @@ from micrograd_plus.ops.indexing import IndexingOps
 from micrograd_plus.ops.linalg import LinalgOps
 from micrograd_plus.ops.reduce import ReductionOps
 from micrograd_plus.ops.shape import ShapeOps
+from micrograd_plus._device import as_device
 from micrograd_plus.random import get_generator
 from micrograd_plus.scalar.engine import topological_order  # the one graph walk, Value's and Tensor's
 
@@ -502,8 +503,15 @@ def _shape_args(shape):
     return tuple(shape)
 
 
-def tensor(data, dtype=None, requires_grad=False):
-    """Make a new Tensor from ``data``, always copying (unlike ``Tensor(array)``)."""
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new Tensor holding a copy of ``data`` (PyTorch's ``torch.tensor``).
+
+    ``data`` is a number, a (nested) list, a numpy array or a Tensor. Python floats give float32,
+    Python ints int64, bools bool; numpy arrays keep their dtype; ``dtype=`` overrides.
+    ``device`` may only name the CPU. Unlike ``Tensor(array)``, which shares a numpy array, the
+    result never shares memory with ``data``, so changing one leaves the other alone.
+    """
+    as_device(device, "tensor()")
     arr = np.array(data.data if isinstance(data, Tensor) else _as_array(data), copy=True)
     return Tensor(arr, requires_grad=requires_grad, dtype=dtype)
 
