@@ -104,4 +104,4 @@ for temperature in (0.5, 1.0):
 # recipe, ``micrograd-plus gpt train`` (nanoGPT's CPU settings: the model counted in part 1,
 # 2,000 iterations), gets much further and writes recognisable pseudo-Shakespeare; its time and
 # validation loss are measured by the benchmarks (``micrograd-plus bench gpt`` and
-# ``benchmarks/gpt_quality.py``, reported in the README).
+# ``micrograd_plus/bench/gpt_quality.py``, reported in the README).

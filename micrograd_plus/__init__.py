@@ -19,70 +19,33 @@ library answers differently from PyTorch, see the docs page "Differences from Py
 
 import importlib
 
+from micrograd_plus.ops import METHODS_AS_FUNCTIONS  # a tuple of names: ops/__init__.py imports nothing
+
 __version__ = "0.1.0"
 
-# name -> (module, attribute, or None for the module itself), or just the module when the
-# attribute has the same name
-_LAZY = {
-    "Tensor": "micrograd_plus._tensor",
-    "no_grad": "micrograd_plus.autograd", "enable_grad": "micrograd_plus.autograd",
-    "is_grad_enabled": "micrograd_plus.autograd",
-    "manual_seed": "micrograd_plus.random",
-    "nn": ("micrograd_plus.nn", None),
-    "optim": ("micrograd_plus.optim", None),
-    "functional": ("micrograd_plus.functional", None),
-    "gradcheck": ("micrograd_plus.gradcheck", None),
-    "kernels": ("micrograd_plus.kernels", None),
-    "data": ("micrograd_plus.data", None),
-    "models": ("micrograd_plus.models", None),
-    "scalar": ("micrograd_plus.scalar", None),
-    # torch.tensor(data), torch.zeros, torch.cat, ...: creation functions and ops of several
-    # tensors. The module that defines Tensor is micrograd_plus._tensor (PyTorch's torch/_tensor.py),
-    # which leaves the name `tensor` free for the function, as in PyTorch.
-    "tensor": "micrograd_plus._tensor", "device": "micrograd_plus._device",
-    "zeros": "micrograd_plus._tensor", "ones": "micrograd_plus._tensor", "full": "micrograd_plus._tensor",
-    "empty": "micrograd_plus._tensor", "zeros_like": "micrograd_plus._tensor", "ones_like": "micrograd_plus._tensor",
-    "full_like": "micrograd_plus._tensor", "arange": "micrograd_plus._tensor", "linspace": "micrograd_plus._tensor",
-    "eye": "micrograd_plus._tensor", "randn": "micrograd_plus._tensor", "rand": "micrograd_plus._tensor",
-    "cat": "micrograd_plus._tensor", "stack": "micrograd_plus._tensor", "where": "micrograd_plus._tensor",
-    "maximum": "micrograd_plus._tensor", "minimum": "micrograd_plus._tensor", "einsum": "micrograd_plus._tensor",
-    # torch.exp(x), torch.sum(x, dim), ...: the function spellings of Tensor methods
-    "exp": "micrograd_plus.functions", "expm1": "micrograd_plus.functions",
-    "log": "micrograd_plus.functions", "log2": "micrograd_plus.functions",
-    "log10": "micrograd_plus.functions", "log1p": "micrograd_plus.functions",
-    "sqrt": "micrograd_plus.functions", "rsqrt": "micrograd_plus.functions",
-    "square": "micrograd_plus.functions", "reciprocal": "micrograd_plus.functions",
-    "sin": "micrograd_plus.functions", "cos": "micrograd_plus.functions",
-    "erf": "micrograd_plus.functions", "tanh": "micrograd_plus.functions",
-    "sigmoid": "micrograd_plus.functions", "relu": "micrograd_plus.functions",
-    "abs": "micrograd_plus.functions", "sign": "micrograd_plus.functions",
-    "floor": "micrograd_plus.functions", "ceil": "micrograd_plus.functions",
-    "round": "micrograd_plus.functions", "trunc": "micrograd_plus.functions",
-    "clamp": "micrograd_plus.functions", "clip": "micrograd_plus.functions",
-    "isnan": "micrograd_plus.functions", "isinf": "micrograd_plus.functions",
-    "isfinite": "micrograd_plus.functions", "sum": "micrograd_plus.functions",
-    "mean": "micrograd_plus.functions", "prod": "micrograd_plus.functions",
-    "std": "micrograd_plus.functions", "var": "micrograd_plus.functions",
-    "norm": "micrograd_plus.functions", "max": "micrograd_plus.functions",
-    "min": "micrograd_plus.functions", "amax": "micrograd_plus.functions",
-    "amin": "micrograd_plus.functions", "argmax": "micrograd_plus.functions",
-    "argmin": "micrograd_plus.functions", "all": "micrograd_plus.functions",
-    "any": "micrograd_plus.functions", "logsumexp": "micrograd_plus.functions",
-    "cumsum": "micrograd_plus.functions", "softmax": "micrograd_plus.functions",
-    "log_softmax": "micrograd_plus.functions", "sort": "micrograd_plus.functions",
-    "topk": "micrograd_plus.functions", "flip": "micrograd_plus.functions",
-    "roll": "micrograd_plus.functions", "tril": "micrograd_plus.functions",
-    "triu": "micrograd_plus.functions", "reshape": "micrograd_plus.functions",
-    "flatten": "micrograd_plus.functions", "squeeze": "micrograd_plus.functions",
-    "unsqueeze": "micrograd_plus.functions", "permute": "micrograd_plus.functions",
-    "transpose": "micrograd_plus.functions", "gather": "micrograd_plus.functions",
-    "scatter_add": "micrograd_plus.functions", "index_select": "micrograd_plus.functions",
-    "matmul": "micrograd_plus.functions", "split": "micrograd_plus.functions",
-    "chunk": "micrograd_plus.functions", "unbind": "micrograd_plus.functions",
-    "masked_fill": "micrograd_plus.functions", "logical_not": "micrograd_plus.functions",
-    "logical_and": "micrograd_plus.functions", "logical_or": "micrograd_plus.functions",
-    "pow": "micrograd_plus.functions",
+# What the front door offers, each name written once: the modules a reader imports by name, and
+# the names each module gives (imported on first use, so that the scalar engine stays light).
+_SUBMODULES = ("nn", "optim", "functional", "gradcheck", "kernels", "data", "models", "scalar")
+_NAMES_FROM = {
+    "micrograd_plus._tensor": (
+        "Tensor",
+        # torch.tensor(data), torch.zeros, torch.cat, ...: creation functions and ops of several
+        # tensors. The module that defines Tensor is micrograd_plus._tensor (PyTorch's torch/_tensor.py),
+        # which leaves the name `tensor` free for the function, as in PyTorch.
+        "tensor", "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "arange",
+        "linspace", "eye", "randn", "rand", "cat", "stack", "where", "maximum", "minimum", "einsum",
+    ),
+    "micrograd_plus._device": ("device",),
+    "micrograd_plus.autograd": ("no_grad", "enable_grad", "is_grad_enabled"),
+    "micrograd_plus.random": ("manual_seed",),
+    # torch.exp(x), torch.sum(x, dim), ...: the function spellings of Tensor methods (the list of
+    # names is micrograd_plus.ops.METHODS_AS_FUNCTIONS, beside the methods themselves)
+    "micrograd_plus._methods_as_functions": METHODS_AS_FUNCTIONS + ("pow",),
 }
+
+# name -> (module, attribute), attribute None for a module itself
+_LAZY = {name: (f"micrograd_plus.{name}", None) for name in _SUBMODULES}
+_LAZY.update({name: (module, name) for module, names in _NAMES_FROM.items() for name in names})
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
@@ -91,8 +54,7 @@ def __getattr__(name):
     """Import the tensor world on first use (PEP 562), keeping the scalar engine's import cheap."""
     if name not in _LAZY:
         raise AttributeError(f"module 'micrograd_plus' has no attribute {name!r}")
-    entry = _LAZY[name]
-    module_name, attr = (entry, name) if isinstance(entry, str) else entry
+    module_name, attr = _LAZY[name]
     module = importlib.import_module(module_name)
     value = module if attr is None else getattr(module, attr)
     globals()[name] = value

@@ -1,6 +1,6 @@
 """``python -m micrograd_plus`` runs the same command line as ``micrograd-plus``."""
 
-from micrograd_plus.cli import console_main
+from micrograd_plus._plumbing.cli import console_main
 
 if __name__ == "__main__":
     console_main()

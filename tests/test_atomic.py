@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from micrograd_plus.atomic import atomic_write
+from micrograd_plus._plumbing.atomic import atomic_write
 
 
 def test_writes_the_whole_file_and_leaves_nothing_else(tmp_path):

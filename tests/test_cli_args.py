@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from micrograd_plus.cli_args import nonneg_float, nonneg_int, positive_float, positive_int, probability
+from micrograd_plus._plumbing.cli_args import nonneg_float, nonneg_int, positive_float, positive_int, probability
 
 
 @pytest.mark.parametrize("check, text, value", [

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from micrograd_plus.cli import main
+from micrograd_plus._plumbing.cli import main
 
 
 def test_moons_help_lists_its_options(capsys):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from micrograd_plus.configs import config_from_dict
+from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus.models.gpt import GPTConfig
 from micrograd_plus.train.errors import ConfigError
 from micrograd_plus.train.gpt import TrainConfig

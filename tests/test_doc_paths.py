@@ -38,9 +38,9 @@ def _docs_pages():
 
 def _sources():
     found = []
-    for folder in ("micrograd_plus", "examples", "benchmarks"):
+    for folder in ("micrograd_plus", "examples"):
         found += sorted((ROOT / folder).rglob("*.py"))
-    return found + sorted((ROOT / "benchmarks").glob("*.md"))
+    return found + sorted((ROOT / "micrograd_plus").rglob("*.md"))
 
 
 def paths_in(text):
@@ -144,9 +144,9 @@ def test_the_checks_see_a_stale_path_and_a_stale_name():
     assert not (ROOT / "micrograd_plus/viz.py").exists()  # viz is a package now: a stale path
     refs = [a or b for a, b in ROLE.findall(
         ":func:`~micrograd_plus.scalar.engine.topological_order`, :meth:`backward <micrograd_plus.Tensor.backward>`, "
-        "{py:mod}`micrograd_plus.plots`, :class:`micrograd_plus.nn.MLP4`")]
+        "{py:mod}`micrograd_plus.viz.training`, :class:`micrograd_plus.nn.MLP4`")]
     assert refs == ["micrograd_plus.scalar.engine.topological_order", "micrograd_plus.Tensor.backward",
-                    "micrograd_plus.plots", "micrograd_plus.nn.MLP4"]
+                    "micrograd_plus.viz.training", "micrograd_plus.nn.MLP4"]
     assert [resolves(r) for r in refs] == [True, True, True, False]
     with pytest.raises(ImportError):
         exec("from micrograd_plus.models.gpt import MLP4", {})

@@ -353,7 +353,7 @@ def test_docs_show_commands():
 def test_documented_command_parses(page, command):
     import shlex
 
-    from micrograd_plus.cli import build_parser
+    from micrograd_plus._plumbing.cli import build_parser
 
     argv = shlex.split(command)[1:]
     try:

@@ -16,7 +16,7 @@ Then four checks, each failing with the files and lines to look at:
 2. the layering of DESIGN.md: nothing below ``nn`` imports ``nn``, ``tensor`` never imports
    ``functional``, ``kernels`` imports nothing of the package but ``kernels``, ``scalar`` imports
    nothing of the tensor world, and in general nothing imports a layer above its own; inside the
-   tensor layer the order is finer still (:data:`TENSOR_LAYER`: functional -> functions ->
+   tensor layer the order is finer still (:data:`TENSOR_LAYER`: functional -> _methods_as_functions ->
    tensor -> ops -> autograd);
 3. a function-level import of the package carries a comment saying why it is not at the top of
    the file -- on its own line, or on a comment line just above it or above the run of import
@@ -39,6 +39,8 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 PACKAGE = "micrograd_plus"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 TESTS = Path(__file__).resolve().parent
@@ -49,8 +51,8 @@ TESTS = Path(__file__).resolve().parent
 # they may look at Values and Tensors, but nothing of nn/models/train.
 LAYERS = [
     # (prefix or exact name, layer, what it is)
-    ("micrograd_plus.cli", 8, "what a person runs"),
-    ("micrograd_plus.cli_args", 8, "what a person runs"),
+    ("micrograd_plus._plumbing.cli", 8, "what a person runs"),
+    ("micrograd_plus._plumbing.cli_args", 8, "what a person runs"),
     ("micrograd_plus.__main__", 8, "what a person runs"),
     ("micrograd_plus.bench", 8, "what a person runs"),
     ("micrograd_plus.train.mnist_cli", 8, "what a person runs"),
@@ -62,10 +64,9 @@ LAYERS = [
     ("micrograd_plus.optim", 5, "nn"),
     ("micrograd_plus.gradcheck", 4, "tools"),
     ("micrograd_plus.viz", 4, "tools"),
-    ("micrograd_plus.plots", 4, "tools"),
     ("micrograd_plus.functional", 3, "functional"),
     ("micrograd_plus._tensor", 2, "tensor"),
-    ("micrograd_plus.functions", 2, "tensor"),  # torch.exp(x)-style spellings of Tensor methods
+    ("micrograd_plus._methods_as_functions", 2, "tensor"),  # torch.exp(x)-style spellings of Tensor methods
     ("micrograd_plus.ops", 2, "tensor"),  # the Tensor's op families (mixins)
     ("micrograd_plus.autograd", 2, "tensor"),  # grad mode, the op registry, dtype rules
     ("micrograd_plus.kernels", 1, "kernels"),
@@ -73,8 +74,9 @@ LAYERS = [
     ("micrograd_plus.data", 0, "data"),
     ("micrograd_plus.random", 0, "randomness"),
     ("micrograd_plus._device", 0, "devices (the CPU)"),
-    ("micrograd_plus.atomic", 0, "safe file writing"),
-    ("micrograd_plus.configs", 0, "config dataclasses from JSON"),
+    ("micrograd_plus._plumbing.atomic", 0, "safe file writing"),
+    ("micrograd_plus._plumbing.configs", 0, "config dataclasses from JSON"),
+    ("micrograd_plus._plumbing", 0, "plumbing"),  # the package itself (a docstring)
 ]
 
 # The tensor world, which the scalar engine must never need (a reader of chapter 1 should not
@@ -100,7 +102,7 @@ TENSOR_LAYER = {
     # scalar.engine: the one graph walk, topological_order, which Value.backward uses too
     "_tensor": {"autograd", "ops.arithmetic", "ops.elementwise", "ops.reduce", "ops.shape", "ops.indexing",
                 "ops.linalg", "random", "_device", "scalar.engine"},
-    "functions": {"_tensor"},
+    "_methods_as_functions": {"ops", "_tensor"},
     "functional": {"autograd", "kernels", "ops.indexing", "random", "_tensor"},
 }
 
@@ -157,10 +159,10 @@ def _comment_lines(source):
 def lazy_names(modules):
     """``{package: {name: module}}`` from the tables of lazily imported names in ``__init__`` files.
 
-    The front door ``micrograd_plus/__init__.py`` maps ``"Tensor"`` to ``("micrograd_plus._tensor",
-    "Tensor")`` and imports it on first use, so ``from micrograd_plus import Tensor`` is an import
-    of ``micrograd_plus._tensor``: a module-level dict from names to a module name (or a tuple that
-    starts with one) is read as such a table.
+    The front door ``micrograd_plus/__init__.py`` lists ``"Tensor"`` under ``"micrograd_plus._tensor"``
+    and imports it on first use, so ``from micrograd_plus import Tensor`` is an import of
+    ``micrograd_plus._tensor``: a module-level dict from names to a module name (or a tuple that
+    starts with one), or from a module name to the names it gives, is read as such a table.
     """
     tables = {}
     for module, path in modules.items():
@@ -171,6 +173,12 @@ def lazy_names(modules):
             if not isinstance(node, (ast.Assign, ast.AnnAssign)) or not isinstance(value, ast.Dict):
                 continue
             for key, target in zip(value.keys, value.values):
+                if isinstance(key, ast.Constant) and key.value in modules:
+                    # the other spelling, module -> the names it gives: {"micrograd_plus._tensor": ("Tensor", ...)}
+                    for name in ast.walk(target):
+                        if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                            tables.setdefault(module, {})[name.value] = key.value
+                    continue
                 if isinstance(target, ast.Tuple) and target.elts:
                     target = target.elts[0]
                 if (isinstance(key, ast.Constant) and isinstance(key.value, str)
@@ -500,7 +508,7 @@ def test_the_command_list_and_help_load_no_numba_model_or_training_code():
 
     heavy = ("numba", "micrograd_plus._tensor", "micrograd_plus.models", "micrograd_plus.train.loop",
              "micrograd_plus.train.gpt_tools")
-    code = ("import sys\nfrom micrograd_plus.cli import main\n"
+    code = ("import sys\nfrom micrograd_plus._plumbing.cli import main\n"
             "for argv in ([], ['--help'], ['moons', '--help'], ['mnist', '--help'], ['gpt', '--help'],\n"
             "             ['gpt', 'export', '--help'], ['bench', '--help']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
@@ -568,9 +576,9 @@ def test_the_checker_sees_layering_and_silent_lazy_imports(tmp_path):
         "nn/__init__.py": "",
         # a comment ending an unrelated line of code is no reason; one above a run of imports is
         "data/text.py": ("def f(x):\n    if x:  # an unrelated remark\n        from micrograd_plus import random\n"
-                         "    # deferred: a reason for both\n    from micrograd_plus import atomic\n"
-                         "    from micrograd_plus import configs\n"),
-        "random.py": "", "atomic.py": "", "configs.py": "",
+                         "    # deferred: a reason for both\n    from micrograd_plus._plumbing import atomic\n"
+                         "    from micrograd_plus._plumbing import configs\n"),
+        "random.py": "", "_plumbing/__init__.py": "", "_plumbing/atomic.py": "", "_plumbing/configs.py": "",
     })
     _, edges = import_graph(root)
     problems = "\n".join(layering_problems(edges))
@@ -630,3 +638,22 @@ def main():
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def test_the_front_door_offers_every_name_it_lists():
+    # __all__ is derived from the front door's tables: every name in it must import, the function
+    # spellings must be the Tensor methods (micrograd_plus.exp(x) is x.exp()), and nothing else leaks.
+    import numpy as np
+
+    import micrograd_plus as mp
+    from micrograd_plus.ops import METHODS_AS_FUNCTIONS
+
+    missing = [name for name in mp.__all__ if not hasattr(mp, name)]
+    assert not missing, f"the front door lists names it cannot import: {missing}"
+    assert set(METHODS_AS_FUNCTIONS) | {"Tensor", "nn", "optim", "functional", "pow"} <= set(mp.__all__)
+    x = mp.Tensor(np.array([0.5, 2.0]))
+    for name in ("exp", "sqrt", "sum", "tanh"):
+        assert np.array_equal(getattr(mp, name)(x).data, getattr(x, name)().data), name
+    assert np.array_equal(mp.pow(2.0, x).data, (2.0 ** x).data)
+    with pytest.raises(AttributeError, match="no attribute 'plots'"):
+        mp.plots  # the alias of an old name is gone: viz.training is the one name

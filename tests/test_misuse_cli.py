@@ -2,7 +2,7 @@
 ``python -m micrograd_plus`` in a subprocess -- asserting the exit code, the one-line message and
 that no file of an earlier run was lost.
 
-Exit codes (micrograd_plus.cli): 0 done, 2 bad input, 3 diverged, 130 Ctrl-C. Runs use the numpy
+Exit codes (micrograd_plus._plumbing.cli): 0 done, 2 bad input, 3 diverged, 130 Ctrl-C. Runs use the numpy
 kernel backend (``NUMBA_DISABLE_JIT=1``) and tiny models, so each case takes about a second.
 """
 
@@ -44,7 +44,7 @@ def cli(*args, patch=None, timeout=120):
     if patch is None:
         cmd = [sys.executable, "-m", "micrograd_plus", *args]
     else:
-        code = patch + "\nimport sys\nfrom micrograd_plus.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+        code = patch + "\nimport sys\nfrom micrograd_plus._plumbing.cli import main\nsys.exit(main(sys.argv[1:]))\n"
         cmd = [sys.executable, "-c", code, *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=timeout, cwd=ROOT)
 
@@ -65,7 +65,7 @@ def expect(proc, code, *words):
 def expect_in_process(argv, capsys, code, *words):
     """Like :func:`expect` for errors found while parsing flags, run through ``main`` in this
     process (the same code path as the command line, without a second of interpreter start-up)."""
-    from micrograd_plus.cli import main
+    from micrograd_plus._plumbing.cli import main
 
     try:
         rc = main([str(a) for a in argv])

@@ -36,7 +36,7 @@ TRAIN = ["gpt", "train", "--preset", "shakespeare-bpe", "--max-iters", "2", "--e
 
 def run_main(argv, capsys):
     """``main(argv)`` as the command line runs it: ``(exit code, stdout, stderr)``."""
-    from micrograd_plus.cli import main
+    from micrograd_plus._plumbing.cli import main
 
     try:
         rc = main([str(a) for a in argv])
@@ -69,7 +69,7 @@ def work(tmp_path_factory):
     (root / "little.txt").write_text(TEXT)
     (root / "notes.txt").write_text("my notes")
     (root / "adir").mkdir()
-    from micrograd_plus.cli import main
+    from micrograd_plus._plumbing.cli import main
 
     assert main([*TRAIN, "--data", str(root / "little.txt"), "--out", str(root / "run")]) == 0
     assert main(["gpt", "export", str(root / "run" / "ckpt.npz"), "--format", "hf", "--out", str(root / "hf")]) == 0
@@ -149,7 +149,7 @@ def test_export_into_a_read_only_directory(w, capsys):
 
 def test_export_nanogpt_without_torch_says_what_to_install(w):
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from micrograd_plus.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+            "from micrograd_plus._plumbing.cli import main\nsys.exit(main(sys.argv[1:]))\n")
     proc = subprocess.run([sys.executable, "-c", code, "gpt", "export", CKPT, "--format", "nanogpt", "--out", "n.pt"],
                           capture_output=True, text=True, env=_env(), cwd=w, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr

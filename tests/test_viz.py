@@ -139,14 +139,13 @@ def test_plot_refuses_huge_graphs():
 
 
 def test_one_drawing_package_and_one_graph_walk():
-    # viz.graph orders nodes with the engine's own walk; plots is the old name of viz.training.
-    from micrograd_plus import plots
+    # viz.graph orders nodes with the engine's own walk; viz offers viz.training's pictures.
     from micrograd_plus.scalar.engine import topological_order
     from micrograd_plus.viz import graph, training
 
     assert graph.topological_order is topological_order
-    assert plots.plot_digits is training.plot_digits is viz.plot_digits
-    assert set(plots.__all__) == set(training.__all__) and set(training.__all__) <= set(viz.__all__)
+    assert training.plot_digits is viz.plot_digits
+    assert set(training.__all__) <= set(viz.__all__)
 
 
 def test_dot_text_names_the_result_n0_and_orders_inputs_after_it():

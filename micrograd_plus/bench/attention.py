@@ -18,7 +18,7 @@ Ratios are ours / theirs: below 1.0 means we are faster. The first shape is the 
 
 Each shape and thread count is measured in a fresh process (see :func:`_measure_in_child`).
 
-Run it with ``micrograd-plus bench attention`` or ``python benchmarks/run.py attention``.
+Run it with ``micrograd-plus bench attention`` or ``micrograd-plus bench attention``.
 """
 
 import time

@@ -41,7 +41,7 @@ def add_arguments(parser):
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write the results to FILE (default in a source checkout: "
-                             "benchmarks/results/<cpu>-<isa>.json, which the docs' performance page reads)")
+                             "micrograd_plus/bench/machines/<cpu>-<isa>.json, which the docs' performance page reads)")
 
 
 def run(args):

@@ -30,7 +30,7 @@ before numba's (the other order measured 5-10x slower for torch here) and the "o
 (numpy's OpenBLAS has a third spinning pool) must not share a process with them: so ours and torch
 are timed together in one fresh child process that imports torch first, and ours+BLAS in another.
 
-:func:`torch_gpt` builds the PyTorch peer from our model's weights (``benchmarks/gpt_quality.py``
+:func:`torch_gpt` builds the PyTorch peer from our model's weights (``micrograd_plus/bench/gpt_quality.py``
 uses it too). The tests do not: their oracle lives with them, in ``tests/models/conftest.py``.
 """
 

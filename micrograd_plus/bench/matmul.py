@@ -8,7 +8,7 @@ reports the median over rounds, in milliseconds and GFLOPS
 (2·M·N·K floating point operations per product), and the throughput ratios ours/BLAS and
 ours/torch (above 1 means ours is faster).
 
-Run it with ``micrograd-plus bench matmul`` or ``python benchmarks/run.py matmul``. numpy's
+Run it with ``micrograd-plus bench matmul`` or ``micrograd-plus bench matmul``. numpy's
 OpenBLAS is slowed by the ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` variables set on the
 development machine; unset both (``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...``) to compare
 against BLAS at its best. The header says which was in effect.

@@ -1,7 +1,7 @@
 """Benchmark results as a JSON file per machine, which the docs' performance page reads.
 
 ``micrograd-plus bench`` writes every benchmark it runs into one file, by default (in a source
-checkout) ``benchmarks/results/<cpu>-<isa>.json``, e.g. ``znver4-avx512.json``: for each
+checkout) ``micrograd_plus/bench/machines/<cpu>-<isa>.json``, e.g. ``znver4-avx512.json``: for each
 benchmark, when it ran, the machine summary, the table exactly as printed, and, where the
 benchmark returns them, its figures as numbers. Running a benchmark again replaces its entry and
 keeps the others. ``docs/chapters/performance.md`` renders these files at build time, so the
@@ -16,7 +16,9 @@ import re
 import sys
 from pathlib import Path
 
-REPO_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+# One file per machine, beside the benchmarks, in a source checkout only (setup.cfg does not ship
+# this directory, so an installed package has no such folder and writes nowhere by default).
+REPO_RESULTS = Path(__file__).resolve().parent / "machines"
 
 
 def machine_name():
@@ -29,7 +31,7 @@ def machine_name():
 
 def default_path():
     """This machine's results file in a source checkout, or None in an installed package."""
-    if REPO_RESULTS.parent.is_dir():
+    if REPO_RESULTS.is_dir():
         return str(REPO_RESULTS / f"{machine_name()}.json")
     return None
 

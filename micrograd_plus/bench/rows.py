@@ -12,7 +12,7 @@ For each shape it times, at the Tensor level (what training runs), in one proces
 Each contender runs all its rounds back to back after a pause and warm-up (which also compiles
 the kernels); figures are medians. Ratios are ours / PyTorch's time: below 1.0 means faster.
 
-Run it with ``micrograd-plus bench rows`` or ``python benchmarks/run.py rows``.
+Run it with ``micrograd-plus bench rows`` or ``micrograd-plus bench rows``.
 """
 
 import time

@@ -14,7 +14,7 @@ before each step, so one engine's garbage never bills the other. The ratio colum
 medians (the headline figure); ratio(min) compares the fastest steps, which are the least
 disturbed by other processes on a busy machine.
 
-Run it with ``micrograd-plus bench scalar`` or ``python benchmarks/run.py scalar``.
+Run it with ``micrograd-plus bench scalar`` or ``micrograd-plus bench scalar``.
 PyTorch is not a peer here: a batched tensor engine is a different kind of program.
 """
 

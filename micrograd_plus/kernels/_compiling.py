@@ -22,7 +22,7 @@ from numba.core import event, types
 # the 2-core Zen 4 development machine in float32 and in float64, rounded up; float64 compiles no
 # threaded twins by default (kernels/_shared.py's use_float64_threads: with them on, float64
 # takes about as long as float32);
-# `python benchmarks/compile_time.py --only families` measures them)
+# `python -m micrograd_plus.bench.compile_time --only families` measures them)
 FAMILIES = {
     "matmul": ("matmul", (5, 3)),
     "_shared": ("matmul", (5, 3)),

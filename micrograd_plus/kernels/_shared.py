@@ -177,7 +177,7 @@ def use_float64_threads(on=True):
     Each of those four families has a ``parallel=True`` twin, and numba compiles a parallel
     function's callees once more inside it, so the twin costs about as much compilation as the
     rest of the family: in float64, 4.2-5.0 CPU s of the whole set's 21-26 s (2-core Zen 4,
-    avx512f, ``python benchmarks/compile_time.py``), for threads a checking run rarely needs.
+    avx512f, ``python -m micrograd_plus.bench.compile_time``), for threads a checking run rarely needs.
     float64 still runs the same compiled loops, on one thread; attention and the optimizer, whose
     threads are Python threads and cost no compilation, use them in float64 too. With threads on,
     a float64 run pays that compilation once (numba caches it) and runs as the float32 one does.

@@ -228,7 +228,7 @@ _KC = 512
 
 # Panels this narrow (bytes a row: NR = 16 float32s with AVX2's 6 x 2 blocking) are read fastest
 # packed: a slice of kc rows then fits L1, unless N's row stride maps the rows onto the same few
-# cache sets. Measured under benchmarks/emulate_avx2.sh at 1024^2: 0.56-0.60x BLAS used in place,
+# cache sets. Measured under micrograd_plus/bench/emulate_avx2.sh at 1024^2: 0.56-0.60x BLAS used in place,
 # 0.85-0.88x packed; wide panels (AVX-512's 64 float32s) gained nothing from packing. Packing
 # pays for itself only when each packed number is reused by many rows of A: measured there,
 # (768, 128) @ (128, 512) 0.89 -> 0.80 ms packed, but (128, 768)ᵀ-layout products 1.0 -> 1.25 ms.

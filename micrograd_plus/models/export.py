@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import safetensors.numpy
 
-from micrograd_plus.atomic import atomic_write
+from micrograd_plus._plumbing.atomic import atomic_write
 from micrograd_plus.models.gpt import CONV1D_WEIGHTS
 
 __all__ = ["hf_config", "hf_state_dict", "export_hf", "nanogpt_model_args", "export_nanogpt"]

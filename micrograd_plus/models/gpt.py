@@ -45,7 +45,7 @@ import safetensors.numpy  # Hugging Face's weight files as numpy arrays: no torc
 
 from micrograd_plus import functional as F
 from micrograd_plus import nn
-from micrograd_plus.configs import config_from_dict
+from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus.data._files import DataError
 from micrograd_plus.random import get_generator
 from micrograd_plus._tensor import Tensor, no_grad

@@ -15,3 +15,16 @@ and registered with ``@differentiable`` in the one registry the gradient-check t
 These modules import only :mod:`micrograd_plus.autograd` (and the kernels), never the tensor
 module, so the imports flow one way: functional -> tensor -> ops -> autograd.
 """
+
+METHODS_AS_FUNCTIONS = (
+    "exp", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt", "square", "reciprocal",
+    "sin", "cos", "erf", "tanh", "sigmoid", "relu", "abs", "sign", "floor", "ceil", "round", "trunc",
+    "clamp", "clip", "isnan", "isinf", "isfinite", "sum", "mean", "prod", "std", "var", "norm",
+    "max", "min", "amax", "amin", "argmax", "argmin", "all", "any", "logsumexp", "cumsum",
+    "softmax", "log_softmax", "sort", "topk", "flip", "roll", "tril", "triu", "reshape", "flatten",
+    "squeeze", "unsqueeze", "permute", "transpose", "gather", "scatter_add", "index_select",
+    "matmul", "split", "chunk", "unbind", "masked_fill", "logical_not", "logical_and", "logical_or",
+)
+"""The Tensor methods that PyTorch also spells as functions, ``micrograd_plus.<name>(input, ...)``
+(``micrograd_plus.exp(x)`` is ``x.exp()``): :mod:`micrograd_plus._methods_as_functions` makes them,
+and the front door offers them. Only names: this package's ``__init__`` imports nothing."""

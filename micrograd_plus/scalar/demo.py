@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from micrograd_plus.cli_args import positive_int
+from micrograd_plus._plumbing.cli_args import positive_int
 from micrograd_plus.data.moons import make_moons
 from micrograd_plus.scalar import MLP, Value
 from micrograd_plus.viz import pyplot, save_figure

@@ -7,5 +7,5 @@
 * :mod:`~micrograd_plus.train.checkpoint` -- atomic ``.npz`` + JSON checkpoints, loaded without pickle;
 * :mod:`~micrograd_plus.train.errors` -- the one hierarchy of errors, and the CLI's exit codes;
 * :mod:`~micrograd_plus.train.progress` -- progress bars (the shared flags are in
-  :mod:`micrograd_plus.cli_args`, with the CLI).
+  :mod:`micrograd_plus._plumbing.cli_args`, with the CLI).
 """

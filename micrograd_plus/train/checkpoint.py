@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from micrograd_plus.atomic import atomic_write
+from micrograd_plus._plumbing.atomic import atomic_write
 from micrograd_plus.train.errors import CheckpointError, CheckpointNotFoundError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_training_checkpoint", "replace_file", "strip_prefix", "meta_field", "first_non_finite",
@@ -43,7 +43,7 @@ META_KEY = "__meta__"
 def replace_file(path, write):
     """Create or replace the file ``path`` atomically: ``write(f)`` fills a fresh temporary file.
 
-    This is :func:`micrograd_plus.atomic.atomic_write` (a unique temporary name in the same
+    This is :func:`micrograd_plus._plumbing.atomic.atomic_write` (a unique temporary name in the same
     directory, fsync, :func:`os.replace`; on any failure, Ctrl-C included, the temporary file is
     removed and ``path`` is left as it was), with ``OSError`` (full disk, read-only directory)
     turned into a :class:`CheckpointError` naming the file.

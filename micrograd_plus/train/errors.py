@@ -18,7 +18,7 @@ against those built-in types keeps working. Ctrl-C is not an error: the loop sto
 step boundary, saves, and returns a result with ``interrupted=True``.
 """
 
-#: Process exit codes of the command line (see :mod:`micrograd_plus.cli`).
+#: Process exit codes of the command line (see :mod:`micrograd_plus._plumbing.cli`).
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2  # any RunError except DivergedError, and argparse's own errors
 EXIT_DIVERGED = 3  # DivergedError: training stopped on a non-finite loss or weight

@@ -24,7 +24,7 @@ interruption landed.
 The preset ``shakespeare-char-cpu`` is nanoGPT's CPU recipe for Tiny Shakespeare (4 layers,
 4 heads, width 128, context 64, batch 12, 2,000 iterations, lr 1e-3 -> 1e-4). nanoGPT reports a
 validation loss of 1.88 for it, a 20-batch estimate. Measured here over four seeds
-(``python benchmarks/gpt_quality.py --seeds 1337 1 3 4``), the loss on the whole validation text
+(``python -m micrograd_plus.bench.gpt_quality --seeds 1337 1 3 4``), the loss on the whole validation text
 at iteration 2,000 is 1.910 on average (sd 0.009), and PyTorch trained with the same recipe but
 its own initial weights and batches gives 1.907 (sd 0.002). A 20-batch estimate scatters by about
 0.013 around the whole-text figure (one of PyTorch's four read 1.871).
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from micrograd_plus import nn, optim
-from micrograd_plus.configs import config_from_dict
+from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus.data import (
     CharTokenizer, get_batch, load_shakespeare, load_text, tokenizer_from_dict, train_val_split
 )
@@ -154,7 +154,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d):
         """Rebuild a config saved with :meth:`to_dict`; unknown keys or bad values are a ConfigError
-        naming the field (:func:`~micrograd_plus.configs.config_from_dict`)."""
+        naming the field (:func:`~micrograd_plus._plumbing.configs.config_from_dict`)."""
         return config_from_dict(cls, d, error=ConfigError)
 
 

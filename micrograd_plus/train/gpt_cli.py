@@ -25,7 +25,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from micrograd_plus.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
+from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
                                     positive_int, probability)
 from micrograd_plus.train.errors import EXIT_INTERRUPTED, ConfigError
 from micrograd_plus.train.rundir import check_fresh_run
@@ -154,7 +154,7 @@ def run(args):
         from micrograd_plus.train import gpt_tools  # deferred: the model code loads only when an action runs
 
         return gpt_tools.run(args)
-    return ACTIONS[action](args)  # errors become one line in micrograd_plus.cli.main
+    return ACTIONS[action](args)  # errors become one line in micrograd_plus._plumbing.cli.main
 
 
 # ---- train ---------------------------------------------------------------------------------

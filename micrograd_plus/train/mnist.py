@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from micrograd_plus import functional as F, optim
-from micrograd_plus.configs import config_from_dict
+from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus.data import DataLoader, load_mnist, mnist_to_float
 from micrograd_plus.models.mlp import mnist_classifier
 from micrograd_plus._tensor import no_grad, Tensor
@@ -166,7 +166,7 @@ class MNISTConfig:
     @classmethod
     def from_dict(cls, d):
         """Rebuild a config saved with :meth:`to_dict`; unknown keys or values of the wrong type are
-        a ConfigError naming the field (:func:`~micrograd_plus.configs.config_from_dict`)."""
+        a ConfigError naming the field (:func:`~micrograd_plus._plumbing.configs.config_from_dict`)."""
         return config_from_dict(cls, d, error=ConfigError)
 
     @property

@@ -22,7 +22,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from micrograd_plus.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
+from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
                                     positive_int, probability)
 from micrograd_plus.train.errors import EXIT_INTERRUPTED, ConfigError
 

@@ -11,8 +11,7 @@ Two files, one per kind of picture:
   figure (whole or not at all).
 
 matplotlib is optional (``pip install micrograd_plus[plot]``) and imported only when a picture
-is drawn, so ``import micrograd_plus.viz`` is cheap. (``micrograd_plus.plots`` is the old name of
-:mod:`micrograd_plus.viz.training` and still works.)
+is drawn, so ``import micrograd_plus.viz`` is cheap.
 """
 
 from micrograd_plus.viz.graph import draw, plot, to_dot

@@ -27,7 +27,7 @@ import subprocess
 
 import numpy as np
 
-from micrograd_plus.atomic import atomic_write
+from micrograd_plus._plumbing.atomic import atomic_write
 from micrograd_plus.scalar.engine import topological_order
 
 __all__ = ["to_dot", "draw", "plot"]

@@ -1,7 +1,5 @@
 """Pictures of training and of what a trained network does, drawn with matplotlib.
 
-(Formerly ``micrograd_plus.plots``, which still works as an alias.)
-
 matplotlib is imported only when a function here is called (it is an optional dependency:
 ``pip install micrograd_plus[plot]``). If pyplot has not been imported yet, the non-interactive
 ``Agg`` backend is selected, so plotting works on servers and in CI without a display.
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from micrograd_plus.atomic import atomic_write
+from micrograd_plus._plumbing.atomic import atomic_write
 
 __all__ = [
     "pyplot", "save_figure", "plot_digits", "plot_training_curves", "plot_misclassified", "plot_weight_images",
@@ -42,7 +40,7 @@ def pyplot():
 def save_figure(fig, path, dpi=100):
     """Lay out ``fig``, write it to ``path`` and close it. The format comes from the suffix
     (``.png``, ``.svg``, ``.pdf``; PNG if there is none), and the file appears whole or not at all
-    (:func:`~micrograd_plus.atomic.atomic_write`); missing directories are made."""
+    (:func:`~micrograd_plus._plumbing.atomic.atomic_write`); missing directories are made."""
     fig.tight_layout()
     with atomic_write(path) as f:
         fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi)

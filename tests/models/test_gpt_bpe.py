@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from micrograd_plus.cli import main
+from micrograd_plus._plumbing.cli import main
 from micrograd_plus.data import BPETokenizer, CharTokenizer, load_shakespeare
 from micrograd_plus.models.gpt import GPTConfig
 from micrograd_plus.train.gpt import PRESETS, TrainConfig, load_model, train

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from micrograd_plus.cli import main
+from micrograd_plus._plumbing.cli import main
 from micrograd_plus.data import BPETokenizer, load_shakespeare
 from micrograd_plus.models import export
 from micrograd_plus.models.gpt import GPT, GPTConfig

@@ -93,7 +93,7 @@ def test_crash_at_fsync_keeps_old_checkpoint(tmp_path, monkeypatch):
     def failing_fsync(fd):
         raise OSError("I/O error")
 
-    monkeypatch.setattr(os, "fsync", failing_fsync)  # the writer is micrograd_plus.atomic.atomic_write
+    monkeypatch.setattr(os, "fsync", failing_fsync)  # the writer is micrograd_plus._plumbing.atomic.atomic_write
     with pytest.raises(CheckpointError, match="I/O error"):
         save_checkpoint(path, sample_arrays(2.0), {"step": 2})
     monkeypatch.undo()

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from micrograd_plus.cli import main
+from micrograd_plus._plumbing.cli import main
 from micrograd_plus.train import mnist
 
 pytest.importorskip("matplotlib")
@@ -146,7 +146,7 @@ def test_run_experiments_writes_every_picture(trained, tmp_path):
 
 
 def test_plots_write_pngs_and_reject_bad_shapes(trained, tmp_path):
-    from micrograd_plus import plots
+    from micrograd_plus.viz import training as plots
 
     result, (_, _, x_te, y_te) = trained
     ev = mnist.evaluate(result.model, x_te, y_te)

@@ -4,11 +4,11 @@
 #   numpy's OpenBLAS uses its Haswell kernels, PyTorch's ATen, MKL and oneDNN stop at AVX2.
 # This is an emulation, not an AVX2 machine: the cores, caches and clocks are still this machine's
 # (a Zen 4 executes 256-bit FMAs at the same rate as its 512-bit ones), so read the ratios, not the
-# absolute figures, and say "emulated" beside them. Results go to a file outside benchmarks/results/
+# absolute figures, and say "emulated" beside them. Results go to a file outside micrograd_plus/bench/machines/
 # (the docs' performance page reads that folder, one file per real machine).
-#   usage: benchmarks/emulate_avx2.sh [bench names...]     e.g. benchmarks/emulate_avx2.sh matmul gpt
-#          benchmarks/emulate_avx2.sh -- COMMAND...         any command in the same environment,
-#          e.g. benchmarks/emulate_avx2.sh -- python -m pytest tests/kernels
+#   usage: micrograd_plus/bench/emulate_avx2.sh [bench names...]     e.g. micrograd_plus/bench/emulate_avx2.sh matmul gpt
+#          micrograd_plus/bench/emulate_avx2.sh -- COMMAND...         any command in the same environment,
+#          e.g. micrograd_plus/bench/emulate_avx2.sh -- python -m pytest tests/kernels
 set -euo pipefail
 haswell="+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+cx8,+f16c,+fma,+fsgsbase,+fxsr,+lzcnt,+mmx,+movbe"
 haswell+=",+pclmul,+popcnt,+rdrnd,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave,+xsaveopt"

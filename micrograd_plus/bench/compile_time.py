@@ -23,9 +23,9 @@ single-threaded compilation stretches with the load, its CPU time much less.
 
 Usage::
 
-    python benchmarks/compile_time.py            # all three
-    python benchmarks/compile_time.py --detail   # and the slowest kernels, one by one
-    python benchmarks/compile_time.py --only families   # or: whole, mnist
+    python -m micrograd_plus.bench.compile_time            # all three
+    python -m micrograd_plus.bench.compile_time --detail   # and the slowest kernels, one by one
+    python -m micrograd_plus.bench.compile_time --only families   # or: whole, mnist
 """
 
 import argparse
@@ -144,6 +144,7 @@ def main(argv=None):
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     args = parser.parse_args(argv)
     parts = args.only or ["families", "whole", "mnist"]
+    # deferred until the arguments are good; the kernels themselves are compiled in child processes
     from micrograd_plus.bench import results
     from micrograd_plus.bench._process import environment_summary
 

@@ -17,9 +17,9 @@ itself written with ``torch.nn.functional`` and tested against our model).
 
 Usage (about 3-4 minutes per seed on 2 cores)::
 
-    python benchmarks/gpt_quality.py                  # seed 1337
-    python benchmarks/gpt_quality.py --seeds 1337 1 3 4
-    python benchmarks/gpt_quality.py --skip-ours      # only the PyTorch runs
+    python -m micrograd_plus.bench.gpt_quality                  # seed 1337
+    python -m micrograd_plus.bench.gpt_quality --seeds 1337 1 3 4
+    python -m micrograd_plus.bench.gpt_quality --skip-ours      # only the PyTorch runs
 """
 
 import argparse
@@ -35,6 +35,7 @@ def _torch_run(seed, preset, text_ids):
     """Train the recipe in PyTorch with torch's own RNG; return {"est20", "full", "s"}."""
     import torch
 
+    # deferred: the script's --help and its PyTorch-only or ours-only runs import only what they use
     from micrograd_plus.bench.gpt import torch_gpt
     from micrograd_plus.models.gpt import GPT
     from micrograd_plus.optim import cosine_with_warmup_lr
@@ -90,6 +91,7 @@ def _our_run(seed, preset):
     """Train the recipe with micrograd_plus's ``train``; return {"est20", "full", "s"}."""
     from dataclasses import replace
 
+    # deferred: the script's --help and its PyTorch-only or ours-only runs import only what they use
     from micrograd_plus.train.gpt import evaluate_full, train
 
     with tempfile.TemporaryDirectory() as out:
@@ -107,6 +109,7 @@ def main(argv=None):
     parser.add_argument("--skip-torch", action="store_true")
     args = parser.parse_args(argv)
 
+    # deferred until the arguments are good (numba and the data load take seconds)
     from micrograd_plus.data import CharTokenizer, load_shakespeare
     from micrograd_plus.train.gpt import PRESETS
 

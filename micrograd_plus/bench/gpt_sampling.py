@@ -11,8 +11,8 @@ Each way is timed ``--repeats`` times, alternating, after a warm-up; the medians
 
 Usage::
 
-    python benchmarks/gpt_sampling.py                  # 255 new tokens from a 1-token prompt
-    python benchmarks/gpt_sampling.py --new 500        # past the context: the cache is rebuilt every step
+    python -m micrograd_plus.bench.gpt_sampling                  # 255 new tokens from a 1-token prompt
+    python -m micrograd_plus.bench.gpt_sampling --new 500        # past the context: the cache is rebuilt every step
 """
 
 import argparse

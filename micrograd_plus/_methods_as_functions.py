@@ -2,23 +2,15 @@
 
 PyTorch code writes both ``torch.exp(x)`` and ``x.exp()``; here the rule of each op lives once,
 as a :class:`~micrograd_plus.Tensor` method (in :mod:`micrograd_plus.ops`), and this module makes
-the function form of each name below. The first argument may also be an array or a number.
+the function form of each name in :data:`micrograd_plus.ops.METHODS_AS_FUNCTIONS`. The first
+argument may also be an array or a number. (Not to be confused with :mod:`micrograd_plus.functional`,
+PyTorch's ``torch.nn.functional``: ``F.relu``, ``F.cross_entropy`` ...)
 Creation functions and ops of several tensors (``zeros``, ``arange``, ``cat``, ``where``,
 ``einsum`` ...) are real functions in :mod:`micrograd_plus._tensor`.
 """
 
 from micrograd_plus._tensor import Tensor, _operand
-
-METHODS_AS_FUNCTIONS = (
-    "exp", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt", "square", "reciprocal",
-    "sin", "cos", "erf", "tanh", "sigmoid", "relu", "abs", "sign", "floor", "ceil", "round", "trunc",
-    "clamp", "clip", "isnan", "isinf", "isfinite", "sum", "mean", "prod", "std", "var", "norm",
-    "max", "min", "amax", "amin", "argmax", "argmin", "all", "any", "logsumexp", "cumsum",
-    "softmax", "log_softmax", "sort", "topk", "flip", "roll", "tril", "triu", "reshape", "flatten",
-    "squeeze", "unsqueeze", "permute", "transpose", "gather", "scatter_add", "index_select",
-    "matmul", "split", "chunk", "unbind", "masked_fill", "logical_not", "logical_and", "logical_or",
-)
-"""The Tensor methods that also exist as ``micrograd_plus.<name>(input, ...)``."""
+from micrograd_plus.ops import METHODS_AS_FUNCTIONS
 
 
 def _function(name):

@@ -9,8 +9,8 @@ The two vocabularies are also compared token by token.
 
 Usage::
 
-    python benchmarks/bpe.py                        # 1,024 and 4,096 tokens
-    python benchmarks/bpe.py --sizes 512 2048 --repeats 5
+    python -m micrograd_plus.bench.bpe                        # 1,024 and 4,096 tokens
+    python -m micrograd_plus.bench.bpe --sizes 512 2048 --repeats 5
 """
 
 import argparse
