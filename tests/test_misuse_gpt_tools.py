@@ -486,7 +486,7 @@ def test_ctrl_c_inside_a_del_still_stops_the_run_with_one_line(tmp_path):
     traceback. Here a command's object raises KeyboardInterrupt from its ``__del__``."""
     code = textwrap.dedent('''
         import sys, time
-        from micrograd_plus import cli
+        from micrograd_plus._plumbing import cli
 
         class Closes:
             def __del__(self):
@@ -519,7 +519,7 @@ def test_unraisable_errors_other_than_ctrl_c_are_still_reported(capsys):
     """The hook only takes KeyboardInterrupt; anything else reaches the previous hook as before."""
     from types import SimpleNamespace
 
-    from micrograd_plus import cli
+    from micrograd_plus._plumbing import cli
 
     seen = []
     hook = cli._redeliver_interrupts(seen.append)
