@@ -96,50 +96,73 @@ def _row_means(gr, xr, w, mu, rs):
     return m1 / xr.dtype.type(n), m2 / xr.dtype.type(n)
 
 
-# One compiled function does the rows of either pass, and one parallel twin shares its rows among
-# threads: numba compiles every function on its own (and a ``parallel=True`` one compiles the
+# One compiled function does the rows of either pass, and one parallel twin shares its chunks
+# among threads: numba compiles every function on its own (and a ``parallel=True`` one compiles the
 # machine code of what it calls again), and a serial and a parallel function for each pass took
 # 1.9-2.0 CPU s to compile per dtype against 1.5 s for these two (2-core Zen 4, avx512f).
+#
+# **Same bits on one thread or many.** dweight and dbias are sums over rows. Adding rows in a
+# different order rounds differently, so if each thread summed "its" rows, the answer would depend
+# on how many threads ran -- which depends on the machine's load (:func:`threads_for`), so the same
+# seed would give a different run on a busy machine. Instead the rows are always cut into the same
+# chunks (:func:`sum_chunks`: a number fixed by the row count alone), each chunk's partial sums go
+# to a row of their own, and the partial sums are added in chunk order at the end. Threads only
+# decide *who* computes each chunk, never *what* is added to what.
+
+#: Chunks of rows whose dweight/dbias partial sums are added up at the end: fixed, so the result
+#: is the same whatever the thread count (more threads than this would sit idle in the backward).
+SUM_CHUNKS = 8
+
+
+def sum_chunks(rows):
+    """How many chunks the backward pass cuts ``rows`` rows into: ``SUM_CHUNKS``, or one per row
+    when there are fewer rows, and at least one."""
+    return max(1, min(SUM_CHUNKS, rows))
+
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _rows(backward, x, g, w, b, eps, out, mean, rstd, dw, db, r0, r1):
-    """Rows r0..r1 of one pass, x (rows, n), while each row is in L1.
+def _rows(backward, x, g, w, b, eps, out, mean, rstd, dw_parts, db_parts, c0, c1):
+    """Chunks c0..c1 of ``len(dw_parts)`` equal chunks of rows of one pass, x (rows, n), each
+    row while it is in L1.
 
     Forward (``backward`` False): ``out`` = y, and each row's mean and rstd are written;
-    g, dw and db are unused. Backward: ``out`` = dx from g and the forward's mean and rstd, and
-    the rows' share of dweight and dbias is added into dw and db (n,); b and eps are unused.
+    g, dw_parts and db_parts are unused. Backward: ``out`` = dx from g and the forward's mean and
+    rstd, and chunk c's share of dweight and dbias is added into row c of dw_parts and db_parts
+    (chunks, n); b and eps are unused.
     """
-    n = x.shape[1]
-    if not backward:
+    rows, n = x.shape
+    chunks = dw_parts.shape[0]
+    for c in range(c0, c1):
+        r0, r1 = c * rows // chunks, (c + 1) * rows // chunks
+        if not backward:
+            for r in range(r0, r1):
+                xr, yr = x[r], out[r]  # (n,) each
+                mu, rs = _mean_and_rstd(xr, eps)
+                for j in range(n):
+                    yr[j] = (xr[j] - mu) * rs * w[j] + b[j]
+                mean[r] = mu
+                rstd[r] = rs
+            continue
+        dw, db = dw_parts[c], db_parts[c]  # (n,) each: this chunk's partial sums
         for r in range(r0, r1):
-            xr, yr = x[r], out[r]  # (n,) each
-            mu, rs = _mean_and_rstd(xr, eps)
+            gr, xr, dxr = g[r], x[r], out[r]  # (n,) each
+            mu, rs = mean[r], rstd[r]
+            m1, m2 = _row_means(gr, xr, w, mu, rs)
             for j in range(n):
-                yr[j] = (xr[j] - mu) * rs * w[j] + b[j]
-            mean[r] = mu
-            rstd[r] = rs
-        return
-    for r in range(r0, r1):
-        gr, xr, dxr = g[r], x[r], out[r]  # (n,) each
-        mu, rs = mean[r], rstd[r]
-        m1, m2 = _row_means(gr, xr, w, mu, rs)
-        for j in range(n):
-            xh = (xr[j] - mu) * rs
-            dxr[j] = (gr[j] * w[j] - m1 - xh * m2) * rs
-            dw[j] += gr[j] * xh
-            db[j] += gr[j]
+                xh = (xr[j] - mu) * rs
+                dxr[j] = (gr[j] * w[j] - m1 - xh * m2) * rs
+                dw[j] += gr[j] * xh
+                db[j] += gr[j]
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _rows_parallel(backward, x, g, w, b, eps, out, mean, rstd, dw_parts, db_parts):
-    """:func:`_rows` over ``len(dw_parts)`` chunks of rows, side by side. Each chunk sums its own
-    dweight, dbias row of ``dw_parts``, ``db_parts`` (chunks, n): no thread writes where another
-    does; the caller adds the rows up (the forward passes (chunks, 0) arrays)."""
-    rows = x.shape[0]
-    chunks = dw_parts.shape[0]
-    for c in prange(chunks):
-        _rows(backward, x, g, w, b, eps, out, mean, rstd, dw_parts[c], db_parts[c],
-              c * rows // chunks, (c + 1) * rows // chunks)
+    """:func:`_rows` over all ``len(dw_parts)`` chunks, side by side: each chunk writes only its
+    own rows of ``out`` and its own row of ``dw_parts``/``db_parts``, so no thread writes where
+    another does."""
+    for c in prange(dw_parts.shape[0]):
+        first = np.int64(c)  # (prange's index is unsigned: another type would compile _rows twice)
+        _rows(backward, x, g, w, b, eps, out, mean, rstd, dw_parts, db_parts, first, first + 1)
 
 
 # ---- the public entry points ------------------------------------------------------------------
@@ -176,11 +199,12 @@ def layer_norm_forward(x, weight, bias, eps):
     mean, rstd = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
     eps = x.dtype.type(eps)
     threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
+    # No sum crosses rows here, so the chunks can follow the threads: one chunk each.
+    chunks = np.empty((threads, 0), x.dtype)  # (chunks, 0): only its length is used
     if threads > 1:
-        unused = np.empty((threads, 0), x.dtype)
-        _rows_parallel(False, x, x, w, b, eps, y, mean, rstd, unused, unused)
+        _rows_parallel(False, x, x, w, b, eps, y, mean, rstd, chunks, chunks)
     else:
-        _rows(False, x, x, w, b, eps, y, mean, rstd, w, w, 0, rows)
+        _rows(False, x, x, w, b, eps, y, mean, rstd, chunks, chunks, 0, 1)
     return y, mean, rstd
 
 
@@ -198,13 +222,14 @@ def layer_norm_backward(g, x, weight, mean, rstd):
     rows, n = x.shape
     w = np.ones(n, x.dtype) if weight is None else weight
     dx = np.empty_like(x)
-    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
-    dw_parts = np.zeros((threads, n), x.dtype)
-    db_parts = np.zeros((threads, n), x.dtype)
-    if threads > 1:
-        _rows_parallel(True, x, g, w, w, x.dtype.type(0), dx, mean, rstd, dw_parts, db_parts)
+    chunks = sum_chunks(rows)  # fixed by the rows alone, whoever computes them (see SUM_CHUNKS)
+    dw_parts = np.zeros((chunks, n), x.dtype)  # one row of partial sums per chunk
+    db_parts = np.zeros((chunks, n), x.dtype)
+    zero = x.dtype.type(0)
+    if threads_for(x.size, _PARALLEL_MIN, x.dtype) > 1:
+        _rows_parallel(True, x, g, w, w, zero, dx, mean, rstd, dw_parts, db_parts)
     else:
-        _rows(True, x, g, w, w, x.dtype.type(0), dx, mean, rstd, dw_parts[0], db_parts[0], 0, rows)
-    if threads == 1:  # one partial sum: it is the answer
-        return dx, dw_parts[0], db_parts[0]
+        _rows(True, x, g, w, w, zero, dx, mean, rstd, dw_parts, db_parts, 0, chunks)
+    # the chunks' partial sums, added in chunk order (numpy adds the rows of an axis-0 sum one
+    # after another): the same order on one thread or many
     return dx, dw_parts.sum(axis=0), db_parts.sum(axis=0)
