@@ -125,6 +125,8 @@ def cores_are_free():
     """
     if threading.current_thread() is not threading.main_thread() and not _parallel_regions_threadsafe():
         return False
+    if _IGNORE_LOAD:
+        return True
     now = time.monotonic()
     if now - _load_check[0] > 0.5:
         try:
@@ -146,6 +148,19 @@ def _parallel_regions_threadsafe():
         return False
 
 
+def _ignore_load_from_environment(environ=os.environ):
+    """``MICROGRAD_PLUS_IGNORE_LOAD``: "1" makes :func:`cores_are_free` always say yes (threads
+    whenever an array is big enough, whatever else the machine runs: for a machine of your own,
+    or a test that must take the threaded path); "0" or unset: look at the load. The answer is
+    the same either way (every kernel gives the same bits on one thread or several); only the
+    speed differs."""
+    value = environ.get("MICROGRAD_PLUS_IGNORE_LOAD", "").strip()
+    if value not in ("", "0", "1"):
+        raise ValueError(f"MICROGRAD_PLUS_IGNORE_LOAD must be 0 or 1 (or unset), got {value!r}")
+    return value == "1"
+
+
+_IGNORE_LOAD = _ignore_load_from_environment()
 N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _load_check = [-1.0, True]  # [time of the last check, result]
 

@@ -233,6 +233,22 @@ def test_float64_threads_environment_rejects_other_values():
         _shared._float64_threads_from_environment({"MICROGRAD_PLUS_FLOAT64_THREADS": "yes"})
 
 
+@pytest.mark.parametrize("value, expected", [("", False), ("0", False), ("1", True)])
+def test_ignore_load_from_the_environment(value, expected):
+    assert _shared._ignore_load_from_environment({"MICROGRAD_PLUS_IGNORE_LOAD": value}) is expected
+    with pytest.raises(ValueError, match="MICROGRAD_PLUS_IGNORE_LOAD must be 0 or 1 .* got 'on'"):
+        _shared._ignore_load_from_environment({"MICROGRAD_PLUS_IGNORE_LOAD": "on"})
+
+
+def test_ignore_load_says_the_cores_are_free_on_a_busy_machine(monkeypatch):
+    monkeypatch.setattr(_shared.os, "getloadavg", lambda: (1000.0, 1000.0, 1000.0))
+    monkeypatch.setattr(_shared, "_load_check", [-1.0, True])
+    monkeypatch.setattr(_shared, "_IGNORE_LOAD", False)
+    assert _shared.cores_are_free() is False
+    monkeypatch.setattr(_shared, "_IGNORE_LOAD", True)
+    assert _shared.cores_are_free() is True
+
+
 def test_run_in_threads_results_in_order_on_other_threads():
     """The first task runs on the calling thread, the others elsewhere; results keep task order."""
     caller = threading.get_ident()

@@ -197,8 +197,8 @@ def _reference(tmp_path, text_file, max_iters, eval_interval, backend=None):
     return out
 
 
-def _start(text_file, out, max_iters, eval_interval, *extra, numpy_backend=False):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+def _start(text_file, out, max_iters, eval_interval, *extra, numpy_backend=False, env=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(env or {}))
     if numpy_backend:
         env["NUMBA_DISABLE_JIT"] = "1"  # no kernels to load: a second less per start
     args = ["gpt", "train", *CLI_ARGS, "--data", str(text_file), "--out", str(out), "--max-iters", str(max_iters),
@@ -276,4 +276,51 @@ def test_kill_9_during_checkpoint_writes_never_loses_the_previous_checkpoint(tmp
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # the killed runs' temp files are gone
+    _assert_same_run(reference, out)
+
+
+# ---- the same run whatever the thread count or the machine's load -----------------------------------
+
+BIG_ENOUGH = ["--n-embd", "64", "--n-head", "2", "--block-size", "32", "--batch-size", "16"]
+
+
+def test_cli_resume_is_exact_when_each_part_runs_on_other_threads_beside_a_busy_process(tmp_path, text_file):
+    """A run interrupted twice and resumed, its parts alternately on two threads (load ignored, so
+    the matmul, LayerNorm, cross-entropy and attention kernels all take their threaded paths at these
+    sizes) and on one, with a CPU-bound process beside it all along, ends with the same bits as the
+    run trained serially in this process: the load may choose the speed, never the answer. (Before
+    LayerNorm's weight gradient was summed in fixed chunks, this failed in the last bits.)"""
+    from micrograd_plus.kernels import _shared
+
+    max_iters, eval_interval = 24, 8
+    preset = gpt.PRESETS["tiny"]
+    mc = replace(preset.model, block_size=32, n_embd=64, n_head=2, n_layer=1)
+    tc = replace(preset.train, batch_size=16, eval_iters=1, warmup_iters=1, max_iters=max_iters,
+                 eval_interval=eval_interval)
+    reference = tmp_path / "reference"
+    orig = _shared.cores_are_free
+    _shared.cores_are_free = lambda: False  # every kernel serial
+    try:
+        gpt.train(mc, tc, out_dir=reference, data=text_file, progress=False, log=None)
+    finally:
+        _shared.cores_are_free = orig
+    threaded = {"NUMBA_NUM_THREADS": "2", "MICROGRAD_PLUS_IGNORE_LOAD": "1"}
+    serial = {"NUMBA_NUM_THREADS": "1"}
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        out = tmp_path / "run"
+        for part, env in enumerate((threaded, serial)):
+            proc = _start(text_file, out, max_iters, eval_interval, *BIG_ENOUGH,
+                          "--resume" if part else "--force", env=env)
+            done = _steps_logged(out)
+            _until(proc, lambda: _steps_logged(out) >= done + 5)  # some steps of this part
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=120)
+            assert proc.returncode == 130, (proc.returncode, stderr)  # interrupted, not finished
+        proc = _start(text_file, out, max_iters, eval_interval, *BIG_ENOUGH, "--resume", env=threaded)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+    finally:
+        busy.kill()
+        busy.wait()
     _assert_same_run(reference, out)
