@@ -15,6 +15,13 @@ after training.
 * **"Give it nonsense and it confidently says an answer"** -- :func:`noise_confidence`: feed
   uniform random noise; softmax always sums to 1, so the network must pick something, and it
   often does so with high confidence.
+* **Why the dreams look like no digit** -- :func:`most_similar_images`: how alike an image is to the
+  closest of the training digits. The network models p(label | image) only, so the images it is
+  surest about may lie far from every real digit.
+* **"Why trust the layers?"**, continued -- :func:`accuracy_curves` (training and test accuracy
+  after every epoch: with shuffled labels the training accuracy climbs while the test accuracy stays
+  at chance, the network memorises) and :func:`best_match_similarity` (do two runs from different
+  seeds learn the same first-layer neurons?).
 * **Gradient descent versus stochastic gradient descent** -- :func:`gd_vs_sgd`: full-batch steps
   (exact gradient, expensive) against mini-batch steps (noisy gradient, cheap), loss against
   wall-clock time.
@@ -115,6 +122,118 @@ def real_confidence(model, x):
     """The network's top softmax probability for each real image in ``x`` (``(N, 784)`` -> ``(N,)``)."""
 
     return predict_proba(model, x).max(axis=1)
+
+
+def most_similar_images(x, reference, chunk=4000):
+    """For each image of ``x``, the image of ``reference`` most alike in shape: the largest cosine.
+
+    The cosine similarity of two images (784 numbers each) is 1 when one is the other scaled, and
+    ignores how bright they are overall -- a faint copy of a digit still matches it. Real test
+    digits have a training digit at a cosine of about 0.9; an image that lies off the data has none.
+
+    Args:
+        x: ``(N, 784)`` images. reference: ``(M, 784)`` images (e.g. the 60,000 training digits).
+        chunk: how many reference images are compared at once (bounds the memory: N x chunk floats).
+
+    Returns:
+        ``(index (N,), cosine (N,))``: the position in ``reference`` of each image's best match and
+        their cosine similarity (float64; 0 for an all-black image, which has no direction).
+    """
+
+    x = np.asarray(x, dtype=np.float32)  # (N, 784)
+    reference = np.asarray(reference, dtype=np.float32)  # (M, 784)
+    if x.ndim != 2 or reference.ndim != 2 or x.shape[1] != reference.shape[1] or len(reference) == 0:
+        raise ValueError(f"most_similar_images needs (N, D) images and a non-empty (M, D) reference, got shapes "
+                         f"{x.shape} and {reference.shape}")
+
+    def unit(a):  # (n, D) rows scaled to length 1 (an all-zero row stays zero)
+        return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+
+    ux = unit(x)  # (N, D)
+    best = np.full(len(x), -np.inf)  # (N,) best cosine so far
+    index = np.zeros(len(x), dtype=np.int64)  # (N,)
+    for start in range(0, len(reference), chunk):
+        cos = ux @ unit(reference[start:start + chunk]).T  # (N, m): one matrix product per chunk
+        j = cos.argmax(axis=1)  # (N,)
+        c = cos[np.arange(len(x)), j].astype(np.float64)  # (N,)
+        better = c > best
+        best[better], index[better] = c[better], start + j[better]
+    return index, best
+
+
+def best_match_similarity(a, b):
+    """How well each row of ``a`` is matched by some row of ``b``: the largest ``|cosine|``.
+
+    Used on the first-layer weights of two networks trained from different seeds: hidden neurons
+    have no fixed order (any permutation of them computes the same function), so each neuron of one
+    run is compared with its best partner in the other. 1 means the same pattern (up to sign and
+    scale); for random patterns in 784 dimensions it is about 0.1.
+
+    Args:
+        a: ``(H, D)`` and b: ``(K, D)`` float arrays, one pattern per row.
+
+    Returns:
+        ``(H,)`` float64: for each row of ``a``, ``max_k |cos(a_h, b_k)|``.
+    """
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"best_match_similarity needs (H, D) and (K, D) arrays, got shapes {a.shape} and {b.shape}")
+    ua = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)  # (H, D) unit rows
+    ub = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)  # (K, D)
+    return np.abs(ua @ ub.T).max(axis=1)  # (H,)
+
+
+def accuracy_curves(x_train, y_train, x_test, y_test, hidden=(256,), activation="relu", epochs=30, lr=0.05,
+                    momentum=0.9, batch_size=50, seed=0, eval_every=1):
+    """Train a fresh MLP by mini-batch SGD and record its accuracy on both sets as it learns.
+
+    The experiment at the end of the gradient-descent video: with the labels of ``y_train``
+    shuffled (nothing left to learn), a wide enough network still drives its *training* accuracy
+    up -- it memorises each image's arbitrary label -- while its *test* accuracy stays at chance.
+    With the true labels both rise. The learning rate is constant, so only the labels differ
+    between two such runs.
+
+    Args:
+        x_train, y_train: ``(N, 784)`` float32 images and ``(N,)`` int labels (shuffled or not).
+        x_test, y_test: ``(M, 784)`` and ``(M,)``, scored with the true labels.
+        hidden, activation: the network (:func:`~micrograd_plus.models.mlp.mnist_classifier`).
+        epochs: passes over ``x_train``. lr, momentum, batch_size: the SGD settings.
+        seed: initial weights and batch order. eval_every: measure after every this many epochs.
+
+    Returns:
+        dict with ``epoch`` (E,) int, ``train_accuracy`` (E,) and ``test_accuracy`` (E,) float
+        (epoch 0 is the untrained network), and the trained ``model``.
+    """
+
+    x_train = np.ascontiguousarray(x_train, dtype=np.float32)
+    y_train = np.asarray(y_train, dtype=np.int64)
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise ValueError(f"images and labels differ in number: {len(x_train)} and {len(y_train)} for training, "
+                         f"{len(x_test)} and {len(y_test)} for testing")
+    rng = np.random.default_rng(seed)
+    model = mnist_classifier(hidden, activation, generator=rng)
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+
+    def accuracy(x, y):
+        return float((predict_proba(model, x).argmax(axis=1) == np.asarray(y)).mean())
+
+    rows = [(0, accuracy(x_train, y_train), accuracy(x_test, y_test))]
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = rng.permutation(len(x_train))  # (N,)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            loss = F.cross_entropy(model(Tensor(x_train[idx])), y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if epoch % eval_every == 0 or epoch == epochs:
+            rows.append((epoch, accuracy(x_train, y_train), accuracy(x_test, y_test)))
+    model.eval()
+    epoch_, train_acc, test_acc = (np.asarray(c) for c in zip(*rows))
+    return {"epoch": epoch_, "train_accuracy": train_acc, "test_accuracy": test_acc, "model": model}
 
 
 def _full_loss(model, x, y):
