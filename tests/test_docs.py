@@ -176,6 +176,34 @@ def test_chapter_exercises_have_checked_solutions(chapter):
             f"{chapter}: a solution cell (line {line} of the Exercises section) checks nothing: add an assert"
 
 
+#: The tiers of the course's exercises, each named at the start of an exercise's title.
+TIERS = ("Check", "Derive", "Build", "Experiment")
+
+
+def exercise_tiers(text):
+    """The tier of each exercise of a chapter, in order: ``["Check", "Derive", ...]``."""
+    exercises = _CODE_CELL.sub("", sections(text).get("Exercises", ""))
+    return re.findall(r"^\d+\. +\*\*(\w+):", exercises, re.MULTILINE)
+
+
+def test_exercise_tiers_parser_on_a_sample():
+    text = "## Exercises\n\n1. **Check: A.** x\n\n2. **Build: B.** y\n\n## Summary\n"
+    assert exercise_tiers(text) == ["Check", "Build"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_exercises_are_tiered(chapter):
+    """Each exercise says its tier ("1. **Derive: ...**"), and no chapter has only checks."""
+    text = chapter_path(chapter).read_text(encoding="utf-8")
+    exercises = _CODE_CELL.sub("", sections(text).get("Exercises", ""))
+    titles = re.findall(r"^\d+\. +\*\*(.+?)\*\*", exercises, re.MULTILINE)
+    tiers = exercise_tiers(text)
+    assert len(tiers) == len(titles) and set(tiers) <= set(TIERS), (
+        f"{chapter}: every exercise title must start with its tier, one of {', '.join(TIERS)} "
+        f"('1. **Check: ...**'); got {titles}")
+    assert set(tiers) - {"Check"}, f"{chapter}: at least one exercise must derive, build or experiment"
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_draws_a_figure(chapter):
     text = chapter_path(chapter).read_text(encoding="utf-8")
