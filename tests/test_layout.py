@@ -58,7 +58,9 @@ LAYERS = [
     ("micrograd_plus.train.mnist_cli", 8, "what a person runs"),
     ("micrograd_plus.train.gpt_cli", 8, "what a person runs"),
     ("micrograd_plus.scalar.demo", 8, "what a person runs"),  # `micrograd-plus moons`
+    ("micrograd_plus.rlhf.cli", 8, "what a person runs"),  # `micrograd-plus gpt pairs|reward|rl|dpo`
     ("micrograd_plus.train", 7, "loops, checkpoints"),
+    ("micrograd_plus.rlhf", 7, "loops, checkpoints"),  # RLHF's stages, on the one training loop
     ("micrograd_plus.models", 6, "models"),
     ("micrograd_plus.nn", 5, "nn"),
     ("micrograd_plus.optim", 5, "nn"),
@@ -83,7 +85,7 @@ LAYERS = [
 # pay for numba, nor read past Tensor to understand Value).
 TENSOR_WORLD = ("micrograd_plus._tensor", "micrograd_plus.functional", "micrograd_plus.kernels",
                 "micrograd_plus.nn", "micrograd_plus.optim", "micrograd_plus.models",
-                "micrograd_plus.train", "micrograd_plus.gradcheck")
+                "micrograd_plus.train", "micrograd_plus.rlhf", "micrograd_plus.gradcheck")
 
 
 # Inside the tensor layer, what each module may import of the package (anything else of ours is

@@ -10,6 +10,7 @@
   micrograd-plus gpt attention --text "..."    each head's attention pattern, as a PNG
   micrograd-plus gpt neighbours                which characters the model thinks are alike
   micrograd-plus gpt weights --preset gpt3     GPT-3's 175,181,291,520 weights, by kind
+  micrograd-plus gpt pairs | reward | rl | dpo  RLHF's stages on a trained GPT (chapter 16)
 
 Checkpoints are written to ``--out`` (default ``runs/gpt``): ``ckpt.npz`` holds the best
 validation loss so far, ``last.npz`` the latest state, ``log.jsonl`` every loss. A directory
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
                                     positive_int, probability)
+from micrograd_plus.rlhf import cli as rlhf_cli  # light: flags only; the RLHF code loads when it runs
 from micrograd_plus.train.errors import EXIT_INTERRUPTED, ConfigError
 from micrograd_plus.train.rundir import check_fresh_run
 
@@ -143,6 +145,8 @@ def add_arguments(parser):
     p.add_argument("--preset", choices=("gpt3",) + _PRESET_NAMES, default="gpt3")
     p.add_argument("--checkpoint", "-c", default=None, help="count this checkpoint's model instead")
 
+    rlhf_cli.add_arguments(sub, fmt)  # pairs, reward, rl, dpo
+
 
 def run(args):
     """Dispatch to the chosen action; returns the exit code."""
@@ -154,6 +158,8 @@ def run(args):
         from micrograd_plus.train import gpt_tools  # deferred: the model code loads only when an action runs
 
         return gpt_tools.run(args)
+    if action in rlhf_cli.COMMANDS:
+        return rlhf_cli.run(args)
     return ACTIONS[action](args)  # errors become one line in micrograd_plus._plumbing.cli.main
 
 

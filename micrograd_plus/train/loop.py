@@ -93,6 +93,10 @@ class Task:
         """The line printed for an evaluation row."""
         return "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
 
+    def step_log(self):
+        """Extra floats for the log row of the step just taken (e.g. an RL step's mean reward)."""
+        return {}
+
     def state(self):
         """JSON-able state that decides the future besides weights and optimiser (generators...)."""
         return {}
@@ -399,6 +403,7 @@ def run(task, run_dir=None, stop_after=None, progress=None, log=print, on_phase=
                 row = {"step": step, "loss": loss_value, "lr": lr, "ms": round(ms, 2)}
                 if norm is not None:
                     row["grad_norm"] = float(norm)
+                row.update(task.step_log())
                 run_dir.log(row)
                 bar.update(1)
                 bar.log(loss=loss_value, samples=samples)
