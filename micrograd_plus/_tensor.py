@@ -47,6 +47,7 @@ import numpy as np
 from micrograd_plus.autograd import (
     DIFFERENTIABLE_OPS,
     _GradMode,
+    _Tensor,
     check_dim,
     check_numeric,
     differentiable,
@@ -347,6 +348,7 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
 
 
 DIFFERENTIABLE_OPS.append("clone")
+_Tensor.cls = Tensor  # what autograd.Function and autograd.grad make their results with
 
 # ----------------------------------------------------------------------------------------------
 # Making result nodes and leaves

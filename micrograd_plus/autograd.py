@@ -9,7 +9,8 @@ import functools
 
 import numpy as np
 
-__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "DIFFERENTIABLE_OPS", "differentiable"]
+__all__ = ["no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "is_grad_enabled", "DIFFERENTIABLE_OPS",
+           "differentiable", "Function", "FunctionCtx", "grad"]
 
 # ----------------------------------------------------------------------------------------------
 # Gradient mode: is the graph being recorded?
@@ -74,6 +75,40 @@ class enable_grad(no_grad):
     """The opposite of :class:`no_grad`: record the graph again inside a ``no_grad`` block."""
 
     _target = True
+
+
+class inference_mode(no_grad):
+    """PyTorch's ``inference_mode``: here the same as :class:`no_grad` (a context manager or a
+    decorator, ``@inference_mode`` or ``@inference_mode()``). ``inference_mode(False)`` records
+    the graph as usual. PyTorch's extra speed-ups of inference mode have nothing to act on here:
+    ``no_grad`` already saves nothing for backward."""
+
+    def __new__(cls, mode=True):
+        self = object.__new__(cls)
+        if callable(mode):  # used as a bare decorator: @inference_mode
+            self._target = False
+            return self(mode)
+        self._target = not bool(mode)
+        return self
+
+
+class set_grad_enabled(no_grad):
+    """Turn graph recording on (``True``) or off (``False``) -- at once when called as a function,
+    ``set_grad_enabled(False)``, or for a block, ``with set_grad_enabled(is_train): ...``, as in
+    PyTorch."""
+
+    def __new__(cls, mode):
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"set_grad_enabled expects a bool, got {type(mode).__name__}")
+        self = object.__new__(cls)
+        self._target = bool(mode)
+        self._before_call = _GradMode.enabled
+        _GradMode.enabled = self._target  # takes effect now, as PyTorch's does
+        return self
+
+    def __enter__(self):
+        self._previous = self._before_call
+        return self
 
 
 # ----------------------------------------------------------------------------------------------
@@ -219,3 +254,232 @@ def check_numeric(arr, what="Tensor"):
             "floating-point numbers (ragged nested lists also end up as Python objects)"
         )
     return arr
+
+
+# ----------------------------------------------------------------------------------------------
+# Your own differentiable op: Function (torch.autograd.Function), and grad (torch.autograd.grad)
+# ----------------------------------------------------------------------------------------------
+#
+# Every op in micrograd_plus.ops is a forward computation and, right beside it, a local backward
+# rule. Function lets you write one of those pairs yourself, in PyTorch's form:
+#
+#     class Cube(torch.autograd.Function):
+#         @staticmethod
+#         def forward(ctx, x):                 # x: a Tensor; runs without recording a graph
+#             ctx.save_for_backward(x)
+#             return x ** 3
+#
+#         @staticmethod
+#         def backward(ctx, grad_output):      # dL/d(output), shaped like the output
+#             (x,) = ctx.saved_tensors
+#             return grad_output * 3 * x ** 2  # dL/dx, one result per input of forward
+#
+#     y = Cube.apply(x)                         # never Cube()(x): apply records the node
+#
+# Cube.apply runs forward under no_grad and records one node whose local rule is your backward --
+# what a built-in op does with its backward(g) closure -- and micrograd_plus.gradcheck checks it
+# against numerical derivatives, as the test suite does for every built-in op.
+
+
+class _Tensor:
+    """The Tensor class, for Function and grad. This module sits below ``micrograd_plus._tensor``
+    and must not import it, so ``micrograd_plus._tensor`` puts its class here when it is imported
+    (before any Tensor, hence any Function call, can exist)."""
+
+    cls = None
+
+
+class FunctionCtx:
+    """The ``ctx`` that ``forward`` and ``backward`` of a :class:`Function` share.
+
+    * ``ctx.save_for_backward(*tensors)`` in ``forward``; ``ctx.saved_tensors`` (a tuple) in
+      ``backward``. Anything else can be kept as an attribute (``ctx.p = p``).
+    * ``ctx.needs_input_grad``: one bool per argument of ``forward``, True where that argument is a
+      Tensor that requires grad -- ``backward`` may skip the work for the others and return None.
+    * ``ctx.mark_non_differentiable(*outputs)``: those outputs (e.g. indices) get no gradient.
+    """
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self._saved = ()
+        self._non_differentiable = set()
+
+    def save_for_backward(self, *tensors):
+        """Keep ``tensors`` (Tensors or None) for ``backward``, where ``ctx.saved_tensors`` returns them."""
+        for t in tensors:
+            if t is not None and not isinstance(t, _Tensor.cls):
+                raise TypeError(f"save_for_backward takes Tensors (or None), got {type(t).__name__}; "
+                                "keep other values as attributes: ctx.name = value")
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self):
+        """The tensors given to :meth:`save_for_backward`, in the same order (a tuple)."""
+        return self._saved
+
+    def mark_non_differentiable(self, *outputs):
+        """Declare outputs of ``forward`` that have no gradient (integer indices, masks)."""
+        self._non_differentiable.update(id(o) for o in outputs)
+
+    def set_materialize_grads(self, value):
+        """Accepted for PyTorch's interface: ``backward`` always receives zeros (never None)
+        for outputs that received no gradient."""
+
+
+class Function:
+    """Base class of a user-defined differentiable operation (PyTorch's ``torch.autograd.Function``).
+
+    Subclass it with two static methods:
+
+    * ``forward(ctx, *args, **kwargs)`` computes the output(s) -- a Tensor or a tuple of them -- from
+      the arguments (Tensors, numbers, anything). It runs under ``no_grad``: only the node that
+      ``apply`` records is in the graph, not the ops inside ``forward``.
+    * ``backward(ctx, *grad_outputs)`` receives one gradient per output (a Tensor shaped like it)
+      and returns one gradient per positional argument of ``forward`` (a Tensor, an array or None;
+      None for non-Tensor arguments and for arguments that need no gradient). A gradient may have
+      the broadcast shape; it is summed back to the input's shape, as in PyTorch.
+
+    Then call ``MyFunction.apply(*args)``. With several outputs, ``backward`` is given zeros for
+    the outputs the loss did not use.
+    """
+
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError(f"call {type(self).__name__}.apply(...) instead of making an instance: "
+                           "apply runs forward and records the backward rule in the graph")
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        """Compute the output(s). Every subclass defines it."""
+        raise NotImplementedError("a Function subclass must define @staticmethod forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        """Turn the outputs' gradients into the inputs' gradients. Every subclass defines it."""
+        raise NotImplementedError("a Function subclass must define @staticmethod backward(ctx, *grad_outputs)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run ``forward`` and record one graph node whose backward rule is ``cls.backward``."""
+        needs = tuple(isinstance(a, _Tensor.cls) and a.requires_grad for a in args)
+        ctx = FunctionCtx(needs)
+        with no_grad():
+            out = cls.forward(ctx, *args, **kwargs)
+        single = not isinstance(out, tuple)
+        outputs = (out,) if single else out
+        parents = tuple(a for a in args if isinstance(a, _Tensor.cls))
+        results = []
+        for i, o in enumerate(outputs):
+            if not isinstance(o, _Tensor.cls) or id(o) in ctx._non_differentiable or not o.data.dtype.kind == "f":
+                results.append(_Tensor.cls._leaf(o.data) if isinstance(o, _Tensor.cls) else o)
+                continue
+            results.append(_Tensor.cls._result(o.data, parents, cls.__name__, _backward_rule(cls, ctx, args, outputs, i)))
+        return results[0] if single else tuple(results)
+
+
+def _backward_rule(cls, ctx, args, outputs, index):
+    """The local rule of output ``index``: ``cls.backward`` with this output's gradient and zeros
+    for the other outputs. When several outputs are used, the engine adds the parents' gradients
+    of each call -- the same as one call with every gradient, because backward is linear in them."""
+    positions = [k for k, a in enumerate(args) if isinstance(a, _Tensor.cls)]
+
+    def backward(g):
+        grads_out = [_Tensor.cls._leaf(g) if k == index else
+                     (_Tensor.cls._leaf(np.zeros_like(o.data)) if isinstance(o, _Tensor.cls) else None)
+                     for k, o in enumerate(outputs)]
+        with no_grad():
+            grads_in = cls.backward(ctx, *grads_out)
+        if not isinstance(grads_in, tuple):
+            grads_in = (grads_in,)
+        if len(grads_in) < len(args):
+            raise RuntimeError(f"{cls.__name__}.backward returned {len(grads_in)} gradient(s), but forward took "
+                               f"{len(args)} argument(s): return one per argument (None where there is none)")
+        return tuple(_input_grad(cls, grads_in[k], args[k], k) for k in positions)
+
+    return backward
+
+
+def _input_grad(cls, g, x, k):
+    """Backward's result for argument ``k`` as an array shaped like ``x`` (or None)."""
+    if g is None or not x.requires_grad:
+        return None
+    arr = np.asarray(g.data if isinstance(g, _Tensor.cls) else g)
+    if arr.shape != x.data.shape:
+        try:
+            fits = np.broadcast_shapes(arr.shape, x.data.shape) == arr.shape  # x broadcast to arr's shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{cls.__name__}.backward returned a gradient of shape {arr.shape} for argument {k}, "
+                             f"which has shape {x.data.shape}")
+        arr = unbroadcast(arr, x.data.shape)
+    return arr
+
+
+DIFFERENTIABLE_OPS.append("autograd.Function")  # the mechanism; tests check it with example Functions
+
+
+def _leaves_of(outputs):
+    """Every leaf tensor that requires grad in the graphs behind ``outputs`` (an explicit stack)."""
+    seen, stack, leaves = set(), list(outputs), []
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if t._backward is None:
+            if t.requires_grad:
+                leaves.append(t)
+        else:
+            stack.extend(t._prev)
+    return leaves
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None):
+    """The gradients of ``outputs`` with respect to ``inputs``, returned instead of stored in ``.grad``.
+
+    Args:
+        outputs: a Tensor (a loss), or a sequence of Tensors whose gradients add up.
+        inputs: a Tensor or a sequence of Tensors (leaves or intermediate results) to differentiate by.
+        grad_outputs: dL/d(output) for each output (None: 1 for a one-element output).
+        retain_graph: keep the graph for another backward (default: False, as ``create_graph``).
+        create_graph: PyTorch's double backward; not supported here (one-line error).
+        allow_unused: if True, an input the outputs do not depend on gets None; otherwise an error.
+
+    Returns:
+        A tuple with one gradient Tensor per input, shaped like it. No ``.grad`` anywhere changes.
+    """
+    if create_graph:
+        raise NotImplementedError("autograd.grad(create_graph=True): gradients of gradients (double backward) "
+                                  "are not supported by micrograd_plus; the backward rules work on numpy arrays")
+    outputs = (outputs,) if isinstance(outputs, _Tensor.cls) else tuple(outputs)
+    inputs = (inputs,) if isinstance(inputs, _Tensor.cls) else tuple(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, _Tensor.cls):
+        grad_outputs = (grad_outputs,) * len(outputs) if grad_outputs is None else (grad_outputs,)
+    grad_outputs = tuple(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"autograd.grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, _Tensor.cls) or not t.requires_grad:
+            raise RuntimeError(f"autograd.grad: input {i} is not a Tensor that requires grad")
+    # Backward stores into .grad; keep every leaf's .grad aside and put it back afterwards.
+    watched = {id(t): t for t in _leaves_of(outputs) + list(inputs)}
+    kept = {key: (t.grad, t._retain) for key, t in watched.items()}
+    try:
+        for t in watched.values():
+            t.grad = None
+        for t in inputs:
+            t._retain = True
+        retain = bool(retain_graph)
+        for n, (out, g) in enumerate(zip(outputs, grad_outputs)):
+            out.backward(g, retain_graph=retain or n < len(outputs) - 1)
+        result = []
+        for i, t in enumerate(inputs):
+            if t.grad is None and not allow_unused:
+                raise RuntimeError(f"autograd.grad: input {i} was not used to compute the outputs "
+                                   "(pass allow_unused=True to get None for it)")
+            result.append(None if t.grad is None else _Tensor.cls._leaf(np.asarray(getattr(t.grad, "data", t.grad))))
+        return tuple(result)
+    finally:
+        for key, t in watched.items():
+            t.grad, t._retain = kept[key]
+

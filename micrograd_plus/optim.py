@@ -13,9 +13,12 @@ Everything in this module is a refinement of that one line:
   (the "first moment") and of its squared gradient (the "second moment").
 * :class:`AdamW` -- Adam with *decoupled* weight decay: weights shrink towards zero by a fixed
   fraction each step, independently of the gradient statistics. The usual choice for transformers.
+* :class:`RMSprop` -- divide each gradient by a running root-mean-square of its recent values
+  (Adam without the first moment and the bias correction; Hinton's lecture rule).
 
 and learning-rate *schedules* that change ``lr`` as training goes on (:class:`LambdaLR`,
-:class:`StepLR`, :class:`CosineWithWarmup`).
+:class:`StepLR`, :class:`CosineWithWarmup`; also under PyTorch's module name,
+``optim.lr_scheduler``, with :class:`MultiStepLR`, :class:`ExponentialLR` and :class:`CosineAnnealingLR`).
 
 The formulas and defaults are PyTorch's, so what you learn here transfers. A typical loop::
 
@@ -48,6 +51,8 @@ back with ``np.load(..., allow_pickle=False)``: loading a checkpoint never runs 
 """
 
 import math
+import sys
+import types
 
 import numpy as np
 
@@ -59,11 +64,16 @@ __all__ = [
     "SGD",
     "Adam",
     "AdamW",
+    "RMSprop",
     "LRScheduler",
     "LambdaLR",
     "StepLR",
     "CosineWithWarmup",
+    "MultiStepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
     "cosine_with_warmup_lr",
+    "lr_scheduler",
 ]
 
 
@@ -472,6 +482,94 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
+class RMSprop(Optimizer):
+    """RMSprop: each weight's step is its gradient divided by the root-mean-square of its recent gradients.
+
+    For each parameter ``p`` with gradient ``g``, one step is (PyTorch's rules exactly)::
+
+        g = g + weight_decay * p                          # L2 penalty (if weight_decay)
+        v = alpha * v + (1 - alpha) * g * g               # running mean of squared gradients
+        if centered:                                      # subtract the squared mean gradient:
+            m = m + (1 - alpha) * (g - m)                 #   a running variance instead
+            denom = sqrt(v - m * m) + eps
+        else:
+            denom = sqrt(v) + eps
+        if momentum:
+            buf = momentum * buf + g / denom
+            p = p - lr * buf
+        else:
+            p = p - lr * g / denom
+
+    A weight whose gradients are large gets small steps and one whose gradients are tiny gets
+    larger ones, as in Adam (which adds a running mean of ``g`` and a bias correction).
+
+    Args:
+        params: parameters or parameter groups (see :class:`Optimizer`).
+        lr: learning rate (default 0.01, PyTorch's).
+        alpha: decay rate of the running mean of squares (default 0.99).
+        eps: added to the denominator (default 1e-8).
+        weight_decay: L2 penalty coefficient (default 0).
+        momentum: momentum factor (default 0).
+        centered: normalise by an estimate of the gradient's variance (default False).
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered))
+
+    def _check_hyperparameters(self, group):
+        super()._check_hyperparameters(group)
+        _check_finite(group["alpha"], "alpha")
+        _check_finite(group["eps"], "eps")
+        _check_finite(group["weight_decay"], "weight_decay")
+        _check_finite(group["momentum"], "momentum")
+
+    def _state_keys(self, group):
+        return ({"step", "square_avg"} | ({"momentum_buffer"} if group["momentum"] > 0 else set())
+                | ({"grad_avg"} if group["centered"] else set()))
+
+    def step(self):
+        """Apply one RMSprop update to every parameter that has a gradient."""
+        for group in self.param_groups:
+            lr = _as_float(group["lr"], "lr")
+            alpha = _as_float(group["alpha"], "alpha")
+            eps = _as_float(group["eps"], "eps")
+            weight_decay = _as_float(group["weight_decay"], "weight_decay")
+            momentum = _as_float(group["momentum"], "momentum")
+            for p in group["params"]:
+                g = self._grad(p)
+                if g is None:
+                    continue
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state["step"] = 0
+                    state["square_avg"] = np.zeros_like(p.data)
+                    if momentum > 0:
+                        state["momentum_buffer"] = np.zeros_like(p.data)
+                    if group["centered"]:
+                        state["grad_avg"] = np.zeros_like(p.data)
+                state["step"] += 1
+                if weight_decay != 0:
+                    g = g + weight_decay * p.data  # a new array: p.grad itself is left alone
+                v = state["square_avg"]
+                v *= alpha
+                v += (1.0 - alpha) * (g * g)
+                if group["centered"]:
+                    m = state["grad_avg"]
+                    m += (1.0 - alpha) * (g - m)
+                    denom = np.sqrt(v - m * m)
+                else:
+                    denom = np.sqrt(v)
+                denom += eps
+                if momentum > 0:
+                    buf = state["momentum_buffer"]
+                    buf *= momentum
+                    buf += g / denom
+                    p.data -= lr * buf
+                else:
+                    p.data -= lr * (g / denom)
+
+
 # --- learning-rate schedules -------------------------------------------------------------------
 
 
@@ -500,6 +598,11 @@ class LRScheduler:
     def lr_at(self, step, base_lr, group_index):
         """The learning rate of group ``group_index`` (whose base lr is ``base_lr``) at ``step``."""
         raise NotImplementedError
+
+    @property
+    def last_epoch(self):
+        """PyTorch's name for :attr:`last_step`: how many times :meth:`step` was called."""
+        return self.last_step
 
     def get_last_lr(self):
         """The learning rates (one per group) that the next optimiser step will use."""
@@ -613,3 +716,54 @@ class CosineWithWarmup(LRScheduler):
     def lr_at(self, step, base_lr, group_index):
         return cosine_with_warmup_lr(step, base_lr, self.warmup_steps, self.total_steps,
                                      self.min_lrs[group_index])
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` at each step count in ``milestones``:
+    ``base * gamma ** (number of milestones <= step)``."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1):
+        self.milestones = sorted(int(m) for m in milestones)
+        self.gamma = _check_finite(gamma, "gamma")
+        super().__init__(optimizer)
+
+    def lr_at(self, step, base_lr, group_index):
+        return base_lr * self.gamma ** sum(1 for m in self.milestones if m <= step)
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every step: ``base * gamma ** step``."""
+
+    def __init__(self, optimizer, gamma):
+        self.gamma = _check_finite(gamma, "gamma")
+        super().__init__(optimizer)
+
+    def lr_at(self, step, base_lr, group_index):
+        return base_lr * self.gamma ** step
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Half a cosine from the base lr down to ``eta_min`` over ``T_max`` steps (SGDR without restarts):
+    ``eta_min + (base - eta_min) * (1 + cos(pi * step / T_max)) / 2``. After ``T_max`` the cosine
+    goes on (back up), as PyTorch's does."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
+            raise ValueError(f"T_max must be a positive int, got {T_max!r}")
+        self.T_max = T_max
+        self.eta_min = _check_finite(eta_min, "eta_min")
+        super().__init__(optimizer)
+
+    def lr_at(self, step, base_lr, group_index):
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * step / self.T_max)) / 2
+
+
+# PyTorch keeps its schedules in the module torch.optim.lr_scheduler. The same names under the same
+# module name (registered in sys.modules, so `from micrograd_plus.optim.lr_scheduler import StepLR`
+# works), without a second file: the schedules above are short and live beside the optimisers.
+lr_scheduler = types.ModuleType(f"{__name__}.lr_scheduler", "Learning-rate schedules (PyTorch's module name).")
+for _name in ("LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
+              "CosineWithWarmup"):
+    setattr(lr_scheduler, _name, globals()[_name])
+lr_scheduler.__all__ = [n for n in dir(lr_scheduler) if not n.startswith("_")]
+sys.modules[lr_scheduler.__name__] = lr_scheduler

@@ -65,17 +65,23 @@ LAYERS = [
     ("micrograd_plus.nn", 5, "nn"),
     ("micrograd_plus.optim", 5, "nn"),
     ("micrograd_plus.gradcheck", 4, "tools"),
+    ("micrograd_plus.serialization", 4, "tools"),  # torch.save / torch.load without pickle
+    ("micrograd_plus.utils", 4, "tools"),  # torch.utils.data: datasets and loaders of Tensors
     ("micrograd_plus.viz", 4, "tools"),
     ("micrograd_plus.functional", 3, "functional"),
     ("micrograd_plus._tensor", 2, "tensor"),
     ("micrograd_plus._methods_as_functions", 2, "tensor"),  # torch.exp(x)-style spellings of Tensor methods
     ("micrograd_plus.ops", 2, "tensor"),  # the Tensor's op families (mixins)
     ("micrograd_plus.autograd", 2, "tensor"),  # grad mode, the op registry, dtype rules
+    ("micrograd_plus._sampling", 2, "tensor"),  # torch.randint, randperm, multinomial
+    ("micrograd_plus._namespace", 2, "tensor"),  # torch.float32 & co., from_numpy, default dtype
     ("micrograd_plus.kernels", 1, "kernels"),
     ("micrograd_plus.scalar", 0, "scalar"),
     ("micrograd_plus.data", 0, "data"),
     ("micrograd_plus.random", 0, "randomness"),
     ("micrograd_plus._device", 0, "devices (the CPU)"),
+    ("micrograd_plus.cuda", 0, "devices"),  # torch.cuda.is_available() is False: CPU only
+    ("micrograd_plus.backends", 0, "devices"),
     ("micrograd_plus._plumbing.atomic", 0, "safe file writing"),
     ("micrograd_plus._plumbing.configs", 0, "config dataclasses from JSON"),
     ("micrograd_plus._plumbing", 0, "plumbing"),  # the package itself (a docstring)
@@ -106,6 +112,8 @@ TENSOR_LAYER = {
                 "ops.linalg", "random", "_device", "scalar.engine"},
     "_methods_as_functions": {"ops", "_tensor"},
     "functional": {"autograd", "kernels", "ops.indexing", "random", "_tensor"},
+    "_sampling": {"random", "_tensor"},
+    "_namespace": {"autograd", "random", "_tensor", "_device"},
 }
 
 

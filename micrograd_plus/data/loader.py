@@ -15,9 +15,39 @@ a thousand steps for the price of one.
 The order of epoch ``e`` depends only on ``(seed, e)``, so a run resumed from a checkpoint
 sees exactly the batches the uninterrupted run would have seen: restore the epoch with
 :meth:`DataLoader.set_epoch`.
+
+It is built from the parts of PyTorch's loader (:mod:`micrograd_plus.utils.data`): an
+:class:`EpochSampler` gives the epoch's order, a :class:`~micrograd_plus.data.sampler.BatchSampler`
+cuts it into batches. It differs from :class:`micrograd_plus.utils.data.DataLoader` in two ways,
+both on purpose: it yields numpy arrays (the training loops feed them to the kernels directly),
+and its shuffle is seeded by ``(seed, epoch)`` rather than drawn from a running generator, so a
+resumed run needs no generator state to replay its batches.
 """
 
 import numpy as np
+
+from micrograd_plus.data.sampler import BatchSampler, Sampler
+
+
+class EpochSampler(Sampler):
+    """The sample order of one epoch of :class:`DataLoader`: ``0..n-1`` in order, or the
+    permutation ``np.random.default_rng((seed, epoch)).permutation(n)`` -- a function of
+    ``(seed, epoch)`` alone, which is what makes a resumed run see the same batches."""
+
+    def __init__(self, num_samples, shuffle, seed, epoch):
+        self.num_samples, self.shuffle, self.seed, self.epoch = num_samples, shuffle, seed, epoch
+
+    def order(self):
+        """The indices of the epoch: ``int64 (N,)``."""
+        if not self.shuffle:
+            return np.arange(self.num_samples)
+        return np.random.default_rng((self.seed, self.epoch)).permutation(self.num_samples)
+
+    def __iter__(self):
+        return iter(self.order())
+
+    def __len__(self):
+        return self.num_samples
 
 
 class DataLoader:
@@ -82,15 +112,14 @@ class DataLoader:
     def order(self, epoch=None):
         """The sample indices of one epoch, in the order they are visited: ``int64 (N,)``."""
         epoch = self.epoch if epoch is None else epoch
-        if not self.shuffle:
-            return np.arange(self.num_samples)
-        return np.random.default_rng((self.seed, epoch)).permutation(self.num_samples)
+        return EpochSampler(self.num_samples, self.shuffle, self.seed, epoch).order()
 
     def __iter__(self):
         epoch = self.epoch
-        order = self.order(epoch)  # (N,)
-        for k in range(len(self)):
-            idx = order[k * self.batch_size : (k + 1) * self.batch_size]  # (B,)
+        batches = BatchSampler(EpochSampler(self.num_samples, self.shuffle, self.seed, epoch),
+                               self.batch_size, self.drop_last)
+        for indices in batches:
+            idx = np.asarray(indices, dtype=np.int64)  # (B,)
             yield tuple(a[idx] for a in self.arrays)
         self.epoch = epoch + 1  # reached only after a complete pass
 

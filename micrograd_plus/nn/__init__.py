@@ -2,7 +2,8 @@
 
 * :class:`Module` and :class:`Parameter` -- the bookkeeping: which numbers are weights, how
   to list, save, load and zero them (:mod:`micrograd_plus.nn.module`).
-* The containers :class:`Sequential` and :class:`ModuleList` (:mod:`micrograd_plus.nn.containers`).
+* The containers :class:`Sequential`, :class:`ModuleList`, :class:`ModuleDict`, :class:`ParameterList`
+  and :class:`ParameterDict` (:mod:`micrograd_plus.nn.containers`).
 * Layers -- :class:`Linear`, :class:`Embedding`, :class:`LayerNorm`, :class:`Dropout`, the
   activations :class:`ReLU`, :class:`Sigmoid`, :class:`Tanh`, :class:`GELU`, :class:`Identity`
   and :class:`Flatten` (:mod:`micrograd_plus.nn.layers`).
@@ -17,8 +18,8 @@ The scalar-engine ``Neuron``, ``Layer`` and ``MLP`` of the first chapter live in
 :mod:`micrograd_plus.scalar`. Optimisers are in :mod:`micrograd_plus.optim`.
 """
 
-from micrograd_plus.nn import init, utils
-from micrograd_plus.nn.containers import ModuleList, Sequential
+from micrograd_plus.nn import functional, init, utils
+from micrograd_plus.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from micrograd_plus.nn.layers import (
     GELU,
     MLP,
@@ -37,7 +38,7 @@ from micrograd_plus.nn.module import IncompatibleKeys, Module, Parameter, StateD
 from micrograd_plus.nn.utils import clip_grad_norm_
 
 __all__ = [
-    "Module", "Parameter", "Sequential", "ModuleList", "StateDictError", "IncompatibleKeys",
+    "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "StateDictError", "IncompatibleKeys",
     "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "Flatten", "MLP",
-    "CrossEntropyLoss", "MSELoss", "init", "utils", "clip_grad_norm_",
+    "CrossEntropyLoss", "MSELoss", "functional", "init", "utils", "clip_grad_norm_",
 ]

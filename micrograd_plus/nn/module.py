@@ -34,6 +34,7 @@ from collections import namedtuple
 import numpy as np
 
 from micrograd_plus._tensor import Tensor
+from micrograd_plus.random import _check_cpu
 
 __all__ = ["Parameter", "Module", "StateDictError", "IncompatibleKeys"]
 
@@ -284,13 +285,20 @@ class Module:
         return sum(int(p.data.size) for p in self.parameters())
     # --- dtypes ------------------------------------------------------------------------------------
 
-    def to(self, dtype):
-        """Convert every floating parameter and buffer to ``dtype`` in place; return self.
+    def to(self, *args, **kwargs):
+        """Convert every floating parameter and buffer to a dtype, in place; return self.
 
-        ``model.to(np.float64)`` (or :meth:`double`) is how a model is gradient-checked;
-        gradients are dropped because they would have the old dtype.
+        PyTorch's spellings all work: ``model.to(torch.float64)``, ``model.to("cpu")``,
+        ``model.to(device)``, ``model.to("cpu", torch.float64)``, ``model.to(dtype=...)``,
+        ``model.to(some_tensor)`` (its dtype). The device must be the CPU (the only one here:
+        ``"cuda"`` raises one line); a dtype must be floating, as in PyTorch. ``model.to(np.float64)``
+        (or :meth:`double`) is how a model is gradient-checked; gradients are dropped because
+        they would have the old dtype.
         """
-        dtype = np.dtype(dtype)
+        device, dtype = _device_and_dtype("Module.to", args, kwargs)
+        _check_cpu(device, "Module.to")
+        if dtype is None:
+            return self
         if not np.issubdtype(dtype, np.floating):
             raise TypeError(f"Module.to needs a floating dtype, got {dtype}")
         for p in self.parameters():
@@ -304,6 +312,16 @@ class Module:
                         b.data = arr.astype(dtype)
                     else:
                         module._buffers[name] = arr.astype(dtype)
+        return self
+
+    def cpu(self):
+        """Nothing to move: the parameters already live on the CPU. Returns self."""
+        return self
+
+    def cuda(self, device=None):
+        """Refused in one line: this library computes on the CPU only."""
+        _check_cpu("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device,
+                      "Module.cuda")
         return self
 
     def double(self):
@@ -416,6 +434,29 @@ class StateDictError(ValueError):
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 IncompatibleKeys.__doc__ = "What ``load_state_dict(..., strict=False)`` skipped: missing and unexpected names."
+
+
+def _device_and_dtype(what, args, kwargs):
+    """Sort ``to(...)``'s arguments into (device, dtype): strings and device objects name a device,
+    Tensors give their dtype, anything numpy reads as a dtype is a dtype."""
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("copy", None)
+    if kwargs:
+        raise TypeError(f"{what} got unexpected keyword arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, str) or type(arg).__name__ == "device":
+            device = arg
+        elif isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif isinstance(arg, bool):
+            continue  # non_blocking given positionally
+        else:
+            try:
+                dtype = np.dtype(arg)
+            except TypeError:
+                raise TypeError(f"{what}: expected a device or a dtype, got {arg!r}") from None
+    return device, (None if dtype is None else np.dtype(dtype))
 
 
 def _array_of(obj):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import micrograd_plus.functional as F
 import micrograd_plus._tensor as tensor_module
-from micrograd_plus.autograd import DIFFERENTIABLE_OPS
+from micrograd_plus.autograd import DIFFERENTIABLE_OPS, Function
 from micrograd_plus.gradcheck import gradcheck
 from micrograd_plus._tensor import Tensor, cat, einsum, stack, where
 
@@ -748,6 +748,51 @@ def test_composite_graph_with_reused_nodes(shapes, data):
         return (h * h + h.sigmoid() * a - (h / (1.0 + b * b))).sum() + (a - b).exp().mean()
 
     gradcheck(f, [a, b])
+
+
+# ---- a learner's own op: autograd.Function ------------------------------------------------------
+
+
+class Legendre3(Function):
+    """P3(x) = (5x^3 - 3x) / 2, written as a learner would: forward and its derivative by hand."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return 0.5 * (5 * x**3 - 3 * x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * 1.5 * (5 * x**2 - 1)
+
+
+class ScaledProductAndSum(Function):
+    """Two outputs from two (broadcast) inputs and a number: (k * a * b, a + b)."""
+
+    @staticmethod
+    def forward(ctx, a, b, k):
+        ctx.save_for_backward(a, b)
+        ctx.k = k
+        return k * a * b, a + b
+
+    @staticmethod
+    def backward(ctx, g_prod, g_sum):
+        a, b = ctx.saved_tensors
+        # full broadcast shape: apply sums each gradient back to its input's shape
+        return ctx.k * g_prod * b + g_sum, ctx.k * g_prod * a + g_sum, None
+
+
+@covers("autograd.Function")
+@given(PAIRS, st.data())
+def test_autograd_function(shapes, data):
+    sa, sb = shapes.input_shapes
+    a, b = leaf(data.draw(values(sa))), leaf(data.draw(values(sb)))
+    gradcheck(lambda a: Legendre3.apply(a), [a])
+    gradcheck(lambda a: Legendre3.apply(Legendre3.apply(a) * 0.5) + a, [a])  # inside a bigger graph
+    gradcheck(lambda a, b: ScaledProductAndSum.apply(a, b, 1.5)[0], [a, b])  # one output used
+    gradcheck(lambda a, b: ScaledProductAndSum.apply(a, b, 1.5)[1].exp(), [a, b])  # the other
+    gradcheck(lambda a, b: (lambda p, s: p * s)(*ScaledProductAndSum.apply(a, b, -0.5)), [a, b])  # both
 
 
 def test_mlp_through_every_layer_kind(rng):

@@ -1,0 +1,88 @@
+"""PyTorch's top-level names that are not operations: dtype names (``torch.float32``,
+``torch.long`` ...), the default dtype and device, ``from_numpy`` and ``is_tensor``.
+
+The dtypes *are* numpy's (``micrograd_plus.float32 is numpy.dtype("float32")``), because a
+Tensor's data is a numpy array: ``x.dtype == torch.float32`` holds and ``dtype=torch.long`` works
+wherever a dtype is taken. PyTorch's dtypes that numpy lacks (``bfloat16``) and the complex
+dtypes (outside what this library differentiates) raise one line saying so.
+"""
+
+import numpy as np
+
+from micrograd_plus.autograd import check_numeric
+from micrograd_plus._device import CPU
+from micrograd_plus.random import _check_cpu
+from micrograd_plus._tensor import Tensor, _leaf
+
+__all__ = [
+    "DTYPES", "from_numpy", "is_tensor", "is_floating_point", "set_default_dtype", "get_default_dtype",
+    "set_default_device", "get_default_device",
+]
+
+DTYPES = {
+    "float32": np.dtype(np.float32), "float": np.dtype(np.float32),
+    "float64": np.dtype(np.float64), "double": np.dtype(np.float64),
+    "float16": np.dtype(np.float16), "half": np.dtype(np.float16),
+    "int8": np.dtype(np.int8), "uint8": np.dtype(np.uint8),
+    "int16": np.dtype(np.int16), "short": np.dtype(np.int16),
+    "int32": np.dtype(np.int32), "int": np.dtype(np.int32),
+    "int64": np.dtype(np.int64), "long": np.dtype(np.int64),
+    "uint16": np.dtype(np.uint16), "uint32": np.dtype(np.uint32), "uint64": np.dtype(np.uint64),
+    "bool": np.dtype(np.bool_),
+}
+"""PyTorch's dtype names -> numpy dtypes, as ``micrograd_plus.<name>``."""
+
+MISSING_DTYPES = {
+    "bfloat16": "numpy has no bfloat16",
+    "complex32": "complex tensors are not supported", "complex64": "complex tensors are not supported",
+    "complex128": "complex tensors are not supported", "cfloat": "complex tensors are not supported",
+    "cdouble": "complex tensors are not supported", "chalf": "complex tensors are not supported",
+    "float8_e4m3fn": "numpy has no 8-bit floats", "float8_e5m2": "numpy has no 8-bit floats",
+    "qint8": "quantized tensors are not supported", "quint8": "quantized tensors are not supported",
+}
+"""PyTorch dtype names this library does not have, and why (used for a one-line AttributeError)."""
+
+
+def from_numpy(ndarray):
+    """A Tensor that *shares* ``ndarray``'s memory and dtype (``torch.from_numpy``): changing one
+    changes the other. float64 stays float64, int64 stays int64."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(ndarray).__name__}")
+    return _leaf(check_numeric(ndarray))
+
+
+def is_tensor(obj):
+    """True if ``obj`` is a Tensor (or a Parameter)."""
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input):
+    """True if ``input`` (a Tensor) holds floating-point numbers."""
+    return input.dtype.kind == "f"
+
+
+def get_default_dtype():
+    """The dtype Python floats become: float32, as in PyTorch."""
+    return DTYPES["float32"]
+
+
+def set_default_dtype(d):
+    """Accepts float32 (the default, so nothing changes); any other dtype raises one line.
+
+    This library's default is fixed at float32 (every op's rule for "ints become floats" uses
+    it); for float64 work, make the tensors float64 (``dtype=torch.float64``, ``model.double()``).
+    """
+    if np.dtype(d) != np.float32:
+        raise NotImplementedError(f"set_default_dtype({np.dtype(d)}): micrograd_plus's default dtype is fixed at "
+                                  "float32; pass dtype=torch.float64 to the tensors (and model.double()) instead")
+
+
+def get_default_device():
+    """Where tensors are made: the CPU (the only device here)."""
+    return CPU
+
+
+def set_default_device(device):
+    """Accepts ``"cpu"`` (or a cpu device, or None); another device raises one line (this library
+    computes on the CPU only)."""
+    _check_cpu(device, "set_default_device")

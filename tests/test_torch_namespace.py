@@ -1,0 +1,312 @@
+"""PyTorch's top-level names: dtypes, devices, Generator and the random functions, grad modes,
+from_numpy, save/load, autograd.grad, and the nn.functional alias."""
+
+import importlib.util
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+import micrograd_plus as torch
+from micrograd_plus import nn
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+# ---- dtypes and devices ---------------------------------------------------------------------------
+
+
+def test_dtype_names_are_numpy_dtypes_that_compare_equal():
+    assert torch.randn(2).dtype == torch.float32 == torch.float
+    assert torch.float64 == torch.double == np.float64
+    assert torch.long == torch.int64 and torch.int == torch.int32 and torch.half == torch.float16
+    assert torch.bool == np.bool_ and torch.uint8 == np.uint8 and torch.int8 == np.int8 and torch.int16 == np.int16
+    assert torch.zeros(2, dtype=torch.long).dtype == np.int64
+    assert torch.get_default_dtype() == torch.float32
+
+
+def test_missing_dtypes_and_default_dtype_refuse_in_one_line():
+    with pytest.raises(AttributeError, match="bfloat16: numpy has no bfloat16"):
+        torch.bfloat16
+    with pytest.raises(AttributeError, match="complex"):
+        torch.complex64
+    torch.set_default_dtype(torch.float32)  # the default: accepted
+    with pytest.raises(NotImplementedError, match="fixed at float32"):
+        torch.set_default_dtype(torch.float64)
+
+
+def test_star_import_does_not_shadow_builtins():
+    names = {}
+    exec("from micrograd_plus import *", names)
+    assert "float" not in names and "int" not in names and "bool" not in names
+
+
+def test_only_the_cpu():
+    assert torch.cuda.is_available() is False and torch.cuda.device_count() == 0
+    assert torch.backends.mps.is_available() is False
+    torch.set_default_device("cpu")
+    with pytest.raises(RuntimeError, match="computes on the CPU only"):
+        torch.set_default_device("cuda")
+    with pytest.raises(RuntimeError, match="computes on the CPU only"):
+        torch.Generator(device="mps")
+
+
+def test_nn_functional_is_functional():
+    import micrograd_plus.nn.functional as F
+
+    assert F is torch.functional and nn.functional is F
+    assert F.relu(torch.Tensor([-1.0, 2.0])).tolist() == [0.0, 2.0]
+
+
+def test_from_numpy_shares_memory_and_dtype():
+    a = np.arange(3.0)
+    t = torch.from_numpy(a)
+    a[0] = 7.0
+    assert t.dtype == np.float64 and t.tolist() == [7.0, 1.0, 2.0]
+    assert torch.is_tensor(t) and not torch.is_tensor(a)
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        torch.from_numpy([1, 2])
+
+
+# ---- Generator and the random functions ------------------------------------------------------------
+
+
+def test_generator_seeds_reproduce_and_match_numpy():
+    g = torch.Generator().manual_seed(5)
+    assert isinstance(g, torch.Generator) and g.initial_seed() == 5
+    assert np.array_equal(g.standard_normal(4), np.random.default_rng(5).standard_normal(4))
+    a = torch.randn(3, generator=torch.Generator().manual_seed(1))
+    b = torch.randn(3, generator=torch.Generator().manual_seed(1))
+    assert np.array_equal(a.numpy(), b.numpy())
+    assert torch.Generator().manual_seed(-1).initial_seed() == 2**64 - 1  # PyTorch wraps negatives
+    with pytest.raises(TypeError, match="seed must be an int"):
+        torch.Generator().manual_seed(1.5)
+
+
+def test_manual_seed_returns_and_reseeds_the_default_generator():
+    g = torch.manual_seed(3)
+    assert g is torch.default_generator
+    first = torch.rand(4).numpy().copy()
+    torch.manual_seed(3)
+    assert np.array_equal(torch.rand(4).numpy(), first)
+    assert torch.initial_seed() == 3
+
+
+def test_generator_state_round_trip():
+    g = torch.Generator().manual_seed(0)
+    g.standard_normal()  # leaves a buffered half-word in some generators: the state holds it
+    state = g.get_state()
+    assert state.dtype == np.uint8 and state.shape == (37,)
+    x = torch.randperm(10, generator=g).tolist()
+    g.set_state(state)
+    assert torch.randperm(10, generator=g).tolist() == x
+    s = g.seed()
+    assert g.initial_seed() == s
+    with pytest.raises(ValueError, match="37 bytes"):
+        g.set_state(np.zeros(3, np.uint8))
+
+
+def test_randint_signatures_and_dtype():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(10, (1000,), generator=g)
+    assert a.dtype == torch.int64 and a.shape == (1000,) and 0 <= a.min().item() and a.max().item() == 9
+    b = torch.randint(5, 8, (2, 3), generator=g)
+    assert b.shape == (2, 3) and set(b.numpy().ravel()) <= {5, 6, 7}
+    c = torch.randint(low=-2, high=0, size=(50,), dtype=torch.int32, generator=g)
+    assert c.dtype == np.int32 and set(c.numpy()) == {-2, -1}
+    assert torch.randint(3, size=(200,), generator=g).numpy().max() == 2
+    with pytest.raises(TypeError, match="size must be a tuple"):
+        torch.randint(0, 10, 3)
+    with pytest.raises(ValueError, match="low must be smaller than high"):
+        torch.randint(5, 5, (2,))
+    with pytest.raises(RuntimeError, match="CPU only"):
+        torch.randint(0, 10, (2,), device="cuda")
+
+
+def test_randperm_is_a_permutation():
+    p = torch.randperm(50, generator=torch.Generator().manual_seed(2))
+    assert p.dtype == torch.int64 and sorted(p.tolist()) == list(range(50)) and p.tolist() != list(range(50))
+    assert torch.randperm(0).shape == (0,)
+
+
+def test_multinomial_with_and_without_replacement():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.Tensor([0.1, 0.0, 0.6, 0.3])
+    draws = torch.multinomial(probs, 20000, replacement=True, generator=g).numpy()
+    freq = np.bincount(draws, minlength=4) / draws.size
+    assert np.allclose(freq, [0.1, 0.0, 0.6, 0.3], atol=0.02)  # 20000 draws: sd of each ~0.0035
+    rows = torch.multinomial(torch.Tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 5.0]]), 2, generator=g)
+    assert rows.shape == (2, 2) and rows.dtype == torch.int64
+    assert sorted(rows[0].tolist()) == [0, 1] and sorted(rows[1].tolist()) == [1, 2]  # each index once
+    with pytest.raises(ValueError, match="without replacement"):
+        torch.multinomial(probs, 4)
+    with pytest.raises(ValueError, match="non-negative"):
+        torch.multinomial(torch.Tensor([0.5, -0.1]), 1)
+
+
+def test_dropout_and_init_accept_a_generator():
+    x = torch.ones(100)
+    a = nn.functional.dropout(x, 0.5, generator=torch.Generator().manual_seed(4))
+    b = nn.functional.dropout(x, 0.5, generator=torch.Generator().manual_seed(4))
+    assert np.array_equal(a.numpy(), b.numpy()) and 0 < (a.numpy() == 0).sum() < 100
+
+
+# ---- grad modes and autograd.grad ---------------------------------------------------------------------
+
+
+def test_inference_mode_and_set_grad_enabled():
+    w = torch.Tensor([1.0], requires_grad=True)
+    with torch.inference_mode():
+        assert not (w * 2).requires_grad
+
+    @torch.inference_mode()
+    def f():
+        return (w * 2).requires_grad
+
+    @torch.inference_mode
+    def g():
+        return (w * 2).requires_grad
+
+    assert f() is False and g() is False and (w * 2).requires_grad
+    with torch.inference_mode(False):
+        assert (w * 2).requires_grad
+    torch.set_grad_enabled(False)
+    try:
+        assert not torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(True)
+    with torch.set_grad_enabled(False):
+        assert not (w * 2).requires_grad
+    assert torch.is_grad_enabled()
+
+
+def test_autograd_grad_returns_gradients_and_leaves_dot_grad_alone():
+    x = torch.Tensor([1.0, 2.0], requires_grad=True)
+    w = torch.Tensor([3.0, 4.0], requires_grad=True)
+    h = x * w
+    y = (h * h).sum()
+    gx, gh = torch.autograd.grad(y, [x, h])
+    assert gx.tolist() == [18.0, 64.0] and gh.tolist() == [6.0, 16.0]  # 2 h w and 2 h
+    assert x.grad is None and w.grad is None  # nothing stored
+    unused = torch.Tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        torch.autograd.grad((x * 2).sum(), [unused])
+    assert torch.autograd.grad((x * 2).sum(), [unused], allow_unused=True) == (None,)
+    with pytest.raises(NotImplementedError, match="double backward"):
+        torch.autograd.grad((x * 2).sum(), x, create_graph=True)
+
+
+def test_function_errors_name_the_function():
+    class Wrong(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return torch.ones(5)
+
+    x = torch.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match="Wrong.backward returned a gradient of shape"):
+        Wrong.apply(x).sum().backward()
+    with pytest.raises(RuntimeError, match="apply"):
+        Wrong()
+
+
+def test_function_needs_input_grad_and_non_differentiable_outputs():
+    seen = {}
+
+    class ArgMaxAndValue(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k):
+            seen["needs"] = ctx.needs_input_grad
+            i = x.argmax()
+            ctx.mark_non_differentiable(i)
+            ctx.save_for_backward(x, i)
+            return x.max(), i
+
+        @staticmethod
+        def backward(ctx, g, g_index):
+            x, i = ctx.saved_tensors
+            out = torch.zeros_like(x)
+            out.numpy()[i.item()] = g.item()
+            return out, None
+
+    x = torch.Tensor([1.0, 5.0, 2.0], requires_grad=True)
+    value, index = ArgMaxAndValue.apply(x, 3)
+    assert seen["needs"] == (True, False) and not index.requires_grad and value.requires_grad
+    value.backward()
+    assert x.grad.tolist() == [0.0, 1.0, 0.0]
+
+
+# ---- save / load ---------------------------------------------------------------------------------------
+
+
+def test_save_load_round_trips_nested_objects(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.randn(5, 3)).sum().backward()
+    opt.step()
+    obj = {"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3, "loss": float("nan"),
+           "history": [1.5, 2, None, "text", True], "pair": (torch.Tensor([1.0], requires_grad=True), np.int32(7)),
+           0: torch.arange(3), "rng": torch.Generator().manual_seed(1).get_state()}
+    path = tmp_path / "ckpt.pt"
+    torch.save(obj, path)
+    back = torch.load(path, map_location="cpu", weights_only=True)
+    assert back["epoch"] == 3 and np.isnan(back["loss"]) and back["history"] == [1.5, 2, None, "text", True]
+    assert isinstance(back["pair"], tuple) and back["pair"][0].requires_grad and back["pair"][1] == 7
+    assert back["pair"][1].dtype == np.int32 and back[0].tolist() == [0, 1, 2] and back[0].dtype == np.int64
+    fresh = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    fresh.load_state_dict(back["model"])
+    for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+        assert np.array_equal(a, b), name
+    opt2 = torch.optim.Adam(fresh.parameters())
+    opt2.load_state_dict(back["optim"])
+    buf = io.BytesIO()
+    torch.save([torch.ones(2)], buf)
+    buf.seek(0)
+    assert torch.load(buf)[0].tolist() == [1.0, 1.0]
+
+
+def test_save_refuses_what_would_need_pickle_and_writes_nothing(tmp_path):
+    path = tmp_path / "m.pt"
+    with pytest.raises(TypeError, match=r"cannot store a Linear at the top level.*state_dict\(\)"):
+        torch.save(nn.Linear(2, 2), path)
+    with pytest.raises(TypeError, match=r"cannot store a set at the top level\['a'\]\[1\]"):
+        torch.save({"a": [1, {2}]}, path)
+    assert not path.exists()
+    with pytest.raises(RuntimeError, match="CPU only"):
+        torch.load(path, map_location="cuda")
+
+
+def test_load_refuses_pickles_in_one_line(tmp_path):
+    legacy = tmp_path / "legacy.pt"
+    legacy.write_bytes(b"\x80\x02}q\x00.")  # a pickled empty dict
+    with pytest.raises(ValueError, match="is a pickle.*never unpickles.*safetensors"):
+        torch.load(legacy)
+    zipped = tmp_path / "zipped.pt"
+    with zipfile.ZipFile(zipped, "w") as z:  # the layout of PyTorch's torch.save
+        z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        z.writestr("archive/version", b"3\n")
+    with pytest.raises(ValueError, match="written by PyTorch's torch.save.*data.pkl"):
+        torch.load(zipped)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is not installed")
+def test_load_refuses_a_real_pytorch_file(tmp_path):
+    import torch as real_torch
+
+    path = tmp_path / "real.pt"
+    real_torch.save({"w": real_torch.ones(2)}, path)
+    with pytest.raises(ValueError, match="written by PyTorch's torch.save"):
+        torch.load(path)
+
+
+def test_load_reads_plain_npz_and_safetensors(tmp_path):
+    np.savez(tmp_path / "a.npz", w=np.ones(2, np.float32))
+    assert torch.load(tmp_path / "a.npz")["w"].tolist() == [1.0, 1.0]
+    from safetensors.numpy import save_file
+
+    save_file({"w": np.arange(3, dtype=np.float32)}, str(tmp_path / "m.safetensors"))
+    assert torch.load(tmp_path / "m.safetensors")["w"].tolist() == [0.0, 1.0, 2.0]
