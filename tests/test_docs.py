@@ -37,7 +37,7 @@ CHAPTERS = [
 ]
 #: Chapters that follow a 3Blue1Brown video (8 and 9 are this library's own detours).
 VIDEO_CHAPTERS = [c for c in CHAPTERS if int(c[:2]) not in (8, 9)]
-OTHER_PAGES = [DOCS / name for name in ("index.md", "install.md", "quickstart.md", "glossary.md",
+OTHER_PAGES = [DOCS / name for name in ("index.md", "install.md", "quickstart.md", "glossary.md", "pytorch-differences.md",
                                         "going-further.md", "chapters/performance.md")]
 SKIP_MARK = "# doc-test: skip"
 
