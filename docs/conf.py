@@ -18,6 +18,9 @@ import sys
 sys.path.insert(0, os.path.abspath(".."))
 sys.path.insert(0, os.path.abspath("_ext"))  # gallery_order.py, docs_style.py, the extensions
 os.environ.setdefault("MICROGRAD_PLUS_NO_PROGRESS", "1")  # no progress bars in executed examples
+# The one-line "compiling the ... kernels (first run only)" notice goes to stderr, and a page must
+# not show stderr (tests/test_site.py): whether it appears depends only on the numba cache.
+os.environ.setdefault("MICROGRAD_PLUS_QUIET_COMPILE", "1")
 # One matplotlib style for every figure (font sizes and dpi that read on a phone): the chapter
 # kernels read it through MATPLOTLIBRC when they import matplotlib, the gallery through
 # docs_style.reset_matplotlib. MPLBACKEND is not forced here: a kernel must keep its inline

@@ -253,3 +253,34 @@ def test_digit_widget_preprocessing_is_mnist_like(driver, server):
     cy, cx = (np.indices(img.shape) * img).reshape(2, -1).sum(1) / img.sum()
     assert abs(cy + 0.5 - 14) <= 0.5 and abs(cx + 0.5 - 14) <= 0.5, f"centre of mass at {(cy, cx)}"
     assert driver.execute_script("return window.digitWidget.toMnist(new Float32Array(280 * 280), 280);") is None
+
+
+#: Chapters whose display formulas must fit a phone's width (every chapter with display math).
+PHONE_PAGES = [f"chapters/{c}.html" for c in (
+    "01-neuron", "02-layers", "03-cost", "04-gradient-descent", "05-backprop", "08-tensors",
+    "10-language-models", "11-tokens-embeddings", "12-attention", "13-mlp-block",
+    "14-counting-weights", "15-training-sampling")]
+
+
+def test_display_math_fits_a_phone(driver, server):
+    """At 390 px (a phone), no typeset display formula is wider than the text column.
+
+    The style sheet lets a too-wide formula scroll sideways rather than spill, but a formula cut
+    at the edge reads as a formula cut off (chapter 12's attention formula did): so the formulas
+    the chapters rely on are written to fit, broken into lines where needed.
+    """
+    driver.set_window_size(390, 900)
+    try:
+        too_wide = []
+        for page in PHONE_PAGES:
+            assert _open(driver, f"{server}/{page}") == "typeset", f"{page}: MathJax did not typeset"
+            widths = driver.execute_script("""
+                return Array.from(document.querySelectorAll('mjx-container[display="true"]'))
+                    .map(m => [m.scrollWidth, m.clientWidth]);""")
+            assert widths or page not in ("chapters/05-backprop.html", "chapters/12-attention.html"), \
+                f"{page}: no display formula found (the check would be blind)"
+            too_wide += [(page, i, w, c) for i, (w, c) in enumerate(widths) if w > c + 1]
+        assert not too_wide, ("display formulas wider than the column at 390 px "
+                              "(page, formula index, width, column): " + str(too_wide))
+    finally:
+        driver.set_window_size(1280, 1000)

@@ -266,3 +266,11 @@ def test_digit_widget_weights(site):
     assert net["test_accuracy"] > 0.85, f"the figure's network reaches only {net['test_accuracy']:.1%}"
     _, html = _page(site, "chapters/07-mnist")
     assert 'class="digit-widget"' in html and "digit_widget.js" in html, "chapter 7 does not include the figure"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS + ["performance"])
+def test_no_stderr_on_the_page(site, chapter):
+    """A page shows what its code printed, never warnings or notices written to stderr."""
+    _, html = _page(site, f"chapters/{chapter}")
+    found = re.findall(r'class="output stderr[^"]*"><div class="highlight"><pre><span></span>(.{0,160})', html)
+    assert not found, f"{chapter}: stderr on the page: {found[:3]}"

@@ -40,6 +40,7 @@ JSON and text and raw bytes such as a newline or half a UTF-8 character cannot s
 import heapq
 import json
 import os
+import sys
 import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -202,7 +203,8 @@ class BPETokenizer:
             vocab_size: the number of tokens wanted, >= 256. If the text runs out of pairs
                 first (a short text), the vocabulary is smaller.
             pattern: the pre-split regular expression.
-            progress: show a progress bar (``None``: only when stderr is a terminal).
+            progress: show a progress bar (``None``: only when stderr is a terminal and
+                ``MICROGRAD_PLUS_NO_PROGRESS`` is not set, as for the training loops).
 
         Returns:
             a :class:`BPETokenizer`.
@@ -232,9 +234,14 @@ class BPETokenizer:
         vocab = [bytes([b]) for b in GPT2_BYTE_ORDER]  # ids 0..255: the single bytes, as GPT-2 numbers them
         id_of = {t: i for i, t in enumerate(vocab)}
         merges = []
-        from tqdm.auto import tqdm  # here, not at the top: `import tqdm.auto` costs ~0.1 s and only training needs it
+        # tqdm's plain text bar, imported here (only training needs it). Not tqdm.auto: in a Jupyter
+        # kernel without ipywidgets that prints a warning to stderr even when the bar is hidden.
+        from tqdm import tqdm
 
-        bar = tqdm(total=vocab_size - 256, desc="bpe train", unit="merge", disable=None if progress is None else not progress)
+        if progress is None:  # the rule of micrograd_plus.train.progress (data cannot import train)
+            quiet = os.environ.get("MICROGRAD_PLUS_NO_PROGRESS", "").strip().lower() in ("1", "true", "yes", "on")
+            progress = not quiet and sys.stderr is not None and sys.stderr.isatty()
+        bar = tqdm(total=vocab_size - 256, desc="bpe train", unit="merge", disable=not progress)
         while len(vocab) < vocab_size and heap:
             neg, pair = heapq.heappop(heap)
             if pair_counts.get(pair, 0) != -neg or neg == 0:

@@ -140,6 +140,37 @@ def test_train_shows_a_progress_bar(capsys):
     assert "bpe train" in capsys.readouterr().err
 
 
+class _Terminal:
+    """A stand-in for stderr that says it is a terminal and keeps what is written to it."""
+
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_train_progress_default_follows_the_terminal_and_the_env_var(monkeypatch, quiet):
+    # progress=None: a bar on a terminal, unless MICROGRAD_PLUS_NO_PROGRESS says no (as the
+    # training loops do); never tqdm.auto's "IProgress not found" warning in a Jupyter kernel
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    if quiet:
+        monkeypatch.setenv("MICROGRAD_PLUS_NO_PROGRESS", "1")
+    else:
+        monkeypatch.delenv("MICROGRAD_PLUS_NO_PROGRESS", raising=False)
+    BPETokenizer.train("abab cdcd " * 10, 260)
+    assert ("bpe train" in terminal.text) is not quiet
+    assert "IProgress" not in terminal.text
+
+
 # ---------------------------------------------------------------------------------------------
 # Encoding and decoding
 
