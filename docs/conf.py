@@ -92,7 +92,26 @@ def _build_time_substitutions():
                 "build_machine": "machine", "build_date": "no date", "build_conditions": ""}
 
 
-myst_substitutions = _build_time_substitutions()
+def _course_length_substitutions():
+    """The home page's length of the course, counted from the chapters (never a typed number).
+
+    Words of prose only: code cells, front matter and formulas are left out; the hours are
+    those words at 150 a minute, a careful pace for technical text.
+    """
+    import glob
+    import re
+
+    words = 0
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                              "chapters", "[0-9][0-9]-*.md"))):
+        text = open(path, encoding="utf-8").read().split("---", 2)[-1]
+        text = re.sub(r"^(`{3,}).*?^\1[ \t]*$", " ", text, flags=re.MULTILINE | re.DOTALL)  # code
+        text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.DOTALL)                       # display math
+        words += len(re.findall(r"[A-Za-z][A-Za-z'-]*", text))
+    return {"course_words": f"{round(words, -3):,}", "course_hours": f"{words / 150 / 60:.0f}"}
+
+
+myst_substitutions = {**_build_time_substitutions(), **_course_length_substitutions()}
 # Chapters are MyST-NB text notebooks (front matter ``file_format: mystnb``): their code cells run
 # at build time, so every printed number and figure on a page is what the library really did.
 # "cache" re-executes a chapter only when its code changed (jupyter-cache, under docs/_build).

@@ -284,3 +284,27 @@ def test_display_math_fits_a_phone(driver, server):
                               "(page, formula index, width, column): " + str(too_wide))
     finally:
         driver.set_window_size(1280, 1000)
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)])
+def test_home_page_shows_the_install_command_without_scrolling(driver, server, width, height):
+    """The home page: the install line in the first screen, chapter 1 as the start, no build timings."""
+    driver.set_window_size(width, height)
+    try:
+        _open(driver, f"{server}/index.html")
+        found = driver.execute_script("""
+            const block = Array.from(document.querySelectorAll('article pre'))
+                .find(p => p.innerText.includes('pip install -e ".[plot]"'));
+            if (!block) return null;
+            const r = block.getBoundingClientRect();
+            return [r.top, r.bottom, window.innerHeight];""")
+        assert found, "no install command on the home page"
+        top, bottom, inner = found
+        assert bottom <= inner, f"at {width} px the install command ends at {bottom:.0f} px, below the first screen ({inner} px)"
+        text = driver.execute_script("return (document.querySelector('article') || document.body).innerText;")
+        assert "Who it is for" in text and "How long it takes" in text and "What you can do at the end" in text
+        assert text.index("1. A neuron holds a number") < text.index("Quick start"), \
+            "the home page must send a reader to chapter 1 before the quick start"
+        assert "from scratch" not in text, "build timings belong on the install page, not the home page"
+    finally:
+        driver.set_window_size(1280, 1000)

@@ -1,0 +1,75 @@
+"""Train a GPT once and reuse the finished run: what the course chapters (and notebooks) call.
+
+Chapters 11, 12 and 15 of the course all look at the same small GPT. Training it takes a minute
+on a laptop; doing it three times per reading (or per docs build) would be a waste, so
+:func:`train_or_load` keeps the finished run in a directory named after everything that
+determines it -- the two configurations and the source of the model and training code -- and
+loads it when it is there. Change a setting, or the code, and the name changes: the model is
+trained anew, never silently taken from a different recipe.
+
+The directory is written only when training has finished, by renaming a complete temporary run
+into place, so a run interrupted half-way (or two processes training at once) never leaves a
+half-written cache that a later call would load.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import micrograd_plus.models.gpt
+import micrograd_plus.train.gpt
+from micrograd_plus.train.gpt import load_model, train
+
+
+def run_key(model_config, train_config):
+    """A 12-character name for a training recipe: the configs and the model and training code.
+
+    Args:
+        model_config: a :class:`~micrograd_plus.models.gpt.GPTConfig`.
+        train_config: a :class:`~micrograd_plus.train.gpt.TrainConfig`.
+
+    Returns:
+        The first 12 hex digits of a SHA-256 over both configs and the two source files.
+    """
+    digest = hashlib.sha256(repr((model_config, train_config)).encode())
+    for module in (micrograd_plus.models.gpt, micrograd_plus.train.gpt):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def train_or_load(model_config, train_config, cache_dir=None):
+    """The trained model of this recipe: loaded if a finished run exists, trained (once) if not.
+
+    Args:
+        model_config: the :class:`~micrograd_plus.models.gpt.GPTConfig` to train (its
+            ``vocab_size`` is taken from the data's tokenizer).
+        train_config: the :class:`~micrograd_plus.train.gpt.TrainConfig` (steps, batch, seed, ...).
+        cache_dir: where finished runs are kept (default: the system's temporary directory).
+
+    Returns:
+        ``(model, tokenizer, run_dir)``: the trained :class:`~micrograd_plus.models.gpt.GPT` (in
+        eval mode), its tokenizer, and the run directory (``last.npz``, ``log.jsonl``, ...).
+    """
+    cache_dir = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir())
+    run_dir = cache_dir / f"micrograd_plus-course-gpt-{run_key(model_config, train_config)}"
+    try:
+        model, tokenizer, meta = load_model(run_dir / "last.npz")
+        finished = (meta["iter"] == train_config.max_iters
+                    and meta["train_config"] == train_config.to_dict()
+                    and meta["model_config"] == {**model_config.to_dict(), "vocab_size": tokenizer.vocab_size})
+        if finished and (run_dir / "log.jsonl").is_file():
+            return model, tokenizer, run_dir
+    except Exception:  # no cache yet, or an unreadable one: train again (the reason does not matter)
+        pass
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="micrograd_plus-course-gpt-training-", dir=cache_dir))
+    train(model_config, train_config, out_dir=tmp, progress=False, log=None)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        os.replace(tmp, run_dir)  # another process may have finished first: then use its run
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    model, tokenizer, _ = load_model(run_dir / "last.npz")
+    return model, tokenizer, run_dir

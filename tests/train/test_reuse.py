@@ -1,0 +1,50 @@
+"""train_or_load: one training per recipe, reused after; a new recipe trains anew."""
+
+import numpy as np
+import pytest
+
+import micrograd_plus.train.reuse as reuse
+from micrograd_plus.models.gpt import GPTConfig
+from micrograd_plus.train.gpt import TrainConfig
+
+TINY = GPTConfig(block_size=8, n_layer=1, n_head=1, n_embd=8)
+STEPS = TrainConfig(batch_size=2, max_iters=2, warmup_iters=1, eval_interval=2, eval_iters=1, seed=3)
+
+
+@pytest.fixture
+def trainings(monkeypatch):
+    """Count the calls of the real train()."""
+    calls = []
+    real = reuse.train
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reuse, "train", counting)
+    return calls
+
+
+def test_trains_once_then_loads(tmp_path, trainings):
+    model, tok, run_dir = reuse.train_or_load(TINY, STEPS, cache_dir=tmp_path)
+    again, tok2, run_dir2 = reuse.train_or_load(TINY, STEPS, cache_dir=tmp_path)
+    assert len(trainings) == 1, "the finished run must be loaded, not trained again"
+    assert run_dir == run_dir2 and (run_dir / "last.npz").is_file() and (run_dir / "log.jsonl").is_file()
+    assert tok.vocab_size == tok2.vocab_size
+    for (name, p), (_, q) in zip(model.named_parameters(), again.named_parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)
+    assert not [p for p in tmp_path.iterdir() if "training" in p.name], "a temporary run was left behind"
+
+
+def test_another_recipe_trains_anew(tmp_path, trainings):
+    _, _, first = reuse.train_or_load(TINY, STEPS, cache_dir=tmp_path)
+    other = TrainConfig(**{**STEPS.to_dict(), "seed": 4})
+    _, _, second = reuse.train_or_load(TINY, other, cache_dir=tmp_path)
+    assert first != second and len(trainings) == 2
+
+
+def test_an_unfinished_run_is_not_loaded(tmp_path, trainings):
+    _, _, run_dir = reuse.train_or_load(TINY, STEPS, cache_dir=tmp_path)
+    (run_dir / "log.jsonl").unlink()                      # as if the run had been cut short
+    reuse.train_or_load(TINY, STEPS, cache_dir=tmp_path)
+    assert len(trainings) == 2
