@@ -5,6 +5,8 @@
 
 import json
 
+import pytest
+
 from micrograd_plus.bench import cli, results
 from micrograd_plus.bench._process import environment_summary
 from micrograd_plus.kernels._cpu import host_cpu
@@ -35,6 +37,8 @@ def test_machine_is_named_by_cpu_and_isa():
     assert isa.lower().replace("-", "") in results.machine_name()
     summary = environment_summary()
     assert f"CPU {name}" in summary and isa in summary
+    block = {16: "6x2", 32: "6x4"}[registers]  # the variant that runs is named, as chosen
+    assert f"variant that ran: matmul micro-kernel {block}" in summary
 
 
 def test_every_listed_benchmark_is_importable():
@@ -43,3 +47,26 @@ def test_every_listed_benchmark_is_importable():
     assert {"gpt", "matmul", "attention", "rows", "mnist", "scalar"} <= set(cli.BENCHMARKS)
     for module, _ in cli.BENCHMARKS.values():
         assert callable(importlib.import_module(module).run)
+
+
+def test_a_child_process_does_not_inherit_what_it_is_told_to_unset(monkeypatch):
+    from micrograd_plus.bench import _process
+
+    monkeypatch.setenv("MICROGRAD_PLUS_TEST_VARIABLE", "set by the parent")
+    assert _process.in_child("os", "getenv", "MICROGRAD_PLUS_TEST_VARIABLE") == "set by the parent"
+    assert _process.in_child("os", "getenv", "MICROGRAD_PLUS_TEST_VARIABLE",
+                             unset=("MICROGRAD_PLUS_TEST_VARIABLE",)) is None
+
+
+@pytest.mark.parametrize("set_here", [True, False])
+def test_gpt_bench_peers_start_without_the_librarys_own_openmp_spin(monkeypatch, set_here):
+    """PyTorch is timed as its users run it: the GOMP_SPINCOUNT that importing micrograd_plus put
+    in this process's environment is not passed on; one the user set is."""
+    from micrograd_plus.bench import gpt
+    from micrograd_plus.kernels import _shared
+
+    seen = {}
+    monkeypatch.setattr(_shared, "SPIN_SET_HERE", set_here)
+    monkeypatch.setattr(gpt, "in_child", lambda *args, **kwargs: seen.update(kwargs))
+    gpt._in_child("_contender_samples", "torch", 1, 1)
+    assert seen["unset"] == (("GOMP_SPINCOUNT",) if set_here else ())

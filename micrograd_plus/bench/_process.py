@@ -24,7 +24,7 @@ def start_torch_threads_first():
     torch.ones(64, 64) @ torch.ones(64, 64)  # a parallel op: the pool exists from here on
 
 
-def in_child(module, function, *args, env_defaults=None, torch_first=False):
+def in_child(module, function, *args, env_defaults=None, torch_first=False, unset=()):
     """Run ``module.function(*args)`` in a fresh Python process; return its JSON-printed result.
 
     A fresh process decides which thread pools exist, in which order they start, and what the
@@ -37,11 +37,13 @@ def in_child(module, function, *args, env_defaults=None, torch_first=False):
             e.g. ``OMP_WAIT_POLICY`` once, when its runtime starts).
         torch_first: start PyTorch's thread pool before anything else (see
             :func:`start_torch_threads_first`).
+        unset: environment variables the child must not inherit (e.g. this library's own
+            ``GOMP_SPINCOUNT``, which a peer's users never have).
     """
     import json
     import subprocess
 
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     for key, value in (env_defaults or {}).items():
         env.setdefault(key, value)
     code = "import json\n"
@@ -60,8 +62,13 @@ def environment_summary():
 
     from micrograd_plus.kernels._cpu import describe  # deferred: llvmlite loads only when the summary is printed
 
+    import importlib  # (micrograd_plus.kernels.matmul the module; the package exports a function of that name)
+
+    matmul = importlib.import_module("micrograd_plus.kernels.matmul")
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs",
-             describe()]
+             describe(),
+             f"variant that ran: matmul micro-kernel {matmul.BLOCKING} (6 rows of C x vectors), chosen "
+             f"from the CPU's vector registers; the kernels were tuned on AMD Zen 4 (znver4)"]
     start_torch_threads_first()
     try:
         import numba

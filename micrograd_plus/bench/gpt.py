@@ -11,24 +11,20 @@ vocabulary 65, no biases, tied embedding) is trained for a fixed number of itera
   (``scaled_dot_product_attention(is_causal=True)``, ``torch.optim.AdamW``), at 2 threads.
 
 An iteration is the whole step: batch, forward, cross-entropy, backward, gradient clipping at
-1.0, AdamW. Contenders run interleaved (a block of iterations each, round after round) and the
-median milliseconds per iteration is reported, with the ratio ours / torch (below 1 means ours is
-faster). Run with ``micrograd-plus bench gpt``; the target is a ratio of at most 1.0.
+1.0, AdamW. The median milliseconds per iteration is reported, with the ratio ours / torch (below 1
+means ours is faster). Run with ``micrograd-plus bench gpt``; the target is a ratio of at most 1.0.
 
 Then a scaling table times the same step at three sizes (:data:`SIZES`: the recipe, 6 layers x
-192 at context 128, and nanoGPT's 6 x 384 at context 256), ours and torch interleaved.
+192 at context 128, and nanoGPT's 6 x 384 at context 256).
 
-Thread pools: numba and torch each bring an OpenMP thread pool whose idle threads keep spinning
-for a while after a parallel region (GNU OpenMP's default: 300,000 spins, milliseconds); when the
-two take turns on 2 cores, each one's spinning threads steal the cores the other needs and both
-slow down many times over. micrograd_plus shortens the spin to 1,000 when it is imported
-(:func:`micrograd_plus.kernels._shared.short_openmp_spin`), and the timing runs in child
-processes with the same ``GOMP_SPINCOUNT=1000`` for both libraries (unless you set
-``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` yourself), which must be in the environment before the
-libraries load. For the same reason torch's pool must start
-before numba's (the other order measured 5-10x slower for torch here) and the "ours+BLAS" row
-(numpy's OpenBLAS has a third spinning pool) must not share a process with them: so ours and torch
-are timed together in one fresh child process that imports torch first, and ours+BLAS in another.
+**Each contender runs as its users run it**: alone in a fresh process, with its own defaults.
+PyTorch gets its own thread count and OpenMP settings (whatever your environment says, never this
+library's ``GOMP_SPINCOUNT=1000``, which slows PyTorch's idle-spinning pool); ours gets what
+importing micrograd_plus sets. Sharing a process, or one library's OpenMP policy, measured 1.5x
+slower for PyTorch on an Intel Xeon (issue 26), which flattered us. Each contender's process runs a
+warm-up block (compilation, caches) then timed blocks with a pause before each; contenders take
+turns (ours, torch, ours, torch ...) so that a noisy neighbour on a shared machine slows both alike,
+and the median over all blocks is reported. "ours+BLAS" is timed the same way.
 
 :func:`torch_gpt` builds the PyTorch peer from our model's weights (``micrograd_plus/bench/gpt_quality.py``
 uses it too). The tests do not: their oracle lives with them, in ``tests/models/conftest.py``.
@@ -42,7 +38,6 @@ import numpy as np
 
 from micrograd_plus.bench._process import in_child
 
-THREADS = 2
 
 
 def torch_gpt(model):
@@ -152,19 +147,22 @@ def _torch_step_fn(tmodel, tc):
 
 
 def _in_child(function, *args):
-    """``function(*args)`` of this module in a fresh process (see the module docstring), with
-    micrograd_plus's short OpenMP spin for both libraries unless the caller chose a policy."""
-    return in_child(__name__, function, *args, env_defaults=_openmp_env())
+    """``function(*args)`` of this module in a fresh process with the user's environment: the
+    ``GOMP_SPINCOUNT`` that importing micrograd_plus set in *this* process is not passed on (ours
+    sets it again on import; PyTorch's users never have it)."""
+    from micrograd_plus.kernels._shared import SPIN_SET_HERE  # deferred: numba loads only when needed
+
+    return in_child(__name__, function, *args, unset=("GOMP_SPINCOUNT",) if SPIN_SET_HERE else ())
 
 
-def _openmp_env():
-    """The OpenMP settings of the child processes: the caller's, else micrograd_plus's default."""
-    # deferred: numba loads here, in the parent, only when a child is about to be started
-    from micrograd_plus.kernels._shared import short_openmp_spin
+#: Seconds of rest before each timed block, so one block's heat and turbo state do not carry over.
+PAUSE = 0.3
 
-    env = {k: os.environ[k] for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY") if k in os.environ}
-    short_openmp_spin(env)  # the same rule the library applies to itself when imported
-    return env
+
+def _have_torch():
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
 
 
 # The scaling table's sizes (issue 14): name -> (n_layer, n_head, n_embd, block_size, batch_size).
@@ -197,68 +195,71 @@ def _setup(iters, size=None):
     return mc, tc, batches
 
 
-def _interleaved_samples(rounds, iters, size=None):
-    """(Child process) ms/iter per round for ours and, if installed, torch, taking turns."""
-    try:
-        import torch  # first: its OpenMP pool must start before numba's (module docstring)
+def _contender_samples(name, blocks, iters, size=None):
+    """(Child process) ms per iteration of one contender alone in this process: ``"ours"``,
+    ``"ours+BLAS"`` (our model with numpy's BLAS for the products) or ``"torch"`` (with PyTorch's
+    default threads). A warm-up block, then ``blocks`` timed blocks of ``iters`` iterations, with
+    :data:`PAUSE` seconds of rest before each. Returns ``{"ms": [...], "threads": n}``."""
+    if name == "torch":
+        import torch  # first, with nothing of ours loaded: its thread pool as its users get it
 
-        torch.set_num_threads(THREADS)
-        torch.ones(64, 64) @ torch.ones(64, 64)
-    except ImportError:
-        torch = None
-    from micrograd_plus.models.gpt import GPT  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+        threads = torch.get_num_threads()
+    from micrograd_plus import kernels  # deferred: loads numba in the benchmark's own process
+    from micrograd_plus.models.gpt import GPT  # deferred: loads numba in the benchmark's own process
 
     mc, tc, batches = _setup(iters, size)
-    steps = {"ours": _our_step_fn(GPT(mc, generator=1), tc)}
-    if torch is not None:
-        steps["torch"] = _torch_step_fn(torch_gpt(GPT(mc, generator=1)), tc)
+    model = GPT(mc, generator=1)
+    if name == "torch":
+        step = _torch_step_fn(torch_gpt(model), tc)
+    else:
+        import numba
 
-    def block(name):
+        step = _our_step_fn(model, tc)
+        threads = numba.get_num_threads()
+
+    def block():
         t0 = time.perf_counter()
         for x, y in batches:
-            steps[name](x, y)
+            step(x, y)
         return (time.perf_counter() - t0) * 1e3 / len(batches)
 
-    for name in steps:  # warm-up: compile kernels, fill caches
-        block(name)
-    samples = {name: [] for name in steps}
-    for _ in range(rounds):  # ours and torch take turns, so a noisy neighbour slows both alike
-        for name in steps:
-            samples[name].append(block(name))
-    return samples
+    with kernels.backend("numpy" if name == "ours+BLAS" else kernels.get_backend()):
+        block()  # warm-up: compile kernels, fill caches
+        samples = []
+        for _ in range(blocks):
+            time.sleep(PAUSE)
+            samples.append(block())
+    return {"ms": samples, "threads": threads}
 
 
-def _numpy_backend_samples(rounds, iters):
-    """(Child process) ms/iter per round of our model with matmuls on numpy's BLAS."""
-    from micrograd_plus import kernels  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
-    from micrograd_plus.models.gpt import GPT  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
-
-    mc, tc, batches = _setup(iters)
-    step = _our_step_fn(GPT(mc, generator=1), tc)
-    out = []
-    with kernels.backend("numpy"):
-        for r in range(rounds + 1):
-            t0 = time.perf_counter()
-            for x, y in batches:
-                step(x, y)
-            if r:  # the first round is the warm-up
-                out.append((time.perf_counter() - t0) * 1e3 / len(batches))
-    return out
+def _samples_alone(rounds, iters, size=None, contenders=("ours", "torch"), turns=3):
+    """ms/iter samples of each contender, each in fresh processes of its own, taking ``turns``
+    turns (ours, torch, ours, torch ...) of about ``rounds / turns`` blocks each; torch is left out
+    when it is not installed. Returns ``({name: [ms, ...]}, {name: threads})``."""
+    contenders = [c for c in contenders if c != "torch" or _have_torch()]
+    turns = max(1, min(turns, rounds))
+    samples, threads = {c: [] for c in contenders}, {}
+    for turn in range(turns):
+        blocks = rounds // turns + (turn < rounds % turns)
+        for name in contenders:
+            got = _in_child("_contender_samples", name, blocks, iters, size)
+            samples[name] += got["ms"]
+            threads[name] = got["threads"]
+    return samples, threads
 
 
 def run(repeats=None, quick=False):
     """Time training iterations of the preset model in each contender; print and return a table.
 
     Args:
-        repeats: rounds of interleaved timing (median over rounds); default 5 (2 with ``quick``).
+        repeats: timed blocks per contender (median over blocks); default 5 (2 with ``quick``).
         quick: fewer iterations per round (a smoke test of the benchmark itself).
     """
     rounds = repeats or (2 if quick else 5)
     iters = 3 if quick else 20
     mc, tc, _ = _setup(1)
-    samples = _in_child("_interleaved_samples", rounds, iters)
+    samples, threads = _samples_alone(rounds, iters, contenders=("ours", "torch", "ours+BLAS"))
     have_torch = "torch" in samples
-    samples["ours+BLAS"] = _in_child("_numpy_backend_samples", rounds, iters)
     ms = {name: statistics.median(v) for name, v in samples.items()}
     best = {name: min(v) for name, v in samples.items()}
 
@@ -266,7 +267,8 @@ def run(repeats=None, quick=False):
     lines = [
         f"GPT training iteration: {mc.n_layer} layers, {mc.n_head} heads, n_embd {mc.n_embd}, "
         f"block {mc.block_size}, batch {tc.batch_size}, vocab {mc.vocab_size}",
-        f"{rounds} rounds x {iters} iterations (ours and torch interleaved); torch threads {THREADS}; load average {load}",
+        f"{rounds} blocks x {iters} iterations each, every contender alone in its own processes, taking "
+        f"turns; threads: " + ", ".join(f"{n} {t}" for n, t in threads.items()) + f"; load average {load}",
         "(on a busy machine multithreaded code of every contender slows down a lot: check the load)",
         "",
         f"{'contender':<12}{'median ms':>10}{'best ms':>10}{'median/torch':>14}{'best/torch':>12}",
@@ -280,8 +282,7 @@ def run(repeats=None, quick=False):
     else:
         lines.append("")
         lines.append(f"ours / torch = {ms['ours'] / ms['torch']:.2f} (medians; target <= 1.0)")
-    policy = " ".join(f"{k}={v}" for k, v in _openmp_env().items())
-    lines.append(f"(timed in child processes with {policy}; see this module's docstring)")
+    lines.append("(each library with its own defaults, in processes of its own: see this module's docstring)")
     table = "\n".join(lines)
     print(table)
     result = {"recipe": {name: {"median_ms": ms[name], "best_ms": best[name]} for name in ms}}
@@ -293,16 +294,16 @@ def run(repeats=None, quick=False):
 def scaling(rounds=3, sizes=None):
     """Print and return the scaling table: ms per step, ours and torch, at each of ``SIZES``.
 
-    Each size runs in its own fresh child (ours and torch interleaved, as above), with fewer
+    Each contender runs alone in fresh processes of its own at each size (as above), with fewer
     iterations per block as the model grows (about a second of work per block here).
     """
     rows = {}
-    print(f"\nscaling: ms per training step (median of {rounds} rounds), ours vs torch, {THREADS} threads")
+    print(f"\nscaling: ms per training step (median of {rounds} blocks), ours vs torch, each alone with its defaults")
     print(f"{'size':<14}{'layers x width, T, B':>24}{'ours':>10}{'torch':>10}{'ratio':>8}")
     for size in sizes or SIZES:
         n_layer, _, n_embd, block, batch = SIZES[size]
         iters = {"recipe 0.8M": 10, "6x192 2.7M": 3}.get(size, 1)
-        samples = _in_child("_interleaved_samples", rounds, iters, size)
+        samples, _ = _samples_alone(rounds, iters, size)
         row = {name: statistics.median(v) for name, v in samples.items()}
         ratio = row["ours"] / row["torch"] if "torch" in row else None
         rows[size] = dict(row, ratio=ratio)

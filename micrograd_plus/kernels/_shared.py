@@ -50,12 +50,18 @@ def short_openmp_spin(environ=os.environ):
     ``OMP_WAIT_POLICY=PASSIVE`` 41-47 ms, 1,000 spins 39-40 ms; with two other busy processes on
     the two cores: default 168-258 ms, PASSIVE 127-155 ms, 1,000 spins 65-126 ms. A user's own
     ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is left as it is.
+
+    Returns True when it set the variable (the user had chosen nothing).
     """
     if "GOMP_SPINCOUNT" not in environ and "OMP_WAIT_POLICY" not in environ:
         environ["GOMP_SPINCOUNT"] = str(OPENMP_SPINS)
+        return True
+    return False
 
 
-short_openmp_spin()
+#: Whether importing the kernels set ``GOMP_SPINCOUNT`` (so it is this library's default, not the
+#: user's choice): the benchmarks then start PyTorch, a peer with defaults of its own, without it.
+SPIN_SET_HERE = short_openmp_spin()
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 
