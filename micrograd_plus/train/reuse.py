@@ -18,28 +18,36 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import micrograd_plus.data.bpe
 import micrograd_plus.models.gpt
 import micrograd_plus.train.gpt
+from micrograd_plus.data import BPETokenizer, load_shakespeare
 from micrograd_plus.train.gpt import load_model, train
 
 
-def run_key(model_config, train_config):
+def run_key(model_config, train_config, bpe_vocab_size=None):
     """A 12-character name for a training recipe: the configs and the model and training code.
 
     Args:
         model_config: a :class:`~micrograd_plus.models.gpt.GPTConfig`.
         train_config: a :class:`~micrograd_plus.train.gpt.TrainConfig`.
+        bpe_vocab_size: None for characters; else the size of the BPE vocabulary (then the
+            tokenizer's source is part of the recipe too).
 
     Returns:
-        The first 12 hex digits of a SHA-256 over both configs and the two source files.
+        The first 12 hex digits of a SHA-256 over the configs and the source files.
     """
-    digest = hashlib.sha256(repr((model_config, train_config)).encode())
-    for module in (micrograd_plus.models.gpt, micrograd_plus.train.gpt):
+    recipe = (model_config, train_config) if bpe_vocab_size is None else (model_config, train_config, bpe_vocab_size)
+    digest = hashlib.sha256(repr(recipe).encode())
+    modules = [micrograd_plus.models.gpt, micrograd_plus.train.gpt]
+    if bpe_vocab_size is not None:
+        modules.append(micrograd_plus.data.bpe)
+    for module in modules:
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:12]
 
 
-def train_or_load(model_config, train_config, cache_dir=None):
+def train_or_load(model_config, train_config, cache_dir=None, bpe_vocab_size=None):
     """The trained model of this recipe: loaded if a finished run exists, trained (once) if not.
 
     Args:
@@ -47,13 +55,16 @@ def train_or_load(model_config, train_config, cache_dir=None):
             ``vocab_size`` is taken from the data's tokenizer).
         train_config: the :class:`~micrograd_plus.train.gpt.TrainConfig` (steps, batch, seed, ...).
         cache_dir: where finished runs are kept (default: the system's temporary directory).
+        bpe_vocab_size: None: one token per character. Else a byte-level BPE vocabulary of this
+            size (:class:`~micrograd_plus.data.BPETokenizer`) is trained on Tiny Shakespeare first
+            and the GPT learns word pieces (chapter 11's word embeddings).
 
     Returns:
         ``(model, tokenizer, run_dir)``: the trained :class:`~micrograd_plus.models.gpt.GPT` (in
         eval mode), its tokenizer, and the run directory (``last.npz``, ``log.jsonl``, ...).
     """
     cache_dir = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir())
-    run_dir = cache_dir / f"micrograd_plus-course-gpt-{run_key(model_config, train_config)}"
+    run_dir = cache_dir / f"micrograd_plus-course-gpt-{run_key(model_config, train_config, bpe_vocab_size)}"
     try:
         model, tokenizer, meta = load_model(run_dir / "last.npz")
         finished = (meta["iter"] == train_config.max_iters
@@ -65,7 +76,10 @@ def train_or_load(model_config, train_config, cache_dir=None):
         pass
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="micrograd_plus-course-gpt-training-", dir=cache_dir))
-    train(model_config, train_config, out_dir=tmp, progress=False, log=None)
+    tokenizer = None
+    if bpe_vocab_size is not None:  # deterministic: the same text and size give the same merges
+        tokenizer = BPETokenizer.train(load_shakespeare(), vocab_size=bpe_vocab_size, progress=False)
+    train(model_config, train_config, out_dir=tmp, progress=False, log=None, tokenizer=tokenizer)
     shutil.rmtree(run_dir, ignore_errors=True)
     try:
         os.replace(tmp, run_dir)  # another process may have finished first: then use its run

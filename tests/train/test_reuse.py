@@ -48,3 +48,15 @@ def test_an_unfinished_run_is_not_loaded(tmp_path, trainings):
     (run_dir / "log.jsonl").unlink()                      # as if the run had been cut short
     reuse.train_or_load(TINY, STEPS, cache_dir=tmp_path)
     assert len(trainings) == 2
+
+
+def test_word_pieces_are_a_recipe_of_their_own(tmp_path, trainings):
+    """bpe_vocab_size trains a BPE tokenizer first; the run is cached apart from the character one."""
+    _, chars, char_dir = reuse.train_or_load(TINY, STEPS, cache_dir=tmp_path)
+    model, tok, bpe_dir = reuse.train_or_load(TINY, STEPS, cache_dir=tmp_path, bpe_vocab_size=300)
+    assert bpe_dir != char_dir and len(trainings) == 2
+    assert type(tok).__name__ == "BPETokenizer" and tok.vocab_size == 300 and chars.vocab_size == 65
+    assert model.transformer.wte.weight.shape == (300, 8)
+    _, again, again_dir = reuse.train_or_load(TINY, STEPS, cache_dir=tmp_path, bpe_vocab_size=300)
+    assert again_dir == bpe_dir and len(trainings) == 2, "the finished word-piece run must be loaded"
+    assert again.encode(" the king").tolist() == tok.encode(" the king").tolist()
