@@ -1,6 +1,6 @@
 """The docs must be true for the real API, and every chapter must have the course's shape.
 
-Chapters (``docs/chapters/NN-name.md``) are MyST-NB text notebooks. For each of the fifteen:
+Chapters (``docs/chapters/NN-name.md``) are MyST-NB text notebooks. For each of the sixteen:
 
 * its code cells run, in order, as one plain Python script in a fresh interpreter -- exercise
   solutions included -- and every solution cell checks its answer with an ``assert``;
@@ -8,9 +8,9 @@ Chapters (``docs/chapters/NN-name.md``) are MyST-NB text notebooks. For each of 
   title, the "In this chapter" box (what you will learn, what you need first, the video to watch),
   Exercises (3 to 5, each followed by its hidden solution), Summary and Read next (with real
   links into the API);
-* at least one cell draws a figure, and chapters 1-7 and 10-15 link the 3Blue1Brown video they follow.
+* at least one cell draws a figure, and chapters 1-7 and 10-16 link the 3Blue1Brown video they follow.
 
-A chapter that does not exist fails its tests (the course has fifteen). The other pages (home,
+A chapter that does not exist fails its tests (the course has sixteen). The other pages (home,
 install, quick start, glossary, going further, performance) keep plain ```python blocks, which run
 here in order in one namespace; a block may opt out with a first line ``# doc-test: skip``.
 ``micrograd-plus ...`` commands in ```bash blocks must parse with the real command line.
@@ -33,7 +33,7 @@ CHAPTERS = [
     "01-neuron", "02-layers", "03-cost", "04-gradient-descent", "05-backprop", "06-sgd",
     "07-mnist", "08-tensors", "09-checking-gradients", "10-language-models",
     "11-tokens-embeddings", "12-attention", "13-mlp-block", "14-counting-weights",
-    "15-training-sampling",
+    "15-training-sampling", "16-rlhf",
 ]
 #: Chapters that follow a 3Blue1Brown video (8 and 9 are this library's own detours).
 VIDEO_CHAPTERS = [c for c in CHAPTERS if int(c[:2]) not in (8, 9)]
@@ -44,7 +44,7 @@ SKIP_MARK = "# doc-test: skip"
 
 def chapter_path(name):
     path = DOCS / "chapters" / f"{name}.md"
-    assert path.is_file(), f"chapter {path.relative_to(ROOT)} does not exist (the course has 15 chapters)"
+    assert path.is_file(), f"chapter {path.relative_to(ROOT)} does not exist (the course has 16 chapters)"
     return path
 
 

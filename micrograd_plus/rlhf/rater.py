@@ -12,12 +12,14 @@ person speaking to another:
   +2 -- once, however often it is repeated;
 * each different word of :data:`GRIM` (death, blood, hate, ...) scores -2;
 * every string of letters that is not a word at all (gibberish such as ``"thoullde"``; a real
-  word is one Shakespeare uses at least twice in Tiny Shakespeare) scores -0.5, each time.
+  word is one Shakespeare uses at least twice in Tiny Shakespeare) scores -0.5, each time;
+* an answer must say something: each word short of four costs 1 (24 characters hold five or six).
 
 A small GPT pretrained for a minute satisfies it only sometimes: a liked word turns up in about
 one sample in two, and half of its "words" are near-words. Counting each liked word once and
-charging for gibberish is what makes the taste hard to *game*: ``"my my my my"`` is worth no
-more than ``"my"``, and letters that only look like liked words cost. A final word cut off by
+charging for gibberish and for saying nothing is what makes the taste hard to *game*:
+``"my my my my"`` is worth no more than ``"my"``, letters that only look like liked words cost,
+and so does ``"to,,,,,,,,,,"``. A final word cut off by
 the length limit is not counted (it may be unfinished).
 
 **The noise.** People disagree with each other and with themselves. The rater prefers answer
@@ -88,15 +90,18 @@ class Rater:
             Large beta: nearly noiseless; 0: a coin toss.
         liked, grim: the liked and disliked words; weight: the score of each different one.
         gibberish: the penalty of each non-word.
+        min_words, short: each word fewer than ``min_words`` costs ``short``.
     """
 
-    def __init__(self, vocabulary, beta=2.0, liked=LIKED, grim=GRIM, weight=2.0, gibberish=0.5):
+    def __init__(self, vocabulary, beta=2.0, liked=LIKED, grim=GRIM, weight=2.0, gibberish=0.5, min_words=4,
+                 short=1.0):
         beta = float(beta)
         if not (math.isfinite(beta) and beta >= 0):
             raise ValueError(f"Rater: beta must be a finite number >= 0, got {beta!r}")
         self.liked, self.grim = frozenset(liked), frozenset(grim)
         self.vocabulary = frozenset(vocabulary) | self.liked | self.grim
         self.beta, self.weight, self.gibberish = beta, float(weight), float(gibberish)
+        self.min_words, self.short = int(min_words), float(short)
 
     @classmethod
     def from_text(cls, text, min_count=2, **kwargs):
@@ -105,11 +110,12 @@ class Rater:
 
     def score(self, text):
         """The rater's noiseless score s(text): +2 per different liked word, -2 per different grim
-        one, -0.5 per non-word."""
+        one, -0.5 per non-word, -1 per word short of four."""
         words = _words(text)
         distinct = set(words)
         s = self.weight * (len(distinct & self.liked) - len(distinct & self.grim))
-        return s - self.gibberish * sum(w not in self.vocabulary for w in words)
+        s -= self.gibberish * sum(w not in self.vocabulary for w in words)
+        return s - self.short * max(0, self.min_words - len(words))
 
     def scores(self, texts):
         """:meth:`score` of each text: a float64 array (N,)."""

@@ -2,9 +2,9 @@
 
 The reward model is the pretrained GPT's *body* -- embeddings, blocks, final LayerNorm, which
 already know a good deal about Shakespeare's text -- with the unembedding replaced by a scalar
-*head*: one Linear layer C -> 1 read at the last token of prompt + completion::
+*head*: one Linear layer C -> 1, read at every token of the completion and summed::
 
-    r(x, y) = head(hidden(x + y)[last position])                  (B, T) ids -> (B,) rewards
+    r(x, y) = sum over the completion's positions t of head(hidden(x + y)[t])    (B, T) ids -> (B,)
 
 It is trained on the pairs with the Bradley-Terry loss -log sigmoid(r(chosen) - r(rejected))
 (:func:`~micrograd_plus.rlhf.core.bradley_terry_loss`): the reward *difference* of two answers

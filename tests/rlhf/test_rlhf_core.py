@@ -164,11 +164,13 @@ def test_rater_scores_the_documented_taste():
     rater = Rater(WORDS, beta=1.0)
     assert rater.score("the sword is sharp.") == 0.0  # real words, nothing liked
     assert rater.score("my love, my love, my love.") == 4.0  # each liked word counts once
-    assert rater.score("thy death.") == 0.0  # +2 liked, -2 grim
-    assert rater.score("the blorp zint.") == -1.0  # two non-words at -0.5 each
+    assert rater.score("thy death is the sword.") == 0.0  # +2 liked, -2 grim
+    assert rater.score("the blorp zint is sharp.") == -1.0  # two non-words at -0.5 each
     assert rater.score("I go to the kin") == 1.5  # 'I' +2, 'to' is not in WORDS -0.5, 'kin' unread
     assert rater.score("I go to the kin") == rater.score("I go tho the kin")  # the cut-off last word is not read
-    assert rater.prob_prefers("my love.", "the sword.") == pytest.approx(1 / (1 + np.exp(-4.0)))
+    assert rater.score("to,,,,,,,\nto,,,,,,") == -3.0  # two words short of four; each 'to' (not in WORDS) -0.5
+    assert rater.score("") == -4.0
+    assert rater.prob_prefers("my love, my love.", "the sword is sharp.") == pytest.approx(1 / (1 + np.exp(-4.0)))
     assert rater.prob_prefers("the sword.", "the sword.") == 0.5
 
 
@@ -186,6 +188,7 @@ def test_rater_judgements_are_determined_by_the_seed():
     # and the frequency of "a" follows the Bradley-Terry probability
     g = np.random.default_rng(0)
     wins = np.mean([rater.judge("my love.", "the sword.", g) == "a" for _ in range(4000)])
+    assert 0.6 < rater.prob_prefers("my love.", "the sword.") < 0.99
     assert wins == pytest.approx(rater.prob_prefers("my love.", "the sword."), abs=0.02)
 
 
