@@ -518,19 +518,24 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     return Tensor(arr, requires_grad=requires_grad, dtype=dtype)
 
 
-def zeros(*shape, dtype=np.float32, requires_grad=False):
-    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+def zeros(*shape, dtype=np.float32, device=None, requires_grad=False):
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``. ``device`` may only name the CPU (as for
+    every creation function here)."""
+    as_device(device, "zeros()")
+    dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
     return Tensor(np.zeros(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=np.float32, requires_grad=False):
+def ones(*shape, dtype=np.float32, device=None, requires_grad=False):
     """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
+    as_device(device, "ones()")
+    dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
     return Tensor(np.ones(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
 
 
-def empty(*shape, dtype=np.float32, requires_grad=False):
+def empty(*shape, dtype=np.float32, device=None, requires_grad=False):
     """An uninitialised tensor (here: zeros, so nothing random leaks in)."""
-    return zeros(*shape, dtype=dtype, requires_grad=requires_grad)
+    return zeros(*shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def _fill_dtype(fill_value, dtype):
@@ -543,36 +548,41 @@ def _fill_dtype(fill_value, dtype):
     return np.dtype(np.float32)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False):
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     """A tensor of ``size`` (a tuple) filled with ``fill_value``; an int fill gives int64, a float
     fill float32, as in PyTorch."""
+    as_device(device, "full()")
     shape = (int(size),) if isinstance(size, (int, np.integer)) else tuple(size)
     return Tensor(np.full(shape, fill_value, dtype=_fill_dtype(fill_value, dtype)), requires_grad=requires_grad)
 
 
-def zeros_like(input, dtype=None, requires_grad=False):
+def zeros_like(input, dtype=None, device=None, requires_grad=False):
     """Zeros shaped like ``input`` (a Tensor or array), with its dtype unless ``dtype`` is given."""
+    as_device(device, "zeros_like()")
     x = _as_array(input)
     return Tensor(np.zeros(x.shape, dtype=dtype or x.dtype), requires_grad=requires_grad)
 
 
-def ones_like(input, dtype=None, requires_grad=False):
+def ones_like(input, dtype=None, device=None, requires_grad=False):
     """Ones shaped like ``input``, with its dtype unless ``dtype`` is given."""
+    as_device(device, "ones_like()")
     x = _as_array(input)
     return Tensor(np.ones(x.shape, dtype=dtype or x.dtype), requires_grad=requires_grad)
 
 
-def full_like(input, fill_value, dtype=None, requires_grad=False):
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
     """``fill_value`` everywhere, shaped like ``input``, with its dtype unless ``dtype`` is given."""
+    as_device(device, "full_like()")
     x = _as_array(input)
     return Tensor(np.full(x.shape, fill_value, dtype=dtype or x.dtype), requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     """``start, start + step, ...`` up to but excluding ``end`` (``arange(5)`` is 0..4), 1-D.
 
     As in PyTorch: all-integer arguments give int64, any float argument gives float32.
     """
+    as_device(device, "arange()")
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -586,24 +596,33 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
                   requires_grad=requires_grad)
 
 
-def linspace(start, end, steps, dtype=np.float32, requires_grad=False):
+def linspace(start, end, steps, dtype=np.float32, device=None, requires_grad=False):
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive, 1-D."""
+    as_device(device, "linspace()")
+    dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
     return Tensor(np.linspace(start, end, steps).astype(dtype), requires_grad=requires_grad)
 
 
-def eye(n, m=None, dtype=np.float32, requires_grad=False):
+def eye(n, m=None, dtype=np.float32, device=None, requires_grad=False):
     """The (n, m) identity matrix: ones on the diagonal, zeros elsewhere (m defaults to n)."""
+    as_device(device, "eye()")
+    dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
     return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
 
 
-def randn(*shape, dtype=np.float32, requires_grad=False, generator=None):
-    """Standard-normal random numbers, drawn from ``generator`` (see :mod:`micrograd_plus.random`)."""
+def randn(*shape, dtype=np.float32, device=None, requires_grad=False, generator=None):
+    """Standard-normal random numbers, drawn from ``generator`` (a :class:`~micrograd_plus.Generator`,
+    see :mod:`micrograd_plus.random`): ``randn(2, 3)`` or ``randn((2, 3))``."""
+    as_device(device, "randn()")
+    dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
     rng = get_generator(generator)
     return Tensor(rng.standard_normal(_shape_args(shape)).astype(dtype), requires_grad=requires_grad)
 
 
-def rand(*shape, dtype=np.float32, requires_grad=False, generator=None):
+def rand(*shape, dtype=np.float32, device=None, requires_grad=False, generator=None):
     """Uniform random numbers in [0, 1), drawn from ``generator``."""
+    as_device(device, "rand()")
+    dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
     rng = get_generator(generator)
     return Tensor(rng.random(_shape_args(shape)).astype(dtype), requires_grad=requires_grad)
 

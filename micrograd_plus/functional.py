@@ -203,8 +203,11 @@ def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoo
 
     Args:
         input: the logits, unnormalised scores, (N, C) or (B, T, C) (any leading shape; classes last).
+            PyTorch's layout, classes in dim 1, (N, C, d1, ...) with targets (N, d1, ...), gives
+            PyTorch's answer; where the shapes fit both layouts, a one-line error asks for 2-D input.
         target: integer class indices shaped like ``logits`` without its last dim (entries equal
-            to ``ignore_index`` are skipped), or class *probabilities* shaped like ``logits``.
+            to ``ignore_index`` are skipped), or class *probabilities* shaped like ``logits``
+            (for 2-D input only: with more dimensions they would be ambiguous).
         reduction: ``"mean"`` (over non-ignored entries), ``"sum"`` or ``"none"`` (per entry).
         label_smoothing: in [0, 1]; the target becomes ``(1 - s) onehot + s / C``, so the model
             is asked for a little probability on every class.
@@ -213,11 +216,12 @@ def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoo
     :func:`_cross_entropy_indices`; the others are built from :meth:`Tensor.log_softmax`.
     """
     logits = _float_tensor(input, "cross_entropy")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    logits = _classes_last(logits, t, "cross_entropy")  # PyTorch's (N, C, d1, ...) is accepted too
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind == "f":  # probability targets, shaped like the logits
         if t.shape != logits.data.shape:
             raise TypeError(
@@ -247,6 +251,31 @@ def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoo
     if reduction == "sum":
         return per_row.sum()
     return per_row.sum() / int(valid.sum()) if valid.any() else per_row.sum() * np.nan
+
+
+def _classes_last(x, t, name):
+    """The logits (or log-probabilities) ``x`` with the class dimension last, as the rules here take them.
+
+    This library puts classes last -- (N, C) or (B, T, C) with integer targets (N,) or (B, T) --
+    and PyTorch puts them in dim 1 -- (N, C, d1, ...) with targets (N, d1, ...). The two agree for
+    2-D input; for more dimensions the target's shape says which layout the caller meant, and
+    PyTorch's is moved to classes-last (a permute, so the gradient flows back). When both layouts
+    fit (``(N, C, C)`` input with ``(N, C)`` targets), or the targets are probabilities shaped like
+    the input, there is no telling: one line asks for 2-D input instead of guessing.
+    """
+    if x.ndim < 3:
+        return x
+    mine, theirs = x.shape[:-1], x.shape[:1] + x.shape[2:]
+    flatten = (f"flatten to 2-D, input.reshape(-1, C) and target.reshape(-1), to say which "
+               "(classes are last here, in dim 1 in PyTorch)")
+    if t.dtype.kind == "f":
+        raise ValueError(f"{name}: probability targets of shape {t.shape} with {x.ndim}-D input are ambiguous: "
+                         f"{flatten}")
+    if t.shape == mine and t.shape == theirs:
+        raise ValueError(f"{name}: input of shape {tuple(x.shape)} with targets {t.shape} fits both layouts: {flatten}")
+    if t.shape == theirs:  # PyTorch's (N, C, d1, ...): move the classes to the end
+        return x.permute(0, *range(2, x.ndim), 1)  # (N, d1, ..., C)
+    return x
 
 
 def _check_class_targets(x, t, name, ignore_index):
@@ -385,6 +414,7 @@ def nll_loss(input, target, reduction="mean", ignore_index=-100):
     ``nll_loss(log_softmax(x), t)``. Backward puts -g (over the count) at each target class."""
     x = _float_tensor(input, "nll_loss")
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    x = _classes_last(x, t, "nll_loss")  # PyTorch's (N, C, d1, ...) is accepted too
     _check_class_targets(x.data, t, "nll_loss", ignore_index)
     valid = t != ignore_index
     safe = np.where(valid, t, 0)

@@ -310,3 +310,45 @@ def test_load_reads_plain_npz_and_safetensors(tmp_path):
 
     save_file({"w": np.arange(3, dtype=np.float32)}, str(tmp_path / "m.safetensors"))
     assert torch.load(tmp_path / "m.safetensors")["w"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_every_creation_function_takes_device_and_refuses_cuda():
+    calls = {
+        "zeros": lambda **kw: torch.zeros(2, 3, **kw), "ones": lambda **kw: torch.ones((2,), **kw),
+        "empty": lambda **kw: torch.empty(2, **kw), "full": lambda **kw: torch.full((2,), 1.5, **kw),
+        "zeros_like": lambda **kw: torch.zeros_like(torch.ones(2), **kw),
+        "ones_like": lambda **kw: torch.ones_like(torch.ones(2), **kw),
+        "full_like": lambda **kw: torch.full_like(torch.ones(2), 3.0, **kw),
+        "arange": lambda **kw: torch.arange(3, **kw), "linspace": lambda **kw: torch.linspace(0, 1, 3, **kw),
+        "eye": lambda **kw: torch.eye(2, **kw), "randn": lambda **kw: torch.randn(2, **kw),
+        "rand": lambda **kw: torch.rand(2, **kw), "tensor": lambda **kw: torch.tensor([1.0], **kw),
+        "randint": lambda **kw: torch.randint(0, 3, (2,), **kw), "randperm": lambda **kw: torch.randperm(3, **kw),
+        "randn_like": lambda **kw: torch.randn_like(torch.ones(2), **kw),
+    }
+    for name, call in calls.items():
+        assert call(device="cpu").shape[0] >= 1 and call(device=torch.device("cpu")).shape[0] >= 1, name
+        with pytest.raises(RuntimeError, match="computes on the CPU only"):
+            call(device="cuda")
+    for make in (torch.zeros, torch.ones, torch.randn, torch.rand):
+        assert make(2, dtype=None).dtype == torch.float32  # None means the default dtype
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_class_dimension_one_gives_pytorchs_answer_or_one_line(loss):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5))  # PyTorch's (N, C, L): 3 classes, length 5
+    t = rng.integers(0, 3, (2, 5))
+    f = getattr(nn.functional, loss)
+    mine = f(torch.Tensor(x).permute(0, 2, 1), t).item()  # the same numbers, classes last
+    assert f(torch.Tensor(x), t).item() == pytest.approx(mine, rel=1e-12)
+    if HAVE_TORCH:
+        import torch as real_torch
+
+        assert f(torch.Tensor(x), t).item() == pytest.approx(
+            getattr(real_torch.nn.functional, loss)(real_torch.from_numpy(x), real_torch.from_numpy(t)).item(),
+            rel=1e-12)
+    with pytest.raises(ValueError, match="fits both layouts"):
+        f(torch.Tensor(rng.standard_normal((2, 3, 3))), rng.integers(0, 3, (2, 3)))
+    if loss == "cross_entropy":
+        with pytest.raises(ValueError, match="probability targets.*ambiguous"):
+            f(torch.Tensor(x), rng.random((2, 3, 5)))

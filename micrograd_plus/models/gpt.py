@@ -392,7 +392,9 @@ class GPT(nn.Module):
             targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
             if targets.shape != logits.shape[:2]:
                 raise ValueError(f"targets shape {targets.shape} does not match idx shape {logits.shape[:2]}")
-            loss = F.cross_entropy(logits, targets)  # scalar
+            V = logits.shape[-1]
+            # 2-D, so that T == V is not mistaken for PyTorch's (N, C, L) layout (see F.cross_entropy)
+            loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))  # (B*T, V), (B*T,) -> scalar
         return logits, loss
 
     def load_state_dict(self, state_dict, strict=True):

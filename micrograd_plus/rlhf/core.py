@@ -116,7 +116,10 @@ def token_logprobs(logits, ids, mask):
     completions' log-probabilities (:func:`sequence_logprobs`).
     """
     ids = np.asarray(ids)
-    nll = F.cross_entropy(logits, ids[:, 1:], reduction="none")  # (B, T - 1): -log p of the true next token
+    B, T1, V = logits.shape
+    # 2-D, so that T - 1 == V is not mistaken for PyTorch's (N, C, L) layout (see F.cross_entropy)
+    nll = F.cross_entropy(logits.reshape(-1, V), ids[:, 1:].reshape(-1), reduction="none")  # (B*(T-1),)
+    nll = nll.reshape(B, T1)  # (B, T - 1): -log p of the true next token
     return -nll * Tensor(np.asarray(mask, dtype=logits.data.dtype))  # (B, T - 1)
 
 
