@@ -44,9 +44,14 @@ def test_moons_run_is_reproducible(tmp_path, capsys):
     assert outputs[0] == outputs[1]
 
 
-@pytest.mark.parametrize("bad", [["--steps", "0"], ["--steps", "x"], ["--samples", "-3"]])
-def test_moons_rejects_bad_arguments(bad, capsys):
+@pytest.mark.parametrize("bad, said", [(["--steps", "0"], "positive integer"), (["--steps", "x"], "positive integer"),
+                                       (["--samples", "-3"], "an integer from 1 to 10,000"),
+                                       (["--samples", "100000000"], "would need ~5 TB"),
+                                       (["--noise", "inf"], "a number from 0 to 2.0"),
+                                       (["--noise", "nan"], "a number from 0 to 2.0"),
+                                       (["--out", ""], "must be a file or directory name")])
+def test_moons_rejects_bad_arguments(bad, said, capsys):
     with pytest.raises(SystemExit) as info:
         main(["moons", *bad])
     assert info.value.code == 2
-    assert "positive integer" in capsys.readouterr().err
+    assert said in capsys.readouterr().err

@@ -96,21 +96,27 @@ CKPT = "run/ckpt.npz"
 @pytest.mark.parametrize("fmt", ["hf", "nanogpt"])
 @pytest.mark.parametrize("setup, out, words", [
     ("exists", "taken", ["taken", "already exists", "--force"]),
-    ("file", "notes.txt", ["notes.txt", "already exists", "--force"]),
+    ("file", "notes.txt", ["notes.txt", "--force"]),
     ("none", "notes.txt/inner", ["notes.txt", "is a file"]),
 ])
 def test_export_refuses_an_unusable_out_and_keeps_what_is_there(w, capsys, fmt, setup, out, words):
-    if setup == "exists":
-        (w / "taken").mkdir() if fmt == "hf" else (w / "taken").write_text("old")
+    if setup == "exists":  # a directory holding an export's file (hf), or a file (nanogpt)
+        if fmt == "hf":
+            (w / "taken").mkdir()
+            (w / "taken" / "config.json").write_text("old")
+        else:
+            (w / "taken").write_text("old")
+    if setup == "file" and fmt == "hf":
+        words = ["notes.txt", "is a file, not a directory"]
     expect_error(["gpt", "export", CKPT, "--format", fmt, "--out", out], capsys, *words)
     assert (w / "notes.txt").read_text() == "my notes"
-    if setup == "exists" and fmt == "nanogpt":
-        assert (w / "taken").read_text() == "old"
+    if setup == "exists":
+        assert (w / "taken" / "config.json" if fmt == "hf" else w / "taken").read_text() == "old"
 
 
 @pytest.mark.parametrize("fmt, out, words", [
-    ("hf", "notes.txt", ["notes.txt", "is a file", "not replacing"]),
-    ("nanogpt", "adir", ["adir", "is a directory", "not replacing"]),
+    ("hf", "notes.txt", ["notes.txt", "is a file, not a directory"]),
+    ("nanogpt", "adir", ["adir", "is a directory"]),
 ])
 def test_export_force_does_not_replace_the_other_kind(w, capsys, fmt, out, words):
     expect_error(["gpt", "export", CKPT, "--format", fmt, "--out", out, "--force"], capsys, *words)
@@ -168,7 +174,7 @@ def test_export_nanogpt_without_torch_says_what_to_install(w):
     (["the", "-k", "100000"], ["-k", "got 100000"]),
     ([""], ["WORD", "empty"]),
     (["the", "--png", "adir"], ["--png", "adir", "is a directory"]),
-    (["the", "--png", "notes.txt/map.png"], ["--png", "notes.txt", "not an existing directory"]),
+    (["the", "--png", "notes.txt/map.png"], ["--png", "notes.txt", "which is a file"]),
     (["the", "--checkpoint", "missing.npz"], ["missing.npz", "not found"]),
 ])
 def test_neighbours_bad_input(w, capsys, args, words):
@@ -197,7 +203,7 @@ def test_neighbours_k_at_the_limit_works(w, capsys):
     (["--data", "junk.txt"], ["junk.txt", "not valid UTF-8"]),
     (["--out", "adir"], ["--out", "adir", "is a directory"]),
     (["--out", "notes.txt"], ["--out", "notes.txt", "already exists", "--force"]),
-    (["--out", "notes.txt/t.json"], ["--out", "notes.txt", "not an existing directory"]),
+    (["--out", "notes.txt/t.json"], ["--out", "notes.txt", "which is a file"]),
     (["--out", "nowhere/t.json"], ["--out", "nowhere", "not an existing directory"]),
 ])
 def test_bpe_bad_input_fails_before_training(w, capsys, args, words):

@@ -20,12 +20,15 @@ __all__ = ["atomic_write"]
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode="wb"):
+def atomic_write(path, mode="wb", overwrite=True):
     """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
 
     Args:
         path: the file to (re)write; its directory is created if missing.
         mode: ``"wb"`` (bytes, the default) or ``"w"`` (text, UTF-8).
+        overwrite: False: the finished file is put in place only if ``path`` still does not
+            exist (a hard link, which fails if the name is taken: FileExistsError, and the
+            temporary file is removed), so a file someone created meanwhile is never replaced.
 
     Yields:
         The open temporary file. When the ``with`` block ends normally the file is flushed,
@@ -46,12 +49,30 @@ def atomic_write(path, mode="wb"):
             yield f
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them "the" file
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a mix
+        if overwrite:
+            os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a mix
+        else:
+            _link_new(tmp, path)
     except BaseException:  # including KeyboardInterrupt: never leave the temporary file behind
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
     _fsync_directory(path.parent)
+
+
+def _link_new(tmp, path):
+    """Give the finished ``tmp`` the name ``path`` only if that name is free, then drop ``tmp``."""
+    try:
+        os.link(tmp, path)  # atomic, and fails with FileExistsError if the name is taken
+    except FileExistsError:
+        raise FileExistsError(f"{path} appeared while it was being written (another program?); "
+                              "it was left as it is") from None
+    except OSError:  # a file system without hard links: check, then rename (a tiny race)
+        if os.path.lexists(path):
+            raise FileExistsError(f"{path} appeared while it was being written; it was left as it is") from None
+        os.replace(tmp, path)
+        return
+    os.remove(tmp)
 
 
 def _fsync_directory(directory):

@@ -16,7 +16,11 @@ Errors reach the user as one line, never as a traceback. Exit codes:
 * ``0`` -- done;
 * ``2`` -- bad input: a flag, a file, a checkpoint, the output directory (argparse's errors too);
 * ``3`` -- training diverged: the loss became NaN or infinite (the last good checkpoint is kept);
-* ``130`` -- interrupted by Ctrl-C (a training run saved ``last.npz`` first; ``--resume`` continues).
+* ``130`` -- interrupted by Ctrl-C (a training run saved ``last.npz`` first; ``--resume`` continues);
+* ``143`` / ``129`` -- stopped by SIGTERM (``kill``, a batch scheduler, a container stop) / SIGHUP
+  (the terminal closed), handled exactly like Ctrl-C: a training run finishes its step, saves
+  ``last.npz`` and stops; ``gpt export``, ``gpt bpe`` and every other command remove their
+  unfinished files.
 """
 
 import _thread
@@ -28,7 +32,7 @@ import threading
 
 from micrograd_plus import __version__
 from micrograd_plus.data import DataError  # numpy and the loaders: light, no numba
-from micrograd_plus.train.errors import EXIT_INTERRUPTED, RunError
+from micrograd_plus.train.errors import EXIT_INTERRUPTED, RunError, Terminated, exit_code_for_signal
 
 # Subcommands in the order of the learning path: a few neurons, then MNIST, then a GPT.
 COMMANDS = {
@@ -49,6 +53,12 @@ micrograd_plus: learn how neural networks work by running them.
 Run `micrograd-plus COMMAND --help` for what each one can do.
 """
 
+EPILOG = """\
+exit codes: 0 done, 2 bad input, 3 training diverged, 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
+(Ctrl-C, SIGTERM and SIGHUP all stop a training run after its current step, with last.npz
+saved for --resume, and leave no partial file behind).
+"""
+
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``PROG: error: ...``), exit code 2."""
@@ -62,6 +72,7 @@ def build_parser():
     parser = ArgumentParser(
         prog="micrograd-plus",
         description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"micrograd_plus {__version__}")
@@ -77,6 +88,7 @@ def build_parser():
             name,
             help=module.HELP,
             description=(module.__doc__ or module.HELP),
+            epilog=EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
@@ -110,14 +122,35 @@ def _redeliver_interrupts(previous):
     return hook
 
 
+def _raise_terminated(signum, frame):
+    """SIGTERM / SIGHUP outside a training loop: stop the way Ctrl-C stops (clean-ups run)."""
+    raise Terminated(signum)
+
+
+def _terminate_like_ctrl_c():
+    """Install :func:`_raise_terminated` for SIGTERM and SIGHUP (main thread only); returns the
+    handlers to put back."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signum = getattr(signal, name)
+            previous[signum] = signal.signal(signum, _raise_terminated)
+    return previous
+
+
 def main(argv=None):
     """Entry point of ``micrograd-plus``; returns the exit code (see the module docstring)."""
     previous_hook = sys.unraisablehook
     sys.unraisablehook = _redeliver_interrupts(previous_hook)
+    previous_handlers = _terminate_like_ctrl_c()
     try:
         return _main(argv)
     finally:
         sys.unraisablehook = previous_hook
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
 
 
 def _main(argv):
@@ -145,6 +178,9 @@ def _main(argv):
         # half-written is left behind, every file is written atomically.
         if isinstance(exc, SystemError) and not isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
             raise
+        if isinstance(exc, Terminated):
+            print(f"\n{prog}: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+            return exit_code_for_signal(exc.signum)
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
@@ -157,7 +193,9 @@ def console_main():
     ignored instead of killing the process with no message and a signal exit status.
     """
     code = main()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     sys.exit(code)
 
 

@@ -17,8 +17,8 @@ argument --weight-decay: must be a finite number >= 0, got 'nan'``.
 import argparse
 import math
 
-__all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "probability",
-           "add_run_arguments"]
+__all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "probability", "path_text",
+           "bounded_int", "add_run_arguments"]
 
 
 def _checked(text, kind, ok, what):
@@ -57,11 +57,31 @@ def probability(text):
     return _checked(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
+def path_text(text):
+    """A file or directory name: any text but an empty one (``--out ''`` would silently mean the
+    current directory) or one with a NUL byte (no file system takes it)."""
+    if not text.strip() or "\0" in text:
+        raise argparse.ArgumentTypeError(f"must be a file or directory name, got {text!r}")
+    return text
+
+
+def bounded_int(low, high, why=""):
+    """A type for ints in ``[low, high]``: ``bounded_int(1, 10**6, "...")``; ``why`` ends the error
+    (for instance the memory such a value would need)."""
+
+    def parse(text):
+        return _checked(text, int, lambda v: low <= v <= high,
+                        f"an integer from {low:,} to {high:,}" + (f" ({why})" if why else ""))
+
+    parse.__name__ = f"int_{low}_{high}"
+    return parse
+
+
 def add_run_arguments(parser, default_out):
     """Add the shared run flags (``--out``, ``--resume``, ``--force``, ``--stop-after``,
     ``--no-progress``) to ``parser``."""
     g = parser.add_argument_group("the run directory")
-    g.add_argument("--out", default=default_out,
+    g.add_argument("--out", type=path_text, default=default_out,
                    help="run directory: last.npz, ckpt.npz (best), log.jsonl (default: %(default)s)")
     mode = g.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run saved in --out")

@@ -16,6 +16,7 @@ import sys
 import time
 
 from micrograd_plus.bench import results
+from micrograd_plus._plumbing.cli_args import bounded_int, path_text
 from micrograd_plus.bench._process import environment_summary
 
 HELP = "time kernels and training steps against numpy's BLAS and PyTorch"
@@ -38,11 +39,15 @@ def add_arguments(parser):
         help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}",
     )
     parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller runs (a smoke test)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (median reported)")
+    parser.add_argument("--repeats", type=bounded_int(1, 10_000), default=None,
+                        help="timed repeats per measurement (median reported; default: each benchmark's own)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
-    parser.add_argument("--json", metavar="FILE", default=None,
+    parser.add_argument("--json", metavar="FILE", type=path_text, default=None,
                         help="also write the results to FILE (default in a source checkout: "
-                             "micrograd_plus/bench/machines/<cpu>-<isa>.json, which the docs' performance page reads)")
+                             "micrograd_plus/bench/machines/<cpu>-<isa>.json, which the docs' performance page reads); "
+                             "an existing results file gets these benchmarks' entries replaced, the others kept")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a --json FILE that exists but is not a benchmark results file")
 
 
 def run(args):
@@ -57,9 +62,11 @@ def run(args):
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
               file=sys.stderr)
         return 2
+    path = args.json or results.default_path()
+    if path and not args.quick:  # before minutes of timing: a results file that cannot be written
+        results.check_target(path, force=args.force)
     summary = environment_summary()
     print(summary)
-    path = args.json or results.default_path()
     for name in names:
         module_name, what = BENCHMARKS[name]
         print(f"\n== {name}: {what}")
@@ -70,7 +77,8 @@ def run(args):
         seconds = time.perf_counter() - start
         print(f"({name} took {seconds:.1f} s)")
         if path and not args.quick:  # a smoke test's figures are not worth keeping
-            results.save(path, name, summary, printed.getvalue(), value if isinstance(value, dict) else None)
+            results.save(path, name, summary, printed.getvalue(), value if isinstance(value, dict) else None,
+                         force=args.force)
     if path and not args.quick:
         print(f"\nresults written to {path}")
     return 0

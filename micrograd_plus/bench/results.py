@@ -37,29 +37,57 @@ def default_path():
 
 
 def load(path):
-    """The results file as a dict (empty if it does not exist)."""
+    """The results file as a dict (empty if it does not exist).
+
+    Raises ValueError (one line naming the file) if it is not a results file: not JSON, or JSON
+    that is not an object with a ``"benchmarks"`` object (a list, say).
+    """
     try:
-        with open(path) as f:
-            return json.load(f)
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
     except FileNotFoundError:
         return {}
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"--json {path} exists and is not a benchmark results file (not JSON: "
+                         f"{str(exc)[:80]}); choose another FILE, or pass --force to replace it") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks", {}), dict):
+        kind = type(data).__name__ if not isinstance(data, dict) else "object without a 'benchmarks' object"
+        raise ValueError(f"--json {path} holds a JSON {kind}, not benchmark results (an object with a "
+                         "'benchmarks' object); choose another FILE, or pass --force to replace it")
+    return data
 
 
-def save(path, name, summary, printed, figures=None):
-    """Replace benchmark ``name``'s entry in ``path`` (written atomically: a temp file, then rename)."""
-    data = load(path)
+def check_target(path, force=False):
+    """Refuse, before any benchmark runs, a ``--json`` path that cannot take the results: a
+    directory, a link, an unwritable place, or (without ``force``) a file that is not a results file."""
+    from micrograd_plus._plumbing.outputs import check_output  # light
+
+    check_output(path, force=True, flag="--json", make_parents=True)  # an existing results file is updated
+    if os.path.exists(path) and not force:
+        load(path)
+
+
+def save(path, name, summary, printed, figures=None, force=False):
+    """Replace benchmark ``name``'s entry in ``path``, keeping the others (written atomically: a
+    temporary file, then a rename). A file at ``path`` that is not a results file is an error,
+    or with ``force`` replaced by one holding only this entry."""
+    from micrograd_plus._plumbing.outputs import output_file  # light
+
+    try:
+        data = load(path)
+    except ValueError:
+        if not force:
+            raise
+        data = {}
     data.setdefault("benchmarks", {})[name] = {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": summary,
         "printed": printed,
         "figures": figures,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
+    with output_file(path, force=True, mode="w", flag="--json", make_parents=True) as f:  # checked above
         json.dump(data, f, indent=1, sort_keys=True)
         f.write("\n")
-    os.replace(tmp, path)
 
 
 class Tee(io.StringIO):

@@ -11,9 +11,10 @@ This is the road for a model that outgrows one CPU: continue it in PyTorch, on a
   and reads back with ``--init_from=resume`` (``model``, ``optimizer``, ``model_args``,
   ``iter_num``, ``best_val_loss``, ``config``). It needs PyTorch, imported only here.
 
-Both refuse to replace an existing output unless ``force=True``, and both write atomically: into a
-temporary file or directory beside the target, renamed into place only when complete, so an
-interrupted export never leaves a half-written model where a good one was.
+Both follow :mod:`micrograd_plus._plumbing.outputs`: an existing file is replaced only with ``force=True``,
+and then only the files the export itself writes (a directory's other files, a run's checkpoints
+beside them, are never touched); every file is written to a temporary file beside its place and
+renamed there when complete, so an interrupted export never leaves a half-written model.
 
 The names need no table: this library's GPT uses nanoGPT's names, which are Hugging Face's too.
 Two things do change on the way to Hugging Face: GPT-2's ``Conv1D`` stores the four block matrices
@@ -22,18 +23,14 @@ model trained without them gets zero biases (the same function).
 """
 
 import json
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import safetensors.numpy
 
-from micrograd_plus._plumbing.atomic import atomic_write
 from micrograd_plus.models.gpt import CONV1D_WEIGHTS
+from micrograd_plus._plumbing.outputs import check_output, output_file, write_files
 
-__all__ = ["hf_config", "hf_state_dict", "export_hf", "nanogpt_model_args", "export_nanogpt"]
+__all__ = ["hf_config", "hf_state_dict", "hf_files", "export_hf", "nanogpt_model_args", "export_nanogpt"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,37 +85,37 @@ def hf_state_dict(model):
     return out
 
 
+def hf_files(model, tokenizer=None):
+    """The files of a Hugging Face GPT-2 directory for ``model``, as ``{file name: bytes}``:
+    ``config.json``, ``model.safetensors``, and with a tokenizer this library's
+    ``micrograd_plus_tokenizer.json`` (plus GPT-2's ``vocab.json`` + ``merges.txt`` for a BPE one)."""
+    files = {
+        "config.json": (json.dumps(hf_config(model.config), indent=2) + "\n").encode("utf-8"),
+        "model.safetensors": safetensors.numpy.save(hf_state_dict(model), metadata={"format": "pt"}),
+    }
+    if tokenizer is not None:
+        d = tokenizer.to_dict()
+        files["micrograd_plus_tokenizer.json"] = json.dumps(d, ensure_ascii=False).encode("utf-8")
+        if hasattr(tokenizer, "merges"):  # a BPETokenizer: GPT-2's own two files
+            files["vocab.json"] = json.dumps(d["vocab"], ensure_ascii=False).encode("utf-8")
+            files["merges.txt"] = ("#version: 0.2\n" + "".join(m + "\n" for m in d["merges"])).encode("utf-8")
+    return files
+
+
 def export_hf(model, out_dir, tokenizer=None, force=False):
     """Write ``model`` as a Hugging Face GPT-2 directory; returns its path.
 
     Args:
         model: a :class:`~micrograd_plus.models.gpt.GPT`.
-        out_dir: the directory to create (``config.json``, ``model.safetensors``, ``tokenizer.json``
-            of this library; ``vocab.json`` + ``merges.txt`` when the tokenizer is a BPE one).
+        out_dir: the directory to write into, made if missing: the files of :func:`hf_files`
+            (``config.json``, ``model.safetensors``, ...). Its other files are never touched.
         tokenizer: the model's tokenizer, or None.
-        force: replace an existing ``out_dir``.
+        force: replace those files where they exist (without it, any of them existing is an error
+            before anything is written).
+
+    The files appear together or not at all (:func:`micrograd_plus._plumbing.outputs.write_files`).
     """
-    out_dir = Path(out_dir).expanduser()
-    _refuse_existing(out_dir, force, is_dir=True)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
-    try:
-        (tmp / "config.json").write_text(json.dumps(hf_config(model.config), indent=2) + "\n")
-        safetensors.numpy.save_file(hf_state_dict(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        if tokenizer is not None:
-            (tmp / "micrograd_plus_tokenizer.json").write_text(json.dumps(tokenizer.to_dict(), ensure_ascii=False))
-            if hasattr(tokenizer, "merges"):  # a BPETokenizer: GPT-2's own two files
-                d = tokenizer.to_dict()
-                (tmp / "vocab.json").write_text(json.dumps(d["vocab"], ensure_ascii=False), encoding="utf-8")
-                merges = "#version: 0.2\n" + "".join(m + "\n" for m in d["merges"])
-                (tmp / "merges.txt").write_text(merges, encoding="utf-8")
-        for f in tmp.iterdir():
-            _fsync(f)
-        _move_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+    return write_files(out_dir, hf_files(model, tokenizer), force=force)
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,8 +160,7 @@ def export_nanogpt(model, out_path, iter_num=0, best_val_loss=None, train_config
     parameter groups (every matrix and embedding decays, biases and LayerNorms do not), so that
     ``train.py --init_from=resume`` can load it.
     """
-    out_path = Path(out_path).expanduser()
-    _refuse_existing(out_path, force, is_dir=False)
+    out_path = check_output(out_path, force, make_parents=True)
     model_args = nanogpt_model_args(model.config)
     try:
         import torch  # here only: PyTorch is optional and takes seconds to import
@@ -201,52 +197,6 @@ def export_nanogpt(model, out_path, iter_num=0, best_val_loss=None, train_config
         "best_val_loss": 1e9 if best_val_loss is None else float(best_val_loss),
         "config": config,
     }
-    with atomic_write(out_path) as f:  # the whole ckpt.pt or none
+    with output_file(out_path, force, make_parents=True) as f:  # the whole ckpt.pt or none; an existing one only with force
         torch.save(checkpoint, f)
     return out_path
-
-
-# --------------------------------------------------------------------------------------------
-# Safe writing
-# --------------------------------------------------------------------------------------------
-
-
-def _refuse_existing(path, force, is_dir):
-    """Raise FileExistsError if ``path`` exists, unless ``force`` and it is of the kind being written;
-    NotADirectoryError / PermissionError if it cannot be made (under a file, in a read-only directory)."""
-    for parent in path.parents:  # the nearest existing ancestor must be a writable directory
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"cannot write {path}: {parent} is a file, not a directory")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise PermissionError(f"cannot write {path}: {parent} is not writable")
-            break
-    if not path.exists():
-        return
-    if not force:
-        raise FileExistsError(f"{path} already exists; choose another output or pass --force to replace it")
-    if path.is_dir() != is_dir:
-        kind = "a directory" if path.is_dir() else "a file"
-        raise FileExistsError(f"{path} is {kind}; not replacing it with {'a directory' if is_dir else 'a file'}")
-
-
-def _fsync(path):
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _move_into_place(tmp_dir, out_dir):
-    """Rename the finished ``tmp_dir`` to ``out_dir``; an old ``out_dir`` is moved aside first and
-    deleted only once the new one is in place."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-    try:
-        os.replace(tmp_dir, out_dir)
-    except BaseException:
-        if old is not None:
-            os.replace(old, out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from micrograd_plus._plumbing.cli_args import add_run_arguments, nonneg_float, nonneg_int, positive_float, positive_int
-from micrograd_plus.train.errors import EXIT_INTERRUPTED, ConfigError
+from micrograd_plus.train.errors import ConfigError, exit_code_for_signal
 
 COMMANDS = ("pairs", "reward", "rl", "dpo")
 _CKPT = "runs/gpt/ckpt.npz"
@@ -133,7 +133,7 @@ def run(args):
     if result is None:
         return 0
     if not result.finished:
-        return EXIT_INTERRUPTED if result.interrupted else 0
+        return exit_code_for_signal(result.signal or 2) if result.interrupted else 0  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
     return 0
 
 

@@ -11,11 +11,12 @@ Example:
   micrograd-plus moons --steps 30 --seed 3 --out /tmp/moons
 """
 
+import argparse
 import os
 
 import numpy as np
 
-from micrograd_plus._plumbing.cli_args import positive_int
+from micrograd_plus._plumbing.cli_args import bounded_int, path_text, positive_int
 from micrograd_plus.data.moons import make_moons
 from micrograd_plus.scalar import MLP, Value
 from micrograd_plus.viz import pyplot, save_figure
@@ -31,12 +32,40 @@ def add_arguments(parser):
                         help="gradient descent steps, each on all points (default: 100)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed for the data and the initial weights; same seed, same run (default: 0)")
-    parser.add_argument("--out", default="moons_output",
+    parser.add_argument("--out", type=path_text, default="moons_output",
                         help=f"directory for the figure {FIGURE_NAME} (default: ./moons_output)")
-    parser.add_argument("--samples", type=positive_int, default=100,
-                        help="number of two-moons points (default: 100)")
-    parser.add_argument("--noise", type=float, default=0.1,
-                        help="standard deviation of the noise on each point (default: 0.1)")
+    parser.add_argument("--force", action="store_true", help=f"replace {FIGURE_NAME} in --out if it exists")
+    parser.add_argument("--samples", type=bounded_int(1, MAX_SAMPLES, _samples_memory()), default=100,
+                        help=f"number of two-moons points, at most {MAX_SAMPLES:,} (default: 100)")
+    parser.add_argument("--noise", type=_noise, default=0.1,
+                        help=f"standard deviation of the noise on each point, 0 to {MAX_NOISE} (default: 0.1)")
+
+
+#: Each point is pushed through MLP(2, [16, 16, 1]) as hundreds of scalar Values per step, kept
+#: until backward, and costs ~5 ms a step in pure Python: 10,000 points are ~0.5 GB and ~1 minute
+#: a step already; more is refused (10^8 would need ~5 TB).
+MAX_SAMPLES = 10_000
+BYTES_PER_SAMPLE = 50_000  # measured: peak RSS grows ~46 KB per point (2,000 points vs 100, 2 steps)
+#: Beyond a noise of 2 the two moons are one cloud; the figure's extent grows with it.
+MAX_NOISE = 2.0
+
+
+def _samples_memory():
+    return (f"each point holds ~{BYTES_PER_SAMPLE // 1000} KB of scalar Values per step: "
+            f"{MAX_SAMPLES:,} need ~{MAX_SAMPLES * BYTES_PER_SAMPLE / 1e9:.1f} GB, 100,000,000 would need "
+            f"~{1e8 * BYTES_PER_SAMPLE / 1e12:.0f} TB")
+
+
+def _noise(text):
+    """``--noise``: a finite number from 0 to :data:`MAX_NOISE`."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= MAX_NOISE:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to {MAX_NOISE} (beyond it the two moons "
+                                         f"are one cloud), got {text!r}")
+    return value
 
 
 def hinge_loss(model, X, y, alpha=1e-4):
@@ -86,6 +115,7 @@ def decision_boundary_figure(model, X, labels, resolution=0.05):
 
     x_min, x_max = X[:, 0].min() - 0.5, X[:, 0].max() + 0.5
     y_min, y_max = X[:, 1].min() - 0.5, X[:, 1].max() + 0.5
+    resolution = max(resolution, (x_max - x_min) / 200, (y_max - y_min) / 200)  # at most ~200 x 200 points
     xx, yy = np.meshgrid(np.arange(x_min, x_max, resolution), np.arange(y_min, y_max, resolution))
     scores = np.array([model([a, b]).data for a, b in zip(xx.ravel(), yy.ravel())])
     zz = (scores > 0).reshape(xx.shape)
@@ -104,6 +134,11 @@ def decision_boundary_figure(model, X, labels, resolution=0.05):
 
 def run(args):
     """Generate the data, train, report, and save the figure. Returns the exit code."""
+    from micrograd_plus._plumbing.outputs import check_output, check_output_dir  # light
+
+    check_output_dir(args.out)  # before training: a figure that could not be saved is known now
+    path = os.path.join(args.out, FIGURE_NAME)
+    check_output(path, args.force, make_parents=True)
     X, labels = make_moons(args.samples, noise=args.noise, generator=args.seed)
     y = [2.0 * float(c) - 1.0 for c in labels]  # classes 0/1 -> labels -1/+1 for the hinge loss
     model = MLP(2, [16, 16, 1], generator=args.seed)
@@ -111,8 +146,7 @@ def run(args):
           f"with {len(model.parameters())} parameters")
     history = train(model, X.tolist(), y, steps=args.steps)
 
-    path = os.path.join(args.out, FIGURE_NAME)
-    save_figure(decision_boundary_figure(model, X, labels), path)  # the figure appears whole or not at all
+    save_figure(decision_boundary_figure(model, X, labels), path, force=args.force, flag="--out")  # whole or not at all
     loss, accuracy = history[-1]
     print(f"final loss {loss:.4f}, accuracy {accuracy:.0%}; decision boundary saved to {path}")
     return 0

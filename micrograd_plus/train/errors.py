@@ -23,6 +23,23 @@ EXIT_OK = 0
 EXIT_BAD_INPUT = 2  # any RunError except DivergedError, and argparse's own errors
 EXIT_DIVERGED = 3  # DivergedError: training stopped on a non-finite loss or weight
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, the shell convention)
+EXIT_HANGUP = 129  # SIGHUP: the terminal was closed (128 + 1)
+EXIT_TERMINATED = 143  # SIGTERM: `kill`, a batch scheduler, a container stop (128 + 15)
+
+
+def exit_code_for_signal(signum):
+    """The shell's exit code for a process stopped by signal ``signum``: 128 + its number
+    (130 for Ctrl-C, 129 for SIGHUP, 143 for SIGTERM)."""
+    return 128 + int(signum)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C would raise KeyboardInterrupt (it is one, so every
+    ``except KeyboardInterrupt`` clean-up runs for it too). ``signum`` says which signal it was."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = int(signum)
 
 
 class RunError(Exception):

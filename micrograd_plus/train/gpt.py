@@ -30,6 +30,7 @@ its own initial weights and batches gives 1.907 (sd 0.002). A 20-batch estimate 
 0.013 around the whole-text figure (one of PyTorch's four read 1.871).
 """
 
+import json
 import math
 import resource
 from dataclasses import asdict, dataclass, replace
@@ -45,7 +46,8 @@ from micrograd_plus.data import (
 from micrograd_plus.models.gpt import GPT, GPTConfig
 from micrograd_plus.optim import CosineWithWarmup
 from micrograd_plus._tensor import no_grad
-from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
+from micrograd_plus.train.checkpoint import (first_non_finite, load_training_checkpoint, meta_field, replace_file,
+                                             strip_prefix)
 from micrograd_plus.train.errors import CheckpointError, ConfigError
 from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)
 from micrograd_plus.train.rundir import LAST, RunDir
@@ -66,6 +68,8 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "micrograd_plus.gpt/2"
+#: A BPE run's vocabulary, saved beside its checkpoints (which hold it too) for other tools to read.
+TOKENIZER_FILE = "tokenizer.json"
 
 
 @dataclass(frozen=True)
@@ -451,7 +455,11 @@ def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, re
             text, data_desc = load_corpus(data)
             tokenizer = tokenizer or CharTokenizer.from_text(text)
             mc = replace(model_config or preset.model, vocab_size=tokenizer.vocab_size)
-        task = GPTTask(mc, tc, tokenizer, text, data_desc)
+        task = GPTTask(mc, tc, tokenizer, text, data_desc)  # the run's own input checks
+        if not resume and run_dir.path is not None and hasattr(tokenizer, "merges"):  # a BPE vocabulary: kept beside
+            data = json.dumps(tokenizer.to_dict(), ensure_ascii=False, indent=0).encode("utf-8")
+            replace_file(run_dir.path / TOKENIZER_FILE, lambda f: f.write(data))
+            say(f"saved the BPE vocabulary as {run_dir.path / TOKENIZER_FILE}")
         if not resume:
             unit = "characters" if isinstance(tokenizer, CharTokenizer) else "tokens"
             say(f"training a GPT with {task.model.num_parameters():,} parameters on {len(task.train_ids):,} "

@@ -15,7 +15,7 @@
 Checkpoints are written to ``--out`` (default ``runs/gpt``): ``ckpt.npz`` holds the best
 validation loss so far, ``last.npz`` the latest state, ``log.jsonl`` every loss. A directory
 holding a run is never replaced without ``--force``. Exit codes: 0 done, 2 bad input, 3 diverged
-(NaN loss), 130 Ctrl-C.
+(NaN loss), 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (each saves last.npz first).
 
 Each action is a function ``_name(args) -> exit code`` registered in :data:`ACTIONS` and given
 its flags in :func:`add_arguments`.
@@ -29,7 +29,7 @@ from pathlib import Path
 from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
                                     positive_int, probability)
 from micrograd_plus.rlhf import cli as rlhf_cli  # light: flags only; the RLHF code loads when it runs
-from micrograd_plus.train.errors import EXIT_INTERRUPTED, ConfigError
+from micrograd_plus.train.errors import ConfigError, exit_code_for_signal
 from micrograd_plus.train.rundir import check_fresh_run
 
 HELP = "train and sample a character-level GPT on Tiny Shakespeare (or any text)"
@@ -101,12 +101,14 @@ def add_arguments(parser):
     p.add_argument("--temperature", "-t", type=positive_float, default=1.0)
     p.add_argument("--top", type=positive_int, default=None, help="print only the TOP likeliest (default: all)")
     p.add_argument("--png", default=None, help="also save a bar chart here")
+    p.add_argument("--force", action="store_true", help="replace the file --png names if it exists")
 
     p = sub.add_parser("attention", help="draw every head's attention pattern for a line of text",
                        formatter_class=fmt)
     _ckpt_arg(p)
     p.add_argument("--text", default="ROMEO: But soft, what light", help="a line of text (<= block size)")
     p.add_argument("--png", default="attention.png", help="where to save the picture")
+    p.add_argument("--force", action="store_true", help="replace the file --png names if it exists")
 
     # export, neighbours, bpe, eval: run by micrograd_plus.train.gpt_tools (TOOL_COMMANDS), which
     # loads the model code; their flags are here, so that --help and bad flags never load it.
@@ -115,8 +117,11 @@ def add_arguments(parser):
     p.add_argument("checkpoint", help="a checkpoint written by 'gpt train' (ckpt.npz or last.npz)")
     p.add_argument("--format", choices=("hf", "nanogpt"), required=True,
                    help="hf: config.json + model.safetensors (+ tokenizer files); nanogpt: ckpt.pt (needs torch)")
-    p.add_argument("--out", required=True, help="the directory (hf) or file (nanogpt) to write")
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--out", required=True,
+                   help="the directory (hf: its files config.json, model.safetensors, ... are written into it, "
+                        "nothing else in it is touched) or the file (nanogpt) to write")
+    p.add_argument("--force", action="store_true",
+                   help="replace the files the export writes where they exist (only those)")
 
     p = sub.add_parser("neighbours", formatter_class=fmt,
                        help="nearest neighbours of tokens among the learned embeddings (either tokenizer)")
@@ -126,13 +131,14 @@ def add_arguments(parser):
     _ckpt_arg(p)
     p.add_argument("-k", type=int, default=5, help="neighbours per token (1 .. vocabulary size - 1)")
     p.add_argument("--png", default=None, help="also save a 2-D map (PCA) of the embeddings here")
+    p.add_argument("--force", action="store_true", help="replace the file --png names if it exists")
 
     p = sub.add_parser("bpe", formatter_class=fmt,
                        help="train a byte-level BPE vocabulary (GPT-2's scheme) and report its compression")
     p.add_argument("--vocab-size", type=int, default=1024, help="tokens, including the 256 single bytes")
     p.add_argument("--data", default=None, metavar="PATH", help="a UTF-8 text file (default: Tiny Shakespeare)")
     p.add_argument("--out", default=None, help="save the tokenizer here as JSON")
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--force", action="store_true", help="replace the file OUT if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("eval", formatter_class=fmt,
@@ -204,7 +210,7 @@ def _train(args):
     result = trainer.train(mc, tc, out_dir=args.out, data=args.data, resume=args.resume, force=args.force,
                            stop_after=args.stop_after, progress=not args.no_progress, tokenizer=tokenizer)
     if not result.finished:  # Ctrl-C or --stop-after: the message said how to continue; no sample
-        return EXIT_INTERRUPTED if result.interrupted else 0
+        return (exit_code_for_signal(result.signal or 2) if result.interrupted else 0)
     last = result.evals[-1] if result.evals else None
     best = Path(args.out) / "ckpt.npz"
     print()
@@ -251,11 +257,11 @@ def _stream_sample(path, prompt, chars, temperature, top_k, seed):
         for piece in stream_chars(model, tok, ids, chars, temperature=temperature, top_k=top_k, generator=seed):
             out.write(piece)
             out.flush()
-    except KeyboardInterrupt:  # Ctrl-C while sampling: stop cleanly, keep what was printed
+    except KeyboardInterrupt as exc:  # Ctrl-C (or SIGTERM/SIGHUP) while sampling: stop cleanly, keep what was printed
         out.write("\n")
         out.flush()
         print("(interrupted)", file=sys.stderr)
-        raise SystemExit(130) from None
+        raise SystemExit(exit_code_for_signal(getattr(exc, "signum", 2))) from None
     out.write("\n")
     out.flush()
 
@@ -284,6 +290,7 @@ def _next(args):
     prompt = args.prompt.replace("\\n", "\n")
     if not prompt:
         raise ValueError("--prompt must not be empty: the model predicts what follows some text")
+    png = _check_png(args.png, args.force, args.checkpoint)
     model, tok, _ = load_model(args.checkpoint)
     probs = model.next_token_probs(tok.encode(prompt)[None, :], temperature=args.temperature)[0]  # (V,)
     order = np.argsort(-probs, kind="stable")
@@ -295,7 +302,7 @@ def _next(args):
         bar = "#" * int(round(probs[i] * 50))
         print(f"{_show_char(tok.token_text(i)):>6}  {probs[i]:>11.5f}  {bar}")
     print(f"(sum over all {tok.vocab_size} tokens: {probs.sum():.6f})")
-    if args.png:
+    if png:
         from micrograd_plus.viz import pyplot, save_figure  # deferred: --help loads no drawing code
 
         fig, ax = pyplot().subplots(figsize=(max(8, tok.vocab_size * 0.18), 3.2))
@@ -303,8 +310,8 @@ def _next(args):
         ax.set_xticks(range(tok.vocab_size), [_show_char(tok.token_text(i)) for i in range(tok.vocab_size)], fontsize=7)
         ax.set_ylabel("probability")
         ax.set_title(f"next character after {prompt[-40:]!r}")
-        save_figure(fig, args.png, dpi=120)
-        print(f"saved {args.png}")
+        save_figure(fig, png, dpi=120, force=args.force)
+        print(f"saved {png}")
     return 0
 
 
@@ -318,6 +325,7 @@ def _attention(args):
     text = args.text.replace("\\n", "\n")
     if not text:
         raise ValueError("--text must not be empty: attention needs at least one character")
+    png = _check_png(args.png, args.force, args.checkpoint)
     model, tok, _ = load_model(args.checkpoint)
     block = model.config.block_size
     if isinstance(tok, CharTokenizer) and len(text) > block:  # one token per character: say so first
@@ -347,9 +355,19 @@ def _attention(args):
             ax.set_xticks(range(T), labels, fontsize=5)
             ax.set_yticks(range(T), labels, fontsize=5)
     fig.suptitle("attention: row = position attending, column = position attended to")
-    save_figure(fig, args.png, dpi=110)
-    print(f"saved {args.png}")
+    save_figure(fig, png, dpi=110, force=args.force)
+    print(f"saved {png}")
     return 0
+
+
+def _check_png(png, force, checkpoint=None):
+    """``--png`` checked before any work: None, or the path that may be written
+    (:func:`micrograd_plus._plumbing.outputs.check_picture`; never over the checkpoint read)."""
+    if png is None:
+        return None
+    from micrograd_plus._plumbing.outputs import check_picture  # deferred, light
+
+    return check_picture(png, force, "--png", inputs=[checkpoint])
 
 
 def _weights(args):

@@ -12,6 +12,7 @@ inspecting models, not training them.
 """
 
 import codecs
+import json
 import os
 import sys
 import time
@@ -22,6 +23,7 @@ import numpy as np
 from micrograd_plus.data import BPETokenizer, DataError
 from micrograd_plus.models import export
 from micrograd_plus.models.gpt import nearest_neighbours
+from micrograd_plus._plumbing.outputs import check_output, check_output_dir, check_picture, output_file
 from micrograd_plus.train.checkpoint import load_checkpoint, strip_prefix
 from micrograd_plus.train.errors import RunDirError
 from micrograd_plus.data import train_val_split
@@ -47,7 +49,9 @@ def run(args):
 
 def preset_tokenizer(preset, data, out_dir, resume, progress=True):
     """The tokenizer a preset trains with: None (one token per character, made by the trainer), or
-    for a BPE preset a :class:`BPETokenizer` trained on the text and saved as ``OUT/tokenizer.json``.
+    for a BPE preset a :class:`BPETokenizer` trained on the text (:func:`~micrograd_plus.train.gpt.train`
+    saves it as ``OUT/tokenizer.json`` once the run's own checks have passed, so a ``--force`` run
+    that is then refused has not touched the old run's copy).
 
     A resumed run takes its tokenizer from its checkpoint, so this returns None then.
     """
@@ -59,10 +63,8 @@ def preset_tokenizer(preset, data, out_dir, resume, progress=True):
         raise DataError(f"--data {data}: the file is empty; there is nothing to train on")
     t0 = time.perf_counter()
     tok = BPETokenizer.train(text, preset.bpe_vocab_size, progress=None if progress else False)
-    Path(out_dir).expanduser().mkdir(parents=True, exist_ok=True)
-    tok.save(Path(out_dir) / "tokenizer.json")
     print(f"trained a {tok.vocab_size:,}-token BPE vocabulary in {time.perf_counter() - t0:.1f} s "
-          f"(saved {Path(out_dir) / 'tokenizer.json'})")
+          f"(to be saved as {Path(out_dir) / 'tokenizer.json'})")
     return tok
 
 
@@ -141,6 +143,10 @@ def optimizer_moments(path, model, train_config):
 
 
 def _export(args):
+    if args.format == "hf":
+        check_output_dir(args.out)
+    else:
+        check_output(args.out, args.force, inputs=[args.checkpoint], make_parents=True)
     model, tok, info = load_model(args.checkpoint)
     if args.format == "hf":
         out = export.export_hf(model, args.out, tokenizer=tok, force=args.force)
@@ -180,7 +186,7 @@ def word_token(tok, word):
 def _neighbours(args):
     if any(w == "" for w in args.words):
         raise ValueError("WORD must not be empty (a space is ' ', a line break '\\n')")
-    png = _check_png(args.png)
+    png = None if args.png is None else check_picture(args.png, args.force, "--png", inputs=[args.checkpoint])
     model, tok, _ = load_model(args.checkpoint)
     emb = np.asarray(model.transformer.wte.weight.data, dtype=np.float64)  # (V, C)
     if not 1 <= args.k <= tok.vocab_size - 1:
@@ -209,35 +215,11 @@ def _neighbours(args):
         neigh = "  ".join(f"{_show(tok.token_text(j)):>10} {s:+.2f}" for j, s in zip(row_i, row_s))
         print(f"  {_show(tok.token_text(i)):>10} -> {neigh}")
     if png:
-        _embedding_map(emb, tok, ids, png)
+        _embedding_map(emb, tok, ids, png, args.force)
     return 0
 
 
-def _check_png(png):
-    """``--png`` checked before any work: None, or a path ending in an image suffix (``.png`` added
-    if it has none, as matplotlib would) whose directory exists and that is not a directory."""
-    if png is None:
-        return None
-    path = Path(png).expanduser()
-    if path.is_dir():
-        raise IsADirectoryError(f"--png {png} is a directory, not an image file")
-    if path.suffix == "":
-        path = path.with_name(path.name + ".png")
-    if path.is_dir():
-        raise IsADirectoryError(f"--png {png}: {path} is a directory, not an image file")
-    _check_parent(f"--png {png}", path)
-    return path
-
-
-def _check_parent(flag, path):
-    """The directory ``path`` goes in must exist and be writable (checked before any work is done)."""
-    if not path.parent.is_dir():
-        raise NotADirectoryError(f"{flag}: {path.parent} is not an existing directory")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"{flag}: {path.parent} is not writable")
-
-
-def _embedding_map(emb, tok, ids, png):
+def _embedding_map(emb, tok, ids, png, force=False):
     """A PCA map of the embeddings: for a BPE model the whole-word tokens, for characters all of them."""
     from micrograd_plus.viz import pyplot, save_figure  # here only: matplotlib is slow to import, only --png needs it
 
@@ -258,29 +240,15 @@ def _embedding_map(emb, tok, ids, png):
     ax.set_xlim(xy[show, 0].min() * 1.1, xy[show, 0].max() * 1.1)
     ax.set_ylim(xy[show, 1].min() * 1.1, xy[show, 1].max() * 1.1)
     ax.set_title("token embeddings, first two principal components (red: the words looked up)")
-    save_figure(fig, png, dpi=120)  # whole or not at all
+    save_figure(fig, png, dpi=120, force=force)  # whole or not at all; an existing file only with --force
     print(f"saved {png}")
 
 
 # ---- bpe -----------------------------------------------------------------------------------
 
 
-def _check_out_file(out, force):
-    """``--out`` checked before training: not a directory, in an existing directory, and (without
-    ``--force``) not an existing file. Returns it as a Path (or None)."""
-    if out is None:
-        return None
-    path = Path(out).expanduser()
-    if path.is_dir():
-        raise IsADirectoryError(f"--out {out} is a directory; give the file name to save the tokenizer as")
-    _check_parent(f"--out {out}", path)
-    if path.exists() and not force:
-        raise FileExistsError(f"--out {out} already exists; choose another name or pass --force to replace it")
-    return path
-
-
 def _bpe(args):
-    out = _check_out_file(args.out, args.force)
+    out = None if args.out is None else check_output(args.out, args.force, inputs=[args.data])
     text, _ = load_corpus(args.data)
     if not text:
         raise ValueError(f"--data {args.data}: the file is empty; there is nothing to learn tokens from")
@@ -296,7 +264,8 @@ def _bpe(args):
     print("the longest tokens: " + ", ".join(repr(t) for t in sorted((tok.token_text(i) for i in range(256, tok.vocab_size)),
                                                                        key=len, reverse=True)[:8]))
     if out is not None:
-        tok.save(out)
+        with output_file(out, args.force, mode="w", inputs=[args.data]) as f:
+            json.dump(tok.to_dict(), f, ensure_ascii=False, indent=0)
         print(f"saved {out}")
     return 0
 

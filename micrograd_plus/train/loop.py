@@ -26,7 +26,8 @@ What makes it a tool and not a toy:
 * **Ctrl-C is a request, not an exception.** The first Ctrl-C sets a flag that the loop reads
   between steps (so it can never land half-way through an optimiser step or inside a compiled
   kernel); the run saves ``last.npz`` and returns ``interrupted=True`` (the CLI exits 130). A
-  second Ctrl-C aborts at once; the atomic writes still leave no half-written file.
+  second Ctrl-C aborts at once; the atomic writes still leave no half-written file. SIGTERM and
+  SIGHUP (``kill``, a closed terminal, a scheduler) are handled the same way (the CLI exits 143 / 129).
 * **The non-finite guard.** A NaN or infinite loss, or a weight that an update made NaN or
   infinite, stops the run with one line naming the step and the likely cause; no checkpoint is
   written after it, and no checkpoint is ever written holding a NaN, so the last one on disk is good.
@@ -44,7 +45,7 @@ import numpy as np
 
 from micrograd_plus.nn.utils import clip_grad_norm_
 from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
-from micrograd_plus.train.errors import CheckpointError, DivergedError
+from micrograd_plus.train.errors import CheckpointError, DivergedError, Terminated
 from micrograd_plus.train.progress import progress as progress_bar
 from micrograd_plus.train.rundir import BEST, LAST, RunDir
 
@@ -113,7 +114,8 @@ class TrainResult:
         model: the network after the last step taken.
         task: the :class:`Task` (its config, tokenizer, data...).
         step: optimiser steps taken in total; ``max_steps``: the run's length.
-        finished: all ``max_steps`` were taken; ``interrupted``: stopped by Ctrl-C.
+        finished: all ``max_steps`` were taken; ``interrupted``: stopped by Ctrl-C, SIGTERM or
+            SIGHUP (``signal``: which one's number, e.g. ``signal.SIGTERM``; None otherwise).
         evals: every evaluation row so far (over a resumed run's earlier part too).
         best_loss: the lowest ``task.best_metric`` seen (inf if none).
         step_losses: float32 array, the training loss of every step so far.
@@ -127,6 +129,7 @@ class TrainResult:
     max_steps: int = 0
     finished: bool = False
     interrupted: bool = False
+    signal: int = None
     evals: list = field(default_factory=list)
     best_loss: float = math.inf
     step_losses: np.ndarray = None
@@ -174,34 +177,43 @@ class TrainResult:
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
 
-class StopFlag:
-    """Turns the first Ctrl-C (SIGINT) into a request that the loop reads between steps.
+#: The signals a run treats as "stop at the next step boundary": Ctrl-C, SIGTERM, SIGHUP.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
-    The handler only sets :attr:`requested`: it never raises, so it cannot interrupt a compiled
-    kernel or an optimiser step half-way. A second Ctrl-C raises KeyboardInterrupt at once (a hard
-    abort; the atomic writes still leave no half-written file). Outside the main thread, where
-    Python cannot install signal handlers, it does nothing.
+
+class StopFlag:
+    """Turns the first Ctrl-C (SIGINT), SIGTERM or SIGHUP into a request that the loop reads between steps.
+
+    The handler only sets :attr:`requested` (and :attr:`signum`, which signal it was): it never
+    raises, so it cannot interrupt a compiled kernel or an optimiser step half-way. A second signal
+    raises at once (KeyboardInterrupt, or :class:`~micrograd_plus.train.errors.Terminated` for
+    SIGTERM/SIGHUP; a hard abort, the atomic writes still leave no half-written file). Outside the
+    main thread, where Python cannot install signal handlers, it does nothing.
     """
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signum = None
+        self._previous = {}
         self._enabled = threading.current_thread() is threading.main_thread()
 
     def _handler(self, signum, frame):
         if self.requested:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
         self.requested = True
+        self.signum = signum
 
     def __enter__(self):
         if self._enabled:
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handler)
         return self
 
     def __exit__(self, *exc):
         if self._enabled:
-            signal.signal(signal.SIGINT, self._previous)
+            for signum, previous in self._previous.items():
+                signal.signal(signum, previous)
         return False
 
 
@@ -415,12 +427,14 @@ def run(task, run_dir=None, stop_after=None, progress=None, log=print, on_phase=
     result.step = step
     result.finished = how == "finished"
     result.interrupted = how == "interrupted"
+    result.signal = stop.signum if result.interrupted else None
     result.evals = state["evals"]
     result.best_loss = state["best"]
     result.step_losses = np.asarray(state["step_losses"], dtype=np.float32)
     result.ms_per_step = float(np.median(step_ms)) if step_ms else math.nan
     if how != "finished":
-        what = "interrupted" if how == "interrupted" else f"stopped after {step} steps (--stop-after)"
+        what = (f"stopped after {step} steps (--stop-after)" if how != "interrupted" else "interrupted"
+                if stop.signum in (None, signal.SIGINT) else f"stopped by {signal.Signals(stop.signum).name}")
         saved = (f"saved {result.checkpoint}; continue with --resume --out {run_dir.path}" if result.checkpoint
                  else "nothing saved (no output directory)")
         write(f"{what} at step {step} of {task.max_steps}: {saved}")

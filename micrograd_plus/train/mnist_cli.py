@@ -13,7 +13,8 @@ Everything goes to --out (default runs/mnist): last.npz (the latest state, what 
 ckpt.npz (the lowest test loss), log.jsonl (a line per step and per epoch), curves.png (loss and
 accuracy), misclassified.png, and the experiments' pictures. A directory holding a run is never
 replaced without --force. Options not given come from the preset; the same seed gives the same
-numbers. Exit codes: 0 done, 2 bad input, 3 diverged (NaN loss), 130 Ctrl-C.
+numbers. Exit codes: 0 done, 2 bad input, 3 diverged (NaN loss), 130 Ctrl-C, 143
+SIGTERM, 129 SIGHUP (each saves last.npz first).
 """
 
 import argparse
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
                                     positive_int, probability)
-from micrograd_plus.train.errors import EXIT_INTERRUPTED, ConfigError
+from micrograd_plus.train.errors import ConfigError, exit_code_for_signal
 
 HELP = "train an MLP on MNIST handwritten digits (the main demo), with plots and experiments"
 
@@ -125,7 +126,7 @@ def _config_from_args(args, mnist):
 
 def run(args):
     """Train, plot, run experiments; returns the exit code (errors are reported by the CLI's main:
-    2 for bad input, 3 for a diverged loss; 130 after Ctrl-C)."""
+    2 for bad input, 3 for a diverged loss; 130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP)."""
     # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.train import mnist
 
@@ -139,12 +140,13 @@ def run(args):
             raise ConfigError(f"--resume continues the saved run exactly, but {', '.join(differ)} differ(s) from "
                               f"{out / mnist.CHECKPOINT_NAME}; drop those options (or choose another --out for "
                               "a new run)")
+    _check_pictures(args, out)
     if args.resume:
         config = None
     result = mnist.train(config, out_dir=out, resume=args.resume, force=args.force, stop_after=args.stop_after,
                          progress=False if args.no_progress else None)
     if not result.finished:
-        return EXIT_INTERRUPTED if result.interrupted else 0
+        return (exit_code_for_signal(result.signal or 2) if result.interrupted else 0)
 
     config = result.config
     print()
@@ -163,6 +165,22 @@ def run(args):
         except ImportError as exc:
             print(f"(no pictures: {exc}; pip install matplotlib)", file=sys.stderr)
     return 0
+
+
+#: The pictures a run draws into --out (curves, mistakes, and those of --experiments).
+PICTURES = ("curves.png", "misclassified.png", "first_layer_weights.png", "hidden_activations.png", "dreams.png",
+            "noise_confidence.png", "gd_vs_sgd.png")
+
+
+def _check_pictures(args, out):
+    """Before training: a picture the run would draw over a file already in --out that is not this
+    run's own (a fresh run without --force) is refused, and so is one that is a symbolic link."""
+    from micrograd_plus._plumbing.outputs import check_output  # light
+
+    for name in PICTURES:
+        path = out / name
+        if path.exists() or path.is_symlink():
+            check_output(path, force=args.force or args.resume, flag="--out")
 
 
 def _pictures(args, result, out, mnist):

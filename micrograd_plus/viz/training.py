@@ -37,14 +37,29 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path, dpi=100):
+def save_figure(fig, path, dpi=100, force=None, flag="--png"):
     """Lay out ``fig``, write it to ``path`` and close it. The format comes from the suffix
     (``.png``, ``.svg``, ``.pdf``; PNG if there is none), and the file appears whole or not at all
-    (:func:`~micrograd_plus._plumbing.atomic.atomic_write`); missing directories are made."""
+    (:func:`~micrograd_plus._plumbing.atomic.atomic_write`); missing directories are made.
+
+    ``force=None`` (a program saving its own figure) replaces a file at ``path``. A command passes
+    its ``--force`` (True or False) instead, and the figure is then written under the rule of
+    :mod:`micrograd_plus._plumbing.outputs`: an existing file is replaced only with ``force=True``, never
+    through a link, and never while another command writes it (``flag`` names the option in errors).
+    """
     fig.tight_layout()
-    with atomic_write(path) as f:
-        fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi)
-    pyplot().close(fig)
+    try:
+        fmt = Path(path).suffix.lstrip(".") or "png"
+        if force is None:
+            with atomic_write(path) as f:
+                fig.savefig(f, format=fmt, dpi=dpi)
+        else:
+            from micrograd_plus._plumbing.outputs import output_file  # light: the standard library only
+
+            with output_file(path, force, flag=flag, make_parents=True) as f:
+                fig.savefig(f, format=fmt, dpi=dpi)
+    finally:
+        pyplot().close(fig)
 
 
 def _finish(fig, path):

@@ -108,16 +108,18 @@ def test_export_refuses_to_overwrite_and_is_atomic(tmp_path, monkeypatch):
     def broken(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(export.safetensors.numpy, "save_file", broken)
+    files = sorted(p.name for p in out.iterdir())
+    monkeypatch.setattr(export.safetensors.numpy, "save", broken)
     with pytest.raises(OSError, match="disk full"):
         export.export_hf(_model(seed=1), out, force=True)
     assert (out / "model.safetensors").read_bytes() == before  # the old export is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]  # and no temporary left behind
+    assert sorted(p.name for p in out.iterdir()) == files
     monkeypatch.undo()
     export.export_hf(_model(seed=1), out, force=True)
     assert (out / "model.safetensors").read_bytes() != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]
-    with pytest.raises(FileExistsError, match="is a directory"):
+    with pytest.raises(IsADirectoryError, match="is a directory"):
         export.export_nanogpt(model, out, force=True)
 
 

@@ -69,12 +69,12 @@ def _assert_same_run(a, b):
     assert log_a == log_b
 
 
-def _ctrl_c_at(moment):
-    """An on_phase hook that sends this process a real SIGINT at ``(phase, step)``."""
+def _ctrl_c_at(moment, signum=signal.SIGINT):
+    """An on_phase hook that sends this process a real SIGINT (or ``signum``) at ``(phase, step)``."""
 
     def hook(phase, step, task):
         if (phase, step) == moment:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
 
     return hook
 
@@ -151,6 +151,27 @@ def test_mnist_resume_is_exact_after_ctrl_c_at_many_moments(tmp_path):
         result = _interrupted_run(start, resume, out, _moments(rng, 2, 8, [4, 8]))
         assert result.finished and result.step == 8
         _assert_same_run(tmp_path / "full", out)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_like_ctrl_c_and_resume_is_exact(tmp_path, text_file, signum):
+    """SIGTERM / SIGHUP at several moments of a step: the step finishes, last.npz holds it, the
+    result says which signal, and the run resumed after each ends bit for bit as one never stopped."""
+    quiet = dict(data=text_file, progress=False, log=None)
+    handler = signal.getsignal(signum)
+    gpt.train(MC, TC, out_dir=tmp_path / "full", **quiet)
+    out = tmp_path / "run"
+    moments = [("forward", 1), ("optimizer", 5), ("eval", 8)]
+    result = gpt.train(MC, TC, out_dir=out, on_phase=_ctrl_c_at(moments[0], signum), **quiet)
+    for moment in moments[1:] + [None]:
+        assert result.interrupted and result.signal == signum and not result.finished
+        _, meta = load_checkpoint(out / "last.npz")
+        assert meta["step"] == result.step  # saved where it stopped
+        hook = None if moment is None else _ctrl_c_at(moment, signum)
+        result = gpt.train(out_dir=out, resume=True, on_phase=hook, **quiet)
+    assert result.finished and result.signal is None
+    _assert_same_run(tmp_path / "full", out)
+    assert signal.getsignal(signum) == handler  # the run's handler is gone again
 
 
 def test_ctrl_c_inside_the_checkpoint_write_twice_aborts_and_leaves_the_old_file(tmp_path, monkeypatch):
