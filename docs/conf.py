@@ -44,6 +44,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "chapter_notebooks",     # docs/_ext: every chapter as a .ipynb, and a zip of them all
     "digit_weights",         # docs/_ext: chapter 7's interactive figure's weights, trained here
+    "ops_map",               # docs/_ext: the ops-map directive, every gradient rule's file and line
 ]
 
 # MathJax 3, bundled (docs/_static/mathjax, see its README.txt): TeX in, SVG out, every TeX

@@ -18,7 +18,7 @@ renamed there when complete, so an interrupted export never leaves a half-writte
 
 The names need no table: this library's GPT uses nanoGPT's names, which are Hugging Face's too.
 Two things do change on the way to Hugging Face: GPT-2's ``Conv1D`` stores the four block matrices
-transposed (:data:`~micrograd_plus.models.gpt.CONV1D_WEIGHTS`), and GPT-2 always has biases, so a
+transposed (:data:`~micrograd_plus.models.huggingface.CONV1D_WEIGHTS`), and GPT-2 always has biases, so a
 model trained without them gets zero biases (the same function).
 """
 
@@ -27,8 +27,8 @@ import json
 import numpy as np
 import safetensors.numpy
 
-from micrograd_plus.models.gpt import CONV1D_WEIGHTS
 from micrograd_plus._plumbing.outputs import check_output, output_file, write_files
+from micrograd_plus.models.huggingface import CONV1D_WEIGHTS
 
 __all__ = ["hf_config", "hf_state_dict", "hf_files", "export_hf", "nanogpt_model_args", "export_nanogpt"]
 

@@ -30,44 +30,42 @@ whole context's.
 Shapes, as in nanoGPT: B = batch size, T = sequence length (<= ``block_size``), C = ``n_embd``,
 nh = ``n_head``, hs = C // nh (the head size), V = ``vocab_size``.
 
-After the model, :func:`weight_table` counts a GPT's weights in the categories of
-3Blue1Brown's lesson on transformers (and reproduces GPT-3's famous 175,181,291,520). The file
-ends with the plumbing of reading GPT-2's files (config.json, safetensors, old names).
+The file ends at the model. Counting its weights in the categories of 3Blue1Brown's lesson
+(:func:`weight_table`, GPT-3's famous 175,181,291,520) is :mod:`micrograd_plus.models.counting_weights`;
+reading GPT-2's files (config.json, safetensors, old names) is :mod:`micrograd_plus.models.huggingface`.
+Both are imported here, so ``from micrograd_plus.models.gpt import weight_table`` works.
 """
 
-import json
-import textwrap
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import safetensors.numpy  # Hugging Face's weight files as numpy arrays: no torch, and no pickle
 
 from micrograd_plus import functional as F
 from micrograd_plus import nn
 from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus.data._files import DataError
+# Not the model, but imported by name from here too: counting its weights, reading GPT-2's files.
+from micrograd_plus.models.counting_weights import WeightRow, WeightTable, count_trainable, weight_table
+from micrograd_plus.models.huggingface import (CONV1D_WEIGHTS, defaults_used, gpt_config_fields, read_gpt2_config,
+                                               read_gpt2_weights, upgrade_state_dict)
 from micrograd_plus.random import get_generator
 from micrograd_plus._tensor import Tensor, no_grad
 
 __all__ = [
     "GPTConfig",
     "CausalSelfAttention",
+    "LayerNorm",
     "MLP",
     "Block",
     "KVCache",
     "GPT",
     "sample_next",
     "nearest_neighbours",
-    "upgrade_state_dict",
     "config_from_hf",
-    "CONV1D_WEIGHTS",
-    "WeightRow",
-    "WeightTable",
-    "weight_table",
-    "count_trainable",
     "GPT3_CONFIG",
-]
+]  # and, imported above from their own modules: weight_table, count_trainable, upgrade_state_dict, ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,6 +135,29 @@ class GPTConfig:
         return config_from_dict(cls, d)
 
 
+def config_from_hf(hf):
+    """A :class:`GPTConfig` from the dict of a Hugging Face GPT-2 ``config.json``: ``n_positions`` is
+    the context (``block_size``), GPT-2 always has biases, ``resid_pdrop`` becomes ``dropout``.
+    Settings this model does not have raise ValueError naming them
+    (:func:`~micrograd_plus.models.huggingface.gpt_config_fields`)."""
+    return GPTConfig(**gpt_config_fields(hf))
+
+
+GPT3_CONFIG = GPTConfig(
+    vocab_size=50_257,
+    block_size=2_048,
+    n_layer=96,
+    n_head=96,
+    n_embd=12_288,
+    dropout=0.0,
+    bias=True,
+    tie_weights=True,
+)
+"""GPT-3 (175B)'s architecture, as in Brown et al. 2020: 96 layers, 96 heads of 128, width 12,288,
+GPT-2's vocabulary of 50,257 tokens, context 2,048. Only for :func:`weight_table`: far too big to
+build here."""
+
+
 # --------------------------------------------------------------------------------------------
 # The layers
 # --------------------------------------------------------------------------------------------
@@ -189,10 +210,14 @@ class CausalSelfAttention(nn.Module):
     weight: the per-head Q, K and V matrices of the lesson stacked on top of each other); the heads
     attend independently, and a second Linear, ``c_proj``, mixes the heads' results back into width C.
 
+    ``forward`` holds the attention twice, as nanoGPT does: written out (scores, mask, softmax,
+    weighted sum) and as one call of the fused kernel, which training uses (``fused=True``).
+    The tests hold the two equal, forward and backward.
+
     Input ``x`` (B, T, C) -> output (B, T, C).
     """
 
-    def __init__(self, config, generator=None):
+    def __init__(self, config, generator=None, fused=True):
         super().__init__()
         self.n_head = config.n_head
         self.n_embd = config.n_embd
@@ -200,6 +225,8 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(C, 3 * C, bias=config.bias, generator=generator)  # C -> 3C: q, k, v of all heads
         self.c_proj = nn.Linear(C, C, bias=config.bias, generator=generator)  # C -> C: the output projection
         self.resid_dropout = nn.Dropout(config.dropout, generator=generator)
+        # nanoGPT's `self.flash`: True runs the fused kernel, False the lines written out in forward
+        self.fused = fused
 
     def qkv(self, x):
         """Queries, keys and values of every head: ``x`` (B, T, C) -> three (B, nh, T, hs) tensors."""
@@ -215,21 +242,50 @@ class CausalSelfAttention(nn.Module):
         """``x`` (B, T, C) -> (B, T, C). With a :class:`KVCache`, ``x`` holds only the new
         positions; the cached earlier ones are attended to as well, and the new ones are added."""
         B, T, C = x.shape
-        if kv_cache is None:
-            # Training and plain evaluation: the lines of qkv() and of the branch below -- split
-            # into heads, softmax(q kᵀ / sqrt(hs)) v under the causal mask, heads side by side
-            # again -- as one node of the graph, which spares their backward's memory traffic
-            # (see F.causal_self_attention; same numbers, bit for bit).
+        if self.fused and kv_cache is None:
+            # Training and plain evaluation: every line of the branch below as one node of the
+            # graph, on the attention kernels (micrograd_plus/kernels/attention.py). They read
+            # each head's q, k, v where c_attn wrote them and never build the (T, T) scores of
+            # all heads at once, which spares the memory traffic of the ops and their backward.
             y = F.causal_self_attention(self.c_attn(x), self.n_head)  # (B, T, 3C) -> (B, T, C)
         else:
+            # The attention written out: softmax(q kᵀ / sqrt(hs) + causal mask) v, each head alone.
             q, k, v = self.qkv(x)  # (B, nh, T, hs) each
-            T_past = kv_cache.length
-            k, v = kv_cache.append(k, v)  # (B, nh, T_past + T, hs): the earlier positions' too
-            # new position t (T_past + t overall) may look at keys 0 .. T_past + t
-            mask = None if T == 1 else np.tril(np.ones((T, T_past + T), dtype=bool), k=T_past)  # (T, T_past + T)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+            T_past = 0
+            if kv_cache is not None:  # sampling: the earlier positions' keys and values too
+                T_past = kv_cache.length
+                k, v = kv_cache.append(k, v)  # (B, nh, T_past + T, hs)
+            scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))  # (B, nh, T, T_past + T)
+            # query t (T_past + t overall) may look at keys 0 .. T_past + t, never a later one
+            future = np.triu(np.ones((T, T_past + T), dtype=bool), k=T_past + 1)  # (T, T_past + T)
+            scores = scores.masked_fill(future, -np.inf)  # e^-inf = 0: no weight on the future
+            att = F.softmax(scores, dim=-1)  # (B, nh, T, T_past + T): each row sums to 1
+            y = att @ v  # (B, nh, T, hs): each query's weighted average of the values
             y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, nh, hs) -> (B, T, C): the heads side by side
         return self.resid_dropout(self.c_proj(y))  # (B, T, C)
+
+
+class LayerNorm(nn.LayerNorm):
+    """:class:`nn.LayerNorm` (gain, and a bias unless ``bias=False``), with its formula written out.
+
+    Each position's vector of C numbers is shifted to mean 0 and scaled to variance 1, then
+    multiplied by a learned gain and shifted by a learned bias. ``fused=True`` runs the LayerNorm
+    kernel (micrograd_plus/kernels/layer_norm.py: one pass forward, one backward); ``False`` the
+    lines below. The tests hold them equal. Input (B, T, C) -> output (B, T, C).
+    """
+
+    def __init__(self, ndim, bias, fused=True):
+        super().__init__(ndim, bias=bias)
+        self.fused = fused
+
+    def forward(self, x):
+        if self.fused:
+            return super().forward(x)  # (B, T, C), on the kernel
+        mean = x.mean(dim=-1, keepdim=True)  # (B, T, 1)
+        var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)  # (B, T, 1): the biased variance, as PyTorch's
+        y = (x - mean) / (var + self.eps).sqrt()  # (B, T, C): mean 0, variance 1 at each position
+        y = y * self.weight  # (B, T, C) * (C,): the gain
+        return y if self.bias is None else y + self.bias  # (B, T, C)
 
 
 class MLP(nn.Module):
@@ -264,11 +320,11 @@ class Block(nn.Module):
     stacks train.
     """
 
-    def __init__(self, config, generator=None):
+    def __init__(self, config, generator=None, fused=True):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config, generator=generator)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias, fused=fused)
+        self.attn = CausalSelfAttention(config, generator=generator, fused=fused)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias, fused=fused)
         self.mlp = MLP(config, generator=generator)
 
     def forward(self, x, kv_cache=None):
@@ -299,6 +355,10 @@ class GPT(nn.Module):
     Args:
         config: a :class:`GPTConfig`.
         generator: numpy Generator or int seed for the initial weights (and dropout masks).
+        fused: True (the default) runs attention, LayerNorm and the loss on the library's fused
+            kernels; False runs the same formulas written out in this file as ordinary ops
+            (slower, and what to read or step through in a debugger). The results agree to
+            rounding; the tests hold them equal in float64, forward and backward.
 
     Initialisation follows GPT-2: every weight matrix and embedding ~ N(0, 0.02^2), biases 0,
     LayerNorm gains 1, and the two matrices that write into the residual stream in each block
@@ -306,19 +366,20 @@ class GPT(nn.Module):
     variance does not grow with depth (2 * n_layer additions).
     """
 
-    def __init__(self, config, generator=None):
+    def __init__(self, config, generator=None, fused=True):
         super().__init__()
         if not isinstance(config, GPTConfig):
             raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
         g = get_generator(generator)
         self.config = config
+        self.fused = fused
         C = config.n_embd
         self.transformer = nn.Module()  # only a named container (nanoGPT's ModuleDict): never called
         self.transformer.wte = nn.Embedding(config.vocab_size, C, generator=g)  # (V, C)
         self.transformer.wpe = nn.Embedding(config.block_size, C, generator=g)  # (block_size, C)
         self.transformer.drop = nn.Dropout(config.dropout, generator=g)
-        self.transformer.h = nn.ModuleList([Block(config, generator=g) for _ in range(config.n_layer)])
-        self.transformer.ln_f = nn.LayerNorm(C, bias=config.bias)
+        self.transformer.h = nn.ModuleList([Block(config, generator=g, fused=fused) for _ in range(config.n_layer)])
+        self.transformer.ln_f = LayerNorm(C, bias=config.bias, fused=fused)
         self.lm_head = nn.Linear(C, config.vocab_size, bias=False, generator=g)  # weight (V, C)
         if config.tie_weights:
             self.transformer.wte.weight = self.lm_head.weight  # one matrix: embedding and unembedding
@@ -392,10 +453,24 @@ class GPT(nn.Module):
             targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
             if targets.shape != logits.shape[:2]:
                 raise ValueError(f"targets shape {targets.shape} does not match idx shape {logits.shape[:2]}")
+            loss = self.loss(logits, targets)  # scalar
+        return logits, loss
+
+    def loss(self, logits, targets):
+        """The mean cross-entropy of the true next tokens: logits (B, T, V), int targets (B, T) -> scalar.
+
+        ``fused`` runs the cross-entropy kernel (micrograd_plus/kernels/cross_entropy.py: softmax,
+        log and the pick of the target in one pass over each row); otherwise the lines below.
+        A target of -100 (PyTorch's ``ignore_index``) is left out of the mean.
+        """
+        if self.fused:
             V = logits.shape[-1]
             # 2-D, so that T == V is not mistaken for PyTorch's (N, C, L) layout (see F.cross_entropy)
-            loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))  # (B*T, V), (B*T,) -> scalar
-        return logits, loss
+            return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))  # (B*T, V), (B*T,) -> scalar
+        logp = F.log_softmax(logits, dim=-1)  # (B, T, V): log-probabilities of every token
+        keep = targets != -100  # (B, T)
+        picked = logp.gather(-1, np.where(keep, targets, 0)[..., None])  # (B, T, 1): log p(true next token)
+        return -(picked.squeeze(-1) * keep).sum() / keep.sum()  # scalar
 
     def load_state_dict(self, state_dict, strict=True):
         """Load weights; names from older checkpoints of this library (``blocks.0.attn...``,
@@ -426,42 +501,18 @@ class GPT(nn.Module):
         Returns:
             a :class:`GPT` in eval mode.
         """
-        path = Path(path).expanduser()
-        config_file = path / "config.json"
-        if path.is_file():
-            raise NotADirectoryError(f"{path} is a file; GPT.from_pretrained expects a Hugging Face GPT-2 model "
-                                     "directory (config.json + model.safetensors)")
-        if not path.is_dir():
-            raise FileNotFoundError(f"model directory not found: {path}")
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{path}: no config.json file (expected a Hugging Face GPT-2 model directory)")
-        hf = _read_json(config_file, dict, "an object of settings")
+        hf = read_gpt2_config(path)  # config.json's settings, a dict
         try:
             config = config_from_hf(hf)
         except ValueError as exc:
-            raise DataError(f"{config_file}: {exc}") from None
-        arrays = _read_safetensors(path)
-        state = {}
-        for name, value in arrays.items():
-            name = name[len("transformer."):] if name.startswith("transformer.") else name
-            if name.endswith((".attn.bias", ".attn.masked_bias")) and value.ndim != 1:
-                continue  # old files store the causal mask as a buffer; it is not a weight
-            if name.endswith(CONV1D_WEIGHTS):
-                value = value.T  # Conv1D (in, out) -> Linear (out, in)
-            state[name if name == "lm_head.weight" else "transformer." + name] = value
-        for name, value in state.items():
-            if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
-                raise DataError(f"{path}/model.safetensors: tensor {name!r} has dtype {value.dtype}, not a number type")
-            if value.size and not np.isfinite(value).all():
-                raise DataError(f"{path}/model.safetensors: tensor {name!r} holds NaN or inf values")
+            raise DataError(f"{Path(path).expanduser() / 'config.json'}: {exc}") from None
+        state = read_gpt2_weights(path)  # {our name: numpy array}, the Conv1D matrices transposed
         model = cls(config, generator=0).to(dtype)
         try:
             model.load_state_dict({k: np.ascontiguousarray(v, dtype=dtype) for k, v in state.items()})
         except ValueError as exc:
-            absent = [k for k in HF_DEFAULTS if k not in hf]
-            hint = (f" (config.json lacks {', '.join(absent)}, so GPT-2's default "
-                    f"{', '.join(f'{k}={HF_DEFAULTS[k]}' for k in absent)} was used)" if absent else "")
-            raise DataError(f"{path}: the weights in model.safetensors do not fit its config.json{hint}: {exc}") from None
+            raise DataError(f"{Path(path).expanduser()}: the weights in model.safetensors do not fit its config.json"
+                            f"{defaults_used(hf)}: {exc}") from None
         model.eval()
         return model
 
@@ -620,327 +671,3 @@ def nearest_neighbours(embeddings, queries, k=5):
     sims[np.arange(q.size), q] = -np.inf  # a token is not its own neighbour
     order = np.argsort(-sims, axis=1, kind="stable")[:, :k]  # (Q, k)
     return order, np.take_along_axis(sims, order, axis=1)
-
-
-# --------------------------------------------------------------------------------------------
-# Counting weights
-# --------------------------------------------------------------------------------------------
-
-
-GPT3_CONFIG = GPTConfig(
-    vocab_size=50_257,
-    block_size=2_048,
-    n_layer=96,
-    n_head=96,
-    n_embd=12_288,
-    dropout=0.0,
-    bias=True,
-    tie_weights=True,
-)
-"""GPT-3 (175B)'s architecture, as in Brown et al. 2020: 96 layers, 96 heads of 128, width 12,288,
-GPT-2's vocabulary of 50,257 tokens, context 2,048. Only for :func:`weight_table`: far too big to
-build here."""
-
-
-@dataclass(frozen=True)
-class WeightRow:
-    """One line of :func:`weight_table`: a category of weight matrices.
-
-    Attributes:
-        category: the lesson's name for it ("Embedding", "Key", ...).
-        matrices: how many separate matrices of this kind there are.
-        shape: (rows, columns) of one matrix.
-        weights: total number of weights, ``matrices * rows * columns``.
-        formula: how ``weights`` was computed, in the config's symbols.
-    """
-
-    category: str
-    matrices: int
-    shape: tuple
-    weights: int
-    formula: str
-
-
-@dataclass(frozen=True)
-class WeightTable:
-    """What :func:`weight_table` returns: the category table plus the true parameter count.
-
-    Attributes:
-        config: the :class:`GPTConfig` counted.
-        rows: one :class:`WeightRow` per category, in the lesson's order.
-        total_weights: sum of the rows' weights.
-        total_matrices: sum of the rows' matrix counts.
-        trainable: the real number of trainable numbers in :class:`GPT` built from ``config``
-            (``sum(p.size for p in GPT(config).parameters())``).
-        trainable_parts: ``trainable`` broken down into named parts.
-        left_out: sentences saying what the category table does not count (or counts twice).
-    """
-
-    config: GPTConfig
-    rows: tuple
-    total_weights: int
-    total_matrices: int
-    trainable: int
-    trainable_parts: dict
-    left_out: tuple
-
-    def row(self, category):
-        """The :class:`WeightRow` named ``category``."""
-        for r in self.rows:
-            if r.category == category:
-                return r
-        raise KeyError(f"no category {category!r}; have {[r.category for r in self.rows]}")
-
-    def __str__(self):
-        head = f"{'category':<16}{'matrices':>10}  {'each matrix':>18}{'weights':>20}"
-        lines = [head, "-" * len(head)]
-        for r in self.rows:
-            shape = f"{r.shape[0]:,} x {r.shape[1]:,}"
-            lines.append(f"{r.category:<16}{r.matrices:>10,}  {shape:>18}{r.weights:>20,}")
-        lines.append("-" * len(head))
-        lines.append(f"{'total':<16}{self.total_matrices:>10,}  {'':>18}{self.total_weights:>20,}")
-        lines.append("")
-        lines.append(f"trainable parameters of this model: {self.trainable:,}")
-        for name, n in self.trainable_parts.items():
-            lines.append(f"  {name:<58}{n:>18,}")
-        lines.append("")
-        lines.append("what the category table leaves out:")
-        for note in self.left_out:
-            lines.append(textwrap.fill(note, width=96, initial_indent="  - ", subsequent_indent="    "))
-        return "\n".join(lines)
-
-
-def count_trainable(config):
-    """The number of trainable numbers in ``GPT(config)``, broken into parts, without building it.
-
-    Returns ``(total, parts)`` where ``parts`` is a dict from a description to a count. It follows
-    the model's layout exactly: token and position embeddings; per block two LayerNorms, the fused
-    query/key/value Linear (C -> 3C), the attention output Linear (C -> C), the MLP's up (C -> 4C)
-    and down (4C -> C) Linears; a final LayerNorm; and an unembedding (C -> V, no bias) unless tied.
-    """
-    V, L, C, S = config.vocab_size, config.n_layer, config.n_embd, config.block_size
-    ln_params = 2 * C if config.bias else C  # gain (and bias) of one LayerNorm
-    parts = {
-        "token embedding (V x C)": V * C,
-        "position embeddings (block_size x C)": S * C,
-        "attention Q, K, V, output matrices (4 C x C per layer)": L * 4 * C * C,
-        "MLP up and down matrices (8 C x C per layer)": L * 8 * C * C,
-        "LayerNorm gains" + (" and biases" if config.bias else "") + " (2 per layer + final)": (2 * L + 1)
-        * ln_params,
-    }
-    if config.bias:
-        # c_attn 3C, attn c_proj C, mlp c_fc 4C, mlp c_proj C
-        parts["Linear biases (9 C per layer)"] = L * 9 * C
-    if not config.tie_weights:
-        parts["unembedding (V x C, not tied)"] = V * C
-    return sum(parts.values()), parts
-
-
-def weight_table(config):
-    """Count a GPT's weights the way 3Blue1Brown's lessons do, and the way the model really is.
-
-    3Blue1Brown's lesson groups GPT-3's weights into eight kinds of matrix, and counts each attention head's
-    query, key and value maps as separate (d_head x d_model) matrices, and each layer's output
-    map (all heads' value-up projections side by side) as one (d_model x d_model) matrix:
-
-    ================  ===========================  ==================================
-    category          matrices                     each matrix
-    ================  ===========================  ==================================
-    Embedding         1                            V x C (a row per token)
-    Key               n_layer * n_head             D x C
-    Query             n_layer * n_head             D x C
-    Value             n_layer * n_head             D x C
-    Output            n_layer                      C x C
-    Up-projection     n_layer                      4C x C
-    Down-projection   n_layer                      C x 4C
-    Unembedding       1                            V x C
-    ================  ===========================  ==================================
-
-    For GPT-3 (:data:`GPT3_CONFIG`) that is exactly 175,181,291,520 weights in 27,938 matrices.
-
-    Args:
-        config: a :class:`GPTConfig` (it need not be small: nothing is allocated).
-
-    Returns:
-        A :class:`WeightTable`; ``print(table)`` shows it. Besides the categories it carries the
-        true trainable count of :class:`GPT` (``table.trainable``, equal to
-        ``sum(p.size for p in GPT(config).parameters())``) and notes on what the categories leave out.
-    """
-    V, L, H, C = config.vocab_size, config.n_layer, config.n_head, config.n_embd
-    D = config.head_size
-    rows = (
-        WeightRow("Embedding", 1, (V, C), V * C, "vocab_size * n_embd"),
-        WeightRow("Key", L * H, (D, C), L * H * D * C, "n_layer * n_head * head_size * n_embd"),
-        WeightRow("Query", L * H, (D, C), L * H * D * C, "n_layer * n_head * head_size * n_embd"),
-        WeightRow("Value", L * H, (D, C), L * H * D * C, "n_layer * n_head * head_size * n_embd"),
-        WeightRow("Output", L, (C, C), L * C * C, "n_layer * n_embd * n_embd"),
-        WeightRow("Up-projection", L, (4 * C, C), L * 4 * C * C, "n_layer * 4 n_embd * n_embd"),
-        WeightRow("Down-projection", L, (C, 4 * C), L * C * 4 * C, "n_layer * n_embd * 4 n_embd"),
-        WeightRow("Unembedding", 1, (V, C), V * C, "vocab_size * n_embd"),
-    )
-    trainable, parts = count_trainable(config)
-    left_out = [
-        f"position embeddings: {config.block_size:,} learned vectors of {C:,} "
-        f"({config.block_size * C:,} weights)",
-        f"LayerNorm gains{' and biases' if config.bias else ''}: {2 * L + 1} LayerNorms of {C:,} "
-        f"({parts[next(k for k in parts if k.startswith('LayerNorm'))]:,} numbers)",
-    ]
-    if config.bias:
-        left_out.append(f"bias vectors of every Linear layer ({L * 9 * C:,} numbers)")
-    if config.tie_weights:
-        left_out.append(
-            f"nothing is missing for the unembedding, but it is counted twice: this model uses the "
-            f"embedding matrix again as its unembedding (tied weights), so {V * C:,} weights are shared"
-        )
-    left_out.append(
-        "the grouping differs from the code, not the count: the model keeps each layer's Q, K and V "
-        "for all heads in one fused (3C x C) matrix"
-    )
-    return WeightTable(
-        config=config,
-        rows=rows,
-        total_weights=sum(r.weights for r in rows),
-        total_matrices=sum(r.matrices for r in rows),
-        trainable=trainable,
-        trainable_parts=parts,
-        left_out=tuple(left_out),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Reading GPT-2's files: the plumbing of GPT.load_state_dict and GPT.from_pretrained
-# --------------------------------------------------------------------------------------------
-
-
-def upgrade_state_dict(state_dict, config=None):
-    """Translate a state dict's names to today's: ``{name: array}`` -> a new dict.
-
-    * This library's checkpoints before the nanoGPT names: ``wte.weight`` -> ``transformer.wte.weight``
-      (also ``wpe``, ``ln_f``), ``blocks.3.attn.c_attn.weight`` -> ``transformer.h.3.attn.c_attn.weight``.
-    * A tied model lists its one matrix once, as ``transformer.wte.weight``; a state dict that also
-      has ``lm_head.weight`` (PyTorch's state dicts list a shared tensor under both names) has it
-      dropped when it is the same matrix, and refused when it is not.
-
-    Args:
-        state_dict: ``{name: numpy array or Tensor}``.
-        config: the :class:`GPTConfig` of the model it is for (its ``tie_weights`` matters).
-    """
-    out = {}
-    for name, value in state_dict.items():
-        if name.startswith("blocks."):
-            name = "transformer.h." + name[len("blocks."):]
-        elif name.split(".", 1)[0] in ("wte", "wpe", "ln_f"):
-            name = "transformer." + name
-        out[name] = value
-    if config is not None and config.tie_weights and "lm_head.weight" in out:
-        head = out.pop("lm_head.weight")
-        wte = out.setdefault("transformer.wte.weight", head)
-        if not np.array_equal(np.asarray(getattr(wte, "data", wte)), np.asarray(getattr(head, "data", head))):
-            raise ValueError("the model ties lm_head.weight to transformer.wte.weight, but the state dict "
-                             "has two different matrices for them (load it into a GPTConfig(tie_weights=False))")
-    return out
-
-
-#: GPT-2's four matrices per block that Hugging Face stores as Conv1D, (in, out): transposed on the
-#: way in and out (nanoGPT's ``from_pretrained`` transposes the same four).
-CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-
-#: Hugging Face's names for the activation -> our ``gelu_approximate``.
-_HF_GELU = {"gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu_fast": "tanh", "gelu": "none"}
-
-
-#: GPT-2 small's settings: what Hugging Face's ``GPT2Config`` uses for a key ``config.json`` lacks.
-HF_DEFAULTS = {"vocab_size": 50257, "n_positions": 1024, "n_embd": 768, "n_layer": 12, "n_head": 12}
-
-
-def _hf_field(hf, key, kind, default):
-    """``hf[key]`` checked to be a ``kind`` (int: a whole number, not a bool; float: any number;
-    bool; str); ``default`` when absent. Raises ValueError naming the key."""
-    value = hf.get(key, default)
-    if kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, kind)
-    if not ok:
-        raise ValueError(f"{key!r} is {value!r}, not {'an' if kind is int else 'a'} {kind.__name__}")
-    return kind(value)
-
-
-def config_from_hf(hf):
-    """A :class:`GPTConfig` from the dict of a Hugging Face GPT-2 ``config.json``.
-
-    ``n_positions`` is the context (``block_size``); GPT-2 always has biases; ``resid_pdrop``
-    becomes ``dropout``. Settings this model does not have (a different MLP width, LayerNorm
-    epsilon or attention scaling) raise ValueError naming them rather than load a different model.
-    """
-    if not isinstance(hf, dict):
-        raise ValueError(f"expected a JSON object of settings, got a {type(hf).__name__}")
-    if hf.get("model_type", "gpt2") != "gpt2":
-        raise ValueError(f"model_type is {hf.get('model_type')!r}; only 'gpt2' models can be read")
-    act = _hf_field(hf, "activation_function", str, "gelu_new")
-    if act not in _HF_GELU:
-        raise ValueError(f"activation_function {act!r} is not a GELU this model has (one of {sorted(_HF_GELU)})")
-    sizes = {key: _hf_field(hf, key, int, default) for key, default in HF_DEFAULTS.items()}
-    n_embd = sizes["n_embd"]
-    unsupported = {
-        "n_inner": (hf.get("n_inner"), (None, 4 * n_embd)),
-        "layer_norm_epsilon": (hf.get("layer_norm_epsilon", 1e-5), (1e-5,)),
-        "scale_attn_weights": (hf.get("scale_attn_weights", True), (True,)),
-        "scale_attn_by_inverse_layer_idx": (hf.get("scale_attn_by_inverse_layer_idx", False), (False,)),
-        "reorder_and_upcast_attn": (hf.get("reorder_and_upcast_attn", False), (False,)),
-    }
-    for key, (value, allowed) in unsupported.items():
-        if value not in allowed:
-            raise ValueError(f"{key}={value!r} is not supported (this GPT has {allowed[-1]!r})")
-    return GPTConfig(
-        vocab_size=sizes["vocab_size"],
-        block_size=sizes["n_positions"],
-        n_layer=sizes["n_layer"],
-        n_head=sizes["n_head"],
-        n_embd=n_embd,
-        dropout=_hf_field(hf, "resid_pdrop", float, 0.0),
-        bias=True,
-        tie_weights=_hf_field(hf, "tie_word_embeddings", bool, True),
-        gelu_approximate=_HF_GELU[act],
-    )
-
-
-def _read_json(path, kind, what):
-    """The JSON in ``path``, checked to be a ``kind`` (dict/list); DataError naming the file if not."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(value, kind):
-        kind_name = {list: "array", dict: "object", str: "string", type(None): "null"}.get(type(value), "number")
-        raise DataError(f"{path}: expected {what}, got a JSON {kind_name}")
-    return value
-
-
-def _read_safetensors(path):
-    """Every array of ``model.safetensors`` in ``path`` (or of the shards its index lists)."""
-    single, index = path / "model.safetensors", path / "model.safetensors.index.json"
-    if single.is_file():
-        files = [single]
-    elif index.is_file():
-        weight_map = _read_json(index, dict, "an object with a 'weight_map'").get("weight_map")
-        if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(f, str) for f in weight_map.values()):
-            raise DataError(f"{index}: 'weight_map' is missing or not an object of tensor name -> file name")
-        files = [path / f for f in sorted(set(weight_map.values()))]
-        for f in files:
-            if not f.is_file():
-                raise FileNotFoundError(f"{f}: not found (a shard that {index.name} lists)")
-    elif (path / "pytorch_model.bin").is_file():
-        raise DataError(f"{path} has only pytorch_model.bin, a pickle (opening one can run code); save the model "
-                         "with safetensors instead: model.save_pretrained(dir, safe_serialization=True)")
-    else:
-        raise FileNotFoundError(f"{path}: no model.safetensors file")
-    arrays = {}
-    for f in files:
-        try:
-            arrays.update(safetensors.numpy.load_file(f))
-        except Exception as exc:  # safetensors raises its own error types for damaged or odd files
-            raise DataError(f"{f}: cannot be read as safetensors ({type(exc).__name__}: {exc})") from None
-    return arrays
