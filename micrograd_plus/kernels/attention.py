@@ -96,39 +96,7 @@ _matmul = importlib.import_module("micrograd_plus.kernels.matmul")
 _THREADS_MIN = 1_000_000
 
 # --------------------------------------------------------------------------------------------
-# Checking arguments
-# --------------------------------------------------------------------------------------------
-
-
-def _check_qkv(q, k, v, scale, names=("q", "k", "v")):
-    """Validate q, k, v (and the scale); return them as C-contiguous arrays and the scale's value.
-
-    Raises a ``TypeError`` naming the dtypes or a ``ValueError`` naming the shapes when they are
-    not float32/float64 arrays of one shape (B, H, T, D) and one dtype.
-    """
-    arrays = [np.asarray(a) for a in (q, k, v)]
-
-    def described():
-        return ", ".join(f"{n}: {a.shape} {a.dtype}" for n, a in zip(names, arrays))
-
-    for name, a in zip(names, arrays):
-        if a.dtype not in (np.float32, np.float64):
-            raise TypeError(f"attention needs float32 or float64 arrays, got {described()}")
-        if a.ndim != 4:
-            raise ValueError(f"attention needs 4-D arrays of shape (B, H, T, D); {name} is "
-                             f"{a.ndim}-D ({described()})")
-    if len({a.dtype for a in arrays}) != 1:
-        raise TypeError(f"attention needs one dtype for all arrays, got {described()}")
-    if len({a.shape for a in arrays}) != 1:
-        raise ValueError(f"attention needs one shape (B, H, T, D) for all arrays, got {described()}")
-    scale = float(scale)
-    if not np.isfinite(scale):
-        raise ValueError(f"attention scale must be finite, got {scale}")
-    return [np.ascontiguousarray(a) for a in arrays], scale
-
-
-# --------------------------------------------------------------------------------------------
-# The plain-numpy definitions
+# The plain-numpy definitions, then the public functions
 # --------------------------------------------------------------------------------------------
 
 
@@ -173,6 +141,164 @@ def attention_backward_reference(dout, q, k, v, out, stats, scale, causal=True):
     return dq, dk, dv
 
 
+def attention_qkv_forward_reference(qkv, n_head, scale, causal=True):
+    """Attention from the packed layout, in numpy: :func:`split_heads`, then
+    :func:`attention_forward_reference`, then :func:`merge_heads`. Returns ``(y, p)``: y (B, T, C),
+    the probabilities p (B, nh, T, T)."""
+    x, _ = _check_packed(qkv, n_head, "attention_qkv_forward")
+    out, p = attention_forward_reference(*split_heads(x, int(n_head)), scale, causal)
+    return merge_heads(out), p
+
+
+def attention_qkv_backward_reference(dy, qkv, n_head, stats, scale, causal=True):
+    """The gradient dL/dqkv (B, T, 3C) given dy = dL/dy (B, T, C), in numpy:
+    :func:`attention_backward_reference` on the heads, whose three gradients are laid side by side
+    as qkv's columns are."""
+    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_backward")
+    g = _check_dy(dy, x, (B, T, C), "attention_qkv_backward")
+    p = _check_stats(stats, x, (B, nh, T), "attention_qkv_backward")
+    return _backward_by_heads(attention_backward_reference, g, x, nh, p, scale, causal)
+
+
+def attention_forward(q, k, v, scale, causal=True):
+    """Fused attention forward: ``(out, stats)`` for q, k, v of shape (B, H, T, D).
+
+    Computes the same ``out`` (B, H, T, D) as :func:`attention_forward_reference`, in the dtype of
+    the inputs (float32 or float64; any strides). ``stats`` is the probability matrix the backward
+    needs, (B, H, T, Tc) with its columns padded (see the module docstring). ``causal=False`` runs
+    the same kernel over every key instead of the lower triangle. Sequences shorter than one
+    block of 6 queries (T < 6) go to the numpy reference, whose ``stats`` is (B, H, T, T).
+    """
+    (q, k, v), scale = _check_qkv(q, k, v, scale)
+    B, H, T, D = q.shape
+    Tc = _stats_columns(T)
+    if q.size == 0:
+        return np.zeros_like(q), np.zeros((B, H, T, Tc), dtype=q.dtype)
+    if T < MR:  # shorter than one block of queries: a few microseconds of numpy
+        return _quietly(attention_forward_reference, q, k, v, scale, causal)
+    # NaN or inf anywhere, or scores that might overflow (|S| <= scale sum|q| sum|k|): numpy's
+    # definition decides where they go (see the module docstring). |O| <= max |v| needs no bound.
+    b_q, b_k, b_v = _bounds(q, k, v)
+    if not _fast_path_is_exact(b_q, b_k, b_v, products=[(b_q, b_k), (abs(scale), b_q, b_k)],
+                               limit=float(np.finfo(q.dtype).max)):
+        return _quietly(attention_forward_reference, q, k, v, scale, causal)
+    vbytes, nv = _blocking()
+    Dc = _whole_vectors(D, vbytes // q.itemsize)
+    out, p = np.empty((B * H, T, Dc), q.dtype), np.empty((B * H, T, Tc), q.dtype)
+    heads = _layout(T * Dc, 0, Dc, 1)  # (B*H, T, Dc): head after head, rows Dc apart
+    _run_forward(_heads(q, Dc), _heads(k, Dc), _heads(v, Dc), _NO_PARTS, heads, heads, B * H, T, Dc, scale, causal,
+                 out, p, vbytes, nv)
+    return _unpadded(out, D).reshape(B, H, T, D), p.reshape(B, H, T, Tc)
+
+
+def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
+    """Fused attention backward: ``(dq, dk, dv)``, each (B, H, T, D), given ``dout = dL/dout``.
+
+    ``stats`` comes from :func:`attention_forward` (or the reference's ``p``); ``out`` is not
+    needed because ``stats`` holds P itself. ``causal`` must match the forward call. As in the
+    forward, T < 6 goes to the numpy reference.
+    """
+    (q, k, v), scale = _check_qkv(q, k, v, scale)
+    dout = _check_like(dout, q, "dout")
+    B, H, T, D = q.shape
+    Tc = _stats_columns(T)
+    p = _check_stats(stats, q, (B, H, T), "attention backward")
+    if q.size == 0:
+        return np.zeros_like(q), np.zeros_like(q), np.zeros_like(q)
+    if T < MR:
+        return _quietly(attention_backward_reference, dout, q, k, v, out, p, scale, causal)
+    # The kernels skip the masked entries of dP = dO Vᵀ, which numpy computes and multiplies by
+    # P's zeros: exact only if nothing can overflow. With 0 <= P <= 1:  |dP| <= sum|dO| sum|V|,
+    # |dS| <= 2 max|dP| (and the kernel's dS * scale), |dQ| <= max|dS| sum|K| scale,
+    # |dK| <= max|dS| sum|Q| scale, |dV| <= sum|dO|.
+    b_dout, b_q, b_k, b_v, b_p = _bounds(dout, q, k, v, p)
+    s = abs(scale)
+    products = [(2.0, b_dout, b_v), (2.0, b_dout, b_v, s), (2.0, b_dout, b_v, b_k, s), (2.0, b_dout, b_v, b_q, s)]
+    if not _fast_path_is_exact(b_dout, b_q, b_k, b_v, b_p, products=products,
+                               limit=float(np.finfo(q.dtype).max)):
+        return _quietly(attention_backward_reference, dout, q, k, v, out, stats, scale, causal)
+    if p.shape[3] != Tc:  # the reference's P (B, H, T, T): pad its columns with zeros
+        padded = np.zeros((B, H, T, Tc), dtype=q.dtype)
+        padded[..., :T] = p
+        p = padded
+    p = np.ascontiguousarray(p).reshape(B * H, T, Tc)
+    vbytes, nv = _blocking()
+    Dc = _whole_vectors(D, vbytes // q.itemsize)
+    dq, dk, dv = (np.empty((B * H, T, Dc), q.dtype) for _ in range(3))
+    heads = _layout(T * Dc, 0, Dc, 1)  # (B*H, T, Dc): head after head
+    _run_backward(_heads(dout, Dc), _heads(q, Dc), _heads(k, Dc), _heads(v, Dc), _NO_PARTS, heads, heads, B * H, T,
+                  Dc, p, scale, causal, dq, dk, dv, vbytes, nv)
+    return tuple(_unpadded(g, D).reshape(B, H, T, D) for g in (dq, dk, dv))
+
+
+def split_heads(qkv, n_head):
+    """qkv (B, T, 3C) -> q, k, v, each (B, nh, T, hs) with hs = C / nh: views, no copy.
+
+    A GPT's ``c_attn`` layer computes a token's queries, keys and values as one row of 3C
+    numbers; head j's query is columns j*hs..(j+1)*hs of the first C, its key and value the same
+    columns of the second and third C."""
+    B, T, C3 = qkv.shape
+    hs = C3 // 3 // n_head
+    heads = qkv.reshape(B, T, 3, n_head, hs).transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+    return heads[0], heads[1], heads[2]
+
+
+def merge_heads(a):
+    """(B, nh, T, hs) -> (B, T, nh * hs), C-contiguous: each head's output side by side again."""
+    B, nh, T, hs = a.shape
+    return np.ascontiguousarray(a.transpose(0, 2, 1, 3)).reshape(B, T, nh * hs)
+
+
+def attention_qkv_forward(qkv, n_head, scale, causal=True):
+    """Fused attention straight from a GPT's packed qkv (B, T, 3C): ``(y, stats)``.
+
+    The same numbers, bit for bit, as :func:`split_heads`, :func:`attention_forward` and
+    :func:`merge_heads`, without their copies: the kernel reads each head's q, k and v where
+    ``c_attn`` wrote them (rows 3C apart) and writes a new y (B, T, C) in the layout ``c_proj``
+    reads, each head's columns side by side. ``stats`` is (B, nh, T, Tc), as
+    :func:`attention_forward`'s. Heads that are not a whole number of vectors wide (hs = 24 in
+    float32, ...), T < 6, and inputs the guard rejects (NaN, inf, huge values) take that
+    three-step path instead, copies included (so does a non-contiguous or read-only qkv, after
+    one copy of it).
+    """
+    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_forward")
+    scale = float(scale)
+    vbytes, nv = _blocking()
+    bound = _bounds(x)[0]  # sum|x| bounds sum|q|, sum|k| and sum|v| alike
+    if not (np.isfinite(scale) and _packed_fast_path(x, T, hs, vbytes) and _fast_path_is_exact(
+            bound, products=[(bound, bound), (abs(scale), bound, bound)], limit=float(np.finfo(x.dtype).max))):
+        out, stats = attention_forward(*split_heads(x, nh), scale, causal)
+        return merge_heads(out), stats
+    Tc = _stats_columns(T)
+    y, p = np.empty((B, T, C), x.dtype), np.empty((B * nh, T, Tc), x.dtype)
+    _run_forward(x, x, x, *_packed_layouts(T, C, hs, nh), B * nh, T, hs, scale, causal, y, p, vbytes, nv)
+    return y, p.reshape(B, nh, T, Tc)
+
+
+def attention_qkv_backward(dy, qkv, n_head, stats, scale, causal=True):
+    """dL/dqkv (B, T, 3C) of :func:`attention_qkv_forward`, given dy = dL/dy (B, T, C) and its
+    ``stats``: each head's dq, dk and dv written straight into their columns of one array (the
+    same numbers, bit for bit, as :func:`attention_backward` on the split heads)."""
+    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_backward")
+    g = _check_dy(dy, x, (B, T, C), "attention_qkv_backward")
+    p = _check_stats(stats, x, (B, nh, T), "attention_qkv_backward")
+    scale = float(scale)
+    Tc = _stats_columns(T)
+    vbytes, nv = _blocking()
+    fast = np.isfinite(scale) and _packed_fast_path(x, T, hs, vbytes) and p.shape == (B, nh, T, Tc)
+    if fast:
+        b_dy, b_x, b_p = _bounds(g, x, p)
+        s = abs(scale)
+        products = [(2.0, b_dy, b_x), (2.0, b_dy, b_x, s), (2.0, b_dy, b_x, b_x, s)]
+        fast = _fast_path_is_exact(b_dy, b_x, b_p, products=products, limit=float(np.finfo(x.dtype).max))
+    if not fast:  # the heads copied out; attention_backward pads the reference's P or runs numpy
+        return _backward_by_heads(attention_backward, g, x, nh, p, scale, causal)
+    p = np.ascontiguousarray(p).reshape(B * nh, T, Tc)
+    dx = np.empty((B, T, 3 * C), x.dtype)  # every entry is written: each head's rows of dq, dk, dv
+    _run_backward(g, x, x, x, *_packed_layouts(T, C, hs, nh), B * nh, T, hs, p, scale, causal, dx, dx, dx, vbytes, nv)
+    return dx
+
+
 def _check_like(a, q, name):
     """Check that ``a`` has q's shape and dtype; return it C-contiguous."""
     a = np.asarray(a)
@@ -180,6 +306,38 @@ def _check_like(a, q, name):
         raise ValueError(f"attention backward: {name} must match q's shape and dtype "
                          f"{q.shape} {q.dtype}, got {a.shape} {a.dtype}")
     return np.ascontiguousarray(a)
+
+
+# --------------------------------------------------------------------------------------------
+# Checking arguments
+# --------------------------------------------------------------------------------------------
+
+
+def _check_qkv(q, k, v, scale, names=("q", "k", "v")):
+    """Validate q, k, v (and the scale); return them as C-contiguous arrays and the scale's value.
+
+    Raises a ``TypeError`` naming the dtypes or a ``ValueError`` naming the shapes when they are
+    not float32/float64 arrays of one shape (B, H, T, D) and one dtype.
+    """
+    arrays = [np.asarray(a) for a in (q, k, v)]
+
+    def described():
+        return ", ".join(f"{n}: {a.shape} {a.dtype}" for n, a in zip(names, arrays))
+
+    for name, a in zip(names, arrays):
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"attention needs float32 or float64 arrays, got {described()}")
+        if a.ndim != 4:
+            raise ValueError(f"attention needs 4-D arrays of shape (B, H, T, D); {name} is "
+                             f"{a.ndim}-D ({described()})")
+    if len({a.dtype for a in arrays}) != 1:
+        raise TypeError(f"attention needs one dtype for all arrays, got {described()}")
+    if len({a.shape for a in arrays}) != 1:
+        raise ValueError(f"attention needs one shape (B, H, T, D) for all arrays, got {described()}")
+    scale = float(scale)
+    if not np.isfinite(scale):
+        raise ValueError(f"attention scale must be finite, got {scale}")
+    return [np.ascontiguousarray(a) for a in arrays], scale
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,39 +605,8 @@ def _quietly(reference, *args):
 
 
 # --------------------------------------------------------------------------------------------
-# Public entry points
+# What the public functions share: layouts, scratch, threads
 # --------------------------------------------------------------------------------------------
-
-
-def attention_forward(q, k, v, scale, causal=True):
-    """Fused attention forward: ``(out, stats)`` for q, k, v of shape (B, H, T, D).
-
-    Computes the same ``out`` (B, H, T, D) as :func:`attention_forward_reference`, in the dtype of
-    the inputs (float32 or float64; any strides). ``stats`` is the probability matrix the backward
-    needs, (B, H, T, Tc) with its columns padded (see the module docstring). ``causal=False`` runs
-    the same kernel over every key instead of the lower triangle. Sequences shorter than one
-    block of 6 queries (T < 6) go to the numpy reference, whose ``stats`` is (B, H, T, T).
-    """
-    (q, k, v), scale = _check_qkv(q, k, v, scale)
-    B, H, T, D = q.shape
-    Tc = _stats_columns(T)
-    if q.size == 0:
-        return np.zeros_like(q), np.zeros((B, H, T, Tc), dtype=q.dtype)
-    if T < MR:  # shorter than one block of queries: a few microseconds of numpy
-        return _quietly(attention_forward_reference, q, k, v, scale, causal)
-    # NaN or inf anywhere, or scores that might overflow (|S| <= scale sum|q| sum|k|): numpy's
-    # definition decides where they go (see the module docstring). |O| <= max |v| needs no bound.
-    b_q, b_k, b_v = _bounds(q, k, v)
-    if not _fast_path_is_exact(b_q, b_k, b_v, products=[(b_q, b_k), (abs(scale), b_q, b_k)],
-                               limit=float(np.finfo(q.dtype).max)):
-        return _quietly(attention_forward_reference, q, k, v, scale, causal)
-    vbytes, nv = _blocking()
-    Dc = _whole_vectors(D, vbytes // q.itemsize)
-    out, p = np.empty((B * H, T, Dc), q.dtype), np.empty((B * H, T, Tc), q.dtype)
-    heads = _layout(T * Dc, 0, Dc, 1)  # (B*H, T, Dc): head after head, rows Dc apart
-    _run_forward(_heads(q, Dc), _heads(k, Dc), _heads(v, Dc), _NO_PARTS, heads, heads, B * H, T, Dc, scale, causal,
-                 out, p, vbytes, nv)
-    return _unpadded(out, D).reshape(B, H, T, D), p.reshape(B, H, T, Tc)
 
 
 def _run_forward(q, k, v, parts, inp, outl, n_heads, T, D, scale, causal, out, p, vbytes, nv):
@@ -521,46 +648,6 @@ def _stats_columns(T):
     return (T + 15) // 16 * 16
 
 
-def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
-    """Fused attention backward: ``(dq, dk, dv)``, each (B, H, T, D), given ``dout = dL/dout``.
-
-    ``stats`` comes from :func:`attention_forward` (or the reference's ``p``); ``out`` is not
-    needed because ``stats`` holds P itself. ``causal`` must match the forward call. As in the
-    forward, T < 6 goes to the numpy reference.
-    """
-    (q, k, v), scale = _check_qkv(q, k, v, scale)
-    dout = _check_like(dout, q, "dout")
-    B, H, T, D = q.shape
-    Tc = _stats_columns(T)
-    p = _check_stats(stats, q, (B, H, T), "attention backward")
-    if q.size == 0:
-        return np.zeros_like(q), np.zeros_like(q), np.zeros_like(q)
-    if T < MR:
-        return _quietly(attention_backward_reference, dout, q, k, v, out, p, scale, causal)
-    # The kernels skip the masked entries of dP = dO Vᵀ, which numpy computes and multiplies by
-    # P's zeros: exact only if nothing can overflow. With 0 <= P <= 1:  |dP| <= sum|dO| sum|V|,
-    # |dS| <= 2 max|dP| (and the kernel's dS * scale), |dQ| <= max|dS| sum|K| scale,
-    # |dK| <= max|dS| sum|Q| scale, |dV| <= sum|dO|.
-    b_dout, b_q, b_k, b_v, b_p = _bounds(dout, q, k, v, p)
-    s = abs(scale)
-    products = [(2.0, b_dout, b_v), (2.0, b_dout, b_v, s), (2.0, b_dout, b_v, b_k, s), (2.0, b_dout, b_v, b_q, s)]
-    if not _fast_path_is_exact(b_dout, b_q, b_k, b_v, b_p, products=products,
-                               limit=float(np.finfo(q.dtype).max)):
-        return _quietly(attention_backward_reference, dout, q, k, v, out, stats, scale, causal)
-    if p.shape[3] != Tc:  # the reference's P (B, H, T, T): pad its columns with zeros
-        padded = np.zeros((B, H, T, Tc), dtype=q.dtype)
-        padded[..., :T] = p
-        p = padded
-    p = np.ascontiguousarray(p).reshape(B * H, T, Tc)
-    vbytes, nv = _blocking()
-    Dc = _whole_vectors(D, vbytes // q.itemsize)
-    dq, dk, dv = (np.empty((B * H, T, Dc), q.dtype) for _ in range(3))
-    heads = _layout(T * Dc, 0, Dc, 1)  # (B*H, T, Dc): head after head
-    _run_backward(_heads(dout, Dc), _heads(q, Dc), _heads(k, Dc), _heads(v, Dc), _NO_PARTS, heads, heads, B * H, T,
-                  Dc, p, scale, causal, dq, dk, dv, vbytes, nv)
-    return tuple(_unpadded(g, D).reshape(B, H, T, D) for g in (dq, dk, dv))
-
-
 def _run_backward(dout, q, k, v, parts, inp, outl, n_heads, T, D, p, scale, causal, dq, dk, dv, vbytes, nv):
     """:func:`_backward_run` over ``n_heads`` heads, in runs of heads side by side on threads."""
     Tc = p.shape[2]
@@ -576,43 +663,6 @@ def _run_backward(dout, q, k, v, parts, inp, outl, n_heads, T, D, p, scale, caus
 # --------------------------------------------------------------------------------------------
 # A GPT's packed layout: q, k and v of every head side by side in one (B, T, 3C) array
 # --------------------------------------------------------------------------------------------
-
-
-def split_heads(qkv, n_head):
-    """qkv (B, T, 3C) -> q, k, v, each (B, nh, T, hs) with hs = C / nh: views, no copy.
-
-    A GPT's ``c_attn`` layer computes a token's queries, keys and values as one row of 3C
-    numbers; head j's query is columns j*hs..(j+1)*hs of the first C, its key and value the same
-    columns of the second and third C."""
-    B, T, C3 = qkv.shape
-    hs = C3 // 3 // n_head
-    heads = qkv.reshape(B, T, 3, n_head, hs).transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
-    return heads[0], heads[1], heads[2]
-
-
-def merge_heads(a):
-    """(B, nh, T, hs) -> (B, T, nh * hs), C-contiguous: each head's output side by side again."""
-    B, nh, T, hs = a.shape
-    return np.ascontiguousarray(a.transpose(0, 2, 1, 3)).reshape(B, T, nh * hs)
-
-
-def attention_qkv_forward_reference(qkv, n_head, scale, causal=True):
-    """Attention from the packed layout, in numpy: :func:`split_heads`, then
-    :func:`attention_forward_reference`, then :func:`merge_heads`. Returns ``(y, p)``: y (B, T, C),
-    the probabilities p (B, nh, T, T)."""
-    x, _ = _check_packed(qkv, n_head, "attention_qkv_forward")
-    out, p = attention_forward_reference(*split_heads(x, int(n_head)), scale, causal)
-    return merge_heads(out), p
-
-
-def attention_qkv_backward_reference(dy, qkv, n_head, stats, scale, causal=True):
-    """The gradient dL/dqkv (B, T, 3C) given dy = dL/dy (B, T, C), in numpy:
-    :func:`attention_backward_reference` on the heads, whose three gradients are laid side by side
-    as qkv's columns are."""
-    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_backward")
-    g = _check_dy(dy, x, (B, T, C), "attention_qkv_backward")
-    p = _check_stats(stats, x, (B, nh, T), "attention_qkv_backward")
-    return _backward_by_heads(attention_backward_reference, g, x, nh, p, scale, causal)
 
 
 def _backward_by_heads(backward, g, x, nh, stats, scale, causal):
@@ -681,51 +731,3 @@ def _packed_fast_path(x, T, hs, vbytes):
     return T >= MR and hs % (vbytes // x.itemsize) == 0 and x.size > 0
 
 
-def attention_qkv_forward(qkv, n_head, scale, causal=True):
-    """Fused attention straight from a GPT's packed qkv (B, T, 3C): ``(y, stats)``.
-
-    The same numbers, bit for bit, as :func:`split_heads`, :func:`attention_forward` and
-    :func:`merge_heads`, without their copies: the kernel reads each head's q, k and v where
-    ``c_attn`` wrote them (rows 3C apart) and writes a new y (B, T, C) in the layout ``c_proj``
-    reads, each head's columns side by side. ``stats`` is (B, nh, T, Tc), as
-    :func:`attention_forward`'s. Heads that are not a whole number of vectors wide (hs = 24 in
-    float32, ...), T < 6, and inputs the guard rejects (NaN, inf, huge values) take that
-    three-step path instead, copies included (so does a non-contiguous or read-only qkv, after
-    one copy of it).
-    """
-    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_forward")
-    scale = float(scale)
-    vbytes, nv = _blocking()
-    bound = _bounds(x)[0]  # sum|x| bounds sum|q|, sum|k| and sum|v| alike
-    if not (np.isfinite(scale) and _packed_fast_path(x, T, hs, vbytes) and _fast_path_is_exact(
-            bound, products=[(bound, bound), (abs(scale), bound, bound)], limit=float(np.finfo(x.dtype).max))):
-        out, stats = attention_forward(*split_heads(x, nh), scale, causal)
-        return merge_heads(out), stats
-    Tc = _stats_columns(T)
-    y, p = np.empty((B, T, C), x.dtype), np.empty((B * nh, T, Tc), x.dtype)
-    _run_forward(x, x, x, *_packed_layouts(T, C, hs, nh), B * nh, T, hs, scale, causal, y, p, vbytes, nv)
-    return y, p.reshape(B, nh, T, Tc)
-
-
-def attention_qkv_backward(dy, qkv, n_head, stats, scale, causal=True):
-    """dL/dqkv (B, T, 3C) of :func:`attention_qkv_forward`, given dy = dL/dy (B, T, C) and its
-    ``stats``: each head's dq, dk and dv written straight into their columns of one array (the
-    same numbers, bit for bit, as :func:`attention_backward` on the split heads)."""
-    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_backward")
-    g = _check_dy(dy, x, (B, T, C), "attention_qkv_backward")
-    p = _check_stats(stats, x, (B, nh, T), "attention_qkv_backward")
-    scale = float(scale)
-    Tc = _stats_columns(T)
-    vbytes, nv = _blocking()
-    fast = np.isfinite(scale) and _packed_fast_path(x, T, hs, vbytes) and p.shape == (B, nh, T, Tc)
-    if fast:
-        b_dy, b_x, b_p = _bounds(g, x, p)
-        s = abs(scale)
-        products = [(2.0, b_dy, b_x), (2.0, b_dy, b_x, s), (2.0, b_dy, b_x, b_x, s)]
-        fast = _fast_path_is_exact(b_dy, b_x, b_p, products=products, limit=float(np.finfo(x.dtype).max))
-    if not fast:  # the heads copied out; attention_backward pads the reference's P or runs numpy
-        return _backward_by_heads(attention_backward, g, x, nh, p, scale, causal)
-    p = np.ascontiguousarray(p).reshape(B * nh, T, Tc)
-    dx = np.empty((B, T, 3 * C), x.dtype)  # every entry is written: each head's rows of dq, dk, dv
-    _run_backward(g, x, x, x, *_packed_layouts(T, C, hs, nh), B * nh, T, hs, p, scale, causal, dx, dx, dx, vbytes, nv)
-    return dx

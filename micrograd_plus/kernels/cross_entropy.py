@@ -33,7 +33,7 @@ _FASTMATH = False  # not even fused multiply-adds: g*w - mean(g*w) must be 0 whe
 _PARALLEL_MIN = 32_768  # logits; below this a parallel region costs more than it saves
 
 
-# ---- references: numpy, readable, the definitions ---------------------------------------------
+# ---- the definitions in numpy (readable), then the public functions ---------------------------------------
 
 def cross_entropy_forward_reference(logits, target, ignore_index=-100):
     """``(nll, lse)``: each row's cost -log softmax(logits)[target] and its log-sum-exp, (rows,).
@@ -60,6 +60,57 @@ def cross_entropy_backward_reference(w, logits, target, lse, ignore_index=-100):
     dx[np.arange(len(target)), np.where(valid, target, 0)] -= 1
     dx = np.where(valid[:, None], dx * w[:, None], 0)
     return dx.astype(logits.dtype, copy=False)
+
+
+def cross_entropy_forward(logits, target, ignore_index=-100):
+    """``(nll, lse)`` in one compiled pass: logits (rows, C), target (rows,) -> two (rows,) arrays.
+
+    nll is each row's cost ``-log softmax(logits)[target]`` (0 where target == ignore_index),
+    lse its log-sum-exp, which :func:`cross_entropy_backward` needs. An out-of-range target
+    raises ``IndexError``. Same results as :func:`cross_entropy_forward_reference`.
+    """
+    x, t = _check(logits, target, "cross_entropy_forward")
+    rows, C = x.shape
+    nll, lse = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
+    if rows and C == 0:
+        raise ValueError("cross_entropy_forward: logits have no classes (C = 0)")
+    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
+    cost = nll.reshape(rows, 1)  # the kernel's output is 2-D in both passes
+    if threads > 1:
+        bad = np.zeros(threads, np.int64)
+        _rows_parallel(False, x, t, int(ignore_index), lse, lse, cost, bad)
+        bad = bad.sum()
+    else:
+        bad = _rows(False, x, t, int(ignore_index), lse, lse, cost, 0, rows)
+    if bad:
+        _check_targets(t, C, ignore_index)
+    return nll, lse
+
+
+def cross_entropy_backward(w, logits, target, lse, ignore_index=-100):
+    """dL/dlogits (rows, C) = (softmax(logits) - onehot(target)) * w[:, None] in one pass.
+
+    ``w`` (rows,) is the upstream gradient of each row's cost, ``lse`` the forward's; ignored
+    rows get zeros. Same results as :func:`cross_entropy_backward_reference`.
+    """
+    x, t = _check(logits, target, "cross_entropy_backward")
+    rows = x.shape[0]
+    w = np.asarray(w, dtype=x.dtype)
+    if w.shape != (rows,):  # a scalar (or (1,)) weight for every row; broadcast_to costs ~5 us
+        if w.size != 1:
+            raise ValueError(f"cross_entropy_backward: w must be ({rows},) or one number, got {w.shape}")
+        w = np.broadcast_to(w.reshape(()), (rows,))
+    w = kernel_array(w)
+    lse = kernel_array(lse, x.dtype)
+    if lse.shape != (rows,):
+        raise ValueError(f"cross_entropy_backward: lse must be ({rows},), got {lse.shape}")
+    dx = np.empty_like(x)
+    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
+    if threads > 1:
+        _rows_parallel(True, x, t, int(ignore_index), w, lse, dx, np.zeros(threads, np.int64))
+    else:
+        _rows(True, x, t, int(ignore_index), w, lse, dx, 0, rows)
+    return dx
 
 
 def _check_targets(target, C, ignore_index):
@@ -134,7 +185,7 @@ def _rows_parallel(backward, x, t, ignore, w, lse, out, bad):
         bad[c] = _rows(backward, x, t, ignore, w, lse, out, c * rows // chunks, (c + 1) * rows // chunks)
 
 
-# ---- the public entry points ------------------------------------------------------------------
+# ---- what the public functions share ----------------------------------------------------------
 
 def _check(logits, target, name):
     if not isinstance(logits, np.ndarray) or logits.dtype not in (np.float32, np.float64) or logits.ndim != 2:
@@ -147,52 +198,3 @@ def _check(logits, target, name):
     return kernel_array(logits), kernel_array(target, np.int64)
 
 
-def cross_entropy_forward(logits, target, ignore_index=-100):
-    """``(nll, lse)`` in one compiled pass: logits (rows, C), target (rows,) -> two (rows,) arrays.
-
-    nll is each row's cost ``-log softmax(logits)[target]`` (0 where target == ignore_index),
-    lse its log-sum-exp, which :func:`cross_entropy_backward` needs. An out-of-range target
-    raises ``IndexError``. Same results as :func:`cross_entropy_forward_reference`.
-    """
-    x, t = _check(logits, target, "cross_entropy_forward")
-    rows, C = x.shape
-    nll, lse = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
-    if rows and C == 0:
-        raise ValueError("cross_entropy_forward: logits have no classes (C = 0)")
-    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
-    cost = nll.reshape(rows, 1)  # the kernel's output is 2-D in both passes
-    if threads > 1:
-        bad = np.zeros(threads, np.int64)
-        _rows_parallel(False, x, t, int(ignore_index), lse, lse, cost, bad)
-        bad = bad.sum()
-    else:
-        bad = _rows(False, x, t, int(ignore_index), lse, lse, cost, 0, rows)
-    if bad:
-        _check_targets(t, C, ignore_index)
-    return nll, lse
-
-
-def cross_entropy_backward(w, logits, target, lse, ignore_index=-100):
-    """dL/dlogits (rows, C) = (softmax(logits) - onehot(target)) * w[:, None] in one pass.
-
-    ``w`` (rows,) is the upstream gradient of each row's cost, ``lse`` the forward's; ignored
-    rows get zeros. Same results as :func:`cross_entropy_backward_reference`.
-    """
-    x, t = _check(logits, target, "cross_entropy_backward")
-    rows = x.shape[0]
-    w = np.asarray(w, dtype=x.dtype)
-    if w.shape != (rows,):  # a scalar (or (1,)) weight for every row; broadcast_to costs ~5 us
-        if w.size != 1:
-            raise ValueError(f"cross_entropy_backward: w must be ({rows},) or one number, got {w.shape}")
-        w = np.broadcast_to(w.reshape(()), (rows,))
-    w = kernel_array(w)
-    lse = kernel_array(lse, x.dtype)
-    if lse.shape != (rows,):
-        raise ValueError(f"cross_entropy_backward: lse must be ({rows},), got {lse.shape}")
-    dx = np.empty_like(x)
-    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
-    if threads > 1:
-        _rows_parallel(True, x, t, int(ignore_index), w, lse, dx, np.zeros(threads, np.int64))
-    else:
-        _rows(True, x, t, int(ignore_index), w, lse, dx, 0, rows)
-    return dx

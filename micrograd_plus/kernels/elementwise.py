@@ -63,7 +63,7 @@ _PARALLEL_MIN = 32_768
 _erf_elementwise = np.frompyfunc(math.erf, 1, 1)
 
 
-# ---- references: numpy, readable, the definitions ---------------------------------------------
+# ---- the definitions in numpy (readable), then the public functions ---------------------------------------
 
 def _phi_exact(x):
     """Phi(x) in float64 via math.erf, element by element (slow, exact)."""
@@ -98,6 +98,43 @@ def gelu_tanh_backward_reference(g, x, t):
     x = np.asarray(x)
     d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _K * (1.0 + 3.0 * _C * x * x)
     return (g * d).astype(x.dtype, copy=False)
+
+
+def gelu_forward(x):
+    """Exact GELU ``x * Phi(x)`` in one compiled pass. Any shape; float32 or float64."""
+    x = _float(x, "gelu_forward")
+    y = np.empty(x.shape, x.dtype)
+    _run(FORWARD, _flat(x, x.dtype, "gelu_forward"), y.reshape(-1))
+    return y
+
+
+def gelu_backward(g, x):
+    """Exact GELU's input gradient ``g * (Phi(x) + x phi(x))``; g and x share shape and dtype."""
+    x = _float(x, "gelu_backward")
+    if np.shape(g) != x.shape:
+        raise ValueError(f"gelu_backward: g has shape {np.shape(g)}, x has {x.shape}")
+    dx = np.empty(x.shape, x.dtype)
+    _run(BACKWARD, _flat(x, x.dtype, "gelu_backward"), dx.reshape(-1), _flat(g, x.dtype, "gelu_backward"))
+    return dx
+
+
+def gelu_tanh_forward(x):
+    """Tanh-form GELU in one pass: returns ``(y, t)``, ``t = tanh(K (x + C x^3))`` kept for backward."""
+    x = _float(x, "gelu_tanh_forward")
+    y, t = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
+    _run(TANH_FORWARD, _flat(x, x.dtype, "gelu_tanh_forward"), y.reshape(-1), t.reshape(-1))
+    return y, t
+
+
+def gelu_tanh_backward(g, x, t):
+    """Tanh-form GELU's input gradient from dL/dy ``g``, the input ``x`` and forward's ``t``."""
+    x = _float(x, "gelu_tanh_backward")
+    if np.shape(g) != x.shape or np.shape(t) != x.shape:
+        raise ValueError(f"gelu_tanh_backward: shapes g {np.shape(g)}, x {x.shape}, t {np.shape(t)} differ")
+    dx = np.empty(x.shape, x.dtype)
+    _run(TANH_BACKWARD, _flat(x, x.dtype, "gelu_tanh_backward"), dx.reshape(-1), _flat(g, x.dtype, "gelu_tanh_backward"),
+         _flat(t, x.dtype, "gelu_tanh_backward"))
+    return dx
 
 
 # ---- the compiled scalar pieces ---------------------------------------------------------------
@@ -220,7 +257,7 @@ def _gelu_parallel(op, x, out, c, d, chunks):
         _gelu_loop(op, x[lo:hi], out[lo:hi], c[lo:hi], d[lo:hi])
 
 
-# ---- the public entry points ------------------------------------------------------------------
+# ---- what the public functions share ----------------------------------------------------------
 
 def _flat(a, dtype, name):
     """A contiguous, writeable 1-D view (or copy) of ``a`` in ``dtype``: the loops index one flat array."""
@@ -247,38 +284,3 @@ def _float(x, name):
     return x
 
 
-def gelu_forward(x):
-    """Exact GELU ``x * Phi(x)`` in one compiled pass. Any shape; float32 or float64."""
-    x = _float(x, "gelu_forward")
-    y = np.empty(x.shape, x.dtype)
-    _run(FORWARD, _flat(x, x.dtype, "gelu_forward"), y.reshape(-1))
-    return y
-
-
-def gelu_backward(g, x):
-    """Exact GELU's input gradient ``g * (Phi(x) + x phi(x))``; g and x share shape and dtype."""
-    x = _float(x, "gelu_backward")
-    if np.shape(g) != x.shape:
-        raise ValueError(f"gelu_backward: g has shape {np.shape(g)}, x has {x.shape}")
-    dx = np.empty(x.shape, x.dtype)
-    _run(BACKWARD, _flat(x, x.dtype, "gelu_backward"), dx.reshape(-1), _flat(g, x.dtype, "gelu_backward"))
-    return dx
-
-
-def gelu_tanh_forward(x):
-    """Tanh-form GELU in one pass: returns ``(y, t)``, ``t = tanh(K (x + C x^3))`` kept for backward."""
-    x = _float(x, "gelu_tanh_forward")
-    y, t = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
-    _run(TANH_FORWARD, _flat(x, x.dtype, "gelu_tanh_forward"), y.reshape(-1), t.reshape(-1))
-    return y, t
-
-
-def gelu_tanh_backward(g, x, t):
-    """Tanh-form GELU's input gradient from dL/dy ``g``, the input ``x`` and forward's ``t``."""
-    x = _float(x, "gelu_tanh_backward")
-    if np.shape(g) != x.shape or np.shape(t) != x.shape:
-        raise ValueError(f"gelu_tanh_backward: shapes g {np.shape(g)}, x {x.shape}, t {np.shape(t)} differ")
-    dx = np.empty(x.shape, x.dtype)
-    _run(TANH_BACKWARD, _flat(x, x.dtype, "gelu_tanh_backward"), dx.reshape(-1), _flat(g, x.dtype, "gelu_tanh_backward"),
-         _flat(t, x.dtype, "gelu_tanh_backward"))
-    return dx

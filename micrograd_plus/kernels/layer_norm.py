@@ -38,7 +38,7 @@ _FASTMATH = False  # not even fused multiply-adds: g*w - mean(g*w) must be 0 whe
 _PARALLEL_MIN = 32_768
 
 
-# ---- references: numpy, readable, the definitions ---------------------------------------------
+# ---- the definitions in numpy (readable), then the public functions ---------------------------------------
 
 def layer_norm_forward_reference(x, weight, bias, eps):
     """``(y, mean, rstd)`` for x (rows, n), weight and bias (n,) or None: y is (rows, n),
@@ -64,6 +64,57 @@ def layer_norm_backward_reference(g, x, weight, mean, rstd):
     m2 = (dxh * xh).mean(axis=1, keepdims=True)  # (rows, 1)
     dx = (dxh - m1 - xh * m2) * rstd[:, None]
     return dx.astype(x.dtype, copy=False), (g * xh).sum(axis=0), g.sum(axis=0)
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """LayerNorm over the last axis in one compiled pass: ``(y, mean, rstd)``.
+
+    x is (rows, n); weight and bias are (n,) or None; y is (rows, n), mean and rstd (rows,).
+    Same results as :func:`layer_norm_forward_reference`.
+    """
+    x, weight, bias = _check(x, "layer_norm_forward", ("weight", weight, x.shape[1:]),
+                             ("bias", bias, x.shape[1:]))
+    rows, n = x.shape
+    w = np.ones(n, x.dtype) if weight is None else weight
+    b = np.zeros(n, x.dtype) if bias is None else bias
+    y = np.empty_like(x)
+    mean, rstd = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
+    eps = x.dtype.type(eps)
+    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
+    # No sum crosses rows here, so the chunks can follow the threads: one chunk each.
+    chunks = np.empty((threads, 0), x.dtype)  # (chunks, 0): only its length is used
+    if threads > 1:
+        _rows_parallel(False, x, x, w, b, eps, y, mean, rstd, chunks, chunks)
+    else:
+        _rows(False, x, x, w, b, eps, y, mean, rstd, chunks, chunks, 0, 1)
+    return y, mean, rstd
+
+
+def layer_norm_backward(g, x, weight, mean, rstd):
+    """``(dx, dweight, dbias)`` of LayerNorm in one compiled pass over the rows.
+
+    g and x are (rows, n), weight (n,) or None, mean and rstd (rows,) from the forward;
+    dx is (rows, n), dweight and dbias (n,). Same results as :func:`layer_norm_backward_reference`.
+    """
+    x, g, weight, mean, rstd = _check(x, "layer_norm_backward", ("g", g, x.shape),
+                                      ("weight", weight, x.shape[1:]), ("mean", mean, x.shape[:1]),
+                                      ("rstd", rstd, x.shape[:1]))
+    if g is None or mean is None or rstd is None:
+        raise ValueError("layer_norm_backward: g, mean and rstd are required")
+    rows, n = x.shape
+    w = np.ones(n, x.dtype) if weight is None else weight
+    dx = np.empty_like(x)
+    chunks = sum_chunks(rows)  # fixed by the rows alone, whoever computes them (see SUM_CHUNKS)
+    dw_parts = np.zeros((chunks, n), x.dtype)  # one row of partial sums per chunk
+    db_parts = np.zeros((chunks, n), x.dtype)
+    zero = x.dtype.type(0)
+    if threads_for(x.size, _PARALLEL_MIN, x.dtype) > 1:
+        _rows_parallel(True, x, g, w, w, zero, dx, mean, rstd, dw_parts, db_parts)
+    else:
+        _rows(True, x, g, w, w, zero, dx, mean, rstd, dw_parts, db_parts, 0, chunks)
+    # the chunks' partial sums, added in chunk order (numpy adds the rows of an axis-0 sum one
+    # after another): the same order on one thread or many
+    return dx, dw_parts.sum(axis=0), db_parts.sum(axis=0)
 
 
 # ---- the compiled row loops -------------------------------------------------------------------
@@ -165,7 +216,7 @@ def _rows_parallel(backward, x, g, w, b, eps, out, mean, rstd, dw_parts, db_part
         _rows(backward, x, g, w, b, eps, out, mean, rstd, dw_parts, db_parts, first, first + 1)
 
 
-# ---- the public entry points ------------------------------------------------------------------
+# ---- what the public functions share ----------------------------------------------------------
 
 def _check(x, name, *others):
     """x must be a 2-D float32/float64 array; each of ``others`` (label, array, shape) None or
@@ -184,52 +235,3 @@ def _check(x, name, *others):
     return out
 
 
-def layer_norm_forward(x, weight, bias, eps):
-    """LayerNorm over the last axis in one compiled pass: ``(y, mean, rstd)``.
-
-    x is (rows, n); weight and bias are (n,) or None; y is (rows, n), mean and rstd (rows,).
-    Same results as :func:`layer_norm_forward_reference`.
-    """
-    x, weight, bias = _check(x, "layer_norm_forward", ("weight", weight, x.shape[1:]),
-                             ("bias", bias, x.shape[1:]))
-    rows, n = x.shape
-    w = np.ones(n, x.dtype) if weight is None else weight
-    b = np.zeros(n, x.dtype) if bias is None else bias
-    y = np.empty_like(x)
-    mean, rstd = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
-    eps = x.dtype.type(eps)
-    threads = threads_for(x.size, _PARALLEL_MIN, x.dtype)  # chunks of rows; 1: no parallel region
-    # No sum crosses rows here, so the chunks can follow the threads: one chunk each.
-    chunks = np.empty((threads, 0), x.dtype)  # (chunks, 0): only its length is used
-    if threads > 1:
-        _rows_parallel(False, x, x, w, b, eps, y, mean, rstd, chunks, chunks)
-    else:
-        _rows(False, x, x, w, b, eps, y, mean, rstd, chunks, chunks, 0, 1)
-    return y, mean, rstd
-
-
-def layer_norm_backward(g, x, weight, mean, rstd):
-    """``(dx, dweight, dbias)`` of LayerNorm in one compiled pass over the rows.
-
-    g and x are (rows, n), weight (n,) or None, mean and rstd (rows,) from the forward;
-    dx is (rows, n), dweight and dbias (n,). Same results as :func:`layer_norm_backward_reference`.
-    """
-    x, g, weight, mean, rstd = _check(x, "layer_norm_backward", ("g", g, x.shape),
-                                      ("weight", weight, x.shape[1:]), ("mean", mean, x.shape[:1]),
-                                      ("rstd", rstd, x.shape[:1]))
-    if g is None or mean is None or rstd is None:
-        raise ValueError("layer_norm_backward: g, mean and rstd are required")
-    rows, n = x.shape
-    w = np.ones(n, x.dtype) if weight is None else weight
-    dx = np.empty_like(x)
-    chunks = sum_chunks(rows)  # fixed by the rows alone, whoever computes them (see SUM_CHUNKS)
-    dw_parts = np.zeros((chunks, n), x.dtype)  # one row of partial sums per chunk
-    db_parts = np.zeros((chunks, n), x.dtype)
-    zero = x.dtype.type(0)
-    if threads_for(x.size, _PARALLEL_MIN, x.dtype) > 1:
-        _rows_parallel(True, x, g, w, w, zero, dx, mean, rstd, dw_parts, db_parts)
-    else:
-        _rows(True, x, g, w, w, zero, dx, mean, rstd, dw_parts, db_parts, 0, chunks)
-    # the chunks' partial sums, added in chunk order (numpy adds the rows of an axis-0 sum one
-    # after another): the same order on one thread or many
-    return dx, dw_parts.sum(axis=0), db_parts.sum(axis=0)

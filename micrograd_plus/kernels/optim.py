@@ -60,21 +60,7 @@ PARALLEL_MIN = 1_000_000
 _DECAY = {"none": 0, "decoupled": 1, "l2": 2}
 
 
-# ---- references: numpy, readable, the definitions ---------------------------------------------
-
-def adam_constants(lr, beta1, beta2, eps, weight_decay, step):
-    """The per-step numbers of the update, as Python floats (float64), in the reference's order.
-
-    Returns ``(shrink, wd, b1, c1, b2, c2, bc2_sqrt, eps, step_size)``: ``shrink = 1 - lr * wd``
-    (AdamW), ``wd`` (Adam's L2), ``b1 = beta1``, ``c1 = 1 - beta1``, ``b2 = beta2``,
-    ``c2 = 1 - beta2``, ``bc2_sqrt = sqrt(1 - beta2**t)``, ``eps`` and
-    ``step_size = lr / (1 - beta1**t)``.
-    """
-    bias_correction1 = 1.0 - beta1 ** step
-    bias_correction2 = 1.0 - beta2 ** step
-    return (1.0 - lr * weight_decay, weight_decay, beta1, 1.0 - beta1, beta2, 1.0 - beta2,
-            math.sqrt(bias_correction2), eps, lr / bias_correction1)
-
+# ---- the definitions in numpy (readable), then the public functions ---------------------------------------
 
 def adam_update_reference(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay="decoupled",
                           max_v=None):
@@ -107,6 +93,61 @@ def adam_update_reference(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step,
 def sum_of_squares_reference(g):
     """``sum(g * g)`` accumulated in float64, as a Python float (the squared 2-norm of ``g``)."""
     return float(np.square(g, dtype=np.float64).sum())
+
+
+def adam_constants(lr, beta1, beta2, eps, weight_decay, step):
+    """The per-step numbers of the update, as Python floats (float64), in the reference's order.
+
+    Returns ``(shrink, wd, b1, c1, b2, c2, bc2_sqrt, eps, step_size)``: ``shrink = 1 - lr * wd``
+    (AdamW), ``wd`` (Adam's L2), ``b1 = beta1``, ``c1 = 1 - beta1``, ``b2 = beta2``,
+    ``c2 = 1 - beta2``, ``bc2_sqrt = sqrt(1 - beta2**t)``, ``eps`` and
+    ``step_size = lr / (1 - beta1**t)``.
+    """
+    bias_correction1 = 1.0 - beta1 ** step
+    bias_correction2 = 1.0 - beta2 ** step
+    return (1.0 - lr * weight_decay, weight_decay, beta1, 1.0 - beta1, beta2, 1.0 - beta2,
+            math.sqrt(bias_correction2), eps, lr / bias_correction1)
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay="decoupled"):
+    """One Adam(W) step in one compiled pass, in place on ``p``, ``m`` and ``v``.
+
+    Same arguments and the same numbers, bit for bit, as :func:`adam_update_reference`. All four
+    arrays share shape and dtype (float32 or float64) and are C-contiguous; ``g`` is only read.
+    """
+    _adam_flat(*_prepared(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay))
+
+
+def adam_update_many(updates):
+    """Several parameters' updates, each a tuple of :func:`adam_update`'s arguments in that order.
+
+    Every tuple is checked before any parameter changes. With at least :data:`PARALLEL_MIN`
+    numbers in all while the cores are free, the parameters are dealt out to two threads (each
+    one about half of the numbers; the loop releases the GIL), else they run one after another
+    here. Each number's update is the same either way.
+    """
+    calls = [_prepared(*u) for u in updates]  # (p, g, m, v, mode, constants...) each
+    threads = threads_for(sum(c[0].size for c in calls), PARALLEL_MIN)
+    if threads == 1:
+        _run(calls)
+        return
+    shares, sizes = [[] for _ in range(threads)], [0] * threads
+    for call in sorted(calls, key=lambda c: -c[0].size):  # largest first, each to the lightest share
+        t = sizes.index(min(sizes))
+        shares[t].append(call)
+        sizes[t] += call[0].size
+    run_in_threads([(_run, (share,)) for share in shares])
+
+
+def sum_of_squares(g):
+    """``sum(g * g)`` of a float32 or float64 array, accumulated in float64, as a Python float.
+
+    What :func:`micrograd_plus.nn.utils.clip_grad_norm_` adds up: one pass over ``g`` instead of
+    numpy's float64 copy of every gradient followed by a sum.
+    """
+    if g.dtype not in (np.float32, np.float64):
+        raise TypeError(f"sum_of_squares: expected a float32 or float64 array, got {g.dtype}")
+    return float(_sum_of_squares(np.ascontiguousarray(g).reshape(-1)))
 
 
 # ---- the compiled loops ------------------------------------------------------------------------
@@ -142,7 +183,7 @@ def _sum_of_squares(g):
     return s
 
 
-# ---- the public entry points ------------------------------------------------------------------
+# ---- what the public functions share ----------------------------------------------------------
 
 def _flat(a, dtype, name, writable):
     """``a`` as a 1-D view, refusing what the loop cannot update in place (a copy would be lost)."""
@@ -180,48 +221,9 @@ def _rounded_constants(dtype_char, lr, beta1, beta2, eps, weight_decay, step):
     return [dt(c) for c in adam_constants(lr, beta1, beta2, eps, weight_decay, step)]
 
 
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay="decoupled"):
-    """One Adam(W) step in one compiled pass, in place on ``p``, ``m`` and ``v``.
-
-    Same arguments and the same numbers, bit for bit, as :func:`adam_update_reference`. All four
-    arrays share shape and dtype (float32 or float64) and are C-contiguous; ``g`` is only read.
-    """
-    _adam_flat(*_prepared(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay))
-
-
-def adam_update_many(updates):
-    """Several parameters' updates, each a tuple of :func:`adam_update`'s arguments in that order.
-
-    Every tuple is checked before any parameter changes. With at least :data:`PARALLEL_MIN`
-    numbers in all while the cores are free, the parameters are dealt out to two threads (each
-    one about half of the numbers; the loop releases the GIL), else they run one after another
-    here. Each number's update is the same either way.
-    """
-    calls = [_prepared(*u) for u in updates]  # (p, g, m, v, mode, constants...) each
-    threads = threads_for(sum(c[0].size for c in calls), PARALLEL_MIN)
-    if threads == 1:
-        _run(calls)
-        return
-    shares, sizes = [[] for _ in range(threads)], [0] * threads
-    for call in sorted(calls, key=lambda c: -c[0].size):  # largest first, each to the lightest share
-        t = sizes.index(min(sizes))
-        shares[t].append(call)
-        sizes[t] += call[0].size
-    run_in_threads([(_run, (share,)) for share in shares])
-
-
 def _run(calls):
     """Run prepared :func:`_adam_flat` calls one after another (on whichever thread this is)."""
     for call in calls:
         _adam_flat(*call)
 
 
-def sum_of_squares(g):
-    """``sum(g * g)`` of a float32 or float64 array, accumulated in float64, as a Python float.
-
-    What :func:`micrograd_plus.nn.utils.clip_grad_norm_` adds up: one pass over ``g`` instead of
-    numpy's float64 copy of every gradient followed by a sum.
-    """
-    if g.dtype not in (np.float32, np.float64):
-        raise TypeError(f"sum_of_squares: expected a float32 or float64 array, got {g.dtype}")
-    return float(_sum_of_squares(np.ascontiguousarray(g).reshape(-1)))
