@@ -18,6 +18,7 @@ building the site.
 """
 
 import ast
+import importlib
 import inspect
 import re
 import textwrap
@@ -33,6 +34,10 @@ def _resolve(name):
 
     if name.startswith("F."):
         return getattr(functional, name[2:])
+    if "." in name:  # e.g. "autograd.Function": a class whose apply records the node
+        module, _, attr = name.rpartition(".")
+        obj = getattr(importlib.import_module(f"micrograd_plus.{module}"), attr)
+        return inspect.unwrap(obj.apply.__func__ if inspect.isclass(obj) else obj)
     attr = inspect.getattr_static(_tensor.Tensor, name, None)
     for cls in _tensor.Tensor.__mro__:  # the class that defines it (the op families are mixins)
         if name in vars(cls):
@@ -62,6 +67,12 @@ def _own_rule(fn):
             return path, first + rule.lineno - 1
         if isinstance(rule, ast.Name) and rule.id in inner:
             return path, first + inner[rule.id] - 1
+        maker = fn.__globals__.get(_called(rule)) if isinstance(rule, ast.Call) else None
+        if inspect.isfunction(maker):  # the rule is made by a helper: its inner def
+            lines, start = inspect.getsourcelines(maker)
+            defs = [n for n in ast.walk(ast.parse(textwrap.dedent("".join(lines)))) if isinstance(n, ast.FunctionDef)]
+            where = Path(inspect.getsourcefile(maker)).resolve().relative_to(REPO).as_posix()
+            return where, start + (defs[1] if len(defs) > 1 else defs[0]).lineno - 1
     return None
 
 
