@@ -44,7 +44,8 @@ _NAMES_FROM = {
     "micrograd_plus._sampling": ("randint", "randperm", "multinomial", "randn_like", "rand_like", "randint_like"),
     # torch.from_numpy, torch.get_default_dtype, ... (the dtype names are in _DTYPE_NAMES below)
     "micrograd_plus._namespace": ("from_numpy", "is_tensor", "is_floating_point", "set_default_dtype",
-                                  "get_default_dtype", "set_default_device", "get_default_device"),
+                                  "get_default_dtype", "set_default_device", "get_default_device", "numel",
+                                  "equal", "allclose", "isclose", "as_tensor", "mm", "bmm"),
     "micrograd_plus.serialization": ("save", "load"),
     # torch.exp(x), torch.sum(x, dim), ...: the function spellings of Tensor methods (the list of
     # names is micrograd_plus.ops.METHODS_AS_FUNCTIONS, beside the methods themselves)

@@ -9,14 +9,14 @@ dtypes (outside what this library differentiates) raise one line saying so.
 
 import numpy as np
 
-from micrograd_plus.autograd import check_numeric
 from micrograd_plus._device import CPU
+from micrograd_plus._tensor import Tensor, _leaf, tensor
+from micrograd_plus.autograd import check_numeric
 from micrograd_plus.random import _check_cpu
-from micrograd_plus._tensor import Tensor, _leaf
 
 __all__ = [
     "DTYPES", "from_numpy", "is_tensor", "is_floating_point", "set_default_dtype", "get_default_dtype",
-    "set_default_device", "get_default_device",
+    "set_default_device", "get_default_device", "numel", "equal", "allclose", "isclose", "as_tensor", "mm", "bmm",
 ]
 
 DTYPES = {
@@ -86,3 +86,54 @@ def set_default_device(device):
     """Accepts ``"cpu"`` (or a cpu device, or None); another device raises one line (this library
     computes on the CPU only)."""
     _check_cpu(device, "set_default_device")
+
+
+def numel(input):
+    """The number of elements of ``input``."""
+    return input.numel()
+
+
+def _array(x):
+    return np.asarray(x.numpy() if isinstance(x, Tensor) else x)
+
+
+def equal(input, other):
+    """True if the two tensors have the same shape and the same elements (a Python bool)."""
+    a, b = _array(input), _array(other)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True if ``|input - other| <= atol + rtol * |other|`` everywhere (PyTorch's defaults)."""
+    return bool(np.allclose(_array(input), _array(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise ``|input - other| <= atol + rtol * |other|``: a bool Tensor."""
+    return Tensor(np.isclose(_array(input), _array(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def as_tensor(data, dtype=None, device=None):
+    """``data`` as a Tensor, sharing memory with a numpy array (or returning a Tensor itself) when
+    no conversion is needed, copying otherwise -- ``torch.as_tensor``."""
+    _check_cpu(device, "as_tensor()")
+    if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype):
+        return from_numpy(data)
+    return tensor(data.numpy() if isinstance(data, Tensor) else data, dtype=dtype)  # a converted copy
+
+
+def mm(input, mat2):
+    """The product of two matrices, (n, m) @ (m, p) -> (n, p); other shapes are refused (use matmul)."""
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise ValueError(f"mm multiplies two 2-D matrices, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
+    return input @ mat2
+
+
+def bmm(input, mat2):
+    """A batch of matrix products, (b, n, m) @ (b, m, p) -> (b, n, p); both must be 3-D with one batch size."""
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise ValueError(f"bmm multiplies two 3-D batches of matrices of one batch size, got shapes "
+                         f"{tuple(input.shape)} and {tuple(mat2.shape)}")
+    return input @ mat2

@@ -41,6 +41,7 @@ __all__ = [
     "log_softmax",
     "cross_entropy",
     "mse_loss",
+    "l1_loss",
     "nll_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -393,6 +394,17 @@ def mse_loss(input, target, reduction="mean"):
         return (gd if a.requires_grad else None, -gd if b.requires_grad else None)
 
     return _result(out, (a, b), "mse_loss", backward)
+
+
+@differentiable
+def l1_loss(input, target, reduction="mean"):
+    """Mean absolute error: mean(|input - target|). Shapes must match. Built from ``abs`` and a
+    reduction, so its gradient is sign(input - target) / N (0 where they are equal)."""
+    a = _float_tensor(input, "l1_loss")
+    b = _to_tensor(target, a)
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"l1_loss: input shape {tuple(a.shape)} and target shape {tuple(b.shape)} differ")
+    return _reduce((a - b).abs(), reduction, "l1_loss")
 
 
 def _reduce(loss, reduction, name, count=None):

@@ -352,3 +352,19 @@ def test_class_dimension_one_gives_pytorchs_answer_or_one_line(loss):
     if loss == "cross_entropy":
         with pytest.raises(ValueError, match="probability targets.*ambiguous"):
             f(torch.Tensor(x), rng.random((2, 3, 5)))
+
+
+def test_small_namespace_functions():
+    a = np.arange(3.0)
+    shared = torch.as_tensor(a)
+    a[0] = 9.0
+    assert shared.tolist() == [9.0, 1.0, 2.0]  # no conversion needed: shares
+    assert torch.as_tensor([1, 2]).dtype == torch.int64 and torch.as_tensor(a, dtype=torch.float32).dtype == np.float32
+    assert torch.equal(torch.ones(2), torch.ones(2)) and not torch.equal(torch.ones(2), torch.ones(3))
+    assert torch.allclose(torch.ones(2), torch.ones(2) + 1e-9) and not torch.allclose(torch.ones(2), torch.zeros(2))
+    assert torch.isclose(torch.ones(2), torch.Tensor([1.0, 2.0])).tolist() == [True, False]
+    assert torch.numel(torch.ones(2, 3)) == 6
+    assert torch.mm(torch.ones(2, 3), torch.ones(3, 1)).shape == (2, 1)
+    assert torch.bmm(torch.ones(4, 2, 3), torch.ones(4, 3, 5)).shape == (4, 2, 5)
+    with pytest.raises(ValueError, match="mm multiplies two 2-D"):
+        torch.mm(torch.ones(2, 3, 4), torch.ones(4, 1))

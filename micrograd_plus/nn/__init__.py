@@ -21,24 +21,31 @@ The scalar-engine ``Neuron``, ``Layer`` and ``MLP`` of the first chapter live in
 from micrograd_plus.nn import functional, init, utils
 from micrograd_plus.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from micrograd_plus.nn.layers import (
-    GELU,
-    MLP,
     Dropout,
+    ELU,
     Embedding,
     Flatten,
+    GELU,
     Identity,
     LayerNorm,
+    LeakyReLU,
     Linear,
+    LogSoftmax,
+    MLP,
     ReLU,
+    SiLU,
     Sigmoid,
+    Softmax,
+    Softplus,
     Tanh,
 )
-from micrograd_plus.nn.loss import CrossEntropyLoss, MSELoss
+from micrograd_plus.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from micrograd_plus.nn.module import IncompatibleKeys, Module, Parameter, StateDictError
 from micrograd_plus.nn.utils import clip_grad_norm_
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "StateDictError", "IncompatibleKeys",
     "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "Flatten", "MLP",
-    "CrossEntropyLoss", "MSELoss", "functional", "init", "utils", "clip_grad_norm_",
+    "LeakyReLU", "SiLU", "ELU", "Softplus", "Softmax", "LogSoftmax",
+    "CrossEntropyLoss", "MSELoss", "NLLLoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "functional", "init", "utils", "clip_grad_norm_",
 ]

@@ -28,6 +28,7 @@ from micrograd_plus._tensor import Tensor
 __all__ = [
     "Linear", "Embedding", "LayerNorm", "Dropout",
     "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "Flatten", "MLP",
+    "LeakyReLU", "SiLU", "ELU", "Softplus", "Softmax", "LogSoftmax",
 ]
 
 
@@ -253,6 +254,93 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class LeakyReLU(Module):
+    """``x`` where positive, ``negative_slope * x`` elsewhere (a ReLU that lets a little through).
+    Shapes: any -> same."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        return F.leaky_relu(_as_tensor(x), self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class SiLU(Module):
+    """``x * sigmoid(x)`` (also called swish). Shapes: any -> same."""
+
+    def forward(self, x):
+        return F.silu(_as_tensor(x))
+
+
+class ELU(Module):
+    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere. Shapes: any -> same."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        return F.elu(_as_tensor(x), self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta * x)) / beta``, a smooth ReLU (linear above ``threshold``). Shapes: any -> same."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x):
+        return F.softplus(_as_tensor(x), self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+def _softmax_dim(dim, ndim):
+    """PyTorch's choice when ``dim`` is not given: 0 for 0-, 1- and 3-D input, else 1 (say ``dim``!)."""
+    if dim is not None:
+        return dim
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class Softmax(Module):
+    """Scores -> probabilities along ``dim`` (they become positive and sum to 1). Shapes: any -> same."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        x = _as_tensor(x)
+        return F.softmax(x, _softmax_dim(self.dim, x.ndim))
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """``log(softmax(x))`` along ``dim``, computed stably. Shapes: any -> same."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        x = _as_tensor(x)
+        return F.log_softmax(x, _softmax_dim(self.dim, x.ndim))
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
 
 
 class MLP(Module):

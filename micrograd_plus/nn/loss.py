@@ -8,7 +8,7 @@ classes only remember the options, so a training script can pick its cost by nam
 from micrograd_plus import functional as F
 from micrograd_plus.nn.module import Module
 
-__all__ = ["CrossEntropyLoss", "MSELoss"]
+__all__ = ["CrossEntropyLoss", "MSELoss", "NLLLoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -59,6 +59,68 @@ class MSELoss(Module):
 
     def forward(self, prediction, target):
         return F.mse_loss(prediction, target, reduction=self.reduction)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class NLLLoss(Module):
+    """Negative log-likelihood of log-probabilities (after :class:`~micrograd_plus.nn.LogSoftmax`):
+    ``NLLLoss()(log_softmax(x), y) == CrossEntropyLoss()(x, y)``. Shapes as for CrossEntropyLoss."""
+
+    def __init__(self, reduction="mean", ignore_index=-100):
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
+        self.ignore_index = int(ignore_index)
+
+    def forward(self, log_probs, target):
+        return F.nll_loss(log_probs, target, reduction=self.reduction, ignore_index=self.ignore_index)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class L1Loss(Module):
+    """Mean absolute error ``mean(|prediction - target|)``. Shapes: equal -> a scalar (or that shape
+    with ``reduction="none"``)."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
+
+    def forward(self, prediction, target):
+        return F.l1_loss(prediction, target, reduction=self.reduction)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class BCELoss(Module):
+    """Binary cross-entropy of probabilities in (0, 1) against 0/1 (or soft) targets. Shapes: equal."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
+
+    def forward(self, probabilities, target):
+        return F.binary_cross_entropy(probabilities, target, reduction=self.reduction)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class BCEWithLogitsLoss(Module):
+    """Binary cross-entropy of logits (a sigmoid inside, computed stably). Shapes: equal;
+    ``pos_weight`` broadcasts over the last dimension."""
+
+    def __init__(self, reduction="mean", pos_weight=None):
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
+        self.pos_weight = pos_weight
+
+    def forward(self, logits, target):
+        return F.binary_cross_entropy_with_logits(logits, target, reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"

@@ -68,3 +68,38 @@ def test_module_to_accepts_pytorchs_spellings():
         m.cuda()
     with pytest.raises(TypeError, match="floating dtype"):
         m.to(torch.long)
+
+
+def test_more_activation_and_loss_modules_match_functional():
+    x = torch.Tensor(np.linspace(-2, 2, 12).reshape(3, 4))
+    F = nn.functional
+    assert np.allclose(nn.LeakyReLU(0.2)(x).numpy(), F.leaky_relu(x, 0.2).numpy())
+    assert np.allclose(nn.SiLU()(x).numpy(), (x * x.sigmoid()).numpy())
+    assert np.allclose(nn.ELU()(x).numpy(), F.elu(x).numpy()) and np.allclose(nn.Softplus()(x).numpy(),
+                                                                            F.softplus(x).numpy())
+    assert np.allclose(nn.Softmax(dim=1)(x).numpy().sum(1), 1.0)
+    assert np.allclose(nn.Softmax()(x).numpy().sum(1), 1.0)  # dim=None on 2-D input: dim 1, PyTorch's rule
+    assert np.allclose(nn.LogSoftmax(dim=-1)(x).numpy(), F.log_softmax(x, -1).numpy())
+    y = np.array([0, 3, 1])
+    assert nn.NLLLoss()(F.log_softmax(x, -1), y).item() == pytest.approx(nn.CrossEntropyLoss()(x, y).item())
+    assert nn.L1Loss()(x, torch.zeros(3, 4)).item() == pytest.approx(np.abs(x.numpy()).mean())
+    p = torch.Tensor([0.2, 0.9])
+    t = torch.Tensor([0.0, 1.0])
+    assert nn.BCELoss()(p, t).item() == pytest.approx(-(np.log(0.8) + np.log(0.9)) / 2, rel=1e-6)
+    assert nn.BCEWithLogitsLoss()(torch.Tensor([0.0]), torch.Tensor([1.0])).item() == pytest.approx(np.log(2))
+
+
+def test_xavier_and_kaiming_use_pytorchs_scales():
+    w = nn.Parameter(np.zeros((200, 300), np.float32))
+    nn.init.xavier_uniform_(w, generator=0)
+    assert abs(np.abs(w.numpy()).max() - np.sqrt(6 / 500)) < 1e-3 and w.numpy().std() == pytest.approx(
+        np.sqrt(2 / 500), rel=0.02)
+    nn.init.kaiming_normal_(w, nonlinearity="relu", generator=1)
+    assert w.numpy().std() == pytest.approx(np.sqrt(2 / 300), rel=0.02)
+    nn.init.kaiming_uniform_(w, a=np.sqrt(5), generator=2)  # nn.Linear's own init in PyTorch: U(+-1/sqrt(in))
+    assert np.abs(w.numpy()).max() == pytest.approx(1 / np.sqrt(300), rel=1e-3)
+    nn.init.trunc_normal_(w, std=1.0, a=-0.5, b=0.5, generator=3)
+    assert np.abs(w.numpy()).max() <= 0.5
+    assert nn.init.calculate_gain("tanh") == pytest.approx(5 / 3)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        nn.init.xavier_uniform_(nn.Parameter(np.zeros(3, np.float32)))

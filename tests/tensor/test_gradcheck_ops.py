@@ -377,11 +377,13 @@ def test_cross_entropy(lead, C, reduction, data):
     gradcheck(lambda x: F.cross_entropy(x, Tensor(t_ign), reduction=reduction), [x])
 
 
-@covers("F.mse_loss")
+@covers("F.mse_loss", "F.l1_loss")
 @given(SHAPES, st.sampled_from(["mean", "sum", "none"]), st.data())
 def test_mse_loss(shape, reduction, data):
     a, b = leaf(data.draw(values(shape))), leaf(data.draw(values(shape)))
     gradcheck(lambda a, b: F.mse_loss(a, b, reduction=reduction), [a, b])
+    b_apart = leaf(a.numpy() + away_from_zero(data.draw(values(shape))))  # |a - b| >= 0.1: off the kink
+    gradcheck(lambda a, b: F.l1_loss(a, b, reduction=reduction), [a, b_apart])
 
 
 @covers("F.linear")
