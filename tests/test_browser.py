@@ -297,10 +297,11 @@ def test_home_page_shows_the_install_command_without_scrolling(driver, server, w
                 .find(p => p.innerText.includes('pip install -e ".[plot]"'));
             if (!block) return null;
             const r = block.getBoundingClientRect();
-            return [r.top, r.bottom, window.innerHeight];""")
+            return [r.top, r.bottom, window.innerHeight, block.scrollWidth, block.clientWidth];""")
         assert found, "no install command on the home page"
-        top, bottom, inner = found
+        top, bottom, inner, text_width, box_width = found
         assert bottom <= inner, f"at {width} px the install command ends at {bottom:.0f} px, below the first screen ({inner} px)"
+        assert text_width <= box_width + 1, f"at {width} px the install command is cut at the box's edge (scrolls sideways)"
         text = driver.execute_script("return (document.querySelector('article') || document.body).innerText;")
         assert "Who it is for" in text and "How long it takes" in text and "What you can do at the end" in text
         assert text.index("1. A neuron holds a number") < text.index("Quick start"), \

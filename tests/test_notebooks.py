@@ -59,18 +59,21 @@ def _markdown_and_code(text):
 
 def test_conversion_on_a_sample():
     text = ("See {doc}`07-mnist` and {doc}`the install page <../install>`, {py:class}`~micrograd_plus.nn.Linear`,"
+            " {ref}`sampling` and {ref}`sphx_glr_x.py`,"
             " {py:meth}`Tensor.backward <micrograd_plus.tensor.Tensor.backward>` and {glue:text}`acc:.1f`%"
             " of {glue:text}`n:,` images ({glue:text}`isa`).\n\n"
             ":::{admonition} In this chapter\n:class: tip\n\n**You will learn:** things\n:::\n")
     out = chapter_notebooks.plain_markdown(
         text, glue={"acc": "97.3456", "n": "60000", "isa": "'AVX-512'"},
         titles={"chapters/07-mnist": "7. MNIST", "install": "Installation"},
-        chapters=["chapters/07-mnist"], here="chapters/05-backprop")
+        chapters=["chapters/07-mnist"], here="chapters/05-backprop",
+        labels={"sampling": ("chapters/05-backprop", "Sampling"), "sphx_glr_x.py": ("auto_examples/x", "X")})
+    assert "*Sampling* (in this notebook)" in out and "*X* (on the course site)" in out
     assert "[7. MNIST](07-mnist.ipynb)" in out
     assert "*the install page* (on the course site)" in out
     assert "`Linear`" in out and "`Tensor.backward`" in out
     assert "97.3% of 60,000 images (AVX-512)" in out
-    assert "> **In this chapter**\n>\n>\n> **You will learn:** things" in out
+    assert "> **In this chapter**\n>\n> **You will learn:** things" in out
     assert not LEFTOVER.search(out), out
     code = chapter_notebooks.plain_code("x = 1\nfrom myst_nb import glue\nglue('x', x, display=False)\n")
     assert "myst_nb" not in code

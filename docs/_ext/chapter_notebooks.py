@@ -98,7 +98,7 @@ def _format_glue(text_plain, fmt_spec):
     return format(value, fmt_spec)
 
 
-def _role_text(role, content, glue, titles, chapters, here):
+def _role_text(role, content, glue, titles, chapters, here, labels):
     """Plain Markdown for one MyST role (``{role}`content```)."""
     if role == "glue:text":
         key, _, fmt_spec = content.rpartition(":") if ":" in content else (content, "", "")
@@ -119,7 +119,12 @@ def _role_text(role, content, glue, titles, chapters, here):
             return f"`{title}`"
         return f"`{target.split('.')[-1]}`" if target.startswith("~") else f"`{target}`"
     if role == "ref":
-        return f"*{title or titles.get(target, target)}* (on the course site)"
+        docname, section = labels.get(target, (None, target))
+        if docname == here:
+            return f"*{title or section}* (in this notebook)"
+        if docname in chapters:
+            return f"[{title or section}]({posixpath.basename(docname)}.ipynb)"
+        return f"*{title or section}* (on the course site)"
     if role == "math":
         return f"${content}$"
     return f"`{content}`"                      # any other role: its text, in code type
@@ -144,6 +149,10 @@ def _admonitions_to_quotes(text):
             body.append(lines[i])
             i += 1
         i += 1                                                          # the closing fence
+        while body and not body[0].strip():
+            body.pop(0)
+        while body and not body[-1].strip():
+            body.pop()
         heading = title or name.capitalize()
         quoted = [f"> **{heading}**", ">"] + [f"> {line}".rstrip() for line in
                                                 _admonitions_to_quotes("\n".join(body)).split("\n")]
@@ -151,7 +160,7 @@ def _admonitions_to_quotes(text):
     return "\n".join(out)
 
 
-def plain_markdown(text, glue=None, titles=None, chapters=(), here="chapters/x"):
+def plain_markdown(text, glue=None, titles=None, chapters=(), here="chapters/x", labels=None):
     """A markdown cell of a chapter as plain Markdown: no MyST roles or directives left.
 
     Args:
@@ -160,13 +169,14 @@ def plain_markdown(text, glue=None, titles=None, chapters=(), here="chapters/x")
         titles: ``{docname: title}`` of the site's pages (for ``{doc}`` and ``{ref}`` text).
         chapters: the docnames that have a notebook of their own (``chapters/07-mnist``, ...).
         here: the docname of the chapter being converted (``{doc}`` targets are relative to it).
+        labels: ``{label: (docname, section title)}`` of the site's ``(label)=`` targets (``{ref}``).
     """
     glue = {} if glue is None else glue
-    titles, chapters = titles or {}, set(chapters)
+    titles, chapters, labels = titles or {}, set(chapters), labels or {}
     text = re.sub(r"^\([\w-]+\)=[ \t]*\n", "", text, flags=re.MULTILINE)   # (label)= targets
     text = _admonitions_to_quotes(text)
     return _ROLE.sub(lambda m: _role_text(m.group("role"), m.group("content"), glue, titles,
-                                          chapters, here), text)
+                                          chapters, here, labels), text)
 
 
 def plain_code(source):
@@ -175,7 +185,7 @@ def plain_code(source):
                                                 for line in _GLUE_STANDIN.split("\n")), source)
 
 
-def to_notebook(path, glue=None, titles=None, chapters=()):
+def to_notebook(path, glue=None, titles=None, chapters=(), labels=None):
     """Convert one MyST text notebook into an ``nbformat`` notebook (no outputs) that runs as is.
 
     ``glue``, ``titles`` and ``chapters`` are as in :func:`plain_markdown`; without them a
@@ -194,7 +204,7 @@ def to_notebook(path, glue=None, titles=None, chapters=()):
                 cell.source = re.sub(r"(`{3,}|:{3,})\{include\}\s*_digit_widget\.md\s*\n\1\n?",
                                      "*(The drawing figure runs on this chapter's page of the site.)*\n",
                                      cell.source)
-            cell.source = plain_markdown(cell.source, glue, titles, chapters, here)
+            cell.source = plain_markdown(cell.source, glue, titles, chapters, here, labels)
         elif cell.cell_type == "code":
             cell.source = plain_code(cell.source)
     nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source.strip()]
@@ -222,15 +232,15 @@ def write_notebooks(app, exception):
     out = Path(app.outdir) / NOTEBOOK_DIR
     out.mkdir(parents=True, exist_ok=True)
     titles = {doc: title.astext() for doc, title in app.env.titles.items()}
-    titles.update({label: entry[2] for label, entry in
-                   app.env.get_domain("std").data.get("labels", {}).items() if entry[2]})
+    labels = {label: (docname, section) for label, (docname, _, section) in
+              app.env.get_domain("std").data.get("labels", {}).items() if section}
     sources = chapter_sources(app.srcdir)
     chapters = [doc for doc, _ in sources]
     written = []
     for docname, path in sources:
         target = out / f"{path.stem}.ipynb"
         tmp = target.with_suffix(".ipynb.tmp")
-        nb = to_notebook(path, _glue_values(app, docname), titles, chapters)
+        nb = to_notebook(path, _glue_values(app, docname), titles, chapters, labels)
         nbformat.write(nb, str(tmp))
         tmp.replace(target)                       # never a half-written notebook on the site
         written.append(target)
