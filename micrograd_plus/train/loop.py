@@ -1,7 +1,9 @@
 """The training loop every model shares: MNIST, the GPT, and whatever comes next.
 
 A model brings a :class:`Task` -- its network, optimiser and schedule, how to draw the batch of
-a step, how to compute the loss, how to evaluate -- and :func:`run` does the rest::
+a step, how to compute the loss, how to evaluate -- and :func:`run` does the rest. The step
+itself is :func:`train_step`, six lines (forward, zero_grad, backward, clip, step, schedule);
+everything else here is what keeps a long run safe around it::
 
     while True:
         if step is an evaluation point:            # every eval_interval steps, and at the end
@@ -9,11 +11,12 @@ a step, how to compute the loss, how to evaluate -- and :func:`run` does the res
             save ckpt.npz if row is the best so far; save last.npz
         if finished, Ctrl-C was pressed, or --stop-after reached: save last.npz and stop
         batch = task.get_batch(step)               # the data position is part of the saved state
-        loss, samples = task.loss(batch)           # forward
-        stop on a NaN/inf loss (DivergedError), saving nothing after it
-        optimizer.zero_grad(); loss.backward()     # backward
-        clip_grad_norm_(params, task.grad_clip)    # optional
-        optimizer.step(); scheduler.step()         # update, next learning rate
+        train_step(task, batch, params):
+            loss, samples = task.loss(batch)       # forward
+            (stop on a NaN/inf loss, DivergedError, saving nothing after it)
+            optimizer.zero_grad(); loss.backward() # backward
+            clip_grad_norm_(params, task.grad_clip)  # optional
+            optimizer.step(); scheduler.step()     # update, next learning rate
         stop if a weight became NaN/inf (before the next forward pass feeds it to a kernel)
         step += 1; log {"step", "loss", "lr", ...}
 
@@ -35,6 +38,7 @@ What makes it a tool and not a toy:
   lock, and no run silently replacing another.
 """
 
+import contextlib
 import math
 import signal
 import threading
@@ -285,6 +289,30 @@ def _likely_cause(task, step, start, resumed):
     return "the learning rate is probably too high (try a smaller --lr)"
 
 
+def train_step(task, batch, params, between=lambda phase, loss=None: None):
+    """One step of gradient descent, the six lines every training loop is built around.
+
+    Forward (the loss of this batch), zero_grad, backward (the gradient of the loss with respect
+    to every weight), clip (the gradient's length, if ``task.grad_clip``), step (the optimiser's
+    update), and the learning-rate schedule's next step. ``between(phase, loss)`` is called
+    between them with the names of :data:`PHASES`: the run's guard (a NaN loss is never
+    backpropagated) and the tests' hooks live there, in :class:`_Run`, not in here.
+
+    Returns ``(loss, samples, norm)``: the loss as a float, the batch's sample count, and the
+    gradient's norm before clipping (None without clipping).
+    """
+    loss, samples = task.loss(batch)  # forward: a scalar Tensor
+    between("backward", loss)  # the guard raises here on a NaN/inf loss
+    task.optimizer.zero_grad()  # forget the previous step's gradients
+    loss.backward()  # d loss / d w for every weight w, into w.grad
+    between("clip")
+    norm = clip_grad_norm_(params, task.grad_clip) if task.grad_clip > 0 else None
+    between("optimizer")
+    task.optimizer.step()  # w -= lr * (the optimiser's rule applied to w.grad)
+    task.scheduler.step()  # the learning rate of the next step
+    return float(loss.item()), samples, norm
+
+
 def run(task, run_dir=None, stop_after=None, progress=None, log=print, on_phase=None):
     """Train ``task`` from its current state (or from ``run_dir``'s ``last.npz`` when resuming).
 
@@ -305,137 +333,162 @@ def run(task, run_dir=None, stop_after=None, progress=None, log=print, on_phase=
         DivergedError: the loss became NaN/inf (nothing saved after it).
         CheckpointError, RunDirError: the checkpoint to resume is unusable, or the disk refuses.
     """
+    r = _Run(task, run_dir if run_dir is not None else RunDir(None), log, on_phase)
+    how = None
+    with r.progress_bar(progress), StopFlag() as stop, np.errstate(all="ignore"):  # the guards report NaN
+        while True:
+            if r.at_evaluation():
+                r.evaluate_and_save()
+            how = r.reason_to_stop(stop, stop_after)
+            if how:
+                break
+            r.step_once()  # train_step, with its guards, timing and log line
+        if how != "finished" and r.state["evaluated_at"] != r.step:
+            r.save(best=False)  # stopped between evaluations: last.npz must hold this very step
+    return r.result(how, stop.signum)
 
-    say = log or (lambda *a, **k: None)
 
-    def phase(name, at):
-        if on_phase is not None:
-            on_phase(name, at, task)
+class _Run:
+    """The state of one :func:`run` and the guards around :func:`train_step`: evaluation, saving,
+    the non-finite checks, the test hooks, timing and the log."""
 
-    run_dir = run_dir if run_dir is not None else RunDir(None)
-    state = {"evaluated_at": None, "best": math.inf, "recent": {"loss": 0.0, "samples": 0.0, "seconds": 0.0},
-             "evals": [], "step_losses": []}
-    step = 0
-    if run_dir.resume:
-        step, state = _restore(task, run_dir.path / LAST)
-        run_dir.trim_log(step, state["evaluated_at"] == step)
-        say(f"resuming {run_dir.path / LAST} at step {step} of {task.max_steps}")
-    start = step
-    params = list(task.model.parameters())
-    result = TrainResult(model=task.model, task=task, max_steps=task.max_steps, out_dir=run_dir.path)
-    last_good = f"{run_dir.path / LAST} (step {step})" if run_dir.resume else "none (none was written yet)"
-    step_ms = []
+    def __init__(self, task, run_dir, log, on_phase):
+        self.task, self.run_dir, self.on_phase = task, run_dir, on_phase
+        self.say = log or (lambda *a, **k: None)
+        self.write = self.say
+        self.state = {"evaluated_at": None, "best": math.inf, "recent": {"loss": 0.0, "samples": 0.0, "seconds": 0.0},
+                      "evals": [], "step_losses": []}
+        self.step = 0
+        if run_dir.resume:
+            self.step, self.state = _restore(task, run_dir.path / LAST)
+            run_dir.trim_log(self.step, self.state["evaluated_at"] == self.step)
+            self.say(f"resuming {run_dir.path / LAST} at step {self.step} of {task.max_steps}")
+        self.start = self.step
+        self.params = list(task.model.parameters())
+        self.checkpoint = None
+        self.last_good = (f"{run_dir.path / LAST} (step {self.step})" if run_dir.resume
+                          else "none (none was written yet)")
+        self.step_ms = []
+        self.bar = None
 
-    def diverged(what):
-        cause = _likely_cause(task, step, start, run_dir.resume)
-        return DivergedError(f"{what}: {cause}. Training stopped; the last good checkpoint is {last_good}")
+    def phase(self, name, loss=None):
+        """A seam of the step: the NaN-loss guard before ``backward``, then the test hook."""
+        if name == "backward":
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise self.diverged(f"the loss became {value} at step {self.step + 1} (learning rate {self.lr:g})")
+        if self.on_phase is not None:
+            self.on_phase(name, self.step, self.task)
 
-    def save(best):
-        nonlocal last_good
-        phase("save", step)
-        arrays, meta = _snapshot(task, step, state)
+    @contextlib.contextmanager
+    def progress_bar(self, progress):
+        """The progress bar for the run (None: shown on a terminal), closed however the run ends."""
+        self.bar = progress_bar(total=self.task.max_steps, desc=self.task.name, unit="step",
+                                disable=True if progress is False else None)
+        self.bar.update(self.step)
+        self.write = self.say if self.bar.disabled else self.bar.write
+        self.task.model.train()
+        try:
+            yield self.bar
+        finally:
+            self.bar.close()
+
+    def at_evaluation(self):
+        """Is this step an evaluation point not yet evaluated (a resumed run evaluated here already)?"""
+        task, step = self.task, self.step
+        due = step == task.max_steps or (step % task.eval_interval == 0 and (step > 0 or task.eval_at_start))
+        return due and self.state["evaluated_at"] != step
+
+    def reason_to_stop(self, stop, stop_after):
+        """``"finished"``, ``"interrupted"`` (Ctrl-C during the step or evaluation just done),
+        ``"stop_after"``, or None to go on."""
+        if self.step >= self.task.max_steps:
+            return "finished"
+        if stop.requested:
+            return "interrupted"
+        if stop_after is not None and self.step >= stop_after:
+            return "stop_after"
+        return None
+
+    def step_once(self):
+        """One :func:`train_step` with the guards around it, then its log line."""
+        task, state = self.task, self.state
+        t0 = time.perf_counter()
+        self.lr = float(task.optimizer.param_groups[0]["lr"])
+        self.phase("batch")
+        batch = task.get_batch(self.step)
+        self.phase("forward")
+        loss, samples, norm = train_step(task, batch, self.params, self.phase)
+        if not all(np.isfinite(p.data).all() for p in self.params):  # before a kernel sees them
+            raise self.diverged(f"the weights became NaN/inf in the update of step {self.step + 1} "
+                                f"(learning rate {self.lr:g}, loss {loss:.4g})")
+        del batch
+        self.step += 1
+        ms = (time.perf_counter() - t0) * 1e3
+        self.step_ms.append(ms)
+        state["step_losses"].append(loss)
+        recent = state["recent"]
+        recent["loss"] += loss * samples
+        recent["samples"] += samples
+        recent["seconds"] += ms / 1e3
+        row = {"step": self.step, "loss": loss, "lr": self.lr, "ms": round(ms, 2)}
+        if norm is not None:
+            row["grad_norm"] = float(norm)
+        row.update(task.step_log())
+        self.run_dir.log(row)
+        self.bar.update(1)
+        self.bar.log(loss=loss, samples=samples)
+
+    def diverged(self, what):
+        cause = _likely_cause(self.task, self.step, self.start, self.run_dir.resume)
+        return DivergedError(f"{what}: {cause}. Training stopped; the last good checkpoint is {self.last_good}")
+
+    def save(self, best):
+        """Write ``last.npz`` (and ``ckpt.npz`` when ``best``), never a state holding NaN/inf."""
+        self.phase("save")
+        arrays, meta = _snapshot(self.task, self.step, self.state)
         bad = first_non_finite(arrays)
         if bad is not None:  # never write a NaN state: the previous checkpoint stays the good one
-            raise diverged(f"{bad} became NaN/inf by step {step}")
+            raise self.diverged(f"{bad} became NaN/inf by step {self.step}")
         if best:
-            run_dir.save(BEST, arrays, meta)
-        result.checkpoint = run_dir.save(LAST, arrays, meta)
-        run_dir.commit()
-        if result.checkpoint is not None:
-            last_good = f"{result.checkpoint} (step {step})"
+            self.run_dir.save(BEST, arrays, meta)
+        self.checkpoint = self.run_dir.save(LAST, arrays, meta)
+        self.run_dir.commit()
+        if self.checkpoint is not None:
+            self.last_good = f"{self.checkpoint} (step {self.step})"
 
-    def evaluate_and_save():
-        phase("eval", step)
+    def evaluate_and_save(self):
+        """Evaluate, log the row, save (``ckpt.npz`` too when it is the best so far), say it."""
+        task, state, step = self.task, self.state, self.step
+        self.phase("eval")
         recent = state["recent"]
         row = task.evaluate(step, recent["loss"] / recent["samples"] if recent["samples"] else None)
         row = {"step": step, "eval": True, **row, "seconds": recent["seconds"]}
         if not math.isfinite(row[task.best_metric]):
-            raise diverged(f"the evaluation's {task.best_metric} became {row[task.best_metric]} at step {step}")
+            raise self.diverged(f"the evaluation's {task.best_metric} became {row[task.best_metric]} at step {step}")
         best = row[task.best_metric] < state["best"]
         state["best"] = min(state["best"], row[task.best_metric])
         state["evals"].append(row)
         state["evaluated_at"] = step
         state["recent"] = {"loss": 0.0, "samples": 0.0, "seconds": 0.0}
-        run_dir.log(row)
-        save(best)
-        write(task.describe_eval(row) + ("  (best so far: saved ckpt.npz)" if best and run_dir.path else ""))
+        self.run_dir.log(row)
+        self.save(best)
+        self.write(task.describe_eval(row) + ("  (best so far: saved ckpt.npz)" if best and self.run_dir.path else ""))
 
-    bar = progress_bar(total=task.max_steps, desc=task.name, unit="step",
-                       disable=True if progress is False else None)  # None: shown on a terminal
-    bar.update(step)
-    write = say if bar.disabled else bar.write
-    task.model.train()
-    how = None
-    try:
-        with StopFlag() as stop, np.errstate(all="ignore"):  # the guard below reports non-finite values
-            while True:
-                at_eval = step == task.max_steps or (step % task.eval_interval == 0 and
-                                                     (step > 0 or task.eval_at_start))
-                if at_eval and state["evaluated_at"] != step:  # (a resumed run evaluated here already)
-                    evaluate_and_save()
-                if step >= task.max_steps:
-                    how = "finished"
-                elif stop.requested:  # Ctrl-C was pressed during the step (or evaluation) just done
-                    how = "interrupted"
-                elif stop_after is not None and step >= stop_after:
-                    how = "stop_after"
-                if how:
-                    break
-
-                t0 = time.perf_counter()
-                lr = float(task.optimizer.param_groups[0]["lr"])
-                phase("batch", step)
-                batch = task.get_batch(step)
-                phase("forward", step)
-                loss, samples = task.loss(batch)
-                loss_value = float(loss.item())
-                if not math.isfinite(loss_value):
-                    raise diverged(f"the loss became {loss_value} at step {step + 1} (learning rate {lr:g})")
-                phase("backward", step)
-                task.optimizer.zero_grad()
-                loss.backward()
-                phase("clip", step)
-                norm = clip_grad_norm_(params, task.grad_clip) if task.grad_clip > 0 else None
-                phase("optimizer", step)
-                task.optimizer.step()
-                task.scheduler.step()
-                if not all(np.isfinite(p.data).all() for p in params):  # before a kernel sees them
-                    raise diverged(f"the weights became NaN/inf in the update of step {step + 1} "
-                                   f"(learning rate {lr:g}, loss {loss_value:.4g})")
-                del loss, batch
-                step += 1
-
-                ms = (time.perf_counter() - t0) * 1e3
-                step_ms.append(ms)
-                state["step_losses"].append(loss_value)
-                recent = state["recent"]
-                recent["loss"] += loss_value * samples
-                recent["samples"] += samples
-                recent["seconds"] += ms / 1e3
-                row = {"step": step, "loss": loss_value, "lr": lr, "ms": round(ms, 2)}
-                if norm is not None:
-                    row["grad_norm"] = float(norm)
-                row.update(task.step_log())
-                run_dir.log(row)
-                bar.update(1)
-                bar.log(loss=loss_value, samples=samples)
-            if how != "finished" and state["evaluated_at"] != step:
-                save(False)  # stopped between evaluations: last.npz must hold this very step
-    finally:
-        bar.close()
-
-    result.step = step
-    result.finished = how == "finished"
-    result.interrupted = how == "interrupted"
-    result.signal = stop.signum if result.interrupted else None
-    result.evals = state["evals"]
-    result.best_loss = state["best"]
-    result.step_losses = np.asarray(state["step_losses"], dtype=np.float32)
-    result.ms_per_step = float(np.median(step_ms)) if step_ms else math.nan
-    if how != "finished":
-        what = (f"stopped after {step} steps (--stop-after)" if how != "interrupted" else "interrupted"
-                if stop.signum in (None, signal.SIGINT) else f"stopped by {signal.Signals(stop.signum).name}")
-        saved = (f"saved {result.checkpoint}; continue with --resume --out {run_dir.path}" if result.checkpoint
-                 else "nothing saved (no output directory)")
-        write(f"{what} at step {step} of {task.max_steps}: {saved}")
-    return result
+    def result(self, how, signum):
+        """The :class:`TrainResult`, and the line that says how a run that did not finish stopped
+        (``signum``: the signal that stopped it, or None)."""
+        state, step = self.state, self.step
+        result = TrainResult(model=self.task.model, task=self.task, max_steps=self.task.max_steps,
+                             out_dir=self.run_dir.path, checkpoint=self.checkpoint, step=step,
+                             finished=how == "finished", interrupted=how == "interrupted", evals=state["evals"],
+                             best_loss=state["best"], step_losses=np.asarray(state["step_losses"], dtype=np.float32),
+                             ms_per_step=float(np.median(self.step_ms)) if self.step_ms else math.nan,
+                             signal=signum if how == "interrupted" else None)
+        if how != "finished":
+            what = (f"stopped after {step} steps (--stop-after)" if how != "interrupted" else "interrupted"
+                    if signum in (None, signal.SIGINT) else f"stopped by {signal.Signals(signum).name}")
+            saved = (f"saved {result.checkpoint}; continue with --resume --out {self.run_dir.path}"
+                     if result.checkpoint else "nothing saved (no output directory)")
+            self.write(f"{what} at step {step} of {self.task.max_steps}: {saved}")
+        return result
