@@ -117,13 +117,15 @@ class set_grad_enabled(no_grad):
 
 DIFFERENTIABLE_OPS = []
 """Names of every differentiable operation: ``Tensor`` methods and torch-style functions by their
-own name (``"exp"``, ``"cat"``), :mod:`micrograd_plus.functional` ones as ``"F.softmax"``.
+own name (``"exp"``, ``"cat"``), :mod:`micrograd_plus.functional` ones as ``"F.softmax"`` (and
+``"F.conv2d"``: :mod:`micrograd_plus.functional_conv` is part of ``F``).
 ``tests/tensor/test_gradcheck_ops.py`` fails when one of them has no gradient check."""
 
 
 def differentiable(fn):
     """Register ``fn`` in :data:`DIFFERENTIABLE_OPS` (a decorator; returns ``fn`` unchanged)."""
-    prefix = "F." if fn.__module__ == "micrograd_plus.functional" else ""
+    # functional and functional_conv (its image half, re-exported by it) are both ``F``
+    prefix = "F." if fn.__module__.startswith("micrograd_plus.functional") else ""
     DIFFERENTIABLE_OPS.append(prefix + fn.__name__)
     return fn
 

@@ -31,6 +31,8 @@ from micrograd_plus.autograd import differentiable
 from micrograd_plus.random import get_generator
 from micrograd_plus.ops.indexing import scatter_add_rows
 from micrograd_plus._tensor import Tensor, _operand, _result
+from micrograd_plus.functional_conv import (  # noqa: F401  (the image half of F, in its own file)
+    adaptive_avg_pool2d, avg_pool2d, batch_norm, conv1d, conv2d, dropout2d, max_pool2d)
 
 __all__ = [
     "relu",
@@ -60,6 +62,14 @@ __all__ = [
     "scaled_dot_product_attention",
     "causal_self_attention",
     "attention_weights",
+    # images (micrograd_plus/functional_conv.py)
+    "conv1d",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "batch_norm",
+    "dropout2d",
 ]
 
 

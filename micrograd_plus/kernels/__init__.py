@@ -27,6 +27,9 @@ Functions (all arrays float32 or float64, all arguments the same dtype):
 * ``cross_entropy_forward(logits, target, ignore_index)`` -> ``(nll, lse)`` /
   ``cross_entropy_backward(w, logits, target, lse, ignore_index)`` -> dlogits, logits of (rows, C)
   (:mod:`micrograd_plus.kernels.cross_entropy`)
+* ``conv2d_forward(x, w, b, stride, padding, dilation, groups)`` -> ``(y, cols)`` /
+  ``conv2d_backward(g, x_shape, w, cols, ...)`` -> ``(dx, dw, db)``: im2col and the matmul kernels;
+  ``max_pool2d_forward/backward``, ``avg_pool2d_forward/backward`` (:mod:`micrograd_plus.kernels.conv`)
 
 NaN and inf come out of every kernel where they come out of its numpy reference (see
 :mod:`micrograd_plus.kernels._fastmath` for the compiler flags that make that so).
@@ -41,6 +44,7 @@ import contextlib
 
 from micrograd_plus.kernels import _compiling  # noqa: F401  (one line on stderr while kernels compile)
 from micrograd_plus.kernels import attention as _attention
+from micrograd_plus.kernels import conv as _conv
 from micrograd_plus.kernels import cross_entropy as _cross_entropy
 from micrograd_plus.kernels import elementwise as _elementwise
 from micrograd_plus.kernels import layer_norm as _layer_norm
@@ -194,3 +198,44 @@ def cross_entropy_backward(w, logits, target, lse, ignore_index=-100):
     if _backend == "numba":
         return _cross_entropy.cross_entropy_backward(w, logits, target, lse, ignore_index)
     return _cross_entropy.cross_entropy_backward_reference(w, logits, target, lse, ignore_index)
+
+
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
+    """2-D convolution as im2col + ``W @ cols``: ``(y, cols)``, y (N, O, OH, OW); ``padding`` is
+    (top, bottom, left, right), the others (h, w) pairs (see :mod:`micrograd_plus.kernels.conv`)."""
+    if _backend == "numba":
+        return _conv.conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+    return _conv.conv2d_forward_reference(x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_backward(g, x_shape, weight, cols, stride, padding, dilation, groups, need_x=True, need_w=True,
+                    need_b=True):
+    """``(dx, dweight, dbias)`` of :func:`conv2d_forward` from dL/dy ``g`` (None where not needed)."""
+    fn = _conv.conv2d_backward if _backend == "numba" else _conv.conv2d_backward_reference
+    return fn(g, x_shape, weight, cols, stride, padding, dilation, groups, need_x, need_w, need_b)
+
+
+def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
+    """Max-pooling of x (N, C, H, W): ``(y, indices)``, indices into each H*W plane (int64)."""
+    if _backend == "numba":
+        return _conv.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
+    return _conv.max_pool2d_forward_reference(x, kernel, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d_backward(g, indices, x_shape):
+    """dx (N, C, H, W) of max-pooling: each output's gradient onto its maximum's pixel."""
+    if _backend == "numba":
+        return _conv.max_pool2d_backward(g, indices, x_shape)
+    return _conv.max_pool2d_backward_reference(g, indices, x_shape)
+
+
+def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """Average pooling of x (N, C, H, W) -> (N, C, OH, OW), PyTorch's divisors."""
+    fn = _conv.avg_pool2d_forward if _backend == "numba" else _conv.avg_pool2d_forward_reference
+    return fn(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool2d_backward(g, x_shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """dx (N, C, H, W) of average pooling: each output's gradient spread over its window."""
+    fn = _conv.avg_pool2d_backward if _backend == "numba" else _conv.avg_pool2d_backward_reference
+    return fn(g, x_shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)

@@ -7,6 +7,9 @@
 * Layers -- :class:`Linear`, :class:`Embedding`, :class:`LayerNorm`, :class:`Dropout`, the
   activations :class:`ReLU`, :class:`Sigmoid`, :class:`Tanh`, :class:`GELU`, :class:`Identity`
   and :class:`Flatten` (:mod:`micrograd_plus.nn.layers`).
+* Layers for images -- :class:`Conv1d`, :class:`Conv2d`, :class:`MaxPool2d`, :class:`AvgPool2d`,
+  :class:`AdaptiveAvgPool2d`, :class:`BatchNorm1d`, :class:`BatchNorm2d`, :class:`Dropout2d`
+  (:mod:`micrograd_plus.nn.conv`).
 * Costs as modules: :class:`CrossEntropyLoss`, :class:`MSELoss` (:mod:`micrograd_plus.nn.loss`).
 * :class:`MLP` -- layers of neurons stacked, e.g. 3Blue1Brown's ``MLP([784, 16, 16, 10],
   activation="sigmoid")``.
@@ -20,6 +23,16 @@ The scalar-engine ``Neuron``, ``Layer`` and ``MLP`` of the first chapter live in
 
 from micrograd_plus.nn import functional, init, utils
 from micrograd_plus.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from micrograd_plus.nn.conv import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    Dropout2d,
+    MaxPool2d,
+)
 from micrograd_plus.nn.layers import (
     Dropout,
     ELU,
@@ -48,4 +61,5 @@ __all__ = [
     "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "Sigmoid", "Tanh", "GELU", "Identity", "Flatten", "MLP",
     "LeakyReLU", "SiLU", "ELU", "Softplus", "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "MSELoss", "NLLLoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "functional", "init", "utils", "clip_grad_norm_",
+    "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout2d",
 ]

@@ -824,6 +824,144 @@ def test_mlp_through_every_layer_kind(rng):
     gradcheck(f, [x, w1, b1, g, bb, w2])
 
 
+# ---- images: convolution, pooling, batch norm, channel dropout ------------------------------------
+# Shapes include odd sizes, stride > kernel, dilation, groups, 1x1 filters, padding ("same" too).
+
+
+@st.composite
+def conv2d_case(draw):
+    from micrograd_plus.kernels.conv import output_size
+
+    groups = draw(st.integers(1, 2))
+    C, O = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    KH, KW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 1)),
+                             st.just("same") if stride == (1, 1) else st.just("valid")))
+    N, H, W = draw(st.integers(1, 2)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    ph, pw = (0, 0) if padding in ("valid", "same") else ((padding, padding) if isinstance(padding, int) else padding)
+    if padding == "same":
+        ph = pw = 0  # (the output is as big as the input)
+    else:
+        assume(output_size(H, KH, stride[0], ph, ph, dilation[0]) > 0 and output_size(W, KW, stride[1], pw, pw, dilation[1]) > 0)
+    return (N, C, H, W), (O, C // groups, KH, KW), stride, padding, dilation, groups
+
+
+@covers("F.conv2d")
+@given(conv2d_case(), st.booleans(), st.data())
+def test_conv2d(case, with_bias, data):
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    x, w = leaf(data.draw(values(x_shape))), leaf(data.draw(values(w_shape)))
+    b = leaf(data.draw(values(w_shape[:1])))
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if with_bias:
+        gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b])
+    else:
+        gradcheck(lambda x, w: F.conv2d(x, w, **kw), [x, w])
+    gradcheck(lambda x: F.conv2d(x, w.data, **kw), [leaf(x.data[0])])  # unbatched (C, H, W), weights constant
+
+
+@covers("F.conv1d")
+@given(st.integers(1, 2), st.integers(1, 2), st.integers(1, 7), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2),
+       st.sampled_from([0, 1, "same", "valid"]), st.data())
+def test_conv1d(N, C, L, k, stride, dilation, padding, data):
+    from micrograd_plus.kernels.conv import output_size
+
+    if padding == "same":
+        stride = 1
+    pad = padding if isinstance(padding, int) else 0
+    assume(padding == "same" or output_size(L, k, stride, pad, pad, dilation) > 0)
+    x, w, b = leaf(data.draw(values((N, C, L)))), leaf(data.draw(values((2, C, k)))), leaf(data.draw(values((2,))))
+    gradcheck(lambda x, w, b: F.conv1d(x, w, b, stride=stride, padding=padding, dilation=dilation), [x, w, b])
+
+
+@st.composite
+def pool_case(draw, dilation=True):
+    from micrograd_plus.kernels.conv import output_size
+
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilation else (1, 1)
+    p = tuple(draw(st.integers(0, (di * (ki - 1) + 1) // 2 if dilation else ki // 2)) for ki, di in zip(k, d))
+    ceil = draw(st.booleans())
+    H, W = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    assume(output_size(H, k[0], s[0], p[0], p[0], d[0], ceil) > 0 and output_size(W, k[1], s[1], p[1], p[1], d[1], ceil) > 0)
+    return (draw(st.integers(1, 2)), draw(st.integers(1, 2)), H, W), k, s, p, d, ceil
+
+
+@covers("F.max_pool2d")
+@given(pool_case(), st.integers(0, 2**16))
+def test_max_pool2d(case, seed):
+    shape, k, s, p, d, ceil = case
+    x = leaf(distinct(shape, seed))  # no ties: each window's maximum is one pixel
+    # a window lying wholly in the padding (dilated taps can skip the input) has no maximum: it
+    # gives -inf and passes no gradient, so it is left out of the checked sum
+    empty = ~np.isfinite(F.max_pool2d(Tensor(x.data), k, s, p, d, ceil).data)
+    gradcheck(lambda t: F.max_pool2d(t, k, s, p, d, ceil).masked_fill(empty, 0.0), [x])
+    y, idx = F.max_pool2d(x, k, s, p, d, ceil, return_indices=True)
+    assert idx.dtype == np.int64 and idx.shape == y.shape
+
+
+@covers("F.avg_pool2d")
+@given(pool_case(dilation=False), st.booleans(), st.sampled_from([None, 2]), st.data())
+def test_avg_pool2d(case, include_pad, override, data):
+    shape, k, s, p, _, ceil = case
+    x = leaf(data.draw(values(shape)))
+    gradcheck(lambda t: F.avg_pool2d(t, k, s, p, ceil, include_pad, override), [x])
+
+
+@covers("F.adaptive_avg_pool2d")
+@given(st.integers(1, 7), st.integers(1, 7), st.integers(1, 4), st.one_of(st.none(), st.integers(1, 4)), st.data())
+def test_adaptive_avg_pool2d(H, W, oh, ow, data):
+    x = leaf(data.draw(values((2, 2, H, W))))
+    gradcheck(lambda t: F.adaptive_avg_pool2d(t, (oh, ow)), [x])  # windows overlap when oh does not divide H
+    gradcheck(lambda t: F.adaptive_avg_pool2d(t, 1), [leaf(x.data[0])])
+
+
+@covers("F.batch_norm")
+@given(st.sampled_from([(3, 2), (2, 3, 4), (2, 2, 3, 2), (1, 2, 2, 2)]), st.booleans(), st.data())
+def test_batch_norm(shape, training, data):
+    x = leaf(data.draw(values(shape)))
+    C = shape[1]
+    w, b = leaf(data.draw(values((C,), 0.5, 2.0))), leaf(data.draw(values((C,))))
+    rm, rv = np.zeros(C), np.ones(C) * 1.5
+
+    def f(x, w, b):  # fresh copies of the running statistics each call: batch_norm updates them in place
+        return F.batch_norm(x, rm.copy(), rv.copy(), w, b, training=training, eps=1e-3)
+
+    gradcheck(f, [x, w, b])
+    gradcheck(lambda x: F.batch_norm(x, None, None, training=True, eps=1e-3) if training else
+              F.batch_norm(x, rm, rv, training=False), [x])
+
+
+@covers("F.dropout2d")
+@given(st.sampled_from([(2, 3, 2, 2), (3, 1, 2)]), st.sampled_from([0.0, 0.3, 0.7]), st.data())
+def test_dropout2d(shape, p, data):
+    x = leaf(data.draw(values(shape)))
+    # a fresh generator with the same seed each call: the same channels dropped every time
+    gradcheck(lambda t: F.dropout2d(t, p, training=True, generator=np.random.default_rng(5)), [x])
+    gradcheck(lambda t: F.dropout2d(t, p, training=False), [x])
+
+
+def test_conv_net_through_every_image_op(rng):
+    """conv -> batch norm -> relu -> max pool -> conv (groups) -> avg pool -> adaptive pool -> linear."""
+    x = leaf(rng.standard_normal((2, 2, 7, 6)))
+    w1, b1 = leaf(rng.standard_normal((4, 2, 3, 3)) * 0.5), leaf(rng.standard_normal(4))
+    w2 = leaf(rng.standard_normal((4, 2, 2, 2)) * 0.5)
+    g, bb = leaf(rng.uniform(0.5, 1.5, 4)), leaf(rng.standard_normal(4))
+    wl = leaf(rng.standard_normal((3, 4)))
+
+    def f(x, w1, b1, w2, g, bb, wl):
+        h = F.conv2d(x, w1, b1, padding="same")
+        h = F.relu(F.batch_norm(h, None, None, g, bb, training=True, eps=1e-3))
+        h = F.max_pool2d(h, 2, ceil_mode=True)  # (2, 4, 4, 3)
+        h = F.avg_pool2d(F.conv2d(h, w2, groups=2, padding=1), 2)
+        return F.linear(F.adaptive_avg_pool2d(h, 1).flatten(1), wl)
+
+    gradcheck(f, [x, w1, b1, w2, g, bb, wl], atol=1e-4)
+
+
 # ---- the registry ----------------------------------------------------------------------------
 
 NON_DIFFERENTIABLE = {

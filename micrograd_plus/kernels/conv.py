@@ -1,0 +1,643 @@
+"""Convolution and pooling kernels: a convolution *is* a matrix product, once the image is unrolled.
+
+A 2-D convolution slides ``O`` filters, each ``C x KH x KW`` numbers, over an image of ``C``
+channels. At every output position a filter takes the dot product of its weights with the
+``C*KH*KW`` pixels under it. Write those pixels as one column -- for every output position of
+every image in the batch -- and the whole convolution is one matrix product::
+
+    cols  (C*KH*KW, N*OH*OW)     column q holds the pixels filter positions see at output q
+    W     (O, C*KH*KW)           row o is filter o, flattened the same way
+    W @ cols -> (O, N*OH*OW)     = y, up to a reordering to (N, O, OH, OW)
+
+Building ``cols`` is called *im2col* (image to columns). A pixel appears in up to KH*KW columns
+(every window that covers it), so ``cols`` is bigger than the image; in exchange the work runs
+on the same register-blocked matmul kernels as a linear layer (:mod:`micrograd_plus.kernels.matmul`).
+The backward pass is the product rule of ``y = W @ cols`` and the transpose of im2col::
+
+    dW    = dy @ colsᵀ          (O, N*OH*OW) @ (N*OH*OW, C*KH*KW)   matmul_nt
+    dcols = Wᵀ @ dy             (C*KH*KW, O) @ (O, N*OH*OW)          matmul_tn
+    dx    = col2im(dcols)       each column's numbers added back onto the pixels they came from
+
+col2im *adds*: a pixel copied into several columns receives the sum of their gradients, the same
+rule as for any value used several times. Stride, padding and dilation only change *which*
+pixel goes where in ``cols`` (padding reads zeros); groups cut the channels and the filters into
+``groups`` independent blocks, one product each.
+
+Why ``W @ cols`` and not ``cols.T @ W.T``: the product's rows are then the O filters (16 or 32)
+and its columns the N*OH*OW positions (many thousands), the shape the micro-kernel is best at (its
+blocks are 6 rows by 64 float32 columns on AVX-512; 16 columns would leave three quarters of each
+block empty).
+
+Pooling needs no product: max-pooling keeps the largest number of each window and remembers
+where it was (its gradient goes there, all of it; on ties the first, as in PyTorch), average
+pooling takes the window's mean (its gradient is spread evenly over the window).
+
+Every kernel has its plain-numpy ``*_reference`` beside it (the definition; the tests hold the
+compiled ones equal to it). The compiled loops share out the (image, channel) planes among
+threads: each plane is gathered from, or added into, by one thread in a fixed order, and the
+products' sums run in a fixed order whatever the number of threads (their tiles split the
+output, never the sum), so one thread and two give the same bits.
+
+Shapes (PyTorch's): x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,), y (N, O, OH, OW);
+``padding`` here is ``(top, bottom, left, right)`` -- "same" padding can be uneven -- and
+``OH = (H + top + bottom - dh*(KH-1) - 1) // sh + 1`` (likewise OW).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from micrograd_plus.kernels.matmul import matmul as _mm, matmul_nt as _mm_nt, matmul_tn as _mm_tn
+from micrograd_plus.kernels._shared import kernel_array, threads_for, transpose_rows
+
+# Below this many numbers moved, a parallel region (about 1.5 µs, plus a thread that may be
+# descheduled on a shared machine) costs more than it saves.
+_PARALLEL_MIN = 65_536
+
+
+def output_size(size, kernel, stride, pad_before, pad_after, dilation, ceil_mode=False):
+    """Positions a window of ``kernel`` taps ``dilation`` apart takes along one axis of ``size``
+    padded by ``pad_before`` / ``pad_after``, moving ``stride`` at a time (PyTorch's formula; with
+    ``ceil_mode`` a last partial window counts if it starts inside the input or the first padding)."""
+    span = size + pad_before + pad_after - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    n = (span + stride - 1) // stride + 1 if ceil_mode else span // stride + 1
+    if ceil_mode and (n - 1) * stride >= size + pad_before:
+        n -= 1
+    return n
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain-numpy references: the definitions the kernels are tested against.
+# ---------------------------------------------------------------------------------------------
+
+
+def im2col_reference(x, kernel, stride, padding, dilation):
+    """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW): column ``n*OH*OW + oh*OW + ow`` holds the
+    C*KH*KW pixels that the window at output (oh, ow) of image n covers (zeros in the padding).
+
+    ``kernel``, ``stride``, ``dilation`` are (h, w) pairs, ``padding`` (top, bottom, left, right).
+    One strided slice of the padded image per tap (i, j) of the window fills a whole row block.
+    """
+    (KH, KW), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, bottom, left, right = padding
+    N, C, H, W = x.shape
+    OH = output_size(H, KH, sh, top, bottom, dh)
+    OW = output_size(W, KW, sw, left, right, dw)
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))  # (N, C, H+top+bottom, W+left+right)
+    cols = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            # tap (i, j) of every window: rows i*dh, i*dh + sh, ...; columns j*dw, j*dw + sw, ...
+            patch = xp[:, :, i * dh : i * dh + sh * (OH - 1) + 1 : sh, j * dw : j * dw + sw * (OW - 1) + 1 : sw]
+            cols[:, i, j] = patch.transpose(1, 0, 2, 3)  # (C, N, OH, OW)
+    return cols.reshape(C * KH * KW, N * OH * OW)
+
+
+def col2im_reference(cols, x_shape, kernel, stride, padding, dilation):
+    """The transpose of :func:`im2col_reference`: add every number of ``cols`` (C*KH*KW, N*OH*OW)
+    back onto the pixel it was copied from; returns (N, C, H, W). Padding's numbers are dropped."""
+    (KH, KW), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, bottom, left, right = padding
+    N, C, H, W = x_shape
+    OH = output_size(H, KH, sh, top, bottom, dh)
+    OW = output_size(W, KW, sw, left, right, dw)
+    c6 = cols.reshape(C, KH, KW, N, OH, OW)
+    xp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=cols.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            xp[:, :, i * dh : i * dh + sh * (OH - 1) + 1 : sh, j * dw : j * dw + sw * (OW - 1) + 1 : sw] += (
+                c6[:, i, j].transpose(1, 0, 2, 3))
+    return np.ascontiguousarray(xp[:, :, top : top + H, left : left + W])
+
+
+def conv2d_forward_reference(x, weight, bias, stride, padding, dilation, groups):
+    """y (N, O, OH, OW) and cols of a 2-D convolution: im2col, then ``W @ cols`` per group.
+
+    x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,) or None; same float dtype.
+    Returns ``(y, cols)``; ``cols`` (C*KH*KW, N*OH*OW) is what the backward pass needs.
+    """
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = weight.shape
+    cols = im2col_reference(x, (KH, KW), stride, padding, dilation)  # (C*KH*KW, N*L)
+    L = cols.shape[1] // N if N else 0
+    k, og = Cg * KH * KW, O // groups
+    w2 = weight.reshape(O, k)  # (O, Cg*KH*KW): one flattened filter a row
+    y2 = np.concatenate([w2[g * og : (g + 1) * og] @ cols[g * k : (g + 1) * k] for g in range(groups)])  # (O, N*L)
+    if bias is not None:
+        y2 += bias[:, None]
+    OH, OW = _out_hw(H, W, (KH, KW), stride, padding, dilation)
+    y = y2.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)  # (N, O, OH, OW)
+    return np.ascontiguousarray(y), cols
+
+
+def conv2d_backward_reference(g, x_shape, weight, cols, stride, padding, dilation, groups,
+                              need_x=True, need_w=True, need_b=True):
+    """``(dx, dweight, dbias)`` of :func:`conv2d_forward_reference` given g = dL/dy (N, O, OH, OW).
+
+    dW = g @ colsᵀ, dcols = Wᵀ @ g (per group), dx = col2im(dcols), dbias = g summed over
+    N, OH, OW. An entry is None where its ``need_*`` is False.
+    """
+    O, Cg, KH, KW = weight.shape
+    N = x_shape[0]
+    k, og = Cg * KH * KW, O // groups
+    g2 = g.transpose(1, 0, 2, 3).reshape(O, -1)  # (O, N*L)
+    w2 = weight.reshape(O, k)
+    dx = dw = db = None
+    if need_w:
+        dw = np.concatenate([g2[s * og : (s + 1) * og] @ cols[s * k : (s + 1) * k].T for s in range(groups)])
+        dw = dw.reshape(weight.shape)
+    if need_x:
+        dcols = np.concatenate([w2[s * og : (s + 1) * og].T @ g2[s * og : (s + 1) * og] for s in range(groups)])
+        dx = col2im_reference(dcols, x_shape, (KH, KW), stride, padding, dilation)
+    if need_b:
+        db = g.sum(axis=(0, 2, 3)) if N else np.zeros(O, g.dtype)
+    return dx, dw, db
+
+
+def _pool_windows_reference(x, kernel, stride, padding, dilation, ceil_mode, fill):
+    """x (N, C, H, W) -> windows (N, C, OH, OW, KH*KW) padded with ``fill``, plus a mask of the
+    taps inside the input (padding and ceil_mode's overhang are outside)."""
+    (KH, KW), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    N, C, H, W = x.shape
+    OH = output_size(H, KH, sh, ph, ph, dh, ceil_mode)
+    OW = output_size(W, KW, sw, pw, pw, dw, ceil_mode)
+    extra_h = max(0, (OH - 1) * sh + dh * (KH - 1) + 1 - (H + 2 * ph))  # ceil_mode's overhang
+    extra_w = max(0, (OW - 1) * sw + dw * (KW - 1) + 1 - (W + 2 * pw))
+    widths = ((0, 0), (0, 0), (ph, ph + extra_h), (pw, pw + extra_w))
+    xp = np.pad(x, widths, constant_values=fill)
+    inside = np.pad(np.ones((H, W), bool), widths[2:])
+    taps, masks = [], []
+    for i in range(KH):
+        for j in range(KW):
+            rows = slice(i * dh, i * dh + sh * (OH - 1) + 1, sh)
+            cols = slice(j * dw, j * dw + sw * (OW - 1) + 1, sw)
+            taps.append(xp[:, :, rows, cols])
+            masks.append(inside[rows, cols])
+    return np.stack(taps, axis=-1), np.stack(masks, axis=-1), (OH, OW)
+
+
+def max_pool2d_forward_reference(x, kernel, stride, padding, dilation, ceil_mode):
+    """Max-pooling of x (N, C, H, W): ``(y, indices)``, both (N, C, OH, OW); ``indices`` (int64)
+    is where each maximum was, as ``h * W + w`` in its input plane (PyTorch's ``return_indices``).
+    Ties go to the first tap in row-major order; a NaN in a window wins (as in PyTorch)."""
+    N, C, H, W = x.shape
+    win, inside, (OH, OW) = _pool_windows_reference(x, kernel, stride, padding, dilation, ceil_mode, -np.inf)
+    nan = np.isnan(win)
+    # the first NaN if any (PyTorch keeps the last one; any NaN is the same NaN), else the first max
+    best = np.where(nan.any(-1), nan.argmax(-1), np.where(inside, win, -np.inf).argmax(-1))
+    y = np.take_along_axis(win, best[..., None], -1)[..., 0]
+    (KH, KW), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    ih = np.arange(OH)[:, None] * sh - ph + (best // KW) * dh  # (N, C, OH, OW) input rows
+    iw = np.arange(OW)[None, :] * sw - pw + (best % KW) * dw
+    idx = np.where(inside.any(-1), ih * W + iw, -1)  # -1: a window with no input pixel (all padding)
+    return np.ascontiguousarray(y), idx.astype(np.int64)
+
+
+def max_pool2d_backward_reference(g, indices, x_shape):
+    """dx (N, C, H, W): each output's gradient added onto the input pixel that was its maximum."""
+    N, C, H, W = x_shape
+    dx = np.zeros((N * C, H * W), dtype=g.dtype)
+    rows = np.repeat(np.arange(N * C), g.shape[2] * g.shape[3])  # the plane of each output
+    at, gs = indices.reshape(-1), g.reshape(-1)
+    some = at >= 0  # (a window with no input pixel has no maximum and passes no gradient)
+    np.add.at(dx, (rows[some], at[some]), gs[some])  # add.at: a pixel that is several windows' maximum gets each one's gradient
+    return dx.reshape(x_shape)
+
+
+def _avg_divisors(H, W, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """(OH, OW) divisors of average pooling, PyTorch's rule: the window clipped to the padded
+    input (count_include_pad) or to the input itself, or ``divisor_override``."""
+    (KH, KW), (sh, sw), (ph, pw) = kernel, stride, padding
+    OH = output_size(H, KH, sh, ph, ph, 1, ceil_mode)
+    OW = output_size(W, KW, sw, pw, pw, 1, ceil_mode)
+
+    def extent(n_out, s, p, k, size):
+        start = np.arange(n_out) * s - p
+        end = np.minimum(start + k, size + p)
+        with_pad = end - start
+        return with_pad, np.minimum(end, size) - np.maximum(start, 0)
+
+    h_pad, h_in = extent(OH, sh, ph, KH, H)
+    w_pad, w_in = extent(OW, sw, pw, KW, W)
+    if divisor_override:
+        return np.full((OH, OW), divisor_override)
+    return np.outer(h_pad, w_pad) if count_include_pad else np.outer(h_in, w_in)
+
+
+def avg_pool2d_forward_reference(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """Average pooling of x (N, C, H, W) -> (N, C, OH, OW): each window's sum over the input
+    pixels it covers, divided as :func:`_avg_divisors` says (padding adds zeros to the sum)."""
+    N, C, H, W = x.shape
+    win, inside, _ = _pool_windows_reference(x, kernel, stride, padding, (1, 1), ceil_mode, 0.0)
+    div = _avg_divisors(H, W, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return np.ascontiguousarray((win * inside).sum(-1) / div.astype(x.dtype))
+
+
+def avg_pool2d_backward_reference(g, x_shape, kernel, stride, padding, ceil_mode, count_include_pad,
+                                  divisor_override):
+    """dx (N, C, H, W): each output's gradient divided by its divisor, spread over the input
+    pixels of its window (a pixel in several windows receives each one's share)."""
+    N, C, H, W = x_shape
+    (KH, KW), (sh, sw), (ph, pw) = kernel, stride, padding
+    div = _avg_divisors(H, W, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    share = g / div.astype(g.dtype)  # (N, C, OH, OW)
+    OH, OW = div.shape
+    dx = np.zeros((N, C, H + 2 * ph + KH + sh, W + 2 * pw + KW + sw), dtype=g.dtype)  # room for the overhang
+    for i in range(KH):
+        for j in range(KW):
+            dx[:, :, i : i + sh * (OH - 1) + 1 : sh, j : j + sw * (OW - 1) + 1 : sw] += share
+    return np.ascontiguousarray(dx[:, :, ph : ph + H, pw : pw + W])
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled loops. Each works on a run of (image, channel) planes [p0, p1); the *_parallel
+# twin shares the planes out in ``chunks`` runs (one a thread), so no two threads write the same
+# number, and every number is written in the same order as on one thread.
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def _valid(n_out, stride, offset, size):
+    """[lo, hi): the outputs o whose tap lands inside the input, i.e. 0 <= o*stride + offset < size."""
+    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    hi = 0 if size - offset <= 0 else (size - offset - 1) // stride + 1
+    return min(lo, n_out), max(min(hi, n_out), min(lo, n_out))
+
+
+@njit(cache=True, error_model="numpy")
+def _im2col_rows(x, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW, r0, r1):
+    """Rows r = (c*KH + i)*KW + j in [r0, r1) of cols: ``cols[r, n*OH*OW + oh*OW + ow] =
+    x[n, c, oh*sh - top + i*dh, ow*sw - left + j*dw]`` (0 outside x).
+
+    Row by row, so that every row of ``cols`` is written from start to end (measured 5x faster
+    than plane by plane, which writes KH*KW rows far apart in memory at once)."""
+    N, C, H, W = x.shape
+    L = OH * OW
+    zero = x.dtype.type(0)
+    for r in range(r0, r1):
+        c, i, j = r // (KH * KW), (r // KW) % KH, r % KW
+        row = cols[r]
+        oh_lo, oh_hi = _valid(OH, sh, i * dh - top, H)
+        off = j * dw - left
+        ow_lo, ow_hi = _valid(OW, sw, off, W)
+        for n in range(N):
+            plane = x[n, c]
+            for oh in range(OH):
+                dst = row[n * L + oh * OW : n * L + (oh + 1) * OW]  # this output row's place in cols
+                if oh < oh_lo or oh >= oh_hi:
+                    dst[:] = zero
+                    continue
+                src = plane[oh * sh - top + i * dh]
+                dst[:ow_lo] = zero
+                if sw == 1:  # a contiguous run of the input row: a plain copy
+                    dst[ow_lo:ow_hi] = src[ow_lo + off : ow_hi + off]
+                else:
+                    for ow in range(ow_lo, ow_hi):
+                        dst[ow] = src[ow * sw + off]
+                dst[ow_hi:] = zero
+
+
+@njit(cache=True, error_model="numpy")
+def _col2im_channels(cols, dx, KH, KW, sh, sw, top, left, dh, dw, OH, OW, c0, c1):
+    """dx[:, c] for the channels c in [c0, c1): the sum of every number of ``cols`` that im2col
+    copied from that channel (its rows (c*KH + i)*KW + j, taken in order of i, then j); taps in
+    the padding are dropped. A channel's rows feed only that channel, so channels can be shared
+    out among threads, and each pixel's sum is added up in the same order whatever the sharing."""
+    N, C, H, W = dx.shape
+    L = OH * OW
+    for c in range(c0, c1):
+        for n in range(N):
+            dx[n, c, :, :] = 0
+        for i in range(KH):
+            oh_lo, oh_hi = _valid(OH, sh, i * dh - top, H)
+            for j in range(KW):
+                row = cols[(c * KH + i) * KW + j]
+                off = j * dw - left
+                ow_lo, ow_hi = _valid(OW, sw, off, W)
+                for n in range(N):
+                    plane = dx[n, c]
+                    for oh in range(oh_lo, oh_hi):
+                        src = row[n * L + oh * OW : n * L + (oh + 1) * OW]
+                        dst = plane[oh * sh - top + i * dh]
+                        if sw == 1:
+                            dst[ow_lo + off : ow_hi + off] += src[ow_lo:ow_hi]
+                        else:
+                            for ow in range(ow_lo, ow_hi):
+                                dst[ow * sw + off] += src[ow]
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _im2col_parallel(x, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW, chunks):
+    R = cols.shape[0]
+    for t in prange(chunks):
+        _im2col_rows(x, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW, t * R // chunks, (t + 1) * R // chunks)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _col2im_parallel(cols, dx, KH, KW, sh, sw, top, left, dh, dw, OH, OW, chunks):
+    C = dx.shape[1]
+    for t in prange(chunks):
+        _col2im_channels(cols, dx, KH, KW, sh, sw, top, left, dh, dw, OH, OW, t * C // chunks, (t + 1) * C // chunks)
+
+
+@njit(cache=True, error_model="numpy")
+def _nchw_from_rows(y2, y, p0, p1):
+    """y[n, o] = y2[o, n*L:(n+1)*L] for p = n*O + o in [p0, p1): the product's (O, N*L) to (N, O, L)."""
+    O, L = y.shape[1], y.shape[2]
+    for p in range(p0, p1):
+        n, o = p // O, p % O
+        y[n, o, :] = y2[o, n * L : (n + 1) * L]
+
+
+@njit(cache=True, error_model="numpy")
+def _positions_from_nchw(g, g2, n0, n1):
+    """g2[n*L:(n+1)*L, :] = g[n].T for images n in [n0, n1): (N, O, L) to (N*L, O), one row a position."""
+    L = g.shape[2]
+    for n in range(n0, n1):
+        transpose_rows(g[n], g2[n * L : (n + 1) * L], 0, g.shape[1])
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _nchw_from_rows_parallel(y2, y, chunks):
+    P = y.shape[0] * y.shape[1]
+    for t in prange(chunks):
+        _nchw_from_rows(y2, y, t * P // chunks, (t + 1) * P // chunks)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _positions_from_nchw_parallel(g, g2, chunks):
+    N = g.shape[0]
+    for t in prange(chunks):
+        _positions_from_nchw(g, g2, t * N // chunks, (t + 1) * N // chunks)
+
+
+def _im2col(x, kernel, stride, padding, dilation):
+    """The compiled :func:`im2col_reference` (same arguments, same result)."""
+    (KH, KW), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, bottom, left, right = padding
+    N, C, H, W = x.shape
+    OH, OW = output_size(H, KH, sh, top, bottom, dh), output_size(W, KW, sw, left, right, dw)
+    cols = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
+    args = (x, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW)
+    chunks = _threads(cols.size, cols.shape[0], x.dtype)  # runs of rows of cols
+    if chunks > 1:
+        _im2col_parallel(*args, chunks)
+    else:
+        _im2col_rows(*args, 0, cols.shape[0])
+    return cols
+
+
+def _col2im(cols, x_shape, kernel, stride, padding, dilation):
+    """The compiled :func:`col2im_reference` (same arguments, same result)."""
+    (KH, KW), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, bottom, left, right = padding
+    N, C, H, W = x_shape
+    OH, OW = output_size(H, KH, sh, top, bottom, dh), output_size(W, KW, sw, left, right, dw)
+    dx = np.empty(x_shape, dtype=cols.dtype)
+    args = (cols, dx, KH, KW, sh, sw, top, left, dh, dw, OH, OW)
+    chunks = _threads(cols.size, C, cols.dtype)  # runs of channels
+    if chunks > 1:
+        _col2im_parallel(*args, chunks)
+    else:
+        _col2im_channels(*args, 0, C)
+    return dx
+
+
+def _to_nchw(y2, N, O, L):
+    """The product's (O, N*L) -> (N, O, L): a compiled copy, images shared out among threads."""
+    y = np.empty((N, O, L), dtype=y2.dtype)
+    chunks = _threads(y2.size, N * O, y2.dtype)
+    if chunks > 1:
+        _nchw_from_rows_parallel(y2, y, chunks)
+    else:
+        _nchw_from_rows(y2, y, 0, N * O)
+    return y
+
+
+def _to_positions(g):
+    """(N, O, L) -> (N*L, O): each image's (O, L) block transposed (a compiled copy)."""
+    N, O, L = g.shape
+    g2 = np.empty((N * L, O), dtype=g.dtype)
+    chunks = _threads(g.size, N, g.dtype)
+    if chunks > 1:
+        _positions_from_nchw_parallel(g, g2, chunks)
+    else:
+        _positions_from_nchw(g, g2, 0, N)
+    return g2
+
+
+def _out_hw(H, W, kernel, stride, padding, dilation):
+    (KH, KW), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, bottom, left, right = padding
+    return output_size(H, KH, sh, top, bottom, dh), output_size(W, KW, sw, left, right, dw)
+
+
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
+    """The compiled :func:`conv2d_forward_reference`: ``(y, cols)``; im2col and the relayout of
+    the product compiled, ``W @ cols`` on the matmul kernels (one product per group)."""
+    x, weight = kernel_array(x), kernel_array(weight)
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = weight.shape
+    OH, OW = _out_hw(H, W, (KH, KW), stride, padding, dilation)
+    cols = _im2col(x, (KH, KW), stride, padding, dilation)  # (C*KH*KW, N*L)
+    k, og = Cg * KH * KW, O // groups
+    w2 = weight.reshape(O, k)  # (O, Cg*KH*KW)
+    if groups == 1:
+        y2 = _mm(w2, cols)  # (O, N*L)
+    else:
+        y2 = np.empty((O, cols.shape[1]), dtype=x.dtype)
+        for s in range(groups):
+            y2[s * og : (s + 1) * og] = _mm(w2[s * og : (s + 1) * og], cols[s * k : (s + 1) * k])
+    if bias is not None:
+        y2 += bias.astype(x.dtype, copy=False)[:, None]
+    y = _to_nchw(y2, N, O, OH * OW)  # (N, O, OH*OW)
+    return y.reshape(N, O, OH, OW), cols
+
+
+def conv2d_backward(g, x_shape, weight, cols, stride, padding, dilation, groups,
+                    need_x=True, need_w=True, need_b=True):
+    """The compiled :func:`conv2d_backward_reference` (same arguments, same result)."""
+    g, weight = kernel_array(g), kernel_array(weight)
+    N, O, OH, OW = g.shape
+    _, Cg, KH, KW = weight.shape
+    k, og = Cg * KH * KW, O // groups
+    # g as one row per output position, (N*L, O): then neither product has to repack the big cols
+    g2 = _to_positions(g.reshape(N, O, OH * OW))  # (N*L, O)
+    w2 = weight.reshape(O, k)
+    dx = dw = db = None
+    if need_w:  # dWᵀ = cols @ g2, (C*KH*KW, N*L) @ (N*L, O): cols read in place
+        dw = np.empty((O, k), dtype=g.dtype)
+        for s in range(groups):
+            dw[s * og : (s + 1) * og] = _mm(cols[s * k : (s + 1) * k], g2[:, s * og : (s + 1) * og]).T
+        dw = dw.reshape(weight.shape)
+    if need_x:  # dcols = Wᵀ @ g2ᵀ, (C*KH*KW, O) @ (O, N*L)
+        if groups == 1:
+            dcols = _mm_nt(np.ascontiguousarray(w2.T), g2)  # (w2ᵀ is small: (C*KH*KW, O))
+        else:
+            dcols = np.empty(cols.shape, dtype=g.dtype)
+            for s in range(groups):
+                w_t = np.ascontiguousarray(w2[s * og : (s + 1) * og].T)  # (k, og)
+                dcols[s * k : (s + 1) * k] = _mm_nt(w_t, g2[:, s * og : (s + 1) * og])
+        dx = _col2im(dcols, x_shape, (KH, KW), stride, padding, dilation)
+    if need_b:  # the sum over positions: one pass down the rows of g2 (numpy, one thread)
+        db = np.add.reduce(g2, axis=0) if N else np.zeros(O, g.dtype)
+    return dx, dw, db
+
+
+# ---- pooling ----------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def _max_pool_planes(x, y, idx, KH, KW, sh, sw, ph, pw, dh, dw, p0, p1):
+    """y[p, oh, ow] = the largest x[p] in window (oh, ow), idx its place h*W + w (the first on ties,
+    a NaN wins), for planes p in [p0, p1); x (P, H, W), y and idx (P, OH, OW)."""
+    H, W = x.shape[1], x.shape[2]
+    OH, OW = y.shape[1], y.shape[2]
+    for p in range(p0, p1):
+        for oh in range(OH):
+            for ow in range(OW):
+                best = x.dtype.type(-np.inf)
+                where = -1
+                for i in range(KH):
+                    ih = oh * sh - ph + i * dh
+                    if ih < 0 or ih >= H:
+                        continue
+                    for j in range(KW):
+                        iw = ow * sw - pw + j * dw
+                        if iw < 0 or iw >= W:
+                            continue
+                        v = x[p, ih, iw]
+                        if where < 0 or v > best or (v != v and best == best):
+                            best, where = v, ih * W + iw
+                y[p, oh, ow] = best
+                idx[p, oh, ow] = where
+
+
+@njit(cache=True, error_model="numpy")
+def _max_pool_backward_planes(g, idx, dx, p0, p1):
+    """dx[p] = zeros plus, for each output of plane p, its gradient at its maximum's place."""
+    OH, OW = g.shape[1], g.shape[2]
+    for p in range(p0, p1):
+        dx[p, :] = 0
+        for oh in range(OH):
+            for ow in range(OW):
+                where = idx[p, oh, ow]
+                if where >= 0:  # (-1: a window with no input pixel, which has no maximum)
+                    dx[p, where] += g[p, oh, ow]
+
+
+@njit(cache=True, error_model="numpy")
+def _avg_pool_planes(backward, a, b, div, KH, KW, sh, sw, ph, pw, p0, p1):
+    """Forward (``backward`` False): b[p, oh, ow] = (sum of a[p] in window (oh, ow)) / div[oh, ow].
+    Backward: b[p] = the sum over windows of a[p, oh, ow] / div[oh, ow] at each pixel they cover.
+    The input side is (P, H, W), the output side (P, OH, OW), for planes p in [p0, p1)."""
+    if backward:
+        H, W, OH, OW = b.shape[1], b.shape[2], a.shape[1], a.shape[2]
+    else:
+        H, W, OH, OW = a.shape[1], a.shape[2], b.shape[1], b.shape[2]
+    for p in range(p0, p1):
+        if backward:
+            b[p, :, :] = 0
+        for oh in range(OH):
+            h0, h1 = max(oh * sh - ph, 0), min(oh * sh - ph + KH, H)
+            for ow in range(OW):
+                w0, w1 = max(ow * sw - pw, 0), min(ow * sw - pw + KW, W)
+                if backward:
+                    share = a[p, oh, ow] / div[oh, ow]
+                    for ih in range(h0, h1):
+                        for iw in range(w0, w1):
+                            b[p, ih, iw] += share
+                else:
+                    s = a.dtype.type(0)
+                    for ih in range(h0, h1):
+                        for iw in range(w0, w1):
+                            s += a[p, ih, iw]
+                    b[p, oh, ow] = s / div[oh, ow]
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _max_pool_parallel(x, y, idx, KH, KW, sh, sw, ph, pw, dh, dw, chunks):
+    P = x.shape[0]
+    for t in prange(chunks):
+        _max_pool_planes(x, y, idx, KH, KW, sh, sw, ph, pw, dh, dw, t * P // chunks, (t + 1) * P // chunks)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _max_pool_backward_parallel(g, idx, dx, chunks):
+    P = g.shape[0]
+    for t in prange(chunks):
+        _max_pool_backward_planes(g, idx, dx, t * P // chunks, (t + 1) * P // chunks)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _avg_pool_parallel(backward, a, b, div, KH, KW, sh, sw, ph, pw, chunks):
+    P = a.shape[0]
+    for t in prange(chunks):
+        _avg_pool_planes(backward, a, b, div, KH, KW, sh, sw, ph, pw, t * P // chunks, (t + 1) * P // chunks)
+
+
+def _threads(n_numbers, planes, dtype):
+    """Runs of planes to share out: 1 (this thread, no parallel region) for small work."""
+    return min(threads_for(n_numbers, _PARALLEL_MIN, dtype), planes)
+
+
+def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
+    """The compiled :func:`max_pool2d_forward_reference` (same arguments, same result)."""
+    x = kernel_array(x)
+    N, C, H, W = x.shape
+    (KH, KW), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    OH, OW = output_size(H, KH, sh, ph, ph, dh, ceil_mode), output_size(W, KW, sw, pw, pw, dw, ceil_mode)
+    x3 = x.reshape(N * C, H, W)
+    y = np.empty((N * C, OH, OW), dtype=x.dtype)
+    idx = np.empty((N * C, OH, OW), dtype=np.int64)
+    args = (x3, y, idx, KH, KW, sh, sw, ph, pw, dh, dw)
+    chunks = _threads(x.size, N * C, x.dtype)
+    if chunks > 1:
+        _max_pool_parallel(*args, chunks)
+    else:
+        _max_pool_planes(*args, 0, N * C)
+    return y.reshape(N, C, OH, OW), idx.reshape(N, C, OH, OW)
+
+
+def max_pool2d_backward(g, indices, x_shape):
+    """The compiled :func:`max_pool2d_backward_reference` (same arguments, same result)."""
+    g, indices = kernel_array(g), kernel_array(indices)
+    N, C, H, W = x_shape
+    P = N * C
+    dx = np.empty((P, H * W), dtype=g.dtype)
+    g3, i3 = g.reshape(P, g.shape[2], g.shape[3]), indices.reshape(P, g.shape[2], g.shape[3])
+    chunks = _threads(dx.size, P, g.dtype)
+    if chunks > 1:
+        _max_pool_backward_parallel(g3, i3, dx, chunks)
+    else:
+        _max_pool_backward_planes(g3, i3, dx, 0, P)
+    return dx.reshape(x_shape)
+
+
+def _avg_pool(backward, a, out_shape, kernel, stride, padding, div):
+    P = out_shape[0] * out_shape[1]
+    a3 = kernel_array(a).reshape((P,) + a.shape[2:])
+    b = np.empty((P,) + tuple(out_shape[2:]), dtype=a.dtype)
+    (KH, KW), (sh, sw), (ph, pw) = kernel, stride, padding
+    args = (backward, a3, b, div.astype(a.dtype), KH, KW, sh, sw, ph, pw)
+    chunks = _threads(max(a.size, b.size), P, a.dtype)
+    if chunks > 1:
+        _avg_pool_parallel(*args, chunks)
+    else:
+        _avg_pool_planes(*args, 0, P)
+    return b.reshape(out_shape)
+
+
+def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """The compiled :func:`avg_pool2d_forward_reference` (same arguments, same result)."""
+    N, C, H, W = x.shape
+    div = _avg_divisors(H, W, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _avg_pool(False, x, (N, C) + div.shape, kernel, stride, padding, div)
+
+
+def avg_pool2d_backward(g, x_shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """The compiled :func:`avg_pool2d_backward_reference` (same arguments, same result)."""
+    N, C, H, W = x_shape
+    div = _avg_divisors(H, W, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _avg_pool(True, g, x_shape, kernel, stride, padding, div)
