@@ -28,6 +28,7 @@ BENCHMARKS = {
     "attention": ("micrograd_plus.bench.attention", "fused causal attention fwd+bwd vs torch SDPA"),
     "rows": ("micrograd_plus.bench.rows", "LayerNorm and softmax + cross-entropy fwd+bwd vs torch"),
     "mnist": ("micrograd_plus.bench.mnist", "784-128-10 MLP, seconds per epoch vs torch"),
+    "cnn": ("micrograd_plus.bench.cnn", "MNIST CNN training step vs torch (own processes); conv kernels vs BLAS"),
     "gpt": ("micrograd_plus.bench.gpt", "mini-GPT training step, ms per iteration vs torch"),
 }
 

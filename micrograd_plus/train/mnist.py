@@ -38,6 +38,7 @@ import numpy as np
 from micrograd_plus import functional as F, optim
 from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus.data import DataLoader, load_mnist, mnist_to_float
+from micrograd_plus.models.cnn import mnist_cnn
 from micrograd_plus.models.mlp import mnist_classifier
 from micrograd_plus._tensor import no_grad, Tensor
 from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
@@ -71,7 +72,11 @@ class MNISTConfig:
 
     The model:
 
-    * ``hidden`` -- hidden layer sizes, e.g. ``(16, 16)``;
+    * ``model`` -- ``"mlp"`` (784 pixels straight into fully connected layers) or ``"cnn"`` (two
+      convolution + max-pool blocks of ``channels`` 5x5 filters first,
+      :class:`~micrograd_plus.models.cnn.MNISTConvNet`);
+    * ``channels`` -- the CNN's two convolutions' filter counts, e.g. ``(16, 32)``;
+    * ``hidden`` -- hidden layer sizes, e.g. ``(16, 16)`` (for the CNN: its head's);
     * ``activation`` -- ``"relu"``, ``"sigmoid"``, ``"tanh"`` or ``"gelu"``;
     * ``dropout`` -- dropout probability after each hidden layer (0: none);
     * ``loss`` -- ``"cross_entropy"`` (softmax + negative log-likelihood) or ``"mse"`` (the
@@ -97,6 +102,8 @@ class MNISTConfig:
     """
 
     hidden: tuple = (256,)
+    model: str = "mlp"
+    channels: tuple = (16, 32)
     activation: str = "relu"
     dropout: float = 0.0
     loss: str = "cross_entropy"
@@ -116,11 +123,18 @@ class MNISTConfig:
 
     def __post_init__(self):
         problems = []
-        try:
-            object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        except (TypeError, ValueError):
-            raise ConfigError(f"invalid MNIST configuration: hidden must be a list of sizes, got {self.hidden!r}") \
-                from None
+        for name in ("hidden", "channels"):
+            try:
+                object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
+            except (TypeError, ValueError):
+                raise ConfigError(f"invalid MNIST configuration: {name} must be a list of sizes, got "
+                                  f"{getattr(self, name)!r}") from None
+        if self.model not in ("mlp", "cnn"):
+            problems.append(f"model {self.model!r} is not one of mlp, cnn")
+        if len(self.channels) != 2 or any(c < 1 for c in self.channels):
+            problems.append(f"channels must be two positive filter counts, got {self.channels}")
+        if self.model == "cnn" and self.activation != "relu":
+            problems.append(f"the cnn model uses relu (got activation {self.activation!r})")
         if self.activation not in ("relu", "sigmoid", "tanh", "gelu"):
             problems.append(f"activation {self.activation!r} is not one of relu, sigmoid, tanh, gelu")
         if self.loss not in LOSSES:
@@ -160,7 +174,7 @@ class MNISTConfig:
     def to_dict(self):
         """The config as a JSON-friendly dict (tuples become lists)."""
         d = dataclasses.asdict(self)
-        d["hidden"] = list(self.hidden)
+        d["hidden"], d["channels"] = list(self.hidden), list(self.channels)
         return d
 
     @classmethod
@@ -181,7 +195,11 @@ class MNISTConfig:
             opt += f" ({'nesterov ' if self.nesterov else ''}momentum {self.momentum:g})"
         extras = f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
         extras += f", dropout {self.dropout:g}" if self.dropout else ""
-        return (f"{'-'.join(map(str, self.sizes))} {self.activation}, {self.loss} loss, {opt}, "
+        net = "-".join(map(str, self.sizes))
+        if self.model == "cnn":
+            c1, c2 = self.channels
+            net = f"CNN conv5x5({c1})-pool-conv5x5({c2})-pool-{'-'.join(map(str, self.hidden + (10,)))}"
+        return (f"{net} {self.activation}, {self.loss} loss, {opt}, "
                 f"lr {self.lr:g} ({self.schedule}){extras}, batch {self.batch_size}, {self.epochs} epochs, "
                 f"seed {self.seed}")
 
@@ -199,6 +217,11 @@ PRESETS = {
     "default": MNISTConfig(hidden=(256,), activation="relu", loss="cross_entropy", optimizer="sgd",
                            lr=0.2, momentum=0.9, nesterov=True, weight_decay=0.0, schedule="cosine",
                            batch_size=128, epochs=8),
+    # LeNet-like: 5x5 convolutions of 16 and 32 filters, each followed by 2x2 max-pooling, then
+    # 1568-128-10; past 99% test accuracy in a few epochs (the README has measured figures).
+    "cnn": MNISTConfig(model="cnn", channels=(16, 32), hidden=(128,), activation="relu", loss="cross_entropy",
+                       optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.0, schedule="cosine",
+                       batch_size=64, epochs=3),
 }
 
 
@@ -226,6 +249,8 @@ def build_model(config, generator=None):
     """The network described by ``config``; ``generator`` defaults to one seeded with ``config.seed``."""
 
     gen = np.random.default_rng(config.seed) if generator is None else generator
+    if config.model == "cnn":
+        return mnist_cnn(config.channels, config.hidden, dropout=config.dropout, generator=gen)
     return mnist_classifier(config.hidden, config.activation, dropout=config.dropout, generator=gen)
 
 

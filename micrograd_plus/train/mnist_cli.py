@@ -2,6 +2,7 @@
 
   micrograd-plus mnist                          784-256-10 ReLU, past 98% test accuracy
   micrograd-plus mnist --preset 3b1b            the video's 784-16-16-10 sigmoid network
+  micrograd-plus mnist --preset cnn             a LeNet-like convolutional network, past 99%
   micrograd-plus mnist --loss mse               the video's cost: squared error on one-hot targets
   micrograd-plus mnist --hidden 128,64 --activation tanh --optimizer adam --lr 1e-3
   micrograd-plus mnist --limit 5000 --epochs 1  a quick run on a subset
@@ -31,12 +32,12 @@ HELP = "train an MLP on MNIST handwritten digits (the main demo), with plots and
 
 DEFAULT_OUT = "runs/mnist"
 # kept in step with micrograd_plus.train.mnist (which is imported only inside run, to keep --help light)
-_PRESETS = ("default", "3b1b")
+_PRESETS = ("default", "3b1b", "cnn")
 _EXPERIMENTS = ("weights", "dream", "noise", "gd-vs-sgd")
 
 # CLI option -> MNISTConfig field
 _CONFIG_OPTIONS = {
-    "hidden": "hidden", "activation": "activation", "dropout": "dropout", "loss": "loss",
+    "hidden": "hidden", "model": "model", "channels": "channels", "activation": "activation", "dropout": "dropout", "loss": "loss",
     "optimizer": "optimizer", "lr": "lr", "momentum": "momentum", "nesterov": "nesterov",
     "weight_decay": "weight_decay", "schedule": "schedule", "warmup_steps": "warmup_steps",
     "batch_size": "batch_size", "epochs": "epochs", "seed": "seed", "limit": "limit",
@@ -54,6 +55,17 @@ def _hidden(text):
         raise argparse.ArgumentTypeError(f"--hidden expects sizes like 16,16 or 256, got {text!r}") from None
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"--hidden sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _channels(text):
+    """'16,32' -> (16, 32): the cnn's two convolutions' filter counts."""
+    try:
+        sizes = tuple(int(part) for part in text.replace("-", ",").split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"--channels expects two positive counts like 16,32, got {text!r}")
     return sizes
 
 
@@ -88,8 +100,12 @@ def add_arguments(parser):
                         help="training time of each method in the gd-vs-sgd experiment (default: %(default)s)")
 
     g = parser.add_argument_group("model (default: from the preset)")
+    g.add_argument("--model", choices=("mlp", "cnn"), default=None,
+                   help="mlp (pixels straight into fully connected layers) or cnn (two conv + pool blocks first)")
+    g.add_argument("--channels", type=_channels, default=None, metavar="C1,C2",
+                   help="the cnn's filter counts, e.g. 16,32 (the cnn preset)")
     g.add_argument("--hidden", type=_hidden, default=None, metavar="SIZES",
-                   help="hidden layer sizes, e.g. 16,16 (3b1b) or 256 (default)")
+                   help="hidden layer sizes, e.g. 16,16 (3b1b) or 256 (default); the cnn's head")
     g.add_argument("--activation", choices=("relu", "sigmoid", "tanh", "gelu"), default=None)
     g.add_argument("--loss", type=_loss, default=None, metavar="{cross-entropy,mse}",
                    help="cost function: cross-entropy, or mse on one-hot targets as in the video")
@@ -132,6 +148,9 @@ def run(args):
 
     out = Path(args.out)
     config, overrides = _config_from_args(args, mnist)
+    if args.experiments and config.model != "mlp":
+        raise ConfigError("--experiments look inside an MLP's layers; they need --model mlp (this run is a "
+                          f"{config.model})")
     if args.resume and (out / mnist.CHECKPOINT_NAME).is_file():  # (if missing, train() says so)
         _, saved, _, _ = mnist.read_checkpoint(out / mnist.CHECKPOINT_NAME)
         wanted = config if args.preset is not None else replace(saved, **overrides)
