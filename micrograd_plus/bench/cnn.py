@@ -46,7 +46,7 @@ def _weights_and_batches(n_batches):
 def _ours(weights):
     from micrograd_plus import functional as F, optim  # deferred: loads numba in this child only
     from micrograd_plus.models.cnn import mnist_cnn  # deferred: loads numba in this child only
-    from micrograd_plus.tensor import Tensor  # deferred: loads numba in this child only
+    from micrograd_plus._tensor import Tensor  # deferred: loads numba in this child only
 
     model = mnist_cnn(CHANNELS, HIDDEN)
     model.load_state_dict(weights)

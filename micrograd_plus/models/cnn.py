@@ -22,7 +22,7 @@ import numpy as np
 
 from micrograd_plus import nn
 from micrograd_plus.random import get_generator
-from micrograd_plus.tensor import Tensor
+from micrograd_plus._tensor import Tensor
 
 __all__ = ["MNISTConvNet", "mnist_cnn"]
 
