@@ -5,17 +5,17 @@ channels. At every output position a filter takes the dot product of its weights
 ``C*KH*KW`` pixels under it. Write those pixels as one column -- for every output position of
 every image in the batch -- and the whole convolution is one matrix product::
 
-    cols  (C*KH*KW, N*OH*OW)     column q holds the pixels filter positions see at output q
+    cols  (C*KH*KW, OH*OW*N)     column q holds the pixels filter positions see at output q
     W     (O, C*KH*KW)           row o is filter o, flattened the same way
-    W @ cols -> (O, N*OH*OW)     = y, up to a reordering to (N, O, OH, OW)
+    W @ cols -> (O, OH*OW*N)     = y, up to a reordering to (N, O, OH, OW)
 
 Building ``cols`` is called *im2col* (image to columns). A pixel appears in up to KH*KW columns
 (every window that covers it), so ``cols`` is bigger than the image; in exchange the work runs
 on the same register-blocked matmul kernels as a linear layer (:mod:`micrograd_plus.kernels.matmul`).
 The backward pass is the product rule of ``y = W @ cols`` and the transpose of im2col::
 
-    dW    = dy @ colsᵀ          (O, N*OH*OW) @ (N*OH*OW, C*KH*KW)   matmul_nt
-    dcols = Wᵀ @ dy             (C*KH*KW, O) @ (O, N*OH*OW)          matmul_tn
+    dW    = dy @ colsᵀ          (O, OH*OW*N) @ (OH*OW*N, C*KH*KW)
+    dcols = Wᵀ @ dy             (C*KH*KW, O) @ (O, OH*OW*N)
     dx    = col2im(dcols)       each column's numbers added back onto the pixels they came from
 
 col2im *adds*: a pixel copied into several columns receives the sum of their gradients, the same
@@ -24,7 +24,7 @@ pixel goes where in ``cols`` (padding reads zeros); groups cut the channels and 
 ``groups`` independent blocks, one product each.
 
 Why ``W @ cols`` and not ``cols.T @ W.T``: the product's rows are then the O filters (16 or 32)
-and its columns the N*OH*OW positions (many thousands), the shape the micro-kernel is best at (its
+and its columns the OH*OW*N positions (many thousands), the shape the micro-kernel is best at (its
 blocks are 6 rows by 64 float32 columns on AVX-512; 16 columns would leave three quarters of each
 block empty).
 
@@ -37,6 +37,12 @@ compiled ones equal to it). The compiled loops share out the (image, channel) pl
 threads: each plane is gathered from, or added into, by one thread in a fixed order, and the
 products' sums run in a fixed order whatever the number of threads (their tiles split the
 output, never the sum), so one thread and two give the same bits.
+
+Layout: the columns of ``cols`` run over positions first and images last (column
+``(oh*OW + ow)*N + n``), so that the N images' copies of one pixel sit side by side. Then a tap's
+whole output row is one long contiguous copy (im2col) or addition (col2im) instead of N short
+ones; the price is a transpose of the input, (N, C*H*W) -> (C*H*W, N), and of the product's
+result, (O*OH*OW, N) -> (N, O*OH*OW), both far smaller than ``cols``.
 
 Shapes (PyTorch's): x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,), y (N, O, OH, OW);
 ``padding`` here is ``(top, bottom, left, right)`` -- "same" padding can be uneven -- and
@@ -73,11 +79,12 @@ def output_size(size, kernel, stride, pad_before, pad_after, dilation, ceil_mode
 
 
 def im2col_reference(x, kernel, stride, padding, dilation):
-    """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW): column ``n*OH*OW + oh*OW + ow`` holds the
-    C*KH*KW pixels that the window at output (oh, ow) of image n covers (zeros in the padding).
+    """x (N, C, H, W) -> cols (C*KH*KW, OH*OW*N): column ``(oh*OW + ow)*N + n`` holds the C*KH*KW
+    pixels that the window at output (oh, ow) of image n covers (zeros in the padding).
 
     ``kernel``, ``stride``, ``dilation`` are (h, w) pairs, ``padding`` (top, bottom, left, right).
-    One strided slice of the padded image per tap (i, j) of the window fills a whole row block.
+    One strided slice of the padded image per tap (i, j) of the window fills a whole block of rows.
+    The batch is the fastest-moving index of a column (see the module docstring for why).
     """
     (KH, KW), (sh, sw), (dh, dw) = kernel, stride, dilation
     top, bottom, left, right = padding
@@ -85,29 +92,29 @@ def im2col_reference(x, kernel, stride, padding, dilation):
     OH = output_size(H, KH, sh, top, bottom, dh)
     OW = output_size(W, KW, sw, left, right, dw)
     xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))  # (N, C, H+top+bottom, W+left+right)
-    cols = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
+    cols = np.empty((C, KH, KW, OH, OW, N), dtype=x.dtype)
     for i in range(KH):
         for j in range(KW):
             # tap (i, j) of every window: rows i*dh, i*dh + sh, ...; columns j*dw, j*dw + sw, ...
             patch = xp[:, :, i * dh : i * dh + sh * (OH - 1) + 1 : sh, j * dw : j * dw + sw * (OW - 1) + 1 : sw]
-            cols[:, i, j] = patch.transpose(1, 0, 2, 3)  # (C, N, OH, OW)
-    return cols.reshape(C * KH * KW, N * OH * OW)
+            cols[:, i, j] = patch.transpose(1, 2, 3, 0)  # (C, OH, OW, N)
+    return cols.reshape(C * KH * KW, OH * OW * N)
 
 
 def col2im_reference(cols, x_shape, kernel, stride, padding, dilation):
-    """The transpose of :func:`im2col_reference`: add every number of ``cols`` (C*KH*KW, N*OH*OW)
+    """The transpose of :func:`im2col_reference`: add every number of ``cols`` (C*KH*KW, OH*OW*N)
     back onto the pixel it was copied from; returns (N, C, H, W). Padding's numbers are dropped."""
     (KH, KW), (sh, sw), (dh, dw) = kernel, stride, dilation
     top, bottom, left, right = padding
     N, C, H, W = x_shape
     OH = output_size(H, KH, sh, top, bottom, dh)
     OW = output_size(W, KW, sw, left, right, dw)
-    c6 = cols.reshape(C, KH, KW, N, OH, OW)
+    c6 = cols.reshape(C, KH, KW, OH, OW, N)
     xp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=cols.dtype)
     for i in range(KH):
         for j in range(KW):
             xp[:, :, i * dh : i * dh + sh * (OH - 1) + 1 : sh, j * dw : j * dw + sw * (OW - 1) + 1 : sw] += (
-                c6[:, i, j].transpose(1, 0, 2, 3))
+                c6[:, i, j].transpose(3, 0, 1, 2))
     return np.ascontiguousarray(xp[:, :, top : top + H, left : left + W])
 
 
@@ -115,19 +122,18 @@ def conv2d_forward_reference(x, weight, bias, stride, padding, dilation, groups)
     """y (N, O, OH, OW) and cols of a 2-D convolution: im2col, then ``W @ cols`` per group.
 
     x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,) or None; same float dtype.
-    Returns ``(y, cols)``; ``cols`` (C*KH*KW, N*OH*OW) is what the backward pass needs.
+    Returns ``(y, cols)``; ``cols`` (C*KH*KW, OH*OW*N) is what the backward pass needs.
     """
     N, C, H, W = x.shape
     O, Cg, KH, KW = weight.shape
-    cols = im2col_reference(x, (KH, KW), stride, padding, dilation)  # (C*KH*KW, N*L)
-    L = cols.shape[1] // N if N else 0
+    cols = im2col_reference(x, (KH, KW), stride, padding, dilation)  # (C*KH*KW, OH*OW*N)
     k, og = Cg * KH * KW, O // groups
     w2 = weight.reshape(O, k)  # (O, Cg*KH*KW): one flattened filter a row
-    y2 = np.concatenate([w2[g * og : (g + 1) * og] @ cols[g * k : (g + 1) * k] for g in range(groups)])  # (O, N*L)
+    y2 = np.concatenate([w2[g * og : (g + 1) * og] @ cols[g * k : (g + 1) * k] for g in range(groups)])  # (O, OH*OW*N)
     if bias is not None:
         y2 += bias[:, None]
     OH, OW = _out_hw(H, W, (KH, KW), stride, padding, dilation)
-    y = y2.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)  # (N, O, OH, OW)
+    y = y2.reshape(O, OH, OW, N).transpose(3, 0, 1, 2)  # (N, O, OH, OW)
     return np.ascontiguousarray(y), cols
 
 
@@ -141,7 +147,7 @@ def conv2d_backward_reference(g, x_shape, weight, cols, stride, padding, dilatio
     O, Cg, KH, KW = weight.shape
     N = x_shape[0]
     k, og = Cg * KH * KW, O // groups
-    g2 = g.transpose(1, 0, 2, 3).reshape(O, -1)  # (O, N*L)
+    g2 = g.transpose(1, 2, 3, 0).reshape(O, -1)  # (O, OH*OW*N), columns in the order of cols'
     w2 = weight.reshape(O, k)
     dx = dw = db = None
     if need_w:
@@ -266,110 +272,102 @@ def _valid(n_out, stride, offset, size):
 
 
 @njit(cache=True, error_model="numpy")
-def _im2col_rows(x, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW, r0, r1):
-    """Rows r = (c*KH + i)*KW + j in [r0, r1) of cols: ``cols[r, n*OH*OW + oh*OW + ow] =
-    x[n, c, oh*sh - top + i*dh, ow*sw - left + j*dw]`` (0 outside x).
+def _im2col_rows(xt, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW, r0, r1):
+    """Rows r = (c*KH + i)*KW + j in [r0, r1) of cols (C*KH*KW, OH*OW*N) from ``xt``, the input
+    as (C, H, W*N) -- each pixel's N images side by side: ``cols[r, (oh*OW + ow)*N + n] =
+    xt[c, oh*sh - top + i*dh, (ow*sw - left + j*dw)*N + n]`` (0 outside the input).
 
-    Row by row, so that every row of ``cols`` is written from start to end (measured 5x faster
-    than plane by plane, which writes KH*KW rows far apart in memory at once)."""
-    N, C, H, W = x.shape
-    L = OH * OW
-    zero = x.dtype.type(0)
+    With the images side by side, a whole output row of a tap is one contiguous copy of OW*N
+    numbers (for stride 1), written left to right: measured 5-8x faster than copying each
+    image's OW numbers separately."""
+    N = cols.shape[1] // (OH * OW)
+    H = xt.shape[1]
+    W = xt.shape[2] // N
+    zero = xt.dtype.type(0)
     for r in range(r0, r1):
         c, i, j = r // (KH * KW), (r // KW) % KH, r % KW
         row = cols[r]
         oh_lo, oh_hi = _valid(OH, sh, i * dh - top, H)
         off = j * dw - left
         ow_lo, ow_hi = _valid(OW, sw, off, W)
-        for n in range(N):
-            plane = x[n, c]
-            for oh in range(OH):
-                dst = row[n * L + oh * OW : n * L + (oh + 1) * OW]  # this output row's place in cols
-                if oh < oh_lo or oh >= oh_hi:
-                    dst[:] = zero
-                    continue
-                src = plane[oh * sh - top + i * dh]
-                dst[:ow_lo] = zero
-                if sw == 1:  # a contiguous run of the input row: a plain copy
-                    dst[ow_lo:ow_hi] = src[ow_lo + off : ow_hi + off]
-                else:
-                    for ow in range(ow_lo, ow_hi):
-                        dst[ow] = src[ow * sw + off]
-                dst[ow_hi:] = zero
+        for oh in range(OH):
+            dst = row[oh * OW * N : (oh + 1) * OW * N]  # output row oh of this tap, every image
+            if oh < oh_lo or oh >= oh_hi:
+                dst[:] = zero
+                continue
+            src = xt[c, oh * sh - top + i * dh]  # (W*N,) the input row it reads
+            dst[: ow_lo * N] = zero
+            if sw == 1:  # a contiguous run of the input row: one copy
+                dst[ow_lo * N : ow_hi * N] = src[(ow_lo + off) * N : (ow_hi + off) * N]
+            else:
+                for ow in range(ow_lo, ow_hi):
+                    dst[ow * N : (ow + 1) * N] = src[(ow * sw + off) * N : (ow * sw + off + 1) * N]
+            dst[ow_hi * N :] = zero
 
 
 @njit(cache=True, error_model="numpy")
-def _col2im_channels(cols, dx, KH, KW, sh, sw, top, left, dh, dw, OH, OW, c0, c1):
-    """dx[:, c] for the channels c in [c0, c1): the sum of every number of ``cols`` that im2col
-    copied from that channel (its rows (c*KH + i)*KW + j, taken in order of i, then j); taps in
+def _col2im_channels(cols, dxt, KH, KW, sh, sw, top, left, dh, dw, OH, OW, c0, c1):
+    """dxt[c] (H, W*N) for the channels c in [c0, c1): the sum of every number of ``cols`` that
+    im2col copied from channel c (its rows (c*KH + i)*KW + j, in order of i, then j); taps in
     the padding are dropped. A channel's rows feed only that channel, so channels can be shared
     out among threads, and each pixel's sum is added up in the same order whatever the sharing."""
-    N, C, H, W = dx.shape
-    L = OH * OW
+    N = cols.shape[1] // (OH * OW)
+    H = dxt.shape[1]
+    W = dxt.shape[2] // N
     for c in range(c0, c1):
-        for n in range(N):
-            dx[n, c, :, :] = 0
+        dxt[c, :, :] = 0
         for i in range(KH):
             oh_lo, oh_hi = _valid(OH, sh, i * dh - top, H)
             for j in range(KW):
                 row = cols[(c * KH + i) * KW + j]
                 off = j * dw - left
                 ow_lo, ow_hi = _valid(OW, sw, off, W)
-                for n in range(N):
-                    plane = dx[n, c]
-                    for oh in range(oh_lo, oh_hi):
-                        src = row[n * L + oh * OW : n * L + (oh + 1) * OW]
-                        dst = plane[oh * sh - top + i * dh]
-                        if sw == 1:
-                            dst[ow_lo + off : ow_hi + off] += src[ow_lo:ow_hi]
-                        else:
-                            for ow in range(ow_lo, ow_hi):
-                                dst[ow * sw + off] += src[ow]
+                for oh in range(oh_lo, oh_hi):
+                    src = row[oh * OW * N : (oh + 1) * OW * N]
+                    dst = dxt[c, oh * sh - top + i * dh]
+                    if sw == 1:
+                        dst[(ow_lo + off) * N : (ow_hi + off) * N] += src[ow_lo * N : ow_hi * N]
+                    else:
+                        for ow in range(ow_lo, ow_hi):
+                            dst[(ow * sw + off) * N : (ow * sw + off + 1) * N] += src[ow * N : (ow + 1) * N]
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def _im2col_parallel(x, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW, chunks):
+def _im2col_parallel(xt, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW, chunks):
     R = cols.shape[0]
     for t in prange(chunks):
-        _im2col_rows(x, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW, t * R // chunks, (t + 1) * R // chunks)
+        _im2col_rows(xt, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW, t * R // chunks, (t + 1) * R // chunks)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def _col2im_parallel(cols, dx, KH, KW, sh, sw, top, left, dh, dw, OH, OW, chunks):
-    C = dx.shape[1]
+def _col2im_parallel(cols, dxt, KH, KW, sh, sw, top, left, dh, dw, OH, OW, chunks):
+    C = dxt.shape[0]
     for t in prange(chunks):
-        _col2im_channels(cols, dx, KH, KW, sh, sw, top, left, dh, dw, OH, OW, t * C // chunks, (t + 1) * C // chunks)
+        _col2im_channels(cols, dxt, KH, KW, sh, sw, top, left, dh, dw, OH, OW, t * C // chunks, (t + 1) * C // chunks)
 
 
 @njit(cache=True, error_model="numpy")
-def _nchw_from_rows(y2, y, p0, p1):
-    """y[n, o] = y2[o, n*L:(n+1)*L] for p = n*O + o in [p0, p1): the product's (O, N*L) to (N, O, L)."""
-    O, L = y.shape[1], y.shape[2]
-    for p in range(p0, p1):
-        n, o = p // O, p % O
-        y[n, o, :] = y2[o, n * L : (n + 1) * L]
-
-
-@njit(cache=True, error_model="numpy")
-def _positions_from_nchw(g, g2, n0, n1):
-    """g2[n*L:(n+1)*L, :] = g[n].T for images n in [n0, n1): (N, O, L) to (N*L, O), one row a position."""
-    L = g.shape[2]
-    for n in range(n0, n1):
-        transpose_rows(g[n], g2[n * L : (n + 1) * L], 0, g.shape[1])
+def _transpose_rows_range(src, dst, i0, i1):
+    transpose_rows(src, dst, i0, i1)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def _nchw_from_rows_parallel(y2, y, chunks):
-    P = y.shape[0] * y.shape[1]
+def _transpose_parallel(src, dst, chunks):
+    R = src.shape[0]
     for t in prange(chunks):
-        _nchw_from_rows(y2, y, t * P // chunks, (t + 1) * P // chunks)
+        transpose_rows(src, dst, t * R // chunks, (t + 1) * R // chunks)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
-def _positions_from_nchw_parallel(g, g2, chunks):
-    N = g.shape[0]
-    for t in prange(chunks):
-        _positions_from_nchw(g, g2, t * N // chunks, (t + 1) * N // chunks)
+def _transpose(a):
+    """A C-contiguous (R, C) array's transpose, (C, R), as a new C-contiguous array (compiled:
+    how the (N, C, H, W) tensors and the products' (C, H*W*N) layout turn into each other)."""
+    out = np.empty((a.shape[1], a.shape[0]), dtype=a.dtype)
+    chunks = _threads(a.size, a.shape[0] // 8, a.dtype)  # runs of 8 rows or more
+    if chunks > 1:
+        _transpose_parallel(a, out, chunks)
+    else:
+        _transpose_rows_range(a, out, 0, a.shape[0])
+    return out
 
 
 def _im2col(x, kernel, stride, padding, dilation):
@@ -378,8 +376,9 @@ def _im2col(x, kernel, stride, padding, dilation):
     top, bottom, left, right = padding
     N, C, H, W = x.shape
     OH, OW = output_size(H, KH, sh, top, bottom, dh), output_size(W, KW, sw, left, right, dw)
-    cols = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
-    args = (x, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW)
+    xt = _transpose(x.reshape(N, C * H * W)).reshape(C, H, W * N)  # each pixel's N images side by side
+    cols = np.empty((C * KH * KW, OH * OW * N), dtype=x.dtype)
+    args = (xt, cols, KH, KW, sh, sw, top, left, dh, dw, OH, OW)
     chunks = _threads(cols.size, cols.shape[0], x.dtype)  # runs of rows of cols
     if chunks > 1:
         _im2col_parallel(*args, chunks)
@@ -394,37 +393,14 @@ def _col2im(cols, x_shape, kernel, stride, padding, dilation):
     top, bottom, left, right = padding
     N, C, H, W = x_shape
     OH, OW = output_size(H, KH, sh, top, bottom, dh), output_size(W, KW, sw, left, right, dw)
-    dx = np.empty(x_shape, dtype=cols.dtype)
-    args = (cols, dx, KH, KW, sh, sw, top, left, dh, dw, OH, OW)
+    dxt = np.empty((C, H, W * N), dtype=cols.dtype)
+    args = (cols, dxt, KH, KW, sh, sw, top, left, dh, dw, OH, OW)
     chunks = _threads(cols.size, C, cols.dtype)  # runs of channels
     if chunks > 1:
         _col2im_parallel(*args, chunks)
     else:
         _col2im_channels(*args, 0, C)
-    return dx
-
-
-def _to_nchw(y2, N, O, L):
-    """The product's (O, N*L) -> (N, O, L): a compiled copy, images shared out among threads."""
-    y = np.empty((N, O, L), dtype=y2.dtype)
-    chunks = _threads(y2.size, N * O, y2.dtype)
-    if chunks > 1:
-        _nchw_from_rows_parallel(y2, y, chunks)
-    else:
-        _nchw_from_rows(y2, y, 0, N * O)
-    return y
-
-
-def _to_positions(g):
-    """(N, O, L) -> (N*L, O): each image's (O, L) block transposed (a compiled copy)."""
-    N, O, L = g.shape
-    g2 = np.empty((N * L, O), dtype=g.dtype)
-    chunks = _threads(g.size, N, g.dtype)
-    if chunks > 1:
-        _positions_from_nchw_parallel(g, g2, chunks)
-    else:
-        _positions_from_nchw(g, g2, 0, N)
-    return g2
+    return _transpose(dxt.reshape(C * H * W, N)).reshape(x_shape)
 
 
 def _out_hw(H, W, kernel, stride, padding, dilation):
@@ -434,24 +410,24 @@ def _out_hw(H, W, kernel, stride, padding, dilation):
 
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
-    """The compiled :func:`conv2d_forward_reference`: ``(y, cols)``; im2col and the relayout of
-    the product compiled, ``W @ cols`` on the matmul kernels (one product per group)."""
+    """The compiled :func:`conv2d_forward_reference`: ``(y, cols)``; im2col and the layout changes
+    compiled, ``W @ cols`` on the matmul kernels (one product per group)."""
     x, weight = kernel_array(x), kernel_array(weight)
     N, C, H, W = x.shape
     O, Cg, KH, KW = weight.shape
     OH, OW = _out_hw(H, W, (KH, KW), stride, padding, dilation)
-    cols = _im2col(x, (KH, KW), stride, padding, dilation)  # (C*KH*KW, N*L)
+    cols = _im2col(x, (KH, KW), stride, padding, dilation)  # (C*KH*KW, OH*OW*N)
     k, og = Cg * KH * KW, O // groups
     w2 = weight.reshape(O, k)  # (O, Cg*KH*KW)
     if groups == 1:
-        y2 = _mm(w2, cols)  # (O, N*L)
+        y2 = _mm(w2, cols)  # (O, OH*OW*N)
     else:
         y2 = np.empty((O, cols.shape[1]), dtype=x.dtype)
         for s in range(groups):
             y2[s * og : (s + 1) * og] = _mm(w2[s * og : (s + 1) * og], cols[s * k : (s + 1) * k])
     if bias is not None:
         y2 += bias.astype(x.dtype, copy=False)[:, None]
-    y = _to_nchw(y2, N, O, OH * OW)  # (N, O, OH*OW)
+    y = _transpose(y2.reshape(O * OH * OW, N))  # (N, O*OH*OW)
     return y.reshape(N, O, OH, OW), cols
 
 
@@ -462,26 +438,24 @@ def conv2d_backward(g, x_shape, weight, cols, stride, padding, dilation, groups,
     N, O, OH, OW = g.shape
     _, Cg, KH, KW = weight.shape
     k, og = Cg * KH * KW, O // groups
-    # g as one row per output position, (N*L, O): then neither product has to repack the big cols
-    g2 = _to_positions(g.reshape(N, O, OH * OW))  # (N*L, O)
+    g2 = _transpose(g.reshape(N, O * OH * OW)).reshape(O, OH * OW * N)  # columns in the order of cols'
     w2 = weight.reshape(O, k)
     dx = dw = db = None
-    if need_w:  # dWᵀ = cols @ g2, (C*KH*KW, N*L) @ (N*L, O): cols read in place
+    if need_w:  # dWᵀ = cols @ g2ᵀ, (C*KH*KW, OH*OW*N) @ (OH*OW*N, O): the big cols read in place
         dw = np.empty((O, k), dtype=g.dtype)
         for s in range(groups):
-            dw[s * og : (s + 1) * og] = _mm(cols[s * k : (s + 1) * k], g2[:, s * og : (s + 1) * og]).T
+            dw[s * og : (s + 1) * og] = _mm_nt(cols[s * k : (s + 1) * k], g2[s * og : (s + 1) * og]).T
         dw = dw.reshape(weight.shape)
-    if need_x:  # dcols = Wᵀ @ g2ᵀ, (C*KH*KW, O) @ (O, N*L)
+    if need_x:  # dcols = Wᵀ @ g2, (C*KH*KW, O) @ (O, OH*OW*N)
         if groups == 1:
-            dcols = _mm_nt(np.ascontiguousarray(w2.T), g2)  # (w2ᵀ is small: (C*KH*KW, O))
+            dcols = _mm_tn(w2, g2)
         else:
             dcols = np.empty(cols.shape, dtype=g.dtype)
             for s in range(groups):
-                w_t = np.ascontiguousarray(w2[s * og : (s + 1) * og].T)  # (k, og)
-                dcols[s * k : (s + 1) * k] = _mm_nt(w_t, g2[:, s * og : (s + 1) * og])
+                dcols[s * k : (s + 1) * k] = _mm_tn(w2[s * og : (s + 1) * og], g2[s * og : (s + 1) * og])
         dx = _col2im(dcols, x_shape, (KH, KW), stride, padding, dilation)
-    if need_b:  # the sum over positions: one pass down the rows of g2 (numpy, one thread)
-        db = np.add.reduce(g2, axis=0) if N else np.zeros(O, g.dtype)
+    if need_b:  # a sum along each row of g2 (numpy, one thread)
+        db = np.add.reduce(g2, axis=1) if N else np.zeros(O, g.dtype)
     return dx, dw, db
 
 
@@ -491,12 +465,35 @@ def conv2d_backward(g, x_shape, weight, cols, stride, padding, dilation, groups,
 @njit(cache=True, error_model="numpy")
 def _max_pool_planes(x, y, idx, KH, KW, sh, sw, ph, pw, dh, dw, p0, p1):
     """y[p, oh, ow] = the largest x[p] in window (oh, ow), idx its place h*W + w (the first on ties,
-    a NaN wins), for planes p in [p0, p1); x (P, H, W), y and idx (P, OH, OW)."""
+    a NaN wins), for planes p in [p0, p1); x (P, H, W), y and idx (P, OH, OW).
+
+    Windows wholly inside the image (all of them, without padding or ceil_mode) take a loop with
+    no bounds checks; the others check each tap."""
     H, W = x.shape[1], x.shape[2]
     OH, OW = y.shape[1], y.shape[2]
+    # outputs whose first and last taps are both inside: the whole window is
+    ih_lo, ih_hi = _valid(OH, sh, -ph, H)
+    oh_in_lo, oh_in_hi = ih_lo, min(ih_hi, _valid(OH, sh, (KH - 1) * dh - ph, H)[1])
+    iw_lo, iw_hi = _valid(OW, sw, -pw, W)
+    ow_in_lo, ow_in_hi = iw_lo, min(iw_hi, _valid(OW, sw, (KW - 1) * dw - pw, W)[1])
     for p in range(p0, p1):
+        plane = x[p]
         for oh in range(OH):
+            inside_rows = oh_in_lo <= oh < oh_in_hi
             for ow in range(OW):
+                if inside_rows and ow_in_lo <= ow < ow_in_hi:
+                    h0, w0 = oh * sh - ph, ow * sw - pw
+                    best = plane[h0, w0]
+                    where = h0 * W + w0
+                    for i in range(KH):
+                        row = plane[h0 + i * dh]
+                        for j in range(KW):
+                            v = row[w0 + j * dw]
+                            if v > best or (v != v and best == best):
+                                best, where = v, (h0 + i * dh) * W + w0 + j * dw
+                    y[p, oh, ow] = best
+                    idx[p, oh, ow] = where
+                    continue
                 best = x.dtype.type(-np.inf)
                 where = -1
                 for i in range(KH):
@@ -507,11 +504,45 @@ def _max_pool_planes(x, y, idx, KH, KW, sh, sw, ph, pw, dh, dw, p0, p1):
                         iw = ow * sw - pw + j * dw
                         if iw < 0 or iw >= W:
                             continue
-                        v = x[p, ih, iw]
+                        v = plane[ih, iw]
                         if where < 0 or v > best or (v != v and best == best):
                             best, where = v, ih * W + iw
                 y[p, oh, ow] = best
                 idx[p, oh, ow] = where
+
+
+@njit(cache=True, error_model="numpy")
+def _max_pool_2x2_planes(x, y, idx, p0, p1):
+    """:func:`_max_pool_planes` for the usual ``MaxPool2d(2)``: 2x2 windows side by side, no
+    padding. The four taps written out: measured ~8x faster than the general loop, whose window
+    sizes and strides are only known at run time (and this is every pooling layer of a LeNet)."""
+    W = x.shape[2]
+    OH, OW = y.shape[1], y.shape[2]
+    for p in range(p0, p1):
+        plane = x[p]
+        for oh in range(OH):
+            top, bottom = plane[2 * oh], plane[2 * oh + 1]
+            for ow in range(OW):
+                w0 = 2 * ow
+                best, where = top[w0], 2 * oh * W + w0
+                v = top[w0 + 1]  # the same test as the general loop's, tap by tap in row-major order
+                if v > best or (v != v and best == best):
+                    best, where = v, 2 * oh * W + w0 + 1
+                v = bottom[w0]
+                if v > best or (v != v and best == best):
+                    best, where = v, (2 * oh + 1) * W + w0
+                v = bottom[w0 + 1]
+                if v > best or (v != v and best == best):
+                    best, where = v, (2 * oh + 1) * W + w0 + 1
+                y[p, oh, ow] = best
+                idx[p, oh, ow] = where
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _max_pool_2x2_parallel(x, y, idx, chunks):
+    P = x.shape[0]
+    for t in prange(chunks):
+        _max_pool_2x2_planes(x, y, idx, t * P // chunks, (t + 1) * P // chunks)
 
 
 @njit(cache=True, error_model="numpy")
@@ -593,7 +624,12 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     idx = np.empty((N * C, OH, OW), dtype=np.int64)
     args = (x3, y, idx, KH, KW, sh, sw, ph, pw, dh, dw)
     chunks = _threads(x.size, N * C, x.dtype)
-    if chunks > 1:
+    if (KH, KW, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and (OH, OW) == (H // 2, W // 2):  # MaxPool2d(2)
+        if chunks > 1:
+            _max_pool_2x2_parallel(x3, y, idx, chunks)
+        else:
+            _max_pool_2x2_planes(x3, y, idx, 0, N * C)
+    elif chunks > 1:
         _max_pool_parallel(*args, chunks)
     else:
         _max_pool_planes(*args, 0, N * C)

@@ -186,6 +186,18 @@ def test_avg_pool_kernels_match_reference(dtype, case, seed, include_pad, overri
                                K.avg_pool2d_backward_reference(g, shape, k, s, p, *opts), **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3, 6, 8), (1, 2, 7, 5), (1, 1, 2, 2)])
+def test_max_pool_2x2_fast_path_matches_reference(dtype, shape, rng):
+    """MaxPool2d(2) has a loop of its own (the four taps written out): ties, a NaN, odd sizes."""
+    x = rng.integers(0, 3, shape).astype(dtype)  # many ties
+    x.flat[min(5, x.size - 1)] = np.nan
+    y, idx = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    y_ref, idx_ref = K.max_pool2d_forward_reference(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+
+
 def test_max_pool_nan_wins():
     x = np.array([[1.0, np.nan], [3.0, 2.0]])[None, None]
     for fwd in (K.max_pool2d_forward, K.max_pool2d_forward_reference):
@@ -195,7 +207,7 @@ def test_max_pool_nan_wins():
 
 # ---- one thread and two: the same bits ----------------------------------------------------------
 
-PARALLEL = ("_im2col_parallel", "_col2im_parallel", "_nchw_from_rows_parallel", "_positions_from_nchw_parallel",
+PARALLEL = ("_im2col_parallel", "_col2im_parallel", "_transpose_parallel", "_max_pool_2x2_parallel",
             "_max_pool_parallel", "_max_pool_backward_parallel", "_avg_pool_parallel")
 
 
@@ -207,6 +219,7 @@ def _run_all(x, w, b, g_seed):
     out = [y, cols, *K.conv2d_backward(g, x.shape, w, cols, *args)]
     m, idx = K.max_pool2d_forward(x, (3, 2), (2, 1), (1, 0), (1, 2), True)
     out += [m, idx, K.max_pool2d_backward(m * 2, idx, x.shape)]
+    out += list(K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False))  # MaxPool2d(2)'s own loop
     a = K.avg_pool2d_forward(x, (3, 3), (2, 2), (1, 1), True, False, None)
     out += [a, K.avg_pool2d_backward(a * 3, x.shape, (3, 3), (2, 2), (1, 1), True, False, None)]
     return out

@@ -54,7 +54,7 @@ def test_old_config_without_model_field_loads_as_mlp():
 
 
 def test_cli_refuses_mlp_experiments_on_a_cnn(tmp_path, capsys):
-    from micrograd_plus.cli import main
+    from micrograd_plus._plumbing.cli import main
 
     assert main(["mnist", "--preset", "cnn", "--experiments", "weights", "--out", str(tmp_path), "--no-progress"]) == 2
     assert "--model mlp" in capsys.readouterr().err
