@@ -73,7 +73,6 @@ __all__ = [
     "ExponentialLR",
     "CosineAnnealingLR",
     "cosine_with_warmup_lr",
-    "lr_scheduler",
 ]
 
 

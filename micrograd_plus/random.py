@@ -108,6 +108,8 @@ class Generator(np.random.Generator):
     def __repr__(self):
         return f"<micrograd_plus.Generator (PCG64) initial_seed={self._initial_seed}>"
 
+    __str__ = __repr__  # numpy's Generator defines its own __str__
+
 
 def _check_cpu(device, what):
     """Refuse, in one line, a device other than the CPU (``"cpu"``, ``"cpu:0"``, a cpu device, None)."""
