@@ -408,8 +408,8 @@ def mse_loss(input, target, reduction="mean"):
 
 @differentiable
 def l1_loss(input, target, reduction="mean"):
-    """Mean absolute error: mean(|input - target|). Shapes must match. Built from ``abs`` and a
-    reduction, so its gradient is sign(input - target) / N (0 where they are equal)."""
+    """Mean absolute error: ``mean(|input - target|)``. Shapes must match. Built from ``abs`` and a
+    reduction, so its gradient is ``sign(input - target) / N`` (0 where they are equal)."""
     a = _float_tensor(input, "l1_loss")
     b = _to_tensor(target, a)
     if tuple(a.shape) != tuple(b.shape):

@@ -179,7 +179,7 @@ def random_split(dataset, lengths, generator=None):
 def default_collate(batch):
     """Turn a list of samples into one batch, as PyTorch's ``default_collate``.
 
-    * Tensors and numpy arrays of one shape -> a Tensor with a new first dimension, (B, *shape);
+    * Tensors and numpy arrays of one shape -> a Tensor with a new first dimension, ``(B, *shape)``;
       numpy arrays keep their dtype.
     * Python floats -> a float64 Tensor (B,), ints -> int64, bools -> bool; numpy scalars keep
       their dtype. Strings stay a list of strings.
@@ -244,12 +244,15 @@ class DataLoader:
         shuffle: a new random order every pass (default False).
         sampler: the order of indices, instead of ``shuffle`` (a :class:`Sampler` or any iterable).
         batch_sampler: yields whole lists of indices; excludes batch_size, shuffle, sampler, drop_last.
-        num_workers, pin_memory, timeout, worker_init_fn, multiprocessing_context, prefetch_factor,
-            persistent_workers, pin_memory_device: accepted and without effect -- everything runs in
-            this process, on the CPU.
+        num_workers: accepted and without effect: everything runs in this process.
         collate_fn: turns a list of samples into a batch (default :func:`default_collate`).
+        pin_memory: accepted and without effect: there is no GPU to copy to.
         drop_last: skip the final batch when it is smaller than ``batch_size``.
         generator: the randomness of ``shuffle`` (a :class:`~micrograd_plus.Generator`).
+
+    ``timeout``, ``worker_init_fn``, ``multiprocessing_context``, ``prefetch_factor``,
+    ``persistent_workers`` and ``pin_memory_device`` (worker and GPU settings) are accepted too, and
+    change nothing.
 
     ``len(loader)`` is the number of batches per pass. Each ``for`` loop over the loader is one
     pass (an epoch); with ``shuffle=True`` each pass has a new order.
