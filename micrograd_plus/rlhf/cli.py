@@ -38,11 +38,11 @@ def _common(p, length=True):
 
 def _policy_flags(p):
     g = p.add_argument_group("training (on --resume: the saved run's)")
-    g.add_argument("--max-iters", type=positive_int, default=None, help="optimiser steps (default 60; warm-up: a tenth of them, at most 5)")
-    g.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default 1e-4)")
+    g.add_argument("--max-iters", type=positive_int, default=None, help="optimiser steps (default 40; warm-up: a tenth of them, at most 4)")
+    g.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default 3e-4)")
     g.add_argument("--sequences-per-step", type=positive_int, default=None,
                    help="completions per step, the budget (default 16; DPO: half as many pairs)")
-    g.add_argument("--eval-interval", type=positive_int, default=None, help="steps between evaluations (default 20)")
+    g.add_argument("--eval-interval", type=positive_int, default=None, help="steps between evaluations (default 10)")
     g.add_argument("--eval-samples", type=positive_int, default=None,
                    help="completions per held-out prompt at each evaluation (default 8)")
     g.add_argument("--seed", type=nonneg_int, default=None, help="default 0")
@@ -62,7 +62,7 @@ def add_arguments(sub, fmt):
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="keep the pairs in --out and add the rest")
     mode.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.add_argument("--pairs", "-n", dest="n_pairs", type=positive_int, default=512, help="pairs in the file at the end (default: %(default)s)")
+    p.add_argument("--pairs", "-n", dest="n_pairs", type=positive_int, default=1024, help="pairs in the file at the end (default: %(default)s)")
     p.add_argument("--beta", type=nonneg_float, default=2.0,
                    help="the rater's decisiveness: P(a preferred) = sigmoid(beta (score a - score b)) (default: %(default)s)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="same seed, same pairs and labels (default: %(default)s)")
@@ -74,10 +74,10 @@ def add_arguments(sub, fmt):
     p.add_argument("--pairs", default=_PAIRS, help="the pairs file written by 'gpt pairs' (default: %(default)s)")
     add_run_arguments(p, "runs/reward")
     g = p.add_argument_group("training (on --resume: the saved run's)")
-    g.add_argument("--max-iters", type=positive_int, default=None, help="steps (default 150; warm-up: a tenth of them, at most 10)")
+    g.add_argument("--max-iters", type=positive_int, default=None, help="steps (default 120; warm-up: a tenth of them, at most 10)")
     g.add_argument("--batch-size", type=positive_int, default=None, help="pairs per step (default 32)")
     g.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default 1e-4)")
-    g.add_argument("--eval-interval", type=positive_int, default=None, help="default 25")
+    g.add_argument("--eval-interval", type=positive_int, default=None, help="default 20")
     g.add_argument("--seed", type=nonneg_int, default=None, help="default 0")
 
     p = sub.add_parser("rl", formatter_class=fmt,
@@ -87,7 +87,7 @@ def add_arguments(sub, fmt):
     add_run_arguments(p, "runs/rl")
     _policy_flags(p)
     p.add_argument("--kl-coef", type=nonneg_float, default=None,
-                   help="weight of the KL penalty to the pretrained model (default 0.1; 0 invites reward hacking)")
+                   help="weight of the KL penalty to the pretrained model (default 0.05; 0 invites reward hacking)")
     p.add_argument("--samples-per-prompt", type=positive_int, default=None,
                    help="completions of each prompt per step, >= 2 (default 8)")
 

@@ -32,10 +32,15 @@ __all__ = ["CHUNK", "speaker_prompts", "split_prompts", "make_pairs", "label_int
 CHUNK = 8
 
 
-def file_sha256(path):
-    """The SHA-256 of a file's bytes, as hex (runs record what they were built from)."""
+def file_sha256(path, what="file"):
+    """The SHA-256 of a file's bytes, as hex (runs record what they were built from).
+
+    A missing file is a one-line FileNotFoundError naming ``what`` it should have been.
+    """
+    if not Path(path).expanduser().is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(Path(path).expanduser(), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

@@ -86,19 +86,19 @@ class PolicyConfig:
         seed: for the prompts, samples and batches.
     """
 
-    max_iters: int = 60
+    max_iters: int = 40
     sequences_per_step: int = 16
     samples_per_prompt: int = 8
-    learning_rate: float = 1e-4
-    min_lr: float = 1e-5
-    warmup_iters: int = 5
-    kl_coef: float = 0.1
+    learning_rate: float = 3e-4
+    min_lr: float = 3e-5
+    warmup_iters: int = 4
+    kl_coef: float = 0.05
     dpo_beta: float = 0.1
     length: int = 24
     grad_clip: float = 1.0
-    eval_interval: int = 20
+    eval_interval: int = 10
     eval_samples: int = 8
-    val_chars: int = 8192
+    val_chars: int = 4096
     holdout_every: int = 5
     seed: int = 0
 
@@ -442,7 +442,8 @@ def train_rl(checkpoint, reward, out_dir="runs/rl", config=None, resume=False, f
     Returns:
         a :class:`~micrograd_plus.train.loop.TrainResult` (``.evals``: rater, reward, kl, val_loss per evaluation).
     """
-    sources = {"checkpoint_sha256": file_sha256(checkpoint), "reward_sha256": file_sha256(reward)}
+    sources = {"checkpoint_sha256": file_sha256(checkpoint, "GPT checkpoint"),
+               "reward_sha256": file_sha256(reward, "reward-model checkpoint")}
 
     def make(setting, config, sources):
         return RLTask(setting, config, sources, _reward_model_for(reward, setting))
@@ -459,9 +460,9 @@ def train_dpo(checkpoint, pairs, out_dir="runs/dpo", config=None, reward=None, r
     ``reward`` (optional) is a reward model used only to *measure* the policy, to compare with RL.
     """
     data_pairs = load_pairs(pairs)
-    sources = {"checkpoint_sha256": file_sha256(checkpoint), "pairs_sha256": file_sha256(pairs)}
+    sources = {"checkpoint_sha256": file_sha256(checkpoint, "GPT checkpoint"), "pairs_sha256": file_sha256(pairs)}
     if reward is not None:
-        sources["reward_sha256"] = file_sha256(reward)
+        sources["reward_sha256"] = file_sha256(reward, "reward-model checkpoint")
 
     def make(setting, config, sources):
         check_vocabulary(data_pairs, setting.tokenizer, pairs)

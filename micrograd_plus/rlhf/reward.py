@@ -110,13 +110,13 @@ class RewardConfig:
     """
 
     batch_size: int = 32
-    max_iters: int = 150
+    max_iters: int = 120
     learning_rate: float = 1e-4
     min_lr: float = 1e-5
     warmup_iters: int = 10
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    eval_interval: int = 25
+    eval_interval: int = 20
     holdout_every: int = 5
     seed: int = 0
 
