@@ -16,7 +16,7 @@ person speaking to another:
 * an answer must say something: each word short of four costs 1 (24 characters hold five or six).
 
 A small GPT pretrained for a minute satisfies it only sometimes: a liked word turns up in about
-one sample in two, and half of its "words" are near-words. Counting each liked word once and
+one sample in four, and half of its "words" are near-words. Counting each liked word once and
 charging for gibberish and for saying nothing is what makes the taste hard to *game*:
 ``"my my my my"`` is worth no more than ``"my"``, letters that only look like liked words cost,
 and so does ``"to,,,,,,,,,,"``. A final word cut off by
