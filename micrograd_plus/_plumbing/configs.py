@@ -13,11 +13,15 @@ field's type -- a one-line error naming the field otherwise, before the class's 
 """
 
 import dataclasses
+import json
 import math
+import re
 import types
 import typing
 
-__all__ = ["config_from_dict"]
+import numpy as np
+
+__all__ = ["config_from_dict", "json_depth", "loads_bounded", "MAX_JSON_DEPTH"]
 
 # What each annotated type accepts from JSON. An int is a fine float (JSON writes 1.0 as 1.0, but a
 # hand-written file may say 1); a bool is not an int here, although Python says it is.
@@ -69,3 +73,26 @@ def config_from_dict(cls, d, error=ValueError):
             expected = " or ".join(name_ for _, name_ in checks) + (" (or null)" if none_ok else "")
             raise error(f"{what}.{name} must be {expected}, got {value!r}")
     return cls(**d)
+
+
+#: How deep JSON read from a file may nest its objects and lists (configs and metadata use < 10).
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def json_depth(text):
+    """How deeply the JSON ``text`` nests its ``[`` and ``{`` (0 for a number or a string),
+    counted without parsing it (strings are skipped), so that a hostile depth is measured, not recursed into."""
+    skeleton = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8"), dtype=np.uint8)
+    if skeleton.size == 0:
+        return 0
+    step = np.isin(skeleton, (ord("["), ord("{"))).astype(np.int64) - np.isin(skeleton, (ord("]"), ord("}")))
+    return int(np.cumsum(step).max(initial=0))
+
+
+def loads_bounded(text, where, max_depth=MAX_JSON_DEPTH):
+    """``json.loads(text)``, refusing first (ValueError naming ``where``) JSON nested deeper than ``max_depth``."""
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise ValueError(f"{where}: the JSON nests {depth:,} levels deep, more than the {max_depth} allowed")
+    return json.loads(text)

@@ -50,7 +50,7 @@ import regex  # like `re`, plus the Unicode classes \p{L} (any letter) and \p{N}
 
 from micrograd_plus.data._files import DataError
 
-__all__ = ["BPETokenizer", "GPT2_SPLIT_PATTERN", "bytes_to_unicode", "split_text"]
+__all__ = ["BPETokenizer", "GPT2_SPLIT_PATTERN", "bytes_to_unicode", "split_text", "check_split_pattern"]
 
 #: GPT-2's pre-split pattern, tried left to right at each position: the English contractions
 #: (``'s``, ``'t``, ...); an optional space and a run of letters; an optional space and a run of
@@ -59,6 +59,43 @@ __all__ = ["BPETokenizer", "GPT2_SPLIT_PATTERN", "bytes_to_unicode", "split_text
 GPT2_SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 FORMAT = "micrograd_plus.bpe/1"
+
+#: A text every usable split pattern must cut into pieces that join back to it, quickly: upper and
+#: lower case, digits, punctuation, runs of spaces and line breaks, accents, CJK, an emoji, and a
+#: 44-letter word followed by what a letter pattern does not match (where a pathological pattern,
+#: one that backtracks exponentially, never returns).
+PROBE_TEXT = ("ROMEO: But soft, what light! 'Tis 12 o'clock -- they'll say \"no\".\n\n  \tÇa va? 日本語 🙂 "
+              "Honorificabilitudinitatibusfloccinaucinihilipilification!" + " x" * 8 + "\r\n")
+#: Seconds a split pattern may take on :data:`PROBE_TEXT` (GPT-2's takes well under a millisecond).
+PROBE_SECONDS = 0.5
+
+
+def check_split_pattern(pattern, where="pattern"):
+    """Check a pre-split regular expression before it is used; returns it compiled.
+
+    A pattern comes from a tokenizer file, so it is input like any other: it must be a non-empty
+    string, compile, cut :data:`PROBE_TEXT` within :data:`PROBE_SECONDS` (the ``regex`` module's
+    ``timeout``: a catastrophically backtracking pattern is refused instead of hanging), and its
+    pieces must join back to the whole probe text -- a pattern with a capture group, or one that
+    matches only lowercase letters, would silently drop text. Raises ValueError naming ``where``.
+    """
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"{where}: the split pattern must be a non-empty regular expression, got {pattern!r}")
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
+        raise ValueError(f"{where}: the split pattern is not a regular expression ({exc})") from None
+    try:
+        pieces = compiled.findall(PROBE_TEXT, timeout=PROBE_SECONDS)
+    except TimeoutError:
+        raise ValueError(f"{where}: the split pattern {pattern[:60]!r} takes over {PROBE_SECONDS} s on a "
+                         f"{len(PROBE_TEXT)}-character probe text (it backtracks without end); refusing it") from None
+    joined = "".join(p if isinstance(p, str) else "".join(p) for p in pieces)
+    if joined != PROBE_TEXT:
+        why = "it has a capture group" if compiled.groups else "its pieces do not cover the whole text"
+        raise ValueError(f"{where}: the split pattern {pattern[:60]!r} would lose text ({why}: "
+                         f"{PROBE_TEXT[:28]!r}... comes back as {joined[:28]!r}...); a pattern must match every character")
+    return compiled
 
 
 def bytes_to_unicode():
@@ -94,6 +131,21 @@ GPT2_BYTE_ORDER = tuple(_CHAR_TO_BYTE[c] for c in sorted(_CHAR_TO_BYTE))
 def _to_file_text(token_bytes):
     """A token's bytes -> its text in GPT-2's files (one printable character per byte)."""
     return "".join(_BYTE_TO_CHAR[b] for b in token_bytes)
+
+
+def _split_checked(compiled, text):
+    """``compiled.findall(text)``, with a time limit that grows with the text (a second plus ten per
+    megabyte) and a check that the pieces cover the text (a pattern can pass the probe text and
+    still skip characters of another): ValueError otherwise, never a hang or a silent loss."""
+    try:
+        pieces = compiled.findall(text, timeout=1.0 + 1e-5 * len(text))
+    except TimeoutError:
+        raise ValueError(f"the split pattern {compiled.pattern[:60]!r} took too long on a {len(text):,}-character "
+                         "text (it backtracks without end); use GPT-2's pattern") from None
+    if sum(len(p) for p in pieces) != len(text) or (pieces and not isinstance(pieces[0], str)):
+        raise ValueError(f"the split pattern {compiled.pattern[:60]!r} does not match every character of the text "
+                         "(text would be lost); use GPT-2's pattern")
+    return pieces
 
 
 def split_text(text, pattern=GPT2_SPLIT_PATTERN):
@@ -145,7 +197,7 @@ class BPETokenizer:
         self.vocab = [bytes(t) for t in vocab]
         self.special_tokens = dict(special_tokens or {})
         self.pattern = pattern
-        self._split = regex.compile(pattern)
+        self._split = check_split_pattern(pattern, "BPETokenizer")
         V = len(self.vocab)
         special_ids = set(self.special_tokens.values())
         for text, i in self.special_tokens.items():
@@ -214,7 +266,8 @@ class BPETokenizer:
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 256:
             raise ValueError(f"BPETokenizer.train: vocab_size must be an int >= 256 (the single bytes), got {vocab_size!r}")
         _check_utf8(text)
-        chunk_counts = Counter(regex.findall(pattern, text))  # {chunk: occurrences}
+        chunks = _split_checked(check_split_pattern(pattern, "BPETokenizer.train"), text)
+        chunk_counts = Counter(chunks)  # {chunk: occurrences}
         byte_id = {b: i for i, b in enumerate(GPT2_BYTE_ORDER)}
         words = [[byte_id[b] for b in chunk.encode("utf-8")] for chunk in chunk_counts]  # each distinct chunk as ids
         counts = list(chunk_counts.values())  # how often each of them occurs
@@ -316,7 +369,7 @@ class BPETokenizer:
         _check_utf8(text)
         out = []
         cache = self._cache
-        for chunk in self._split.findall(text):
+        for chunk in _split_checked(self._split, text):
             ids = cache.get(chunk)
             if ids is None:
                 if len(cache) >= 100_000:
@@ -397,9 +450,9 @@ class BPETokenizer:
             if not isinstance(d.get(key), kind):
                 raise DataError(f"BPETokenizer description: {key!r} is missing or not a {kind.__name__}")
         try:
-            regex.compile(d["pattern"])
-        except regex.error as exc:
-            raise DataError(f"BPETokenizer description: 'pattern' is not a regular expression ({exc})") from None
+            check_split_pattern(d["pattern"], "BPETokenizer description: 'pattern'")
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
         for text, i in d["special_tokens"].items():
             if d["vocab"].get(text) != i or isinstance(i, bool):
                 raise DataError(f"BPETokenizer description: special token {text!r} has id {i!r} in 'special_tokens' "

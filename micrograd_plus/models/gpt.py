@@ -37,6 +37,7 @@ Both are imported here, so ``from micrograd_plus.models.gpt import weight_table`
 """
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ import numpy as np
 from micrograd_plus import functional as F
 from micrograd_plus import nn
 from micrograd_plus._plumbing.configs import config_from_dict
+from micrograd_plus._plumbing.memory import MemoryEstimateError, check_fits
 from micrograd_plus.data._files import DataError
 # Not the model, but imported by name from here too: counting its weights, reading GPT-2's files.
 from micrograd_plus.models.counting_weights import WeightRow, WeightTable, count_trainable, weight_table
@@ -370,6 +372,8 @@ class GPT(nn.Module):
         super().__init__()
         if not isinstance(config, GPTConfig):
             raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
+        check_fits(f"a GPT with {gpt_num_parameters(config):,} weights", 2 * 4 * gpt_num_parameters(config),
+                   "use a smaller n_embd / n_layer / vocabulary")  # float32 weights + their initial draws
         g = get_generator(generator)
         self.config = config
         self.fused = fused
@@ -406,6 +410,8 @@ class GPT(nn.Module):
         if not np.issubdtype(idx.dtype, np.integer):
             raise TypeError(f"GPT expects integer token ids, got dtype {idx.dtype}")
         T = idx.shape[1]
+        if T == 0:
+            raise ValueError(f"GPT needs at least one token per sequence, got token ids of shape {idx.shape} (T = 0)")
         if start + T > self.config.block_size:
             raise ValueError(
                 f"sequence length {start + T} exceeds the model's block_size {self.config.block_size}; "
@@ -507,9 +513,12 @@ class GPT(nn.Module):
         except ValueError as exc:
             raise DataError(f"{Path(path).expanduser() / 'config.json'}: {exc}") from None
         state = read_gpt2_weights(path)  # {our name: numpy array}, the Conv1D matrices transposed
-        model = cls(config, generator=0).to(dtype)
         try:
+            check_weights_fit(config, {k: v.shape for k, v in state.items()}, "model.safetensors")  # before allocating
+            model = cls(config, generator=0).to(dtype)
             model.load_state_dict({k: np.ascontiguousarray(v, dtype=dtype) for k, v in state.items()})
+        except MemoryEstimateError:
+            raise
         except ValueError as exc:
             raise DataError(f"{Path(path).expanduser()}: the weights in model.safetensors do not fit its config.json"
                             f"{defaults_used(hf)}: {exc}") from None
@@ -671,3 +680,51 @@ def nearest_neighbours(embeddings, queries, k=5):
     sims[np.arange(q.size), q] = -np.inf  # a token is not its own neighbour
     order = np.argsort(-sims, axis=1, kind="stable")[:, :k]  # (Q, k)
     return order, np.take_along_axis(sims, order, axis=1)
+
+
+def gpt_num_parameters(config):
+    """The number of weights of ``GPT(config)``, from the config alone (nothing is allocated).
+
+    Per block: LayerNorm gains 2C, attention 3C·C + C·C, MLP 4C·C + 4C·C (12C² in all), and with
+    ``bias`` 11C biases; plus the embeddings V·C + T·C, the final LayerNorm C (+C), and an untied
+    head V·C.
+    """
+    C, L, V, T = config.n_embd, config.n_layer, config.vocab_size, config.block_size
+    per_block = 12 * C * C + 2 * C + (11 * C if config.bias else 0)
+    return V * C + T * C + L * per_block + C * (2 if config.bias else 1) + (0 if config.tie_weights else V * C)
+
+
+def check_weights_fit(config, shapes, where):
+    """Check a config read from a file against the tensors the same file holds, *before* a model is
+    built from it: a config declaring ``n_layer`` 10^6 or ``n_embd`` 10^9 beside a few small tensors
+    is refused instead of allocating until memory runs out.
+
+    Args:
+        config: the :class:`GPTConfig` the file declares.
+        shapes: ``{tensor name: shape}`` of the file's weights (our names or Hugging Face's; a
+            ``transformer.`` prefix is optional).
+        where: the file, for the message.
+
+    Raises ValueError naming the file, the dimension and both values.
+    """
+    for suffix, want in (("wte.weight", (config.vocab_size, config.n_embd)),
+                         ("wpe.weight", (config.block_size, config.n_embd))):
+        name = next((n for n in shapes if n == suffix or n.endswith("." + suffix)), None)
+        if name is None:
+            raise ValueError(f"{where}: no {suffix} tensor among the weights")
+        if tuple(shapes[name]) != want:
+            raise ValueError(f"{where}: tensor {name} has shape {tuple(shapes[name])}, but the config declares "
+                             f"{want} (vocab_size/block_size x n_embd)")
+    layer_of = {}  # layer number -> one of its tensors' names
+    for name in shapes:
+        m = re.search(r"(?:^|\.)h\.(\d+)\.", name)
+        if m:
+            layer_of.setdefault(int(m.group(1)), name)
+    extra = sorted(i for i in layer_of if i >= config.n_layer)
+    if extra:
+        raise ValueError(f"{where}: unexpected tensor {layer_of[extra[0]]} of layer {extra[0]}: the config declares "
+                         f"n_layer={config.n_layer:,}")
+    missing = [i for i in range(min(config.n_layer, len(layer_of) + 1)) if i not in layer_of]
+    if missing:
+        raise ValueError(f"{where}: the config declares n_layer={config.n_layer:,} but the file holds weights for "
+                         f"{len(layer_of):,} layers (missing: transformer.h.{missing[0]}.*)")

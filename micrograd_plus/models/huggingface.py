@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import safetensors.numpy  # Hugging Face's weight files as numpy arrays: no torch, and no pickle
 
+from micrograd_plus._plumbing.configs import loads_bounded
 from micrograd_plus.data._files import DataError
 
 __all__ = ["CONV1D_WEIGHTS", "HF_DEFAULTS", "gpt_config_fields", "read_gpt2_config", "read_gpt2_weights", "upgrade_state_dict", "defaults_used"]
@@ -124,8 +125,8 @@ def gpt_config_fields(hf):
 def _read_json(path, kind, what):
     """The JSON in ``path``, checked to be a ``kind`` (dict/list); DataError naming the file if not."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        value = loads_bounded(path.read_text(encoding="utf-8"), "the file")  # nesting bounded before parsing
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(value, kind):
         kind_name = {list: "array", dict: "object", str: "string", type(None): "null"}.get(type(value), "number")

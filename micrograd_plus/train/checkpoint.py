@@ -13,7 +13,10 @@ tokenizer, losses). Three properties matter more than the format:
   JSON, not a pickle, so opening a checkpoint someone sent you is safe.
 * **Loading never trusts sizes.** Each array's header (its shape and dtype) is checked against
   the bytes really stored before anything is allocated, so a damaged or hostile file claiming a
-  terabyte-sized array is an error, not an out-of-memory crash.
+  terabyte-sized array is an error, not an out-of-memory crash. Members must be stored, not
+  compressed (this library never compresses them; a 1 MB compressed member can inflate to a
+  gigabyte), and no bigger than the file; the metadata JSON may nest at most
+  :data:`MAX_META_DEPTH` deep (a file nested 100,000 deep is refused, not a RecursionError).
 
 ::
 
@@ -25,12 +28,14 @@ Every failure is a :class:`~micrograd_plus.train.errors.CheckpointError` naming 
 
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from micrograd_plus._plumbing.atomic import atomic_write
+from micrograd_plus._plumbing.configs import loads_bounded
 from micrograd_plus.train.errors import CheckpointError, CheckpointNotFoundError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_training_checkpoint", "replace_file", "strip_prefix", "meta_field", "first_non_finite",
@@ -38,6 +43,8 @@ __all__ = ["save_checkpoint", "load_checkpoint", "load_training_checkpoint", "re
 
 #: The name under which the metadata JSON is stored inside the ``.npz``.
 META_KEY = "__meta__"
+#: How deep the metadata's objects and lists may nest (a run's metadata uses 5 levels).
+MAX_META_DEPTH = 64
 
 
 def replace_file(path, write):
@@ -135,10 +142,18 @@ def load_checkpoint(path):
             if raw.read(6) == b"\x93NUMPY":
                 raise CheckpointError(f"{path}: not a checkpoint (a single .npy array, not an .npz archive)")
         arrays = {}
+        size = os.path.getsize(path)
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
                 if not info.filename.endswith(".npy"):
                     raise CheckpointError(f"{path}: unexpected member {info.filename!r} (not a .npz of arrays)")
+                if info.compress_type != zipfile.ZIP_STORED:
+                    raise CheckpointError(f"{path}: member {info.filename!r} is compressed (it would inflate to "
+                                          f"{info.file_size:,} bytes); checkpoints of this library are never "
+                                          "compressed, refusing it")
+                if info.file_size > size or info.compress_size != info.file_size:
+                    raise CheckpointError(f"{path}: member {info.filename!r} claims {info.file_size:,} bytes in a "
+                                          f"{size:,}-byte file (damaged or forged)")
                 arrays[info.filename[: -len(".npy")]] = _read_member(zf, info, path)
     except CheckpointError:
         raise
@@ -148,8 +163,9 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path}: not a micrograd_plus checkpoint (no {META_KEY!r} entry)")
     meta_bytes = arrays.pop(META_KEY)
     try:
-        meta = json.loads(meta_bytes.astype(np.uint8).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        meta = loads_bounded(meta_bytes.astype(np.uint8).tobytes().decode("utf-8"), f"{path}: the metadata",
+                             MAX_META_DEPTH)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CheckpointError(f"{path}: the metadata is not valid JSON: {exc}") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: the metadata is a JSON {type(meta).__name__}, not an object")

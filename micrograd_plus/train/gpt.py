@@ -30,6 +30,7 @@ its own initial weights and batches gives 1.907 (sd 0.002). A 20-batch estimate 
 0.013 around the whole-text figure (one of PyTorch's four read 1.871).
 """
 
+import hashlib
 import json
 import math
 import resource
@@ -43,7 +44,8 @@ from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus.data import (
     CharTokenizer, get_batch, load_shakespeare, load_text, tokenizer_from_dict, train_val_split
 )
-from micrograd_plus.models.gpt import GPT, GPTConfig
+from micrograd_plus._plumbing.memory import check_fits
+from micrograd_plus.models.gpt import GPT, GPTConfig, check_weights_fit, gpt_num_parameters
 from micrograd_plus.optim import CosineWithWarmup
 from micrograd_plus._tensor import no_grad
 from micrograd_plus.train.checkpoint import (first_non_finite, load_training_checkpoint, meta_field, replace_file,
@@ -304,6 +306,37 @@ def evaluate_full(model, ids, block_size, batch_size=64):
     return total / n
 
 
+def training_bytes(mc, tc):
+    """A rough estimate of the memory a training run of ``GPT(mc)`` with ``tc`` needs, in bytes.
+
+    float32 weights, their gradients and AdamW's two moments (4 copies of every weight), plus the
+    activations kept for backward: per layer and token about 18C numbers (LayerNorms, q/k/v, the
+    attention output, the MLP's 4C twice, the residuals) and two T-long rows of attention weights
+    per head, and the logits with their softmax and gradient (3V per token).
+    """
+    B, T, C, L, H, V = tc.batch_size, mc.block_size, mc.n_embd, mc.n_layer, mc.n_head, mc.vocab_size
+    weights = 4 * 4 * gpt_num_parameters(mc)
+    activations = 4 * B * T * (L * (18 * C + 2 * H * T) + 3 * V)
+    return weights + activations
+
+
+def check_training_fits(mc, tc):
+    """Refuse (one line: what, how much, how much there is) a run that would not fit in memory."""
+    check_fits(f"training a GPT of {gpt_num_parameters(mc):,} weights on batches of {tc.batch_size:,} x "
+               f"{mc.block_size:,} tokens", training_bytes(mc, tc),
+               "use a smaller --n-embd / --n-layer / --block-size / --batch-size")
+
+
+def _unit(tokenizer):
+    """What the tokenizer's ids count: "characters" (one token per character) or "tokens" (BPE)."""
+    return "characters" if isinstance(tokenizer, CharTokenizer) else "tokens"
+
+
+def text_sha256(text):
+    """The SHA-256 of ``text`` (UTF-8), as hex: what a checkpoint stores to recognise its training text."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class GPTTask(Task):
     """The GPT for :func:`~micrograd_plus.train.loop.run`: a random (B, T) window of the training
     text per step, an :func:`estimate_loss` of both splits every ``eval_interval`` steps.
@@ -320,14 +353,16 @@ class GPTTask(Task):
     def __init__(self, model_config, train_config, tokenizer, text, data_desc):
 
         mc, tc = model_config, train_config
+        check_training_fits(mc, tc)  # before anything big is allocated (the sizes may come from a file)
         self.model_config, self.train_config, self.config = mc, tc, tc
         self.tokenizer, self.data_desc = tokenizer, data_desc
+        self.data_sha256 = text_sha256(text)
         ids = tokenizer.encode(text)  # (N,) int64; raises naming the character if resuming on other text
         self.train_ids, self.val_ids = train_val_split(ids, tc.val_fraction)
         for name, part in (("training", self.train_ids), ("validation", self.val_ids)):
             if len(part) < mc.block_size + 1:
                 raise ConfigError(
-                    f"the {name} part of the text has {len(part)} characters, fewer than block_size + 1 = "
+                    f"the {name} part of the text has {len(part):,} {_unit(tokenizer)}, fewer than block_size + 1 = "
                     f"{mc.block_size + 1}; use a longer text or a smaller --block-size")
         self.model_rng = np.random.default_rng([tc.seed, 0])
         self.batch_rng = np.random.default_rng([tc.seed, 1])
@@ -356,7 +391,7 @@ class GPTTask(Task):
 
     def state(self):
         return {"model_config": self.model_config.to_dict(), "train_config": self.train_config.to_dict(),
-                "tokenizer": self.tokenizer.to_dict(), "data": self.data_desc,
+                "tokenizer": self.tokenizer.to_dict(), "data": self.data_desc, "data_sha256": self.data_sha256,
                 "rng": {"model": self.model_rng.bit_generator.state, "batches": self.batch_rng.bit_generator.state}}
 
     def load_state(self, state):
@@ -378,8 +413,13 @@ def _read_task_state(path):
         except (TypeError, ValueError, KeyError) as exc:
             raise CheckpointError(f"{path}: metadata field {key!r} is unusable: {exc}") from None
     meta_field(state, "data", str, path)
+    weights = {name: value.shape for name, value in strip_prefix(arrays, "model").items()}
+    try:  # before any model is built from the stored sizes: they must be those of the stored tensors
+        check_weights_fit(parts["model_config"], weights, str(path))
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
     if parts["tokenizer"].vocab_size != parts["model_config"].vocab_size:
-        raise CheckpointError(f"{path}: the tokenizer has {parts['tokenizer'].vocab_size} characters but the "
+        raise CheckpointError(f"{path}: the tokenizer has {parts['tokenizer'].vocab_size} tokens but the "
                               f"model expects {parts['model_config'].vocab_size}")
     return arrays, meta, state, parts["model_config"], parts["train_config"], parts["tokenizer"]
 
@@ -408,6 +448,24 @@ def load_model(path):
     info = {"model_config": state["model_config"], "train_config": state["train_config"], "data": state["data"],
             "step": step, "iter": step, "best_val_loss": meta_field(meta, "best", float, path, optional=True)}
     return model, tokenizer, info
+
+
+def _check_same_text(state, text, data, path, say):
+    """On resume: the text must be the one the run was trained on (its SHA-256 is in the checkpoint).
+
+    A checkpoint written before the checksum was stored cannot be compared: the run continues, with
+    a note saying so (refusing would strand every older run; the vocabulary check in
+    :class:`GPTTask` still refuses a text with characters the run never saw).
+    """
+    stored = state.get("data_sha256")
+    if stored is None:
+        say(f"note: {path} predates data checksums, so the text cannot be compared with the one it was trained on")
+        return
+    if stored != text_sha256(text):
+        name = "Tiny Shakespeare" if data is None else f"--data {data}"
+        raise ConfigError(f"--resume continues the saved run exactly, but the text differs: {name} has SHA-256 "
+                          f"{text_sha256(text)[:12]}..., the run in {path} was trained on {state.get('data')} "
+                          f"({stored[:12]}...); give that text, or start a new run in another --out")
 
 
 def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, resume=False, force=False,
@@ -449,6 +507,7 @@ def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, re
             if data is None and state["data"] != "tinyshakespeare":
                 data = state["data"]
             text, data_desc = load_corpus(data)
+            _check_same_text(state, text, data, run_dir.path / LAST, say)
         else:
             preset = PRESETS["shakespeare-char-cpu"]
             tc = train_config or preset.train
@@ -461,7 +520,7 @@ def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, re
             replace_file(run_dir.path / TOKENIZER_FILE, lambda f: f.write(data))
             say(f"saved the BPE vocabulary as {run_dir.path / TOKENIZER_FILE}")
         if not resume:
-            unit = "characters" if isinstance(tokenizer, CharTokenizer) else "tokens"
+            unit = _unit(tokenizer)
             say(f"training a GPT with {task.model.num_parameters():,} parameters on {len(task.train_ids):,} "
                 f"{unit} (vocabulary {tokenizer.vocab_size}) for {tc.max_iters:,} iterations")
         result = run(task, run_dir, stop_after=stop_after, progress=progress, log=log, on_phase=on_phase)

@@ -26,8 +26,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
-                                    positive_int, probability)
+from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, path_text,
+                                              positive_float, positive_int, probability)
 from micrograd_plus.rlhf import cli as rlhf_cli  # light: flags only; the RLHF code loads when it runs
 from micrograd_plus.train.errors import ConfigError, exit_code_for_signal
 from micrograd_plus.train.rundir import check_fresh_run
@@ -40,7 +40,7 @@ _PRESET_NAMES = ("shakespeare-char-cpu", "tiny", "shakespeare-bpe")  # mirrors m
 
 
 def _ckpt_arg(p):
-    p.add_argument("--checkpoint", "-c", default=f"{DEFAULT_OUT}/ckpt.npz",
+    p.add_argument("--checkpoint", "-c", type=path_text, default=f"{DEFAULT_OUT}/ckpt.npz",
                    help="checkpoint file written by 'gpt train'")
 
 
@@ -53,7 +53,7 @@ def add_arguments(parser):
                        formatter_class=fmt)
     p.add_argument("--preset", choices=_PRESET_NAMES, default="shakespeare-char-cpu",
                    help="the recipe to start from; the options below override parts of it")
-    p.add_argument("--data", default=None, metavar="PATH",
+    p.add_argument("--data", type=path_text, default=None, metavar="PATH",
                    help="a UTF-8 text file to train on instead of Tiny Shakespeare")
     add_run_arguments(p, DEFAULT_OUT)
     p.add_argument("--seed", type=nonneg_int, default=None, help="seed for weights and batches (preset: 1337)")
@@ -100,24 +100,24 @@ def add_arguments(parser):
     p.add_argument("--prompt", "-p", default="To be or not to b", help="the text so far")
     p.add_argument("--temperature", "-t", type=positive_float, default=1.0)
     p.add_argument("--top", type=positive_int, default=None, help="print only the TOP likeliest (default: all)")
-    p.add_argument("--png", default=None, help="also save a bar chart here")
+    p.add_argument("--png", type=path_text, default=None, help="also save a bar chart here")
     p.add_argument("--force", action="store_true", help="replace the file --png names if it exists")
 
     p = sub.add_parser("attention", help="draw every head's attention pattern for a line of text",
                        formatter_class=fmt)
     _ckpt_arg(p)
     p.add_argument("--text", default="ROMEO: But soft, what light", help="a line of text (<= block size)")
-    p.add_argument("--png", default="attention.png", help="where to save the picture")
+    p.add_argument("--png", type=path_text, default="attention.png", help="where to save the picture")
     p.add_argument("--force", action="store_true", help="replace the file --png names if it exists")
 
     # export, neighbours, bpe, eval: run by micrograd_plus.train.gpt_tools (TOOL_COMMANDS), which
     # loads the model code; their flags are here, so that --help and bad flags never load it.
     p = sub.add_parser("export", formatter_class=fmt,
                        help="write a checkpoint as a Hugging Face GPT-2 directory or a nanoGPT ckpt.pt")
-    p.add_argument("checkpoint", help="a checkpoint written by 'gpt train' (ckpt.npz or last.npz)")
+    p.add_argument("checkpoint", type=path_text, help="a checkpoint written by 'gpt train' (ckpt.npz or last.npz)")
     p.add_argument("--format", choices=("hf", "nanogpt"), required=True,
                    help="hf: config.json + model.safetensors (+ tokenizer files); nanogpt: ckpt.pt (needs torch)")
-    p.add_argument("--out", required=True,
+    p.add_argument("--out", type=path_text, required=True,
                    help="the directory (hf: its files config.json, model.safetensors, ... are written into it, "
                         "nothing else in it is touched) or the file (nanogpt) to write")
     p.add_argument("--force", action="store_true",
@@ -130,21 +130,22 @@ def add_arguments(parser):
     p.add_argument("--chars", default=None, help="characters to look up, each on its own (a character model)")
     _ckpt_arg(p)
     p.add_argument("-k", type=int, default=5, help="neighbours per token (1 .. vocabulary size - 1)")
-    p.add_argument("--png", default=None, help="also save a 2-D map (PCA) of the embeddings here")
+    p.add_argument("--png", type=path_text, default=None, help="also save a 2-D map (PCA) of the embeddings here")
     p.add_argument("--force", action="store_true", help="replace the file --png names if it exists")
 
     p = sub.add_parser("bpe", formatter_class=fmt,
                        help="train a byte-level BPE vocabulary (GPT-2's scheme) and report its compression")
-    p.add_argument("--vocab-size", type=int, default=1024, help="tokens, including the 256 single bytes")
-    p.add_argument("--data", default=None, metavar="PATH", help="a UTF-8 text file (default: Tiny Shakespeare)")
-    p.add_argument("--out", default=None, help="save the tokenizer here as JSON")
+    p.add_argument("--vocab-size", type=int, default=1024,
+                   help="tokens, including the 256 single bytes (at most 1,000,000)")
+    p.add_argument("--data", type=path_text, default=None, metavar="PATH", help="a UTF-8 text file (default: Tiny Shakespeare)")
+    p.add_argument("--out", type=path_text, default=None, help="save the tokenizer here as JSON")
     p.add_argument("--force", action="store_true", help="replace the file OUT if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("eval", formatter_class=fmt,
                        help="loss on the whole validation text, per token and in bits per byte (any tokenizer)")
-    p.add_argument("checkpoint", help="a checkpoint written by 'gpt train'")
-    p.add_argument("--data", default=None, metavar="PATH", help="the text it was trained on (default: the checkpoint's)")
+    p.add_argument("checkpoint", type=path_text, help="a checkpoint written by 'gpt train'")
+    p.add_argument("--data", type=path_text, default=None, metavar="PATH", help="the text it was trained on (default: the checkpoint's)")
 
     p = sub.add_parser("weights", help="count a GPT's weights by kind (try --preset gpt3)",
                        formatter_class=fmt)
@@ -200,6 +201,8 @@ def _train(args):
                               f"{last}; drop those options (or choose another --out for a new run)")
     mc = replace(preset.model, **model_over)
     tc = replace(preset.train, **train_over)
+    if not args.resume:  # absurd sizes refused before any work (the vocabulary is not known yet: a guess)
+        trainer.check_training_fits(replace(mc, vocab_size=preset.bpe_vocab_size or 256), tc)
 
     # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.train.gpt_tools import preset_tokenizer  # a BPE preset's vocabulary
@@ -219,7 +222,8 @@ def _train(args):
     print(f"best val loss {result.best_val_loss:.4f}  (checkpoint: {best})")
     if args.full_eval:
         full = trainer.evaluate_full(result.model, result.val_ids, result.model.config.block_size)
-        print(f"val loss of the final model on the whole validation text ({len(result.val_ids):,} characters): "
+        unit = "tokens" if hasattr(result.tokenizer, "merges") else "characters"
+        print(f"val loss of the final model on the whole validation text ({len(result.val_ids):,} {unit}): "
               f"{full:.4f}")
     if result.ms_per_iter == result.ms_per_iter:  # not NaN: this process took steps
         print(f"time per iteration {result.ms_per_iter:.1f} ms (median), peak memory {result.peak_rss_mb:.0f} MB")

@@ -248,6 +248,9 @@ def _embedding_map(emb, tok, ids, png, force=False):
 
 
 def _bpe(args):
+    if args.vocab_size > 1_000_000:  # (below 256, BPETokenizer.train says why)
+        raise ValueError(f"--vocab-size must be at most 1,000,000 (a merge table of that size takes hours), "
+                         f"got {args.vocab_size:,}")
     out = None if args.out is None else check_output(args.out, args.force, inputs=[args.data])
     text, _ = load_corpus(args.data)
     if not text:

@@ -271,8 +271,11 @@ def _restore(task, path):
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: does not fit this run ({type(exc).__name__}: {exc})".replace("\n", " ")) \
             from None
-    if loop_state["best"] is None:
+    if loop_state["best"] is None:  # no evaluation yet
         loop_state["best"] = math.inf
+    elif not math.isfinite(loop_state["best"]):  # NaN would never be beaten: ckpt.npz never replaced again
+        raise CheckpointError(f"{path}: metadata field 'best' is {loop_state['best']}, not a loss (a finite number "
+                              "or null); the file is damaged or was edited")
     if len(loop_state["step_losses"]) != step:
         raise CheckpointError(f"{path}: holds {len(loop_state['step_losses'])} step losses for step {step}")
     return step, loop_state

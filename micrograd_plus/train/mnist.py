@@ -37,6 +37,7 @@ import numpy as np
 
 from micrograd_plus import functional as F, optim
 from micrograd_plus._plumbing.configs import config_from_dict
+from micrograd_plus._plumbing.memory import check_fits
 from micrograd_plus.data import DataLoader, load_mnist, mnist_to_float
 from micrograd_plus.models.cnn import mnist_cnn
 from micrograd_plus.models.mlp import mnist_classifier
@@ -245,6 +246,30 @@ def load_data(config):
 # ---- the pieces of a run -----------------------------------------------------------------------
 
 
+def training_bytes(config):
+    """A rough estimate of the memory training ``config``'s network needs, in bytes: float32 weights,
+    gradients and two optimiser moments (4 copies), and per sample of a batch (or of the 10,000 test
+    images, evaluated in one go) each layer's outputs, pre-activations and gradients (4 numbers per unit)."""
+    sizes = config.sizes
+    if config.model == "cnn":  # two 5x5 convolutions, each followed by 2x2 pooling: 28 -> 24 -> 12 -> 8 -> 4
+        c1, c2 = config.channels
+        sizes = [c2 * 4 * 4, *config.hidden, 10]
+        weights = c1 * 25 + c1 + c2 * c1 * 25 + c2
+        units = 784 + c1 * (24 * 24 + 12 * 12) + c2 * (8 * 8 + 4 * 4)
+    else:
+        weights, units = 0, 0
+    weights += sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    units += sum(sizes)
+    return 4 * 4 * weights + 4 * 4 * max(config.batch_size, 10_000) * units
+
+
+def check_training_fits(config):
+    """Refuse (one line: what, how much, how much there is) a network that would not fit in memory."""
+    check_fits(f"training {'a CNN' if config.model == 'cnn' else 'an MLP'} {config.sizes} with batches of "
+               f"{config.batch_size:,}",
+               training_bytes(config), "use smaller --hidden sizes or --batch-size")
+
+
 def build_model(config, generator=None):
     """The network described by ``config``; ``generator`` defaults to one seeded with ``config.seed``."""
 
@@ -340,6 +365,7 @@ class MNISTTask(Task):
 
     def __init__(self, config, data):
 
+        check_training_fits(config)  # before anything big is allocated (the sizes may come from a file)
         self.config = config
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self.generator = np.random.default_rng(config.seed)
@@ -404,6 +430,12 @@ def read_checkpoint(path):
     bad = first_non_finite(weights)
     if bad is not None:
         raise CheckpointError(f"{path}: weight {bad!r} holds NaN or inf values; this checkpoint cannot be used")
+    sizes = config.sizes
+    declared = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    stored = sum(int(np.asarray(v).size) for v in weights.values())
+    if config.model == "mlp" and declared != stored:  # before the model is built from the declared sizes
+        raise CheckpointError(f"{path}: the saved configuration declares an MLP {sizes} ({declared:,} weights) but the "
+                              f"file holds {stored:,} weights")
     model = build_model(config)
     try:
         model.load_state_dict(weights)

@@ -24,7 +24,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, positive_float,
+from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, path_text, positive_float,
                                     positive_int, probability)
 from micrograd_plus.train.errors import ConfigError, exit_code_for_signal
 
@@ -128,7 +128,7 @@ def add_arguments(parser):
                    help="train on the first N training images only (quick runs)")
     g.add_argument("--test-limit", type=positive_int, default=None, metavar="N",
                    help="evaluate on the first N test images only")
-    g.add_argument("--data-dir", default=None, help="directory holding the MNIST files (default: bundled copy)")
+    g.add_argument("--data-dir", type=path_text, default=None, help="directory holding the MNIST files (default: bundled copy)")
 
 
 def _config_from_args(args, mnist):
@@ -151,6 +151,8 @@ def run(args):
     if args.experiments and config.model != "mlp":
         raise ConfigError("--experiments look inside an MLP's layers; they need --model mlp (this run is a "
                           f"{config.model})")
+    if not args.resume:
+        mnist.check_training_fits(config)  # an absurd --hidden or --batch-size, refused before the data loads
     if args.resume and (out / mnist.CHECKPOINT_NAME).is_file():  # (if missing, train() says so)
         _, saved, _, _ = mnist.read_checkpoint(out / mnist.CHECKPOINT_NAME)
         wanted = config if args.preset is not None else replace(saved, **overrides)
