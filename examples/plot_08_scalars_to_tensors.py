@@ -84,7 +84,7 @@ worst = 0.0
 for layer, linear in zip(scalar_net.layers, linears):
     dW = np.array([[w.grad for w in neuron.w] for neuron in layer.neurons])   # (out, in)
     db = np.array([neuron.b.grad for neuron in layer.neurons])                # (out,)
-    worst = max(worst, np.abs(dW - linear.weight.grad).max(), np.abs(db - linear.bias.grad).max())
+    worst = max(worst, np.abs(dW - linear.weight.grad.numpy()).max(), np.abs(db - linear.bias.grad.numpy()).max())
 print(f"largest gradient difference: {worst:.1e}")
 
 # %%

@@ -100,7 +100,7 @@ plt.show()
 # and ``e`` are both vowels or that ``A`` is a capital ``a``; if similar characters end up with
 # similar vectors, it is because they behave alike in the text. Cosine similarity compares the
 # directions of two vectors (1: same direction, 0: unrelated).
-emb = model.transformer.wte.weight.data.astype(np.float64)  # (65, 64)
+emb = model.transformer.wte.weight.numpy().astype(np.float64)  # (65, 64)
 queries = list("aeiouAEtT.,!? \n")
 idx, sims = nearest_neighbours(emb, [tok.stoi[c] for c in queries], k=5)
 for c, row_i, row_s in zip(queries, idx, sims):

@@ -29,22 +29,33 @@ Three things make the array version different from the scalar one:
 * **Only leaves keep ``.grad``.** As in PyTorch, the tensors you created yourself (weights, inputs)
   receive ``.grad`` after ``backward``; intermediate results pass their gradient on and forget it
   (call :meth:`Tensor.retain_grad` on one to keep it). This keeps memory low.
+* **In-place changes are counted.** ``x += 1``, ``x.add_(1)`` and ``x[0] = 0`` change ``x``'s own
+  memory, as in PyTorch. A backward rule often needs the values its op saw (``x * w`` needs
+  ``w`` to send a gradient to ``x``); if they were changed in place since, the gradient would be
+  silently wrong. So every tensor carries a *version counter* (``t._version``), which each
+  in-place change bumps; each recorded op notes the versions of what it used, and ``backward``
+  compares before it runs the op's rule, refusing in one line that names both ops (see
+  :func:`_check_saved`). In-place changes *inside* a graph are otherwise differentiable: the
+  tensor takes the place of a new node whose parent is its old self (see :func:`_inplace`).
 * **The graph is freed after backward.** Each node drops its parents and its saved arrays once its
   gradient has been sent on, unless ``backward(retain_graph=True)``. A second ``backward`` through
   a freed graph raises a clear ``RuntimeError``.
 
 dtype rule (PyTorch's)
 ----------------------
-Python floats and lists of them become **float32**, Python ints int64, bools bool; numpy arrays
-keep their dtype (a float64 array stays float64, which is what gradient checks use); ``dtype=``
-overrides both. A Python number never changes a float tensor's dtype (``x32 * 2.0`` is float32);
-an integer tensor meets a float number or a true division as float32 (``Tensor([1, 2]) / 2``).
+The function :func:`tensor` (``torch.tensor``) infers: Python floats become **float32**, ints
+int64, bools bool. The constructor ``Tensor([1, 2])`` (``torch.Tensor``) makes Python numbers
+and lists float32 whatever they hold. Numpy arrays keep their dtype in both (a float64 array
+stays float64, which is what gradient checks use); ``dtype=`` overrides. A Python number never
+changes a float tensor's dtype (``x32 * 2.0`` is float32); an integer tensor meets a float
+number or a true division as float32 (``tensor([1, 2]) / 2``).
 Integer and boolean tensors are fine as indices and masks but cannot require gradients.
 """
 
 import numpy as np
 
 from micrograd_plus.autograd import (
+    DEFAULT_FLOAT,
     DIFFERENTIABLE_OPS,
     _GradMode,
     _Tensor,
@@ -63,10 +74,11 @@ from micrograd_plus.autograd import (
 from micrograd_plus.ops.arithmetic import ArithmeticOps
 from micrograd_plus.ops.elementwise import ElementwiseOps
 from micrograd_plus.ops.indexing import IndexingOps
+from micrograd_plus.ops.inplace import InplaceOps
 from micrograd_plus.ops.linalg import LinalgOps
 from micrograd_plus.ops.reduce import ReductionOps
 from micrograd_plus.ops.shape import ShapeOps
-from micrograd_plus._device import as_device
+from micrograd_plus._device import CPU, as_device, device as _device_class
 from micrograd_plus.random import get_generator
 from micrograd_plus.scalar.engine import topological_order  # the one graph walk, Value's and Tensor's
 
@@ -78,11 +90,12 @@ __all__ = [
 ]
 
 
-class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps, LinalgOps):
+class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps, LinalgOps, InplaceOps):
     """An n-dimensional array of numbers with automatic differentiation.
 
     Args:
-        data: a number, (nested) list, numpy array or Tensor. Python floats/lists become float32;
+        data: a number, (nested) list, numpy array or Tensor. Python numbers and lists become
+            float32, as in ``torch.Tensor([1, 2])`` (:func:`tensor` infers int64 for ints instead);
             numpy arrays keep their dtype and are **not copied** when the dtype already matches
             (like ``torch.from_numpy``); use :func:`tensor` for a copy. Strings, ragged lists and
             other non-numbers raise a TypeError.
@@ -90,14 +103,18 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
             its ``.grad``. Only floating-point tensors can require gradients.
         dtype: optional numpy dtype to convert to (``np.float32``, ``np.float64``, ``np.int64``...).
 
-    Each tensor carries three public fields:
+    Each tensor carries, as in PyTorch:
 
-    * ``data`` -- the numpy array (writable: optimizers and gradcheck update it in place);
-    * ``grad`` -- a numpy array shaped like ``data`` after ``backward``, else None;
+    * ``grad`` -- after ``backward``, a Tensor shaped like this one (with no graph of its own:
+      ``w.grad.zero_()``, ``w.grad.norm()`` and ``w.grad = None`` all work), else None;
+    * ``data`` -- the same numbers as a Tensor cut off from the graph, sharing memory with this
+      one: ``p.data -= lr * p.grad`` changes ``p`` without being recorded (see :attr:`data`);
     * ``requires_grad`` -- whether gradients flow to this tensor.
 
-    and two graph fields, ``_prev`` (the tuple of tensors it was computed from) and ``_op``
-    (the operation's name, ``""`` for a leaf), which :mod:`micrograd_plus.viz` draws.
+    Underneath, the numbers are one numpy array, ``_data`` (``t.numpy()`` hands it out, shared);
+    the engine, the kernels and the optimizers work on it directly. Two graph fields, ``_prev``
+    (the tuple of tensors it was computed from) and ``_op`` (the operation's name, ``""`` for a
+    leaf), are what :mod:`micrograd_plus.viz` draws.
 
     As in PyTorch, ``a == b`` (and ``!=``, ``<`` ...) compares element by element and gives a
     boolean tensor, while ``hash(t)`` is by identity, so tensors still work as dict keys and in
@@ -112,27 +129,53 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
         x.grad                                                      # 2 * x
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_prev", "_backward", "_op", "_retain", "__weakref__")
+    __slots__ = ("_data", "_grad", "requires_grad", "_prev", "_backward", "_op", "_retain", "_vc", "_saved",
+                 "__weakref__")
 
-    # Make numpy defer to our reflected operators: ``ndarray + Tensor`` calls ``Tensor.__radd__``.
-    __array_ufunc__ = None
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """What numpy does when a ufunc meets a Tensor (``array + t``, ``np.exp(t)``, ``np.isnan(t)``).
+
+        A ufunc that is also a Tensor op (``+ - * / ** @``, comparisons, ``exp``, ``log``,
+        ``abs`` ...) runs as that op: the answer is a Tensor, in the graph, with PyTorch's dtype
+        rules. Any other ufunc (or a reduction such as ``np.add.reduce``, or ``out=``) sees the
+        plain arrays and answers with a numpy array, cut off from the graph.
+        """
+        name = _UFUNC_OPS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        if name is not None:
+            first = inputs[0]
+            if not isinstance(first, Tensor):  # array + t: the array as a Tensor, then t's rule
+                first = _operand(first, inputs[1])
+                if first is None:
+                    return NotImplemented
+            return getattr(first, name)(*inputs[1:])
+        arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(x._data if isinstance(x, Tensor) else x for x in kwargs["out"])
+        return getattr(ufunc, method)(*arrays, **kwargs)
+
+    def __abs__(self):
+        return self.abs()
     # ``==`` is elementwise (ops/arithmetic.py), so the hash is by identity, as in PyTorch.
     __hash__ = object.__hash__
 
     def __init__(self, data, requires_grad=False, dtype=None):
+        if dtype is None and not isinstance(data, (Tensor, np.ndarray, np.generic)):
+            dtype = DEFAULT_FLOAT  # Tensor([1, 2, 3]) is float32, as torch.Tensor; tensor() infers
         arr = _as_array(data, dtype)
         if requires_grad and not is_float(arr.dtype):
             raise TypeError(
                 f"only floating-point tensors can require gradients, got dtype {arr.dtype} "
                 "(write 1.0 instead of 1, or pass dtype=np.float32)"
             )
-        self.data = arr
-        self.grad = None
+        self._data = arr
+        self._grad = None
         self.requires_grad = bool(requires_grad)
         self._prev = ()
         self._backward = None
         self._op = ""
         self._retain = False
+        self._vc = _VersionCounter()
+        self._saved = None
 
     # ---- backward: the reason this class exists ---------------------------------------------
 
@@ -153,22 +196,22 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
                 "requires_grad=True, or it was computed under no_grad()"
             )
         if grad is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"backward() without a gradient only works for one-element outputs (a loss); "
-                    f"this tensor has shape {self.data.shape}: pass grad= shaped like it, or reduce "
+                    f"this tensor has shape {self._data.shape}: pass grad= shaped like it, or reduce "
                     "it first (e.g. .sum() or .mean())"
                 )
-            grad = np.ones_like(self.data)
+            grad = np.ones_like(self._data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
-            if grad.shape != self.data.shape:
+            grad = grad._data if isinstance(grad, Tensor) else np.asarray(grad)
+            if grad.shape != self._data.shape:
                 raise ValueError(
                     f"backward(): grad has shape {grad.shape} "
-                    f"but the tensor has shape {self.data.shape}"
+                    f"but the tensor has shape {self._data.shape}"
                 )
-            if grad.dtype != self.data.dtype:
-                grad = grad.astype(self.data.dtype)
+            if grad.dtype != self._data.dtype:
+                grad = grad.astype(self._data.dtype)
 
         if self._backward is None:  # backward() on a leaf: its gradient is just `grad`
             _store_grad(self, grad, {id(grad)})
@@ -187,6 +230,8 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
             g = grads.pop(id(node), None)
             if g is None:
                 continue
+            if node._saved is not None:  # were the values this op used changed in place since?
+                _check_saved(node)
             if node._retain:  # retain_grad(): keep this intermediate gradient too
                 _store_grad(node, g, stored)
             parent_grads = node._backward(g)
@@ -194,13 +239,14 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
             if not retain_graph:  # free the saved arrays now; a second backward raises
                 node._backward = _freed_backward
                 node._prev = ()
+                node._saved = None
             for p, pg in zip(prev, parent_grads):
                 if pg is None or not p.requires_grad:
                     continue
                 if pg.__class__ is not np.ndarray:  # a numpy scalar from a 0-d rule
                     pg = np.asarray(pg)
-                if pg.dtype != p.data.dtype:  # e.g. a float32 weight used in a float64 op
-                    pg = pg.astype(p.data.dtype)
+                if pg.dtype != p._data.dtype:  # e.g. a float32 weight used in a float64 op
+                    pg = pg.astype(p._data.dtype)
                 if p._backward is None:
                     _store_grad(p, pg, stored)  # a leaf: accumulate into .grad
                 else:
@@ -220,40 +266,144 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
         """See :func:`_leaf`."""
         return _leaf(data)
 
+    def _inplace(self, op, fn, *others, write=None):
+        """See :func:`_inplace` (the in-place ops of :mod:`micrograd_plus.ops.inplace` end with it)."""
+        return _inplace(self, op, fn, *others, write=write)
+
     @staticmethod
     def _operand(x, like=None):
         """``x`` as a Tensor (see :func:`_operand`), or None when it is not a number/array/Tensor."""
         return _operand(x, like)
+
+    # ---- .data and .grad, PyTorch's two views of a parameter --------------------------------
+
+    @property
+    def data(self):
+        """The values as a new Tensor that shares this one's memory but not its graph.
+
+        This is PyTorch's ``.data``: it does not require grad, and changing it in place changes
+        this tensor without autograd noticing -- which is what a hand-written update wants
+        (``p.data -= lr * p.grad``) and why it is dangerous inside a graph (prefer
+        ``with no_grad(): p -= lr * p.grad``). Assigning a Tensor (``p.data = new``) makes this
+        tensor hold ``new``'s values (shared, any shape).
+        """
+        return _leaf(self._data)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f".data = ...: expected a Tensor, got {type(value).__name__} "
+                            "(wrap an array with micrograd_plus.tensor(a), or write p.data.copy_(...))")
+        self._data = value._data
+
+    @property
+    def grad(self):
+        """dL/d(this tensor) after ``backward`` -- a Tensor shaped like this one, or None.
+
+        It has no graph of its own (``requires_grad`` is False). Gradients *accumulate* into it:
+        every ``backward`` adds to what is there, so reset it between steps (``opt.zero_grad()``,
+        ``p.grad = None`` or ``p.grad.zero_()``).
+        """
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: {value._data.shape}, "
+                                   f"but the tensor has shape {self._data.shape}")
+        self._grad = value
 
     # ---- basic properties -------------------------------------------------------------------
 
     @property
     def shape(self):
         """The shape of ``data``, a tuple of ints."""
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self):
         """The numpy dtype of ``data``."""
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self):
         """Number of dimensions."""
-        return self.data.ndim
+        return self._data.ndim
+
+    def size(self, dim=None):
+        """The shape, a tuple (PyTorch's ``t.size()``); ``t.size(d)`` is the length along ``d``.
+
+        The number of elements is :meth:`numel`.
+        """
+        if dim is None:
+            return self._data.shape
+        return self._data.shape[check_dim(dim, self._data.ndim)]
 
     @property
-    def size(self):
-        """Number of elements (``t.size`` as numpy; PyTorch's ``t.size()`` is ``t.shape``)."""
-        return self.data.size
+    def device(self):
+        """Where the numbers live: always ``device(type='cpu')`` here."""
+        return CPU
+
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
+        """PyTorch's ``to``: ``t.to(dtype)``, ``t.to("cpu")``, ``t.to(device, dtype)``, ``t.to(other)``.
+
+        Converting the dtype is differentiable between floats (see :meth:`astype`). The only
+        device is the CPU; any other raises. Returns ``self`` when nothing changes (unless
+        ``copy=True``), as PyTorch does.
+        """
+        for a in args:
+            if isinstance(a, Tensor):  # t.to(other): other's dtype (and device)
+                dtype = a._data.dtype if dtype is None else dtype
+            elif isinstance(a, _device_class) or (isinstance(a, str) and a.partition(":")[0] in _DEVICE_WORDS):
+                device = a
+            elif dtype is None:
+                dtype = a
+            else:
+                raise TypeError(f"to(): got more than one dtype ({dtype!r} and {a!r})")
+        as_device(device, "to()")
+        out = self if dtype is None else self.astype(dtype)
+        return out.clone() if copy and out is self else out
+
+    def cpu(self):
+        """This tensor (it already lives on the CPU)."""
+        return self
+
+    def cuda(self, device=None, non_blocking=False):
+        """Refused: this library computes on the CPU only."""
+        return as_device("cuda" if device is None else device if not isinstance(device, int) else f"cuda:{device}",
+                         "cuda()")
+
+    def type(self, dtype=None):
+        """With no argument, the dtype's name (``"float32"``); with one, a copy of that dtype (as :meth:`to`)."""
+        if dtype is None:
+            return str(self._data.dtype)
+        return self.astype(dtype)
+
+    def pow(self, exponent):
+        """``self ** exponent`` (PyTorch's method spelling)."""
+        return self ** exponent
+
+    @property
+    def grad_fn(self):
+        """The op that made this tensor, as PyTorch shows it (``<MulBackward0>``); None for a leaf.
+
+        ``grad_fn.next_functions`` leads on to the ops that made its inputs: a tuple with one
+        ``(node, 0)`` per input, where the node is ``AccumulateGrad`` for a leaf that requires
+        grad (its gradient is stored in ``.grad``) and None for a constant.
+        """
+        return _Node(self) if self._backward is not None else None
 
     def dim(self):
         """Number of dimensions (PyTorch's spelling of :attr:`ndim`)."""
-        return self.data.ndim
+        return self._data.ndim
 
     def numel(self):
         """Number of elements (PyTorch's spelling)."""
-        return self.data.size
+        return self._data.size
 
     @property
     def is_leaf(self):
@@ -261,19 +411,29 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
         return self._backward is None
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def __iter__(self):
         """Iterate over the first dimension (each item a differentiable slice)."""
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __format__(self, spec):
+        """``f"{loss:.4f}"`` formats a 0-d tensor as its number, as in PyTorch."""
+        if self._data.ndim == 0:
+            return format(self._data.item(), spec)
+        if spec:
+            raise TypeError(f"unsupported format string {spec!r} passed to Tensor.__format__: only a 0-d tensor "
+                            f"formats as a number, this one has shape {self._data.shape} (use .item() or format "
+                            "the elements)")
+        return str(self)
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", precision=4, threshold=50, prefix="Tensor(")
-        extra = f", dtype={self.data.dtype}"
+        body = np.array2string(self._data, separator=", ", precision=4, threshold=50, prefix="Tensor(")
+        extra = f", dtype={self._data.dtype}"
         if self.requires_grad:
             extra += ", requires_grad=True"
         if self._op:
@@ -281,12 +441,12 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
         return f"Tensor({body}{extra})"
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
-                f"the truth value of a tensor with {self.data.size} elements (shape {self.data.shape}) is "
+                f"the truth value of a tensor with {self._data.size} elements (shape {self._data.shape}) is "
                 "ambiguous; use .any() or .all(), or compare .item()"
             )
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self):
         return float(self.item())
@@ -295,45 +455,49 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
         return int(self.item())
 
     def __index__(self):
-        if self.data.size != 1 or self.data.dtype.kind not in "iu":
+        if self._data.size != 1 or self._data.dtype.kind not in "iu":
             raise TypeError(
                 "only integer tensors of one element can be used as an "
-                f"index, got {self.data.dtype} of shape {self.data.shape}"
+                f"index, got {self._data.dtype} of shape {self._data.shape}"
             )
-        return int(self.data.item())
+        return int(self._data.item())
 
     def __array__(self, dtype=None, copy=None):
         """Let ``np.asarray(t)`` (and matplotlib) see the values; the result is cut off from the graph."""
-        if dtype is not None and dtype != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+        if dtype is not None and dtype != self._data.dtype:
+            return self._data.astype(dtype)
+        return self._data.copy() if copy else self._data
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with exactly one element, got shape {self.data.shape}")
-        return self.data.item()
+        if self._data.size != 1:
+            raise ValueError(f"item() needs a tensor with exactly one element, got shape {self._data.shape}")
+        return self._data.item()
 
     def numpy(self):
-        """The underlying numpy array (shared, not copied)."""
-        return self.data
+        """The underlying numpy array (shared, not copied: changing one changes the other)."""
+        return self._data
 
     def tolist(self):
         """The values as (nested) Python lists."""
-        return self.data.tolist()
+        return self._data.tolist()
 
     def detach(self):
-        """A new tensor sharing ``data`` but cut off from the graph (no gradient flows back)."""
-        return _leaf(self.data)
+        """A new tensor sharing this one's memory but cut off from the graph (no gradient flows back).
+
+        Unlike :attr:`data`, it also shares the version counter, as in PyTorch: changing the
+        detached tensor in place is seen by a backward that saved this one.
+        """
+        return _leaf(self._data, self._vc)
 
     def clone(self):
         """A copy of the data that stays in the graph (the gradient passes through unchanged)."""
-        return _result(self.data.copy(), (self,), "clone", lambda g: (g,))
+        return _result(self._data.copy(), (self,), "clone", lambda g: (g,))
 
     def requires_grad_(self, requires_grad=True):
         """Set ``requires_grad`` in place (on a leaf) and return self."""
-        if requires_grad and not is_float(self.data.dtype):
-            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        if requires_grad and not is_float(self._data.dtype):
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self._data.dtype}")
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -342,17 +506,107 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
         self._retain = True
         return self
 
+    @property
+    def _version(self):
+        """How many in-place changes this tensor's memory has had (PyTorch's ``t._version``)."""
+        return self._vc.version
+
+    def _bumped(self, op):
+        """Count an in-place change made by ``op`` (its name, for the error backward may raise)."""
+        vc = self._vc
+        vc.version += 1
+        vc.last_op = op
+
     def zero_grad(self):
         """Forget the accumulated gradient (set ``.grad`` to None)."""
-        self.grad = None
+        self._grad = None
 
 
 DIFFERENTIABLE_OPS.append("clone")
 _Tensor.cls = Tensor  # what autograd.Function and autograd.grad make their results with
 
+# the device types a string given to Tensor.to() may start with (any other string is a dtype name)
+_DEVICE_WORDS = ("cpu", "cuda", "mps", "xpu", "xla", "meta", "hip", "ipu", "mtia", "hpu")
+
+
+class _Node:
+    """A recorded op as ``t.grad_fn`` shows it: its PyTorch-style name and ``next_functions``."""
+
+    __slots__ = ("_tensor",)
+
+    def __init__(self, tensor):
+        self._tensor = tensor
+
+    def name(self):
+        """``"MulBackward0"`` for the node of a ``*``: the op's name, capitalised, then ``Backward0``."""
+        return _backward_name(self._tensor._op)
+
+    @property
+    def next_functions(self):
+        """One ``(node, 0)`` per input: its op's node, ``AccumulateGrad`` for a leaf, None for a constant."""
+        out = []
+        for p in self._tensor._prev:
+            if not p.requires_grad:
+                out.append((None, 0))
+            elif p._backward is None:
+                out.append((_AccumulateGrad(p), 0))
+            else:
+                out.append((_Node(p), 0))
+        return tuple(out)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._tensor is self._tensor
+
+    def __hash__(self):
+        return id(self._tensor)
+
+    def __repr__(self):
+        return f"<{self.name()} object>"
+
+
+class _AccumulateGrad(_Node):
+    """Where the gradient of a leaf ends: ``variable`` is the leaf, whose ``.grad`` receives it."""
+
+    __slots__ = ()
+
+    @property
+    def variable(self):
+        return self._tensor
+
+    def name(self):
+        return "AccumulateGrad"
+
+    @property
+    def next_functions(self):
+        return ()
+
+
+# numpy ufuncs that Tensor has as ops (see Tensor.__array_ufunc__): ufunc name -> Tensor method
+_UFUNC_OPS = {
+    "add": "__add__", "subtract": "__sub__", "multiply": "__mul__", "divide": "__truediv__",
+    "true_divide": "__truediv__", "power": "__pow__", "matmul": "__matmul__", "negative": "__neg__",
+    "equal": "__eq__", "not_equal": "__ne__", "less": "__lt__", "less_equal": "__le__",
+    "greater": "__gt__", "greater_equal": "__ge__", "absolute": "abs", "exp": "exp", "log": "log",
+    "sqrt": "sqrt", "tanh": "tanh", "sin": "sin", "cos": "cos", "maximum": "maximum", "minimum": "minimum",
+}
+
 # ----------------------------------------------------------------------------------------------
 # Making result nodes and leaves
 # ----------------------------------------------------------------------------------------------
+
+
+class _VersionCounter:
+    """How many times a tensor's memory was changed in place, and by which op last.
+
+    Tensors that share memory because one is a view of the other share one counter.
+    """
+
+    __slots__ = ("version", "last_op")
+
+    def __init__(self):
+        self.version = 0
+        self.last_op = ""
+
 
 _new = object.__new__
 
@@ -366,9 +620,13 @@ def _result(data, parents, op, backward):
     if data.__class__ is not np.ndarray:  # ufuncs on 0-d arrays return numpy scalars
         data = np.asarray(data)
     t = _new(Tensor)
-    t.data = data
-    t.grad = None
+    t._data = data
+    t._grad = None
     t._retain = False
+    # A view (reshape, transpose, a slice ...) shares its parent's memory, so it shares its
+    # version counter too: changing either in place is a change of both.
+    t._vc = _shared_counter(data, parents) if data.base is not None else _VersionCounter()
+    t._saved = None
     if _GradMode.enabled:
         for p in parents:
             if p.requires_grad:
@@ -376,6 +634,7 @@ def _result(data, parents, op, backward):
                 t._prev = parents
                 t._backward = backward
                 t._op = op
+                t._saved = _versions_used(t, parents, backward)
                 return t
     t.requires_grad = False
     t._prev = ()
@@ -384,25 +643,151 @@ def _result(data, parents, op, backward):
     return t
 
 
-def _leaf(data):
-    """A plain Tensor (no graph) around an array, without the checks of ``Tensor.__init__``."""
+def _inplace(t, op, fn, *others, write=None):
+    """Make ``t`` hold ``fn(t, *others)`` in its own memory: every in-place op (``op`` its name,
+    ``"add_"``) is an ordinary op ``fn`` whose result is written back. Returns ``t``.
+    ``write(array)``, when given, does the same straight into the array; it is used outside a graph.
+
+    The rules are PyTorch's:
+
+    * Outside a graph (under ``no_grad``, or when nothing involved requires grad) the values are
+      simply overwritten -- ``with no_grad(): w -= lr * w.grad`` is a training step.
+    * A leaf that requires grad (a weight) may not be changed in place while the graph is
+      recorded: its old value is what the gradient is about.
+    * Inside a graph the change is differentiable. ``t`` gives its place in the graph to
+      ``old``, a copy of its previous values that takes over its node, and becomes the result
+      of ``fn(old, ...)``: for ``y = x * 2; y.add_(1)`` the graph reads x -> mul -> old -> add_ -> y.
+    * Each change bumps ``t``'s version counter, so ops that used the old values refuse to run
+      their backward later (:func:`_check_saved`).
+    """
+    grad_on = _GradMode.enabled
+    if grad_on and t.requires_grad and t._backward is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    if not (grad_on and (t.requires_grad or any(getattr(o, "requires_grad", False) for o in others))):
+        if write is not None:  # straight into the array: no copy of the whole tensor
+            _check_writeable(t, op)
+            write(t._data)
+            t._bumped(op)
+            return t
+        with no_grad():
+            _write_into(t, fn(t, *others), op)
+        return t
+    if t._backward is not None and any(np.may_share_memory(t._data, p._data) for p in t._prev):
+        raise RuntimeError(
+            f"{op}: this tensor is a view ({t._op}) of a tensor that requires grad; changing a view in place "
+            "inside the graph is not supported here: change the tensor it views (y[0] = ... rather than "
+            "v = y[0]; v.fill_(...)), or .clone() the view first"
+        )
+    old = _new(Tensor)  # t as it was: takes over t's node, with its own copy of the old values
+    old._data = t._data.copy()
+    old._grad = None
+    old.requires_grad = t.requires_grad
+    old._prev, old._backward, old._op, old._saved = t._prev, t._backward, t._op, t._saved
+    old._retain = False
+    old._vc = _VersionCounter()
+    others = tuple(old if o is t else o for o in others)  # y.mul_(y) uses the old y twice
+    out = fn(old, *others)  # an ordinary recorded op with `old` among its parents
+    _write_into(t, out, op)
+    t.requires_grad = out.requires_grad
+    t._prev, t._backward, t._saved = out._prev, out._backward, out._saved
+    t._op = op if out._backward is not None else ""
+    return t
+
+
+def _write_into(t, out, op):
+    """Copy ``out``'s values into ``t``'s memory (same shape; a dtype ``t`` can hold) and count it."""
+    y = out._data
+    if y.shape != t._data.shape:
+        raise RuntimeError(f"{op}: output with shape {tuple(t._data.shape)} doesn't match the broadcast "
+                           f"shape {tuple(y.shape)} (an in-place op cannot change the shape of its tensor)")
+    if y.dtype != t._data.dtype and not np.can_cast(y.dtype, t._data.dtype, "same_kind"):
+        raise RuntimeError(f"{op}: result type {y.dtype} can't be cast to the desired output type "
+                           f"{t._data.dtype} (convert first, e.g. x = x.float())")
+    _check_writeable(t, op)
+    np.copyto(t._data, y, casting="unsafe")
+    t._bumped(op)
+
+
+def _check_writeable(t, op):
+    if not t._data.flags.writeable:
+        raise RuntimeError(f"{op}: this tensor's memory is read-only (a broadcast view, e.g. from expand(), "
+                           "shares one element among many); .clone() it first")
+
+
+def _shared_counter(data, parents):
+    """The version counter of the parent whose memory ``data`` is a view of, else a new one."""
+    for p in parents:
+        if np.may_share_memory(data, p._data):
+            return p._vc
+    return _VersionCounter()
+
+
+def _versions_used(t, parents, backward):
+    """What a recorded op notes for :func:`_check_saved`: ``(counter, version, what)`` for each input,
+    and for its output too when the backward rule reads the output array (``exp``: g * y).
+
+    PyTorch checks only the tensors an op *saved*; here every input is noted, which is stricter:
+    a tensor that an op used must not change in place before ``backward`` passes that op. The
+    reason is that this engine's graph edges point at tensors, not at separate nodes: a tensor
+    changed in place inside the graph becomes a new node, so an op that used its old value could
+    otherwise send its gradient to the new one.
+    """
+    used = tuple((p._vc, p._vc.version, i) for i, p in enumerate(parents))
+    for cell in backward.__closure__ or ():
+        try:
+            if cell.cell_contents is t._data:
+                return used + ((t._vc, t._vc.version, "output"),)
+        except ValueError:  # an empty cell
+            pass
+    return used
+
+
+def _check_saved(node):
+    """Refuse (one line) to run ``node``'s backward rule if something it used changed in place since."""
+    for vc, version, what in node._saved:
+        if vc.version != version:
+            if what == "output":
+                which, shape_of = "its output", node
+            else:
+                which, shape_of = f"its input {what}", node._prev[what]
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: {which} (shape {tuple(shape_of._data.shape)}, {shape_of._data.dtype}) of "
+                f"{_backward_name(node._op)} was changed by {vc.last_op} after {node._op} used it "
+                f"(it is at version {vc.version}; {node._op} saw version {version}). Make that change "
+                "out of place (y = y + 1 rather than y += 1), or on a .clone()"
+            )
+
+
+def _backward_name(op):
+    """PyTorch's name for the backward node of ``op``: ``"mul"`` -> ``"MulBackward0"``."""
+    return "".join(part.capitalize() for part in op.strip("_").split("_")) + "Backward0"
+
+
+def _leaf(data, vc=None):
+    """A plain Tensor (no graph) around an array, without the checks of ``Tensor.__init__``.
+
+    ``vc``: the version counter to share (:meth:`Tensor.detach` shares its tensor's), else a new one.
+    """
     if data.__class__ is not np.ndarray:
         data = np.asarray(data)
     t = _new(Tensor)
-    t.data = data
-    t.grad = None
+    t._data = data
+    t._grad = None
     t.requires_grad = False
     t._prev = ()
     t._backward = None
     t._op = ""
     t._retain = False
+    t._vc = _VersionCounter() if vc is None else vc
+    t._saved = None
     return t
 
 
 def _as_array(data, dtype=None):
     """Convert user data to a numpy array following the dtype rule in the module docstring."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if isinstance(data, np.ndarray):
         arr = data
     elif isinstance(data, np.generic):
@@ -441,7 +826,7 @@ def _operand(x, like=None):
     if is_number(x):
         if like is not None:
             from_scalar = np.asarray(x.item() if isinstance(x, np.generic) else x)
-            dt = like.data.dtype
+            dt = like._data.dtype
             if isinstance(x, (float, np.floating)) and dt.kind != "f":
                 dt = float_dtype(dt)
             elif isinstance(x, (bool, np.bool_)):
@@ -475,7 +860,7 @@ def _freed_backward(g):
 
 
 def _store_grad(t, g, stored):
-    """Accumulate ``g`` into ``t.grad``.
+    """Accumulate ``g`` (an array) into ``t.grad`` (a Tensor).
 
     Backward rules never modify arrays in place and the sums in ``backward`` make new arrays, so
     while gradients flow, one array may safely be shared (``a + b`` hands the same ``g`` to both).
@@ -483,15 +868,18 @@ def _store_grad(t, g, stored):
     clipping update it in place: views, read-only arrays (from ``broadcast_to``) and arrays
     already stored in another ``.grad`` (ids in ``stored``) are copied first.
     """
-    if t.grad is None:
+    old = t._grad
+    if old is None:
         if g.__class__ is not np.ndarray:  # a numpy scalar from a 0-d op
             g = np.array(g)
         elif g.base is not None or not g.flags.writeable or id(g) in stored:
             g = g.copy()
         stored.add(id(g))
-        t.grad = g
-    else:
-        t.grad = t.grad + g
+        t._grad = _leaf(g)
+    elif old._data.flags.writeable and old._data.dtype == g.dtype:
+        np.add(old._data, g, out=old._data)  # in place, as PyTorch accumulates
+    else:  # a read-only gradient set by hand: a new array
+        t._grad = _leaf(old._data + g)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -514,7 +902,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     result never shares memory with ``data``, so changing one leaves the other alone.
     """
     as_device(device, "tensor()")
-    arr = np.array(data.data if isinstance(data, Tensor) else _as_array(data), copy=True)
+    arr = np.array(data._data if isinstance(data, Tensor) else _as_array(data), copy=True)
     return Tensor(arr, requires_grad=requires_grad, dtype=dtype)
 
 
@@ -646,10 +1034,10 @@ def _tensors(tensors, what):
 
 def _promote(tensors):
     """Cast a list of tensors to their common (PyTorch-promoted) dtype; the casts are differentiable."""
-    dt = tensors[0].data.dtype
+    dt = tensors[0]._data.dtype
     for t in tensors[1:]:
-        dt = result_dtype(dt, t.data.dtype)
-    return [t if t.data.dtype == dt else t.astype(dt) for t in tensors]
+        dt = result_dtype(dt, t._data.dtype)
+    return [t if t._data.dtype == dt else t.astype(dt) for t in tensors]
 
 
 @differentiable
@@ -659,18 +1047,18 @@ def cat(tensors, dim=0):
     Shapes must agree except along ``dim``: (2, 3) and (4, 3) along dim 0 give (6, 3).
     """
     tensors = _tensors(tensors, "cat")
-    nd = tensors[0].data.ndim
+    nd = tensors[0]._data.ndim
     if nd == 0:
         raise ValueError("cat: zero-dimensional tensors cannot be concatenated (use stack)")
     dim = check_dim(dim, nd)
     try:
-        y = np.concatenate([t.data for t in tensors], axis=dim)
+        y = np.concatenate([t._data for t in tensors], axis=dim)
     except ValueError as e:
         raise ValueError(
             f"cat along dim {dim}: shapes "
             f"{[t.shape for t in tensors]} do not fit: {e}"
         ) from None
-    bounds = np.cumsum([t.data.shape[dim] for t in tensors])[:-1]
+    bounds = np.cumsum([t._data.shape[dim] for t in tensors])[:-1]
 
     def backward(g):
         return tuple(np.split(g, bounds, axis=dim))
@@ -688,8 +1076,8 @@ def stack(tensors, dim=0):
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack needs tensors of equal shape, got {[t.shape for t in tensors]}")
-    dim = check_dim(dim, tensors[0].data.ndim + 1)
-    y = np.stack([t.data for t in tensors], axis=dim)
+    dim = check_dim(dim, tensors[0]._data.ndim + 1)
+    y = np.stack([t._data for t in tensors], axis=dim)
     n = len(tensors)
 
     def backward(g):
@@ -704,7 +1092,7 @@ def where(condition, input, other):
 
     Gradients flow to ``input`` where the condition holds and to ``other`` elsewhere.
     """
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype}")
     like = input if isinstance(input, Tensor) else (other if isinstance(other, Tensor) else None)
@@ -716,13 +1104,13 @@ def where(condition, input, other):
         )
     x, y = _promote([x, y])
     try:
-        out = np.where(cond, x.data, y.data)
+        out = np.where(cond, x._data, y._data)
     except ValueError:
         raise ValueError(
             f"where: shapes {cond.shape}, {x.shape}, "
             f"{y.shape} do not broadcast together"
         ) from None
-    xs, ys = x.data.shape, y.data.shape
+    xs, ys = x._data.shape, y._data.shape
 
     def backward(g):
         zero = np.zeros((), dtype=g.dtype)
@@ -783,7 +1171,7 @@ def einsum(equation, *operands):
     ins, out = _explicit_einsum(equation, [t.shape for t in ops])
     spec = ",".join(ins) + "->" + out
     try:
-        y = np.asarray(np.einsum(spec, *[t.data for t in ops]))
+        y = np.asarray(np.einsum(spec, *[t._data for t in ops]))
     except ValueError as e:
         raise ValueError(f"einsum {equation!r} with shapes {[t.shape for t in ops]}: {e}") from None
 
@@ -802,9 +1190,9 @@ def einsum(equation, *operands):
             others = [ins[j] for j in range(len(ops)) if j != i]
             seen = set(out).union(*others)
             kept = "".join(c for c in sub if c in seen)
-            gi = np.einsum(",".join([out] + others) + "->" + kept, g, *[ops[j].data for j in range(len(ops)) if j != i])
+            gi = np.einsum(",".join([out] + others) + "->" + kept, g, *[ops[j]._data for j in range(len(ops)) if j != i])
             if kept != sub:  # broadcast along the letters that only operand i had
-                gi = np.broadcast_to(gi[tuple(slice(None) if c in seen else None for c in sub)], t.data.shape)
+                gi = np.broadcast_to(gi[tuple(slice(None) if c in seen else None for c in sub)], t._data.shape)
             grads.append(gi)
         return tuple(grads)
 

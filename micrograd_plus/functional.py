@@ -104,8 +104,8 @@ def _to_tensor(x, like=None):
 
 def _float_tensor(x, name):
     x = _to_tensor(x)
-    if x.data.dtype.kind != "f":
-        raise TypeError(f"{name} needs a floating-point tensor, got dtype {x.data.dtype}")
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"{name} needs a floating-point tensor, got dtype {x._data.dtype}")
     return x
 
 
@@ -142,8 +142,8 @@ def tanh(input):
 def silu(input):
     """SiLU (swish), x * sigmoid(x): Llama's activation. Derivative s (1 + x (1 - s)), s = sigmoid(x)."""
     x = _float_tensor(input, "silu")
-    X = x.data
-    s = x.sigmoid().data
+    X = x._data
+    s = x.sigmoid()._data
     return _result(X * s, (x,), "silu", lambda g: (g * (s * (1 + X * (1 - s))),))
 
 
@@ -151,7 +151,7 @@ def silu(input):
 def leaky_relu(input, negative_slope=0.01):
     """x where x > 0, ``negative_slope * x`` elsewhere; the slope is the derivative (at 0 too, as in PyTorch)."""
     x = _float_tensor(input, "leaky_relu")
-    X = x.data
+    X = x._data
     pos = X > 0
     return _result(np.where(pos, X, X * negative_slope), (x,), "leaky_relu",
                    lambda g: (np.where(pos, g, g * negative_slope),))
@@ -161,7 +161,7 @@ def leaky_relu(input, negative_slope=0.01):
 def elu(input, alpha=1.0):
     """x where x > 0, alpha (e^x - 1) elsewhere; derivative 1 and alpha e^x (= y + alpha)."""
     x = _float_tensor(input, "elu")
-    X = x.data
+    X = x._data
     pos = X > 0
     y = np.where(pos, X, alpha * np.expm1(np.minimum(X, 0)))
     return _result(y, (x,), "elu", lambda g: (np.where(pos, g, g * (y + alpha)),))
@@ -172,11 +172,11 @@ def softplus(input, beta=1.0, threshold=20.0):
     """A smooth relu, log(1 + e^(beta x)) / beta, taken as x where beta x > threshold (as in
     PyTorch, so it never overflows). Its derivative is sigmoid(beta x)."""
     x = _float_tensor(input, "softplus")
-    X = x.data
+    X = x._data
     bx = X * beta
     linear_part = bx > threshold
     y = np.where(linear_part, X, (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / beta)
-    s = Tensor(bx).sigmoid().data
+    s = Tensor(bx).sigmoid()._data
     return _result(y.astype(X.dtype, copy=False), (x,), "softplus",
                    lambda g: (np.where(linear_part, g, g * s),))
 
@@ -185,9 +185,9 @@ def softplus(input, beta=1.0, threshold=20.0):
 def logsigmoid(input):
     """log(sigmoid(x)) = min(x, 0) - log(1 + e^-abs(x)), stable for large abs(x); derivative sigmoid(-x)."""
     x = _float_tensor(input, "logsigmoid")
-    X = x.data
+    X = x._data
     y = np.minimum(X, 0) - np.log1p(np.exp(-np.abs(X)))
-    s_neg = Tensor(-X).sigmoid().data
+    s_neg = Tensor(-X).sigmoid()._data
     return _result(y, (x,), "logsigmoid", lambda g: (g * s_neg,))
 
 
@@ -227,20 +227,20 @@ def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoo
     :func:`_cross_entropy_indices`; the others are built from :meth:`Tensor.log_softmax`.
     """
     logits = _float_tensor(input, "cross_entropy")
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
     logits = _classes_last(logits, t, "cross_entropy")  # PyTorch's (N, C, d1, ...) is accepted too
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if t.dtype.kind == "f":  # probability targets, shaped like the logits
-        if t.shape != logits.data.shape:
+        if t.shape != logits._data.shape:
             raise TypeError(
-                f"cross_entropy: targets must be integer class indices of shape {logits.data.shape[:-1]} or "
-                f"float probabilities of shape {logits.data.shape}; got {t.dtype} of shape {t.shape}"
+                f"cross_entropy: targets must be integer class indices of shape {logits._data.shape[:-1]} or "
+                f"float probabilities of shape {logits._data.shape}; got {t.dtype} of shape {t.shape}"
             )
         target = _to_tensor(target)
-        C = logits.data.shape[-1]
+        C = logits._data.shape[-1]
         if label_smoothing:
             target = target * (1.0 - label_smoothing) + label_smoothing / C
         per_row = -(logits.log_softmax(-1) * target).sum(-1)  # (...,)
@@ -250,7 +250,7 @@ def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoo
     if label_smoothing == 0.0:
         return _cross_entropy_indices(logits, target, reduction, ignore_index)
     # index targets with smoothing: (1 - s) * nll + s * mean over classes of -log p
-    _check_class_targets(logits.data, t, "cross_entropy", ignore_index)
+    _check_class_targets(logits._data, t, "cross_entropy", ignore_index)
     lp = logits.log_softmax(-1)  # (..., C)
     valid = t != ignore_index
     safe = np.where(valid, t, 0)
@@ -323,8 +323,8 @@ def _cross_entropy_indices(logits, target, reduction="mean", ignore_index=-100):
     forward keeps the probabilities.
     """
     logits = _float_tensor(logits, "cross_entropy")
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
-    x = logits.data
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
+    x = logits._data
     if x.ndim < 1:
         raise ValueError("cross_entropy: logits must have a class dimension, got a 0-d tensor")
     C = x.shape[-1]
@@ -384,11 +384,11 @@ def mse_loss(input, target, reduction="mean"):
     """
     a = _float_tensor(input, "mse_loss")
     b = _to_tensor(target, a)
-    if a.data.shape != b.data.shape:
-        raise ValueError(f"mse_loss: input shape {a.data.shape} and target shape {b.data.shape} differ")
+    if a._data.shape != b._data.shape:
+        raise ValueError(f"mse_loss: input shape {a._data.shape} and target shape {b._data.shape} differ")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    d = a.data - b.data
+    d = a._data - b._data
     sq = d * d
     n = max(d.size, 1)
     if reduction == "mean":
@@ -435,9 +435,9 @@ def nll_loss(input, target, reduction="mean", ignore_index=-100):
     shaped like ``input`` without its last dim. ``cross_entropy(x, t)`` is
     ``nll_loss(log_softmax(x), t)``. Backward puts -g (over the count) at each target class."""
     x = _float_tensor(input, "nll_loss")
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
     x = _classes_last(x, t, "nll_loss")  # PyTorch's (N, C, d1, ...) is accepted too
-    _check_class_targets(x.data, t, "nll_loss", ignore_index)
+    _check_class_targets(x._data, t, "nll_loss", ignore_index)
     valid = t != ignore_index
     safe = np.where(valid, t, 0)
     picked = -x.gather(-1, safe[..., None]).squeeze(-1) * valid  # (...,)
@@ -457,12 +457,12 @@ def binary_cross_entropy(input, target, reduction="mean"):
     """
     p = _float_tensor(input, "binary_cross_entropy")
     t = _to_tensor(target, p)
-    if p.data.shape != t.data.shape:
+    if p._data.shape != t._data.shape:
         raise ValueError(
-            f"binary_cross_entropy: input shape {p.data.shape} "
-            f"and target shape {t.data.shape} differ"
+            f"binary_cross_entropy: input shape {p._data.shape} "
+            f"and target shape {t._data.shape} differ"
         )
-    P, T = p.data, t.data.astype(p.data.dtype, copy=False)
+    P, T = p._data, t._data.astype(p._data.dtype, copy=False)
     if P.size and (P.min() < 0 or P.max() > 1):
         raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1] (apply sigmoid first, "
                          "or use binary_cross_entropy_with_logits)")
@@ -489,18 +489,18 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
     """
     x = _float_tensor(input, "binary_cross_entropy_with_logits")
     t = _to_tensor(target, x)
-    if x.data.shape != t.data.shape:
+    if x._data.shape != t._data.shape:
         raise ValueError(
             "binary_cross_entropy_with_logits: input shape "
-            f"{x.data.shape} and target shape {t.data.shape} differ"
+            f"{x._data.shape} and target shape {t._data.shape} differ"
         )
     if pos_weight is not None:  # (1 - t) x + (1 + (w - 1) t) * log(1 + e^-x), from differentiable ops
         w = _to_tensor(pos_weight, x)
         per = (1 - t) * x - (1 + (w - 1) * t) * logsigmoid(x)  # -logsigmoid(x) = log(1 + e^-x)
         return _reduce(per, reduction, "binary_cross_entropy_with_logits")
-    X, T = x.data, t.data.astype(x.data.dtype, copy=False)
+    X, T = x._data, t._data.astype(x._data.dtype, copy=False)
     loss = np.maximum(X, 0) - X * T + np.log1p(np.exp(-np.abs(X)))
-    s = x.sigmoid().data
+    s = x.sigmoid()._data
 
     def backward(g):
         return g * (s - T), (-g * X if t.requires_grad else None)
@@ -517,7 +517,7 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
 def one_hot(tensor, num_classes=-1):
     """Integer class indices (any shape) -> int64 one-hot vectors: shape (..., num_classes), a 1
     at each index. ``num_classes=-1`` uses max + 1. No gradient (the input is integers)."""
-    t = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    t = tensor._data if isinstance(tensor, Tensor) else np.asarray(tensor)
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer tensor of class indices, got dtype {t.dtype}")
     if num_classes == -1:
@@ -541,21 +541,21 @@ def pad(input, pad, mode="constant", value=0.0):
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode='constant' is supported, got {mode!r}")
     pad = tuple(int(p) for p in pad)
-    if len(pad) % 2 or len(pad) // 2 > x.data.ndim:
-        raise ValueError(f"pad: needs (left, right) pairs for at most {x.data.ndim} dims, got {pad}")
-    widths = [(0, 0)] * x.data.ndim
+    if len(pad) % 2 or len(pad) // 2 > x._data.ndim:
+        raise ValueError(f"pad: needs (left, right) pairs for at most {x._data.ndim} dims, got {pad}")
+    widths = [(0, 0)] * x._data.ndim
     for i in range(len(pad) // 2):
-        widths[x.data.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+        widths[x._data.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     grow = [(max(a, 0), max(b, 0)) for a, b in widths]
-    y = np.pad(x.data, grow, mode="constant", constant_values=value)  # first grow...
+    y = np.pad(x._data, grow, mode="constant", constant_values=value)  # first grow...
     crop = tuple(slice(max(-a, 0), y.shape[i] - max(-b, 0)) for i, (a, b) in enumerate(widths))
     if any(c.stop < c.start for c in crop):
-        raise ValueError(f"pad: {pad} crops more than the size of shape {x.data.shape}")
+        raise ValueError(f"pad: {pad} crops more than the size of shape {x._data.shape}")
     y = y[crop]  # ...then crop where an amount is negative
-    inner = tuple(slice(a, a + n) for (a, _), n in zip(grow, x.data.shape))  # x inside the grown array
+    inner = tuple(slice(a, a + n) for (a, _), n in zip(grow, x._data.shape))  # x inside the grown array
 
     def backward(g):
-        full = np.zeros(tuple(n + a + b for n, (a, b) in zip(x.data.shape, grow)), dtype=g.dtype)
+        full = np.zeros(tuple(n + a + b for n, (a, b) in zip(x._data.shape, grow)), dtype=g.dtype)
         full[crop] = g
         return (full[inner],)
 
@@ -593,26 +593,26 @@ def linear(input, weight, bias=None):
     """
     x = _float_tensor(input, "linear")
     weight = _float_tensor(weight, "linear weight")
-    if weight.data.ndim != 2:
+    if weight._data.ndim != 2:
         raise ValueError(
             "linear: weight must be 2-D (out_features, "
-            f"in_features), got shape {weight.data.shape}"
+            f"in_features), got shape {weight._data.shape}"
         )
-    out_f, in_f = weight.data.shape
-    if x.data.ndim == 0 or x.data.shape[-1] != in_f:
+    out_f, in_f = weight._data.shape
+    if x._data.ndim == 0 or x._data.shape[-1] != in_f:
         raise ValueError(
-            f"linear: input of shape {x.data.shape} does not fit weight of shape {weight.data.shape}: "
+            f"linear: input of shape {x._data.shape} does not fit weight of shape {weight._data.shape}: "
             f"the input's last dim must be in_features={in_f}"
         )
     if bias is not None:
         bias = _float_tensor(bias, "linear bias")
-        if bias.data.shape != (out_f,):
-            raise ValueError(f"linear: bias must have shape ({out_f},), got {bias.data.shape}")
-    dt = x.data.dtype
-    if weight.data.dtype != dt:  # mixed precision: compute in the wider type
-        dt = np.result_type(dt, weight.data.dtype)
-    X = x.data if x.data.dtype == dt else x.data.astype(dt)
-    W = weight.data if weight.data.dtype == dt else weight.data.astype(dt)
+        if bias._data.shape != (out_f,):
+            raise ValueError(f"linear: bias must have shape ({out_f},), got {bias._data.shape}")
+    dt = x._data.dtype
+    if weight._data.dtype != dt:  # mixed precision: compute in the wider type
+        dt = np.result_type(dt, weight._data.dtype)
+    X = x._data if x._data.dtype == dt else x._data.astype(dt)
+    W = weight._data if weight._data.dtype == dt else weight._data.astype(dt)
     lead = X.shape[:-1]
     rows = math.prod(lead)
     X2 = _c(X.reshape(rows, in_f))  # (rows, in)
@@ -621,7 +621,7 @@ def linear(input, weight, bias=None):
                         else (np.matmul, lambda a, b: a @ b.T, lambda a, b: a.T @ b))
     y = mm_nt(X2, _c(W))  # (rows, out) = X Wᵀ
     if bias is not None:
-        y += bias.data if bias.data.dtype == dt else bias.data.astype(dt)
+        y += bias._data if bias._data.dtype == dt else bias._data.astype(dt)
     y = y.reshape(lead + (out_f,))  # (..., out)
 
     def backward(g):
@@ -656,7 +656,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         normalized_shape = (int(normalized_shape),)
     normalized_shape = tuple(normalized_shape)
     k = len(normalized_shape)
-    X = x.data
+    X = x._data
     if k == 0 or X.shape[X.ndim - k :] != normalized_shape or X.ndim < k:
         raise ValueError(
             f"layer_norm: input shape {X.shape} does not "
@@ -669,10 +669,10 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     bias = None if bias is None else _float_tensor(bias, "layer_norm bias")
     n = int(np.prod(normalized_shape))
     X2 = X.reshape(-1, n)  # (rows, n): every row is normalised on its own
-    W = None if weight is None else weight.data.reshape(n)
+    W = None if weight is None else weight._data.reshape(n)
     X2 = _c(X2)
     W = None if W is None else W.astype(X.dtype, copy=False)
-    B = None if bias is None else bias.data.reshape(n).astype(X.dtype, copy=False)
+    B = None if bias is None else bias._data.reshape(n).astype(X.dtype, copy=False)
     y, mu, rstd = kernels.layer_norm_forward(X2, W, B, eps)  # one compiled pass; mu, rstd (rows,)
     y = _shaped(y, X.shape)
 
@@ -681,7 +681,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         grads = [_shaped(gx, X.shape) if x.requires_grad else None]
         for p, gp in ((weight, gw), (bias, gb)):
             if p is not None:
-                grads.append(_shaped(gp, normalized_shape).astype(p.data.dtype, copy=False) if p.requires_grad else None)
+                grads.append(_shaped(gp, normalized_shape).astype(p._data.dtype, copy=False) if p.requires_grad else None)
         return tuple(grads)
 
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
@@ -701,10 +701,10 @@ def embedding(input, weight):
         (a scatter-add), which is the backward of a gather.
     """
     weight = _float_tensor(weight, "embedding weight")
-    ix = input.data if isinstance(input, Tensor) else np.asarray(input)
+    ix = input._data if isinstance(input, Tensor) else np.asarray(input)
     if ix.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {ix.dtype}")
-    W = weight.data
+    W = weight._data
     if W.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {W.shape}")
     V, D = W.shape
@@ -740,10 +740,10 @@ def dropout(input, p=0.5, training=True, generator=None):
     if p == 1.0:
         return x * 0.0
     rng = get_generator(generator)
-    rdt = np.float32 if x.data.dtype == np.float32 else np.float64
-    keep = rng.random(x.data.shape, dtype=rdt) >= p  # boolean mask: 1 byte per element
+    rdt = np.float32 if x._data.dtype == np.float32 else np.float64
+    keep = rng.random(x._data.shape, dtype=rdt) >= p  # boolean mask: 1 byte per element
     scale = 1.0 / (1.0 - p)
-    y = x.data * keep
+    y = x._data * keep
     y *= scale
 
     def backward(g):
@@ -783,8 +783,8 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     q = _float_tensor(q, "attention q")
     k = _float_tensor(k, "attention k")
     v = _float_tensor(v, "attention v")
-    qs, ks, vs = q.data.shape, k.data.shape, v.data.shape
-    if q.data.ndim < 2 or k.data.ndim < 2 or v.data.ndim < 2:
+    qs, ks, vs = q._data.shape, k._data.shape, v._data.shape
+    if q._data.ndim < 2 or k._data.ndim < 2 or v._data.ndim < 2:
         raise ValueError(f"attention needs at least 2-D q, k, v, got shapes {qs}, {ks}, {vs}")
     if qs[-1] != ks[-1] or ks[-2] != vs[-2]:
         raise ValueError(
@@ -797,9 +797,9 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
         scale = 1.0 / math.sqrt(qs[-1])
     scale = float(scale)
 
-    if is_causal and dropout_p == 0.0 and q.data.ndim == 4 and qs == ks == vs:
-        dt = np.result_type(q.data.dtype, k.data.dtype, v.data.dtype)
-        Q, K, Vv = (_c(t.data.astype(dt, copy=False)) for t in (q, k, v))  # (B, H, T, D)
+    if is_causal and dropout_p == 0.0 and q._data.ndim == 4 and qs == ks == vs:
+        dt = np.result_type(q._data.dtype, k._data.dtype, v._data.dtype)
+        Q, K, Vv = (_c(t._data.astype(dt, copy=False)) for t in (q, k, v))  # (B, H, T, D)
         out, stats = kernels.attention_forward(Q, K, Vv, scale, True)
 
         def backward(g):
@@ -843,7 +843,7 @@ def causal_self_attention(qkv, n_head):
     SIMD vectors wide, T < 6 and non-finite inputs take a path that copies them).
     """
     qkv = _float_tensor(qkv, "causal_self_attention")
-    X = qkv.data
+    X = qkv._data
     if X.ndim != 3 or X.shape[2] % 3 != 0:
         raise ValueError(f"causal_self_attention: qkv must be (B, T, 3C), got shape {X.shape}")
     B, T, C3 = X.shape
@@ -878,13 +878,13 @@ def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
     q = _float_tensor(q, "attention q")
     k = _float_tensor(k, "attention k")
     if scale is None:
-        scale = 1.0 / math.sqrt(q.data.shape[-1])
+        scale = 1.0 / math.sqrt(q._data.shape[-1])
     s = (q @ k.transpose(-2, -1)) * float(scale)  # (..., T, S)
-    T, S = q.data.shape[-2], k.data.shape[-2]
+    T, S = q._data.shape[-2], k._data.shape[-2]
     if is_causal:
         s = s.masked_fill(~np.tril(np.ones((T, S), dtype=bool)), -np.inf)
     elif attn_mask is not None:
-        m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        m = attn_mask._data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
         if m.dtype == np.bool_:
             s = s.masked_fill(~m, -np.inf)
         else:

@@ -48,19 +48,19 @@ def _tensor(x, fn, what="input"):
     t = _operand(x)
     if t is None:
         raise TypeError(f"{fn}: {what} must be a Tensor or array, got {type(x).__name__}")
-    if t.data.dtype.kind != "f":
-        raise TypeError(f"{fn}: {what} must be floating-point, got dtype {t.data.dtype}")
+    if t._data.dtype.kind != "f":
+        raise TypeError(f"{fn}: {what} must be floating-point, got dtype {t._data.dtype}")
     return t
 
 
 def _batched(x, fn, ndim=4):
     """x as (N, C, H, W) (an unbatched (C, H, W) gets N = 1) and whether it was unbatched."""
-    if x.data.ndim == ndim:
+    if x._data.ndim == ndim:
         return x, False
-    if x.data.ndim == ndim - 1:
+    if x._data.ndim == ndim - 1:
         return x.unsqueeze(0), True
     spatial = "(N, C, H, W) or (C, H, W)" if ndim == 4 else "(N, C, L) or (C, L)"
-    raise ValueError(f"{fn}: expected input of shape {spatial}, got shape {tuple(x.data.shape)}")
+    raise ValueError(f"{fn}: expected input of shape {spatial}, got shape {tuple(x._data.shape)}")
 
 
 def _unbatch(y, unbatched):
@@ -103,11 +103,11 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     fn = "conv1d"
     x = _tensor(input, fn)
     w = _tensor(weight, fn, "weight")
-    if x.data.ndim not in (2, 3):
-        raise ValueError(f"conv1d: expected input of shape (N, C, L) or (C, L), got shape {tuple(x.data.shape)}")
-    if w.data.ndim != 3:
+    if x._data.ndim not in (2, 3):
+        raise ValueError(f"conv1d: expected input of shape (N, C, L) or (C, L), got shape {tuple(x._data.shape)}")
+    if w._data.ndim != 3:
         raise ValueError(f"conv1d: weight must be 3-D (out_channels, in_channels/groups, k), got shape "
-                         f"{tuple(w.data.shape)}")
+                         f"{tuple(w._data.shape)}")
     single = {"stride": stride, "dilation": dilation}
     for name, v in single.items():
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
@@ -129,20 +129,20 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, fn):
     x, unbatched = _batched(_tensor(input, fn), fn)
     w = _tensor(weight, fn, "weight")
     b = None if bias is None else _tensor(bias, fn, "bias")
-    if w.data.ndim != 4:
+    if w._data.ndim != 4:
         raise ValueError(f"{fn}: weight must be 4-D (out_channels, in_channels/groups, kH, kW), got shape "
-                         f"{tuple(w.data.shape)}")
+                         f"{tuple(w._data.shape)}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
-    N, C, H, W = x.data.shape
-    O, Cg, KH, KW = w.data.shape
+    N, C, H, W = x._data.shape
+    O, Cg, KH, KW = w._data.shape
     if C % groups or O % groups:
         raise ValueError(f"{fn}: groups={groups} must divide both in_channels={C} and out_channels={O}")
     if Cg * groups != C:
-        raise ValueError(f"{fn}: input has {C} channels but weight of shape {tuple(w.data.shape)} with "
+        raise ValueError(f"{fn}: input has {C} channels but weight of shape {tuple(w._data.shape)} with "
                          f"groups={groups} expects {Cg * groups} (weight is (out, in/groups, kH, kW))")
-    if b is not None and b.data.shape != (O,):
-        raise ValueError(f"{fn}: bias must have shape ({O},), got {tuple(b.data.shape)}")
+    if b is not None and b._data.shape != (O,):
+        raise ValueError(f"{fn}: bias must have shape ({O},), got {tuple(b._data.shape)}")
     sh, sw = _pair(stride, "stride", fn, 1)
     dh, dw = _pair(dilation, "dilation", fn, 1)
     pad = _padding(padding, (KH, KW), (sh, sw), (dh, dw), fn)
@@ -151,9 +151,9 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, fn):
     if OH < 1 or OW < 1:
         raise ValueError(f"{fn}: the input ({H}x{W} after padding {pad[0] + pad[1]}x{pad[2] + pad[3]}) is smaller "
                          f"than the kernel ({KH}x{KW} with dilation {(dh, dw)}): output would be {OH}x{OW}")
-    dt = np.result_type(x.data.dtype, w.data.dtype)
-    X, Wt = x.data.astype(dt, copy=False), w.data.astype(dt, copy=False)
-    B = None if b is None else b.data.astype(dt, copy=False)
+    dt = np.result_type(x._data.dtype, w._data.dtype)
+    X, Wt = x._data.astype(dt, copy=False), w._data.astype(dt, copy=False)
+    B = None if b is None else b._data.astype(dt, copy=False)
     args = ((sh, sw), pad, (dh, dw), groups)
     y, cols = kernels.conv2d_forward(X, Wt, B, *args)  # (N, O, OH, OW); cols (C*KH*KW, N*OH*OW)
 
@@ -201,7 +201,7 @@ def _pool_args(kernel_size, stride, padding, dilation, fn):
 
 def _check_pool_output(x, OH, OW, fn):
     if OH < 1 or OW < 1:
-        raise ValueError(f"{fn}: input of spatial size {tuple(x.data.shape[-2:])} is too small for this window: "
+        raise ValueError(f"{fn}: input of spatial size {tuple(x._data.shape[-2:])} is too small for this window: "
                          f"the output would be {OH}x{OW}")
 
 
@@ -222,8 +222,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     fn = "max_pool2d"
     x, unbatched = _batched(_tensor(input, fn), fn)
     k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, fn)
-    N, C, H, W = x.data.shape
-    y, idx = kernels.max_pool2d_forward(x.data, k, s, p, d, bool(ceil_mode))  # (N, C, OH, OW) each
+    N, C, H, W = x._data.shape
+    y, idx = kernels.max_pool2d_forward(x._data, k, s, p, d, bool(ceil_mode))  # (N, C, OH, OW) each
     _check_pool_output(x, y.shape[2], y.shape[3], fn)
     out = _result(y, (x,), fn, lambda g: (kernels.max_pool2d_backward(np.ascontiguousarray(g), idx, (N, C, H, W)),))
     out = _unbatch(out, unbatched)
@@ -247,9 +247,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, fn)
     if divisor_override is not None and (isinstance(divisor_override, bool) or int(divisor_override) < 1):
         raise ValueError(f"{fn}: divisor_override must be a positive int or None, got {divisor_override!r}")
-    N, C, H, W = x.data.shape
+    N, C, H, W = x._data.shape
     opts = (bool(ceil_mode), bool(count_include_pad), divisor_override)
-    y = kernels.avg_pool2d_forward(x.data, k, s, p, *opts)  # (N, C, OH, OW)
+    y = kernels.avg_pool2d_forward(x._data, k, s, p, *opts)  # (N, C, OH, OW)
     _check_pool_output(x, y.shape[2], y.shape[3], fn)
     out = _result(y, (x,), fn, lambda g: (kernels.avg_pool2d_backward(np.ascontiguousarray(g), (N, C, H, W), k, s, p,
                                                                        *opts),))
@@ -268,7 +268,7 @@ def adaptive_avg_pool2d(input, output_size):
     """
     fn = "adaptive_avg_pool2d"
     x, unbatched = _batched(_tensor(input, fn), fn)
-    N, C, H, W = x.data.shape
+    N, C, H, W = x._data.shape
     if isinstance(output_size, (int, np.integer)) or output_size is None:
         output_size = (output_size, output_size)
     if not (isinstance(output_size, (tuple, list)) and len(output_size) == 2):
@@ -279,7 +279,7 @@ def adaptive_avg_pool2d(input, output_size):
         return _unbatch(avg_pool2d(x, (H // OH, W // OW)), unbatched)
     rows = [(i * H // OH, -(-(i + 1) * H // OH)) for i in range(OH)]  # [start, end) of each output row
     cols = [(j * W // OW, -(-(j + 1) * W // OW)) for j in range(OW)]
-    X = x.data
+    X = x._data
     y = np.empty((N, C, OH, OW), dtype=X.dtype)
     for i, (h0, h1) in enumerate(rows):
         for j, (w0, w1) in enumerate(cols):
@@ -322,7 +322,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """
     fn = "batch_norm"
     x = _tensor(input, fn)
-    X = x.data
+    X = x._data
     if X.ndim < 2:
         raise ValueError(f"{fn}: expected input of shape (N, C, ...), got shape {X.shape}")
     C = X.shape[1]
@@ -333,13 +333,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None:
             params[name] = _tensor(t, fn, name)
-            if params[name].data.shape != (C,):
+            if params[name]._data.shape != (C,):
                 raise ValueError(f"{fn}: {name} must have shape ({C},) for {C} channels, got "
-                                 f"{tuple(params[name].data.shape)}")
+                                 f"{tuple(params[name]._data.shape)}")
     stats = {}
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None:
-            arr = t.data if isinstance(t, Tensor) else t
+            arr = t._data if isinstance(t, Tensor) else t
             if not isinstance(arr, np.ndarray) or arr.shape != (C,):
                 raise ValueError(f"{fn}: {name} must be a ({C},) array or Tensor, got "
                                  f"{getattr(arr, 'shape', type(arr).__name__)}")
@@ -364,12 +364,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     rstd = (1.0 / np.sqrt(var + eps)).astype(X.dtype)  # (C,)
     xhat = (X - mean.reshape(shape)) * rstd.reshape(shape)
     wt, bt = params.get("weight"), params.get("bias")
-    y = xhat * wt.data.reshape(shape).astype(X.dtype) if wt is not None else xhat.copy()
+    y = xhat * wt._data.reshape(shape).astype(X.dtype) if wt is not None else xhat.copy()
     if bt is not None:
-        y += bt.data.reshape(shape).astype(X.dtype)
+        y += bt._data.reshape(shape).astype(X.dtype)
 
     def backward(g):
-        dxhat = g * wt.data.reshape(shape) if wt is not None else g
+        dxhat = g * wt._data.reshape(shape) if wt is not None else g
         grads = []
         if x.requires_grad:
             if training:
@@ -406,14 +406,14 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
         raise NotImplementedError(f"{fn}: inplace=True is not supported; use the returned tensor")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{fn}: dropout probability must be in [0, 1], got {p}")
-    if x.data.ndim not in (3, 4):
-        raise ValueError(f"{fn}: expected input of shape (N, C, H, W) or (C, H, W), got shape {tuple(x.data.shape)}")
+    if x._data.ndim not in (3, 4):
+        raise ValueError(f"{fn}: expected input of shape (N, C, H, W) or (C, H, W), got shape {tuple(x._data.shape)}")
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return x * 0.0
-    lead = x.data.shape[: x.data.ndim - 2]  # (N, C) or (C,)
+    lead = x._data.shape[: x._data.ndim - 2]  # (N, C) or (C,)
     keep = get_generator(generator).random(lead) >= p
-    mask = (keep / (1.0 - p)).astype(x.data.dtype)[..., None, None]  # (N, C, 1, 1): scale where kept
-    return _result(x.data * mask, (x,), fn, lambda g: (g * mask,))
+    mask = (keep / (1.0 - p)).astype(x._data.dtype)[..., None, None]  # (N, C, 1, 1): scale where kept
+    return _result(x._data * mask, (x,), fn, lambda g: (g * mask,))
 

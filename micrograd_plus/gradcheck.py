@@ -131,9 +131,9 @@ def _check_tensors(fn, inputs, eps, atol, rtol, seed):
     checked = []
     for i, t in enumerate(inputs):
         if isinstance(t, Tensor) and t.requires_grad:
-            if t.data.dtype != np.float64:
+            if t.dtype != np.float64:
                 raise TypeError(
-                    f"gradcheck needs float64 inputs, but input {i} is {t.data.dtype}: "
+                    f"gradcheck needs float64 inputs, but input {i} is {t.dtype}: "
                     "float32 rounding (about 1e-7) swamps a 1e-6 step; use .double() or dtype=np.float64"
                 )
             t.grad = None
@@ -142,22 +142,22 @@ def _check_tensors(fn, inputs, eps, atol, rtol, seed):
         raise ValueError("gradcheck: no input is a Tensor with requires_grad=True")
     out = fn(*inputs)
     rng = np.random.default_rng(seed)
-    w = rng.standard_normal(out.data.shape)  # random projection: loss = sum(out * w)
-    out.backward(w.astype(out.data.dtype) if out.data.shape else np.float64(w))
+    w = rng.standard_normal(out.shape)  # random projection: loss = sum(out * w)
+    out.backward(w.astype(out.dtype) if out.shape else np.float64(w))
     problems = []
     for i in checked:
         t = inputs[i]
-        analytic = t.grad if t.grad is not None else np.zeros_like(t.data)
-        original = t.data.copy()
+        analytic = t.grad.numpy() if t.grad is not None else np.zeros_like(t.numpy())
+        original = t.numpy().copy()
 
         def f(x, t=t):
-            t.data[...] = x
+            t.numpy()[...] = x  # the input's own array: nudged, then restored below
             with no_grad():
-                return float(np.sum(fn(*inputs).data * w))
+                return float(np.sum(fn(*inputs).numpy() * w))
 
         numeric = numerical_gradient(f, original, eps)
-        t.data[...] = original
-        msg = _compare(f"input {i} (Tensor of shape {tuple(t.data.shape)}; gradient of sum(w * output), "
+        t.numpy()[...] = original
+        msg = _compare(f"input {i} (Tensor of shape {tuple(t.shape)}; gradient of sum(w * output), "
                        f"w a fixed random array)", analytic, numeric, atol, rtol)
         if msg:
             problems.append(msg)

@@ -29,8 +29,12 @@ The formulas and defaults are PyTorch's, so what you learn here transfers. A typ
         loss.backward()          # fill p.grad for every parameter
         opt.step()               # move every parameter a little downhill
 
-An optimiser only needs objects with a numpy array ``.data`` (updated in place, in its own
-dtype) and ``.grad`` (a numpy array of the same shape, or ``None`` to skip that parameter).
+An optimiser updates Tensors (``nn.Parameter``) in place, in their own dtype, and skips those
+whose ``.grad`` is None. It works on the numpy arrays underneath (``p._data``, ``p.grad._data``)
+rather than through Tensor operations: the arithmetic is the same, without making a Tensor per
+intermediate result. Like PyTorch's, each step counts as an in-place change of the parameter
+(its version counter goes up), so a graph built before the step can no longer be backpropagated
+through the old values by mistake.
 
 Parameter groups
 ----------------
@@ -141,11 +145,11 @@ class Optimizer:
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError("a parameter group must be a dict with a 'params' entry")
         params = group["params"]
-        params = [params] if hasattr(params, "data") else list(params)
+        params = [params] if hasattr(params, "_data") else list(params)
         for p in params:
-            if not isinstance(getattr(p, "data", None), np.ndarray):
-                raise TypeError(f"{type(self).__name__} can only optimise objects with a numpy .data "
-                                f"array (such as nn.Parameter), got {type(p).__name__}")
+            if not isinstance(getattr(p, "_data", None), np.ndarray):
+                raise TypeError(f"{type(self).__name__} can only optimise Tensors (such as nn.Parameter), "
+                                f"got {type(p).__name__}")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if len({id(p) for p in params}) != len(params) or any(id(p) in seen for p in params):
             raise ValueError("a parameter appears more than once in the optimiser's parameter groups")
@@ -175,17 +179,20 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad[...] = 0
+                    p.grad._data[...] = 0
 
     def _grad(self, p):
         """``p.grad`` as an array of ``p``'s dtype and shape, or None when it has no gradient."""
-        g = p.grad
+        g = p._grad
         if g is None:
             return None
-        g = np.asarray(g, dtype=p.data.dtype)
-        if g.shape != p.data.shape:
+        g = g._data
+        if g.dtype != p._data.dtype:
+            g = g.astype(p._data.dtype)
+        if g.shape != p._data.shape:
             raise ValueError(f"gradient of shape {g.shape} does not match its parameter of shape "
-                             f"{p.data.shape}")
+                             f"{p._data.shape}")
+        p._bumped("optimizer.step")  # the parameter is about to change in place (see Tensor._version)
         return g
 
     def step(self):
@@ -269,10 +276,10 @@ class Optimizer:
             arr = np.asarray(value)
             if key == "step":  # the one counter; every other entry is a buffer shaped like p
                 new_state.setdefault(id(p), {})[key] = int(arr.item())
-            elif arr.shape != p.data.shape:
-                errors.append(f"{name!r} has shape {arr.shape}, but parameter {parts[1]} has shape {p.data.shape}")
+            elif arr.shape != p._data.shape:
+                errors.append(f"{name!r} has shape {arr.shape}, but parameter {parts[1]} has shape {p._data.shape}")
             else:
-                new_state.setdefault(id(p), {})[key] = np.array(arr, dtype=p.data.dtype, copy=True)
+                new_state.setdefault(id(p), {})[key] = np.array(arr, dtype=p._data.dtype, copy=True)
         for i, p in enumerate(params):
             if id(p) not in new_state:
                 continue  # no state yet (it never had a gradient): fine
@@ -368,7 +375,7 @@ class SGD(Optimizer):
                 if g is None:
                     continue
                 if weight_decay != 0:
-                    g = g + weight_decay * p.data  # a new array: p.grad itself is left alone
+                    g = g + weight_decay * p._data  # a new array: p.grad itself is left alone
                 if momentum != 0:
                     state = self.state.setdefault(id(p), {})
                     buf = state.get("momentum_buffer")
@@ -378,7 +385,7 @@ class SGD(Optimizer):
                         buf *= momentum
                         buf += g if dampening == 0 else (1.0 - dampening) * g
                     g = g + momentum * buf if group["nesterov"] else buf
-                p.data -= lr * g
+                p._data -= lr * g
 
 
 class Adam(Optimizer):
@@ -446,18 +453,18 @@ class Adam(Optimizer):
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = np.zeros_like(p.data)
-                    state["exp_avg_sq"] = np.zeros_like(p.data)
+                    state["exp_avg"] = np.zeros_like(p._data)
+                    state["exp_avg_sq"] = np.zeros_like(p._data)
                     if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                        state["max_exp_avg_sq"] = np.zeros_like(p._data)
                 state["step"] += 1
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 args = (lr, beta1, beta2, eps, weight_decay, state["step"], "decoupled" if self._decoupled else "l2")
-                if not group["amsgrad"] and _compiled(p.data, m, v):
+                if not group["amsgrad"] and _compiled(p._data, m, v):
                     # the whole update in one compiled pass, the same numbers as the reference
-                    compiled.append((p.data, np.ascontiguousarray(g), m, v) + args)
+                    compiled.append((p._data, np.ascontiguousarray(g), m, v) + args)
                 else:
-                    _kernels.adam_update_reference(p.data, g, m, v, *args, max_v=state.get("max_exp_avg_sq"))
+                    _kernels.adam_update_reference(p._data, g, m, v, *args, max_v=state.get("max_exp_avg_sq"))
         _kernels.adam_update_many(compiled)  # on two threads when that pays, see kernels/optim.py
 
 

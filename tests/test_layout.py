@@ -107,9 +107,10 @@ TENSOR_LAYER = {
     "ops.shape": {"autograd"},
     "ops.indexing": {"autograd"},
     "ops.linalg": {"autograd", "kernels"},
+    "ops.inplace": {"autograd", "ops.indexing", "random"},
     # scalar.engine: the one graph walk, topological_order, which Value.backward uses too
     "_tensor": {"autograd", "ops.arithmetic", "ops.elementwise", "ops.reduce", "ops.shape", "ops.indexing",
-                "ops.linalg", "random", "_device", "scalar.engine"},
+                "ops.linalg", "ops.inplace", "random", "_device", "scalar.engine"},
     "_methods_as_functions": {"ops", "_tensor"},
     "functional": {"autograd", "kernels", "ops.indexing", "random", "_tensor"},
     "_sampling": {"random", "_tensor"},

@@ -9,15 +9,27 @@ import math
 import numpy as np
 import pytest
 
-from micrograd_plus import optim
+from micrograd_plus import Tensor, optim
 
 
-class P:
-    """The least an optimiser needs: a numpy ``.data`` and a ``.grad`` (like nn.Parameter)."""
+class P(Tensor):
+    """A parameter whose ``.data`` reads as, and ``.grad`` may be set from, a numpy array: the
+    by-hand arithmetic below stays short. The optimiser sees an ordinary Tensor."""
 
     def __init__(self, data, dtype=np.float64):
-        self.data = np.array(data, dtype=dtype)
-        self.grad = None
+        super().__init__(np.array(data, dtype=dtype), requires_grad=True)
+
+    @property
+    def data(self):
+        return self._data
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, g):
+        self._grad = None if g is None else Tensor(np.asarray(g))
 
 
 P0 = [1.0, -2.0]
@@ -214,7 +226,7 @@ def test_param_groups_have_their_own_hyperparameters():
     (lambda: optim.SGD([P(P0)], lr=0.1, nesterov=True), "Nesterov"),
     (lambda: optim.Adam([P(P0)], betas=(0.9, 1.0)), "betas"),
     (lambda: optim.SGD([{"params": [P(P0)], "betas": (0.9, 0.9)}], lr=0.1), "betas"),
-    (lambda: optim.SGD([np.zeros(3)], lr=0.1), "numpy .data"),
+    (lambda: optim.SGD([np.zeros(3)], lr=0.1), "can only optimise Tensors"),
 ])
 def test_bad_arguments_are_named(bad, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from micrograd_plus import kernels, optim
+from micrograd_plus import Tensor, kernels, optim
 from micrograd_plus.kernels import optim as K
 from micrograd_plus.nn.utils import clip_grad_norm_
 
@@ -79,10 +79,24 @@ def _train(opt_name, kwargs, dtype, backend, steps=4, transposed_grad=False):
     return [p.data for p in params], opt
 
 
-class optim_param:
+class optim_param(Tensor):
+    """A parameter around ``data`` (shared) whose ``.data`` reads as, and ``.grad`` may be set
+    from, a numpy array."""
+
     def __init__(self, data):
-        self.data = data
-        self.grad = None
+        super().__init__(data, requires_grad=True)
+
+    @property
+    def data(self):
+        return self._data
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, g):
+        self._grad = None if g is None else Tensor(g)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

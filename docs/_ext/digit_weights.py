@@ -59,8 +59,8 @@ def export(log=None):
     result = train(config, progress=False, log=None, data=data)
     layers = []
     for lin in linear_layers(result.model):
-        W = lin.weight.data.astype(np.float64)                  # (out, in)
-        b = lin.bias.data.astype(np.float64)                    # (out,)
+        W = lin.weight.numpy().astype(np.float64)                  # (out, in)
+        b = lin.bias.numpy().astype(np.float64)                    # (out,)
         layers.append({"W": np.round(W, 4).tolist(), "b": np.round(b, 4).tolist()})
     x_test, y_test = data[2], data[3]
     examples = []

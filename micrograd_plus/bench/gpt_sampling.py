@@ -50,7 +50,7 @@ def main(argv=None):
     same = np.array_equal(outs[True], outs[False])
     cached, plain = statistics.median(times[True]), statistics.median(times[False])
     print(f"{args.new} new tokens, context {args.block_size}, {args.n_layer} layers x {args.n_head} heads x "
-          f"{args.n_embd} ({sum(p.data.size for p in model.parameters()):,} parameters)")
+          f"{args.n_embd} ({sum(p.numel() for p in model.parameters()):,} parameters)")
     print(f"  use_cache=False: {plain:7.2f} s  ({plain / args.new * 1e3:6.1f} ms/token)")
     print(f"  use_cache=True:  {cached:7.2f} s  ({cached / args.new * 1e3:6.1f} ms/token)")
     print(f"  speed-up {plain / cached:.1f}x; the same tokens both ways: {same}")

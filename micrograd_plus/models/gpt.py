@@ -193,8 +193,8 @@ class KVCache:
         t0, t1 = self.length, self.length + k.shape[2]
         if t1 > self.k.shape[2]:
             raise ValueError(f"KVCache: {t1} positions do not fit in a cache of {self.k.shape[2]} (block_size)")
-        self.k[:, :, t0:t1] = k.data  # (B, nh, T, hs) into positions t0..t1-1
-        self.v[:, :, t0:t1] = v.data
+        self.k[:, :, t0:t1] = k.numpy()  # (B, nh, T, hs) into positions t0..t1-1
+        self.v[:, :, t0:t1] = v.numpy()
         self.length = t1
         return Tensor(self.k[:, :, :t1]), Tensor(self.v[:, :, :t1])  # (B, nh, T_past + T, hs) each
 
@@ -395,16 +395,16 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             leaf = name.rsplit(".", 1)[-1]
             if ".ln_" in name:  # LayerNorm: gain 1, bias 0
-                p.data[...] = 1.0 if leaf == "weight" else 0.0
+                p.numpy()[...] = 1.0 if leaf == "weight" else 0.0
             elif leaf == "bias":
-                p.data[...] = 0.0
+                p.numpy()[...] = 0.0
             elif name.endswith("c_proj.weight"):
-                p.data[...] = g.normal(0.0, residual_std, size=p.data.shape)
+                p.numpy()[...] = g.normal(0.0, residual_std, size=p.shape)
             else:  # embeddings, c_attn, c_fc, lm_head
-                p.data[...] = g.normal(0.0, std, size=p.data.shape)
+                p.numpy()[...] = g.normal(0.0, std, size=p.shape)
 
     def _check_idx(self, idx, start=0):
-        idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+        idx = np.asarray(idx.numpy() if isinstance(idx, Tensor) else idx)
         if idx.ndim != 2:
             raise ValueError(f"GPT expects token ids of shape (B, T), got shape {idx.shape}")
         if not np.issubdtype(idx.dtype, np.integer):
@@ -456,7 +456,7 @@ class GPT(nn.Module):
         logits = self.lm_head(x)  # (B, T, C) @ (V, C)ᵀ -> (B, T, V)
         loss = None
         if targets is not None:
-            targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+            targets = np.asarray(targets.numpy() if isinstance(targets, Tensor) else targets)
             if targets.shape != logits.shape[:2]:
                 raise ValueError(f"targets shape {targets.shape} does not match idx shape {logits.shape[:2]}")
             loss = self.loss(logits, targets)  # scalar
@@ -530,7 +530,7 @@ class GPT(nn.Module):
     def new_kv_cache(self, batch_size):
         """An empty :class:`KVCache` for each layer, for sampling ``batch_size`` sequences."""
         c = self.config
-        dtype = self.lm_head.weight.data.dtype
+        dtype = self.lm_head.weight.dtype
         return [KVCache(batch_size, c.n_head, c.block_size, c.head_size, dtype) for _ in range(c.n_layer)]
 
     def next_token_logits(self, idx, kv_cache=None):
@@ -545,12 +545,12 @@ class GPT(nn.Module):
         with no_grad():
             x = self.hidden(idx, kv_cache)  # (B, T, C)
             logits = self.lm_head(x[:, -1, :])  # (B, C) -> (B, V): only the last position predicts
-        return np.asarray(logits.data, dtype=np.float64)
+        return np.asarray(logits.numpy(), dtype=np.float64)
 
     def next_token_probs(self, idx, temperature=1.0):
         """The probability of every token coming next: (B, T) ids -> numpy (B, V), rows sum to 1."""
         logits = Tensor(self.next_token_logits(idx) / _check_temperature(temperature))  # (B, V)
-        return F.softmax(logits, dim=-1).data
+        return F.softmax(logits, dim=-1).numpy()
 
     def _sample(self, idx, max_new_tokens, temperature, top_k, generator, use_cache):
         """Yield (B,) arrays of new token ids, one per step; ``idx`` (B, T) is the prompt."""
@@ -623,7 +623,7 @@ class GPT(nn.Module):
             x = tok + self.transformer.wpe.weight[:T]  # (1, T, C)
             for block in self.transformer.h:
                 q, k, _ = block.attn.qkv(block.ln_1(x))  # (1, nh, T, hs) each
-                maps.append(F.attention_weights(q, k, is_causal=True).data[0])  # (nh, T, T)
+                maps.append(F.attention_weights(q, k, is_causal=True).numpy()[0])  # (nh, T, T)
                 x = block(x)  # (1, T, C)
         return np.stack(maps).astype(np.float64)  # (n_layer, nh, T, T)
 
@@ -651,7 +651,7 @@ def sample_next(logits, temperature=1.0, top_k=None, generator=None):
         if k < logits.size:
             kth = np.partition(logits, -k)[-k]  # the k-th largest logit
             logits = np.where(logits < kth, -np.inf, logits)
-    probs = F.softmax(Tensor(logits), dim=-1).data  # (V,)
+    probs = F.softmax(Tensor(logits), dim=-1).numpy()  # (V,)
     return int(g.choice(probs.size, p=probs))
 
 
@@ -663,7 +663,7 @@ def nearest_neighbours(embeddings, queries, k=5):
     tokens, " king" and " duke") near each other, their embeddings' neighbours show it.
 
     Args:
-        embeddings: numpy (V, C), one vector per token (e.g. ``model.transformer.wte.weight.data``).
+        embeddings: numpy (V, C), one vector per token (e.g. ``model.transformer.wte.weight.numpy()``).
         queries: a list of row indices to look up.
         k: neighbours per query (the query itself is excluded).
 

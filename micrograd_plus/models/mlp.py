@@ -71,8 +71,8 @@ def layer_activations(model, x):
             h = module(h)
             # an activation module (not a Linear) ends a hidden layer; Dropout is skipped in eval
             if not isinstance(module, (nn.Linear, nn.Dropout)):
-                acts.append(h.data.copy())
-        acts.append(h.data.copy())  # (B, 10) logits
+                acts.append(h.numpy().copy())
+        acts.append(h.numpy().copy())  # (B, 10) logits
     return acts
 
 
@@ -88,7 +88,7 @@ def predict_proba(model, x, batch_size=2000):
     try:
         with no_grad():
             for i in range(0, len(x), batch_size):
-                out.append(softmax(model(Tensor(x[i : i + batch_size])), dim=-1).data)  # (b, 10)
+                out.append(softmax(model(Tensor(x[i : i + batch_size])), dim=-1).numpy())  # (b, 10)
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, N_CLASSES), np.float32)

@@ -24,9 +24,12 @@ __all__ = ["uniform_", "normal_", "zeros_", "ones_", "constant_", "calculate_gai
 
 
 def _array(tensor):
-    arr = getattr(tensor, "data", tensor)
+    """The array to overwrite: a Tensor's own (counted as an in-place change of it), or ``tensor``."""
+    arr = getattr(tensor, "_data", tensor)
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"expected a Tensor or numpy array to initialise, got {type(tensor).__name__}")
+    if hasattr(tensor, "_bumped"):
+        tensor._bumped("nn.init")
     return arr
 
 

@@ -103,7 +103,7 @@ class Embedding(Module):
         init.normal_(self.weight, 0.0, 1.0, generator=generator)  # (num, dim)
 
     def forward(self, idx):
-        ids = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+        ids = idx._data if isinstance(idx, Tensor) else np.asarray(idx)
         if ids.dtype.kind in "iu" and ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
             bad = ids.max() if ids.max() >= self.num_embeddings else ids.min()
             raise IndexError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): index {int(bad)} is "

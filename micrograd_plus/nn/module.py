@@ -54,9 +54,9 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         if not isinstance(data, np.ndarray):
-            data = Tensor(data).data  # the Tensor rule: Python floats and lists become float32
+            data = Tensor(data)._data  # the Tensor rule: Python floats and lists become float32
         dtype = None if np.issubdtype(data.dtype, np.floating) else np.float32
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
 
@@ -128,7 +128,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad[...] = 0
+                p.grad._data[...] = 0
 
     def train(self, mode=True):
         """Put this module and everything below it in training mode (``mode=False``: eval mode)."""
@@ -282,7 +282,7 @@ class Module:
 
     def num_parameters(self):
         """The number of trainable numbers (weights and biases) in the module, each shared one once."""
-        return sum(int(p.data.size) for p in self.parameters())
+        return sum(int(p._data.size) for p in self.parameters())
     # --- dtypes ------------------------------------------------------------------------------------
 
     def to(self, *args, **kwargs):
@@ -302,14 +302,14 @@ class Module:
         if not np.issubdtype(dtype, np.floating):
             raise TypeError(f"Module.to needs a floating dtype, got {dtype}")
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
+            p._data = p._data.astype(dtype)
             p.grad = None
         for module in self.modules():
             for name, b in module._buffers.items():
                 arr = _array_of(b)
                 if isinstance(arr, np.ndarray) and np.issubdtype(arr.dtype, np.floating):
                     if isinstance(b, Tensor):
-                        b.data = arr.astype(dtype)
+                        b._data = arr.astype(dtype)
                     else:
                         module._buffers[name] = arr.astype(dtype)
         return self
@@ -460,5 +460,5 @@ def _device_and_dtype(what, args, kwargs):
 
 
 def _array_of(obj):
-    """The numpy array behind a parameter or buffer (a Tensor's ``.data``, or the array itself)."""
-    return obj.data if isinstance(obj, Tensor) else obj
+    """The numpy array behind a parameter or buffer (a Tensor's ``._data``, or the array itself)."""
+    return obj._data if isinstance(obj, Tensor) else obj

@@ -30,9 +30,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     Returns:
         The total norm *before* clipping, as a Python float (useful to log).
     """
-    if hasattr(parameters, "data"):
+    if hasattr(parameters, "grad"):
         parameters = [parameters]
-    grads = [p.grad for p in parameters if p.grad is not None]
+    grads = [p._grad._data for p in parameters if p._grad is not None]  # the arrays, changed in place
     if not grads:
         return 0.0
     max_norm = float(max_norm)

@@ -28,10 +28,10 @@ def _plain(c):
 def _broadcast_op(ufunc, a, b, symbol):
     """Apply a numpy ufunc, turning a broadcasting failure into an error that names shapes."""
     try:
-        return ufunc(a.data, b.data)
+        return ufunc(a._data, b._data)
     except ValueError:
         raise ValueError(
-            f"operands could not be broadcast together: {a.data.shape} {symbol} {b.data.shape} "
+            f"operands could not be broadcast together: {a._data.shape} {symbol} {b._data.shape} "
             "(shapes must match from the right, or be 1 there)"
         ) from None
 
@@ -54,26 +54,26 @@ class ArithmeticOps:
             return None
         # a Python number already has the dtype it would give (see Tensor._operand); 0-d tensors
         # rank below tensors with dimensions, as in PyTorch
-        dt = result_dtype(self.data.dtype, o.data.dtype, self.data.ndim > 0, o.data.ndim > 0 and not is_number(other))
+        dt = result_dtype(self._data.dtype, o._data.dtype, self._data.ndim > 0, o._data.ndim > 0 and not is_number(other))
         if true_divide and dt.kind != "f":
             dt = DEFAULT_FLOAT
-        a = self if self.data.dtype == dt else self.astype(dt)
-        b = o if o.data.dtype == dt else o.astype(dt)
+        a = self if self._data.dtype == dt else self.astype(dt)
+        b = o if o._data.dtype == dt else o.astype(dt)
         return a, b
 
     def _scalar_fast(self, other, true_divide=False):
         """``other`` as a Python number when it keeps self's dtype (the common ``x * 2.0``), else None."""
         if not is_number(other):
             return None
-        dt = scalar_dtype(self.data.dtype, other)
+        dt = scalar_dtype(self._data.dtype, other)
         if true_divide and dt.kind != "f":
             return None
-        return _plain(other) if dt == self.data.dtype else None
+        return _plain(other) if dt == self._data.dtype else None
 
     def _no_bool_subtraction(self, other):
         """PyTorch refuses ``-`` whenever a bool is involved (tensor or number): say so clearly."""
         other_dtype = getattr(other, "dtype", None)
-        if self.data.dtype == np.bool_ or other_dtype == np.bool_ or isinstance(other, bool):
+        if self._data.dtype == np.bool_ or other_dtype == np.bool_ or isinstance(other, bool):
             raise TypeError("subtraction with a bool tensor or bool is not supported (as in PyTorch); "
                             "use ^ (logical xor) for masks, or convert with .long() / .float() first")
 
@@ -83,12 +83,12 @@ class ArithmeticOps:
     def __add__(self, other):
         c = self._scalar_fast(other)
         if c is not None:  # y = x + c
-            return self._result(self.data + c, (self,), "add", lambda g: (g,))
+            return self._result(self._data + c, (self,), "add", lambda g: (g,))
         pair = self._pair(other)
         if pair is None:
             return NotImplemented
         a, b = pair
-        a_shape, b_shape = a.data.shape, b.data.shape
+        a_shape, b_shape = a._data.shape, b._data.shape
 
         def backward(g):  # d(a+b)/da = d(a+b)/db = 1
             return (
@@ -107,12 +107,12 @@ class ArithmeticOps:
         self._no_bool_subtraction(other)
         c = self._scalar_fast(other)
         if c is not None:  # y = x - c
-            return self._result(self.data - c, (self,), "sub", lambda g: (g,))
+            return self._result(self._data - c, (self,), "sub", lambda g: (g,))
         pair = self._pair(other)
         if pair is None:
             return NotImplemented
         a, b = pair
-        a_shape, b_shape = a.data.shape, b.data.shape
+        a_shape, b_shape = a._data.shape, b._data.shape
 
         def backward(g):  # d(a-b)/da = 1, d(a-b)/db = -1
             return (
@@ -126,19 +126,19 @@ class ArithmeticOps:
     def __rsub__(self, other):
         self._no_bool_subtraction(other)
         c = self._scalar_fast(other)
-        if c is not None and self.data.dtype != np.bool_:  # y = c - x
-            return self._result(c - self.data, (self,), "rsub", lambda g: (-g,))
+        if c is not None and self._data.dtype != np.bool_:  # y = c - x
+            return self._result(c - self._data, (self,), "rsub", lambda g: (-g,))
         o = self._operand(other, self)
         return NotImplemented if o is None else o.__sub__(self)
 
     @differentiable
     def __neg__(self):
-        if self.data.dtype == np.bool_:
+        if self._data.dtype == np.bool_:
             raise TypeError(
                 "negation (-) of a bool tensor is not supported "
                 "(as in PyTorch); use ~ to invert a mask"
             )
-        return self._result(-self.data, (self,), "neg", lambda g: (-g,))
+        return self._result(-self._data, (self,), "neg", lambda g: (-g,))
 
     def __pos__(self):
         return self
@@ -147,12 +147,12 @@ class ArithmeticOps:
     def __mul__(self, other):
         c = self._scalar_fast(other)
         if c is not None:  # y = c * x
-            return self._result(self.data * c, (self,), "mul", lambda g: (g * c,))
+            return self._result(self._data * c, (self,), "mul", lambda g: (g * c,))
         pair = self._pair(other)
         if pair is None:
             return NotImplemented
         a, b = pair
-        a_data, b_data = a.data, b.data
+        a_data, b_data = a._data, b._data
 
         def backward(g):  # d(ab)/da = b, d(ab)/db = a
             return (
@@ -171,12 +171,12 @@ class ArithmeticOps:
         """``a / b``; integers divide as float32 (PyTorch's true division)."""
         c = self._scalar_fast(other, true_divide=True)
         if c is not None:  # y = x / c
-            return self._result(self.data / c, (self,), "div", lambda g: (g / c,))
+            return self._result(self._data / c, (self,), "div", lambda g: (g / c,))
         pair = self._pair(other, true_divide=True)
         if pair is None:
             return NotImplemented
         a, b = pair
-        a_data, b_data = a.data, b.data
+        a_data, b_data = a._data, b._data
 
         def backward(g):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
             ga = unbroadcast(g / b_data, a_data.shape) if a.requires_grad else None
@@ -215,8 +215,8 @@ class ArithmeticOps:
         y = _broadcast_op(np.remainder, a, b, "%")
 
         def backward(g):
-            ga = unbroadcast(g, a.data.shape) if a.requires_grad else None
-            gb = unbroadcast(-g * np.floor_divide(a.data, b.data), b.data.shape) if b.requires_grad else None
+            ga = unbroadcast(g, a._data.shape) if a.requires_grad else None
+            gb = unbroadcast(-g * np.floor_divide(a._data, b._data), b._data.shape) if b.requires_grad else None
             return ga, gb
 
         return self._result(y, (a, b), "mod", backward)
@@ -232,7 +232,7 @@ class ArithmeticOps:
         and p >= 0. A negative base with a non-integer power is nan, as in PyTorch; integer
         tensors raised to negative integers are refused, as in PyTorch.
         """
-        x = self.data
+        x = self._data
         if is_number(exponent):
             p = _plain(exponent)
             dt = scalar_dtype(x.dtype, p)
@@ -261,12 +261,12 @@ class ArithmeticOps:
         if pair is None:
             return NotImplemented
         a, b = pair
-        if a.data.dtype.kind == "b":
+        if a._data.dtype.kind == "b":
             raise TypeError(
                 "** of two bool tensors is not supported "
                 "(as in PyTorch); convert one with .long()"
             )
-        if a.data.dtype.kind in "iu" and (b.data < 0).any():
+        if a._data.dtype.kind in "iu" and (b._data < 0).any():
             raise ValueError(
                 "integers to negative integer powers are not "
                 "allowed (as in PyTorch); use x.float() ** p"
@@ -276,7 +276,7 @@ class ArithmeticOps:
 
         def backward(g):
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                A, B = a.data, b.data
+                A, B = a._data, b._data
                 ga = gb = None
                 if a.requires_grad:  # b a^(b-1), 0 where b == 0
                     ga = unbroadcast(np.where(B == 0, 0.0, g * B * A ** (B - 1)).astype(g.dtype), A.shape)
@@ -328,7 +328,7 @@ class ArithmeticOps:
     def __contains__(self, element):
         """``x in t``: True if some element of ``t`` equals ``x`` (PyTorch's meaning)."""
         equal = self._compare(element, np.equal, "==")
-        return equal is not NotImplemented and bool(np.any(equal.data))
+        return equal is not NotImplemented and bool(np.any(equal._data))
 
     def eq(self, other):
         """Elementwise ``==`` as a boolean tensor (no gradient); the same as ``self == other``."""
@@ -357,16 +357,16 @@ class ArithmeticOps:
     def equal(self, other):
         """True if ``other`` has the same shape and the same values (``torch.equal``)."""
         o = self._operand(other)
-        return o is not None and self.data.shape == o.data.shape and bool(np.array_equal(self.data, o.data))
+        return o is not None and self._data.shape == o._data.shape and bool(np.array_equal(self._data, o._data))
 
     def _logic(self, other, ufunc, symbol):
         o = self._operand(other, self)
         if o is None:
             return NotImplemented
-        if self.data.dtype.kind not in "biu" or o.data.dtype.kind not in "biu":
+        if self._data.dtype.kind not in "biu" or o._data.dtype.kind not in "biu":
             raise TypeError(
                 f"{symbol} needs bool or integer tensors, "
-                f"got {self.data.dtype} and {o.data.dtype}"
+                f"got {self._data.dtype} and {o._data.dtype}"
             )
         return self._leaf(_broadcast_op(ufunc, self, o, symbol))
 
@@ -383,21 +383,21 @@ class ArithmeticOps:
 
     def __invert__(self):
         """``~mask``: logical not of a bool tensor (bitwise not of an integer one)."""
-        if self.data.dtype.kind not in "biu":
-            raise TypeError(f"~ needs a bool or integer tensor, got {self.data.dtype}")
-        return self._leaf(~self.data)
+        if self._data.dtype.kind not in "biu":
+            raise TypeError(f"~ needs a bool or integer tensor, got {self._data.dtype}")
+        return self._leaf(~self._data)
 
     def logical_not(self):
         """Elementwise not, as a boolean tensor (nonzero counts as True)."""
-        return self._leaf(np.logical_not(self.data))
+        return self._leaf(np.logical_not(self._data))
 
     def logical_and(self, other):
         """Elementwise and, as a boolean tensor."""
-        return self._leaf(np.logical_and(self.data, self._operand(other).data))
+        return self._leaf(np.logical_and(self._data, self._operand(other)._data))
 
     def logical_or(self, other):
         """Elementwise or, as a boolean tensor."""
-        return self._leaf(np.logical_or(self.data, self._operand(other).data))
+        return self._leaf(np.logical_or(self._data, self._operand(other)._data))
 
     # ---- elementwise maximum / minimum --------------------------------------------------------
 
@@ -409,7 +409,7 @@ class ArithmeticOps:
         y = _broadcast_op(pick, a, b, name)
 
         def backward(g):  # the larger (smaller) one gets g; on a tie each gets half, as in PyTorch
-            A, B = a.data, b.data
+            A, B = a._data, b._data
             wins_a = (A > B) if pick is np.maximum else (A < B)
             share = np.where(A == B, 0.5, wins_a.astype(g.dtype))
             ga = unbroadcast(g * share, A.shape) if a.requires_grad else None
@@ -434,18 +434,14 @@ class ArithmeticOps:
     def astype(self, dtype):
         """A copy converted to ``dtype``; the gradient is converted back."""
         dtype = np.dtype(dtype)
-        if dtype == self.data.dtype:
+        if dtype == self._data.dtype:
             return self
-        src = self.data.dtype
+        src = self._data.dtype
 
         def backward(g):  # dL/dx = dL/dy, in the input's dtype
             return (g.astype(src),)
 
-        return self._result(self.data.astype(dtype), (self,), "astype", backward)
-
-    def to(self, dtype):
-        """Cast to ``dtype`` (``np.float64``, ``"float32"`` ...); differentiable between floats."""
-        return self.astype(dtype)
+        return self._result(self._data.astype(dtype), (self,), "astype", backward)
 
     def type_as(self, other):
         """Cast to ``other``'s dtype."""
@@ -463,15 +459,15 @@ class ArithmeticOps:
 
     def long(self):
         """Cast to int64 (for indices; no gradient)."""
-        return self._leaf(self.data.astype(np.int64))
+        return self._leaf(self._data.astype(np.int64))
 
     def int(self):
         """Cast to int32 (no gradient)."""
-        return self._leaf(self.data.astype(np.int32))
+        return self._leaf(self._data.astype(np.int32))
 
     def bool(self):
         """Cast to bool: nonzero is True (no gradient)."""
-        return self._leaf(self.data.astype(np.bool_))
+        return self._leaf(self._data.astype(np.bool_))
 
 
 DIFFERENTIABLE_OPS.extend(["to", "type_as"])  # casts: the gradient converts back

@@ -23,7 +23,7 @@ class ElementwiseOps:
 
     def _floats(self):
         """``data`` as floating point: floats as they are, integers and bools as float32."""
-        x = self.data
+        x = self._data
         return x if x.dtype.kind == "f" else x.astype(DEFAULT_FLOAT)
 
     # ---- exponentials and logarithms ----------------------------------------------------------
@@ -119,7 +119,7 @@ class ElementwiseOps:
     @differentiable
     def square(self):
         """x * x; derivative 2x."""
-        x = self.data
+        x = self._data
         return self._result(x * x, (self,), "square", lambda g: (g * (2 * x),))
 
     @differentiable
@@ -176,7 +176,7 @@ class ElementwiseOps:
     def relu(self):
         """max(x, 0): passes positive values, zeroes the rest. The gradient is passed where the
         output is positive (0 at x = 0, as in PyTorch), so backward needs only the output."""
-        y = np.maximum(self.data, 0)
+        y = np.maximum(self._data, 0)
         return self._result(y, (self,), "relu", lambda g: (g * (y > 0),))
 
     @differentiable
@@ -202,9 +202,9 @@ class ElementwiseOps:
     @differentiable
     def abs(self):
         """The absolute value abs(x) elementwise; the derivative is sign(x) (0 at x = 0)."""
-        if self.data.dtype == np.bool_:
+        if self._data.dtype == np.bool_:
             return self
-        x = self.data
+        x = self._data
         return self._result(np.abs(x), (self,), "abs", lambda g: (g * np.sign(x),))
 
     def _flat_gradient(self, y, name):
@@ -214,28 +214,28 @@ class ElementwiseOps:
     @differentiable
     def sign(self):
         """-1, 0 or 1 by the sign of x; gradient 0."""
-        return self._flat_gradient(np.sign(self.data), "sign")
+        return self._flat_gradient(np.sign(self._data), "sign")
 
     @differentiable
     def floor(self):
         """Round down to an integer value (integer tensors unchanged); gradient 0."""
-        return self if self.data.dtype.kind != "f" else self._flat_gradient(np.floor(self.data), "floor")
+        return self if self._data.dtype.kind != "f" else self._flat_gradient(np.floor(self._data), "floor")
 
     @differentiable
     def ceil(self):
         """Round up to an integer value; gradient 0."""
-        return self if self.data.dtype.kind != "f" else self._flat_gradient(np.ceil(self.data), "ceil")
+        return self if self._data.dtype.kind != "f" else self._flat_gradient(np.ceil(self._data), "ceil")
 
     @differentiable
     def round(self, decimals=0):
         """Round to the nearest integer (halves to even, as in PyTorch and numpy), or to
         ``decimals`` digits; gradient 0."""
-        return self if self.data.dtype.kind != "f" else self._flat_gradient(np.round(self.data, decimals), "round")
+        return self if self._data.dtype.kind != "f" else self._flat_gradient(np.round(self._data, decimals), "round")
 
     @differentiable
     def trunc(self):
         """Round towards zero; gradient 0."""
-        return self if self.data.dtype.kind != "f" else self._flat_gradient(np.trunc(self.data), "trunc")
+        return self if self._data.dtype.kind != "f" else self._flat_gradient(np.trunc(self._data), "trunc")
 
     @differentiable
     def clamp(self, min=None, max=None):
@@ -246,17 +246,17 @@ class ElementwiseOps:
         """
         if min is None and max is None:
             raise ValueError("clamp: give at least one of min and max")
-        x = self.data
+        x = self._data
         lo = None if min is None else self._operand(min, self)
         hi = None if max is None else self._operand(max, self)
         y = x
         low = high = None
         if lo is not None:
-            low = x < lo.data
-            y = np.where(low, lo.data.astype(x.dtype, copy=False), y)
+            low = x < lo._data
+            y = np.where(low, lo._data.astype(x.dtype, copy=False), y)
         if hi is not None:
-            high = y > hi.data
-            y = np.where(high, hi.data.astype(x.dtype, copy=False), y)
+            high = y > hi._data
+            y = np.where(high, hi._data.astype(x.dtype, copy=False), y)
         parents = tuple(t for t in (self, lo, hi) if t is not None)
 
         def backward(g):
@@ -270,9 +270,9 @@ class ElementwiseOps:
                 cut |= low_won
             out.append(unbroadcast(np.where(cut, 0, g), x.shape))
             if lo is not None:
-                out.append(unbroadcast(np.where(low_won, g, 0), lo.data.shape) if lo.requires_grad else None)
+                out.append(unbroadcast(np.where(low_won, g, 0), lo._data.shape) if lo.requires_grad else None)
             if hi is not None:
-                out.append(unbroadcast(np.where(high, g, 0), hi.data.shape) if hi.requires_grad else None)
+                out.append(unbroadcast(np.where(high, g, 0), hi._data.shape) if hi.requires_grad else None)
             return tuple(out)
 
         return self._result(y, parents, "clamp", backward)
@@ -286,12 +286,12 @@ class ElementwiseOps:
 
     def isnan(self):
         """True where the value is nan."""
-        return self._leaf(np.isnan(self.data))
+        return self._leaf(np.isnan(self._data))
 
     def isinf(self):
         """True where the value is +inf or -inf."""
-        return self._leaf(np.isinf(self.data))
+        return self._leaf(np.isinf(self._data))
 
     def isfinite(self):
         """True where the value is neither nan nor infinite."""
-        return self._leaf(np.isfinite(self.data))
+        return self._leaf(np.isfinite(self._data))

@@ -6,7 +6,7 @@ that were picked, and positions picked more than once *add up* (a scatter-add).
 
 import numpy as np
 
-from micrograd_plus.autograd import check_dim, differentiable
+from micrograd_plus.autograd import check_dim, differentiable, unbroadcast
 
 
 def scatter_add_rows(index, g, n_rows):
@@ -44,7 +44,7 @@ def _clean_index(index):
 
 def _clean_index_part(i):
     if hasattr(i, "_backward"):  # a Tensor
-        i = i.data
+        i = i._data
     if isinstance(i, list):
         i = np.asarray(i)
     if isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu":
@@ -96,6 +96,29 @@ def _torch_split(index):
     return tuple(first), tuple(second)
 
 
+def _pick(x, index):
+    """``x[index]`` with PyTorch's placement of dimensions (see :func:`_torch_split`)."""
+    split = _torch_split(index)
+    return x[index] if split is None else x[split[0]][split[1]]
+
+
+def _put(x, index, value, shape):
+    """``x[index] = value`` in place, with PyTorch's placement, and errors that name the shapes."""
+    split = _torch_split(index)
+    try:
+        if split is None:
+            x[index] = value
+        else:
+            x[split[0]][split[1]] = value  # the first indexing is basic, so a view: writes reach x
+    except IndexError as e:
+        raise IndexError(f"t[index] = value: index {_describe_index(index)} is invalid for a tensor of "
+                         f"shape {shape}: {e}") from None
+    except ValueError:
+        raise ValueError(f"t[index] = value: a value of shape {np.shape(value)} does not fit the "
+                         f"{np.shape(_pick(np.empty(shape, np.bool_), index))} elements that index "
+                         f"{_describe_index(index)} picks from shape {shape}") from None
+
+
 def _describe_index(index):
     parts = index if isinstance(index, tuple) else (index,)
     out = []
@@ -129,7 +152,7 @@ class IndexingOps:
         split = _torch_split(index)
         if split is not None:
             return self[split[0]][split[1]]
-        x = self.data
+        x = self._data
         try:
             y = x[index]
         except IndexError as e:
@@ -155,16 +178,39 @@ class IndexingOps:
 
         return self._result(np.asarray(y) if not isinstance(y, np.ndarray) else y, (self,), "getitem", backward)
 
+    def _index_put(self, index, value):
+        """``self`` with the elements that ``index`` picks replaced by ``value`` (broadcast): a new
+        tensor, the out-of-place half of ``self[index] = value`` (see :meth:`__setitem__`).
+
+        Backward: the replaced elements of ``self`` no longer matter (gradient 0 there); ``value``
+        gets the gradient of the places it went to, summed over the broadcast.
+        """
+        index = _clean_index(index)
+        v = self._operand(value, self)
+        if v is None:
+            raise TypeError(f"t[index] = value: value must be a number, array or Tensor, got {type(value).__name__}")
+        y = self._data.copy()
+        _put(y, index, v._data, self._data.shape)
+        shape, v_shape = self._data.shape, v._data.shape
+
+        def backward(g):
+            gx = g.copy()
+            _put(gx, index, np.zeros((), g.dtype), shape)  # the overwritten values had no effect
+            gv = unbroadcast(_pick(g, index), v_shape) if v.requires_grad else None
+            return gx, gv
+
+        return self._result(y, (self, v), "setitem", backward)
+
     @differentiable
     def masked_fill(self, mask, value):
         """Replace elements where ``mask`` (a boolean array/Tensor broadcastable to self) is True
         with ``value`` (e.g. ``-inf`` for an attention mask). No gradient flows to filled spots."""
-        m = mask.data if hasattr(mask, "_backward") else np.asarray(mask)
+        m = mask._data if hasattr(mask, "_backward") else np.asarray(mask)
         if m.dtype != np.bool_:
             raise TypeError(f"masked_fill: mask must be boolean, got dtype {m.dtype}")
-        x = self.data
+        x = self._data
         if hasattr(value, "_backward"):  # the fill value is a constant: no gradient flows to it
-            value = value.data
+            value = value._data
         try:
             y = np.where(m, np.asarray(value, dtype=x.dtype), x)
         except ValueError:
@@ -181,7 +227,7 @@ class IndexingOps:
         return self._result(y, (self,), "masked_fill", lambda g: (g * keep,))
 
     def _index_array(self, index, what):
-        idx = index.data if hasattr(index, "_backward") else np.asarray(index)
+        idx = index._data if hasattr(index, "_backward") else np.asarray(index)
         if idx.dtype.kind not in "iu":
             raise TypeError(f"{what}: index must be an integer tensor, got dtype {idx.dtype}")
         return idx
@@ -191,9 +237,9 @@ class IndexingOps:
         """``out[i][j] = self[i][index[i][j]]`` for dim=1 (and likewise for any dim), as
         ``torch.gather``: ``index`` has self's number of dims and picks one element along ``dim``
         for every output position. Backward scatter-adds ``g`` to the picked positions."""
-        d = check_dim(dim, self.data.ndim)
+        d = check_dim(dim, self._data.ndim)
         idx = self._index_array(index, "gather")
-        x = self.data
+        x = self._data
         if idx.ndim != x.ndim:
             raise ValueError(
                 f"gather: index has {idx.ndim} dims but "
@@ -228,27 +274,27 @@ class IndexingOps:
         """A copy of self with ``src`` added at the positions ``index`` names along ``dim``:
         ``out[i][index[i][j]] += src[i][j]`` for dim=1, as ``torch.scatter_add``. Repeated
         positions sum. Gradients: self gets ``g``; src gets ``g`` gathered at ``index``."""
-        d = check_dim(dim, self.data.ndim)
+        d = check_dim(dim, self._data.ndim)
         idx = self._index_array(index, "scatter_add")
         src = self._operand(src, self)
-        x = self.data
-        if idx.ndim != x.ndim or src.data.ndim != x.ndim:
+        x = self._data
+        if idx.ndim != x.ndim or src._data.ndim != x.ndim:
             raise ValueError(
                 f"scatter_add: self {x.shape}, index {idx.shape} and "
-                f"src {src.data.shape} need the same number of dims"
+                f"src {src._data.shape} need the same number of dims"
             )
         n = x.shape[d]
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise IndexError(f"scatter_add: index out of range for dim {d} of size {n}")
         where = _grid(idx, d)
         sl = tuple(slice(0, s) for s in idx.shape)  # src may be larger than index: use its corner
-        y = x.astype(np.result_type(x.dtype, src.data.dtype), copy=True)
-        np.add.at(y, where, src.data[sl])
+        y = x.astype(np.result_type(x.dtype, src._data.dtype), copy=True)
+        np.add.at(y, where, src._data[sl])
 
         def backward(g):
             gs = None
             if src.requires_grad:
-                gs = np.zeros(src.data.shape, dtype=g.dtype)
+                gs = np.zeros(src._data.shape, dtype=g.dtype)
                 gs[sl] = g[where]
             return (g if self.requires_grad else None, gs)
 
@@ -257,7 +303,7 @@ class IndexingOps:
     @differentiable
     def index_select(self, dim, index):
         """The slices at ``index`` (a 1-D integer tensor) along ``dim``; repeated ones add up in backward."""
-        d = check_dim(dim, self.data.ndim)
+        d = check_dim(dim, self._data.ndim)
         idx = self._index_array(index, "index_select").reshape(-1)
         return self[(slice(None),) * d + (idx,)]
 
@@ -265,8 +311,8 @@ class IndexingOps:
     def split(self, split_size_or_sections, dim=0):
         """Split along ``dim`` into pieces of ``split_size`` (an int; the last may be smaller) or
         of the given list of sizes, as in PyTorch. Each piece is a slice (differentiable)."""
-        d = check_dim(dim, self.data.ndim)
-        n = self.data.shape[d]
+        d = check_dim(dim, self._data.ndim)
+        n = self._data.shape[d]
         if isinstance(split_size_or_sections, (int, np.integer)):
             size = int(split_size_or_sections)
             if size <= 0:
@@ -277,7 +323,7 @@ class IndexingOps:
             if sum(sizes) != n:
                 raise ValueError(
                     f"split: sizes {sizes} do not add up to {n}, the "
-                    f"size of dim {dim} of shape {self.data.shape}"
+                    f"size of dim {dim} of shape {self._data.shape}"
                 )
         pieces, start = [], 0
         lead = (slice(None),) * d
@@ -289,11 +335,11 @@ class IndexingOps:
     @differentiable
     def chunk(self, chunks, dim=0):
         """Split into ``chunks`` nearly equal pieces along ``dim`` (each ceil(n / chunks) long)."""
-        n = self.data.shape[check_dim(dim, self.data.ndim)]
+        n = self._data.shape[check_dim(dim, self._data.ndim)]
         return self.split(max(-(-n // chunks), 1), dim)
 
     @differentiable
     def unbind(self, dim=0):
         """The slices along ``dim`` as a tuple (each without that dim)."""
-        d = check_dim(dim, self.data.ndim)
-        return tuple(self[(slice(None),) * d + (i,)] for i in range(self.data.shape[d]))
+        d = check_dim(dim, self._data.ndim)
+        return tuple(self[(slice(None),) * d + (i,)] for i in range(self._data.shape[d]))

@@ -44,30 +44,30 @@ class LinalgOps:
 
 def _matmul(a, b):
     """Forward and backward of ``a @ b`` (see :meth:`LinalgOps.matmul`)."""
-    sa, sb = a.data.shape, b.data.shape
-    if a.data.ndim == 0 or b.data.ndim == 0:
+    sa, sb = a._data.shape, b._data.shape
+    if a._data.ndim == 0 or b._data.ndim == 0:
         raise ValueError(f"matmul needs at least 1-D operands, got shapes {sa} and {sb} (use * for scalars)")
-    k_a, k_b = sa[-1], sb[0] if b.data.ndim == 1 else sb[-2]
+    k_a, k_b = sa[-1], sb[0] if b._data.ndim == 1 else sb[-2]
     if k_a != k_b:
         raise ValueError(
             f"matmul: shapes {sa} and {sb} are not aligned: {k_a} (last dim of the first) != "
-            f"{k_b} ({'size' if b.data.ndim == 1 else 'second-to-last dim'} of the second)"
+            f"{k_b} ({'size' if b._data.ndim == 1 else 'second-to-last dim'} of the second)"
         )
-    dt = result_dtype(a.data.dtype, b.data.dtype)
-    if a.data.dtype != dt:
+    dt = result_dtype(a._data.dtype, b._data.dtype)
+    if a._data.dtype != dt:
         a = a.astype(dt)
-    if b.data.dtype != dt:
+    if b._data.dtype != dt:
         b = b.astype(dt)
-    if a.data.ndim == 1 and b.data.ndim == 1:  # (K,) . (K,) -> (): the dot product
-        A, B = a.data, b.data
+    if a._data.ndim == 1 and b._data.ndim == 1:  # (K,) . (K,) -> (): the dot product
+        A, B = a._data, b._data
         return a._result(np.asarray(np.dot(A, B)), (a, b), "matmul", lambda g: (g * B, g * A))
-    if a.data.ndim == 1:  # (K,) @ (..., K, N): a as a (1, K) matrix, then drop that row dim
+    if a._data.ndim == 1:  # (K,) @ (..., K, N): a as a (1, K) matrix, then drop that row dim
         out = _matmul(a.reshape(1, sa[0]), b)
         return out.reshape(out.shape[:-2] + out.shape[-1:])
-    if b.data.ndim == 1:  # (..., M, K) @ (K,): b as a (K, 1) column, then drop that column
+    if b._data.ndim == 1:  # (..., M, K) @ (K,): b as a (K, 1) column, then drop that column
         out = _matmul(a, b.reshape(sb[0], 1))
         return out.reshape(out.shape[:-1])
-    A, B = a.data, b.data
+    A, B = a._data, b._data
     plain = dt.kind != "f" or A.size == 0 or B.size == 0  # integers, or nothing to multiply
 
     if B.ndim == 2 and not plain:

@@ -43,9 +43,9 @@ class ReductionOps:
         input shape.
         """
         axis, keepdims = pick(axis, dim, keepdims, keepdim)
-        axes = normalize_axes(axis, self.data.ndim)
-        shape = self.data.shape
-        x = self.data if self.data.dtype.kind == "f" else self.data.astype(np.int64)
+        axes = normalize_axes(axis, self._data.ndim)
+        shape = self._data.shape
+        x = self._data if self._data.dtype.kind == "f" else self._data.astype(np.int64)
         y = x.sum(axis=axes, keepdims=keepdims)
         kept = _kept_shape(shape, axes)
         return self._result(y, (self,), "sum", lambda g: (np.broadcast_to(g.reshape(kept), shape),))
@@ -58,7 +58,7 @@ class ReductionOps:
         The mean over zero elements is nan.
         """
         axis, keepdims = pick(axis, dim, keepdims, keepdim)
-        axes = normalize_axes(axis, self.data.ndim)
+        axes = normalize_axes(axis, self._data.ndim)
         x = self._floats()
         shape = x.shape
         count = _count(shape, axes)
@@ -75,7 +75,7 @@ class ReductionOps:
         axis, keepdims = pick(axis, dim, keepdims, keepdim)
         if unbiased is not None:
             correction = 1 if unbiased else 0
-        axes = normalize_axes(axis, self.data.ndim)
+        axes = normalize_axes(axis, self._data.ndim)
         x = self._floats()
         n = _count(x.shape, axes)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -130,7 +130,7 @@ class ReductionOps:
         Gradient ``sign(x) abs(x) ** (p - 1) / norm ** (p - 1)`` (``x / norm`` for p = 2), taken as
         0 where the norm is 0, as in PyTorch (so normalising an all-zero vector gives zeros, not nan).
         """
-        axes = normalize_axes(dim, self.data.ndim)
+        axes = normalize_axes(dim, self._data.ndim)
         x = self._floats()
         a = np.abs(x)
         if p == np.inf:
@@ -162,8 +162,8 @@ class ReductionOps:
         from the left and from the right, so it is exact when some x_i are 0 (no division).
         """
         dim, keepdim = pick(dim, axis, keepdim, keepdims)
-        axes = normalize_axes(dim, self.data.ndim)
-        x = self.data if self.data.dtype.kind == "f" else self.data.astype(np.int64)
+        axes = normalize_axes(dim, self._data.ndim)
+        x = self._data if self._data.dtype.kind == "f" else self._data.astype(np.int64)
         y = np.prod(x, axis=axes, keepdims=keepdim)
         shape = x.shape
 
@@ -189,7 +189,7 @@ class ReductionOps:
         nothing overflows. Its gradient is the softmax, exp(x - result). Over zero elements it is
         -inf, as in PyTorch."""
         dim, keepdim = pick(dim, axis, keepdim, keepdims)
-        axes = normalize_axes(dim, self.data.ndim)
+        axes = normalize_axes(dim, self._data.ndim)
         x = self._floats()
         m = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
         m = np.where(np.isfinite(m), m, 0)  # all -inf (or empty): shift by 0 instead
@@ -210,8 +210,8 @@ class ReductionOps:
         Each x_j feeds every y_i with i >= j, so its gradient is the sum of g_i for i >= j: a
         running sum of ``g`` taken from the other end.
         """
-        d = check_dim(dim, self.data.ndim)
-        x = self.data if self.data.dtype.kind == "f" else self.data.astype(np.int64)
+        d = check_dim(dim, self._data.ndim)
+        x = self._data if self._data.dtype.kind == "f" else self._data.astype(np.int64)
         if dtype is not None:
             x = x.astype(dtype)
         if x.ndim == 0:
@@ -223,8 +223,8 @@ class ReductionOps:
 
     def _extreme(self, axis, keepdims, np_fn, name):
         """Values only, over ``axis`` (None, int or tuple); the gradient is split evenly on ties."""
-        axes = normalize_axes(axis, self.data.ndim)
-        x = self.data
+        axes = normalize_axes(axis, self._data.ndim)
+        x = self._data
         if x.size == 0 or any(x.shape[a] == 0 for a in axes):
             raise ValueError(
                 f"{name}() over an empty dimension of shape "
@@ -243,8 +243,8 @@ class ReductionOps:
     def _extreme_dim(self, dim, keepdim, arg_fn, name):
         """(values, indices) along one ``dim``, as PyTorch's ``max(dim)``: the gradient goes to
         the index found (the first of tied maxima)."""
-        d = check_dim(dim, self.data.ndim)
-        x = self.data
+        d = check_dim(dim, self._data.ndim)
+        x = self._data
         if x.ndim == 0:
             return ValuesIndices(self._result(x.copy(), (self,), name, lambda g: (g,)), self._leaf(np.asarray(0)))
         if x.shape[d] == 0:
@@ -254,7 +254,7 @@ class ReductionOps:
 
     def _take_along(self, idx, d, keepdim, name):
         """Values of ``self`` at ``idx`` along ``d`` (a differentiable gather) and the indices."""
-        x = self.data
+        x = self._data
         y = np.take_along_axis(x, idx, axis=d)
 
         def backward(g):
@@ -315,27 +315,27 @@ class ReductionOps:
 
     def _arg(self, dim, keepdim, axis, keepdims, fn, name):
         dim, keepdim = pick(dim, axis, keepdim, keepdims)
-        if self.data.size == 0:
-            raise ValueError(f"{name}() of an empty tensor of shape {self.data.shape} has no answer")
+        if self._data.size == 0:
+            raise ValueError(f"{name}() of an empty tensor of shape {self._data.shape} has no answer")
         if dim is None:
-            out = np.asarray(fn(self.data))
-            return self._leaf(out.reshape((1,) * self.data.ndim) if keepdim else out)
-        d = check_dim(dim, self.data.ndim)
-        if self.data.ndim == 0:
+            out = np.asarray(fn(self._data))
+            return self._leaf(out.reshape((1,) * self._data.ndim) if keepdim else out)
+        d = check_dim(dim, self._data.ndim)
+        if self._data.ndim == 0:
             return self._leaf(np.asarray(0))
-        return self._leaf(np.asarray(fn(self.data, axis=d, keepdims=keepdim)))
+        return self._leaf(np.asarray(fn(self._data, axis=d, keepdims=keepdim)))
 
     # ---- all / any ----------------------------------------------------------------------------
 
     def all(self, dim=None, keepdim=False, axis=None, keepdims=None):
         """True where every element along ``dim`` is nonzero (a boolean tensor)."""
         dim, keepdim = pick(dim, axis, keepdim, keepdims)
-        return self._leaf(np.asarray(np.all(self.data, axis=normalize_axes(dim, self.data.ndim), keepdims=keepdim)))
+        return self._leaf(np.asarray(np.all(self._data, axis=normalize_axes(dim, self._data.ndim), keepdims=keepdim)))
 
     def any(self, dim=None, keepdim=False, axis=None, keepdims=None):
         """True where some element along ``dim`` is nonzero (a boolean tensor)."""
         dim, keepdim = pick(dim, axis, keepdim, keepdims)
-        return self._leaf(np.asarray(np.any(self.data, axis=normalize_axes(dim, self.data.ndim), keepdims=keepdim)))
+        return self._leaf(np.asarray(np.any(self._data, axis=normalize_axes(dim, self._data.ndim), keepdims=keepdim)))
 
     # ---- softmax family -----------------------------------------------------------------------
 
@@ -348,7 +348,7 @@ class ReductionOps:
         overflows. Backward (with y the output): dx = y * (g - sum(g * y)) along ``dim``.
         A 0-d tensor gives 1; an empty tensor gives an empty one, as in PyTorch.
         """
-        d = check_dim(dim, self.data.ndim)
+        d = check_dim(dim, self._data.ndim)
         x = self._floats()
         x2 = x.reshape(1) if x.ndim == 0 else x
         if x2.size == 0:
@@ -372,7 +372,7 @@ class ReductionOps:
         Computing it directly is more accurate than taking the log of tiny probabilities.
         Backward (with y the output): dx = g - exp(y) * sum(g). A 0-d tensor gives 0.
         """
-        d = check_dim(dim, self.data.ndim)
+        d = check_dim(dim, self._data.ndim)
         x = self._floats()
         x2 = x.reshape(1) if x.ndim == 0 else x
         if x2.size == 0:
@@ -395,8 +395,8 @@ class ReductionOps:
         """Sort along ``dim``; returns ``(values, indices)`` as PyTorch does. Equal elements keep
         their order (a stable sort); nan sorts as the largest value. The gradient of each value
         goes back to where it came from."""
-        d = check_dim(dim, self.data.ndim)
-        x = self.data
+        d = check_dim(dim, self._data.ndim)
+        x = self._data
         if x.ndim == 0:
             return ValuesIndices(self._result(x.copy(), (self,), "sort", lambda g: (g,)), self._leaf(np.asarray(0)))
         if descending:  # stable descending order: sort the reversed array ascending, reverse back
@@ -410,14 +410,14 @@ class ReductionOps:
     def topk(self, k, dim=-1, largest=True, sorted=True):
         """The ``k`` largest (or smallest) elements along ``dim``: ``(values, indices)``,
         largest first. The gradient of each value goes back to where it came from."""
-        d = check_dim(dim, self.data.ndim)
-        n = 1 if self.data.ndim == 0 else self.data.shape[d]
+        d = check_dim(dim, self._data.ndim)
+        n = 1 if self._data.ndim == 0 else self._data.shape[d]
         if not 0 <= k <= n:
             raise IndexError(f"topk: k={k} is out of range for a dimension of size {n}")
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             return self.sort(d)
         indices = self.detach().sort(d, descending=largest).indices
-        idx = np.take(indices.data, np.arange(k), axis=d)
+        idx = np.take(indices._data, np.arange(k), axis=d)
         return self._take_along(idx, d, True, "topk")
 
 

@@ -26,12 +26,12 @@ class ShapeOps:
     def reshape(self, *shape):
         """The same elements in a new shape (one entry may be -1); backward reshapes back."""
         shape = _sizes(shape)
-        old = self.data.shape
+        old = self._data.shape
         try:
-            y = self.data.reshape(shape)
+            y = self._data.reshape(shape)
         except ValueError:
             raise ValueError(
-                f"cannot reshape a tensor of shape {old} ({self.data.size} elements) into {shape}"
+                f"cannot reshape a tensor of shape {old} ({self._data.size} elements) into {shape}"
             ) from None
         return self._result(y, (self,), "reshape", lambda g: (g.reshape(old),))
 
@@ -50,7 +50,7 @@ class ShapeOps:
     @differentiable
     def flatten(self, start_dim=0, end_dim=-1):
         """Merge dimensions ``start_dim..end_dim`` into one (a reshape); a 0-d tensor becomes (1,)."""
-        shape = self.data.shape
+        shape = self._data.shape
         if not shape:
             return self.reshape(1)
         s, e = check_dim(start_dim, len(shape)), check_dim(end_dim, len(shape))
@@ -62,14 +62,14 @@ class ShapeOps:
     @differentiable
     def unsqueeze(self, dim):
         """Insert a size-1 dimension at ``dim``, in [-ndim-1, ndim] as in PyTorch (a reshape)."""
-        nd = self.data.ndim
+        nd = self._data.ndim
         if not -nd - 1 <= dim <= nd:
             raise IndexError(
                 f"unsqueeze: dim {dim} is out of range for a tensor with "
                 f"{nd} dimensions (expected a dim in [{-nd - 1}, {nd}])"
             )
         dim = dim if dim >= 0 else dim + nd + 1
-        shape = list(self.data.shape)
+        shape = list(self._data.shape)
         shape.insert(dim, 1)
         return self.reshape(tuple(shape))
 
@@ -77,7 +77,7 @@ class ShapeOps:
     def squeeze(self, dim=None):
         """Remove size-1 dimensions: all of them, or those of ``dim`` (an int or tuple) that have
         size 1 (others are left alone, as in PyTorch). A dim out of range is an IndexError."""
-        shape = self.data.shape
+        shape = self._data.shape
         if dim is None:
             return self.reshape(tuple(n for n in shape if n != 1))
         dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
@@ -90,26 +90,26 @@ class ShapeOps:
     def permute(self, *dims):
         """Reorder the dimensions: ``x.permute(0, 2, 1, 3)``. Backward applies the inverse order."""
         dims = _sizes(dims)
-        nd = self.data.ndim
+        nd = self._data.ndim
         if len(dims) != nd or sorted(check_dim(d, nd) for d in dims) != list(range(nd)):
             raise ValueError(
                 f"permute: {dims} is not an ordering of the "
-                f"{nd} dimensions of shape {self.data.shape}"
+                f"{nd} dimensions of shape {self._data.shape}"
             )
         dims = tuple(d % nd for d in dims) if nd else ()
         inverse = tuple(np.argsort(dims))
-        return self._result(self.data.transpose(dims), (self,), "permute", lambda g: (g.transpose(inverse),))
+        return self._result(self._data.transpose(dims), (self,), "permute", lambda g: (g.transpose(inverse),))
 
     @differentiable
     def transpose(self, dim0=-2, dim1=-1):
         """Swap two dimensions (default: the last two, the matrix transpose)."""
-        nd = self.data.ndim
+        nd = self._data.ndim
         if nd < 2 and (dim0, dim1) == (-2, -1):
             return self
         dim0, dim1 = check_dim(dim0, nd), check_dim(dim1, nd)
         if nd == 0:
             return self
-        y = np.swapaxes(self.data, dim0, dim1)  # a view: no copy
+        y = np.swapaxes(self._data, dim0, dim1)  # a view: no copy
         return self._result(y, (self,), "transpose", lambda g: (np.swapaxes(g, dim0, dim1),))
 
     def swapaxes(self, axis0, axis1):
@@ -119,9 +119,9 @@ class ShapeOps:
     @property
     def T(self):
         """All dimensions reversed (the matrix transpose for 2-D), as in numpy."""
-        if self.data.ndim < 2:
+        if self._data.ndim < 2:
             return self
-        return self.permute(tuple(range(self.data.ndim - 1, -1, -1)))
+        return self.permute(tuple(range(self._data.ndim - 1, -1, -1)))
 
     @property
     def mT(self):
@@ -132,11 +132,11 @@ class ShapeOps:
     def expand(self, *shape):
         """Broadcast to a larger ``shape`` without copying (-1 keeps a dimension); backward sums."""
         shape = _sizes(shape)
-        old = self.data.shape
+        old = self._data.shape
         extra = len(shape) - len(old)
         shape = tuple(old[i - extra] if (n == -1 and i >= extra) else n for i, n in enumerate(shape))
         try:
-            y = np.broadcast_to(self.data, shape)
+            y = np.broadcast_to(self._data, shape)
         except ValueError:
             raise ValueError(f"expand: cannot broadcast shape {old} to {shape}") from None
         return self._result(y, (self,), "expand", lambda g: (unbroadcast(g, old),))
@@ -151,11 +151,11 @@ class ShapeOps:
         (2, 3).repeat(2, 1, 2) is (2, 2, 6). Each input element appears in several places, so its
         gradient is the sum over its copies."""
         sizes = _sizes(sizes)
-        if len(sizes) < self.data.ndim:
-            raise ValueError(f"repeat: give at least one size per dimension ({self.data.ndim}), got {sizes}")
-        x = self.data.reshape((1,) * (len(sizes) - self.data.ndim) + self.data.shape)
+        if len(sizes) < self._data.ndim:
+            raise ValueError(f"repeat: give at least one size per dimension ({self._data.ndim}), got {sizes}")
+        x = self._data.reshape((1,) * (len(sizes) - self._data.ndim) + self._data.shape)
         y = np.tile(x, sizes)
-        old = self.data.shape
+        old = self._data.shape
 
         def backward(g):  # view g as (r0, s0, r1, s1, ...) and sum over the r's
             split = []
@@ -168,10 +168,10 @@ class ShapeOps:
     @differentiable
     def flip(self, *dims):
         """Reverse the order of elements along ``dims``; backward flips the gradient back."""
-        dims = tuple(check_dim(d, self.data.ndim) for d in _sizes(dims))
-        if self.data.ndim == 0:
-            return self._result(self.data.copy(), (self,), "flip", lambda g: (g,))
-        return self._result(np.flip(self.data, dims), (self,), "flip", lambda g: (np.flip(g, dims),))
+        dims = tuple(check_dim(d, self._data.ndim) for d in _sizes(dims))
+        if self._data.ndim == 0:
+            return self._result(self._data.copy(), (self,), "flip", lambda g: (g,))
+        return self._result(np.flip(self._data, dims), (self,), "flip", lambda g: (np.flip(g, dims),))
 
     @differentiable
     def roll(self, shifts, dims=None):
@@ -179,22 +179,22 @@ class ShapeOps:
         tensor when ``dims`` is None); backward rolls the gradient back by ``-shifts``."""
         if dims is not None:
             one = isinstance(dims, (int, np.integer))
-            dims = (check_dim(dims, self.data.ndim),) if one else tuple(check_dim(d, self.data.ndim) for d in dims)
+            dims = (check_dim(dims, self._data.ndim),) if one else tuple(check_dim(d, self._data.ndim) for d in dims)
             shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
             if len(shifts) != len(dims):
                 raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
             back = tuple(-s for s in shifts)
         else:
             back = -shifts
-        if self.data.ndim == 0:
-            return self._result(self.data.copy(), (self,), "roll", lambda g: (g,))
-        y = np.roll(self.data, shifts, dims)
+        if self._data.ndim == 0:
+            return self._result(self._data.copy(), (self,), "roll", lambda g: (g,))
+        y = np.roll(self._data, shifts, dims)
         return self._result(y, (self,), "roll", lambda g: (np.roll(g, back, dims),))
 
     def _triangle(self, diagonal, np_fn, name):
-        if self.data.ndim < 2:
-            raise ValueError(f"{name} needs a tensor with at least 2 dimensions, got shape {self.data.shape}")
-        return self._result(np_fn(self.data, diagonal), (self,), name, lambda g: (np_fn(g, diagonal),))
+        if self._data.ndim < 2:
+            raise ValueError(f"{name} needs a tensor with at least 2 dimensions, got shape {self._data.shape}")
+        return self._result(np_fn(self._data, diagonal), (self,), name, lambda g: (np_fn(g, diagonal),))
 
     @differentiable
     def tril(self, diagonal=0):

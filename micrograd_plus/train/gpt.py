@@ -234,7 +234,7 @@ def configure_optimizer(model, tc):
     decay, no_decay = [], []
     for p in model.parameters():
         is_embedding = id(p) in embeddings
-        is_matrix = p.data.ndim >= 2
+        is_matrix = p.ndim >= 2
         if is_matrix and (not is_embedding or tc.decay_embeddings):
             decay.append(p)
         else:

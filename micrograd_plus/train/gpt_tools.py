@@ -188,7 +188,7 @@ def _neighbours(args):
         raise ValueError("WORD must not be empty (a space is ' ', a line break '\\n')")
     png = None if args.png is None else check_picture(args.png, args.force, "--png", inputs=[args.checkpoint])
     model, tok, _ = load_model(args.checkpoint)
-    emb = np.asarray(model.transformer.wte.weight.data, dtype=np.float64)  # (V, C)
+    emb = np.asarray(model.transformer.wte.weight.numpy(), dtype=np.float64)  # (V, C)
     if not 1 <= args.k <= tok.vocab_size - 1:
         raise ValueError(f"-k must be between 1 and {tok.vocab_size - 1} (the other tokens of this model's "
                          f"{tok.vocab_size}-token vocabulary), got {args.k}")

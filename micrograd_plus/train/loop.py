@@ -287,7 +287,7 @@ def _likely_cause(task, step, start, resumed):
         for key, v in group.items():
             if key != "params" and isinstance(v, float) and not math.isfinite(v):
                 return f"hyperparameter {key} of parameter group {g} is {v}"
-    if resumed and step == start and first_non_finite({n: p.data for n, p in task.model.named_parameters()}):
+    if resumed and step == start and first_non_finite({n: p.numpy() for n, p in task.model.named_parameters()}):
         return "the weights it resumed with hold NaN/inf"
     return "the learning rate is probably too high (try a smaller --lr)"
 
@@ -422,7 +422,7 @@ class _Run:
         batch = task.get_batch(self.step)
         self.phase("forward")
         loss, samples, norm = train_step(task, batch, self.params, self.phase)
-        if not all(np.isfinite(p.data).all() for p in self.params):  # before a kernel sees them
+        if not all(np.isfinite(p.numpy()).all() for p in self.params):  # before a kernel sees them
             raise self.diverged(f"the weights became NaN/inf in the update of step {self.step + 1} "
                                 f"(learning rate {self.lr:g}, loss {loss:.4g})")
         del batch

@@ -339,7 +339,7 @@ def evaluate(model, x, y, loss="cross_entropy", batch_size=2000):
                 xb, yb = x[i : i + batch_size], y[i : i + batch_size]
                 logits = model(Tensor(xb))  # (b, 10)
                 total += float(compute_loss(logits, yb, loss).item()) * len(xb)
-                preds.append(logits.data.argmax(axis=1))
+                preds.append(logits.numpy().argmax(axis=1))
     finally:
         model.train(was_training)
     predictions = np.concatenate(preds).astype(np.int64)

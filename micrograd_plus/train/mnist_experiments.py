@@ -43,7 +43,7 @@ EXPERIMENTS = ("weights", "dream", "noise", "gd-vs-sgd")
 def first_layer_weights(model):
     """The first Linear layer's weights, ``(hidden, 784)``: row ``j`` is neuron ``j``'s pattern."""
 
-    return linear_layers(model)[0].weight.data.copy()
+    return linear_layers(model)[0].weight.numpy().copy()
 
 
 def mean_hidden_activations(model, x, y):
@@ -94,11 +94,11 @@ def dream(model, digits=range(10), steps=200, step_size=0.5, start=0.0):
             # minimising cross-entropy = maximising the log-probability of the target digit
             cost = F.cross_entropy(logits, digits, reduction="sum")
             cost.backward()
-            g = -xt.grad  # (D, 784), uphill for log p(d | x)
+            g = -xt.grad.numpy()  # (D, 784), uphill for log p(d | x)
             norm = np.linalg.norm(g, axis=1, keepdims=True) + 1e-12  # (D, 1)
             x = np.clip(x + step_size * g / norm, 0.0, 1.0).astype(np.float32)
         with no_grad():
-            probs = F.softmax(model(Tensor(x)), dim=-1).data  # (D, 10)
+            probs = F.softmax(model(Tensor(x)), dim=-1).numpy()  # (D, 10)
     finally:
         model.zero_grad()
         model.train(was_training)

@@ -51,7 +51,7 @@ def test_weight_table_gpt3_matches_3blue1browns_table_exactly():
 def test_trainable_count_equals_the_model_parameters(bias, tie):
     cfg = GPTConfig(vocab_size=11, block_size=5, n_layer=3, n_head=2, n_embd=12, bias=bias, tie_weights=tie)
     model = GPT(cfg, generator=0)
-    n = sum(p.data.size for p in model.parameters())
+    n = sum(p.numpy().size for p in model.parameters())
     assert weight_table(cfg).trainable == n == count_trainable(cfg)[0]
     # by hand: wte + wpe + per layer (2 LN + 12 C^2 [+ 9C biases]) + ln_f [+ lm_head]
     C, ln = 12, (24 if bias else 12)
@@ -90,7 +90,7 @@ def test_shapes_and_initial_loss_is_about_ln_vocab(rng):
     # small init: every character about equally likely, so the loss is close to ln(65) = 4.174
     assert abs(loss.item() - math.log(65)) < 0.1
     # and the loss is the cross-entropy of the logits, computed here with numpy
-    z = logits.data.astype(np.float64)
+    z = logits.numpy().astype(np.float64)
     logp = z - z.max(-1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
     ref = -np.take_along_axis(logp, targets[..., None], -1).mean()
@@ -101,21 +101,21 @@ def test_gpt2_initialisation_statistics():
     cfg = GPTConfig(vocab_size=50, block_size=32, n_layer=8, n_head=4, n_embd=64, bias=True)
     model = GPT(cfg, generator=0)
     sd = dict(model.named_parameters())
-    assert sd["transformer.wte.weight"].data.std() == pytest.approx(0.02, rel=0.05)
-    assert sd["transformer.h.0.mlp.c_fc.weight"].data.std() == pytest.approx(0.02, rel=0.05)
+    assert sd["transformer.wte.weight"].numpy().std() == pytest.approx(0.02, rel=0.05)
+    assert sd["transformer.h.0.mlp.c_fc.weight"].numpy().std() == pytest.approx(0.02, rel=0.05)
     resid = 0.02 / math.sqrt(2 * 8)
-    assert sd["transformer.h.3.attn.c_proj.weight"].data.std() == pytest.approx(resid, rel=0.05)
-    assert sd["transformer.h.3.mlp.c_proj.weight"].data.std() == pytest.approx(resid, rel=0.05)
-    assert np.all(sd["transformer.h.0.attn.c_attn.bias"].data == 0)
-    assert np.all(sd["transformer.h.0.ln_1.weight"].data == 1) and np.all(sd["transformer.ln_f.bias"].data == 0)
-    assert sd["transformer.wte.weight"].data.dtype == np.float32
+    assert sd["transformer.h.3.attn.c_proj.weight"].numpy().std() == pytest.approx(resid, rel=0.05)
+    assert sd["transformer.h.3.mlp.c_proj.weight"].numpy().std() == pytest.approx(resid, rel=0.05)
+    assert np.all(sd["transformer.h.0.attn.c_attn.bias"].numpy() == 0)
+    assert np.all(sd["transformer.h.0.ln_1.weight"].numpy() == 1) and np.all(sd["transformer.ln_f.bias"].numpy() == 0)
+    assert sd["transformer.wte.weight"].numpy().dtype == np.float32
 
 
 def test_same_seed_same_weights_different_seed_different():
     a, b, c = GPT(TINY, generator=3), GPT(TINY, generator=3), GPT(TINY, generator=4)
     for (n, pa), pb, pc in zip(a.named_parameters(), b.parameters(), c.parameters()):
-        np.testing.assert_array_equal(pa.data, pb.data)
-    assert not np.array_equal(a.transformer.wte.weight.data, c.transformer.wte.weight.data)
+        np.testing.assert_array_equal(pa.numpy(), pb.numpy())
+    assert not np.array_equal(a.transformer.wte.weight.numpy(), c.transformer.wte.weight.numpy())
 
 
 def test_causal_mask_blocks_the_future(rng):
@@ -127,8 +127,8 @@ def test_causal_mask_blocks_the_future(rng):
         changed = idx.copy()
         changed[:, t:] = (changed[:, t:] + 1 + rng.integers(0, 8, size=changed[:, t:].shape)) % 10
         out, _ = model(changed)
-        np.testing.assert_array_equal(out.data[:, :t], base.data[:, :t])  # past: exactly unchanged
-        assert not np.allclose(out.data[:, t], base.data[:, t])  # the changed position does change
+        np.testing.assert_array_equal(out.numpy()[:, :t], base.numpy()[:, :t])  # past: exactly unchanged
+        assert not np.allclose(out.numpy()[:, t], base.numpy()[:, t])  # the changed position does change
 
 
 def test_bad_input_errors():
@@ -152,11 +152,11 @@ def test_gradcheck_tiny_gpt_float64(bias, tie, check_logits):
     # larger weights than GPT-2's init, so every path carries a gradient worth checking
     g = np.random.default_rng(1)
     for p in model.parameters():
-        p.data[...] += g.normal(0.0, 0.3, size=p.data.shape)
+        p.numpy()[...] += g.normal(0.0, 0.3, size=p.numpy().shape)
     idx = np.array([[0, 3, 1, 4], [2, 2, 0, 1]])
     targets = np.array([[3, 1, 4, 0], [2, 0, 1, 3]])
     params = list(model.parameters())
-    assert all(p.data.dtype == np.float64 for p in params)
+    assert all(p.numpy().dtype == np.float64 for p in params)
     assert gradcheck(lambda *ps: model(idx, targets)[1], params)
     if check_logits:
         assert gradcheck(lambda *ps: model(idx)[0], params)  # the logits, every element
@@ -170,7 +170,7 @@ def test_matches_pytorch_forward_and_backward(rng, nanogpt):
     model = GPT(cfg, generator=0)
     g = np.random.default_rng(2)
     for p in model.parameters():
-        p.data[...] += g.normal(0.0, 0.1, size=p.data.shape).astype(np.float32)
+        p.numpy()[...] += g.normal(0.0, 0.1, size=p.numpy().shape).astype(np.float32)
     tmodel = nanogpt.from_ours(model)  # the oracle of tests/models/conftest.py, with our weights
     idx, targets = rng.integers(0, 13, size=(3, 8)), rng.integers(0, 13, size=(3, 8))
     logits, loss = model(idx, targets)
@@ -178,7 +178,7 @@ def test_matches_pytorch_forward_and_backward(rng, nanogpt):
     tlogits = tmodel(torch.from_numpy(idx))  # (B, T, V)
     tloss = TF.cross_entropy(tlogits.reshape(-1, 13), torch.from_numpy(targets).reshape(-1))
     tloss.backward()
-    np.testing.assert_allclose(logits.data, tlogits.detach().numpy(), atol=2e-5)
+    np.testing.assert_allclose(logits.numpy(), tlogits.detach().numpy(), atol=2e-5)
     tparams = dict(tmodel.named_parameters())
     for name, p in model.named_parameters():
         tg = tparams[name].grad.numpy()
@@ -221,7 +221,7 @@ def test_next_token_probs_are_the_softmax_of_the_last_logits(rng):
     model = GPT(TINY, generator=0)
     idx = rng.integers(0, 7, size=(2, 5))
     logits, _ = model(idx)
-    last = logits.data[:, -1].astype(np.float64)
+    last = logits.numpy()[:, -1].astype(np.float64)
     expected = np.exp(last - last.max(-1, keepdims=True))
     expected /= expected.sum(-1, keepdims=True)
     probs = model.next_token_probs(idx)
@@ -237,7 +237,7 @@ def test_attention_maps_match_a_numpy_computation(rng):
     model = GPT(cfg, generator=0)
     g = np.random.default_rng(5)
     for p in model.parameters():
-        p.data[...] += g.normal(0.0, 0.5, size=p.data.shape).astype(np.float32)
+        p.numpy()[...] += g.normal(0.0, 0.5, size=p.numpy().shape).astype(np.float32)
     idx = rng.integers(0, 9, size=7)
     maps = model.attention_maps(idx)
     assert maps.shape == (2, 2, 7, 7)
@@ -336,7 +336,7 @@ def test_old_checkpoint_names_still_load(rng, tie):
     dst = GPT(cfg, generator=2)
     dst.load_state_dict(old)
     idx = rng.integers(0, 9, size=(2, 6))
-    np.testing.assert_array_equal(dst(idx)[0].data, src(idx)[0].data)
+    np.testing.assert_array_equal(dst(idx)[0].numpy(), src(idx)[0].numpy())
 
 
 def test_a_tied_state_dict_may_list_lm_head_too_but_not_a_different_one():
@@ -344,7 +344,7 @@ def test_a_tied_state_dict_may_list_lm_head_too_but_not_a_different_one():
     sd = {k: v.copy() for k, v in GPT(cfg, generator=1).state_dict().items()}
     model = GPT(cfg, generator=2)
     model.load_state_dict({**sd, "lm_head.weight": sd["transformer.wte.weight"].copy()})  # as torch lists it
-    np.testing.assert_array_equal(model.lm_head.weight.data, sd["transformer.wte.weight"])
+    np.testing.assert_array_equal(model.lm_head.weight.numpy(), sd["transformer.wte.weight"])
     with pytest.raises(ValueError, match="two different matrices"):
         model.load_state_dict({**sd, "lm_head.weight": sd["transformer.wte.weight"] + 1})
 
@@ -359,9 +359,9 @@ def test_gelu_choice():
     exact = GPT(cfg, generator=0)
     tanh = GPT(GPTConfig(**{**cfg.to_dict(), "gelu_approximate": "tanh"}), generator=0)
     for p in list(exact.parameters()) + list(tanh.parameters()):
-        p.data[...] += 0.5  # large activations, where the two GELUs differ visibly
+        p.numpy()[...] += 0.5  # large activations, where the two GELUs differ visibly
     x = np.array([[1, 2, 3, 4]])
-    a, b = exact(x)[0].data, tanh(x)[0].data
+    a, b = exact(x)[0].numpy(), tanh(x)[0].numpy()
     assert not np.allclose(a, b, atol=1e-6) and np.allclose(a, b, atol=5e-2)
 
 
@@ -372,7 +372,7 @@ def _noisy(cfg, seed=0):
     model = GPT(cfg, generator=seed)
     g = np.random.default_rng(seed + 100)
     for p in model.parameters():
-        p.data[...] += g.normal(0.0, 0.3, size=p.data.shape).astype(p.data.dtype)  # a model with opinions
+        p.numpy()[...] += g.normal(0.0, 0.3, size=p.numpy().shape).astype(p.numpy().dtype)  # a model with opinions
     return model
 
 
@@ -396,12 +396,12 @@ def test_kv_cache_logits_equal_the_full_forward(rng):
     full, _ = model(idx)  # (2, 10, V)
     cache = model.new_kv_cache(2)
     first = model.next_token_logits(idx[:, :4], cache)  # the first 4 positions at once
-    np.testing.assert_allclose(first, full.data[:, 3], rtol=1e-5, atol=1e-5)
-    two = model(idx[:, 4:6], kv_cache=cache)[0].data  # two new positions together (a masked step)
-    np.testing.assert_allclose(two, full.data[:, 4:6], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(first, full.numpy()[:, 3], rtol=1e-5, atol=1e-5)
+    two = model(idx[:, 4:6], kv_cache=cache)[0].numpy()  # two new positions together (a masked step)
+    np.testing.assert_allclose(two, full.numpy()[:, 4:6], rtol=1e-5, atol=1e-5)
     for t in range(6, 10):  # then one at a time
         step = model.next_token_logits(idx[:, t:t + 1], cache)
-        np.testing.assert_allclose(step, full.data[:, t], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(step, full.numpy()[:, t], rtol=1e-5, atol=1e-5)
     assert cache[0].length == 10 and cache[1].k.shape == (2, 2, 10, 4)  # (B, nh, block_size, hs)
     with pytest.raises(ValueError, match="block_size"):
         model(idx[:, :1], kv_cache=cache)  # the 11th position does not exist

@@ -33,7 +33,7 @@ def test_training_on_bpe_tokens_stores_the_tokenizer(bpe_run):
     assert result.model.config.vocab_size == 400
     model, back, _ = load_model(ckpt)
     assert isinstance(back, BPETokenizer) and back.merges == tok.merges
-    np.testing.assert_array_equal(model.transformer.wte.weight.data.shape, (400, 16))
+    np.testing.assert_array_equal(model.transformer.wte.weight.numpy().shape, (400, 16))
 
 
 def test_the_bpe_preset():
@@ -85,7 +85,7 @@ def test_bits_per_byte_by_hand(bpe_run, kind):
     val = ids[int(len(ids) * 0.9):]
     bits, n_bytes = 0.0, 0
     for s in range(0, (len(val) - 1) // 8 * 8, 8):
-        logits = model(val[None, s:s + 8])[0].data[0].astype(np.float64)  # (8, V)
+        logits = model(val[None, s:s + 8])[0].numpy()[0].astype(np.float64)  # (8, V)
         logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)
         targets = val[s + 1:s + 9]
         bits -= logp[np.arange(8), targets].sum() / math.log(2)

@@ -25,7 +25,7 @@ def _model(seed=0, **kw):
     model = GPT(cfg, generator=seed)
     g = np.random.default_rng(seed + 10)
     for p in model.parameters():
-        p.data[...] += g.normal(0, 0.2, size=p.data.shape).astype(np.float32)
+        p.numpy()[...] += g.normal(0, 0.2, size=p.numpy().shape).astype(np.float32)
     return model.eval()
 
 
@@ -55,7 +55,7 @@ def test_hf_files_have_gpt2s_names_shapes_and_dtypes(tmp_path, kw):
     assert {k: v.shape for k, v in arrays.items()} == expected
     assert all(v.dtype == np.float32 for v in arrays.values())
     np.testing.assert_array_equal(arrays["transformer.h.1.mlp.c_fc.weight"],
-                                  model.transformer.h[1].mlp.c_fc.weight.data.T)
+                                  model.transformer.h[1].mlp.c_fc.weight.numpy().T)
     if not kw["bias"]:
         assert not arrays["transformer.h.0.attn.c_attn.bias"].any()
     cfg = json.loads((out / "config.json").read_text())
@@ -65,7 +65,7 @@ def test_hf_files_have_gpt2s_names_shapes_and_dtypes(tmp_path, kw):
     # and it reads back here to the same function
     idx = np.random.default_rng(0).integers(0, V, size=(2, 12))
     back = GPT.from_pretrained(out)
-    np.testing.assert_allclose(back(idx)[0].data, model(idx)[0].data, atol=1e-5)
+    np.testing.assert_allclose(back(idx)[0].numpy(), model(idx)[0].numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("kw", CONFIGS)
@@ -78,7 +78,7 @@ def test_hf_export_loads_in_transformers(tmp_path, kw):
     idx = np.random.default_rng(1).integers(0, 30, size=(3, 12))
     with torch.no_grad():
         ref = hf(torch.from_numpy(idx)).logits.numpy()
-    diff = np.abs(ref - model(idx)[0].data).max()
+    diff = np.abs(ref - model(idx)[0].numpy()).max()
     print(f"max |transformers(export) - ours| {kw}: {diff:.2e}")
     assert diff < 1e-4
 
@@ -148,7 +148,7 @@ def test_nanogpt_checkpoint_loads_in_a_nanogpt_layout_model(tmp_path, bias, nano
     idx = np.random.default_rng(4).integers(0, 30, size=(2, 12))
     with torch.no_grad():
         ref = tmodel(torch.from_numpy(idx)).numpy()
-    diff = np.abs(ref - model(idx)[0].data).max()
+    diff = np.abs(ref - model(idx)[0].numpy()).max()
     print(f"max |nanoGPT-layout torch - ours| bias={bias}: {diff:.2e}")
     assert diff < 1e-4
 
@@ -197,7 +197,7 @@ def test_cli_export_hf_and_nanogpt(trained, tmp_path, capsys):
     model, _, _ = load_model(trained)
     assert main(["gpt", "export", str(trained), "--format", "hf", "--out", str(tmp_path / "hf")]) == 0
     idx = np.arange(10)[None] % model.config.vocab_size
-    np.testing.assert_allclose(GPT.from_pretrained(tmp_path / "hf")(idx)[0].data, model(idx)[0].data, atol=1e-5)
+    np.testing.assert_allclose(GPT.from_pretrained(tmp_path / "hf")(idx)[0].numpy(), model(idx)[0].numpy(), atol=1e-5)
     assert main(["gpt", "export", str(trained), "--format", "hf", "--out", str(tmp_path / "hf")]) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["gpt", "export", str(trained), "--format", "hf", "--out", str(tmp_path / "hf"), "--force"]) == 0

@@ -44,7 +44,7 @@ def test_same_seed_same_run_and_another_seed_differs(tmp_path, text_file):
     r3 = train(MC, replace(TC, seed=8), out_dir=tmp_path / "c", data=text_file, progress=False, log=None)
     _assert_same(_weights(r1.model), _weights(r2.model))
     assert _no_timing(r1.evals) == _no_timing(r2.evals)
-    assert not np.array_equal(r1.model.transformer.wte.weight.data, r3.model.transformer.wte.weight.data)
+    assert not np.array_equal(r1.model.transformer.wte.weight.numpy(), r3.model.transformer.wte.weight.numpy())
     assert r1.iters == 12 and [e["step"] for e in r1.evals] == [0, 4, 8, 12]
     # the loss log: one line per step (numbered 1..12 once done) and per evaluation
     rows = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
@@ -177,7 +177,7 @@ def test_evaluate_full_is_the_mean_loss_over_consecutive_windows():
     losses = []
     for w in range(4):
         x, y = ids[w * 5:w * 5 + 5], ids[w * 5 + 1:w * 5 + 6]
-        z = model(x[None])[0].data[0].astype(np.float64)  # (5, 9)
+        z = model(x[None])[0].numpy()[0].astype(np.float64)  # (5, 9)
         logp = z - z.max(-1, keepdims=True)
         logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
         losses.append(-logp[np.arange(5), y].mean())

@@ -5,15 +5,23 @@ import math
 import numpy as np
 import pytest
 
-from micrograd_plus import nn
+from micrograd_plus import Tensor, nn
 
 
-class G:
-    """A parameter stand-in with a gradient."""
+class G(Tensor):
+    """A parameter with a given gradient, which may be set from (and is read back as) an array."""
 
     def __init__(self, grad):
-        self.data = np.zeros_like(np.asarray(grad, dtype=np.float32))
+        super().__init__(np.zeros_like(np.asarray(grad, dtype=np.float32)), requires_grad=True)
         self.grad = None if grad is None else np.array(grad, dtype=np.float32)
+
+    @property
+    def grad(self):
+        return None if self._grad is None else self._grad.numpy()
+
+    @grad.setter
+    def grad(self, g):
+        self._grad = None if g is None else Tensor(g)
 
 
 def test_clip_grad_norm_scales_down_by_hand():
@@ -64,14 +72,14 @@ def test_clip_grad_norm_matches_torch(rng):
 def test_init_uniform_normal_constant():
     p = nn.Parameter(np.empty((100, 100), dtype=np.float32))
     assert nn.init.uniform_(p, -0.5, 0.5, generator=0) is p
-    assert p.data.dtype == np.float32 and -0.5 <= p.data.min() and p.data.max() < 0.5
+    assert p.data.dtype == np.float32 and -0.5 <= p.numpy().min() and p.numpy().max() < 0.5
     nn.init.normal_(p, mean=1.0, std=0.02, generator=0)
-    assert p.data.mean() == pytest.approx(1.0, abs=1e-3) and p.data.std() == pytest.approx(0.02, rel=0.03)
+    assert p.numpy().mean() == pytest.approx(1.0, abs=1e-3) and p.numpy().std() == pytest.approx(0.02, rel=0.03)
     q = nn.Parameter(np.empty((100, 100), dtype=np.float32))
     nn.init.normal_(q, mean=1.0, std=0.02, generator=0)
     np.testing.assert_array_equal(p.data, q.data)  # same seed, same numbers
     nn.init.zeros_(p)
-    assert not p.data.any()
+    assert not p.numpy().any()
     nn.init.ones_(p)
     assert (p.data == 1).all()
     nn.init.constant_(p, 0.25)

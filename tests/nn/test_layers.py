@@ -25,8 +25,8 @@ def test_linear_shapes_and_pytorch_init_range():
     bound = 1 / math.sqrt(400)  # U(-1/sqrt(in), 1/sqrt(in))
     assert np.abs(lin.weight.data).max() <= bound and np.abs(lin.bias.data).max() <= bound
     # a uniform on [-b, b] has standard deviation b / sqrt(3); 12,000 samples pin it to ~1%
-    assert lin.weight.data.std() == pytest.approx(bound / math.sqrt(3), rel=0.03)
-    assert abs(lin.weight.data.mean()) < 0.05 * bound
+    assert lin.weight.numpy().std() == pytest.approx(bound / math.sqrt(3), rel=0.03)
+    assert abs(lin.weight.numpy().mean()) < 0.05 * bound
 
 
 def test_linear_init_is_seeded():
@@ -49,17 +49,17 @@ def test_linear_init_uses_library_default_generator():
 def test_linear_forward_matches_numpy(rng):
     lin = nn.Linear(5, 3, generator=0)
     x = rng.standard_normal((7, 5)).astype(np.float32)
-    expected = x @ lin.weight.data.T + lin.bias.data
+    expected = x @ lin.weight.numpy().T + lin.bias.data
     np.testing.assert_allclose(lin(Tensor(x)).data, expected, rtol=1e-5, atol=1e-6)
     x3 = rng.standard_normal((2, 4, 5)).astype(np.float32)  # (B, T, C) inputs work too
-    np.testing.assert_allclose(lin(Tensor(x3)).data, x3 @ lin.weight.data.T + lin.bias.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(lin(Tensor(x3)).data, x3 @ lin.weight.numpy().T + lin.bias.data, rtol=1e-5, atol=1e-6)
 
 
 def test_linear_without_bias(rng):
     lin = nn.Linear(4, 2, bias=False, generator=0)
     assert lin.bias is None and [n for n, _ in lin.named_parameters()] == ["weight"]
     x = rng.standard_normal((3, 4)).astype(np.float32)
-    np.testing.assert_allclose(lin(Tensor(x)).data, x @ lin.weight.data.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(lin(Tensor(x)).data, x @ lin.weight.numpy().T, rtol=1e-5, atol=1e-6)
     assert "bias=False" in repr(lin)
 
 
@@ -262,7 +262,7 @@ def test_mlp_with_sgd_learns_xor_like_clusters():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    accuracy = (net(Tensor(x)).data.argmax(axis=1) == y).mean()
+    accuracy = (net(Tensor(x)).numpy().argmax(axis=1) == y).mean()
     assert accuracy > 0.95 and loss.item() < 0.2
 
 

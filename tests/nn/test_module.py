@@ -116,8 +116,8 @@ def test_train_eval_recursive():
 
 def test_zero_grad_none_or_zeros():
     m = Inner()
-    m.w.grad = np.ones((2, 3))
-    m.b.grad = np.ones(2)
+    m.w.grad = Tensor(np.ones((2, 3), dtype=np.float32))
+    m.b.grad = Tensor(np.ones(2, dtype=np.float32))
     m.zero_grad(set_to_none=False)
     np.testing.assert_array_equal(m.w.grad, np.zeros((2, 3)))
     m.zero_grad()
@@ -193,8 +193,8 @@ def test_apply_visits_every_module():
 def test_to_double_converts_parameters_and_buffers():
     m = nn.Linear(2, 2, generator=0)
     m.register_buffer("running", np.zeros(2, dtype=np.float32))
-    m.weight.grad = np.ones((2, 2), dtype=np.float32)
-    w = m.weight.data.astype(np.float64)
+    m.weight.grad = Tensor(np.ones((2, 2), dtype=np.float32))
+    w = m.weight.numpy().astype(np.float64)
     m.double()
     assert m.weight.data.dtype == np.float64 and m.bias.data.dtype == np.float64
     assert m.running.dtype == np.float64 and m.weight.grad is None
@@ -237,9 +237,9 @@ def test_load_state_dict_round_trip_through_npz(tmp_path):
 
 def test_load_state_dict_copies_in_place_and_keeps_dtype():
     m = nn.Linear(2, 2, generator=0)
-    w = m.weight.data
+    w = m.weight.numpy()
     m.load_state_dict({"weight": np.full((2, 2), 0.5), "bias": np.zeros(2)})  # float64 in, float32 kept
-    assert m.weight.data is w and w.dtype == np.float32
+    assert m.weight.numpy() is w and w.dtype == np.float32
     np.testing.assert_array_equal(w, 0.5)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import micrograd_plus as mp
 from micrograd_plus import functional as F
-from micrograd_plus._tensor import Tensor, arange, eye, full, ones_like, zeros_like
+from micrograd_plus._tensor import Tensor, arange, eye, full, ones_like, tensor, zeros_like
 
 
 def leaf(values):
@@ -28,33 +28,33 @@ def grad_of(fn, x):
 
 
 @pytest.mark.parametrize("expr, dtype", [
-    (lambda: Tensor([1, 2]) / 2, np.float32),  # true division of integers: the default float
-    (lambda: Tensor([1, 2]) / Tensor([2, 2]), np.float32),
-    (lambda: Tensor([1, 2]) + 0.5, np.float32),  # int tensor meets a float number
-    (lambda: 0.5 * Tensor([1, 2]), np.float32),
-    (lambda: Tensor([1, 2]) + 1, np.int64),  # an int number keeps the int dtype
+    (lambda: tensor([1, 2]) / 2, np.float32),  # true division of integers: the default float
+    (lambda: tensor([1, 2]) / tensor([2, 2]), np.float32),
+    (lambda: tensor([1, 2]) + 0.5, np.float32),  # int tensor meets a float number
+    (lambda: 0.5 * tensor([1, 2]), np.float32),
+    (lambda: tensor([1, 2]) + 1, np.int64),  # an int number keeps the int dtype
     (lambda: Tensor(np.array([1, 2], np.int32)) + 1, np.int32),
     (lambda: Tensor(np.array([1, 2], np.int32)) + Tensor(np.array(7)), np.int32),  # 0-d ranks lower
     (lambda: Tensor(np.ones(2, np.float32)) + Tensor(np.array(2.0)), np.float32),  # float64 0-d: stays float32
-    (lambda: Tensor([1, 2]) + Tensor(np.array(2.0)), np.float64),  # ...but lifts an int tensor to its dtype
-    (lambda: Tensor([1, 2]) + Tensor(np.ones(2, np.float32)), np.float32),  # numpy would say float64
+    (lambda: tensor([1, 2]) + Tensor(np.array(2.0)), np.float64),  # ...but lifts an int tensor to its dtype
+    (lambda: tensor([1, 2]) + Tensor(np.ones(2, np.float32)), np.float32),  # numpy would say float64
     (lambda: Tensor(np.ones(2, np.float32)) * Tensor(np.ones(2)), np.float64),
-    (lambda: Tensor([True]) + Tensor([True]), np.bool_),
-    (lambda: Tensor([True]) + 1, np.int64),
-    (lambda: Tensor([True]) * 0.5, np.float32),
-    (lambda: Tensor([True]) / Tensor([True]), np.float32),
-    (lambda: Tensor([1, 2]) ** 2, np.int64),
-    (lambda: Tensor([1, 2]) ** 0.5, np.float32),
-    (lambda: 2 ** Tensor([1, 2]), np.int64),
-    (lambda: 2.5 ** Tensor([1, 2]), np.float32),
-    (lambda: Tensor([1, 2]).exp(), np.float32),
-    (lambda: Tensor([1, 2]).sqrt(), np.float32),
-    (lambda: Tensor([1, 2]).sum(), np.int64),
-    (lambda: Tensor([True, True]).sum(), np.int64),
-    (lambda: Tensor([1, 2]).mean(), np.float32),  # (PyTorch refuses; see docs/pytorch-differences.md)
-    (lambda: Tensor([1, 2]).abs(), np.int64),
-    (lambda: Tensor([1, 2]).floor(), np.int64),
-    (lambda: Tensor([1, 2]) == Tensor([1, 3]), np.bool_),
+    (lambda: tensor([True]) + tensor([True]), np.bool_),
+    (lambda: tensor([True]) + 1, np.int64),
+    (lambda: tensor([True]) * 0.5, np.float32),
+    (lambda: tensor([True]) / tensor([True]), np.float32),
+    (lambda: tensor([1, 2]) ** 2, np.int64),
+    (lambda: tensor([1, 2]) ** 0.5, np.float32),
+    (lambda: 2 ** tensor([1, 2]), np.int64),
+    (lambda: 2.5 ** tensor([1, 2]), np.float32),
+    (lambda: tensor([1, 2]).exp(), np.float32),
+    (lambda: tensor([1, 2]).sqrt(), np.float32),
+    (lambda: tensor([1, 2]).sum(), np.int64),
+    (lambda: tensor([True, True]).sum(), np.int64),
+    (lambda: tensor([1, 2]).mean(), np.float32),  # (PyTorch refuses; see docs/pytorch-differences.md)
+    (lambda: tensor([1, 2]).abs(), np.int64),
+    (lambda: tensor([1, 2]).floor(), np.int64),
+    (lambda: tensor([1, 2]) == tensor([1, 3]), np.bool_),
     (lambda: Tensor(np.ones(2, np.float32)) * 2.0, np.float32),
     (lambda: Tensor(np.ones(2, np.float32)) * np.float64(2.0), np.float32),
     (lambda: arange(3), np.int64),
@@ -62,7 +62,7 @@ def grad_of(fn, x):
     (lambda: full((2,), 3), np.int64),
     (lambda: full((2,), 3.0), np.float32),
     (lambda: eye(2), np.float32),
-    (lambda: zeros_like(Tensor([1, 2])), np.int64),
+    (lambda: zeros_like(tensor([1, 2])), np.int64),
     (lambda: ones_like(Tensor(np.ones(2))), np.float64),
 ])
 def test_dtype_promotion(expr, dtype):
@@ -70,9 +70,9 @@ def test_dtype_promotion(expr, dtype):
 
 
 def test_integer_true_division_values():
-    np.testing.assert_array_equal((Tensor([1, 2]) / 2).data, [0.5, 1.0])
-    np.testing.assert_array_equal((Tensor([7, -7]) // 2).data, [3, -4])  # floor division
-    np.testing.assert_array_equal((Tensor([7, -7]) % 3).data, [1, 2])  # the sign of the divisor
+    np.testing.assert_array_equal((tensor([1, 2]) / 2).data, [0.5, 1.0])
+    np.testing.assert_array_equal((tensor([7, -7]) // 2).data, [3, -4])  # floor division
+    np.testing.assert_array_equal((tensor([7, -7]) % 3).data, [1, 2])  # the sign of the divisor
 
 
 def test_non_numbers_are_refused_with_a_clear_type_error():
@@ -93,17 +93,17 @@ def test_non_numbers_are_refused_with_a_clear_type_error():
 
 
 def test_bool_arithmetic_that_pytorch_refuses():
-    b = Tensor([True, False])
+    b = tensor([True, False])
     with pytest.raises(TypeError, match="use ~"):
         -b
     with pytest.raises(TypeError, match=r"\^"):
         b - b
     with pytest.raises(TypeError, match="bool"):
-        Tensor([1, 2]) - b  # any bool in a subtraction, as in PyTorch
+        tensor([1, 2]) - b  # any bool in a subtraction, as in PyTorch
     with pytest.raises(TypeError, match="bool"):
         1.5 - b
     np.testing.assert_array_equal((~b).data, [False, True])
-    np.testing.assert_array_equal((b ^ Tensor([True, True])).data, [False, True])
+    np.testing.assert_array_equal((b ^ tensor([True, True])).data, [False, True])
 
 
 # ---- powers at the edges ------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_zero_and_negative_bases():
     assert np.isnan(x.grad).all()  # d/dx (-2)^x needs log(-2)
     assert np.isnan((Tensor([-1.0]) ** 0.5).item())
     with pytest.raises(ValueError, match="negative integer powers"):
-        Tensor([2, 3]) ** -1
+        tensor([2, 3]) ** -1
 
 
 # ---- matmul shapes ----------------------------------------------------------------------------
@@ -273,7 +273,7 @@ def test_comparisons_are_elementwise_and_hash_is_identity():
     assert any(t is a for t in [b, a])  # finding a tensor in a list: compare identities
     with pytest.raises(ValueError, match="ambiguous"):
         a in [b, a]  # noqa: B015 -- `in` compares b == a elementwise first (PyTorch raises too)
-    pred, y = Tensor([2, 0, 1]), Tensor([2, 1, 1])
+    pred, y = tensor([2, 0, 1]), tensor([2, 1, 1])
     assert (pred == y).float().mean().item() == pytest.approx(2 / 3)  # the accuracy idiom works
     assert a.equal(c) and not a.equal(b)
     assert 2.0 in a and 5.0 not in a and "x" not in a  # `x in t` looks at the elements, as in PyTorch
@@ -328,7 +328,7 @@ def test_new_op_values_by_hand():
     assert x.prod().item() == 720.0 and x.all().item() and not (x > 0).all().item() and (x > 4).any().item()
     np.testing.assert_allclose(Tensor([0.0, 1.0]).logsumexp(0).item(), math.log(1 + math.e))
     np.testing.assert_allclose(Tensor(np.array([0.5])).erf().item(), math.erf(0.5), rtol=1e-15)
-    np.testing.assert_array_equal(F.one_hot(Tensor([2, 0]), 3).data, [[0, 0, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(F.one_hot(tensor([2, 0]), 3).data, [[0, 0, 1], [1, 0, 0]])
     np.testing.assert_array_equal(F.pad(Tensor(np.ones((1, 2))), (1, 0), value=9.0).data, [[9, 1, 1]])
     np.testing.assert_array_equal(mp.einsum("ij->j", x).data, [5, 3, -3])
     np.testing.assert_array_equal(mp.maximum(x, 0).data, x.relu().data)
@@ -389,4 +389,4 @@ def test_functional_takes_pytorchs_keyword_names():
     assert F.embedding(input=np.array([[0, 3]]), weight=w).shape == (1, 2, 3)
     assert F.dropout(input=x, p=0.5, training=False) is not None
     assert F.pad(input=x, pad=(1, 1)).shape == (2, 5) and F.normalize(input=x, p=2.0, dim=1).shape == (2, 3)
-    assert F.one_hot(tensor=Tensor([1, 0]), num_classes=2).shape == (2, 2)
+    assert F.one_hot(tensor=tensor([1, 0]), num_classes=2).shape == (2, 2)

@@ -102,7 +102,7 @@ def test_layer_norm_values(rng):
     mu = x.mean(-1, keepdims=True)
     sd = np.sqrt(x.var(-1, keepdims=True) + 1e-5)
     np.testing.assert_allclose(F.layer_norm(Tensor(x), 4, Tensor(w), Tensor(b)).data, (x - mu) / sd * w + b, rtol=1e-10)
-    y = F.layer_norm(Tensor(x), (3, 4)).data
+    y = F.layer_norm(Tensor(x), (3, 4)).numpy()
     np.testing.assert_allclose(y.mean(axis=(1, 2)), 0, atol=1e-12)
     np.testing.assert_allclose(y.var(axis=(1, 2)), 1, rtol=1e-4)
     with pytest.raises(ValueError, match=r"input shape \(2, 3, 4\) does not end with normalized_shape \(3,\)"):

@@ -77,7 +77,7 @@ def test_add_sub_mul_broadcast(shapes, data):
     gradcheck(lambda a, b: a - b, [a, b])
     gradcheck(lambda a, b: a * b, [a, b])
     gradcheck(lambda a, b: 2.5 + a - 1.5 * b + b * 3.0 - 0.5 - (1.0 - a), [a, b])
-    c = b.data.copy()  # a constant array
+    c = b.numpy().copy()  # a constant array
     gradcheck(lambda a: c + a, [a])  # ndarray + Tensor goes to Tensor.__radd__
     gradcheck(lambda a: c * a - c, [a])  # __rmul__, and __sub__ with an array
     gradcheck(lambda a: c - a, [a])  # __rsub__ with an array
@@ -299,6 +299,90 @@ def test_where_masked_fill(shapes, data):
     full = np.broadcast_shapes(sa, sc)
     a_full = leaf(data.draw(values(full)))
     gradcheck(lambda a: a.masked_fill(cond, -3.0), [a_full])
+
+
+# ---- in-place ops inside a graph -------------------------------------------------------------
+# y = 1.5 * x is changed in place by the op, then used again: the gradient must reach x (through
+# the op's "old" input) and the other operand, exactly as if the op had been written out of place.
+
+
+def _then_used(op):
+    def f(x, o):
+        y = x * 1.5
+        op(y, o)
+        return y * x  # x was saved by the first mul and never changed: legal
+    return f
+
+
+INPLACE_BINARY = {
+    "add_": lambda y, o: y.add_(o, alpha=0.5),
+    "sub_": lambda y, o: y.sub_(o),
+    "mul_": lambda y, o: y.mul_(o),
+    "div_": lambda y, o: y.div_(o),
+    "lerp_": lambda y, o: y.lerp_(o, 0.25),
+    "addcmul_": lambda y, o: y.addcmul_(o, o, value=0.5),
+    "addcdiv_": lambda y, o: y.addcdiv_(o * o, o, value=2.0),
+    "copy_": lambda y, o: y.copy_(o),
+    "fill_": lambda y, o: y.fill_(o.sum()),
+}
+
+
+@covers(*INPLACE_BINARY)
+@given(NONEMPTY_SHAPES, st.data())
+def test_inplace_binary_ops_inside_a_graph(shape, data):
+    small = data.draw(hnp.broadcastable_shapes(shape, max_dims=len(shape))
+                      .filter(lambda s: np.broadcast_shapes(s, shape) == tuple(shape)))
+    x = leaf(data.draw(values(shape)))
+    o = leaf(away_from_zero(data.draw(values(small))))
+    for op in INPLACE_BINARY.values():
+        gradcheck(_then_used(op), [x, o])
+
+
+INPLACE_UNARY = {
+    "neg_": lambda y: y.neg_(), "abs_": lambda y: y.abs_(), "exp_": lambda y: y.exp_(),
+    "tanh_": lambda y: y.tanh_(), "sigmoid_": lambda y: y.sigmoid_(), "relu_": lambda y: y.relu_(),
+    "log_": lambda y: (y.mul_(y).add_(1.0)).log_(), "sqrt_": lambda y: (y.mul_(y).add_(1.0)).sqrt_(),
+    "pow_": lambda y: y.pow_(3), "clamp_": lambda y: y.clamp_(-1.0, 1.0),
+    "masked_fill_": lambda y: y.masked_fill_(y.detach() > 0.5, 0.25),
+}
+
+
+@covers(*INPLACE_UNARY)
+@given(NONEMPTY_SHAPES, st.data())
+def test_inplace_unary_ops_inside_a_graph(shape, data):
+    x0 = away_from_zero(data.draw(values(shape)))  # relu/abs kinks at 0
+    x0 = np.where(np.abs(np.abs(1.5 * x0) - 1.0) < 0.05, x0 + 0.1, x0)  # clamp's kinks at 1.5 x = +-1
+    x0 = np.where(np.abs(1.5 * x0 - 0.5) < 0.05, x0 + 0.1, x0)  # masked_fill's threshold
+    x = leaf(x0)
+    for op in INPLACE_UNARY.values():
+        gradcheck(_then_used(lambda y, o: op(y)), [x, leaf(np.zeros(()))])
+
+
+@covers("__setitem__")
+@given(NONEMPTY_SHAPES, st.data())
+def test_setitem_inside_a_graph(shape, data):
+    x, o = leaf(data.draw(values(shape))), leaf(data.draw(values(shape)))
+    idx = data.draw(basic_index(shape))
+    mask = data.draw(hnp.arrays(np.bool_, shape))
+    rows = np.array(data.draw(st.lists(st.integers(0, shape[0] - 1), min_size=1, max_size=3, unique=True)))
+
+    def put(index, value):
+        def f(x, o):
+            y = x * 1.5
+            y[index] = value(o)
+            return y * x
+        return f
+
+    gradcheck(put(idx, lambda o: o[idx] * 2.0), [x, o])  # ints and slices, a tensor value
+    gradcheck(put(mask, lambda o: o.sum()), [x, o])  # a boolean mask, one value broadcast
+    gradcheck(put(rows, lambda o: o[rows]), [x, o])  # an index array
+    gradcheck(put((Ellipsis, slice(0, 1)), lambda o: o[..., :1]), [x, o])
+
+    def into_constant(x, o):  # a buffer that needs no grad receives values that do
+        buf = Tensor(np.zeros(shape))
+        buf[mask] = (x * o)[mask]
+        return buf
+    gradcheck(into_constant, [x, o])
 
 
 # ---- matmul ----------------------------------------------------------------------------------
@@ -570,7 +654,7 @@ def test_std_and_norm(sak, data, correction):
         gradcheck(lambda t: t.std(axis=axis, keepdims=keepdims, correction=correction), [x])
     y = leaf(away_from_zero(data.draw(values(shape)), 0.3))
     for p in (1, 2, 3, np.inf):
-        if p == np.inf and np.unique(np.round(np.abs(y.data), 6)).size != y.data.size:
+        if p == np.inf and np.unique(np.round(np.abs(y.numpy()), 6)).size != y.numpy().size:
             continue  # a tie for the largest magnitude is a kink
         gradcheck(lambda t: t.norm(p, dim=axis, keepdim=keepdims), [y])
 
@@ -618,7 +702,7 @@ def test_layout_ops(shape, data):
     nd = len(shape)
     reps = tuple(data.draw(st.integers(1, 3)) for _ in range(nd + data.draw(st.integers(0, 1))))
     if reps:
-        gradcheck(lambda t: t.repeat(*reps) * w(np.tile(x.data.reshape((1,) * (len(reps) - nd) + shape), reps).shape), [x])
+        gradcheck(lambda t: t.repeat(*reps) * w(np.tile(x.numpy().reshape((1,) * (len(reps) - nd) + shape), reps).shape), [x])
     dims = tuple(data.draw(st.lists(st.integers(0, max(nd - 1, 0)), unique=True, max_size=nd))) if nd else ()
     gradcheck(lambda t: t.flip(dims) * w(shape), [x])
     gradcheck(lambda t: t.roll(2) * w(shape), [x])
@@ -972,12 +1056,17 @@ NON_DIFFERENTIABLE = {
     # integer / boolean results
     "long", "int", "bool", "argmax", "argmin", "all", "any", "isnan", "isinf", "isfinite",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
-    # spelled through a registered op (view_as = reshape, expand_as = expand, swapaxes = transpose)
-    "view_as", "reshape_as", "expand_as", "swapaxes",
+    # spelled through a registered op (view_as = reshape, expand_as = expand, swapaxes = transpose,
+    # pow = **, clip_ = clamp_, type = astype)
+    "view_as", "reshape_as", "expand_as", "swapaxes", "pow", "clip_", "type",
+    # in-place fills whose result does not depend on the tensor (old values get gradient 0)
+    "zero_", "normal_", "uniform_",
+    # the graph and the device
+    "grad_fn", "device", "cpu", "cuda",
 }
 ARITHMETIC_DUNDERS = {
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
-    "__pow__", "__rpow__", "__neg__", "__matmul__", "__rmatmul__", "__getitem__", "__mod__",
+    "__pow__", "__rpow__", "__neg__", "__matmul__", "__rmatmul__", "__getitem__", "__mod__", "__setitem__",
 }
 
 
@@ -1093,7 +1182,7 @@ UNARY = [
 ]
 BINARY = [
     lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b, lambda a, b: a / (b * b + 1.0),
-    lambda a, b: where(np.arange(a.size).reshape(a.shape) % 2 == 0, a, b * 2.0),  # a fixed mask: no kink
+    lambda a, b: where(np.arange(a.numel()).reshape(a.shape) % 2 == 0, a, b * 2.0),  # a fixed mask: no kink
 ]
 
 

@@ -30,7 +30,8 @@ from micrograd_plus._tensor import (
 def test_python_data_becomes_float32_and_arrays_keep_dtype():
     assert Tensor(1.5).dtype == np.float32
     assert Tensor([[1.0, 2.0]]).dtype == np.float32
-    assert Tensor([1, 2]).dtype == np.int64
+    assert Tensor([1, 2]).dtype == np.float32  # the constructor, as torch.Tensor([1, 2])
+    assert tensor([1, 2]).dtype == np.int64  # the function infers, as torch.tensor([1, 2])
     assert Tensor(np.zeros(3)).dtype == np.float64
     assert Tensor(np.zeros(3, np.float32)).dtype == np.float32
     assert Tensor([1, 2], dtype=np.float64).dtype == np.float64
@@ -38,9 +39,9 @@ def test_python_data_becomes_float32_and_arrays_keep_dtype():
 
 def test_array_is_shared_but_tensor_copies():
     a = np.zeros(3)
-    assert Tensor(a).data is a
+    assert Tensor(a).numpy() is a
     b = tensor(a)
-    b.data[0] = 5.0
+    b.data[0] = 5.0  # .data shares b's memory, as in PyTorch
     assert a[0] == 0.0
     assert tensor([1.0, 2.0]).dtype == np.float32
 
@@ -56,20 +57,20 @@ def test_python_scalars_never_upcast_float32():
 
 def test_only_float_tensors_require_grad():
     with pytest.raises(TypeError, match="floating-point"):
-        Tensor([1, 2], requires_grad=True)
+        tensor([1, 2], requires_grad=True)
     with pytest.raises(TypeError, match="floating-point"):
         Tensor(np.arange(3)).requires_grad_()
 
 
 def test_attributes_and_repr():
     x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
-    assert (x.shape, x.ndim, x.size, len(x)) == ((2, 3), 2, 6, 2)
+    assert (x.shape, x.ndim, x.numel(), x.size(), x.size(-1), len(x)) == ((2, 3), 2, 6, (2, 3), 3, 2)
     assert x.T.shape == (3, 2) and x.mT.shape == (3, 2)
     r = repr(x * 2)
     assert r.startswith("Tensor(") and "float64" in r and "requires_grad=True" in r and "op='mul'" in r
     assert "requires_grad" not in repr(Tensor([1.0]))
     assert Tensor([3.5]).item() == 3.5
-    assert x.numpy() is x.data
+    assert x.numpy() is x.numpy() and x.data.numpy() is x.numpy()  # one shared array
     assert x.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
     with pytest.raises(ValueError, match=r"exactly one element, got shape \(2, 3\)"):
         x.item()
@@ -88,7 +89,7 @@ def test_python_conversions():
 
 def test_constructors():
     assert zeros(2, 3).shape == (2, 3) and zeros((2, 3)).dtype == np.float32
-    assert ones((4,), dtype=np.float64).data.sum() == 4.0
+    assert ones((4,), dtype=np.float64).numpy().sum() == 4.0
     a, b = randn(3, 4, generator=7), randn(3, 4, generator=7)
     np.testing.assert_array_equal(a.data, b.data)
     assert a.dtype == np.float32 and randn(2, requires_grad=True).requires_grad
@@ -231,7 +232,7 @@ def test_leaf_grads_are_independent_writable_arrays():
     a = Tensor(np.ones(3), requires_grad=True)
     b = Tensor(np.ones(3), requires_grad=True)
     (a + b).sum().backward()  # both receive the very same upstream gradient
-    assert a.grad is not b.grad and a.grad.flags.writeable
+    assert a.grad.numpy() is not b.grad.numpy() and a.grad.numpy().flags.writeable
     a.grad *= 10  # an optimizer clipping in place must not touch b
     np.testing.assert_array_equal(b.grad, [1.0, 1.0, 1.0])
     g = np.ones(3)

@@ -125,7 +125,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
             seen["digest"] = _digest(path)
             seen["best"] = _digest(tmp_path / "ckpt.npz")
             seen["log"] = (tmp_path / mnist.METRICS_NAME).read_text()
-            task.model.layers[0].weight.data[0, 0] = np.nan
+            task.model.layers[0].weight.numpy()[0, 0] = np.nan
 
     with pytest.raises(NonFiniteLossError) as excinfo:
         _run(TINY, out_dir=tmp_path, on_phase=poison)
