@@ -549,14 +549,14 @@ class RMSprop(Optimizer):
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0
-                    state["square_avg"] = np.zeros_like(p.data)
+                    state["square_avg"] = np.zeros_like(p._data)
                     if momentum > 0:
-                        state["momentum_buffer"] = np.zeros_like(p.data)
+                        state["momentum_buffer"] = np.zeros_like(p._data)
                     if group["centered"]:
-                        state["grad_avg"] = np.zeros_like(p.data)
+                        state["grad_avg"] = np.zeros_like(p._data)
                 state["step"] += 1
                 if weight_decay != 0:
-                    g = g + weight_decay * p.data  # a new array: p.grad itself is left alone
+                    g = g + weight_decay * p._data  # a new array: p.grad itself is left alone
                 v = state["square_avg"]
                 v *= alpha
                 v += (1.0 - alpha) * (g * g)
@@ -571,9 +571,9 @@ class RMSprop(Optimizer):
                     buf = state["momentum_buffer"]
                     buf *= momentum
                     buf += g / denom
-                    p.data -= lr * buf
+                    p._data -= lr * buf
                 else:
-                    p.data -= lr * (g / denom)
+                    p._data -= lr * (g / denom)
 
 
 # --- learning-rate schedules -------------------------------------------------------------------

@@ -11,6 +11,7 @@ and registered with ``@differentiable`` in the one registry the gradient-check t
 * :mod:`~micrograd_plus.ops.shape` -- reshape, permute, transpose, expand, repeat, flip, roll, tril, ...
 * :mod:`~micrograd_plus.ops.indexing` -- ``t[...]``, masked_fill, gather, scatter_add, split
 * :mod:`~micrograd_plus.ops.linalg` -- ``@`` (on the library's matmul kernels)
+* :mod:`~micrograd_plus.ops.inplace` -- ``+=``, ``add_``, ``t[i] = v``, ``zero_`` ...: the ops above, written back
 
 These modules import only :mod:`micrograd_plus.autograd` (and the kernels), never the tensor
 module, so the imports flow one way: functional -> tensor -> ops -> autograd.

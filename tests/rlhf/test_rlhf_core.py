@@ -33,7 +33,7 @@ TOK = CharTokenizer.from_text("abc\n:")
 def _gpt(seed, vocab=5, block=8, dtype=np.float64):
     """A small random GPT whose next-token distributions are far from uniform (embeddings scaled up)."""
     model = GPT(GPTConfig(vocab_size=vocab, block_size=block, n_layer=1, n_head=2, n_embd=8), generator=seed).to(dtype)
-    model.transformer.wte.weight.data[...] *= 40.0
+    model.transformer.wte.weight.numpy()[...] *= 40.0
     return model
 
 
@@ -41,7 +41,7 @@ def test_sequence_logprob_is_the_sum_of_token_logprobs_by_the_chain_rule():
     model = _gpt(0)
     prompts, completions = ["a:", "b\n:", "c"], ["abca", "b", "cc:ab"]
     batch = pad_batch(TOK, prompts, completions, 8)
-    got = sequence_logprobs(model, batch).data  # (3,)
+    got = sequence_logprobs(model, batch).numpy()  # (3,)
     for b, (p, c) in enumerate(zip(prompts, completions)):
         ids = list(TOK.encode(p))
         total = 0.0
@@ -57,8 +57,8 @@ def _all_completions(policy, ref, prompt, length, vocab):
     comps = [list(c) for c in itertools.product(range(vocab), repeat=length)]
     texts = [TOK.decode(np.array(c)) for c in comps]
     batch = pad_batch(TOK, [prompt] * len(texts), texts, policy.config.block_size)
-    lp = sequence_logprobs(policy, batch).data
-    lq = sequence_logprobs(ref, batch).data
+    lp = sequence_logprobs(policy, batch).numpy()
+    lq = sequence_logprobs(ref, batch).numpy()
     return batch, lp, lq
 
 
@@ -96,7 +96,7 @@ def test_bradley_terry_loss_gradient(seed):
     rr = Tensor(g.normal(size=5) * 2, requires_grad=True)
     assert gradcheck(bradley_terry_loss, [rc, rr])
     # and the value: -log sigmoid(d), averaged
-    d = rc.data - rr.data
+    d = rc.numpy() - rr.numpy()
     assert bradley_terry_loss(rc, rr).item() == pytest.approx(np.mean(np.log1p(np.exp(-d))), rel=1e-12)
 
 
@@ -110,7 +110,7 @@ def test_dpo_loss_gradient_through_token_logprobs(seed, beta):
         return dpo_loss(lp[:2], lp[2:], ref[:2], ref[2:], beta)
 
     assert gradcheck(f, [logits])
-    lp = token_logprobs(logits, batch.ids, batch.mask).sum(1).data
+    lp = token_logprobs(logits, batch.ids, batch.mask).sum(1).numpy()
     m = (lp[:2] - ref[:2]) - (lp[2:] - ref[2:])
     assert f(logits).item() == pytest.approx(np.mean(np.log1p(np.exp(-beta * m))), rel=1e-10)
 
@@ -139,13 +139,13 @@ def test_policy_gradient_is_reinforce_on_an_enumerable_case():
     (-(logp * Tensor(p * R)).sum()).backward()
     got = -np.array(w.grad)
     # numerical derivative of E[R] = sum_y p(y) R(y) along a random direction
-    d = np.random.default_rng(1).normal(size=w.data.shape)
+    d = np.random.default_rng(1).normal(size=w.numpy().shape)
     eps = 1e-6
     vals = []
     for s in (eps, -eps):
-        w.data[...] += s * d
-        vals.append(float(np.sum(np.exp(sequence_logprobs(policy, batch).data) * R)))
-        w.data[...] -= s * d
+        w.numpy()[...] += s * d
+        vals.append(float(np.sum(np.exp(sequence_logprobs(policy, batch).numpy()) * R)))
+        w.numpy()[...] -= s * d
     assert np.sum(got * d) == pytest.approx((vals[0] - vals[1]) / (2 * eps), rel=1e-6)
 
 
