@@ -69,6 +69,7 @@ LAYERS = [
     ("micrograd_plus.utils", 4, "tools"),  # torch.utils.data: datasets and loaders of Tensors
     ("micrograd_plus.viz", 4, "tools"),
     ("micrograd_plus.functional", 3, "functional"),
+    ("micrograd_plus.functional_conv", 3, "functional"),  # convolutions and pooling, F's second half
     ("micrograd_plus._tensor", 2, "tensor"),
     ("micrograd_plus._methods_as_functions", 2, "tensor"),  # torch.exp(x)-style spellings of Tensor methods
     ("micrograd_plus.ops", 2, "tensor"),  # the Tensor's op families (mixins)
@@ -112,7 +113,8 @@ TENSOR_LAYER = {
     "_tensor": {"autograd", "ops.arithmetic", "ops.elementwise", "ops.reduce", "ops.shape", "ops.indexing",
                 "ops.linalg", "ops.inplace", "random", "_device", "scalar.engine"},
     "_methods_as_functions": {"ops", "_tensor"},
-    "functional": {"autograd", "kernels", "ops.indexing", "random", "_tensor"},
+    "functional": {"autograd", "kernels", "ops.indexing", "random", "_tensor", "functional_conv"},
+    "functional_conv": {"autograd", "kernels", "random", "_tensor"},
     "_sampling": {"random", "_tensor"},
     "_namespace": {"autograd", "random", "_tensor", "_device"},
 }
