@@ -48,7 +48,14 @@ def add_arguments(parser):
     """Fill the ``gpt`` subcommand's parser with its own subcommands."""
     sub = parser.add_subparsers(dest="gpt_command", metavar="ACTION")
     fmt = argparse.ArgumentDefaultsHelpFormatter
+    _add_train(sub, fmt)
+    _add_sampling(sub, fmt)  # sample, next, attention
+    _add_tools(sub, fmt)  # export, neighbours, bpe, eval, weights
+    rlhf_cli.add_arguments(sub, fmt)  # pairs, reward, rl, dpo
 
+
+def _add_train(sub, fmt):
+    """``gpt train``: a preset, the run directory's flags, and overrides of the preset's fields."""
     p = sub.add_parser("train", help="train a GPT (default: nanoGPT's CPU recipe on Tiny Shakespeare)",
                        formatter_class=fmt)
     p.add_argument("--preset", choices=_PRESET_NAMES, default="shakespeare-char-cpu",
@@ -83,6 +90,9 @@ def add_arguments(parser):
     p.add_argument("--full-eval", action="store_true",
                    help="at the end, also compute the loss on the whole validation text")
 
+
+def _add_sampling(sub, fmt):
+    """``gpt sample``, ``gpt next`` and ``gpt attention``: what a trained checkpoint does."""
     p = sub.add_parser("sample", help="generate text from a checkpoint, streamed as it is drawn",
                        formatter_class=fmt)
     _ckpt_arg(p)
@@ -110,6 +120,9 @@ def add_arguments(parser):
     p.add_argument("--png", type=path_text, default="attention.png", help="where to save the picture")
     p.add_argument("--force", action="store_true", help="replace the file --png names if it exists")
 
+
+def _add_tools(sub, fmt):
+    """``gpt export``, ``neighbours``, ``bpe``, ``eval`` and ``weights``."""
     # export, neighbours, bpe, eval: run by micrograd_plus.train.gpt_tools (TOOL_COMMANDS), which
     # loads the model code; their flags are here, so that --help and bad flags never load it.
     p = sub.add_parser("export", formatter_class=fmt,
@@ -151,8 +164,6 @@ def add_arguments(parser):
                        formatter_class=fmt)
     p.add_argument("--preset", choices=("gpt3",) + _PRESET_NAMES, default="gpt3")
     p.add_argument("--checkpoint", "-c", default=None, help="count this checkpoint's model instead")
-
-    rlhf_cli.add_arguments(sub, fmt)  # pairs, reward, rl, dpo
 
 
 def run(args):
