@@ -384,3 +384,10 @@ def test_sigterm_stops_a_cli_training_run_after_its_step_and_resume_finishes_it(
     done = subprocess.run([*args[:3], *TRAIN, "--max-iters", "400", "--eval-interval", "200", "--data", "little.txt",
                            "--out", "term", "--resume"], capture_output=True, text=True, env=_env(), cwd=home)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["mnist", "--help"], ["gpt", "train", "--help"], ["moons", "--help"]])
+def test_help_documents_the_exit_codes_of_signals_beside_ctrl_c(capsys, argv):
+    rc, out, _ = run_main(argv, capsys)
+    text = " ".join(out.split())
+    assert rc == 0 and "130 Ctrl-C, 143 SIGTERM, 129 SIGHUP" in text, text[-400:]

@@ -32,7 +32,7 @@ import threading
 
 from micrograd_plus import __version__
 from micrograd_plus.data import DataError  # numpy and the loaders: light, no numba
-from micrograd_plus.train.errors import EXIT_INTERRUPTED, RunError, Terminated, exit_code_for_signal
+from micrograd_plus.train.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, RunError, Terminated, exit_code_for_signal
 
 # Subcommands in the order of the learning path: a few neurons, then MNIST, then a GPT.
 COMMANDS = {
@@ -53,11 +53,7 @@ micrograd_plus: learn how neural networks work by running them.
 Run `micrograd-plus COMMAND --help` for what each one can do.
 """
 
-EPILOG = """\
-exit codes: 0 done, 2 bad input, 3 training diverged, 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
-(Ctrl-C, SIGTERM and SIGHUP all stop a training run after its current step, with last.npz
-saved for --resume, and leave no partial file behind).
-"""
+EPILOG = EXIT_CODES_HELP
 
 
 class ArgumentParser(argparse.ArgumentParser):

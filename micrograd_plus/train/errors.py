@@ -27,6 +27,14 @@ EXIT_HANGUP = 129  # SIGHUP: the terminal was closed (128 + 1)
 EXIT_TERMINATED = 143  # SIGTERM: `kill`, a batch scheduler, a container stop (128 + 15)
 
 
+#: The exit codes as ``--help`` shows them (the top-level command, each subcommand, ``gpt train``).
+EXIT_CODES_HELP = """\
+exit codes: 0 done, 2 bad input, 3 training diverged, 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
+(Ctrl-C, SIGTERM and SIGHUP all stop a training run after its current step, with last.npz
+saved for --resume, and leave no partial file behind).
+"""
+
+
 def exit_code_for_signal(signum):
     """The shell's exit code for a process stopped by signal ``signum``: 128 + its number
     (130 for Ctrl-C, 129 for SIGHUP, 143 for SIGTERM)."""

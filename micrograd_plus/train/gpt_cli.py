@@ -29,7 +29,7 @@ from pathlib import Path
 from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, path_text,
                                               positive_float, positive_int, probability)
 from micrograd_plus.rlhf import cli as rlhf_cli  # light: flags only; the RLHF code loads when it runs
-from micrograd_plus.train.errors import ConfigError, exit_code_for_signal
+from micrograd_plus.train.errors import EXIT_CODES_HELP, ConfigError, exit_code_for_signal
 from micrograd_plus.train.rundir import check_fresh_run
 
 HELP = "train and sample a character-level GPT on Tiny Shakespeare (or any text)"
@@ -57,7 +57,7 @@ def add_arguments(parser):
 def _add_train(sub, fmt):
     """``gpt train``: a preset, the run directory's flags, and overrides of the preset's fields."""
     p = sub.add_parser("train", help="train a GPT (default: nanoGPT's CPU recipe on Tiny Shakespeare)",
-                       formatter_class=fmt)
+                       formatter_class=fmt, epilog=EXIT_CODES_HELP)
     p.add_argument("--preset", choices=_PRESET_NAMES, default="shakespeare-char-cpu",
                    help="the recipe to start from; the options below override parts of it")
     p.add_argument("--data", type=path_text, default=None, metavar="PATH",
