@@ -399,8 +399,13 @@ class GPTTask(Task):
         self.batch_rng.bit_generator.state = state["rng"]["batches"]
 
 
-def _read_task_state(path):
-    """The GPT part of a checkpoint's metadata, checked: ``(arrays, meta, state, mc, tc, tokenizer)``."""
+def read_run_state(path):
+    """A GPT training checkpoint, checked: ``(arrays, meta, state, mc, tc, tokenizer)``.
+
+    ``arrays`` and ``meta`` are the file's; ``state`` its task part; ``mc`` and ``tc`` the
+    :class:`~micrograd_plus.models.gpt.GPTConfig` and :class:`TrainConfig` it was trained with;
+    ``tokenizer`` its tokenizer. A damaged or foreign file is a CheckpointError naming it.
+    """
 
     arrays, meta = load_training_checkpoint(path, CHECKPOINT_FORMAT, "a GPT checkpoint")
     state = meta_field(meta, "task", dict, path)
@@ -433,7 +438,7 @@ def load_model(path):
     damaged, holds NaN weights, or is not a GPT checkpoint.
     """
 
-    arrays, meta, state, mc, _, tokenizer = _read_task_state(path)
+    arrays, meta, state, mc, _, tokenizer = read_run_state(path)
     weights = strip_prefix(arrays, "model")
     bad = first_non_finite(weights)
     if bad is not None:
@@ -503,7 +508,7 @@ def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, re
     say = log or (lambda *a, **k: None)
     with RunDir(out_dir, resume=resume, force=force, say=say) as run_dir:
         if resume:
-            _, _, state, mc, tc, tokenizer = _read_task_state(run_dir.path / LAST)
+            _, _, state, mc, tc, tokenizer = read_run_state(run_dir.path / LAST)
             if data is None and state["data"] != "tinyshakespeare":
                 data = state["data"]
             text, data_desc = load_corpus(data)

@@ -23,7 +23,7 @@ its flags in :func:`add_arguments`.
 
 import argparse
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, path_text,
@@ -77,7 +77,8 @@ def _add_train(sub, fmt):
     g = p.add_argument_group("training (override the preset)")
     g.add_argument("--max-iters", type=positive_int, default=None)
     g.add_argument("--batch-size", type=positive_int, default=None)
-    g.add_argument("--lr", type=positive_float, default=None, help="peak learning rate")
+    g.add_argument("--lr", dest="learning_rate", metavar="LR", type=positive_float, default=None,
+                   help="peak learning rate")
     g.add_argument("--min-lr", type=nonneg_float, default=None, help="final learning rate")
     g.add_argument("--warmup-iters", type=nonneg_int, default=None)
     g.add_argument("--weight-decay", type=nonneg_float, default=None)
@@ -189,22 +190,11 @@ def _train(args):
     from micrograd_plus.train import gpt as trainer
 
     preset = trainer.PRESETS[args.preset]
-    model_over = {
-        "n_layer": args.n_layer, "n_head": args.n_head, "n_embd": args.n_embd,
-        "block_size": args.block_size, "dropout": args.dropout, "bias": args.bias,
-        "tie_weights": args.tie_weights,
-    }
-    train_over = {
-        "max_iters": args.max_iters, "batch_size": args.batch_size, "learning_rate": args.lr,
-        "min_lr": args.min_lr, "warmup_iters": args.warmup_iters, "weight_decay": args.weight_decay,
-        "decay_embeddings": args.decay_embeddings, "grad_clip": args.grad_clip,
-        "eval_interval": args.eval_interval, "eval_iters": args.eval_iters, "seed": args.seed,
-    }
-    model_over = {k: v for k, v in model_over.items() if v is not None}
-    train_over = {k: v for k, v in train_over.items() if v is not None}
+    model_over = _overrides(args, type(preset.model))  # e.g. {"n_layer": 6}: the flags given
+    train_over = _overrides(args, type(preset.train))  # e.g. {"learning_rate": 3e-4} from --lr
     last = Path(args.out) / "last.npz"
     if args.resume and (model_over or train_over) and last.is_file():  # they must agree with the saved run
-        _, _, _, saved_mc, saved_tc, _ = trainer._read_task_state(last)
+        _, _, _, saved_mc, saved_tc, _ = trainer.read_run_state(last)
         differ = [k for k, v in model_over.items() if getattr(saved_mc, k) != v]
         differ += [k for k, v in train_over.items() if getattr(saved_tc, k) != v]
         if differ:
@@ -245,6 +235,17 @@ def _train(args):
 
 
 # ---- sample --------------------------------------------------------------------------------
+
+
+def _overrides(args, config_class):
+    """The fields of ``config_class`` given on the command line, ``{field: value}``.
+
+    Each override flag of ``gpt train`` stores its value under its field's name (``--n-layer``
+    in ``n_layer``, ``--lr`` in ``learning_rate``), so this reads them off the config itself:
+    no second list of names to keep in step with the first.
+    """
+    return {f.name: getattr(args, f.name) for f in fields(config_class)
+            if getattr(args, f.name, None) is not None}
 
 
 def _default_prompt(tok):
@@ -391,9 +392,9 @@ def _weights(args):
 
     if args.checkpoint:
         # deferred: the command list and --help load no numba, model or training code
-        from micrograd_plus.train.gpt import _read_task_state
+        from micrograd_plus.train.gpt import read_run_state
 
-        config, name = _read_task_state(args.checkpoint)[3], args.checkpoint
+        config, name = read_run_state(args.checkpoint)[3], args.checkpoint
     elif args.preset == "gpt3":
         config, name = GPT3_CONFIG, "GPT-3 (175B)"
     else:
