@@ -1,6 +1,6 @@
 """A learner's own op as torch.autograd.Function (forward and backward by hand), fitted with an optimizer:
 y = a + b * P3(c + d x), P3 the Legendre polynomial (5t^3 - 3t) / 2, as in the official tutorial's idea,
-written fresh here; and checked with gradcheck in float64."""
+written fresh here; its backward checked against a central difference in float64."""
 
 import math
 
@@ -36,5 +36,10 @@ for t in range(200):
     loss.backward()
     opt.step()
 
+# the backward rule against a central difference, in float64
 t64 = torch.linspace(-1, 1, 7, dtype=torch.float64).requires_grad_()
-print("gradcheck", torch.autograd.gradcheck(LegendreP3.apply, (t64,)))
+LegendreP3.apply(t64).sum().backward()
+eps = 1e-6
+with torch.no_grad():
+    numeric = (LegendreP3.apply(t64 + eps) - LegendreP3.apply(t64 - eps)) / (2 * eps)
+print("backward matches central difference:", bool(((t64.grad - numeric).abs() < 1e-6).all()))
