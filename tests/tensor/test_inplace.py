@@ -410,3 +410,13 @@ def test_format_and_the_default_dtype_of_the_constructor():
 def test_the_constructor_default_and_format_match_pytorch():
     assert torch.Tensor([1, 2, 3]).dtype == torch.float32 and Tensor([1, 2, 3]).dtype == np.float32
     assert f"{torch.tensor(0.75):.4f}" == f"{Tensor(0.75):.4f}"
+
+
+def test_matmul_assignment_rebinds_as_in_pytorch():
+    # PyTorch's Tensor has no __imatmul__: `a @= m` is `a = a @ m`, a new tensor; so here too.
+    a = Tensor(np.ones((2, 2), dtype=np.float32))
+    before = a
+    a @= Tensor(np.eye(2, dtype=np.float32) * 3)
+    assert a is not before and before.tolist() == [[1.0, 1.0], [1.0, 1.0]] and a.tolist() == [[3.0, 3.0]] * 2
+    if torch is not None:
+        assert not hasattr(torch.Tensor, "__imatmul__")
