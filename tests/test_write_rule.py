@@ -391,3 +391,21 @@ def test_help_documents_the_exit_codes_of_signals_beside_ctrl_c(capsys, argv):
     rc, out, _ = run_main(argv, capsys)
     text = " ".join(out.split())
     assert rc == 0 and "130 Ctrl-C, 143 SIGTERM, 129 SIGHUP" in text, text[-400:]
+
+
+def test_sighup_stops_a_cli_mnist_run_after_its_step_with_129(home):
+    args = [sys.executable, "-m", "micrograd_plus", "mnist", "--limit", "2000", "--test-limit", "100", "--epochs", "20",
+            "--hidden", "8", "--batch-size", "10", "--no-plots", "--no-progress", "--out", "hup"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=home)
+    t0 = time.time()
+    while not (home / "hup" / "log.jsonl").exists() or '"loss"' not in (home / "hup" / "log.jsonl").read_text():
+        assert proc.poll() is None and time.time() - t0 < 120, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 129, (out, err)
+    assert "Traceback" not in err and "stopped by SIGHUP at step" in out, out
+    from micrograd_plus.train.checkpoint import load_checkpoint
+
+    _, meta = load_checkpoint(home / "hup" / "last.npz")
+    assert 0 < meta["step"] < 4000  # saved at the step where it stopped
