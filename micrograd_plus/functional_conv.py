@@ -258,7 +258,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 @differentiable
 def adaptive_avg_pool2d(input, output_size):
-    """Average-pool to a fixed output size, whatever the input's: (N, C, H, W) -> (N, C, *output_size).
+    """Average-pool to a fixed output size, whatever the input's: (N, C, H, W) -> ``(N, C, *output_size)``.
 
     Output row i averages input rows ``floor(i*H/OH)`` to ``ceil((i+1)*H/OH)`` (PyTorch's rule;
     windows may overlap by one row when OH does not divide H); likewise columns. ``output_size``

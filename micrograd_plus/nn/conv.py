@@ -183,7 +183,7 @@ class AvgPool2d(Module):
 class AdaptiveAvgPool2d(Module):
     """Average-pool to ``output_size`` (an int, or a pair where None keeps that input size)
     whatever the input's size: ``AdaptiveAvgPool2d(1)`` leaves one number per channel, which lets
-    a network take images of any size. Shapes: (N, C, H, W) -> (N, C, *output_size)."""
+    a network take images of any size. Shapes: (N, C, H, W) -> ``(N, C, *output_size)``."""
 
     def __init__(self, output_size):
         super().__init__()
