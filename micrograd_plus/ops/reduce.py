@@ -28,6 +28,14 @@ def _count(shape, axes):
     return n
 
 
+def _numpy_args(name, out, dtype=None):
+    """numpy's ``np.sum(t)``, ``np.all(t)`` ... call the method with ``out=None`` (and ``dtype``):
+    accept those, refuse a real ``out`` in one line. True when a ``dtype`` asks for a conversion."""
+    if out is not None:
+        raise TypeError(f"{name}(out=...) is not supported: use the returned tensor")
+    return dtype is not None
+
+
 class ReductionOps:
     """Reductions, scans, softmax and sorting (mixed into :class:`micrograd_plus.Tensor`)."""
 
@@ -36,12 +44,15 @@ class ReductionOps:
     # ---- sums and averages --------------------------------------------------------------------
 
     @differentiable
-    def sum(self, axis=None, keepdims=False, dim=None, keepdim=None):
+    def sum(self, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None, out=None):
         """Sum over ``dim`` (None: all; an int or tuple). Integers and bools sum to int64.
 
         Every input element contributes with slope 1, so backward broadcasts ``g`` back to the
-        input shape.
+        input shape. ``dtype`` converts first (as PyTorch's); ``out`` is only there so that
+        ``np.sum(t)`` works (numpy passes ``out=None``).
         """
+        if _numpy_args("sum", out, dtype):
+            return self.astype(dtype).sum(axis, keepdims, dim, keepdim)
         axis, keepdims = pick(axis, dim, keepdims, keepdim)
         axes = normalize_axes(axis, self._data.ndim)
         shape = self._data.shape
@@ -51,12 +62,14 @@ class ReductionOps:
         return self._result(y, (self,), "sum", lambda g: (np.broadcast_to(g.reshape(kept), shape),))
 
     @differentiable
-    def mean(self, axis=None, keepdims=False, dim=None, keepdim=None):
+    def mean(self, axis=None, keepdims=False, dim=None, keepdim=None, dtype=None, out=None):
         """Average over ``dim`` (None: all); each input gets ``g / count`` in backward.
 
         Integers and bools average to float32 (PyTorch refuses them; see the differences page).
-        The mean over zero elements is nan.
+        The mean over zero elements is nan. ``dtype`` and ``out``: as in :meth:`sum`.
         """
+        if _numpy_args("mean", out, dtype):
+            return self.astype(dtype).mean(axis, keepdims, dim, keepdim)
         axis, keepdims = pick(axis, dim, keepdims, keepdim)
         axes = normalize_axes(axis, self._data.ndim)
         x = self._floats()
@@ -268,7 +281,7 @@ class ReductionOps:
         return ValuesIndices(self._result(y, (self,), name, backward), self._leaf(indices.astype(np.int64)))
 
     @differentiable
-    def max(self, dim=None, keepdim=False, axis=None, keepdims=None):
+    def max(self, dim=None, keepdim=False, axis=None, keepdims=None, out=None):
         """The largest value: of all elements (``max()``), or along ``dim`` as PyTorch's
         ``(values, indices)`` pair (``x.max(dim=1).values``). ``max(other_tensor)`` is
         :meth:`maximum`.
@@ -277,6 +290,7 @@ class ReductionOps:
         gradient of ``max()`` and ``amax`` is split evenly among tied maxima; that of
         ``max(dim)`` goes to the index returned, as in PyTorch.
         """
+        _numpy_args("max", out)
         if hasattr(dim, "data") or isinstance(dim, np.ndarray):
             return self.maximum(dim)
         if dim is not None and axis is None:
@@ -284,8 +298,9 @@ class ReductionOps:
         return self._extreme(axis, keepdim if keepdims is None else keepdims, np.max, "max")
 
     @differentiable
-    def min(self, dim=None, keepdim=False, axis=None, keepdims=None):
+    def min(self, dim=None, keepdim=False, axis=None, keepdims=None, out=None):
         """The smallest value; see :meth:`max` for the forms and the gradient."""
+        _numpy_args("min", out)
         if hasattr(dim, "data") or isinstance(dim, np.ndarray):
             return self.minimum(dim)
         if dim is not None and axis is None:
@@ -304,13 +319,15 @@ class ReductionOps:
         dim, keepdim = pick(dim, axis, keepdim, keepdims)
         return self._extreme(dim, keepdim, np.min, "amin")
 
-    def argmax(self, dim=None, keepdim=False, axis=None, keepdims=None):
+    def argmax(self, dim=None, keepdim=False, axis=None, keepdims=None, out=None):
         """Index of the largest value (int64, no gradient); over the flattened tensor if dim is None.
         The first index wins on ties."""
+        _numpy_args("argmax", out)
         return self._arg(dim, keepdim, axis, keepdims, np.argmax, "argmax")
 
-    def argmin(self, dim=None, keepdim=False, axis=None, keepdims=None):
+    def argmin(self, dim=None, keepdim=False, axis=None, keepdims=None, out=None):
         """Index of the smallest value (int64, no gradient); see :meth:`argmax`."""
+        _numpy_args("argmin", out)
         return self._arg(dim, keepdim, axis, keepdims, np.argmin, "argmin")
 
     def _arg(self, dim, keepdim, axis, keepdims, fn, name):
@@ -327,13 +344,15 @@ class ReductionOps:
 
     # ---- all / any ----------------------------------------------------------------------------
 
-    def all(self, dim=None, keepdim=False, axis=None, keepdims=None):
+    def all(self, dim=None, keepdim=False, axis=None, keepdims=None, out=None):
         """True where every element along ``dim`` is nonzero (a boolean tensor)."""
+        _numpy_args("all", out)
         dim, keepdim = pick(dim, axis, keepdim, keepdims)
         return self._leaf(np.asarray(np.all(self._data, axis=normalize_axes(dim, self._data.ndim), keepdims=keepdim)))
 
-    def any(self, dim=None, keepdim=False, axis=None, keepdims=None):
+    def any(self, dim=None, keepdim=False, axis=None, keepdims=None, out=None):
         """True where some element along ``dim`` is nonzero (a boolean tensor)."""
+        _numpy_args("any", out)
         dim, keepdim = pick(dim, axis, keepdim, keepdims)
         return self._leaf(np.asarray(np.any(self._data, axis=normalize_axes(dim, self._data.ndim), keepdims=keepdim)))
 

@@ -420,3 +420,15 @@ def test_matmul_assignment_rebinds_as_in_pytorch():
     assert a is not before and before.tolist() == [[1.0, 1.0], [1.0, 1.0]] and a.tolist() == [[3.0, 3.0]] * 2
     if torch is not None:
         assert not hasattr(torch.Tensor, "__imatmul__")
+
+
+def test_numpy_reductions_of_a_grad_still_work():
+    # .grad used to be a numpy array; np.sum(w.grad), np.all(...) must keep working on the Tensor
+    w = Tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)
+    (w * w).sum().backward()
+    g = w.grad
+    assert float(np.sum(g)) == 12.0 and float(np.mean(g)) == 3.0 and float(np.max(g)) == 8.0
+    assert bool(np.all(g == 2 * w.detach())) and not bool(np.any(g > 8.0)) and int(np.argmin(g)) == 1
+    np.testing.assert_array_equal(np.sum(g, axis=0).numpy(), [8.0, 4.0])
+    with pytest.raises(TypeError, match=r"sum\(out=...\) is not supported"):
+        g.sum(out=np.zeros(()))
