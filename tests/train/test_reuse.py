@@ -60,3 +60,20 @@ def test_word_pieces_are_a_recipe_of_their_own(tmp_path, trainings):
     _, again, again_dir = reuse.train_or_load(TINY, STEPS, cache_dir=tmp_path, bpe_vocab_size=300)
     assert again_dir == bpe_dir and len(trainings) == 2, "the finished word-piece run must be loaded"
     assert again.encode(" the king").tolist() == tok.encode(" the king").tolist()
+
+
+def test_run_key_changes_with_any_source_file_of_the_package(monkeypatch):
+    """A kernel, not only the model or the loop, decides a run's numbers: changing one must not
+    let a cached run of the old code be served as this code's (it happened with chapter 16)."""
+    from pathlib import Path
+
+    from micrograd_plus.models.gpt import GPTConfig
+    from micrograd_plus.train import reuse
+    from micrograd_plus.train.gpt import TrainConfig
+
+    before = reuse.run_key(GPTConfig(), TrainConfig())
+    assert reuse.run_key(GPTConfig(), TrainConfig()) == before  # the same code, the same key
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes",
+                        lambda self: real(self) + (b"# changed" if self.name == "layer_norm.py" else b""))
+    assert reuse.run_key(GPTConfig(), TrainConfig()) != before
