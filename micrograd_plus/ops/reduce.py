@@ -28,6 +28,14 @@ def _count(shape, axes):
     return n
 
 
+def _axis_as_dim(dim, axis):
+    """``max``/``min``'s ``(dim, axis)`` with an integer ``axis`` read as ``dim`` (PyTorch's alias,
+    which answers ``(values, indices)``); a tuple of axes stays ``axis`` (values only)."""
+    if dim is None and isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+        return axis, None
+    return dim, axis
+
+
 def _numpy_args(name, out, dtype=None):
     """numpy's ``np.sum(t)``, ``np.all(t)`` ... call the method with ``out=None`` (and ``dtype``):
     accept those, refuse a real ``out`` in one line. True when a ``dtype`` asks for a conversion."""
@@ -286,13 +294,15 @@ class ReductionOps:
         ``(values, indices)`` pair (``x.max(dim=1).values``). ``max(other_tensor)`` is
         :meth:`maximum`.
 
-        numpy's ``axis=`` (an int or tuple) returns the values only, like :meth:`amax`. The
+        ``axis=1`` is another name for ``dim=1``, as in PyTorch: ``(values, indices)``. A tuple
+        of axes (which PyTorch's ``max`` refuses) gives the values only, like :meth:`amax`. The
         gradient of ``max()`` and ``amax`` is split evenly among tied maxima; that of
         ``max(dim)`` goes to the index returned, as in PyTorch.
         """
         _numpy_args("max", out)
         if hasattr(dim, "data") or isinstance(dim, np.ndarray):
             return self.maximum(dim)
+        dim, axis = _axis_as_dim(dim, axis)
         if dim is not None and axis is None:
             return self._extreme_dim(dim, keepdim if keepdims is None else keepdims, np.argmax, "max")
         return self._extreme(axis, keepdim if keepdims is None else keepdims, np.max, "max")
@@ -303,6 +313,7 @@ class ReductionOps:
         _numpy_args("min", out)
         if hasattr(dim, "data") or isinstance(dim, np.ndarray):
             return self.minimum(dim)
+        dim, axis = _axis_as_dim(dim, axis)
         if dim is not None and axis is None:
             return self._extreme_dim(dim, keepdim if keepdims is None else keepdims, np.argmin, "min")
         return self._extreme(axis, keepdim if keepdims is None else keepdims, np.min, "min")

@@ -292,7 +292,9 @@ def test_max_with_dim_returns_values_and_indices_like_pytorch():
     x.grad = None
     x.amax(1).sum().backward()
     np.testing.assert_array_equal(x.grad, [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])  # amax splits ties
-    assert x.max(axis=1).shape == (2,)  # numpy's spelling: the values only
+    values, indices = x.max(axis=1)  # axis is PyTorch's other name for dim: (values, indices)
+    assert values.tolist() == [5.0, 7.0] and indices.tolist() == [1, 0]  # the same as dim=1
+    assert x.max(axis=(0, 1)).shape == ()  # a tuple of axes: the values only, like amax
 
 
 def test_prod_gradient_with_zeros():
