@@ -23,6 +23,7 @@ import numpy as np
 from micrograd_plus.data._files import DataError
 from micrograd_plus.rlhf.core import sample_completions
 from micrograd_plus.rlhf.rater import Rater, load_pairs, save_pairs
+from micrograd_plus._plumbing.outputs import check_output
 from micrograd_plus.train.errors import ConfigError, RunDirError
 
 __all__ = ["CHUNK", "speaker_prompts", "split_prompts", "make_pairs", "label_interactively", "file_sha256",
@@ -86,6 +87,10 @@ def _existing(out, resume, force):
     if out.exists() and not force:
         raise RunDirError(f"{out} already exists; continue it with --resume, replace it with --force, "
                           "or choose another --out")
+    try:  # the write rule of every command: never through a link, never a special file, ...
+        check_output(out, force=force, flag="--out", make_parents=True)
+    except (OSError, ValueError) as error:
+        raise RunDirError(str(error)) from None
     return []
 
 

@@ -213,3 +213,18 @@ def test_pairs_file_round_trip_and_one_line_errors(tmp_path):
             load_pairs(path)
     with pytest.raises(DataError, match="not found"):
         load_pairs(tmp_path / "missing.jsonl")
+
+
+def test_pairs_file_follows_the_write_rule(tmp_path):
+    """--out of `gpt pairs` is checked like every command's output: a symbolic link is refused
+    even with --force (nothing is written through it), and the link's target is untouched."""
+    from micrograd_plus.rlhf.pairs import _existing
+    from micrograd_plus.train.errors import RunDirError
+
+    target = tmp_path / "precious.txt"
+    target.write_text("the user's file")
+    link = tmp_path / "pairs.jsonl"
+    link.symlink_to(target)
+    with pytest.raises(RunDirError, match="symbolic link"):
+        _existing(link, resume=False, force=True)
+    assert target.read_text() == "the user's file"
