@@ -24,6 +24,7 @@ from micrograd_plus.data.bpe import GPT2_SPLIT_PATTERN, check_split_pattern
 from micrograd_plus.models.gpt import GPT, GPTConfig, gpt_num_parameters
 from micrograd_plus.train.checkpoint import load_checkpoint
 from micrograd_plus.train.errors import CheckpointError
+from cli_helpers import refused, run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "micrograd_plus" / "data" / "files" / "tinyshakespeare" / "input.txt").read_text()[:3000]
@@ -32,28 +33,6 @@ TRAIN = ["gpt", "train", "--preset", "tiny", "--max-iters", "2", "--eval-interva
          "--n-head", "2", "--no-progress", "--sample-chars", "0"]
 MNIST = ["mnist", "--limit", "200", "--test-limit", "100", "--epochs", "1", "--hidden", "8", "--batch-size", "50",
          "--no-plots", "--no-progress"]
-
-
-def run_main(argv, capsys):
-    from micrograd_plus._plumbing.cli import main
-
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def refused(argv, capsys, *words):
-    """Exit code 2, no traceback, one ``error:`` line holding every word; returns that line."""
-    rc, out, err = run_main(argv, capsys)
-    assert rc == 2 and "Traceback" not in err, (rc, out[-1000:], err[-2000:])
-    lines = [line for line in err.splitlines() if ": error: " in line]
-    assert len(lines) == 1, err
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 def digest(directory):

@@ -24,6 +24,7 @@ import pytest
 
 from micrograd_plus.data import BPETokenizer, DataError
 from micrograd_plus.models.gpt import GPT
+from cli_helpers import refused, run_main
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
@@ -32,29 +33,6 @@ TEXT = (ROOT / "micrograd_plus" / "data" / "files" / "tinyshakespeare" / "input.
 TRAIN = ["gpt", "train", "--preset", "shakespeare-bpe", "--max-iters", "2", "--eval-interval", "2", "--eval-iters", "1",
          "--warmup-iters", "1", "--batch-size", "2", "--block-size", "8", "--n-embd", "8", "--n-layer", "1",
          "--n-head", "2", "--no-progress", "--sample-chars", "0"]
-
-
-def run_main(argv, capsys):
-    """``main(argv)`` as the command line runs it: ``(exit code, stdout, stderr)``."""
-    from micrograd_plus._plumbing.cli import main
-
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's own errors
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def expect_error(argv, capsys, *words):
-    """Exit code 2, no traceback, exactly one ``error:`` line on stderr, holding every word."""
-    rc, out, err = run_main(argv, capsys)
-    assert rc == 2 and "Traceback" not in err, (rc, out[-1000:], err[-2000:])
-    lines = [line for line in err.splitlines() if ": error: " in line]
-    assert len(lines) == 1, err
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 def _env():
@@ -108,7 +86,7 @@ def test_export_refuses_an_unusable_out_and_keeps_what_is_there(w, capsys, fmt, 
             (w / "taken").write_text("old")
     if setup == "file" and fmt == "hf":
         words = ["notes.txt", "is a file, not a directory"]
-    expect_error(["gpt", "export", CKPT, "--format", fmt, "--out", out], capsys, *words)
+    refused(["gpt", "export", CKPT, "--format", fmt, "--out", out], capsys, *words)
     assert (w / "notes.txt").read_text() == "my notes"
     if setup == "exists":
         assert (w / "taken" / "config.json" if fmt == "hf" else w / "taken").read_text() == "old"
@@ -119,7 +97,7 @@ def test_export_refuses_an_unusable_out_and_keeps_what_is_there(w, capsys, fmt, 
     ("nanogpt", "adir", ["adir", "is a directory"]),
 ])
 def test_export_force_does_not_replace_the_other_kind(w, capsys, fmt, out, words):
-    expect_error(["gpt", "export", CKPT, "--format", fmt, "--out", out, "--force"], capsys, *words)
+    refused(["gpt", "export", CKPT, "--format", fmt, "--out", out, "--force"], capsys, *words)
     assert (w / "notes.txt").read_text() == "my notes" and (w / "adir").is_dir()
 
 
@@ -129,7 +107,7 @@ def test_export_force_does_not_replace_the_other_kind(w, capsys, fmt, out, words
     ("notes.txt", ["notes.txt", "unreadable checkpoint"]),
 ])
 def test_export_of_a_bad_checkpoint(w, capsys, checkpoint, words):
-    expect_error(["gpt", "export", checkpoint, "--format", "hf", "--out", "x"], capsys, *words)
+    refused(["gpt", "export", checkpoint, "--format", "hf", "--out", "x"], capsys, *words)
     assert not (w / "x").exists()
 
 
@@ -145,10 +123,10 @@ def test_export_into_a_read_only_directory(w, capsys):
         os.chmod(ro, 0o555)
         undo = ["chmod", "755", str(ro)]
     try:
-        expect_error(["gpt", "export", CKPT, "--format", "hf", "--out", "ro/x"], capsys, "ro/x", "not writable")
-        expect_error(["gpt", "bpe", "--data", "little.txt", "--vocab-size", "260", "--out", "ro/t.json"], capsys,
+        refused(["gpt", "export", CKPT, "--format", "hf", "--out", "ro/x"], capsys, "ro/x", "not writable")
+        refused(["gpt", "bpe", "--data", "little.txt", "--vocab-size", "260", "--out", "ro/t.json"], capsys,
                      "--out", "not writable")
-        expect_error(["gpt", "neighbours", "-c", CKPT, "--png", "ro/m.png"], capsys, "--png", "not writable")
+        refused(["gpt", "neighbours", "-c", CKPT, "--png", "ro/m.png"], capsys, "--png", "not writable")
     finally:
         subprocess.run(undo)
 
@@ -179,7 +157,7 @@ def test_export_nanogpt_without_torch_says_what_to_install(w):
 ])
 def test_neighbours_bad_input(w, capsys, args, words):
     argv = ["gpt", "neighbours", *args] + ([] if "--checkpoint" in args else ["-c", CKPT])
-    expect_error(argv, capsys, *words)
+    refused(argv, capsys, *words)
     assert (w / "notes.txt").read_text() == "my notes"
 
 
@@ -187,7 +165,7 @@ def test_neighbours_k_at_the_limit_works(w, capsys):
     V = BPETokenizer.load(w / "run" / "tokenizer.json").vocab_size
     rc, out, err = run_main(["gpt", "neighbours", "-c", CKPT, "the", "-k", V - 1], capsys)
     assert rc == 0 and "the" in out.splitlines()[-1], err
-    expect_error(["gpt", "neighbours", "-c", CKPT, "the", "-k", V], capsys, "-k", f"between 1 and {V - 1}")
+    refused(["gpt", "neighbours", "-c", CKPT, "the", "-k", V], capsys, "-k", f"between 1 and {V - 1}")
 
 
 # ---- gpt bpe --------------------------------------------------------------------------------
@@ -210,7 +188,7 @@ def test_bpe_bad_input_fails_before_training(w, capsys, args, words):
     (w / "empty.txt").write_bytes(b"")
     (w / "junk.txt").write_bytes(b"\x00\xffjunk")
     argv = ["gpt", "bpe", "--no-progress", "--vocab-size", "260", "--data", "little.txt", *args]
-    line = expect_error(argv, capsys, *words)
+    line = refused(argv, capsys, *words)
     assert "trained" not in line
     assert (w / "notes.txt").read_text() == "my notes" and (w / "adir").is_dir()
 
@@ -249,7 +227,7 @@ def test_ctrl_c_during_bpe_training_exits_130_and_keeps_the_old_file(w):
 def test_eval_bad_input(w, capsys, args, words):
     (w / "empty.txt").write_bytes(b"")
     (w / "one.txt").write_text("x")
-    expect_error(["gpt", "eval", *args], capsys, *words)
+    refused(["gpt", "eval", *args], capsys, *words)
 
 
 def test_bpe_model_samples_and_predicts_any_text(w, capsys):
@@ -257,7 +235,7 @@ def test_bpe_model_samples_and_predicts_any_text(w, capsys):
     assert rc == 0 and out.startswith("\U0001F600 hi"), err
     rc, out, err = run_main(["gpt", "next", "-c", CKPT, "-p", "\U0001F600", "--top", "3"], capsys)
     assert rc == 0, err
-    expect_error(["gpt", "next", "-c", CKPT, "-p", ""], capsys, "--prompt")
+    refused(["gpt", "next", "-c", CKPT, "-p", ""], capsys, "--prompt")
 
 
 # ---- GPT.from_pretrained --------------------------------------------------------------------
@@ -479,7 +457,7 @@ def test_stream_chars_counts_characters_not_tokens(work):
 ])
 def test_bpe_preset_refuses_before_training_its_tokenizer(w, capsys, data, out, words):
     (w / "empty.txt").write_bytes(b"")
-    line = expect_error([*TRAIN, "--data", data, "--out", out], capsys, *words)
+    line = refused([*TRAIN, "--data", data, "--out", out], capsys, *words)
     assert "trained" not in line
     assert (w / "notes.txt").read_text() == "my notes"
     assert not (w / "r").exists()  # no run directory with a tokenizer of nothing left behind

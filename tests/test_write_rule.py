@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from micrograd_plus._plumbing import outputs
+from cli_helpers import refused, run_main
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals, links and locks")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
@@ -36,28 +37,6 @@ TRAIN = ["gpt", "train", "--preset", "tiny", "--max-iters", "2", "--eval-interva
          "--warmup-iters", "1", "--batch-size", "2", "--block-size", "8", "--n-embd", "8", "--n-layer", "1",
          "--n-head", "2", "--no-progress", "--sample-chars", "0"]
 HF_FILES = {"config.json", "model.safetensors", "micrograd_plus_tokenizer.json"}
-
-
-def run_main(argv, capsys):
-    """``main(argv)`` as the command line runs it: ``(exit code, stdout, stderr)``."""
-    from micrograd_plus._plumbing.cli import main
-
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's own errors
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def refused(argv, capsys, *words):
-    """Exit code 2, no traceback, one ``error:`` line holding every word."""
-    rc, out, err = run_main(argv, capsys)
-    assert rc == 2 and "Traceback" not in err, (rc, out[-1000:], err[-2000:])
-    lines = [line for line in err.splitlines() if ": error: " in line]
-    assert len(lines) == 1, err
-    for word in words:
-        assert word in lines[0], (word, lines[0])
 
 
 def hashes(directory):
