@@ -122,31 +122,48 @@ def run(repeats=None, quick=False):
         repeats: rounds of interleaved timing (median over rounds); default 3 (2 with ``quick``).
         quick: time the first 150 steps of each epoch and extrapolate to the 938-step epoch.
     """
-    import numba
-
-    from micrograd_plus import kernels, nn  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
-    from micrograd_plus.data import load_mnist, mnist_to_float  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+    from micrograd_plus import nn  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     rounds = repeats or (2 if quick else 3)
+    x, y, batches = _epoch_batches()
+    timed = batches[:150] if quick else batches
+    weights = nn.MLP(list(SIZES), activation="relu", generator=np.random.default_rng(0)).state_dict()
+    contenders, have_torch = _contenders(weights)
+    times = _time_blocks(contenders, have_torch, x, y, batches, timed, rounds)
+    scale = len(batches) / len(timed)  # 1.0 unless quick
+    sec = {name: float(np.median(t.sum(axis=1))) * scale for name, t in times.items()}
+    best = {name: float(t.min(axis=0).sum()) * scale for name, t in times.items()}
+    table = _table(sec, best, have_torch, rounds, len(timed), len(batches), quick)
+    print(table)
+    return table
+
+
+def _epoch_batches():
+    """The training set as float32 ``x`` (60000, 784) and int64 ``y`` (60000,), and one epoch's
+    938 batches of row indices in a fixed shuffled order (seed 0)."""
+    from micrograd_plus.data import load_mnist, mnist_to_float  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+
     images, labels = load_mnist("train")
     x = mnist_to_float(images)  # (60000, 784) float32
     y = labels.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(x))
     batches = [order[i : i + BATCH] for i in range(0, len(x), BATCH)]  # 938 index arrays
-    steps_per_epoch = len(batches)
-    timed = batches[:150] if quick else batches
-    weights = nn.MLP(list(SIZES), activation="relu", generator=np.random.default_rng(0)).state_dict()
+    return x, y, batches
 
-    # name -> (step function, kernel backend or None for the default, phase). Contenders of one
-    # phase are interleaved; phases run one after another:
-    #   0: ours and torch at THREADS threads -- the comparison this benchmark is for;
-    #   1: the BLAS-based contenders at THREADS threads. They get their own phase because OpenBLAS's
-    #      idle threads keep spinning for a while after each call and slow down whatever runs next;
-    #   2: ours and torch at one thread each, much less disturbed by other processes on a busy machine.
+
+def _contenders(weights):
+    """name -> (step function, kernel backend or None for the default, phase), and whether torch is
+    installed. Contenders of one phase are interleaved; phases run one after another:
+
+    0: ours and torch at THREADS threads -- the comparison this benchmark is for;
+    1: the BLAS-based contenders at THREADS threads. They get their own phase because OpenBLAS's
+       idle threads keep spinning for a while after each call and slow down whatever runs next;
+    2: ours and torch at one thread each, much less disturbed by other processes on a busy machine.
+    """
     contenders = {"ours": (_our_step_fn(weights), None, 0)}
     have_torch = True
     try:
-        import torch
+        import torch  # noqa: F401
 
         contenders["torch"] = (_torch_step_fn(weights), None, 0)
     except ImportError:
@@ -156,6 +173,17 @@ def run(repeats=None, quick=False):
     contenders["ours 1T"] = (_our_step_fn(weights), None, 2)
     if have_torch:
         contenders["torch 1T"] = (_torch_step_fn(weights), None, 2)
+    return contenders, have_torch
+
+
+def _time_blocks(contenders, have_torch, x, y, batches, timed, rounds):
+    """Seconds per (round, chunk) for each contender: name -> array (rounds, chunks)."""
+    import numba
+
+    from micrograd_plus import kernels  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
+
+    if have_torch:
+        import torch
 
     def block(name, idx_list):
         step, backend, _ = contenders[name]
@@ -190,11 +218,12 @@ def run(repeats=None, quick=False):
         numba.set_num_threads(previous[0])
         if have_torch:
             torch.set_num_threads(previous[1])
-    scale = steps_per_epoch / len(timed)  # 1.0 unless quick
-    sec = {name: float(np.median(t.sum(axis=1))) * scale for name, t in times.items()}
-    best = {name: float(t.min(axis=0).sum()) * scale for name, t in times.items()}
+    return times
 
-    how = (f"first {len(timed)} of {steps_per_epoch} steps timed, extrapolated to a full epoch (quick)"
+
+def _table(sec, best, have_torch, rounds, n_timed, steps_per_epoch, quick):
+    """The printed table: median and best seconds per epoch for each contender, and the ratios."""
+    how = (f"first {n_timed} of {steps_per_epoch} steps timed, extrapolated to a full epoch (quick)"
            if quick else f"full epochs of {steps_per_epoch} steps")
     lines = [
         f"MNIST training epoch: {'-'.join(map(str, SIZES))} ReLU, cross-entropy, SGD momentum {MOMENTUM}, "
@@ -216,6 +245,4 @@ def run(repeats=None, quick=False):
                      f"(target <= 1.5)")
     else:
         lines.append("(torch not installed: no PyTorch column; pip install torch==2.13.0)")
-    table = "\n".join(lines)
-    print(table)
-    return table
+    return "\n".join(lines)
