@@ -62,14 +62,30 @@ def test_a_child_process_does_not_inherit_what_it_is_told_to_unset(monkeypatch):
 
 
 @pytest.mark.parametrize("set_here", [True, False])
-def test_gpt_bench_peers_start_without_the_librarys_own_openmp_spin(monkeypatch, set_here):
-    """PyTorch is timed as its users run it: the GOMP_SPINCOUNT that importing micrograd_plus put
-    in this process's environment is not passed on; one the user set is."""
-    from micrograd_plus.bench import gpt
+def test_a_contender_starts_without_the_librarys_own_openmp_spin(monkeypatch, set_here):
+    """Every contender is timed as its users run it: the GOMP_SPINCOUNT that importing
+    micrograd_plus put in this process's environment does not reach the child; one the user set does."""
+    from micrograd_plus.bench import _process
     from micrograd_plus.kernels import _shared
 
-    seen = {}
     monkeypatch.setattr(_shared, "SPIN_SET_HERE", set_here)
-    monkeypatch.setattr(gpt, "in_child", lambda *args, **kwargs: seen.update(kwargs))
-    gpt._in_child("_contender_samples", "torch", 1, 1)
-    assert seen["unset"] == (("GOMP_SPINCOUNT",) if set_here else ())
+    monkeypatch.setenv("GOMP_SPINCOUNT", "1000")
+    seen = _process.as_users_run_it("os", "getenv", "GOMP_SPINCOUNT")  # a real child process
+    assert seen == (None if set_here else "1000")
+
+
+@pytest.mark.parametrize("bench_name", ["gpt"])
+def test_bench_children_go_through_the_users_environment(monkeypatch, bench_name):
+    """The benchmarks start their contenders through ``as_users_run_it`` (which drops our settings)."""
+    import importlib
+
+    from micrograd_plus.kernels import _shared
+
+    from micrograd_plus.bench import _process
+
+    bench = importlib.import_module(f"micrograd_plus.bench.{bench_name}")
+    seen = {}
+    monkeypatch.setattr(_shared, "SPIN_SET_HERE", True)
+    monkeypatch.setattr(_process, "in_child", lambda *args, **kwargs: seen.update(kwargs))
+    bench._in_child("_contender_samples", "torch", 1, 1)
+    assert seen["unset"] == ("GOMP_SPINCOUNT",)

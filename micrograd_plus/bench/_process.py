@@ -56,6 +56,32 @@ def in_child(module, function, *args, env_defaults=None, torch_first=False, unse
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def settings_of_ours():
+    """Environment variables that importing micrograd_plus set in *this* process, as opposed to
+    ones the user set: today only ``GOMP_SPINCOUNT`` (see
+    :func:`micrograd_plus.kernels._shared.short_openmp_spin`), when the user had chosen no OpenMP
+    spin of their own."""
+    from micrograd_plus.kernels._shared import SPIN_SET_HERE  # deferred: numba loads only when needed
+
+    return ("GOMP_SPINCOUNT",) if SPIN_SET_HERE else ()
+
+
+def as_users_run_it(module, function, *args):
+    """Run ``module.function(*args)`` alone in a fresh process with the user's environment, and
+    return its JSON-printed result: how every contender of a benchmark -- ours or a peer's -- is
+    timed (``bench gpt``, ``bench mnist``, ``bench matmul``; ``bench cnn`` can use it too).
+
+    Why: a library is run by its users alone, with its own defaults. A peer sharing our process,
+    or given an OpenMP setting of ours, is not measured as its users see it: with this library's
+    ``GOMP_SPINCOUNT=1000`` or ``OMP_WAIT_POLICY=PASSIVE`` PyTorch ran about 1.5x slower on an
+    Intel Xeon (issue 26), which flattered us. So what importing micrograd_plus set here
+    (:func:`settings_of_ours`) is not passed on; our own contender's child sets it again when it
+    imports the library, exactly as a user's process does. Settings the user made are passed to
+    every contender alike. No thread count is chosen for anyone.
+    """
+    return in_child(module, function, *args, unset=settings_of_ours())
+
+
 def environment_summary():
     """A few lines describing the machine and the libraries, printed above every benchmark table."""
     import numpy as np

@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-from micrograd_plus.bench._process import in_child
+from micrograd_plus.bench._process import as_users_run_it
 
 
 
@@ -147,12 +147,9 @@ def _torch_step_fn(tmodel, tc):
 
 
 def _in_child(function, *args):
-    """``function(*args)`` of this module in a fresh process with the user's environment: the
-    ``GOMP_SPINCOUNT`` that importing micrograd_plus set in *this* process is not passed on (ours
-    sets it again on import; PyTorch's users never have it)."""
-    from micrograd_plus.kernels._shared import SPIN_SET_HERE  # deferred: numba loads only when needed
-
-    return in_child(__name__, function, *args, unset=("GOMP_SPINCOUNT",) if SPIN_SET_HERE else ())
+    """``function(*args)`` of this module alone in a fresh process with the user's environment
+    (:func:`~micrograd_plus.bench._process.as_users_run_it`)."""
+    return as_users_run_it(__name__, function, *args)
 
 
 #: Seconds of rest before each timed block, so one block's heat and turbo state do not carry over.
