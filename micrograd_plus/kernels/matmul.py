@@ -35,7 +35,11 @@ fast kernels work, from the inside out:
    scratch block, so the kernel itself only ever does full blocks.
 4. **Cache blocking.** C is cut into tiles of ``mc`` rows by ``nc`` columns, and K into slices of
    ``kc``, so the piece of B a tile reuses stays in the L2 cache while rows of A stream past.
-5. **Threads.** Tiles write disjoint parts of C, so they run in parallel with ``prange``
+5. **Tiny products go to numpy's BLAS.** Below :data:`BLAS_MAX_MNK` multiply-adds (an MNIST
+   classifier's 64 x 128 x 10 output layer) the Python work around a call costs more than the
+   product itself, so :func:`_gemm` hands those to ``np.matmul`` (the reference), decided by
+   shape alone; :func:`use_blas_for_small` turns it off.
+6. **Threads.** Tiles write disjoint parts of C, so they run in parallel with ``prange``
    without locks. Launching threads costs microseconds, so small products run serially, and
    so does everything while other processes keep the machine's cores busy
    (:func:`~micrograd_plus.kernels._shared.cores_are_free`), and float64 unless asked
@@ -148,6 +152,8 @@ def _gemm(A, B):
     dtype = A.dtype.newbyteorder("=")
     if M == 0 or N == 0 or K == 0:
         return np.zeros((M, N), dtype=dtype)  # empty sums are 0
+    if M * N * K <= BLAS_MAX_MNK and _small_to_blas[0]:  # tiny: numpy's BLAS, see BLAS_MAX_MNK
+        return np.matmul(A, B).astype(dtype, copy=False)
     vbytes, nv = _VBYTES, _NV
     NR = nv * vbytes // A.itemsize  # columns of a full block
     a, a_t = _as_rows(A)  # (M, K), or (K, M) when a_t
@@ -355,6 +361,34 @@ _KC = 512
 # (768, 128) @ (128, 512) 0.89 -> 0.80 ms packed, but (128, 768)ᵀ-layout products 1.0 -> 1.25 ms.
 _CACHE_LINE = 64
 _PACK_MIN_ROWS = 512
+
+#: Products of at most this many multiply-adds (M * N * K) are handed to numpy's BLAS instead of
+#: our kernels: a decision by shape alone, so the same shapes always take the same path, whatever
+#: the load or the thread count. Why: a call of ours costs 7-10 µs before the first multiply-add
+#: (checks, edge copies, the compiled driver's dispatch), numpy's 1-3 µs, and at these sizes that
+#: is most of the time. Measured (2-core Zen 4, avx512f, one thread, CPU µs ours / BLAS, the
+#: three layouts nn, nt, tn): (64, 10, 128) -- an MNIST classifier's output layer -- 12.9/3.3,
+#: 11.4/2.9, 12.9/2.8; (64, 64, 64) 10.8/5.6, 12.6/8.5, 11.4/5.7; (64, 128, 64), twice the
+#: limit, 15.8/10.3, 18.6/15.7, 16.4/10.5; from (64, 128, 784) on ours is faster (126/136,
+#: 158/180, 132/137). The limit stops at 262,144 rather than at that crossover because OpenBLAS
+#: multiplies products up to 65,536 x 4 multiply-adds on the calling thread: its worker threads,
+#: which spin for a while after each call, then never wake to take the cores from our kernels'
+#: threads. Tests call :func:`use_blas_for_small` to hold our kernels to their definition at
+#: every size.
+BLAS_MAX_MNK = 262_144
+_small_to_blas = [True]
+
+
+def use_blas_for_small(on=True):
+    """Hand products of at most :data:`BLAS_MAX_MNK` multiply-adds to numpy's BLAS (``on``, the
+    default) or compute every product with our kernels (``False``: what the kernel tests do, so
+    that the kernels are checked at small sizes too). Returns the previous setting."""
+    if not isinstance(on, (bool, np.bool_)):
+        raise TypeError(f"use_blas_for_small: on must be True or False, got {on!r}")
+    previous = _small_to_blas[0]
+    _small_to_blas[0] = bool(on)
+    return previous
+
 
 # Below this many flops a parallel region (about 1.5 µs to launch, and a thread that may be
 # descheduled on a shared machine) costs more than it saves. Measured, not derived.

@@ -368,3 +368,40 @@ def test_bad_blocking_variable_names_itself(monkeypatch, value):
     monkeypatch.setenv("MICROGRAD_PLUS_VECTOR_REGISTERS", value)
     with pytest.raises(ValueError, match=r"MICROGRAD_PLUS_VECTOR_REGISTERS must be 16 or 32 \(or unset\), got"):
         mm._registers_from_environment()
+
+
+@pytest.mark.parametrize("load", [0.3, 100.0])
+@pytest.mark.parametrize("layout", ["c", "f", "swapped"])
+def test_tiny_products_go_to_blas_by_shape_alone(monkeypatch, load, layout, rng):
+    """At most ``BLAS_MAX_MNK`` multiply-adds: numpy's product, bit for bit, and our compiled
+    driver never runs -- on an idle machine or a busy one (the shape alone decides). One more
+    multiply-add and our kernels compute it."""
+    monkeypatch.setattr(mm, "_small_to_blas", [True])  # the library's default (the kernel tests turn it off)
+    monkeypatch.setattr(shared.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(shared, "_load_check", [-1.0, True])
+    ran = []
+    for name in ("_tile", "_gemm_parallel"):
+        compiled = getattr(mm, name)
+        monkeypatch.setattr(mm, name, lambda *args, _f=compiled, _n=name: (ran.append(_n), _f(*args))[1])
+    m, n, k = 64, 32, 128  # 262,144 multiply-adds: the limit
+    assert m * n * k <= mm.BLAS_MAX_MNK
+    a = _layout(rng.standard_normal((m, k)).astype(np.float32), layout)
+    w = _layout(rng.standard_normal((n, k)).astype(np.float32), layout)
+    want = np.ascontiguousarray(a, dtype=np.float32) @ np.ascontiguousarray(w, dtype=np.float32).T
+    for got in (mm.matmul_nt(a, w), mm.matmul(a, w.T), mm.matmul_tn(np.array(a.T), w.T)):
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+    assert ran == []
+    k = mm.BLAS_MAX_MNK // (m * n) + 1  # just past the limit
+    mm.matmul(np.ones((m, k), np.float32), np.ones((k, n), np.float32))
+    assert ran
+
+
+def test_use_blas_for_small_switches_and_refuses_non_bools():
+    previous = mm.use_blas_for_small(True)
+    try:
+        assert mm.use_blas_for_small(False) is True and mm._small_to_blas == [False]
+        with pytest.raises(TypeError, match="on must be True or False, got 'off'"):
+            mm.use_blas_for_small("off")
+    finally:
+        mm.use_blas_for_small(previous)
