@@ -374,18 +374,18 @@ class SGD(Optimizer):
                 g = self._grad(p)
                 if g is None:
                     continue
-                if weight_decay != 0:
-                    g = g + weight_decay * p._data  # a new array: p.grad itself is left alone
+                buf, first = None, False
                 if momentum != 0:
                     state = self.state.setdefault(id(p), {})
                     buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = np.array(g, copy=True)
-                    else:
-                        buf *= momentum
-                        buf += g if dampening == 0 else (1.0 - dampening) * g
-                    g = g + momentum * buf if group["nesterov"] else buf
-                p._data -= lr * g
+                    first = buf is None
+                    if first:
+                        buf = state["momentum_buffer"] = np.empty_like(p._data)  # set to g by the update
+                args = (lr, momentum, dampening, weight_decay, group["nesterov"], first)
+                if _compiled(*((p._data, g) if buf is None else (p._data, g, buf))):
+                    _kernels.sgd_update(p._data, g, buf, *args)  # one compiled pass, the reference's numbers
+                else:
+                    _kernels.sgd_update_reference(p._data, g, buf, *args)
 
 
 class Adam(Optimizer):

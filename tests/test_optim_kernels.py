@@ -105,6 +105,10 @@ class optim_param(Tensor):
     ("AdamW", dict(lr=3e-3, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.0)),
     ("Adam", dict(lr=1e-2, weight_decay=0.05)),
     ("Adam", dict(lr=1e-2)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.5, dampening=0.3)),
+    ("SGD", dict(lr=0.1)),
 ])
 @pytest.mark.parametrize("transposed_grad", [False, True])
 def test_optimiser_on_either_backend_gives_the_same_weights(dtype, opt_name, kwargs, transposed_grad):
@@ -236,6 +240,37 @@ def test_many_updates_check_everything_before_changing_anything():
     with pytest.raises(ValueError, match="g has shape"):
         K.adam_update_many([tuple(good) + hyper, tuple(bad) + hyper])
     np.testing.assert_array_equal(good[0], np.ones(3))  # the first parameter was not updated
+
+
+@given(dtype=st.sampled_from(DTYPES), n=st.integers(0, 300), lr=st.floats(1e-5, 1.0),
+       momentum=st.sampled_from([0.0, 0.5, 0.9]), dampening=st.sampled_from([0.0, 0.3]),
+       weight_decay=st.sampled_from([0.0, 0.01, 0.5]), nesterov=st.booleans(), first=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_sgd_kernel_equals_reference_bit_for_bit(dtype, n, lr, momentum, dampening, weight_decay, nesterov,
+                                                 first, seed):
+    """The compiled SGD step (momentum, dampening, Nesterov, weight decay, first step or not) gives
+    its numpy reference's numbers exactly, NaN and inf included, and leaves the gradient alone."""
+    nesterov = nesterov and momentum > 0 and dampening == 0
+    rng = np.random.default_rng(seed)
+    p, buf, _ = _state(rng, (n,), dtype)
+    g = (rng.standard_normal(n) * 10.0 ** rng.integers(-6, 3)).astype(dtype)
+    if n > 3:
+        g[:3] = [np.nan, np.inf, -np.inf]
+    g_before, ref_p, ref_buf = g.copy(), p.copy(), buf.copy()
+    args = (lr, momentum, dampening, weight_decay, nesterov, first)
+    K.sgd_update(p, g, buf, *args)
+    K.sgd_update_reference(ref_p, g, ref_buf, *args)
+    np.testing.assert_array_equal(p, ref_p)
+    np.testing.assert_array_equal(buf, ref_buf)
+    np.testing.assert_array_equal(g, g_before)
+
+
+def test_sgd_update_names_bad_arrays():
+    p = np.ones(3, np.float32)
+    with pytest.raises(TypeError, match="sgd_update: g must be a float32 numpy array, got float64"):
+        K.sgd_update(p, np.ones(3), np.ones(3, np.float32), 0.1, 0.9)
+    with pytest.raises(ValueError, match="sgd_update: buf has shape \\(4,\\), p has \\(3,\\)"):
+        K.sgd_update(p, np.ones(3, np.float32), np.ones(4, np.float32), 0.1, 0.9)
 
 
 def test_everything_exported_exists():

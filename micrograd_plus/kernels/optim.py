@@ -1,5 +1,5 @@
-"""The optimisers' hot loops: an Adam/AdamW update and the squared norm of a gradient, each as one
-compiled pass over a parameter (with plain-numpy references beside them).
+"""The optimisers' hot loops: an Adam/AdamW update, an SGD (momentum) update and the squared norm of
+a gradient, each as one compiled pass over a parameter (with plain-numpy references beside them).
 
 One Adam step for a parameter ``p`` with gradient ``g`` and moments ``m``, ``v``
 (:class:`micrograd_plus.optim.Adam` explains what each line means)::
@@ -49,8 +49,8 @@ from numba import njit
 
 from micrograd_plus.kernels._shared import run_in_threads, threads_for
 
-__all__ = ["adam_update", "adam_update_many", "adam_update_reference", "sum_of_squares",
-           "sum_of_squares_reference", "adam_constants", "PARALLEL_MIN"]
+__all__ = ["adam_update", "adam_update_many", "adam_update_reference", "sgd_update", "sgd_update_reference",
+           "sum_of_squares", "sum_of_squares_reference", "adam_constants", "PARALLEL_MIN"]
 
 #: Below this many numbers in all, one thread updates every parameter: measured on the 2-core
 #: development VM, the 0.8M parameters of nanoGPT's CPU recipe take 0.8 ms on one thread, where
@@ -88,6 +88,48 @@ def adam_update_reference(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step,
     denom /= bc2_sqrt
     denom += eps
     p -= step_size * (m / denom)
+
+
+def sgd_update_reference(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                         first=False):
+    """One SGD step in numpy, in place on ``p`` (and on the momentum buffer ``buf``): PyTorch's rules,
+    as :class:`micrograd_plus.optim.SGD` documents them. ``g`` is only read. ``buf`` (p's shape and
+    dtype, or None without momentum) holds the running velocity; on the ``first`` step it is
+    overwritten with the gradient, afterwards decayed by ``momentum`` and added to."""
+    if weight_decay != 0:
+        g = g + weight_decay * p  # a new array: g itself is left alone
+    if momentum != 0:
+        if first:
+            buf[...] = g
+        else:
+            buf *= momentum
+            buf += g if dampening == 0 else (1.0 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    p -= lr * g
+
+
+def sgd_update(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, first=False):
+    """One SGD step in one compiled pass: :func:`sgd_update_reference`'s arguments and its numbers,
+    bit for bit (each operation rounded to p's dtype, in the same order, no fused multiply-add).
+
+    Why: in numpy a momentum step is four passes over the parameter and a temporary array (the
+    update ``lr * buf``); the loop reads ``p``, ``g`` and ``buf`` once. Measured on the MNIST
+    classifier's 784-128-10 parameters (2-core Zen 4, avx512f, one thread): 49-52 µs a step in
+    numpy, 22 µs compiled, about 25 ms of a 938-step epoch. ``p``, ``g`` and ``buf`` must be
+    C-contiguous arrays of one dtype, float32 or float64 (what :class:`~micrograd_plus.optim.SGD`
+    checks before it calls this; it uses the reference otherwise).
+    """
+    if p.dtype not in (np.float32, np.float64):
+        raise TypeError(f"sgd_update: expected float32 or float64 arrays, got {p.dtype}")
+    use_buf = momentum != 0
+    arrays = [_flat(p, p.dtype, "p", True, "sgd_update"), _flat(g, p.dtype, "g", False, "sgd_update")]
+    arrays.append(_flat(buf, p.dtype, "buf", True, "sgd_update") if use_buf else arrays[0])
+    for name, a in (("g", g),) + ((("buf", buf),) if use_buf else ()):
+        if a.shape != p.shape:
+            raise ValueError(f"sgd_update: {name} has shape {a.shape}, p has {p.shape}")
+    dt = p.dtype.type  # the constants as numpy rounds a Python number meeting p (NEP 50)
+    _sgd_flat(*arrays, dt(lr), dt(momentum), dt(1.0 - dampening), dt(weight_decay),
+              weight_decay != 0, use_buf, dampening != 0, bool(nesterov), bool(first))
 
 
 def sum_of_squares_reference(g):
@@ -173,6 +215,25 @@ def _adam_flat(p, g, m, v, decay, shrink, wd, b1, c1, b2, c2, bc2_sqrt, eps, ste
         p[i] = pi - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
 
 
+@njit(cache=True, error_model="numpy", nogil=True)
+def _sgd_flat(p, g, buf, lr, momentum, undamped, wd, decay, use_buf, damp, nesterov, first):
+    """The whole SGD step for 1-D ``p, g, buf``, the constants in p's dtype, in the reference's
+    order (``undamped`` is ``1 - dampening``; ``buf`` is unused without momentum)."""
+    for i in range(p.size):
+        gi = g[i]
+        if decay:
+            gi = gi + wd * p[i]
+        if use_buf:
+            if first:
+                bi = gi
+            else:
+                bi = buf[i] * momentum
+                bi = bi + (undamped * gi if damp else gi)
+            buf[i] = bi
+            gi = gi + momentum * bi if nesterov else bi
+        p[i] = p[i] - lr * gi
+
+
 @njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy", nogil=True)
 def _sum_of_squares(g):
     """sum(g*g) over 1-D ``g`` in float64 (a sum: reordering it onto SIMD lanes is fine)."""
@@ -185,15 +246,15 @@ def _sum_of_squares(g):
 
 # ---- what the public functions share ----------------------------------------------------------
 
-def _flat(a, dtype, name, writable):
+def _flat(a, dtype, name, writable, what="adam_update"):
     """``a`` as a 1-D view, refusing what the loop cannot update in place (a copy would be lost)."""
     if not isinstance(a, np.ndarray) or a.dtype != dtype:
-        raise TypeError(f"adam_update: {name} must be a {dtype} numpy array, got "
+        raise TypeError(f"{what}: {name} must be a {dtype} numpy array, got "
                         f"{getattr(a, 'dtype', type(a).__name__)}")
     if not a.flags.c_contiguous:
-        raise ValueError(f"adam_update: {name} must be C-contiguous (the update is written in place)")
+        raise ValueError(f"{what}: {name} must be C-contiguous (the update is written in place)")
     if writable and not a.flags.writeable:
-        raise ValueError(f"adam_update: {name} is read-only")
+        raise ValueError(f"{what}: {name} is read-only")
     return a.reshape(-1)
 
 
