@@ -122,8 +122,16 @@ def conv_case(draw):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(case=conv_case(), seed=st.integers(0, 1000))
-def test_conv_kernels_match_reference(dtype, case, seed):
+@given(case=conv_case(), seed=st.integers(0, 1000), dots=st.booleans())
+def test_conv_kernels_match_reference(dtype, case, seed, dots):
+    """``dots``: the weight gradient as dot products (what layers of few filters use) or on the
+    matmul kernel (what wider layers use); both are held to the reference."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(K, "_few_filters", lambda n_filters, dtype: dots)
+        _conv_kernels_match_reference(dtype, case, seed)
+
+
+def _conv_kernels_match_reference(dtype, case, seed):
     x_shape, w_shape, stride, padding, dilation, groups = case
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
@@ -139,6 +147,15 @@ def test_conv_kernels_match_reference(dtype, case, seed):
     for a, e, name in zip(got, want, ("dx", "dw", "db")):
         assert a.dtype == dtype and a.shape == e.shape, name
         np.testing.assert_allclose(a, e, err_msg=name, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, r, p", [(5, 7, 1300), (4, 4, 512), (1, 1, 3), (9, 2, 1025)])
+def test_dots_match_numpy(dtype, m, r, p, rng):
+    """The weight gradient's dot products over more positions than one slice (512): slices added
+    in order, edge blocks of fewer than 4 rows or columns written once."""
+    a, b = rng.standard_normal((m, p)).astype(dtype), rng.standard_normal((r, p)).astype(dtype)
+    np.testing.assert_allclose(K._dots(a, b), a @ b.T, **TOL[dtype])
 
 
 @st.composite
@@ -208,7 +225,8 @@ def test_max_pool_nan_wins():
 # ---- one thread and two: the same bits ----------------------------------------------------------
 
 PARALLEL = ("_im2col_parallel", "_col2im_parallel", "_transpose_parallel", "_max_pool_2x2_parallel",
-            "_max_pool_parallel", "_max_pool_backward_parallel", "_avg_pool_parallel")
+            "_max_pool_parallel", "_max_pool_backward_parallel", "_avg_pool_parallel",
+            "_correlate_parallel", "_dots_parallel")
 
 
 def _run_all(x, w, b, g_seed):
@@ -217,6 +235,11 @@ def _run_all(x, w, b, g_seed):
     y, cols = K.conv2d_forward(x, w, b, *args)
     g = np.random.default_rng(g_seed).standard_normal(y.shape).astype(x.dtype)
     out = [y, cols, *K.conv2d_backward(g, x.shape, w, cols, *args)]
+    args = ((1, 1), (1, 0, 0, 1), (2, 1), 1)  # stride 1, one group: dx as a direct correlation
+    w1 = np.concatenate([w, w[:, ::-1]], axis=1)  # (6, 4, 3, 2): all four channels
+    y, cols = K.conv2d_forward(x, w1, b, *args)
+    g = np.random.default_rng(g_seed + 1).standard_normal(y.shape).astype(x.dtype)
+    out += [y, *K.conv2d_backward(g, x.shape, w1, cols, *args)]
     m, idx = K.max_pool2d_forward(x, (3, 2), (2, 1), (1, 0), (1, 2), True)
     out += [m, idx, K.max_pool2d_backward(m * 2, idx, x.shape)]
     out += list(K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False))  # MaxPool2d(2)'s own loop
