@@ -60,7 +60,7 @@ the other forward's ``stats``.)
 side by side again, (B, T, C). Copying the heads out into (B, H, T, D) and back costs four passes
 over that memory per layer and step; :func:`attention_qkv_forward` and :func:`attention_qkv_backward`
 skip them: the kernels take flat arrays and a layout (where head (b, j) starts and how far apart
-its rows are, :func:`_layout`), so the same loops read q, k and v in place and write y and the
+its rows are, :class:`Layout`), so the same loops read q, k and v in place and write y and the
 gradient dqkv where the linear layers want them, the same numbers bit for bit.
 
 **NaN and inf.** The kernels follow IEEE's rules (no ``nnan``/``ninf`` fast-math assumption, no
@@ -72,10 +72,16 @@ definition with a guard (:func:`_fast_path_is_exact`): they run only where every
 and bounds made from ``sum(|x|)`` of each input prove that no intermediate can overflow, and
 anything else is handed to the numpy reference. So NaN and inf come out exactly where the
 reference puts them, at the cost of one pass that sums ``|x|`` over each input.
+
+**How this file reads**, top-down: the numpy definitions and the public functions; what the
+kernels are handed (:class:`Operands`: where every head's q, k and v are; :class:`Problem`: the
+sizes and settings of a call, each a named tuple that numba takes as one argument); running runs
+of heads on threads; checking arguments and the guard; and last the compiled kernels.
 """
 
 import importlib
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -141,25 +147,6 @@ def attention_backward_reference(dout, q, k, v, out, stats, scale, causal=True):
     return dq, dk, dv
 
 
-def attention_qkv_forward_reference(qkv, n_head, scale, causal=True):
-    """Attention from the packed layout, in numpy: :func:`split_heads`, then
-    :func:`attention_forward_reference`, then :func:`merge_heads`. Returns ``(y, p)``: y (B, T, C),
-    the probabilities p (B, nh, T, T)."""
-    x, _ = _check_packed(qkv, n_head, "attention_qkv_forward")
-    out, p = attention_forward_reference(*split_heads(x, int(n_head)), scale, causal)
-    return merge_heads(out), p
-
-
-def attention_qkv_backward_reference(dy, qkv, n_head, stats, scale, causal=True):
-    """The gradient dL/dqkv (B, T, 3C) given dy = dL/dy (B, T, C), in numpy:
-    :func:`attention_backward_reference` on the heads, whose three gradients are laid side by side
-    as qkv's columns are."""
-    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_backward")
-    g = _check_dy(dy, x, (B, T, C), "attention_qkv_backward")
-    p = _check_stats(stats, x, (B, nh, T), "attention_qkv_backward")
-    return _backward_by_heads(attention_backward_reference, g, x, nh, p, scale, causal)
-
-
 def attention_forward(q, k, v, scale, causal=True):
     """Fused attention forward: ``(out, stats)`` for q, k, v of shape (B, H, T, D).
 
@@ -182,12 +169,10 @@ def attention_forward(q, k, v, scale, causal=True):
     if not _fast_path_is_exact(b_q, b_k, b_v, products=[(b_q, b_k), (abs(scale), b_q, b_k)],
                                limit=float(np.finfo(q.dtype).max)):
         return _quietly(attention_forward_reference, q, k, v, scale, causal)
-    vbytes, nv = _blocking()
-    Dc = _whole_vectors(D, vbytes // q.itemsize)
+    problem = _problem(T, D, q.dtype, scale, causal)
+    Dc = problem.D  # D rounded up to whole vectors
     out, p = np.empty((B * H, T, Dc), q.dtype), np.empty((B * H, T, Tc), q.dtype)
-    heads = _layout(T * Dc, 0, Dc, 1)  # (B*H, T, Dc): head after head, rows Dc apart
-    _run_forward(_heads(q, Dc), _heads(k, Dc), _heads(v, Dc), _NO_PARTS, heads, heads, B * H, T, Dc, scale, causal,
-                 out, p, vbytes, nv)
+    _run_forward(_split_heads_operands(q, k, v, Dc), problem, out, p)
     return _unpadded(out, D).reshape(B, H, T, D), p.reshape(B, H, T, Tc)
 
 
@@ -222,12 +207,10 @@ def attention_backward(dout, q, k, v, out, stats, scale, causal=True):
         padded[..., :T] = p
         p = padded
     p = np.ascontiguousarray(p).reshape(B * H, T, Tc)
-    vbytes, nv = _blocking()
-    Dc = _whole_vectors(D, vbytes // q.itemsize)
+    problem = _problem(T, D, q.dtype, scale, causal)
+    Dc = problem.D
     dq, dk, dv = (np.empty((B * H, T, Dc), q.dtype) for _ in range(3))
-    heads = _layout(T * Dc, 0, Dc, 1)  # (B*H, T, Dc): head after head
-    _run_backward(_heads(dout, Dc), _heads(q, Dc), _heads(k, Dc), _heads(v, Dc), _NO_PARTS, heads, heads, B * H, T,
-                  Dc, p, scale, causal, dq, dk, dv, vbytes, nv)
+    _run_backward(_split_heads_operands(q, k, v, Dc), problem, _heads(dout, Dc), p, (dq, dk, dv))
     return tuple(_unpadded(g, D).reshape(B, H, T, D) for g in (dq, dk, dv))
 
 
@@ -249,6 +232,25 @@ def merge_heads(a):
     return np.ascontiguousarray(a.transpose(0, 2, 1, 3)).reshape(B, T, nh * hs)
 
 
+def attention_qkv_forward_reference(qkv, n_head, scale, causal=True):
+    """Attention from the packed layout, in numpy: :func:`split_heads`, then
+    :func:`attention_forward_reference`, then :func:`merge_heads`. Returns ``(y, p)``: y (B, T, C),
+    the probabilities p (B, nh, T, T)."""
+    x, _ = _check_packed(qkv, n_head, "attention_qkv_forward")
+    out, p = attention_forward_reference(*split_heads(x, int(n_head)), scale, causal)
+    return merge_heads(out), p
+
+
+def attention_qkv_backward_reference(dy, qkv, n_head, stats, scale, causal=True):
+    """The gradient dL/dqkv (B, T, 3C) given dy = dL/dy (B, T, C), in numpy:
+    :func:`attention_backward_reference` on the heads, whose three gradients are laid side by side
+    as qkv's columns are."""
+    x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_backward")
+    g = _check_dy(dy, x, (B, T, C), "attention_qkv_backward")
+    p = _check_stats(stats, x, (B, nh, T), "attention_qkv_backward")
+    return _backward_by_heads(attention_backward_reference, g, x, nh, p, scale, causal)
+
+
 def attention_qkv_forward(qkv, n_head, scale, causal=True):
     """Fused attention straight from a GPT's packed qkv (B, T, 3C): ``(y, stats)``.
 
@@ -263,15 +265,14 @@ def attention_qkv_forward(qkv, n_head, scale, causal=True):
     """
     x, (B, T, C, nh, hs) = _check_packed(qkv, n_head, "attention_qkv_forward")
     scale = float(scale)
-    vbytes, nv = _blocking()
     bound = _bounds(x)[0]  # sum|x| bounds sum|q|, sum|k| and sum|v| alike
-    if not (np.isfinite(scale) and _packed_fast_path(x, T, hs, vbytes) and _fast_path_is_exact(
+    if not (np.isfinite(scale) and _packed_fast_path(x, T, hs) and _fast_path_is_exact(
             bound, products=[(bound, bound), (abs(scale), bound, bound)], limit=float(np.finfo(x.dtype).max))):
         out, stats = attention_forward(*split_heads(x, nh), scale, causal)
         return merge_heads(out), stats
     Tc = _stats_columns(T)
     y, p = np.empty((B, T, C), x.dtype), np.empty((B * nh, T, Tc), x.dtype)
-    _run_forward(x, x, x, *_packed_layouts(T, C, hs, nh), B * nh, T, hs, scale, causal, y, p, vbytes, nv)
+    _run_forward(_packed_operands(x, T, C, nh), _problem(T, hs, x.dtype, scale, causal), y, p)
     return y, p.reshape(B, nh, T, Tc)
 
 
@@ -284,8 +285,7 @@ def attention_qkv_backward(dy, qkv, n_head, stats, scale, causal=True):
     p = _check_stats(stats, x, (B, nh, T), "attention_qkv_backward")
     scale = float(scale)
     Tc = _stats_columns(T)
-    vbytes, nv = _blocking()
-    fast = np.isfinite(scale) and _packed_fast_path(x, T, hs, vbytes) and p.shape == (B, nh, T, Tc)
+    fast = np.isfinite(scale) and _packed_fast_path(x, T, hs) and p.shape == (B, nh, T, Tc)
     if fast:
         b_dy, b_x, b_p = _bounds(g, x, p)
         s = abs(scale)
@@ -295,17 +295,181 @@ def attention_qkv_backward(dy, qkv, n_head, stats, scale, causal=True):
         return _backward_by_heads(attention_backward, g, x, nh, p, scale, causal)
     p = np.ascontiguousarray(p).reshape(B * nh, T, Tc)
     dx = np.empty((B, T, 3 * C), x.dtype)  # every entry is written: each head's rows of dq, dk, dv
-    _run_backward(g, x, x, x, *_packed_layouts(T, C, hs, nh), B * nh, T, hs, p, scale, causal, dx, dx, dx, vbytes, nv)
+    _run_backward(_packed_operands(x, T, C, nh), _problem(T, hs, x.dtype, scale, causal), g, p, (dx, dx, dx))
     return dx
 
 
-def _check_like(a, q, name):
-    """Check that ``a`` has q's shape and dtype; return it C-contiguous."""
-    a = np.asarray(a)
-    if a.shape != q.shape or a.dtype != q.dtype:
-        raise ValueError(f"attention backward: {name} must match q's shape and dtype "
-                         f"{q.shape} {q.dtype}, got {a.shape} {a.dtype}")
-    return np.ascontiguousarray(a)
+# --------------------------------------------------------------------------------------------
+# What the kernels are handed: where each head is, and the problem's sizes
+# --------------------------------------------------------------------------------------------
+
+
+class Layout(NamedTuple):
+    """Where a kernel finds head h = (b, j) of an array, ``b = h // heads``: at element
+    ``b * batch_stride + j * head_stride`` (plus the part's offset, see :class:`Operands`), its
+    rows ``row_stride`` apart. (B, H, T, D) stored head after head is
+    ``Layout(T * D, 0, D, 1)``; a GPT's packed (B, T, 3C) is ``Layout(T * 3C, hs, 3C, nh)``."""
+
+    batch_stride: int
+    head_stride: int
+    row_stride: int
+    heads: int  # heads per batch entry
+
+
+class Operands(NamedTuple):
+    """q, k and v as the kernels read them (and dq, dk, dv as the backward writes them), and where
+    the output's heads go (``out``, or ``dout`` in the backward).
+
+    Every array is one row, (1, size) (:func:`_row`): with every operand 2-D (as P, Kᵀ and dS
+    are) numba compiles :func:`_block_rows` and its micro-kernel once, not once per mix of 1-D
+    and 2-D arrays (that cost 0.6-0.8 s more compilation per dtype). numba takes a named tuple
+    as one typed argument and unpacks it at no run-time cost.
+    """
+
+    q: np.ndarray  # (1, size)
+    k: np.ndarray
+    v: np.ndarray
+    parts: tuple  # (q's, k's, v's) element offsets: (0, 0, 0), or (0, C, 2C) in a packed row
+    inp: Layout  # head h of q, k, v (and of dq, dk, dv)
+    out: Layout  # head h of out (forward) and of dout (backward)
+
+
+class Problem(NamedTuple):
+    """The sizes and settings every kernel call shares (one argument, not six)."""
+
+    T: int  # sequence length, at least MR
+    D: int  # head width, a whole number of vectors
+    scale: float  # in the inputs' dtype
+    causal: bool
+    vbytes: int  # the register blocking: a block row is up to nv vectors of vbytes bytes
+    nv: int
+
+
+def _problem(T, D, dtype, scale, causal):
+    """The :class:`Problem` of heads T x D in ``dtype``, D rounded up to whole vectors of
+    matmul's register blocking for this CPU (:func:`_blocking`)."""
+    vbytes, nv = _blocking()
+    return Problem(T, _whole_vectors(D, vbytes // dtype.itemsize), dtype.type(scale), bool(causal), vbytes, nv)
+
+
+def _split_heads_operands(q, k, v, Dc):
+    """:class:`Operands` for q, k, v (B, H, T, D): each head after the other, rows Dc apart."""
+    T = q.shape[2]
+    heads = Layout(T * Dc, 0, Dc, 1)  # (B*H, T, Dc)
+    return Operands(*(_row(_heads(a, Dc)) for a in (q, k, v)), (0, 0, 0), heads, heads)
+
+
+def _packed_operands(x, T, C, nh):
+    """:class:`Operands` reading a GPT's qkv (B, T, 3C) in place: q, k and v start 0, C and 2C
+    into a row, head j at column j*hs, rows 3C apart; y and dy (B, T, C) have head j at column
+    j*hs, rows C apart."""
+    hs = C // nh
+    row = _row(x)
+    return Operands(row, row, row, (0, C, 2 * C), Layout(T * 3 * C, hs, 3 * C, nh), Layout(T * C, hs, C, nh))
+
+
+def _row(a):
+    """A C-contiguous array as one row, (1, a.size): the kernels address every operand by element
+    offsets from its start (see :class:`Operands`)."""
+    return a.reshape(1, -1)
+
+
+def _blocking():
+    """``(vector bytes, vectors per block row)`` of the register blocking matmul uses on this CPU
+    (:func:`micrograd_plus.kernels.matmul.use_blocking`): 6 x 4 vectors with 32 vector registers,
+    6 x 2 with AVX2's 16. Read at every call, so forcing a blocking there forces it here too."""
+    return _matmul.register_blocking()
+
+
+def _whole_vectors(D, lanes):
+    """D rounded up to a whole number of vectors of ``lanes`` numbers: the micro-kernel reads and
+    writes rows of whole vectors."""
+    return (D + lanes - 1) // lanes * lanes
+
+
+def _heads(a, Dc):
+    """a (B, H, T, D) as the kernels take it, (B*H, T, Dc): a view when Dc == D, else a copy
+    with zero columns D..Dc (they add nothing to any sum)."""
+    B, H, T, D = a.shape
+    if Dc == D:
+        return a.reshape(B * H, T, D)  # no copy
+    padded = np.zeros((B * H, T, Dc), dtype=a.dtype)
+    padded[:, :, :D] = a.reshape(B * H, T, D)
+    return padded
+
+
+def _unpadded(a, D):
+    """The first D columns of a kernel's (N, T, Dc) output, C-contiguous (a itself if Dc == D)."""
+    return a if a.shape[2] == D else np.ascontiguousarray(a[:, :, :D])
+
+
+def _stats_columns(T):
+    """Columns of the forward's ``stats``: T rounded up to a multiple of 16, so that every row of
+    scores is whole vectors of any width the micro-kernel uses (16 float32s at most)."""
+    return (T + 15) // 16 * 16
+
+
+def _packed_fast_path(x, T, hs):
+    """Whether the kernels can read the packed layout in place: T at least one block of queries,
+    each head a whole number of vectors wide (the micro-kernel reads and writes whole vectors),
+    and something to do. Otherwise the heads are copied out and :func:`attention_forward` or
+    :func:`attention_backward` decides (padding, the numpy reference)."""
+    vbytes, _ = _blocking()
+    return T >= MR and hs % (vbytes // x.itemsize) == 0 and x.size > 0
+
+
+def _backward_by_heads(backward, g, x, nh, stats, scale, causal):
+    """dL/dqkv (B, T, 3C) through the heads copied out: ``backward`` (the kernel or the reference)
+    on q, k, v (B, nh, T, hs) and dL/dy g (B, T, C) split the same way, the three gradients then
+    laid side by side as qkv's columns are."""
+    q, k, v = split_heads(x, nh)
+    B, _, T, hs = q.shape
+    dout = g.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
+    grads = backward(dout, q, k, v, None, stats, scale, causal)
+    return np.concatenate([merge_heads(d) for d in grads], axis=2)  # (B, T, 3C)
+
+
+# --------------------------------------------------------------------------------------------
+# Runs of heads side by side on threads
+# --------------------------------------------------------------------------------------------
+
+
+def _run_forward(operands, problem, out, p):
+    """:func:`_forward_heads` over every head of ``p`` (N, T, Tc), writing ``out`` (as
+    ``operands.out`` lays it out) and p, in runs of heads side by side on threads."""
+    n_heads, _, Tc = p.shape
+
+    def scratch():  # one thread's Kᵀ (D, Tc); its columns T..Tc stay 0
+        return (np.zeros((problem.D, Tc), p.dtype),)
+
+    _in_threads(_forward_heads, n_heads, n_heads * problem.T ** 2 * problem.D, (operands, problem, _row(out), p),
+                scratch)
+
+
+def _run_backward(operands, problem, dout, p, grads):
+    """:func:`_backward_heads` over every head of ``p``: ``grads = (dq, dk, dv)`` (laid out as
+    q, k and v, possibly one array three times) from ``dout`` (laid out as the forward's out)."""
+    n_heads, T, Tc = p.shape
+
+    def scratch():  # one thread's Vᵀ (D, Tc), whose columns T..Tc stay 0, and dP then dS (T, Tc)
+        return np.zeros((problem.D, Tc), p.dtype), np.empty((T, Tc), p.dtype)
+
+    args = (operands, problem, _row(dout), p, tuple(_row(g) for g in grads))
+    _in_threads(_backward_heads, n_heads, n_heads * T * T * problem.D, args, scratch)
+
+
+def _in_threads(kernel, n_heads, work, args, scratch):
+    """``kernel(*args, *scratch(), h0, h1)`` over heads 0..n_heads, cut into one contiguous run
+    per thread; each run gets its own scratch buffers from ``scratch()``.
+
+    Why Python threads and not numba's ``prange``: see :mod:`micrograd_plus.kernels._shared`
+    (compiling a ``parallel=True`` version took as long again as the kernels themselves). The
+    kernels release the GIL (``nogil=True``), so plain threads run them side by side. Below
+    ``_THREADS_MIN`` multiply-adds of ``work``, or on an oversubscribed machine
+    (:func:`~micrograd_plus.kernels._shared.cores_are_free`), everything runs on the calling thread.
+    """
+    runs = split(n_heads, threads_for(work, _THREADS_MIN))
+    run_in_threads([(kernel, args + scratch() + (h0, h1)) for h0, h1 in runs])
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,8 +504,98 @@ def _check_qkv(q, k, v, scale, names=("q", "k", "v")):
     return [np.ascontiguousarray(a) for a in arrays], scale
 
 
+def _check_like(a, q, name):
+    """Check that ``a`` has q's shape and dtype; return it C-contiguous."""
+    a = np.asarray(a)
+    if a.shape != q.shape or a.dtype != q.dtype:
+        raise ValueError(f"attention backward: {name} must match q's shape and dtype "
+                         f"{q.shape} {q.dtype}, got {a.shape} {a.dtype}")
+    return np.ascontiguousarray(a)
+
+
+def _check_packed(qkv, n_head, name):
+    """qkv as a C-contiguous, writeable (B, T, 3C) float array, and (B, T, C, nh, hs); a
+    ``TypeError`` or ``ValueError`` in one line otherwise."""
+    x = np.asarray(qkv)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: qkv must be float32 or float64, got {x.dtype}")
+    if x.ndim != 3 or x.shape[2] % 3 != 0:
+        raise ValueError(f"{name}: qkv must be (B, T, 3C), got shape {x.shape}")
+    if isinstance(n_head, (bool, np.bool_)) or not isinstance(n_head, (int, np.integer)):
+        raise TypeError(f"{name}: n_head must be an integer, got {n_head!r}")
+    nh = int(n_head)
+    C = x.shape[2] // 3
+    if nh < 1:
+        raise ValueError(f"{name}: n_head must be at least 1, got {n_head}")
+    if C % nh != 0:
+        raise ValueError(f"{name}: C = {C} (qkv's last dim / 3) must be a multiple of n_head = {n_head}")
+    return kernel_array(x), (x.shape[0], x.shape[1], C, nh, C // nh)
+
+
+def _check_dy(dy, x, shape, name):
+    """dy, the gradient of y, as a C-contiguous writeable array of ``shape`` and x's dtype."""
+    g = np.asarray(dy)
+    if g.dtype != x.dtype:
+        raise TypeError(f"{name}: dy must be {x.dtype} like qkv, got {g.dtype}")
+    if g.shape != shape:
+        raise ValueError(f"{name}: dy must be {shape} (B, T, C), got {g.shape}")
+    return kernel_array(g)
+
+
+def _check_stats(stats, x, shape, name):
+    """The forward's stats: (B, nh, T, Tc) from the kernels, or (B, nh, T, T) from the reference."""
+    p = np.asarray(stats)
+    B, nh, T = shape
+    if p.dtype != x.dtype or p.shape not in ((B, nh, T, _stats_columns(T)), (B, nh, T, T)):
+        raise ValueError(f"{name}: stats must be the forward's probabilities, ({B}, {nh}, {T}, "
+                         f"{_stats_columns(T)}) {x.dtype}; got {p.shape} {p.dtype}")
+    return p
+
+
 # --------------------------------------------------------------------------------------------
-# The numba kernels
+# The guard: where the fused kernels are exact, and where the reference must run
+# --------------------------------------------------------------------------------------------
+
+
+def _bounds(*arrays):
+    """``sum(|a|)`` of each array, as Python floats (inf or NaN where an array is not finite)."""
+    return [float(_abs_sum(np.ascontiguousarray(a).reshape(-1))) for a in arrays]  # (a view: no copy)
+
+
+def _fast_path_is_exact(*bounds, products=(), limit):
+    """True if the fused kernels give what the reference gives, NaN and inf included.
+
+    Every bound (a ``sum(|x|)`` from :func:`_bounds`) must be finite, and each product in
+    ``products`` (bounds and constant factors) must stay below ``limit``, the dtype's largest
+    float. Each product bounds one intermediate of the computation (a score, a dP, a gradient),
+    so then nothing can overflow in any order of summation: the kernels and numpy both give
+    finite numbers, and the masked entries the kernels skip are exact zeros in numpy too.
+    """
+    if not all(b < np.inf for b in bounds):  # (NaN fails the comparison too)
+        return False
+    return all(math.prod(p) < limit for p in products)  # (Python floats: overflow gives inf)
+
+
+def _quietly(reference, *args):
+    """Run the numpy reference without its RuntimeWarnings: the compiled path computes the same
+    NaN and inf silently, and the training loop's non-finite guard is what reports them."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return reference(*args)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _abs_sum(flat):
+    """``sum(|x|)`` of a 1-D array: NaN if x holds a NaN, inf if it holds an inf (or the sum
+    overflows), and otherwise an upper bound on every ``|x[i]|``. (Flattened by the caller: one
+    compiled version for every shape, and no reshape for numba to compile.)"""
+    total = flat.dtype.type(0)
+    for i in range(flat.size):
+        total += abs(flat[i])
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# The numba kernels: one run of heads, forward and backward, then the pieces they share
 # --------------------------------------------------------------------------------------------
 
 #: The micro-kernel matmul uses (see :mod:`~micrograd_plus.kernels._microkernel`), built here once
@@ -349,11 +603,115 @@ def _check_qkv(q, k, v, scale, names=("q", "k", "v")):
 _microkernel = make_microkernel(_matmul.VECTOR_BYTES, fma=has_fma())
 
 
-def _blocking():
-    """``(vector bytes, vectors per block row)`` of the register blocking matmul uses on this CPU
-    (:func:`micrograd_plus.kernels.matmul.use_blocking`): 6 x 4 vectors with 32 vector registers,
-    6 x 2 with AVX2's 16. Read at every call, so forcing a blocking there forces it here too."""
-    return _matmul.register_blocking()
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+def _forward_heads(x, pr, out, p, kt, h0, h1):
+    """Heads h0..h1 of the forward: each head's rows of O (T, D) into ``out`` and its P into
+    p (N, T, Tc), N = batch x heads. ``x`` is an :class:`Operands` (q, k, v and where every head
+    is), ``pr`` a :class:`Problem` (T >= 6, D a whole number of vectors); ``Tc`` is T rounded up
+    to a multiple of 16, and kt a (D, Tc) scratch buffer of zeros. Releases the GIL, so threads
+    can run disjoint runs of heads (:func:`_in_threads`).
+
+    **Where the rows are.** q, k, v and out are one row each, (1, size), read and written through
+    a :class:`Layout`: head h = (b, j) of the input starts at element ``b * batch_stride +
+    j * head_stride + part``, its rows ``row_stride`` apart; ``x.out`` does the same for ``out``.
+    So one kernel serves heads stored one after another, (B, H, T, D), and a GPT's packed
+    (B, T, 3C), where a token's q, k and v sit side by side and head j is columns j*D..(j+1)*D of
+    each: no copy is made of either.
+
+    For each block of 6 queries: its scores S = Q Kᵀ (6, n) through the micro-kernel, their
+    softmax in place, and its 6 rows of O = P V, while those probabilities are still in cache.
+    Causal: the block sees keys 0..i0+5 only, so only those columns are computed (n rounded up to
+    whole vectors), O sums over those keys only, and the rest of P is set to zeros. When T is not
+    a multiple of 6 the last block starts at T - 6, overlapping the one before: it recomputes a
+    few rows (the same numbers), and no block ever reads or writes past row T.
+
+    (The loop over heads and the body for one head are one function on purpose: numba compiles
+    every function it calls separately and then again inside its caller, so a separate one-head
+    function cost a second full optimisation of everything below it.)
+    """
+    T, D, scale, causal, vbytes, nv_max = pr
+    q, k, v = x.q, x.k, x.v
+    Tc = p.shape[2]
+    lanes = vbytes // q.itemsize
+    rs, o_rs = x.inp.row_stride, x.out.row_stride
+    zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
+    for h in range(h0, h1):
+        qo, ko, vo = _head_starts(x, h)  # where head h's q, k, v start
+        oo = _head_start(x.out, h)  # ... and its rows of out
+        ph = p[h]  # (T, Tc)
+        for t in range(T):  # kt[:, :T] = Kᵀ  (D, Tc); columns T..Tc stay 0
+            for d in range(D):
+                kt[d, t] = k[0, ko + t * rs + d]
+        for b in range((T + MR - 1) // MR):
+            i0 = min(b * MR, T - MR)  # queries i0..i0+5
+            seen = i0 + MR if causal else T  # keys they can see
+            n = (seen + lanes - 1) // lanes * lanes  # ... rounded up to whole vectors
+            _block_rows(q, qo + i0 * rs, rs, one, kt, zero, Tc, ph, i0 * Tc, Tc, D, n, vbytes, nv_max)  # S = Q Kᵀ
+            _softmax_rows(ph, i0, n, T, causal, scale)  # P rows, exact zeros where masked
+            _block_rows(ph, i0 * Tc, Tc, one, v, vo, rs, out, oo + i0 * o_rs, o_rs, seen, D, vbytes, nv_max)  # O = P V
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+def _backward_heads(x, pr, dout, p, grads, vt, ds, h0, h1):
+    """Heads h0..h1 of the backward: ``grads = (dq, dk, dv)`` given dout and p (N, T, Tc) from the
+    forward; vt (D, Tc) zeros and ds (T, Tc) are scratch buffers. dq, dk and dv are rows (1, size)
+    laid out as q, k and v (``x.parts`` and ``x.inp``), dout as the forward's out (``x.out``): see
+    :func:`_forward_heads`.
+
+    Two passes over each head, both in blocks of 6 rows (the last block overlapping, as in
+    :func:`_forward_heads`):
+
+    1. blocks of 6 *queries*: dP = dO Vᵀ (6, n), then dS * scale in place, then dQ = dS K;
+    2. blocks of 6 *keys*: dV = Pᵀ dO and dK = dSᵀ Q. The micro-kernel reads Pᵀ and dSᵀ straight
+       from P and dS (its A operand takes any two strides), so nothing is transposed; causal,
+       only queries i >= j0 saw keys j0..j0+5, so the sums start there.
+
+    One thread takes one contiguous run of heads (:func:`_in_threads`) and reuses its scratch
+    buffers for every head (at T = 256 a (T, Tc) buffer is 256 KB, big enough for the memory
+    allocator to hand out fresh, page-faulting memory each time). Every entry of ds a head reads
+    it has written first: pass 2 reads columns j0..j0+5 of rows i >= j0, inside what pass 1 wrote.
+    """
+    T, D, scale, causal, vbytes, nv_max = pr
+    q, k, v = x.q, x.k, x.v
+    dq, dk, dv = grads
+    Tc = p.shape[2]
+    lanes = vbytes // q.itemsize
+    rs, o_rs = x.inp.row_stride, x.out.row_stride
+    zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
+    for h in range(h0, h1):
+        qo, ko, vo = _head_starts(x, h)  # head h's q, k, v (and dq, dk, dv)
+        go = _head_start(x.out, h)  # ... and its rows of dout
+        ph = p[h]  # (T, Tc)
+        for t in range(T):  # vt[:, :T] = Vᵀ  (D, Tc); columns T..Tc stay 0
+            for d in range(D):
+                vt[d, t] = v[0, vo + t * rs + d]
+        for b in range((T + MR - 1) // MR):  # 1. blocks of queries i0..i0+5
+            i0 = min(b * MR, T - MR)
+            seen = i0 + MR if causal else T
+            n = (seen + lanes - 1) // lanes * lanes
+            _block_rows(dout, go + i0 * o_rs, o_rs, one, vt, zero, Tc, ds, i0 * Tc, Tc, D, n, vbytes, nv_max)  # dP = dO Vᵀ
+            _softmax_backward_rows(ph, ds, i0, n, scale)  # dS * scale
+            _block_rows(ds, i0 * Tc, Tc, one, k, ko, rs, dq, qo + i0 * rs, rs, seen, D, vbytes, nv_max)  # dQ = dS K
+        for b in range((T + MR - 1) // MR):  # 2. blocks of keys j0..j0+5
+            j0 = min(b * MR, T - MR)
+            i0 = j0 if causal else zero  # the first query that saw them
+            _block_rows(ph, i0 * Tc + j0, one, Tc, dout, go + i0 * o_rs, o_rs, dv, vo + j0 * rs, rs, T - i0, D,
+                        vbytes, nv_max)  # dV = Pᵀ dO
+            _block_rows(ds, i0 * Tc + j0, one, Tc, q, qo + i0 * rs, rs, dk, ko + j0 * rs, rs, T - i0, D,
+                        vbytes, nv_max)  # dK = dSᵀ Q
+
+
+@njit(cache=True, error_model="numpy", inline="always", **INTERNAL)
+def _head_start(layout, h):
+    """Element offset of head h's first row in an array laid out as ``layout``."""
+    return (h // layout.heads) * layout.batch_stride + (h % layout.heads) * layout.head_stride
+
+
+@njit(cache=True, error_model="numpy", inline="always", **INTERNAL)
+def _head_starts(x, h):
+    """Element offsets of head h's q, k and v (and of its dq, dk, dv) in the :class:`Operands` x."""
+    base = _head_start(x.inp, h)
+    return base + x.parts[0], base + x.parts[1], base + x.parts[2]
 
 
 @njit(cache=True, error_model="numpy", **INTERNAL)
@@ -371,9 +729,11 @@ def _block_rows(a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, n, vby
     the micro-kernel (6 x up to 4 vectors of accumulators in registers for the whole sum).
 
     All the products of attention go through this one function, so the micro-kernel's loops are
-    compiled once per dtype instead of once per product. Callers pass 0 and 1 as int64 variables,
-    never as literals: numba compiles a separate version of a function for each literal argument
-    (it did here: a second copy of the micro-kernel in the backward, ~0.3 s more per dtype).
+    compiled once per dtype instead of once per product. Its arguments are the micro-kernel's own
+    (an offset and strides per operand), kept flat so that each call line reads as the product it
+    computes. Callers pass 0 and 1 as int64 variables, never as literals: numba compiles a
+    separate version of a function for each literal argument (it did here: a second copy of the
+    micro-kernel in the backward, ~0.3 s more per dtype).
     """
     lanes = vbytes // c.itemsize
     for j in range(0, n, nv_max * lanes):
@@ -433,301 +793,3 @@ def _softmax_backward_rows(p, ds, i0, n, scale):
             delta += prow[j] * drow[j]
         for j in range(n):
             drow[j] = scale * (prow[j] * (drow[j] - delta))
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _forward_heads(q, k, v, parts, inp, outl, T, D, scale, causal, out, p, vbytes, nv_max, kt, h0, h1):
-    """Heads h0..h1 of the forward: each head's rows of O (T, D) into ``out`` and its P into
-    p (N, T, Tc), N = batch x heads, T >= 6, D a whole number of vectors; ``Tc`` is T rounded up to
-    a multiple of 16, and kt a (D, Tc) scratch buffer of zeros. Releases the GIL, so threads can
-    run disjoint runs of heads (:func:`_in_threads`).
-
-    **Where the rows are.** q, k, v and out are one row each, (1, size) (:func:`_row`), read and
-    written through a layout (see :func:`_layout`): head h = (b, j) of the input starts at element
-    ``b * inp[0] + j * inp[1] + part`` (``parts`` gives q's, k's and v's part), its rows
-    ``inp[2]`` apart; ``outl`` does the same for ``out``. So one kernel serves heads stored one
-    after another, (B, H, T, D), and a GPT's packed (B, T, 3C), where a token's q, k and v sit side
-    by side and head j is columns j*D..(j+1)*D of each: no copy is made of either.
-
-    For each block of 6 queries: its scores S = Q Kᵀ (6, n) through the micro-kernel, their
-    softmax in place, and its 6 rows of O = P V, while those probabilities are still in cache.
-    Causal: the block sees keys 0..i0+5 only, so only those columns are computed (n rounded up to
-    whole vectors), O sums over those keys only, and the rest of P is set to zeros. When T is not
-    a multiple of 6 the last block starts at T - 6, overlapping the one before: it recomputes a
-    few rows (the same numbers), and no block ever reads or writes past row T.
-
-    (The loop over heads and the body for one head are one function on purpose: numba compiles
-    every function it calls separately and then again inside its caller, so a separate one-head
-    function cost a second full optimisation of everything below it.)
-    """
-    Tc = p.shape[2]
-    lanes = vbytes // q.itemsize
-    heads, rs, o_rs = inp[3], inp[2], outl[2]  # heads per batch entry; row strides
-    zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
-    for h in range(h0, h1):
-        base = (h // heads) * inp[0] + (h % heads) * inp[1]
-        qo, ko, vo = base + parts[0], base + parts[1], base + parts[2]  # where head h's q, k, v start
-        oo = (h // heads) * outl[0] + (h % heads) * outl[1]  # ... and its rows of out
-        ph = p[h]  # (T, Tc)
-        for t in range(T):  # kt[:, :T] = Kᵀ  (D, Tc); columns T..Tc stay 0
-            for d in range(D):
-                kt[d, t] = k[0, ko + t * rs + d]
-        for b in range((T + MR - 1) // MR):
-            i0 = min(b * MR, T - MR)  # queries i0..i0+5
-            seen = i0 + MR if causal else T  # keys they can see
-            n = (seen + lanes - 1) // lanes * lanes  # ... rounded up to whole vectors
-            _block_rows(q, qo + i0 * rs, rs, one, kt, zero, Tc, ph, i0 * Tc, Tc, D, n, vbytes, nv_max)  # S = Q Kᵀ
-            _softmax_rows(ph, i0, n, T, causal, scale)  # P rows, exact zeros where masked
-            _block_rows(ph, i0 * Tc, Tc, one, v, vo, rs, out, oo + i0 * o_rs, o_rs, seen, D, vbytes, nv_max)  # O = P V
-
-
-def _in_threads(kernel, n_heads, work, args, scratch):
-    """``kernel(*args, *scratch(), h0, h1)`` over heads 0..n_heads, cut into one contiguous run
-    per thread; each run gets its own scratch buffers from ``scratch()``.
-
-    Why Python threads and not numba's ``prange``: see :mod:`micrograd_plus.kernels._shared`
-    (compiling a ``parallel=True`` version took as long again as the kernels themselves). The
-    kernels release the GIL (``nogil=True``), so plain threads run them side by side. Below
-    ``_THREADS_MIN`` multiply-adds of ``work``, or on an oversubscribed machine
-    (:func:`~micrograd_plus.kernels._shared.cores_are_free`), everything runs on the calling thread.
-    """
-    runs = split(n_heads, threads_for(work, _THREADS_MIN))
-    run_in_threads([(kernel, args + scratch() + (h0, h1)) for h0, h1 in runs])
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _backward_run(dout, q, k, v, parts, inp, outl, T, D, p, scale, causal, dq, dk, dv, vbytes, nv_max, vt, ds,
-                  h0, h1):
-    """Heads h0..h1 of the backward: dq, dk, dv given dout and p (N, T, Tc) from the forward; vt
-    (D, Tc) zeros and ds (T, Tc) are scratch buffers. q, k, v, dq, dk and dv are rows (1, size) laid
-    out as the forward's input (``parts`` and ``inp``), dout as its output (``outl``): see
-    :func:`_forward_heads`.
-
-    Two passes over each head, both in blocks of 6 rows (the last block overlapping, as in
-    :func:`_forward_heads`):
-
-    1. blocks of 6 *queries*: dP = dO Vᵀ (6, n), then dS * scale in place, then dQ = dS K;
-    2. blocks of 6 *keys*: dV = Pᵀ dO and dK = dSᵀ Q. The micro-kernel reads Pᵀ and dSᵀ straight
-       from P and dS (its A operand takes any two strides), so nothing is transposed; causal,
-       only queries i >= j0 saw keys j0..j0+5, so the sums start there.
-
-    One thread takes one contiguous run of heads (:func:`_in_threads`) and reuses its scratch
-    buffers for every head (at T = 256 a (T, Tc) buffer is 256 KB, big enough for the memory
-    allocator to hand out fresh, page-faulting memory each time). Every entry of ds a head reads
-    it has written first: pass 2 reads columns j0..j0+5 of rows i >= j0, inside what pass 1 wrote.
-    """
-    Tc = p.shape[2]
-    lanes = vbytes // q.itemsize
-    heads, rs, o_rs = inp[3], inp[2], outl[2]
-    zero, one = T - T, T // T  # 0 and 1 as int64 variables (see _block_rows)
-    for h in range(h0, h1):
-        base = (h // heads) * inp[0] + (h % heads) * inp[1]
-        qo, ko, vo = base + parts[0], base + parts[1], base + parts[2]  # head h's q, k, v (and dq, dk, dv)
-        go = (h // heads) * outl[0] + (h % heads) * outl[1]  # ... and its rows of dout
-        ph = p[h]  # (T, Tc)
-        for t in range(T):  # vt[:, :T] = Vᵀ  (D, Tc); columns T..Tc stay 0
-            for d in range(D):
-                vt[d, t] = v[0, vo + t * rs + d]
-        for b in range((T + MR - 1) // MR):  # 1. blocks of queries i0..i0+5
-            i0 = min(b * MR, T - MR)
-            seen = i0 + MR if causal else T
-            n = (seen + lanes - 1) // lanes * lanes
-            _block_rows(dout, go + i0 * o_rs, o_rs, one, vt, zero, Tc, ds, i0 * Tc, Tc, D, n, vbytes, nv_max)  # dP = dO Vᵀ
-            _softmax_backward_rows(ph, ds, i0, n, scale)  # dS * scale
-            _block_rows(ds, i0 * Tc, Tc, one, k, ko, rs, dq, qo + i0 * rs, rs, seen, D, vbytes, nv_max)  # dQ = dS K
-        for b in range((T + MR - 1) // MR):  # 2. blocks of keys j0..j0+5
-            j0 = min(b * MR, T - MR)
-            i0 = j0 if causal else zero  # the first query that saw them
-            _block_rows(ph, i0 * Tc + j0, one, Tc, dout, go + i0 * o_rs, o_rs, dv, vo + j0 * rs, rs, T - i0, D,
-                        vbytes, nv_max)  # dV = Pᵀ dO
-            _block_rows(ds, i0 * Tc + j0, one, Tc, q, qo + i0 * rs, rs, dk, ko + j0 * rs, rs, T - i0, D,
-                        vbytes, nv_max)  # dK = dSᵀ Q
-
-
-def _row(a):
-    """A C-contiguous array as one row, (1, a.size): the kernels address every operand by element
-    offsets from its start, and with every operand 2-D (as P, Kᵀ and dS are) numba compiles
-    :func:`_block_rows` and its micro-kernel once, not once per mix of 1-D and 2-D arrays (that
-    cost 0.6-0.8 s more compilation per dtype)."""
-    return a.reshape(1, -1)
-
-
-def _layout(batch_stride, head_stride, row_stride, heads):
-    """Where a kernel finds head h = (b, j), ``b = h // heads``: at element ``b * batch_stride +
-    j * head_stride`` (plus the part's offset), its rows ``row_stride`` apart. An int64 array,
-    so that every layout is one type to numba (and one compilation)."""
-    return np.array([batch_stride, head_stride, row_stride, heads], dtype=np.int64)
-
-
-_NO_PARTS = np.zeros(3, dtype=np.int64)  # q, k and v each in an array of its own
-
-
-# --------------------------------------------------------------------------------------------
-# The guard: where the fused kernels are exact, and where the reference must run
-# --------------------------------------------------------------------------------------------
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _abs_sum(flat):
-    """``sum(|x|)`` of a 1-D array: NaN if x holds a NaN, inf if it holds an inf (or the sum
-    overflows), and otherwise an upper bound on every ``|x[i]|``. (Flattened by the caller: one
-    compiled version for every shape, and no reshape for numba to compile.)"""
-    total = flat.dtype.type(0)
-    for i in range(flat.size):
-        total += abs(flat[i])
-    return total
-
-
-def _bounds(*arrays):
-    """``sum(|a|)`` of each array, as Python floats (inf or NaN where an array is not finite)."""
-    return [float(_abs_sum(np.ascontiguousarray(a).reshape(-1))) for a in arrays]  # (a view: no copy)
-
-
-def _fast_path_is_exact(*bounds, products=(), limit):
-    """True if the fused kernels give what the reference gives, NaN and inf included.
-
-    Every bound (a ``sum(|x|)`` from :func:`_bounds`) must be finite, and each product in
-    ``products`` (bounds and constant factors) must stay below ``limit``, the dtype's largest
-    float. Each product bounds one intermediate of the computation (a score, a dP, a gradient),
-    so then nothing can overflow in any order of summation: the kernels and numpy both give
-    finite numbers, and the masked entries the kernels skip are exact zeros in numpy too.
-    """
-    if not all(b < np.inf for b in bounds):  # (NaN fails the comparison too)
-        return False
-    return all(math.prod(p) < limit for p in products)  # (Python floats: overflow gives inf)
-
-
-def _quietly(reference, *args):
-    """Run the numpy reference without its RuntimeWarnings: the compiled path computes the same
-    NaN and inf silently, and the training loop's non-finite guard is what reports them."""
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        return reference(*args)
-
-
-# --------------------------------------------------------------------------------------------
-# What the public functions share: layouts, scratch, threads
-# --------------------------------------------------------------------------------------------
-
-
-def _run_forward(q, k, v, parts, inp, outl, n_heads, T, D, scale, causal, out, p, vbytes, nv):
-    """:func:`_forward_heads` over ``n_heads`` heads, in runs of heads side by side on threads."""
-
-    def scratch():  # one thread's Kᵀ (D, Tc); its columns T..Tc stay 0
-        return (np.zeros((D, p.shape[2]), q.dtype),)
-
-    args = (_row(q), _row(k), _row(v), parts, inp, outl, T, D, q.dtype.type(scale), bool(causal), _row(out), p,
-            vbytes, nv)
-    _in_threads(_forward_heads, n_heads, n_heads * T * T * D, args, scratch)
-
-
-def _whole_vectors(D, lanes):
-    """D rounded up to a whole number of vectors of ``lanes`` numbers: the micro-kernel reads and
-    writes rows of whole vectors."""
-    return (D + lanes - 1) // lanes * lanes
-
-
-def _heads(a, Dc):
-    """a (B, H, T, D) as the kernels take it, (B*H, T, Dc): a view when Dc == D, else a copy
-    with zero columns D..Dc (they add nothing to any sum)."""
-    B, H, T, D = a.shape
-    if Dc == D:
-        return a.reshape(B * H, T, D)  # no copy
-    padded = np.zeros((B * H, T, Dc), dtype=a.dtype)
-    padded[:, :, :D] = a.reshape(B * H, T, D)
-    return padded
-
-
-def _unpadded(a, D):
-    """The first D columns of a kernel's (N, T, Dc) output, C-contiguous (a itself if Dc == D)."""
-    return a if a.shape[2] == D else np.ascontiguousarray(a[:, :, :D])
-
-
-def _stats_columns(T):
-    """Columns of the forward's ``stats``: T rounded up to a multiple of 16, so that every row of
-    scores is whole vectors of any width the micro-kernel uses (16 float32s at most)."""
-    return (T + 15) // 16 * 16
-
-
-def _run_backward(dout, q, k, v, parts, inp, outl, n_heads, T, D, p, scale, causal, dq, dk, dv, vbytes, nv):
-    """:func:`_backward_run` over ``n_heads`` heads, in runs of heads side by side on threads."""
-    Tc = p.shape[2]
-
-    def scratch():  # one thread's Vᵀ (D, Tc), whose columns T..Tc stay 0, and dP then dS (T, Tc)
-        return np.zeros((D, Tc), q.dtype), np.empty((T, Tc), q.dtype)
-
-    args = (_row(dout), _row(q), _row(k), _row(v), parts, inp, outl, T, D, p, q.dtype.type(scale), bool(causal),
-            _row(dq), _row(dk), _row(dv), vbytes, nv)
-    _in_threads(_backward_run, n_heads, n_heads * T * T * D, args, scratch)
-
-
-# --------------------------------------------------------------------------------------------
-# A GPT's packed layout: q, k and v of every head side by side in one (B, T, 3C) array
-# --------------------------------------------------------------------------------------------
-
-
-def _backward_by_heads(backward, g, x, nh, stats, scale, causal):
-    """dL/dqkv (B, T, 3C) through the heads copied out: ``backward`` (the kernel or the reference)
-    on q, k, v (B, nh, T, hs) and dL/dy g (B, T, C) split the same way, the three gradients then
-    laid side by side as qkv's columns are."""
-    q, k, v = split_heads(x, nh)
-    B, _, T, hs = q.shape
-    dout = g.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
-    grads = backward(dout, q, k, v, None, stats, scale, causal)
-    return np.concatenate([merge_heads(d) for d in grads], axis=2)  # (B, T, 3C)
-
-
-def _packed_layouts(T, C, hs, nh):
-    """``(parts, input layout, output layout)`` of the packed arrays for the kernels: q, k and v
-    start 0, C and 2C into a row of qkv (B, T, 3C), head j at column j*hs, rows 3C apart; y and
-    dy (B, T, C) have head j at column j*hs, rows C apart (see :func:`_layout`)."""
-    parts = np.array([0, C, 2 * C], dtype=np.int64)
-    return parts, _layout(T * 3 * C, hs, 3 * C, nh), _layout(T * C, hs, C, nh)
-
-
-def _check_packed(qkv, n_head, name):
-    """qkv as a C-contiguous, writeable (B, T, 3C) float array, and (B, T, C, nh, hs); a
-    ``TypeError`` or ``ValueError`` in one line otherwise."""
-    x = np.asarray(qkv)
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name}: qkv must be float32 or float64, got {x.dtype}")
-    if x.ndim != 3 or x.shape[2] % 3 != 0:
-        raise ValueError(f"{name}: qkv must be (B, T, 3C), got shape {x.shape}")
-    if isinstance(n_head, (bool, np.bool_)) or not isinstance(n_head, (int, np.integer)):
-        raise TypeError(f"{name}: n_head must be an integer, got {n_head!r}")
-    nh = int(n_head)
-    C = x.shape[2] // 3
-    if nh < 1:
-        raise ValueError(f"{name}: n_head must be at least 1, got {n_head}")
-    if C % nh != 0:
-        raise ValueError(f"{name}: C = {C} (qkv's last dim / 3) must be a multiple of n_head = {n_head}")
-    return kernel_array(x), (x.shape[0], x.shape[1], C, nh, C // nh)
-
-
-def _check_dy(dy, x, shape, name):
-    """dy, the gradient of y, as a C-contiguous writeable array of ``shape`` and x's dtype."""
-    g = np.asarray(dy)
-    if g.dtype != x.dtype:
-        raise TypeError(f"{name}: dy must be {x.dtype} like qkv, got {g.dtype}")
-    if g.shape != shape:
-        raise ValueError(f"{name}: dy must be {shape} (B, T, C), got {g.shape}")
-    return kernel_array(g)
-
-
-def _check_stats(stats, x, shape, name):
-    """The forward's stats: (B, nh, T, Tc) from the kernels, or (B, nh, T, T) from the reference."""
-    p = np.asarray(stats)
-    B, nh, T = shape
-    if p.dtype != x.dtype or p.shape not in ((B, nh, T, _stats_columns(T)), (B, nh, T, T)):
-        raise ValueError(f"{name}: stats must be the forward's probabilities, ({B}, {nh}, {T}, "
-                         f"{_stats_columns(T)}) {x.dtype}; got {p.shape} {p.dtype}")
-    return p
-
-
-def _packed_fast_path(x, T, hs, vbytes):
-    """Whether the kernels can read the packed layout in place: T at least one block of queries,
-    each head a whole number of vectors wide (the micro-kernel reads and writes whole vectors),
-    and something to do. Otherwise the heads are copied out and :func:`attention_forward` or
-    :func:`attention_backward` decides (padding, the numpy reference)."""
-    return T >= MR and hs % (vbytes // x.itemsize) == 0 and x.size > 0
-
-

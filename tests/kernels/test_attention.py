@@ -289,9 +289,10 @@ def test_forward_kernel_writes_every_entry_of_p(rng, dtype):
         q, k, v = (rng.standard_normal((2, T, D)).astype(dtype) for _ in range(3))
         Tc = (T + 15) // 16 * 16
         out, p = np.full((2, T, D), np.nan, dtype), np.full((2, T, Tc), np.nan, dtype)
-        heads = A._layout(T * D, 0, D, 1)  # (2, T, D): head after head
-        A._forward_heads(A._row(q), A._row(k), A._row(v), A._NO_PARTS, heads, heads, T, D, dtype(0.5),
-                         causal, A._row(out), p, vbytes, nv, np.zeros((D, Tc), dtype), 0, 2)
+        heads = A.Layout(T * D, 0, D, 1)  # (2, T, D): head after head
+        operands = A.Operands(A._row(q), A._row(k), A._row(v), (0, 0, 0), heads, heads)
+        problem = A.Problem(T, D, dtype(0.5), causal, vbytes, nv)
+        A._forward_heads(operands, problem, A._row(out), p, np.zeros((D, Tc), dtype), 0, 2)
         _, p_ref = A.attention_forward_reference(q[None], k[None], v[None], 0.5, causal)
         np.testing.assert_array_equal(p[..., T:], 0.0)
         _assert_close(p[..., :T], p_ref[0], dtype, "p")  # (masked entries: exactly 0 in both)
@@ -303,7 +304,7 @@ def test_short_sequences_go_to_the_reference(rng, monkeypatch):
     calls = []
     real = A._in_threads
     monkeypatch.setattr(A, "_in_threads", lambda kernel, *a: (calls.append(kernel.__name__), real(kernel, *a)))
-    for T, expected in ((5, []), (6, ["_forward_heads", "_backward_run"])):
+    for T, expected in ((5, []), (6, ["_forward_heads", "_backward_heads"])):
         calls.clear()
         q, k, v, dout = _inputs(rng, (1, 2, T, 4), np.float64)
         out, stats = A.attention_forward(q, k, v, 0.5)
@@ -343,9 +344,8 @@ def test_packed_layout_equals_the_split_heads_bit_for_bit(dtype, causal, registe
     previous = mm.BLOCKING
     ran = []
     for name in ("_run_forward", "_run_backward"):  # spies: which path did the work
-        real = getattr(A, name)
-        at = 4 if name == "_run_forward" else 5  # where the input layout is among the arguments
-        monkeypatch.setattr(A, name, lambda *a, real=real, at=at: (ran.append(a[at][3]), real(*a))[1])
+        real = getattr(A, name)  # its first argument: the Operands, whose input layout says how many heads
+        monkeypatch.setattr(A, name, lambda x, *a, real=real: (ran.append(x.inp.heads), real(x, *a))[1])
     try:
         mm.use_blocking(registers)
         lanes = mm.register_blocking()[0] // np.dtype(dtype).itemsize

@@ -156,16 +156,15 @@ def test_raw_fused_kernels_propagate_nan_without_the_guard(dtype):
         q, k, v, dout = (rng.standard_normal((2, 8, D)).astype(dtype) for _ in range(4))
         q[1, 3, 0] = value
         out, p = np.empty_like(q), np.zeros((2, 8, 16), dtype)  # (N, T, D), (N, T, Tc) columns padded
-        heads = A._layout(8 * D, 0, D, 1)  # (2, 8, D): head after head
-        flat = [A._row(a) for a in (q, k, v)]
-        A._forward_heads(*flat, A._NO_PARTS, heads, heads, 8, D, dtype(0.5), True, A._row(out), p, vbytes, nv,
-                         np.zeros((D, 16), dtype), 0, 2)
+        heads = A.Layout(8 * D, 0, D, 1)  # (2, 8, D): head after head
+        operands = A.Operands(*(A._row(a) for a in (q, k, v)), (0, 0, 0), heads, heads)
+        problem = A.Problem(8, D, dtype(0.5), True, vbytes, nv)
+        A._forward_heads(operands, problem, A._row(out), p, np.zeros((D, 16), dtype), 0, 2)
         assert np.isnan(out[1, 3]).all()
         assert np.isfinite(out[0]).all() and np.isfinite(np.delete(out[1], 3, axis=0)).all()
         dq, dk, dv = np.empty_like(q), np.empty_like(q), np.empty_like(q)
-        A._backward_run(A._row(dout), *flat, A._NO_PARTS, heads, heads, 8, D, p, dtype(0.5), True,
-                        A._row(dq), A._row(dk), A._row(dv), vbytes, nv, np.zeros((D, 16), dtype),
-                        np.empty((8, 16), dtype), 0, 2)
+        A._backward_heads(operands, problem, A._row(dout), p, (A._row(dq), A._row(dk), A._row(dv)),
+                          np.zeros((D, 16), dtype), np.empty((8, 16), dtype), 0, 2)
         assert np.isnan(dq[1, 3]).all() and np.isfinite(dq[0]).all()
 
 
