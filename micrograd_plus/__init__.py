@@ -45,7 +45,10 @@ _NAMES_FROM = {
     # torch.from_numpy, torch.get_default_dtype, ... (the dtype names are in _DTYPE_NAMES below)
     "micrograd_plus._namespace": ("from_numpy", "is_tensor", "is_floating_point", "set_default_dtype",
                                   "get_default_dtype", "set_default_device", "get_default_device", "numel",
-                                  "equal", "allclose", "isclose", "as_tensor", "mm", "bmm"),
+                                  "equal", "allclose", "isclose", "as_tensor", "mm", "bmm",
+                                  # torch.LongTensor([1, 2]), torch.FloatTensor(2, 3): the legacy constructors
+                                  "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
+                                  "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor"),
     "micrograd_plus.serialization": ("save", "load"),
     # torch.exp(x), torch.sum(x, dim), ...: the function spellings of Tensor methods (the list of
     # names is micrograd_plus.ops.METHODS_AS_FUNCTIONS, beside the methods themselves)

@@ -17,6 +17,8 @@ from micrograd_plus.random import _check_cpu
 __all__ = [
     "DTYPES", "from_numpy", "is_tensor", "is_floating_point", "set_default_dtype", "get_default_dtype",
     "set_default_device", "get_default_device", "numel", "equal", "allclose", "isclose", "as_tensor", "mm", "bmm",
+    "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor",
+    "ByteTensor", "BoolTensor",
 ]
 
 DTYPES = {
@@ -137,3 +139,39 @@ def bmm(input, mat2):
         raise ValueError(f"bmm multiplies two 3-D batches of matrices of one batch size, got shapes "
                          f"{tuple(input.shape)} and {tuple(mat2.shape)}")
     return input @ mat2
+
+
+class _LegacyTensorType(type):
+    """PyTorch's typed constructors from before ``torch.tensor`` existed (``torch.LongTensor([1, 2])``),
+    still common in tutorials: ``T(data)`` copies data with the type's dtype, ``T(2, 3)`` (ints) makes
+    a tensor of that shape (zeros here, uninitialised in PyTorch), ``T()`` an empty one; and
+    ``isinstance(t, torch.LongTensor)`` asks whether ``t`` is an int64 Tensor, as in PyTorch."""
+
+    def __call__(cls, *args, device=None):
+        _check_cpu(device, f"{cls.__name__}()")
+        if not args:
+            return tensor(np.zeros(0, dtype=cls.dtype))
+        if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+            return tensor(np.zeros(tuple(int(a) for a in args), dtype=cls.dtype))  # a shape, as in PyTorch
+        if len(args) > 1:
+            raise TypeError(f"{cls.__name__}() takes either sizes (ints) or one sequence of data, got {args!r}")
+        return tensor(args[0], dtype=cls.dtype)
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype
+
+
+def _legacy(name, dtype):
+    return _LegacyTensorType(name, (), {"dtype": np.dtype(dtype), "__doc__": f"A {np.dtype(dtype)} tensor: "
+                                        f"``{name}(data)`` or ``{name}(*sizes)`` (PyTorch's legacy constructor)."})
+
+
+FloatTensor = _legacy("FloatTensor", np.float32)
+DoubleTensor = _legacy("DoubleTensor", np.float64)
+HalfTensor = _legacy("HalfTensor", np.float16)
+LongTensor = _legacy("LongTensor", np.int64)
+IntTensor = _legacy("IntTensor", np.int32)
+ShortTensor = _legacy("ShortTensor", np.int16)
+CharTensor = _legacy("CharTensor", np.int8)
+ByteTensor = _legacy("ByteTensor", np.uint8)
+BoolTensor = _legacy("BoolTensor", np.bool_)

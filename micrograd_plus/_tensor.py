@@ -405,6 +405,10 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
         """Number of elements (PyTorch's spelling)."""
         return self._data.size
 
+    def nelement(self):
+        """Number of elements: PyTorch's other name for :meth:`numel` (``sum(p.nelement() for p in params)``)."""
+        return self._data.size
+
     @property
     def is_leaf(self):
         """True for tensors you created (not the result of a recorded operation)."""
@@ -805,8 +809,8 @@ def _as_array(data, dtype=None):
                 "cannot make a Tensor from ragged nested "
                 "lists (every row must have the same length)"
             ) from None
-        if arr.dtype == np.float64:  # Python floats -> float32, as in PyTorch
-            arr = arr.astype(np.float32)
+        if arr.dtype == np.float64 and dtype is None:  # Python floats -> float32, as in PyTorch
+            arr = arr.astype(np.float32)  # (with a dtype given, they go to it straight, never via float32)
     check_numeric(arr)
     if dtype is not None:
         dtype = np.dtype(dtype)
@@ -902,7 +906,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     result never shares memory with ``data``, so changing one leaves the other alone.
     """
     as_device(device, "tensor()")
-    arr = np.array(data._data if isinstance(data, Tensor) else _as_array(data), copy=True)
+    arr = np.array(data._data if isinstance(data, Tensor) else _as_array(data, dtype), copy=True)
     return Tensor(arr, requires_grad=requires_grad, dtype=dtype)
 
 

@@ -19,6 +19,9 @@ the printed losses (on the machine these were written on, all eleven printed the
 5.8e-7 apart). A wrong rule -- an update that does not update, a gradient off by a factor, Adam's eps
 changed from 1e-8 to 1e-4 -- moves them by 1e-3 or more, and is caught.
 
+A script that computes in float64 may ask for a tighter tolerance with a line ``# dual-run rtol: 1e-10``
+(float64's rounding unit is 1e-16, so a float32 rounding anywhere in its path -- 1e-8 -- is then caught).
+
 Both runs go through ``tests/pytorch_programs/_driver.py``: one process per library runs every
 script, so the imports are paid once.
 """
@@ -100,7 +103,15 @@ def _number(token):
         return None
 
 
-def _agree(a, b):
+def _rtol(program):
+    """The relative tolerance for ``program``: RTOL, or what its ``# dual-run rtol: X`` line asks for."""
+    for line in (HERE / program).read_text().splitlines():
+        if line.startswith("# dual-run rtol:"):
+            return float(line.split(":", 1)[1])
+    return RTOL
+
+
+def _agree(a, b, rtol=RTOL):
     """Compare two scripts' printed lines token by token; returns (problems, largest relative difference)."""
     la, lb = _tokens(a), _tokens(b)
     if len(la) != len(lb):
@@ -115,7 +126,7 @@ def _agree(a, b):
             if fx is None or fy is None or math.isnan(fx) or math.isnan(fy):
                 if x != y:
                     problems.append(f"line {i}: {x!r} vs PyTorch's {y!r}")
-            elif not math.isclose(fx, fy, rel_tol=RTOL, abs_tol=ATOL):
+            elif not math.isclose(fx, fy, rel_tol=rtol, abs_tol=min(ATOL, rtol)):
                 problems.append(f"line {i}: {fx} vs PyTorch's {fy}")
             else:
                 worst = max(worst, abs(fx - fy) / max(abs(fy), 1e-12))
@@ -141,7 +152,7 @@ def test_program_runs_and_agrees_with_pytorch(program, ours, theirs):
         return
     ref = theirs[program]
     assert ref["ok"], f"{program} failed with PyTorch itself (the script is wrong):\n{ref['error']}"
-    problems, _ = _agree(mine["out"], ref["out"])
+    problems, _ = _agree(mine["out"], ref["out"], _rtol(program))
     assert not problems, f"{program} disagrees with PyTorch:\n  " + "\n  ".join(problems)
     assert len(losses) < 2 or losses[-1] < losses[0], f"{program}: the losses did not fall: {losses}"
 
@@ -152,6 +163,8 @@ def test_the_comparison_can_fail():
     assert _agree("same: True", "same: False")[0]
     assert _agree("loss 0 1.0\nloss 1 0.5", "loss 0 1.0")[0]
     assert not _agree("loss 0 1.000001", "loss 0 1.000000")[0]
+    assert _agree("loss 0 1.00000001", "loss 0 1.00000000", rtol=1e-10)[0]  # a float64 script's tolerance
+    assert _rtol("micrograd_checks.py") == 1e-10
     assert _losses("loss 0 2.5\nloss names a,b\nloss 9 1.5 0.3") == [2.5, 1.5]
 
 

@@ -368,3 +368,36 @@ def test_small_namespace_functions():
     assert torch.bmm(torch.ones(4, 2, 3), torch.ones(4, 3, 5)).shape == (4, 2, 5)
     with pytest.raises(ValueError, match="mm multiplies two 2-D"):
         torch.mm(torch.ones(2, 3, 4), torch.ones(4, 1))
+
+
+# ---- found by the dual-run programs (tests/pytorch_programs/) ------------------------------------
+
+
+def test_tensor_of_python_floats_with_float64_goes_straight_to_float64():
+    """torch.tensor([0.1], dtype=torch.float64) is the double nearest 0.1, not 0.1 rounded to float32 first."""
+    assert torch.tensor([[0.1, -0.00767]], dtype=torch.float64).tolist() == [[0.1, -0.00767]]
+    assert torch.tensor(0.1, dtype=torch.float64).item() == 0.1
+    assert torch.Tensor([0.1], dtype=torch.float64).tolist() == [0.1]
+    assert torch.tensor([0.1]).dtype == torch.float32 and torch.tensor([0.1]).item() != 0.1  # no dtype: float32
+    assert torch.tensor([1.7, -1.7], dtype=torch.long).tolist() == [1, -1]  # truncated, as PyTorch does
+
+
+def test_nelement_is_numel():
+    params = [torch.zeros(27, 10), torch.zeros(30, 64), torch.zeros(64)]
+    assert sum(p.nelement() for p in params) == 270 + 1920 + 64
+
+
+def test_legacy_typed_constructors():
+    """torch.LongTensor([...]) copies data with the type's dtype; ints are a shape; isinstance asks the dtype."""
+    a = torch.LongTensor([3, 1, 2])
+    assert a.dtype == torch.int64 and a.tolist() == [3, 1, 2]
+    assert isinstance(a, torch.LongTensor) and not isinstance(a, torch.FloatTensor)
+    f = torch.FloatTensor([1, 2])
+    assert f.dtype == torch.float32 and f.tolist() == [1.0, 2.0]
+    assert torch.FloatTensor(2, 3).shape == (2, 3) and torch.DoubleTensor(4).dtype == torch.float64
+    assert torch.FloatTensor().shape == (0,)
+    assert torch.BoolTensor([1, 0]).tolist() == [True, False] and torch.ByteTensor([255]).dtype == np.uint8
+    with pytest.raises(TypeError, match="either sizes"):
+        torch.FloatTensor([1, 2], [3, 4])
+    with pytest.raises(RuntimeError, match="cuda"):
+        torch.FloatTensor([1.0], device="cuda")

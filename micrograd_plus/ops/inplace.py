@@ -174,6 +174,36 @@ class InplaceOps:
         """Set every element to 0 (``w.grad.zero_()`` between steps)."""
         return self.fill_(0)
 
+    # ---- changing the shape -------------------------------------------------------------------
+
+    def _reshaped_in_place(self, op, view):
+        """Make self hold ``view`` (a reshaping of its own memory, from the out-of-place op) and
+        count the change. A tensor that requires grad is refused: its gradient and the graph's
+        recorded shapes are those of its old shape, and making the graph follow a shape change
+        is not worth its complexity here (PyTorch does it)."""
+        if self.requires_grad:
+            raise RuntimeError(f"{op}: changing the shape in place of a tensor that requires grad is not "
+                               f"supported here; write x = x.{op[:-1]}(...) instead")
+        self._data = view._data
+        self._bumped(op)
+        return self
+
+    def unsqueeze_(self, dim):
+        """In-place :meth:`unsqueeze`: insert a size-1 dimension at ``dim`` (``(3,) -> (3, 1)`` for -1)."""
+        return self._reshaped_in_place("unsqueeze_", self.detach().unsqueeze(dim))
+
+    def squeeze_(self, dim=None):
+        """In-place :meth:`squeeze`: drop size-1 dimensions (all, or those of ``dim``)."""
+        return self._reshaped_in_place("squeeze_", self.detach().squeeze(dim))
+
+    def transpose_(self, dim0, dim1):
+        """In-place :meth:`transpose`: swap two dimensions of self."""
+        return self._reshaped_in_place("transpose_", self.detach().transpose(dim0, dim1))
+
+    def t_(self):
+        """In-place :meth:`t`: transpose a matrix (a 0-d or 1-d tensor stays as it is)."""
+        return self._reshaped_in_place("t_", self.detach().t())
+
     def normal_(self, mean=0.0, std=1.0, generator=None):
         """Fill with numbers drawn from a normal distribution (``generator``: see :mod:`micrograd_plus.random`)."""
         draw = get_generator(generator).normal(mean, std, size=self.shape).astype(self.dtype)

@@ -123,6 +123,14 @@ class ShapeOps:
             return self
         return self.permute(tuple(range(self._data.ndim - 1, -1, -1)))
 
+    def t(self):
+        """The transpose of a matrix, ``(n, m) -> (m, n)`` (PyTorch's ``x.t()``); a 0-d or 1-d tensor
+        comes back as it is, and more than 2 dimensions is refused, as in PyTorch (use ``transpose``)."""
+        if self._data.ndim > 2:
+            raise ValueError(f"t() expects a tensor of at most 2 dimensions, got shape {self._data.shape} "
+                             "(use transpose(dim0, dim1) or .mT)")
+        return self if self._data.ndim < 2 else self.transpose(0, 1)
+
     @property
     def mT(self):
         """The last two dimensions swapped (a batch of matrix transposes)."""

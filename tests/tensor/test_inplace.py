@@ -432,3 +432,29 @@ def test_numpy_reductions_of_a_grad_still_work():
     np.testing.assert_array_equal(np.sum(g, axis=0).numpy(), [8.0, 4.0])
     with pytest.raises(TypeError, match=r"sum\(out=...\) is not supported"):
         g.sum(out=np.zeros(()))
+
+
+def test_in_place_shape_changes():
+    """unsqueeze_/squeeze_/transpose_/t_ change the tensor itself (its memory stays shared); a tensor
+    that requires grad is refused in one line (write the out-of-place op)."""
+    t = mp.LongTensor([4, 5, 6])
+    view = t[:2]
+    assert t.unsqueeze_(-1) is t and t.shape == (3, 1)
+    t[0, 0] = 9
+    assert view.tolist() == [9, 5]  # the same memory
+    assert t.t_().shape == (1, 3) and t.squeeze_().shape == (3,) and t.tolist() == [9, 5, 6]
+    m = mp.zeros(2, 3)
+    assert m.transpose_(0, 1).shape == (3, 2)
+    with pytest.raises(RuntimeError, match="unsqueeze_: .*requires grad.*x = x.unsqueeze"):
+        mp.zeros(3, requires_grad=True).unsqueeze_(0)
+
+
+def test_t_is_the_matrix_transpose():
+    m = mp.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    assert m.t().tolist() == [[1.0], [2.0], [3.0]]
+    (m.t() * mp.tensor([[1.0], [2.0], [3.0]])).sum().backward()
+    assert m.grad.tolist() == [[1.0, 2.0, 3.0]]
+    v = mp.arange(3)
+    assert v.t() is v
+    with pytest.raises(ValueError, match="at most 2 dimensions"):
+        mp.zeros(2, 2, 2).t()
