@@ -1053,13 +1053,15 @@ NON_DIFFERENTIABLE = {
     # reading and bookkeeping
     "item", "numpy", "tolist", "detach", "requires_grad_", "retain_grad", "zero_grad", "backward",
     "shape", "dtype", "ndim", "size", "is_leaf", "data", "grad", "requires_grad", "dim", "numel",
-    "contiguous", "equal",
+    "nelement", "contiguous", "equal",
     # integer / boolean results
     "long", "int", "bool", "argmax", "argmin", "all", "any", "isnan", "isinf", "isfinite",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
     # spelled through a registered op (view_as = reshape, expand_as = expand, swapaxes = transpose,
     # pow = **, clip_ = clamp_, type = astype)
-    "view_as", "reshape_as", "expand_as", "swapaxes", "pow", "clip_", "type",
+    "view_as", "reshape_as", "expand_as", "swapaxes", "pow", "clip_", "type", "t",
+    # in-place shape changes, refused on tensors that require grad
+    "unsqueeze_", "squeeze_", "transpose_", "t_",
     # in-place fills whose result does not depend on the tensor (old values get gradient 0)
     "zero_", "normal_", "uniform_",
     # the graph and the device
