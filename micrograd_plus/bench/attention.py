@@ -1,29 +1,31 @@
 """Benchmark: our fused causal attention against the numpy reference and PyTorch's SDPA.
 
-For each shape (B, H, T, D), float32, it times, in one process:
+For each shape (B, H, T, D), float32, it times:
 
 * ours: :func:`micrograd_plus.kernels.attention.attention_forward` (fwd), and forward then
   :func:`~micrograd_plus.kernels.attention.attention_backward` (fwd+bwd);
-* the plain-numpy reference (same two measurements);
+* the plain-numpy reference (same two measurements), in ours' process;
 * ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)`` and its
-  autograd backward, with ``torch.set_num_threads`` equal to ours (skipped when torch is not
-  installed).
+  autograd backward (skipped when torch is not installed).
+
+**Each library runs alone in a fresh process of its own with its own defaults**
+(:func:`~micrograd_plus.bench._process.as_users_run_it`): PyTorch with its own thread count and
+OpenMP settings, never this library's ``GOMP_SPINCOUNT`` -- that is how its users run it (a peer
+sharing our process or our OpenMP policy ran up to 1.5x slower, issue 26). The "1" rows then
+tell both libraries to use one thread (a setting of the benchmark's, the same for both): on a
+shared 2-core machine they are the steadier comparison. Each shape gets processes of its own (see
+:func:`_measure_in_child`).
 
 Each figure is the median over the timed rounds. Each implementation runs all its rounds back to
-back, after a pause and 0.5 s of warm-up calls (which also compile the kernels): numba, torch and
-OpenBLAS each keep worker threads that busy-wait after a call (OpenBLAS's for ~0.1 s), so an
-implementation timed right after another library's turn is timed fighting those threads for the
-two cores; interleaved call by call, both ours and torch measured 2-25x slow here.
-Ratios are ours / theirs: below 1.0 means we are faster. The first shape is the GPT training shape.
+back, after a pause and 0.5 s of warm-up calls (which also compile the kernels). Ratios are ours /
+theirs: below 1.0 means we are faster. The first shape is the GPT training shape.
 
-Each shape and thread count is measured in a fresh process (see :func:`_measure_in_child`).
-
-Run it with ``micrograd-plus bench attention`` or ``micrograd-plus bench attention``.
+Run it with ``micrograd-plus bench attention``.
 """
 
 import time
 
-from micrograd_plus.bench._process import in_child
+from micrograd_plus.bench._process import as_users_run_it
 
 SHAPES = [(12, 4, 64, 32), (12, 6, 128, 32), (8, 6, 256, 64)]  # the GPT's three sizes (bench gpt)
 QUICK_SHAPES = [(12, 4, 64, 32)]
@@ -40,15 +42,18 @@ def _timed(fn):
     return time.perf_counter() - start
 
 
-def _cases(shape, threads):
-    """name -> zero-argument callable, for every implementation measured at ``shape``."""
+def _cases(shape, library):
+    """name -> zero-argument callable, for every implementation of ``library`` at ``shape``:
+    ``"ours"`` (our kernels and their numpy reference) or ``"torch"`` (SDPA)."""
     import numpy as np
-
-    from micrograd_plus.kernels import attention as A  # deferred: loads numba/torch in the benchmark's own process, in the order it needs
 
     rng = np.random.default_rng(0)
     q, k, v, dout = (rng.standard_normal(shape).astype(np.float32) for _ in range(4))
     scale = 1.0 / np.sqrt(shape[-1])
+    if library == "torch":
+        return _torch_cases(q, k, v, dout)
+
+    from micrograd_plus.kernels import attention as A  # deferred: loads numba in ours' process only
 
     def ours_fwd():
         A.attention_forward(q, k, v, scale, True)
@@ -64,13 +69,12 @@ def _cases(shape, threads):
         out, p = A.attention_forward_reference(q, k, v, scale, True)
         A.attention_backward_reference(dout, q, k, v, out, p, scale, True)
 
-    cases = {"ours fwd": ours_fwd, "ours fwd+bwd": ours_fwd_bwd,
-             "numpy fwd": ref_fwd, "numpy fwd+bwd": ref_fwd_bwd}
-    try:
-        import torch
-    except ImportError:
-        return cases
-    torch.set_num_threads(threads)
+    return {"ours fwd": ours_fwd, "ours fwd+bwd": ours_fwd_bwd, "numpy fwd": ref_fwd, "numpy fwd+bwd": ref_fwd_bwd}
+
+
+def _torch_cases(q, k, v, dout):
+    import torch
+
     sdpa = torch.nn.functional.scaled_dot_product_attention
     tq, tk, tv = (torch.from_numpy(a.copy()).requires_grad_(True) for a in (q, k, v))
     tdout = torch.from_numpy(dout.copy())
@@ -84,64 +88,78 @@ def _cases(shape, threads):
             t.grad = None
         sdpa(tq, tk, tv, is_causal=True).backward(tdout)
 
-    cases["torch fwd"] = torch_fwd
-    cases["torch fwd+bwd"] = torch_fwd_bwd
-    return cases
+    return {"torch fwd": torch_fwd, "torch fwd+bwd": torch_fwd_bwd}
 
 
-def _measure(shape, threads, repeats, settle=0.3, warmup_seconds=0.5):
-    """Median ms of every case at ``shape`` with ``threads`` threads for numba and torch.
+def _measure(shape, threads, repeats, library, settle=0.3, warmup_seconds=0.5):
+    """(Child process) median ms of every case of ``library`` (``"ours"`` or ``"torch"``) at
+    ``shape``, with the library's own thread count (``threads`` None) or ``threads``.
 
-    One case after another, each after a ``settle`` pause (the previous library's threads go to
-    sleep) and ``warmup_seconds`` of untimed calls (compilation, page faults, waking threads).
+    One case after another, each after a ``settle`` pause and ``warmup_seconds`` of untimed calls
+    (compilation, page faults, waking threads).
     """
-    import numba
+    if library == "torch":
+        import torch  # first, with nothing of ours loaded: its thread pool as its users get it
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        if threads:
+            torch.set_num_threads(threads)
+        used = torch.get_num_threads()
+    else:
+        import numba
+
+        if threads:
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        used = numba.get_num_threads()
     ms = {}
-    for name, fn in _cases(shape, threads).items():
+    for name, fn in _cases(shape, library).items():
         time.sleep(settle)
         start = time.perf_counter()
         fn()
         while time.perf_counter() - start < warmup_seconds:
             fn()
         ms[name] = _median_ms([_timed(fn) for _ in range(repeats)])
-    return ms
+    return {"ms": ms, "threads": used}
 
 
 def _measure_in_child(shape, threads, repeats):
-    """:func:`_measure` in a fresh Python process (torch's thread pool started first).
+    """:func:`_measure` for ours, then for torch (if installed), each in a fresh process of its own
+    with the user's environment; returns ``({case: ms}, {library: threads used})``.
 
-    Each shape gets a process of its own because the allocator remembers earlier shapes: measured
+    Each shape gets processes of its own because the allocator remembers earlier shapes: measured
     in one process after the small shape, every call of ours at (8, 6, 256, 64) page-faulted its
-    25 MB of outputs and probabilities afresh (6,100 faults, 26 ms instead of 18), while torch,
-    which keeps less, did not. Ours and torch still run side by side in that one process.
+    25 MB of outputs and probabilities afresh (6,100 faults, 26 ms instead of 18).
     """
+    import importlib.util
 
-    return in_child(__name__, "_measure", tuple(shape), int(threads), int(repeats), torch_first=True)
+    libraries = ["ours"] + (["torch"] if importlib.util.find_spec("torch") else [])
+    ms, used = {}, {}
+    for library in libraries:
+        got = as_users_run_it(__name__, "_measure", tuple(shape), threads, int(repeats), library)
+        ms.update(got["ms"])
+        used[library] = got["threads"]
+    return ms, used
 
 
 def run(repeats=None, quick=False):
     """Time every implementation at each shape; print and return the table as text.
 
-    The main figures use 2 threads (numba and torch alike). Rows with 1 thread follow: on a
-    shared 2-core machine, where other work keeps taking a core, they are the steadier comparison.
+    The main rows ("own") give each library its own default thread count; rows with 1 thread
+    follow: on a shared 2-core machine, where other work keeps taking a core, they are the
+    steadier comparison.
     """
-    import numba
-
     repeats = repeats or (5 if quick else 30)
     shapes = QUICK_SHAPES if quick else SHAPES
     lines = [f"causal attention, float32; median ms over {repeats} rounds (each implementation's back to back) "
-             f"(ratio = ours / theirs, < 1 is faster); numba and torch use the same thread count"]
-    header = (f"{'B,H,T,D':>15} {'thr':>3} {'ours fwd':>9} {'fwd+bwd':>9} {'numpy f':>9} {'f+b':>9} "
+             f"(ratio = ours / theirs, < 1 is faster); each library alone in a fresh process of its own with its "
+             f"own defaults (thr 'own'), then both told to use 1 thread"]
+    header = (f"{'B,H,T,D':>15} {'thr':>4} {'ours fwd':>9} {'fwd+bwd':>9} {'numpy f':>9} {'f+b':>9} "
               f"{'torch f':>9} {'f+b':>9} {'vs numpy':>9} {'vs torch f':>10} {'vs torch f+b':>12}")
     lines.append(header)
-    has_torch = True
-    for threads in (2, 1):
-        if threads > numba.config.NUMBA_NUM_THREADS:
-            continue
+    has_torch, seen = True, {}
+    for threads in (None, 1):
         for shape in shapes:
-            ms = _measure_in_child(shape, threads, repeats)
+            ms, used = _measure_in_child(shape, threads, repeats)
+            seen.update({k: v for k, v in used.items() if threads is None})
             has_torch = "torch fwd" in ms
 
             def cell(name):
@@ -151,9 +169,10 @@ def run(repeats=None, quick=False):
             ratio_tf = f"{ms['ours fwd'] / ms['torch fwd']:10.2f}" if has_torch else f"{'-':>10}"
             ratio_tfb = (f"{ms['ours fwd+bwd'] / ms['torch fwd+bwd']:12.2f}" if has_torch
                          else f"{'-':>12}")
-            lines.append(f"{str(shape):>15} {threads:>3} {cell('ours fwd')} {cell('ours fwd+bwd')} "
+            lines.append(f"{str(shape):>15} {threads or 'own':>4} {cell('ours fwd')} {cell('ours fwd+bwd')} "
                          f"{cell('numpy fwd')} {cell('numpy fwd+bwd')} {cell('torch fwd')} "
                          f"{cell('torch fwd+bwd')} {ratio_numpy:9.2f} {ratio_tf} {ratio_tfb}")
+    lines.insert(1, "own thread counts: " + ", ".join(f"{k} {v}" for k, v in seen.items()))
     if not has_torch:
         lines.append("(torch not installed: its columns are skipped)")
     table = "\n".join(lines)

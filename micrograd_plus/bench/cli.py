@@ -1,8 +1,9 @@
 """``micrograd-plus bench``: time our engines and kernels against numpy's BLAS and PyTorch.
 
-The kernel benchmarks run ours and the reference side by side in one process, interleaved, after
-a warm-up; the GPT training step runs each library alone in fresh processes of its own, with its
-own defaults, as its users run it (the contenders taking turns). All report medians and ratios. Each table's header says which way its ratio reads:
+Every benchmark that has a peer (numpy's BLAS, PyTorch) runs each library alone in fresh
+processes of its own, with its own defaults, as its users run it (the contenders taking turns):
+matmul, attention, mnist, cnn and gpt (``bench._process.as_users_run_it``). Comparisons with our
+own numpy references (the CNN's kernel table) stay in one process. All report medians and ratios. Each table's header says which way its ratio reads:
 time ratios (ours / reference seconds) are faster below 1.0, throughput ratios (ours / reference
 GFLOP/s, the matmul table) are faster above 1.0.
 PyTorch is optional: install exactly ``pip install torch==2.13.0`` to get its column.

@@ -5,7 +5,8 @@
 with ReLU and 2x2 max-pooling, then 1568-128-10), batch 64, cross-entropy, SGD with Nesterov
 momentum 0.9 -- the whole step: gather the batch, forward, loss, backward, update. Each library
 runs in a fresh process of its own with its own defaults (ours: the numba kernels, threads while
-the cores are free; PyTorch: its own thread count and convolution backend), from the same initial
+the cores are free; PyTorch: its own thread count, OpenMP settings and convolution backend, never
+this library's ``GOMP_SPINCOUNT``: :func:`~micrograd_plus.bench._process.as_users_run_it`), from the same initial
 weights on the same batches. In each process: a warm-up of :data:`WARMUP` steps, then
 ``repeats`` blocks of :data:`BLOCK` steps with a pause before each; the median step of every
 block, and the median over blocks. The processes alternate (ours, torch, ours, torch ...) so that
@@ -23,7 +24,7 @@ import time
 
 import numpy as np
 
-from micrograd_plus.bench._process import in_child
+from micrograd_plus.bench._process import as_users_run_it
 
 BATCH, LR, MOMENTUM = 64, 0.05, 0.9
 WARMUP, BLOCK, PAUSE = 8, 10, 0.2
@@ -90,6 +91,9 @@ def time_steps(library, blocks):
     """In a fresh process: ``library``'s ("ours" or "torch") median step seconds of each of
     ``blocks`` timed blocks, and the losses of the first steps (so that the caller can check that
     both libraries computed the same thing)."""
+    if library == "torch":
+        import torch  # noqa: F401  (first: our kernels set GOMP_SPINCOUNT when imported, and PyTorch's
+        # OpenMP runtime reads it when torch loads; its users have none)
     weights, batches = _weights_and_batches(WARMUP + blocks * BLOCK)
     step = (_ours if library == "ours" else _torch)(weights)
     losses = [step(*batches[i]) for i in range(WARMUP)]  # warm-up: compile, fault in memory, start threads
@@ -149,13 +153,13 @@ def run(repeats=None, quick=False):
         import torch  # noqa: F401
     except ImportError:
         have_torch = False
-    env = {"GOMP_SPINCOUNT": "1000"}  # both libraries' idle OpenMP threads sleep soon (see bench/gpt.py)
     results = {"ours": [], "torch": []}
     for r in range(rounds):
         for library in (("ours", "torch") if r % 2 == 0 else ("torch", "ours")):
             if library == "torch" and not have_torch:
                 continue
-            res = in_child("micrograd_plus.bench.cnn", "time_steps", library, blocks, env_defaults=env)
+            # alone, with the user's environment: no GOMP_SPINCOUNT of ours for PyTorch (issue 26)
+            res = as_users_run_it("micrograd_plus.bench.cnn", "time_steps", library, blocks)
             results[library].extend(res["block_medians"])
             results.setdefault(library + "_losses", res["first_losses"])
     ours_ms = 1e3 * statistics.median(results["ours"])

@@ -1,17 +1,25 @@
 """Benchmark: our numba matmul kernels against numpy's BLAS and (if installed) PyTorch.
 
 For every shape the library really multiplies (a GPT layer's forward and both backward products,
-the MNIST classifier's, one large square), it times the three contenders in one process, one
-after another, in three turns (each contender's rounds of a turn back to back, after a pause that
-lets the previous library's spinning worker threads go to sleep: see :func:`_time_rounds`). It
-reports the median over rounds, in milliseconds and GFLOPS
-(2·M·N·K floating point operations per product), and the throughput ratios ours/BLAS and
-ours/torch (above 1 means ours is faster).
+the MNIST classifier's, one large square), it times each contender **alone in a fresh process of
+its own, with its own defaults** (:func:`~micrograd_plus.bench._process.as_users_run_it`): ours
+with what importing micrograd_plus sets, numpy's BLAS with no numba loaded beside it, PyTorch with
+its own thread count and OpenMP settings -- never a setting we chose for it (this library's
+``GOMP_SPINCOUNT``, a thread count): that is how each one's users run it, and a peer sharing our
+process or our OpenMP policy ran up to 1.5x slower (issue 26), which flattered us. The contenders
+take three turns (ours, BLAS, torch, ours, ...), each turn a new process timing every shape, so a
+burst of load from elsewhere spoils a third of a contender's rounds rather than all of them. It
+reports the median over rounds, in milliseconds and GFLOPS (2·M·N·K floating point operations per
+product), and the throughput ratios ours/BLAS and ours/torch (above 1 means ours is faster).
 
-Run it with ``micrograd-plus bench matmul`` or ``micrograd-plus bench matmul``. numpy's
-OpenBLAS is slowed by the ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` variables set on the
-development machine; unset both (``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...``) to compare
-against BLAS at its best. The header says which was in effect.
+Products of at most ``BLAS_MAX_MNK`` multiply-adds are handed to numpy's BLAS by our own
+``matmul`` (see :mod:`micrograd_plus.kernels.matmul`); their rows are marked, and the ours column
+then shows what a user of the library gets there: BLAS plus our checks.
+
+Run it with ``micrograd-plus bench matmul``. numpy's OpenBLAS is slowed by the
+``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` variables if they are set; unset both
+(``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...``) to compare against BLAS at its best. The
+header says which was in effect.
 """
 
 import importlib
@@ -20,8 +28,6 @@ import statistics
 import time
 
 import numpy as np
-
-THREADS = 2
 
 # (label, op, shape of a, shape of b). op: "nn" a @ b, "nt" a @ b.T, "tn" a.T @ b.
 # The library's linear layer (``F.linear``) stores W as (out, in) like PyTorch: its forward is
@@ -63,130 +69,137 @@ def _flops(op, a_shape, b_shape):
     return 2 * m * n * k
 
 
-def _contenders(op, a, b):
-    """name -> zero-argument callable computing the product, for each available contender."""
-    # (the package's ``kernels.matmul`` attribute is the dispatching function, not this module)
-    ours_mod = importlib.import_module("micrograd_plus.kernels.matmul")
-    ours = {"nn": ours_mod.matmul, "nt": ours_mod.matmul_nt, "tn": ours_mod.matmul_tn}[op]
-    blas = {"nn": lambda: a @ b, "nt": lambda: a @ b.T, "tn": lambda: a.T @ b}[op]
-    out = {"ours": lambda: ours(a, b), "blas": blas}
-    try:
-        import torch
-    except ImportError:
-        return out
-    torch.set_num_threads(THREADS)
+def _contender(name, op, a, b):
+    """A zero-argument callable computing the product the way contender ``name`` does: ``"ours"``
+    (the library's kernels), ``"blas"`` (numpy's ``@``) or ``"torch"``."""
+    if name == "ours":
+        # (the package's ``kernels.matmul`` attribute is the dispatching function, not this module)
+        ours_mod = importlib.import_module("micrograd_plus.kernels.matmul")
+        ours = {"nn": ours_mod.matmul, "nt": ours_mod.matmul_nt, "tn": ours_mod.matmul_tn}[op]
+        return lambda: ours(a, b)
+    if name == "blas":
+        return {"nn": lambda: a @ b, "nt": lambda: a @ b.T, "tn": lambda: a.T @ b}[op]
+    import torch
+
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-    out["torch"] = {
-        "nn": lambda: ta @ tb,
-        "nt": lambda: ta @ tb.T,
-        "tn": lambda: ta.T @ tb,
-    }[op]
-    return out
+    return {"nn": lambda: ta @ tb, "nt": lambda: ta @ tb.T, "tn": lambda: ta.T @ tb}[op]
 
 
-def _time_rounds(fns, repeats, passes=3, min_seconds=0.002, phase_settle=0.3, warmup_seconds=0.1):
-    """Median and best seconds per call of each callable, over ``repeats`` rounds each, taken in
-    ``passes`` turns: a few rounds of one contender back to back, then of the next, and round again.
+def _contender_samples(name, rounds, quick):
+    """(Child process) seconds per call of contender ``name`` at every shape: ``{label: [sample,
+    ...]}``, ``rounds`` samples each after a warm-up, and the threads it ran with."""
+    if name == "torch":
+        import torch  # first, with nothing of ours loaded: its thread pool as its users get it
+
+        threads = torch.get_num_threads()
+    elif name == "ours":
+        import numba
+
+        threads = numba.get_num_threads()
+    else:
+        from threadpoolctl import threadpool_info
+
+        threads = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=None)
+    rng = np.random.default_rng(0)
+    out = {}
+    for label, op, a_shape, b_shape in _shapes(quick):
+        a = rng.standard_normal(a_shape, dtype=np.float32)
+        b = rng.standard_normal(b_shape, dtype=np.float32)
+        out[label] = _time_rounds(_contender(name, op, a, b), rounds)
+    return {"samples": out, "threads": threads}
+
+
+def _shapes(quick):
+    return [s for s in SHAPES if not (quick and s[0].startswith("square"))]
+
+
+def _time_rounds(fn, rounds, min_seconds=0.002, warmup_seconds=0.1):
+    """``rounds`` samples of seconds per call of ``fn``, timed back to back after a warm-up.
 
     Tiny products take microseconds, below the timer's resolution and the noise, so each sample
     times ``n`` back-to-back calls, with ``n`` chosen in the warm-up so a sample lasts about
-    ``min_seconds``.
-
-    Why phases and not rounds interleaved call by call: each library keeps worker threads that
-    busy-wait after a call, and a contender timed while another library's threads spin is timed
-    fighting them for the two cores. OpenBLAS's threads spin for about 2^28 cycles (~0.1 s)
-    after every call; interleaved with it, our (768, 128) @ (512, 128)ᵀ product ran at 32
-    GFLOP/s instead of 120-130, and interleaved with torch at 84. So each contender runs its
-    rounds of a turn back to back, after a ``phase_settle`` pause in which the previous one's
-    threads go to sleep. Why several turns: on a shared virtual machine a neighbour's burst can
-    slow everything for a tenth of a second, which is a whole turn here; with all the rounds of a
-    contender in one turn, such a burst moved one product's ratio between 0.61x and 1.66x in two
-    runs (2-core Zen 4, avx512f). Spread over three turns, a burst spoils a third of a
-    contender's rounds, and the median of all of them stays with the undisturbed ones.
+    ``min_seconds``. The warm-up also lets the process's first products page-fault as its heap
+    grows, and starts the contender's worker threads.
     """
-    samples = {name: [] for name in fns}
-    calls = {}
-    per_pass = -(-repeats // passes)  # rounds a turn (ceil)
-    for turn in range(passes):
-        for name, fn in fns.items():
-            time.sleep(phase_settle)  # the previous contender's threads stop spinning
-            fn()  # compile (first turn), wake this contender's threads
-            if name not in calls:
-                t = time.perf_counter()
-                fn()
-                calls[name] = max(1, int(min_seconds / max(time.perf_counter() - t, 1e-7)))
-            n = calls[name]
-            t = time.perf_counter()
-            while time.perf_counter() - t < warmup_seconds:
-                fn()  # the process's first products page-fault thousands of times as its heap grows
-            for _ in range(min(per_pass, repeats - len(samples[name]))):
-                t = time.perf_counter()
-                for _ in range(n):
-                    fn()
-                samples[name].append((time.perf_counter() - t) / n)
-    return ({name: statistics.median(v) for name, v in samples.items()},
-            {name: min(v) for name, v in samples.items()})
+    fn()  # compile (ours), start thread pools
+    t = time.perf_counter()
+    fn()
+    n = max(1, int(min_seconds / max(time.perf_counter() - t, 1e-7)))
+    t = time.perf_counter()
+    while time.perf_counter() - t < warmup_seconds:
+        fn()
+    samples = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        samples.append((time.perf_counter() - t) / n)
+    return samples
 
 
-def _header():
-    import numba
+def _samples_alone(repeats, quick, turns=3):
+    """Every contender's samples at every shape, each contender in a fresh process of its own per
+    turn, taking ``turns`` turns: ``({name: {label: [seconds, ...]}}, {name: threads})``."""
+    from micrograd_plus.bench._process import as_users_run_it  # deferred: the CLI imports this module for its docstring
 
+    names = ["ours", "blas"] + (["torch"] if _have_torch() else [])
+    samples, threads = {n: {} for n in names}, {}
+    for turn in range(turns):
+        rounds = repeats // turns + (turn < repeats % turns)
+        if rounds == 0:
+            continue
+        for name in names:
+            got = as_users_run_it(__name__, "_contender_samples", name, rounds, quick)
+            threads[name] = got["threads"]
+            for label, values in got["samples"].items():
+                samples[name].setdefault(label, []).extend(values)
+    return samples, threads
+
+
+def _have_torch():
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def _header(repeats, threads, load_before):
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    lines = [
-        "matmul benchmark: float32, median seconds per call over rounds (each contender's rounds back to back, in 3 turns)",
-        f"numba {numba.__version__}, threads={numba.get_num_threads()}, "
-        f"threading layer={_threading_layer()}; numpy {np.__version__}; "
-        f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}",
+    blas_max = importlib.import_module("micrograd_plus.kernels.matmul").BLAS_MAX_MNK
+    load = f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "?"
+    return [
+        f"matmul benchmark: float32, median seconds per call over {repeats} rounds; each contender alone in a "
+        "fresh process of its own with its own defaults (3 turns: ours, BLAS, torch, ours, ...)",
+        "threads (each library's own default): " + ", ".join(f"{n} {t}" for n, t in threads.items())
+        + f"; numpy {np.__version__}; OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, "
+        f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}",
+        f"1-minute load average before/after: {load_before} / {load} (ours uses threads only while it is "
+        "below 1.5 x cores + 0.5)",
+        f"* products of at most {blas_max:,} multiply-adds: our matmul hands them to numpy's BLAS (BLAS_MAX_MNK)",
     ]
-    try:
-        import torch
-
-        lines.append(f"torch {torch.__version__}, threads={THREADS}")
-    except ImportError:
-        lines.append("torch not installed: torch column skipped")
-    return lines
-
-
-def _threading_layer():
-    import numba
-
-    try:
-        return numba.threading_layer()
-    except ValueError:  # no parallel region has run yet
-        return "not yet chosen"
 
 
 def run(repeats=None, quick=False):
     """Run the benchmark and return (and print) the table as plain text.
 
-    ``repeats``: timed rounds per shape and contender (default 21, or 5 with ``quick``). ``quick`` also
+    ``repeats``: timed rounds per shape and contender (default 21, or 6 with ``quick``). ``quick`` also
     skips the large square product. Besides the median ratios, the last column gives ours/BLAS
     from each contender's best round: on a shared machine, where a busy neighbour can stall a
     two-thread call for milliseconds, it shows what the code does when it gets the cores.
     """
     if repeats is None:
-        repeats = 5 if quick else 21
-    shapes = [s for s in SHAPES if not (quick and s[0].startswith("square"))]
-    rng = np.random.default_rng(0)
+        repeats = 6 if quick else 21
+    load_before = f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "?"
+    samples, threads = _samples_alone(repeats, quick)
+    have_torch = "torch" in samples
+    blas_max = importlib.import_module("micrograd_plus.kernels.matmul").BLAS_MAX_MNK
     rows = []
-    have_torch = False
-    load_before = os.getloadavg()[0]
-    for label, op, a_shape, b_shape in shapes:
-        a = rng.standard_normal(a_shape, dtype=np.float32)
-        b = rng.standard_normal(b_shape, dtype=np.float32)
-        fns = _contenders(op, a, b)
-        have_torch = "torch" in fns
-        med, best = _time_rounds(fns, repeats)
+    for label, op, a_shape, b_shape in _shapes(quick):
+        med = {n: statistics.median(samples[n][label]) for n in samples}
+        best = {n: min(samples[n][label]) for n in samples}
         rows.append((label, op, a_shape, b_shape, _flops(op, a_shape, b_shape), med, best))
 
-    lines = _header()
-    lines[0] += f", {repeats} rounds"
-    _shared = importlib.import_module("micrograd_plus.kernels._shared")
-    lines.append(
-        f"1-minute load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
-        f"(ours uses threads only while it is below {1.5 * _shared.N_CORES + 0.5:.1f})"
-    )
-    head = f"{'product':<17} {'op':<3} {'a':>12} {'b':>12} | {'ours ms':>8} {'GF/s':>6} | {'BLAS ms':>8} {'GF/s':>6}"
+    lines = _header(repeats, threads, load_before)
+    head = f"{'product':<18} {'op':<3} {'a':>12} {'b':>12} | {'ours ms':>8} {'GF/s':>6} | {'BLAS ms':>8} {'GF/s':>6}"
     if have_torch:
         head += f" | {'torch ms':>8} {'GF/s':>6}"
     head += f" | {'ours/BLAS':>9}"
@@ -195,8 +208,9 @@ def run(repeats=None, quick=False):
     head += f" | {'best o/B':>8}"
     lines += ["", head, "-" * len(head)]
     for label, op, a_shape, b_shape, flops, med, best in rows:
+        mark = "*" if flops // 2 <= blas_max else " "
         line = (
-            f"{label:<17} {op:<3} {str(a_shape):>12} {str(b_shape):>12} | "
+            f"{label + mark:<18} {op:<3} {str(a_shape):>12} {str(b_shape):>12} | "
             f"{med['ours'] * 1e3:8.3f} {flops / med['ours'] / 1e9:6.1f} | "
             f"{med['blas'] * 1e3:8.3f} {flops / med['blas'] / 1e9:6.1f}"
         )
@@ -216,6 +230,8 @@ def run(repeats=None, quick=False):
             lines.append(f"GPT rows ours/BLAS ({name}): min {min(values):.2f}, geometric mean {geo:.2f}")
     lines.append("")
     lines.append("ratios are throughput ours/peer (time of peer / time of ours): above 1.00 means ours is faster")
+    if not have_torch:
+        lines.append("torch not installed: torch column skipped")
     text = "\n".join(lines)
     print(text)
     return text
