@@ -77,3 +77,54 @@ def test_run_key_changes_with_any_source_file_of_the_package(monkeypatch):
     monkeypatch.setattr(Path, "read_bytes",
                         lambda self: real(self) + (b"# changed" if self.name == "layer_norm.py" else b""))
     assert reuse.run_key(GPTConfig(), TrainConfig()) != before
+
+
+# ---- the MNIST classifiers of chapter 7 --------------------------------------------------------
+
+
+@pytest.fixture
+def mnist_trainings(monkeypatch):
+    """Count the calls of the real MNIST train()."""
+    calls = []
+    real = reuse._mnist.train
+    monkeypatch.setattr(reuse._mnist, "train", lambda *a, **k: (calls.append(a), real(*a, **k))[1])
+    return calls
+
+
+def _small_cnn():
+    from dataclasses import replace
+
+    from micrograd_plus.train.mnist import PRESETS
+
+    return replace(PRESETS["cnn"], limit=128, test_limit=64, epochs=1, batch_size=64)
+
+
+def test_mnist_trains_once_then_loads(tmp_path, mnist_trainings):
+    config = _small_cnn()
+    model, acc, run_dir = reuse.train_mnist_or_load(config, cache_dir=tmp_path)
+    again, acc2, run_dir2 = reuse.train_mnist_or_load(config, cache_dir=tmp_path)
+    assert len(mnist_trainings) == 1, "the finished run must be loaded, not trained again"
+    assert run_dir == run_dir2 and acc == acc2 and 0 <= acc <= 1
+    for (name, p), (_, q) in zip(model.named_parameters(), again.named_parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)
+    assert not [p for p in tmp_path.iterdir() if "training" in p.name], "a temporary run was left behind"
+
+
+def test_mnist_other_data_or_config_trains_anew(tmp_path, mnist_trainings):
+    """Permuted pixels are a recipe of their own (chapter 7 trains both); so is another seed;
+    a run cut short (no log) is trained again."""
+    from dataclasses import replace
+
+    from micrograd_plus.train.mnist import load_data
+
+    config = _small_cnn()
+    data = load_data(config)
+    order = np.random.default_rng(0).permutation(784)
+    permuted = (data[0][:, order], data[1], data[2][:, order], data[3])
+    _, _, plain = reuse.train_mnist_or_load(config, data=data, cache_dir=tmp_path)
+    _, _, shuffled = reuse.train_mnist_or_load(config, data=permuted, cache_dir=tmp_path)
+    _, _, seeded = reuse.train_mnist_or_load(replace(config, seed=config.seed + 1), data=data, cache_dir=tmp_path)
+    assert len({plain, shuffled, seeded}) == 3 and len(mnist_trainings) == 3
+    (plain / "log.jsonl").unlink()
+    reuse.train_mnist_or_load(config, data=data, cache_dir=tmp_path)
+    assert len(mnist_trainings) == 4
