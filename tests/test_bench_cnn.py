@@ -22,3 +22,20 @@ def test_ours_and_torch_take_the_same_steps():
     losses = np.array([[ours(*b), theirs(*b)] for b in batches])  # three SGD steps each, same batches
     assert losses[0, 0] == pytest.approx(np.log(10), rel=0.2)  # a fresh network: about chance
     np.testing.assert_allclose(losses[:, 0], losses[:, 1], rtol=2e-4)  # float32, two libraries
+
+
+def test_kernel_table_has_every_product_of_every_layer(monkeypatch):
+    """Forward, dW and dX of both layers, each ours / BLAS / numpy layer as positive GFLOP/s; the
+    first layer's dX marked as one the network does not use. (Rates, not timings, are checked.)"""
+    from micrograd_plus.kernels import conv as K
+
+    monkeypatch.setattr(cnn, "LAYERS", {"tiny": ((2, 3, 6, 6), (4, 3, 5, 5), True),
+                                        "first": ((2, 1, 6, 6), (4, 1, 5, 5), False)})
+    calls = []
+    real = K.conv2d_backward
+    monkeypatch.setattr(K, "conv2d_backward", lambda *a: (calls.append(a[-3:]), real(*a))[1])
+    rates = cnn.kernel_table(repeats=1)
+    assert list(rates) == ["tiny forward", "tiny dW", "tiny dX", "first forward", "first dW",
+                           "first dX (unused: the image needs none)"]
+    assert all(len(v) == 3 and all(r > 0 for r in v) for v in rates.values())
+    assert (False, True, False) in calls and (True, False, False) in calls  # dW alone, dX alone

@@ -110,7 +110,7 @@ def test_output_size_matches_pytorch_formula():
 @st.composite
 def conv_case(draw):
     groups = draw(st.integers(1, 2))
-    C, O = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 2))
+    C, O = groups * draw(st.integers(1, 4)), groups * draw(st.integers(1, 2))
     KH, KW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))  # stride > kernel included
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
@@ -147,6 +147,27 @@ def _conv_kernels_match_reference(dtype, case, seed):
     for a, e, name in zip(got, want, ("dx", "dw", "db")):
         assert a.dtype == dtype and a.shape == e.shape, name
         np.testing.assert_allclose(a, e, err_msg=name, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, w_shape, padding, dilation", [
+    ((3, 7, 6, 5), (5, 7, 3, 3), (1, 1, 1, 1), (1, 1)),      # channels not a multiple of MR, rows not of NR
+    ((2, 3, 9, 4), (13, 3, 3, 2), (2, 0, 0, 1), (2, 1)),     # uneven padding, dilation, more filters than MR
+    ((1, 6, 3, 3), (2, 6, 3, 3), (0, 0, 0, 0), (1, 1)),      # no padding: g's border is the kernel's reach
+    ((5, 16, 14, 14), (32, 16, 5, 5), (2, 2, 2, 2), (1, 1)),  # the MNIST network's second layer, small batch
+])
+def test_direct_dx_matches_reference(dtype, x_shape, w_shape, padding, dilation, rng):
+    """The input gradient of stride-1 convolutions as a direct correlation (what the kernels
+    choose for them) against col2im(Wᵀ @ g) in numpy."""
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    args = ((1, 1), padding, dilation, 1)
+    assert K._direct_dx_fits(args[0], padding, dilation, 1, w_shape[2:], x_shape[1])
+    y, cols = K.conv2d_forward(x, w, None, *args)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    got = K.conv2d_backward(g, x_shape, w, cols, *args, True, False, False)[0]
+    want = K.conv2d_backward_reference(g, x_shape, w, cols, *args, True, False, False)[0]
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
