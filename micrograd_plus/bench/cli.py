@@ -72,7 +72,7 @@ def run(args):
     for name in names:
         module_name, what = BENCHMARKS[name]
         print(f"\n== {name}: {what}")
-        start = time.perf_counter()
+        start, load = time.perf_counter(), _load()
         module = importlib.import_module(module_name)
         with results.Tee() as printed:
             value = module.run(repeats=args.repeats, quick=args.quick)
@@ -80,7 +80,14 @@ def run(args):
         print(f"({name} took {seconds:.1f} s)")
         if path and not args.quick:  # a smoke test's figures are not worth keeping
             results.save(path, name, summary, printed.getvalue(), value if isinstance(value, dict) else None,
-                         force=args.force)
+                         force=args.force, load_average=max(load, _load()))
     if path and not args.quick:
         print(f"\nresults written to {path}")
     return 0
+
+
+def _load():
+    """The 1-minute load average (0.0 where the system has none, e.g. Windows)."""
+    import os
+
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else 0.0

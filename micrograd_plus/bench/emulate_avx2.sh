@@ -4,8 +4,10 @@
 #   numpy's OpenBLAS uses its Haswell kernels, PyTorch's ATen, MKL and oneDNN stop at AVX2.
 # This is an emulation, not an AVX2 machine: the cores, caches and clocks are still this machine's
 # (a Zen 4 executes 256-bit FMAs at the same rate as its 512-bit ones), so read the ratios, not the
-# absolute figures, and say "emulated" beside them. Results go to a file outside micrograd_plus/bench/machines/
-# (the docs' performance page reads that folder, one file per real machine).
+# absolute figures, and say "emulated" beside them. Results go to micrograd_plus/bench/machines/
+# haswell-avx2-emulated-on-<this CPU>.json (in a source checkout; --json FILE to choose): every table
+# in it names the emulation (`CPU haswell ..., AVX2 ... -- EMULATED on a znver4`), and the docs'
+# performance page shows it as a column of its own, marked EMULATED.
 #   usage: micrograd_plus/bench/emulate_avx2.sh [bench names...]     e.g. micrograd_plus/bench/emulate_avx2.sh matmul gpt
 #          micrograd_plus/bench/emulate_avx2.sh -- COMMAND...         any command in the same environment,
 #          e.g. micrograd_plus/bench/emulate_avx2.sh -- python -m pytest tests/kernels
@@ -18,6 +20,5 @@ export NUMBA_CPU_NAME=haswell NUMBA_CPU_FEATURES="$haswell"
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-${TMPDIR:-/tmp}/micrograd_plus-haswell-cache}"  # not the AVX-512 cache
 export OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
 if [[ "${1:-}" == "--" ]]; then shift; exec "$@"; fi
-out="${TMPDIR:-/tmp}/micrograd_plus-emulated-avx2.json"
-echo "emulating AVX2 (numba: haswell; OpenBLAS: Haswell; torch: avx2); results -> $out"
-exec python -m micrograd_plus bench --json "$out" "$@"
+echo "emulating AVX2 (numba: haswell; OpenBLAS: Haswell; torch: avx2)"
+exec python -m micrograd_plus bench "$@"

@@ -52,11 +52,26 @@ def _name_and_features():
     return name, features
 
 
+def emulated():
+    """The real host CPU's LLVM name when numba is told to compile for another one
+    (``NUMBA_CPU_NAME``, as ``micrograd_plus/bench/emulate_avx2.sh`` does), else None: figures
+    taken then are an emulation on this host, not measurements of that CPU."""
+    import llvmlite.binding as llvm  # deferred, as in _name_and_features
+    from numba.core import config
+
+    host = llvm.get_host_cpu_name()
+    return host if config.CPU_NAME and config.CPU_NAME != host else None
+
+
 def describe():
     """One line, e.g. ``CPU znver4 (AMD EPYC 9R14), AVX-512, 32 vector registers``."""
     name, isa, registers = host_cpu()
     model = _model_name()
-    return f"CPU {name}{f' ({model})' if model else ''}, {isa}, {registers} vector registers"
+    line = f"CPU {name}{f' ({model})' if model else ''}, {isa}, {registers} vector registers"
+    host = emulated()
+    if host:
+        line += f" -- EMULATED on a {host} (NUMBA_CPU_NAME={name}): not a real {name} machine"
+    return line
 
 
 def _model_name():
