@@ -33,14 +33,14 @@ def trained_model():
     try:
         model, tok, meta = load_model(handoff)
         if (meta["train_config"] == train_config.to_dict()
-                and meta.get("iter", meta.get("step")) == train_config.max_iters
+                and meta.get("step") == train_config.max_iters
                 and {**meta["model_config"], "vocab_size": 0} == {**model_config.to_dict(), "vocab_size": 0}):
             return model, tok
     except (OSError, ValueError, KeyError, CheckpointError):   # none, or one another version wrote
         pass
     result = train(model_config, train_config, out_dir=tempfile.mkdtemp(), progress=False, log=None)
     result.model.eval()
-    return result.model, result.tokenizer
+    return result.model, result.task.tokenizer
 
 
 model, tok = trained_model()

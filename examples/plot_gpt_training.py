@@ -38,13 +38,13 @@ out_dir = Path(tempfile.mkdtemp(prefix="micrograd_plus-gpt-example-"))  # a fres
 start = time.perf_counter()
 result = train(model_config, train_config, out_dir=out_dir, force=True, progress=False)
 seconds = time.perf_counter() - start
-model, tok = result.model, result.tokenizer
+model, tok = result.model, result.task.tokenizer
 # Parts 3 and 4 reuse this model: hand its checkpoint over (written beside, then renamed).
 handoff = Path(tempfile.gettempdir()) / "micrograd_plus-gpt-example.npz"
 shutil.copyfile(out_dir / "last.npz", f"{handoff}.{os.getpid()}.tmp")
 os.replace(f"{handoff}.{os.getpid()}.tmp", handoff)
 print(f"{model.num_parameters():,} parameters; {train_config.max_iters} iterations in {seconds:.0f} s "
-      f"({result.ms_per_iter:.1f} ms per iteration, on the machine that built this page)")
+      f"({result.ms_per_step:.1f} ms per iteration, on the machine that built this page)")
 
 # %%
 # The loss curve
@@ -57,8 +57,6 @@ print(f"{model.num_parameters():,} parameters; {train_config.max_iters} iteratio
 rows = [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
 steps = [r for r in rows if "loss" in r and "val_loss" not in r]
 evals = [r for r in rows if "val_loss" in r]
-for r in rows:
-    r.setdefault("iter", r.get("step"))        # the iteration number (named "step" by newer versions)
 print(f"ln 65 = {np.log(65):.2f}")
 for r in evals:
     print(f"iteration {r['step']:4d}: train loss {r['train_loss']:.2f}, validation loss {r['val_loss']:.2f}")

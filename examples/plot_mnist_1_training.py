@@ -58,7 +58,7 @@ result = train(config, out_dir=out_dir, force=True, progress=False)  # force: re
 # The faint line is the loss of every single mini-batch: noisy, because each batch is only 32
 # images. Its running mean and the per-epoch points show the trend. The test loss staying close to
 # the training loss means the network is not just memorising its training images.
-viz.plot_training_curves(result.history, result.step_losses, title=config.describe())
+viz.plot_training_curves(result.evals, result.step_losses, title=config.describe())
 
 # %%
 # What it gets wrong

@@ -206,8 +206,8 @@ def test_resume_with_nothing_to_resume(tmp_path, text_file, command):
 def test_resume_with_a_changed_option(gpt_run, mnist_run, text_file, command):
     out, before = gpt_run if command == "gpt" else mnist_run
     args = [*GPT, "--data", text_file] if command == "gpt" else MNIST
-    expect(cli(*args, "--out", out, "--resume", "--lr", "0.5"), 2, "--resume continues the saved run exactly",
-           "learning_rate" if command == "gpt" else "lr")
+    expect(cli(*args, "--out", out, "--resume", "--learning-rate", "0.5"), 2, "--resume continues the saved run exactly",
+           "learning_rate")
     assert digest(out) == before
 
 
@@ -220,7 +220,7 @@ def test_resume_and_force_together(gpt_run, text_file):
 def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(mnist_run):
     out, before = mnist_run
     # this new run diverges at its first step, before any checkpoint: the old run must survive
-    expect(cli(*MNIST, "--out", out, "--force", "--lr", "1e30"), 3, "loss became", "none was written yet")
+    expect(cli(*MNIST, "--out", out, "--force", "--learning-rate", "1e30"), 3, "loss became", "none was written yet")
     assert digest(out) == before
 
 
@@ -333,8 +333,8 @@ def test_resume_from_metadata_of_the_wrong_type(gpt_run, text_file):
 
 def test_mnist_resume_from_a_broken_saved_config(mnist_run):
     out, _ = mnist_run
-    _edit_checkpoint(out / "last.npz", edit_meta=lambda m: m["task"]["config"].update(lr="fast"))
-    expect(cli(*MNIST, "--out", out, "--resume"), 2, "last.npz", "saved configuration is unusable", "lr")
+    _edit_checkpoint(out / "last.npz", edit_meta=lambda m: m["task"]["config"].update(learning_rate="fast"))
+    expect(cli(*MNIST, "--out", out, "--resume"), 2, "last.npz", "saved configuration is unusable", "learning_rate")
 
 
 def test_npz_member_claiming_terabytes(gpt_run):
@@ -382,7 +382,7 @@ def test_gpt_command_on_an_mnist_checkpoint(mnist_run):
 
 @pytest.mark.parametrize("flag, value", [
     ("--weight-decay", "nan"), ("--weight-decay", "-0.1"), ("--min-lr", "nan"), ("--min-lr", "-1"),
-    ("--grad-clip", "nan"), ("--grad-clip", "-1"), ("--lr", "nan"), ("--lr", "inf"), ("--lr", "0"),
+    ("--grad-clip", "nan"), ("--grad-clip", "-1"), ("--learning-rate", "nan"), ("--learning-rate", "inf"), ("--learning-rate", "0"),
     ("--dropout", "1.5"), ("--batch-size", "0"), ("--max-iters", "-3"), ("--warmup-iters", "x"),
     ("--stop-after", "-1"),
 ])
@@ -393,7 +393,7 @@ def test_gpt_train_bad_numbers(flag, value, text_file, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag, value", [
-    ("--momentum", "nan"), ("--momentum", "-0.5"), ("--weight-decay", "inf"), ("--lr", "nan"), ("--lr", "-1"),
+    ("--momentum", "nan"), ("--momentum", "-0.5"), ("--weight-decay", "inf"), ("--learning-rate", "nan"), ("--learning-rate", "-1"),
 ])
 def test_mnist_bad_numbers(flag, value, tmp_path, capsys):
     expect_in_process([*MNIST, "--out", tmp_path / "o", flag, value], capsys, 2, f"argument {flag}", value)
@@ -451,10 +451,10 @@ def _loads_finite(path):
 
 def test_gpt_train_with_a_huge_learning_rate_diverges_cleanly(tmp_path, text_file):
     out = tmp_path / "hot"
-    args = [*GPT, "--data", text_file, "--out", out, "--lr", "1e6", "--max-iters", "30", "--eval-interval", "2",
+    args = [*GPT, "--data", text_file, "--out", out, "--learning-rate", "1e6", "--max-iters", "30", "--eval-interval", "2",
             "--grad-clip", "0"]
     line = expect(cli(*args), 3, "stopped:", "the loss became", "at step", "learning rate")
-    assert "try a smaller --lr" in line and "last good checkpoint is" in line
+    assert "try a smaller --learning-rate" in line and "last good checkpoint is" in line
     assert _loads_finite(out / "last.npz") and _loads_finite(out / "ckpt.npz")
 
 
@@ -560,7 +560,7 @@ def test_compiled_kernels_nan_hyperparameter_and_nan_checkpoint(gpt_run, text_fi
                     reason="the compiled attention kernel does not yet propagate NaN/inf (micrograd_plus/kernels)")
 def test_compiled_kernels_huge_learning_rate_diverges_cleanly(tmp_path, text_file):
     out = tmp_path / "hot"
-    line = expect(_cli_numba(*GPT, "--data", text_file, "--out", out, "--lr", "1e6", "--max-iters", "30",
+    line = expect(_cli_numba(*GPT, "--data", text_file, "--out", out, "--learning-rate", "1e6", "--max-iters", "30",
                              "--eval-interval", "2", "--grad-clip", "0"), 3, "stopped:", "learning rate")
     assert "last good checkpoint is" in line
     assert _loads_finite(out / "last.npz")

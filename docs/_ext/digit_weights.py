@@ -71,12 +71,12 @@ def export(log=None):
         "sizes": config.sizes,
         "activation": config.activation,
         "recipe": config.describe(),
-        "test_accuracy": round(float(result.test_accuracy), 4),
+        "test_accuracy": round(float(result.evals[-1]["test_accuracy"]), 4),
         "layers": layers,
         "examples": examples,
     }
     if log:
-        log(f"digit widget: trained {config.describe()}: test accuracy {100 * result.test_accuracy:.1f}%")
+        log(f"digit widget: trained {config.describe()}: test accuracy {100 * result.evals[-1]['test_accuracy']:.1f}%")
     return f"window.{GLOBAL_NAME} = {json.dumps(net, separators=(',', ':'))};\n"
 
 

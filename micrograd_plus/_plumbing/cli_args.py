@@ -1,9 +1,12 @@
-"""The ``micrograd-plus`` subcommands' shared flags and checked number types (``type=`` of argparse).
+"""The ``micrograd-plus`` subcommands' shared flags, and the flags made from a config's fields.
 
-Each type turns the text a user typed into a value, or raises
-:class:`argparse.ArgumentTypeError`, which argparse prints as a one-line usage error naming the
-option, before anything runs -- never a traceback: ``--weight-decay nan`` gives ``error:
-argument --weight-decay: must be a finite number >= 0, got 'nan'``.
+A training command's settings are not written here a second time: :func:`add_config_flags` makes
+one flag per field of a config dataclass (``learning_rate`` -> ``--learning-rate``, its type from
+the field's annotation, its help from the field's documentation), :func:`config_overrides` reads
+back the ones given, and :func:`add_renamed_flags` answers a flag's old spelling with its new
+name. The checked types (``positive_int``, ...) live with the configs, in
+:mod:`micrograd_plus._plumbing.configs`, and are re-exported here: ``--weight-decay nan`` gives
+``error: argument --weight-decay: must be a finite number >= 0, got 'nan'``.
 
 ``mnist`` and ``gpt train`` take the same run flags (:func:`add_run_arguments`)::
 
@@ -15,66 +18,15 @@ argument --weight-decay: must be a finite number >= 0, got 'nan'``.
 """
 
 import argparse
-import math
+import dataclasses
+import re
+import typing
+
+from micrograd_plus._plumbing.configs import (Choice, bounded_int, field_docs, flag_type, nonneg_float, nonneg_int,  # noqa: F401
+                                              path_text, positive_float, positive_int, probability)  # (re-exported)
 
 __all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "probability", "path_text",
-           "bounded_int", "add_run_arguments"]
-
-
-def _checked(text, kind, ok, what):
-    """``kind(text)`` if it parses and ``ok(value)``; otherwise the usage error ``must be WHAT, got 'TEXT'``."""
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or not ok(value):
-        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
-    return value
-
-
-def positive_int(text):
-    """``"16"`` -> 16: an int >= 1 (steps, sizes, batch sizes)."""
-    return _checked(text, int, lambda v: v >= 1, "a positive integer")
-
-
-def nonneg_int(text):
-    """An int >= 0 (warm-up steps, seeds, ``--stop-after``)."""
-    return _checked(text, int, lambda v: v >= 0, "an integer >= 0")
-
-
-def positive_float(text):
-    """A finite float > 0 (learning rates, temperatures)."""
-    return _checked(text, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
-
-
-def nonneg_float(text):
-    """A finite float >= 0 (weight decay, momentum, gradient clipping, minimum learning rate)."""
-    return _checked(text, float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
-
-
-def probability(text):
-    """A float in [0, 1) (dropout)."""
-    return _checked(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")
-
-
-def path_text(text):
-    """A file or directory name: any text but an empty one (``--out ''`` would silently mean the
-    current directory) or one with a NUL byte (no file system takes it)."""
-    if not text.strip() or "\0" in text:
-        raise argparse.ArgumentTypeError(f"must be a file or directory name, got {text!r}")
-    return text
-
-
-def bounded_int(low, high, why=""):
-    """A type for ints in ``[low, high]``: ``bounded_int(1, 10**6, "...")``; ``why`` ends the error
-    (for instance the memory such a value would need)."""
-
-    def parse(text):
-        return _checked(text, int, lambda v: low <= v <= high,
-                        f"an integer from {low:,} to {high:,}" + (f" ({why})" if why else ""))
-
-    parse.__name__ = f"int_{low}_{high}"
-    return parse
+           "bounded_int", "add_run_arguments", "add_config_flags", "add_renamed_flags", "config_overrides"]
 
 
 def add_run_arguments(parser, default_out):
@@ -90,3 +42,63 @@ def add_run_arguments(parser, default_out):
     g.add_argument("--stop-after", type=nonneg_int, default=None, metavar="N",
                    help="stop after N steps in total, as if interrupted (continue with --resume)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_config_flags(group, cls, defaults=None, only=None):
+    """Add one flag per field of the config dataclass ``cls`` to ``group``: the flag *is* the field.
+
+    Its name is the field's with dashes (``learning_rate`` -> ``--learning-rate``), it stores under
+    the field's name, its type is the field's annotation (:func:`~micrograd_plus._plumbing.configs.flag_type`;
+    a bool field is ``--bias`` / ``--no-bias``), its help is the field's documentation
+    (:func:`~micrograd_plus._plumbing.configs.field_docs`) and the value it has in ``defaults``
+    (a config instance, e.g. the default preset's; default: ``cls()``). Every flag defaults to None,
+    "not given", so that :func:`config_overrides` can tell what the user set (a preset or a saved run
+    fills in the rest). ``only``: the fields to give flags (default: all of them).
+    """
+    docs, plain = field_docs(cls), typing.get_type_hints(cls)  # (annotations without their Annotated[...] extras)
+    defaults = cls() if defaults is None else defaults
+    for f in dataclasses.fields(cls):
+        if only is not None and f.name not in only:
+            continue
+        value = getattr(defaults, f.name)
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+        # "%(default).0s" prints nothing: it only tells ArgumentDefaultsHelpFormatter that the default
+        # is already shown (the flag's own default is None, "not given"; the one shown is the config's)
+        text = _ROLE.sub(lambda m: m.group(1).split(".")[-1], docs.get(f.name, "")).replace("``", "")
+        help_ = f"{text.rstrip('.')} (default: {shown})".replace("%", "%%") + "%(default).0s"
+        flag = "--" + f.name.replace("_", "-")
+        if f.type is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+            continue
+        kind = flag_type(cls, f.name)
+        choices = kind.words if isinstance(kind, Choice) else None
+        group.add_argument(flag, type=kind, default=None, help=help_, choices=choices,
+                           metavar="{" + ",".join(choices) + "}" if choices else _METAVARS.get(plain[f.name], f.name.upper()))
+
+
+_ROLE = re.compile(r":\w+:`~?([\w.]+)`")  # a Sphinx cross-reference in a docstring: only its last name is shown
+_METAVARS = {int: "N", float: "X"}  # by the field's plain annotation; others show the field's name
+
+
+def config_overrides(args, cls):
+    """The fields of ``cls`` given on the command line, ``{field: value}`` (flags made by
+    :func:`add_config_flags` store under the field's own name, so no second list of names is needed)."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
+
+
+class _Renamed(argparse.Action):
+    """An old flag's spelling: using it is a one-line usage error naming the flag it became."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is now {self.help_new}")
+
+
+def add_renamed_flags(parser, renamed):
+    """Answer each old spelling of ``renamed`` (``{"--lr": "--learning-rate"}``) with a usage error
+    naming the new flag (never a silent ignore, never a bare "unrecognized arguments"). The old
+    spellings are listed once at the end of ``--help``."""
+    for old, new in renamed.items():
+        action = parser.add_argument(old, action=_Renamed, nargs="?", help=argparse.SUPPRESS)
+        action.help_new = new
+    note = "renamed flags: " + ", ".join(f"{old} is now {new}" for old, new in renamed.items())
+    parser.epilog = f"{parser.epilog}\n\n{note}" if parser.epilog else note

@@ -98,7 +98,7 @@ def _our_run(seed, preset):
         t0 = time.perf_counter()
         r = train(preset.model, replace(preset.train, seed=seed), out_dir=out, progress=False, log=None)
         seconds = time.perf_counter() - t0
-    return {"est20": r.evals[-1]["val_loss"], "full": evaluate_full(r.model, r.val_ids, preset.model.block_size),
+    return {"est20": r.evals[-1]["val_loss"], "full": evaluate_full(r.model, r.task.val_ids, preset.model.block_size),
             "s": seconds}
 
 

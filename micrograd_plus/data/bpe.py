@@ -172,6 +172,85 @@ def _merge(ids, pair, new_id):
     return out
 
 
+def _check_train_arguments(text, vocab_size):
+    """:meth:`BPETokenizer.train`'s input checks: a str of valid UTF-8, and a vocab_size >= 256."""
+    if not isinstance(text, str):
+        raise TypeError(f"BPETokenizer.train expects a str, got {type(text).__name__}")
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 256:
+        raise ValueError(f"BPETokenizer.train: vocab_size must be an int >= 256 (the single bytes), got {vocab_size!r}")
+    _check_utf8(text)
+
+
+def _progress_bar(merges, progress):
+    """A progress bar over ``merges`` merges (``progress=None``: only on a terminal, and not when
+    ``MICROGRAD_PLUS_NO_PROGRESS`` is set -- the rule of :mod:`micrograd_plus.train.progress`,
+    which data cannot import)."""
+    # tqdm's plain text bar, imported here (only training needs it). Not tqdm.auto: in a Jupyter
+    # kernel without ipywidgets that prints a warning to stderr even when the bar is hidden.
+    from tqdm import tqdm
+
+    if progress is None:
+        quiet = os.environ.get("MICROGRAD_PLUS_NO_PROGRESS", "").strip().lower() in ("1", "true", "yes", "on")
+        progress = not quiet and sys.stderr is not None and sys.stderr.isatty()
+    return tqdm(total=merges, desc="bpe train", unit="merge", disable=not progress)
+
+
+class _PairCounts:
+    """The counts of adjacent token pairs over a pre-split text, kept up to date as pairs merge.
+
+    Identical chunks are counted once with their number of occurrences (" the" is one chunk seen
+    5,000+ times, not 5,000 chunks). ``where`` indexes pair -> the chunks it occurs in, so a merge
+    touches only those; a heap hands out the commonest pair instead of a recount per merge.
+    """
+
+    def __init__(self, chunks):
+        chunk_counts = Counter(chunks)  # {chunk: occurrences}
+        byte_id = {b: i for i, b in enumerate(GPT2_BYTE_ORDER)}
+        self.words = [[byte_id[b] for b in chunk.encode("utf-8")] for chunk in chunk_counts]  # each distinct chunk as ids
+        self.counts = list(chunk_counts.values())  # how often each of them occurs
+        self.pair_counts = defaultdict(int)  # pair -> occurrences in the whole text
+        self.where = defaultdict(set)  # pair -> the chunks it occurs in
+        for w, (ids, n) in enumerate(zip(self.words, self.counts)):
+            for pair in zip(ids, ids[1:]):
+                self.pair_counts[pair] += n
+                self.where[pair].add(w)
+        # a max-heap by count (negated for heapq), ties to the smaller pair; entries go stale
+        # when a count changes, and a stale entry is recognised (its count differs) and dropped
+        self.heap = [(-n, pair) for pair, n in self.pair_counts.items()]
+        heapq.heapify(self.heap)
+
+    def commonest(self):
+        """The pair that occurs most often (ties: the smaller ids), or None when no pair is left."""
+        while self.heap:
+            neg, pair = heapq.heappop(self.heap)
+            if self.pair_counts.get(pair, 0) == -neg and neg != 0:
+                return pair
+        return None  # (stale entries were dropped on the way)
+
+    def merge(self, pair, new):
+        """Replace ``pair`` by the token ``new`` in every chunk that holds it, and update the counts."""
+        touched = set()
+        for w in self.where.pop(pair):
+            old = self.words[w]
+            ids = _merge(old, pair, new)
+            if len(ids) == len(old):
+                continue  # the index may name chunks that no longer contain the pair
+            n = self.counts[w]
+            for p in zip(old, old[1:]):  # take the chunk's old pairs out ...
+                self.pair_counts[p] -= n
+                touched.add(p)
+            for p in zip(ids, ids[1:]):  # ... and its new pairs in
+                self.pair_counts[p] += n
+                self.where[p].add(w)
+                touched.add(p)
+            self.words[w] = ids
+        for p in touched:
+            if self.pair_counts[p] > 0:
+                heapq.heappush(self.heap, (-self.pair_counts[p], p))
+            else:
+                del self.pair_counts[p]
+
+
 class BPETokenizer:
     """A byte-level BPE tokenizer: text <-> integer token ids, as GPT-2 does it.
 
@@ -261,74 +340,26 @@ class BPETokenizer:
         Returns:
             a :class:`BPETokenizer`.
         """
-        if not isinstance(text, str):
-            raise TypeError(f"BPETokenizer.train expects a str, got {type(text).__name__}")
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 256:
-            raise ValueError(f"BPETokenizer.train: vocab_size must be an int >= 256 (the single bytes), got {vocab_size!r}")
-        _check_utf8(text)
+        _check_train_arguments(text, vocab_size)
         chunks = _split_checked(check_split_pattern(pattern, "BPETokenizer.train"), text)
-        chunk_counts = Counter(chunks)  # {chunk: occurrences}
-        byte_id = {b: i for i, b in enumerate(GPT2_BYTE_ORDER)}
-        words = [[byte_id[b] for b in chunk.encode("utf-8")] for chunk in chunk_counts]  # each distinct chunk as ids
-        counts = list(chunk_counts.values())  # how often each of them occurs
-
-        # pair -> occurrences in the whole text, and pair -> the chunks it occurs in
-        pair_counts = defaultdict(int)
-        where = defaultdict(set)
-        for w, (ids, n) in enumerate(zip(words, counts)):
-            for pair in zip(ids, ids[1:]):
-                pair_counts[pair] += n
-                where[pair].add(w)
-        # a max-heap by count (negated for heapq), ties to the smaller pair; entries go stale
-        # when a count changes, and a stale entry is recognised (its count differs) and dropped
-        heap = [(-n, pair) for pair, n in pair_counts.items()]
-        heapq.heapify(heap)
-
+        pairs = _PairCounts(chunks)  # every pair's count over the whole text, kept up to date
         vocab = [bytes([b]) for b in GPT2_BYTE_ORDER]  # ids 0..255: the single bytes, as GPT-2 numbers them
         id_of = {t: i for i, t in enumerate(vocab)}
         merges = []
-        # tqdm's plain text bar, imported here (only training needs it). Not tqdm.auto: in a Jupyter
-        # kernel without ipywidgets that prints a warning to stderr even when the bar is hidden.
-        from tqdm import tqdm
-
-        if progress is None:  # the rule of micrograd_plus.train.progress (data cannot import train)
-            quiet = os.environ.get("MICROGRAD_PLUS_NO_PROGRESS", "").strip().lower() in ("1", "true", "yes", "on")
-            progress = not quiet and sys.stderr is not None and sys.stderr.isatty()
-        bar = tqdm(total=vocab_size - 256, desc="bpe train", unit="merge", disable=not progress)
-        while len(vocab) < vocab_size and heap:
-            neg, pair = heapq.heappop(heap)
-            if pair_counts.get(pair, 0) != -neg or neg == 0:
-                continue  # stale
-            a, b = pair
-            merged = vocab[a] + vocab[b]
-            new = id_of.get(merged)  # the same bytes can be reached by two merges: then reuse the id
-            if new is None:
-                new = len(vocab)
-                vocab.append(merged)
-                id_of[merged] = new
-                bar.update(1)
-            merges.append(pair)
-            touched = set()
-            for w in where.pop(pair):
-                old = words[w]
-                ids = _merge(old, pair, new)
-                if len(ids) == len(old):
-                    continue  # the index may name chunks that no longer contain the pair
-                n = counts[w]
-                for p in zip(old, old[1:]):  # take the chunk's old pairs out ...
-                    pair_counts[p] -= n
-                    touched.add(p)
-                for p in zip(ids, ids[1:]):  # ... and its new pairs in
-                    pair_counts[p] += n
-                    where[p].add(w)
-                    touched.add(p)
-                words[w] = ids
-            for p in touched:
-                if pair_counts[p] > 0:
-                    heapq.heappush(heap, (-pair_counts[p], p))
-                else:
-                    del pair_counts[p]
-        bar.close()
+        with _progress_bar(vocab_size - 256, progress) as bar:
+            while len(vocab) < vocab_size:
+                pair = pairs.commonest()
+                if pair is None:
+                    break  # a short text ran out of pairs
+                merged = vocab[pair[0]] + vocab[pair[1]]
+                new = id_of.get(merged)  # the same bytes can be reached by two merges: then reuse the id
+                if new is None:
+                    new = len(vocab)
+                    vocab.append(merged)
+                    id_of[merged] = new
+                    bar.update(1)
+                merges.append(pair)
+                pairs.merge(pair, new)
         return cls(vocab, merges, pattern=pattern)
 
     # ---- encoding and decoding ------------------------------------------------------------------

@@ -16,10 +16,12 @@ in :mod:`micrograd_plus.rlhf.pairs`, :mod:`~micrograd_plus.rlhf.reward` and :mod
 """
 
 import argparse
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
-from micrograd_plus._plumbing.cli_args import add_run_arguments, nonneg_float, nonneg_int, positive_float, positive_int
+from micrograd_plus._plumbing.cli_args import (add_config_flags, add_renamed_flags, add_run_arguments, config_overrides,
+                                              nonneg_float, nonneg_int, positive_int)
+from micrograd_plus.train.config import PolicyConfig, RewardConfig
 from micrograd_plus.train.errors import ConfigError, exit_code_for_signal
 
 COMMANDS = ("pairs", "reward", "rl", "dpo")
@@ -36,16 +38,18 @@ def _common(p, length=True):
         p.add_argument("--length", type=positive_int, default=None, help="tokens per completion (default 24)")
 
 
-def _policy_flags(p):
+#: PolicyConfig's fields that only one of the two policy methods reads: the other takes no flag for them.
+RL_ONLY = ("kl_coef", "samples_per_prompt")
+DPO_ONLY = ("dpo_beta", "holdout_every")
+#: Flags spelled differently before each setting got one name: a one-line error naming the new one.
+RENAMED_FLAGS = {"--lr": "--learning-rate"}
+
+
+def _policy_flags(p, skip):
+    """One flag per :class:`~micrograd_plus.train.config.PolicyConfig` field but those in ``skip``."""
     g = p.add_argument_group("training (on --resume: the saved run's)")
-    g.add_argument("--max-iters", type=positive_int, default=None, help="optimiser steps (default 40; warm-up: a tenth of them, at most 4)")
-    g.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default 3e-4)")
-    g.add_argument("--sequences-per-step", type=positive_int, default=None,
-                   help="completions per step, the budget (default 16; DPO: half as many pairs)")
-    g.add_argument("--eval-interval", type=positive_int, default=None, help="steps between evaluations (default 10)")
-    g.add_argument("--eval-samples", type=positive_int, default=None,
-                   help="completions per held-out prompt at each evaluation (default 8)")
-    g.add_argument("--seed", type=nonneg_int, default=None, help="default 0")
+    add_config_flags(g, PolicyConfig, only=[f.name for f in fields(PolicyConfig) if f.name not in skip])
+    add_renamed_flags(p, RENAMED_FLAGS)
 
 
 def add_arguments(sub, fmt):
@@ -73,37 +77,23 @@ def add_arguments(sub, fmt):
     _common(p, length=False)
     p.add_argument("--pairs", default=_PAIRS, help="the pairs file written by 'gpt pairs' (default: %(default)s)")
     add_run_arguments(p, "runs/reward")
-    g = p.add_argument_group("training (on --resume: the saved run's)")
-    g.add_argument("--max-iters", type=positive_int, default=None, help="steps (default 120; warm-up: a tenth of them, at most 10)")
-    g.add_argument("--batch-size", type=positive_int, default=None, help="pairs per step (default 32)")
-    g.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default 1e-4)")
-    g.add_argument("--eval-interval", type=positive_int, default=None, help="default 20")
-    g.add_argument("--seed", type=nonneg_int, default=None, help="default 0")
+    add_config_flags(p.add_argument_group("training (on --resume: the saved run's)"), RewardConfig)
+    add_renamed_flags(p, RENAMED_FLAGS)
 
     p = sub.add_parser("rl", formatter_class=fmt,
                        help="RLHF 3: REINFORCE against the reward model with a per-token KL penalty")
-    _common(p)
+    _common(p, length=False)  # (--length is PolicyConfig's)
     p.add_argument("--reward", default=_REWARD, help="the reward model, written by 'gpt reward' (default: %(default)s)")
     add_run_arguments(p, "runs/rl")
-    _policy_flags(p)
-    p.add_argument("--kl-coef", type=nonneg_float, default=None,
-                   help="weight of the KL penalty to the pretrained model (default 0.05; 0 invites reward hacking)")
-    p.add_argument("--samples-per-prompt", type=positive_int, default=None,
-                   help="completions of each prompt per step, >= 2 (default 8)")
+    _policy_flags(p, skip=DPO_ONLY)
 
     p = sub.add_parser("dpo", formatter_class=fmt,
                        help="RLHF 3 without a reward model: Direct Preference Optimisation on the pairs")
-    _common(p)
+    _common(p, length=False)  # (--length is PolicyConfig's)
     p.add_argument("--pairs", default=_PAIRS, help="the pairs file written by 'gpt pairs' (default: %(default)s)")
     p.add_argument("--reward", default=None, help="optional: a reward model, only to report its score")
     add_run_arguments(p, "runs/dpo")
-    _policy_flags(p)
-    p.add_argument("--dpo-beta", type=positive_float, default=None, help="DPO's beta (default 0.1)")
-
-
-def _overrides(args, names):
-    """The config fields given on the command line: {field: value} for flags that are not None."""
-    return {field: getattr(args, flag) for flag, field in names.items() if getattr(args, flag, None) is not None}
+    _policy_flags(p, skip=RL_ONLY)
 
 
 def _config(cls, defaults, over, args, run_kind):
@@ -161,19 +151,11 @@ def _pairs(args):
     return None
 
 
-_REWARD_FLAGS = {"max_iters": "max_iters", "batch_size": "batch_size", "lr": "learning_rate",
-                 "eval_interval": "eval_interval", "seed": "seed"}
-_POLICY_FLAGS = {"max_iters": "max_iters", "lr": "learning_rate", "sequences_per_step": "sequences_per_step",
-                 "eval_interval": "eval_interval", "eval_samples": "eval_samples", "seed": "seed",
-                 "length": "length", "kl_coef": "kl_coef", "samples_per_prompt": "samples_per_prompt",
-                 "dpo_beta": "dpo_beta"}
-
-
 def _reward(args):
     # deferred: --help and argument errors load no model or training code
-    from micrograd_plus.rlhf.reward import RewardConfig, RewardTask, train_reward
+    from micrograd_plus.rlhf.reward import RewardTask, train_reward
 
-    config = _config(RewardConfig, RewardConfig(), _overrides(args, _REWARD_FLAGS), args, (RewardTask,))
+    config = _config(RewardConfig, RewardConfig(), config_overrides(args, RewardConfig), args, (RewardTask,))
     result = train_reward(args.checkpoint, args.pairs, args.out, config, resume=args.resume, force=args.force,
                           stop_after=args.stop_after, progress=not args.no_progress)
     if result.finished and result.evals:
@@ -186,9 +168,9 @@ def _reward(args):
 
 def _policy_config(args):
     # deferred: --help and argument errors load no model or training code
-    from micrograd_plus.rlhf.policy import PolicyConfig, PolicyTask
+    from micrograd_plus.rlhf.policy import PolicyTask
 
-    return _config(PolicyConfig, PolicyConfig(), _overrides(args, _POLICY_FLAGS), args, (PolicyTask, "rlhf"))
+    return _config(PolicyConfig, PolicyConfig(), config_overrides(args, PolicyConfig), args, (PolicyTask, "rlhf"))
 
 
 def _report(result):

@@ -37,12 +37,11 @@ the pretrained model, and the loss on held-out Shakespeare (what pretraining kno
 """
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from micrograd_plus import optim
-from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus.data import train_val_split
 from micrograd_plus.models.gpt import GPT
 from micrograd_plus.optim import CosineWithWarmup
@@ -57,6 +56,7 @@ from micrograd_plus.rlhf.pairs import (
 from micrograd_plus.rlhf.rater import Rater, load_pairs
 from micrograd_plus.rlhf.reward import load_reward_model, pairs_batch, same_vocabulary, saved_config
 from micrograd_plus._tensor import Tensor, no_grad
+from micrograd_plus.train.config import PolicyConfig
 from micrograd_plus.train.errors import ConfigError
 from micrograd_plus.train.gpt import CHECKPOINT_FORMAT, evaluate_full, load_corpus, load_model
 from micrograd_plus.train.loop import Task, run
@@ -64,79 +64,6 @@ from micrograd_plus.train.rundir import RunDir
 
 __all__ = ["PolicyConfig", "Setting", "RLTask", "DPOTask", "train_rl", "train_dpo", "evaluate_policy",
            "best_of_n", "sample_batch", "sequence_logprobs_np", "load_setting"]
-
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    """How the policy is tuned (by :func:`train_rl` or :func:`train_dpo`).
-
-    Attributes:
-        max_iters: optimiser steps.
-        sequences_per_step: completions per step -- RL: ``prompts x samples_per_prompt`` drawn
-            fresh; DPO: ``sequences_per_step / 2`` pairs. The same number for both: the same budget.
-        samples_per_prompt: RL: completions of each prompt (the leave-one-out baseline needs >= 2).
-        learning_rate, min_lr, warmup_iters: AdamW's schedule (warm-up, then cosine to ``min_lr``).
-        kl_coef: RL: the per-token KL penalty's weight (0: no penalty -- see reward hacking).
-        dpo_beta: DPO: the strength of its implicit KL regularisation.
-        length: tokens per completion.
-        grad_clip: clip the global gradient norm (0: no clipping).
-        eval_interval: steps between evaluations; eval_samples: completions per held-out prompt
-            in each evaluation; val_chars: characters of held-out Shakespeare for its loss.
-        holdout_every: DPO: every this-th pair is held out (as for the reward model).
-        seed: for the prompts, samples and batches.
-    """
-
-    max_iters: int = 40
-    sequences_per_step: int = 16
-    samples_per_prompt: int = 8
-    learning_rate: float = 3e-4
-    min_lr: float = 3e-5
-    warmup_iters: int = 4
-    kl_coef: float = 0.05
-    dpo_beta: float = 0.1
-    length: int = 24
-    grad_clip: float = 1.0
-    eval_interval: int = 10
-    eval_samples: int = 8
-    val_chars: int = 4096
-    holdout_every: int = 5
-    seed: int = 0
-
-    def __post_init__(self):
-        def bad(name, what):
-            raise ConfigError(f"PolicyConfig.{name} must be {what}, got {getattr(self, name)!r}")
-
-        for name in ("max_iters", "sequences_per_step", "length", "eval_interval", "eval_samples", "val_chars"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                bad(name, "a positive integer")
-        if not isinstance(self.samples_per_prompt, int) or self.samples_per_prompt < 2:
-            bad("samples_per_prompt", "an integer >= 2 (the baseline is the other samples' mean)")
-        if self.sequences_per_step % 2:
-            bad("sequences_per_step", "even (DPO uses it as pairs x 2)")
-        if not isinstance(self.holdout_every, int) or self.holdout_every < 2:
-            bad("holdout_every", "an integer >= 2")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            bad("seed", "an integer >= 0")
-        if not 0 <= self.warmup_iters < self.max_iters:
-            raise ConfigError(f"PolicyConfig: need 0 <= warmup_iters < max_iters, got {self.warmup_iters} and "
-                              f"{self.max_iters}")
-        for name in ("learning_rate", "min_lr", "kl_coef", "dpo_beta", "grad_clip"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
-                bad(name, "a finite number >= 0")
-        for name in ("learning_rate", "dpo_beta"):
-            if getattr(self, name) <= 0:
-                bad(name, "> 0")
-
-    def to_dict(self):
-        """The fields as a plain dict (for JSON and checkpoints)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        """Rebuild from :meth:`to_dict`; unknown keys or bad values are a ConfigError."""
-        return config_from_dict(cls, d, error=ConfigError)
 
 
 class Setting:
@@ -270,7 +197,7 @@ class PolicyTask(Task):
         self.optimizer = optim.AdamW(self.model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99),
                                      weight_decay=0.0)  # decay would pull away from the pretrained weights too
         self.scheduler = CosineWithWarmup(self.optimizer, config.warmup_iters, config.max_iters, min_lr=config.min_lr)
-        self.max_steps, self.eval_interval, self.grad_clip = config.max_iters, config.eval_interval, config.grad_clip
+        self.max_iters, self.eval_interval, self.grad_clip = config.max_iters, config.eval_interval, config.grad_clip
         self.batch_rng = np.random.default_rng([config.seed, 1])
         self._step_log = {}
 

@@ -13,13 +13,10 @@ arbitrary. :func:`train_reward` runs it with the one training loop
 (:func:`micrograd_plus.train.loop.run`): checkpoints, exact resume, Ctrl-C.
 """
 
-import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from micrograd_plus import nn, optim
-from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus.data import tokenizer_from_dict
 from micrograd_plus.models.gpt import GPT, GPTConfig
 from micrograd_plus.optim import CosineWithWarmup
@@ -27,6 +24,7 @@ from micrograd_plus.rlhf.core import bradley_terry_loss, pad_batch
 from micrograd_plus.rlhf.pairs import check_vocabulary, file_sha256, holdout_split
 from micrograd_plus.rlhf.rater import ceiling, load_pairs
 from micrograd_plus._tensor import Tensor, no_grad
+from micrograd_plus.train.config import RewardConfig
 from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, ConfigError
 from micrograd_plus.train.gpt import load_model
@@ -98,55 +96,6 @@ def completion_mask(batch):
     return m
 
 
-@dataclass(frozen=True)
-class RewardConfig:
-    """How the reward model is trained.
-
-    Attributes:
-        batch_size: pairs per step; max_iters: steps; learning_rate, min_lr, warmup_iters: the
-        schedule (linear warm-up, cosine decay); weight_decay: AdamW's; grad_clip: global norm
-        clip (0: none); eval_interval: steps between evaluations; holdout_every: every this-th
-        pair is held out (never trained on); seed: for the batches.
-    """
-
-    batch_size: int = 32
-    max_iters: int = 120
-    learning_rate: float = 1e-4
-    min_lr: float = 1e-5
-    warmup_iters: int = 10
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    eval_interval: int = 20
-    holdout_every: int = 5
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("batch_size", "max_iters", "eval_interval"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"RewardConfig.{name} must be a positive integer, got {v!r}")
-        if not isinstance(self.holdout_every, int) or self.holdout_every < 2:
-            raise ConfigError(f"RewardConfig.holdout_every must be an integer >= 2, got {self.holdout_every!r}")
-        if not 0 <= self.warmup_iters < self.max_iters:
-            raise ConfigError(f"RewardConfig: need 0 <= warmup_iters < max_iters, got {self.warmup_iters} and "
-                              f"{self.max_iters}")
-        for name in ("learning_rate", "min_lr", "weight_decay", "grad_clip"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
-                raise ConfigError(f"RewardConfig.{name} must be a finite number >= 0, got {v!r}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"RewardConfig.learning_rate must be > 0, got {self.learning_rate!r}")
-
-    def to_dict(self):
-        """The fields as a plain dict (for JSON and checkpoints)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        """Rebuild from :meth:`to_dict`; unknown keys or bad values are a ConfigError."""
-        return config_from_dict(cls, d, error=ConfigError)
-
-
 def pairs_batch(pairs, tokenizer, block_size):
     """The chosen and the rejected texts of ``pairs`` as one Batch: rows 0..N-1 chosen, N..2N-1 rejected."""
     prompts = [p["prompt"] for p in pairs] * 2
@@ -189,7 +138,7 @@ class RewardTask(Task):
         self.optimizer = optim.AdamW(params, lr=config.learning_rate, betas=(0.9, 0.99),
                                      weight_decay=config.weight_decay)
         self.scheduler = CosineWithWarmup(self.optimizer, config.warmup_iters, config.max_iters, min_lr=config.min_lr)
-        self.max_steps, self.eval_interval, self.grad_clip = config.max_iters, config.eval_interval, config.grad_clip
+        self.max_iters, self.eval_interval, self.grad_clip = config.max_iters, config.eval_interval, config.grad_clip
         self.batch_rng = np.random.default_rng([config.seed, 1])
         self.ceiling = ceiling(self.val_pairs)
 
@@ -255,7 +204,7 @@ def train_reward(checkpoint, pairs, out_dir="runs/reward", config=None, resume=F
         task = RewardTask(base, tokenizer, data, config or RewardConfig(), sources)
         if not resume:
             say(f"training a reward model on {len(task.train_pairs)} pairs ({len(task.val_pairs)} held out) for "
-                f"{task.max_steps} steps")
+                f"{task.max_iters} steps")
         return run(task, run_dir, stop_after=stop_after, progress=progress, log=log, on_phase=on_phase)
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from micrograd_plus._plumbing.atomic import atomic_write
 from micrograd_plus._plumbing.configs import loads_bounded
+from micrograd_plus.train.config import upgrade_names
 from micrograd_plus.train.errors import CheckpointError, CheckpointNotFoundError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_training_checkpoint", "replace_file", "strip_prefix", "meta_field", "first_non_finite",
@@ -126,7 +127,9 @@ def load_checkpoint(path):
     """Read a checkpoint written by :func:`save_checkpoint`.
 
     Returns:
-        ``(arrays, meta)``: a ``dict[str, np.ndarray]`` and the metadata dict.
+        ``(arrays, meta)``: a ``dict[str, np.ndarray]`` and the metadata dict, its settings under
+        today's names (:func:`~micrograd_plus.train.config.upgrade_names`: a file written when the
+        run's length was ``max_steps`` reads as ``max_iters``).
 
     Raises:
         CheckpointNotFoundError: there is no file at ``path``.
@@ -169,7 +172,7 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path}: the metadata is not valid JSON: {exc}") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: the metadata is a JSON {type(meta).__name__}, not an object")
-    return arrays, meta
+    return arrays, upgrade_names(meta)  # a file written before a setting was renamed reads as today's
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "an object", list: "a list",

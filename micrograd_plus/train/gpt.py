@@ -32,15 +32,13 @@ its own initial weights and batches gives 1.907 (sd 0.002). A 20-batch estimate 
 
 import hashlib
 import json
-import math
 import resource
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from micrograd_plus import nn, optim
-from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus.data import (
     CharTokenizer, get_batch, load_shakespeare, load_text, tokenizer_from_dict, train_val_split
 )
@@ -48,6 +46,7 @@ from micrograd_plus._plumbing.memory import check_fits
 from micrograd_plus.models.gpt import GPT, GPTConfig, check_weights_fit, gpt_num_parameters
 from micrograd_plus.optim import CosineWithWarmup
 from micrograd_plus._tensor import no_grad
+from micrograd_plus.train.config import GPT_PRESETS as PRESETS, Preset, TrainConfig  # noqa: F401  (re-exported)
 from micrograd_plus.train.checkpoint import (first_non_finite, load_training_checkpoint, meta_field, replace_file,
                                              strip_prefix)
 from micrograd_plus.train.errors import CheckpointError, ConfigError
@@ -72,140 +71,6 @@ __all__ = [
 CHECKPOINT_FORMAT = "micrograd_plus.gpt/2"
 #: A BPE run's vocabulary, saved beside its checkpoints (which hold it too) for other tools to read.
 TOKENIZER_FILE = "tokenizer.json"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a GPT is trained (the architecture is in :class:`~micrograd_plus.models.gpt.GPTConfig`).
-
-    Attributes:
-        batch_size: B, contexts per iteration.
-        max_iters: number of optimisation steps.
-        learning_rate: peak learning rate, reached at the end of warm-up.
-        min_lr: learning rate at the end of the cosine decay.
-        warmup_iters: iterations of linear warm-up from near 0 to ``learning_rate``.
-        lr_decay_iters: iteration at which the cosine reaches ``min_lr`` (None: ``max_iters``).
-        beta1, beta2, eps: AdamW's moment decay rates and denominator guard.
-        weight_decay: AdamW's decoupled decay, applied to weight matrices only.
-        decay_embeddings: also decay the token and position embeddings (nanoGPT does; off by default).
-        grad_clip: clip the global gradient norm to this (0 disables clipping).
-        eval_interval: evaluate (and checkpoint) every this many iterations, and at the end.
-        eval_iters: batches per split in each evaluation.
-        val_fraction: the last this fraction of the text is the validation set.
-        seed: the one number all randomness derives from.
-    """
-
-    batch_size: int = 12
-    max_iters: int = 2000
-    learning_rate: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_iters: int = 100
-    lr_decay_iters: int = None
-    beta1: float = 0.9
-    beta2: float = 0.99
-    eps: float = 1e-8
-    weight_decay: float = 0.1
-    decay_embeddings: bool = False
-    grad_clip: float = 1.0
-    eval_interval: int = 250
-    eval_iters: int = 20
-    val_fraction: float = 0.1
-    seed: int = 1337
-
-    def __post_init__(self):
-        def bad(name, what):
-            raise ConfigError(f"TrainConfig.{name} must be {what}, got {getattr(self, name)!r}")
-
-        def is_int(v):
-            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-        def is_number(v):
-            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
-
-        for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
-                bad(name, "a positive integer")
-        for name in ("warmup_iters", "seed"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
-                bad(name, "an integer >= 0")
-        if self.lr_decay_iters is not None and (not is_int(self.lr_decay_iters) or self.lr_decay_iters < 1):
-            bad("lr_decay_iters", "a positive integer (or None for max_iters)")
-        if not is_number(self.learning_rate) or self.learning_rate <= 0:
-            bad("learning_rate", "a finite number > 0")
-        for name in ("min_lr", "weight_decay", "grad_clip"):
-            if not is_number(getattr(self, name)) or getattr(self, name) < 0:
-                bad(name, "a finite number >= 0")
-        if not is_number(self.eps) or self.eps <= 0:
-            bad("eps", "a finite number > 0")
-        for name in ("beta1", "beta2"):
-            if not is_number(getattr(self, name)) or not 0 <= getattr(self, name) < 1:
-                bad(name, "a number in [0, 1)")
-        if not is_number(self.val_fraction) or not 0 < self.val_fraction < 1:
-            bad("val_fraction", "a number in (0, 1)")
-        if not isinstance(self.decay_embeddings, bool):
-            bad("decay_embeddings", "true or false")
-        if self.warmup_iters >= self.decay_iters:
-            raise ConfigError(f"TrainConfig: need warmup_iters < lr_decay_iters (or max_iters), got "
-                              f"{self.warmup_iters} and {self.decay_iters}")
-
-    @property
-    def decay_iters(self):
-        """The iteration where the cosine schedule reaches ``min_lr``."""
-        return self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters
-
-    def to_dict(self):
-        """The fields as a plain dict (for JSON and checkpoints)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        """Rebuild a config saved with :meth:`to_dict`; unknown keys or bad values are a ConfigError
-        naming the field (:func:`~micrograd_plus._plumbing.configs.config_from_dict`)."""
-        return config_from_dict(cls, d, error=ConfigError)
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named recipe: an architecture, a training configuration and a sentence about it.
-
-    ``bpe_vocab_size``: None for one token per character; else the size of a byte-level BPE
-    vocabulary (:class:`~micrograd_plus.data.BPETokenizer`) trained on the text first.
-    """
-
-    model: GPTConfig
-    train: TrainConfig
-    description: str
-    bpe_vocab_size: int = None
-
-
-# nanoGPT's CPU recipe for Tiny Shakespeare, shared by the character and the word-piece presets.
-_CPU_MODEL = GPTConfig(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False, tie_weights=True)
-_CPU_TRAIN = TrainConfig(batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
-                         beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_interval=250, eval_iters=20)
-
-PRESETS = {
-    "shakespeare-char-cpu": Preset(
-        model=_CPU_MODEL,
-        train=_CPU_TRAIN,
-        description="nanoGPT's CPU recipe for Tiny Shakespeare: 4 layers x 4 heads x 128, context 64, "
-        "batch 12, 2,000 iterations (validation loss about 1.9)",
-    ),
-    "tiny": Preset(
-        model=GPTConfig(block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.0, bias=False, tie_weights=True),
-        train=TrainConfig(
-            batch_size=8, max_iters=200, learning_rate=3e-3, min_lr=3e-4, warmup_iters=20,
-            beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_interval=50, eval_iters=5,
-        ),
-        description="a toy model for trying the commands out, and for tests",
-    ),
-    "shakespeare-bpe": Preset(
-        model=_CPU_MODEL,  # vocab_size is set from the trained tokenizer
-        train=_CPU_TRAIN,
-        description="the CPU recipe on word pieces: a 2,048-token BPE vocabulary trained on the text first "
-        "(saved as tokenizer.json beside the checkpoints), so 64 tokens of context hold ~2.5x more text",
-        bpe_vocab_size=2048,
-    ),
-}
 
 
 def peak_rss_mb():
@@ -369,7 +234,7 @@ class GPTTask(Task):
         self.model = GPT(mc, generator=self.model_rng)
         self.optimizer = configure_optimizer(self.model, tc)
         self.scheduler = CosineWithWarmup(self.optimizer, tc.warmup_iters, tc.decay_iters, min_lr=tc.min_lr)
-        self.max_steps, self.eval_interval, self.grad_clip = tc.max_iters, tc.eval_interval, tc.grad_clip
+        self.max_iters, self.eval_interval, self.grad_clip = tc.max_iters, tc.eval_interval, tc.grad_clip
 
     def get_batch(self, step):
 
@@ -432,7 +297,7 @@ def read_run_state(path):
 def load_model(path):
     """Load a GPT checkpoint written by :func:`train`: returns ``(model, tokenizer, meta)``.
 
-    ``meta`` holds ``model_config``, ``train_config`` (dicts), ``step`` (also as ``iter``) and
+    ``meta`` holds ``model_config``, ``train_config`` (dicts), ``step`` and
     ``best_val_loss``. The model is in eval mode. Raises
     :class:`~micrograd_plus.train.errors.CheckpointError` naming the file if it is missing,
     damaged, holds NaN weights, or is not a GPT checkpoint.
@@ -451,7 +316,7 @@ def load_model(path):
     model.eval()
     step = meta_field(meta, "step", int, path)
     info = {"model_config": state["model_config"], "train_config": state["train_config"], "data": state["data"],
-            "step": step, "iter": step, "best_val_loss": meta_field(meta, "best", float, path, optional=True)}
+            "step": step, "best_val_loss": meta_field(meta, "best", float, path, optional=True)}
     return model, tokenizer, info
 
 
@@ -497,8 +362,8 @@ def train(model_config=None, train_config=None, out_dir="gpt-run", data=None, re
             run uses the checkpoint's.
 
     Returns:
-        a :class:`~micrograd_plus.train.loop.TrainResult` (``.tokenizer``, ``.val_ids``,
-        ``.best_val_loss``, ``.ms_per_iter`` and ``.evals`` included).
+        a :class:`~micrograd_plus.train.loop.TrainResult` (``.task.tokenizer``, ``.task.val_ids``,
+        ``.best_loss``, ``.ms_per_step``, ``.peak_rss_mb`` and ``.evals`` included).
 
     Raises:
         DivergedError: the loss became NaN or infinite (the checkpoints keep the last good state).

@@ -26,9 +26,11 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from micrograd_plus._plumbing.cli_args import (add_run_arguments, nonneg_float, nonneg_int, path_text,
-                                              positive_float, positive_int, probability)
+from micrograd_plus._plumbing.cli_args import (add_config_flags, add_renamed_flags, add_run_arguments, config_overrides,
+                                              nonneg_int, path_text, positive_float, positive_int)
+from micrograd_plus.models.gpt_config import GPTConfig
 from micrograd_plus.rlhf import cli as rlhf_cli  # light: flags only; the RLHF code loads when it runs
+from micrograd_plus.train.config import GPT_PRESETS, TrainConfig
 from micrograd_plus.train.errors import EXIT_CODES_HELP, ConfigError, exit_code_for_signal
 from micrograd_plus.train.rundir import check_fresh_run
 
@@ -36,7 +38,9 @@ HELP = "train and sample a character-level GPT on Tiny Shakespeare (or any text)
 
 DEFAULT_OUT = "runs/gpt"
 TOOL_COMMANDS = ("export", "neighbours", "bpe", "eval")  # the actions of micrograd_plus.train.gpt_tools
-_PRESET_NAMES = ("shakespeare-char-cpu", "tiny", "shakespeare-bpe")  # mirrors micrograd_plus.train.gpt.PRESETS (kept light)
+DEFAULT_PRESET = "shakespeare-char-cpu"
+#: GPTConfig's fields that ``gpt train`` takes as flags: all but ``vocab_size``, which the text decides.
+MODEL_FLAGS = tuple(f.name for f in fields(GPTConfig) if f.name != "vocab_size")
 
 
 def _ckpt_arg(p):
@@ -54,39 +58,31 @@ def add_arguments(parser):
     rlhf_cli.add_arguments(sub, fmt)  # pairs, reward, rl, dpo
 
 
+#: Flags of ``gpt train`` that were spelled differently before each setting got one name
+#: (:mod:`micrograd_plus.train.config`): each gives a one-line error naming the new flag.
+RENAMED_FLAGS = {"--lr": "--learning-rate"}
+
+
 def _add_train(sub, fmt):
-    """``gpt train``: a preset, the run directory's flags, and overrides of the preset's fields."""
+    """``gpt train``: a preset, the run directory's flags, and one flag per field of the two configs.
+
+    The model and training flags are made from :class:`~micrograd_plus.models.gpt.GPTConfig` and
+    :class:`~micrograd_plus.train.gpt.TrainConfig` themselves (:func:`add_config_flags`), so a field
+    added there is a flag here; ``vocab_size`` is the one field without one (the text's tokenizer decides it).
+    """
     p = sub.add_parser("train", help="train a GPT (default: nanoGPT's CPU recipe on Tiny Shakespeare)",
                        formatter_class=fmt, epilog=EXIT_CODES_HELP)
-    p.add_argument("--preset", choices=_PRESET_NAMES, default="shakespeare-char-cpu",
+    p.add_argument("--preset", choices=tuple(GPT_PRESETS), default=DEFAULT_PRESET,
                    help="the recipe to start from; the options below override parts of it")
     p.add_argument("--data", type=path_text, default=None, metavar="PATH",
                    help="a UTF-8 text file to train on instead of Tiny Shakespeare")
     add_run_arguments(p, DEFAULT_OUT)
-    p.add_argument("--seed", type=nonneg_int, default=None, help="seed for weights and batches (preset: 1337)")
-    g = p.add_argument_group("model (override the preset)")
-    g.add_argument("--n-layer", type=positive_int, default=None)
-    g.add_argument("--n-head", type=positive_int, default=None)
-    g.add_argument("--n-embd", type=positive_int, default=None)
-    g.add_argument("--block-size", type=positive_int, default=None, help="context length T")
-    g.add_argument("--dropout", type=probability, default=None)
-    g.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
-                   help="biases in Linear layers and LayerNorms")
-    g.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None,
-                   help="reuse the token embedding as the unembedding")
-    g = p.add_argument_group("training (override the preset)")
-    g.add_argument("--max-iters", type=positive_int, default=None)
-    g.add_argument("--batch-size", type=positive_int, default=None)
-    g.add_argument("--lr", dest="learning_rate", metavar="LR", type=positive_float, default=None,
-                   help="peak learning rate")
-    g.add_argument("--min-lr", type=nonneg_float, default=None, help="final learning rate")
-    g.add_argument("--warmup-iters", type=nonneg_int, default=None)
-    g.add_argument("--weight-decay", type=nonneg_float, default=None)
-    g.add_argument("--decay-embeddings", action=argparse.BooleanOptionalAction, default=None,
-                   help="apply weight decay to the embeddings too")
-    g.add_argument("--grad-clip", type=nonneg_float, default=None, help="0 disables clipping")
-    g.add_argument("--eval-interval", type=positive_int, default=None)
-    g.add_argument("--eval-iters", type=positive_int, default=None)
+    preset = GPT_PRESETS[DEFAULT_PRESET]
+    add_config_flags(p.add_argument_group(f"model (override the preset; shown: {DEFAULT_PRESET}'s)"), GPTConfig,
+                     preset.model, only=MODEL_FLAGS)
+    add_config_flags(p.add_argument_group(f"training (override the preset; shown: {DEFAULT_PRESET}'s)"),
+                     TrainConfig, preset.train)
+    add_renamed_flags(p, RENAMED_FLAGS)
     p.add_argument("--sample-chars", type=nonneg_int, default=300, help="characters to sample at the end (0: none)")
     p.add_argument("--full-eval", action="store_true",
                    help="at the end, also compute the loss on the whole validation text")
@@ -163,7 +159,7 @@ def _add_tools(sub, fmt):
 
     p = sub.add_parser("weights", help="count a GPT's weights by kind (try --preset gpt3)",
                        formatter_class=fmt)
-    p.add_argument("--preset", choices=("gpt3",) + _PRESET_NAMES, default="gpt3")
+    p.add_argument("--preset", choices=("gpt3", *GPT_PRESETS), default="gpt3")
     p.add_argument("--checkpoint", "-c", default=None, help="count this checkpoint's model instead")
 
 
@@ -189,9 +185,9 @@ def _train(args):
     # deferred: the command list and --help load no numba, model or training code
     from micrograd_plus.train import gpt as trainer
 
-    preset = trainer.PRESETS[args.preset]
-    model_over = _overrides(args, type(preset.model))  # e.g. {"n_layer": 6}: the flags given
-    train_over = _overrides(args, type(preset.train))  # e.g. {"learning_rate": 3e-4} from --lr
+    preset = GPT_PRESETS[args.preset]
+    model_over = config_overrides(args, GPTConfig)  # e.g. {"n_layer": 6}: the flags given
+    train_over = config_overrides(args, TrainConfig)  # e.g. {"learning_rate": 3e-4} from --learning-rate
     last = Path(args.out) / "last.npz"
     if args.resume and (model_over or train_over) and last.is_file():  # they must agree with the saved run
         _, _, _, saved_mc, saved_tc, _ = trainer.read_run_state(last)
@@ -220,14 +216,14 @@ def _train(args):
     print()
     if last is not None:
         print(f"final (step {last['step']}): train loss {last['train_loss']:.4f}, val loss {last['val_loss']:.4f}")
-    print(f"best val loss {result.best_val_loss:.4f}  (checkpoint: {best})")
+    print(f"best val loss {result.best_loss:.4f}  (checkpoint: {best})")
     if args.full_eval:
-        full = trainer.evaluate_full(result.model, result.val_ids, result.model.config.block_size)
-        unit = "tokens" if hasattr(result.tokenizer, "merges") else "characters"
-        print(f"val loss of the final model on the whole validation text ({len(result.val_ids):,} {unit}): "
+        full = trainer.evaluate_full(result.model, result.task.val_ids, result.model.config.block_size)
+        unit = "tokens" if hasattr(result.task.tokenizer, "merges") else "characters"
+        print(f"val loss of the final model on the whole validation text ({len(result.task.val_ids):,} {unit}): "
               f"{full:.4f}")
-    if result.ms_per_iter == result.ms_per_iter:  # not NaN: this process took steps
-        print(f"time per iteration {result.ms_per_iter:.1f} ms (median), peak memory {result.peak_rss_mb:.0f} MB")
+    if result.ms_per_step == result.ms_per_step:  # not NaN: this process took steps
+        print(f"time per iteration {result.ms_per_step:.1f} ms (median), peak memory {result.peak_rss_mb:.0f} MB")
     if args.sample_chars > 0 and best.exists():
         print(f"\n--- a sample from the best checkpoint ({args.sample_chars} characters, temperature 0.8) ---")
         _stream_sample(best, None, args.sample_chars, 0.8, None, 1337)
@@ -235,17 +231,6 @@ def _train(args):
 
 
 # ---- sample --------------------------------------------------------------------------------
-
-
-def _overrides(args, config_class):
-    """The fields of ``config_class`` given on the command line, ``{field: value}``.
-
-    Each override flag of ``gpt train`` stores its value under its field's name (``--n-layer``
-    in ``n_layer``, ``--lr`` in ``learning_rate``), so this reads them off the config itself:
-    no second list of names to keep in step with the first.
-    """
-    return {f.name: getattr(args, f.name) for f in fields(config_class)
-            if getattr(args, f.name, None) is not None}
 
 
 def _default_prompt(tok):
@@ -399,9 +384,7 @@ def _weights(args):
         config, name = GPT3_CONFIG, "GPT-3 (175B)"
     else:
         # deferred: the command list and --help load no numba, model or training code
-        from micrograd_plus.train.gpt import PRESETS
-
-        config, name = replace(PRESETS[args.preset].model, vocab_size=65), f"preset {args.preset} (vocabulary 65)"
+        config, name = replace(GPT_PRESETS[args.preset].model, vocab_size=65), f"preset {args.preset} (vocabulary 65)"
     print(f"weights of {name}: {config}")
     print()
     print(weight_table(config))

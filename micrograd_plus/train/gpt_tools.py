@@ -157,10 +157,10 @@ def _export(args):
     tc = TrainConfig.from_dict(info["train_config"])
     moments = optimizer_moments(args.checkpoint, model, tc)
     dataset = "shakespeare_char" if info.get("data") == "tinyshakespeare" and not isinstance(tok, BPETokenizer) else None
-    out = export.export_nanogpt(model, args.out, iter_num=info["iter"], best_val_loss=info.get("best_val_loss"),
+    out = export.export_nanogpt(model, args.out, iter_num=info["step"], best_val_loss=info.get("best_val_loss"),
                                 train_config={**tc.to_dict(), "block_size": model.config.block_size},
                                 optimizer_state=moments, dataset=dataset, force=args.force)
-    print(f"wrote {out} (iteration {info['iter']}, AdamW moments for {len(moments)} parameters)\n"
+    print(f"wrote {out} (iteration {info['step']}, AdamW moments for {len(moments)} parameters)\n"
           f"continue it in nanoGPT: put it in OUT_DIR and run  python train.py ... --init_from=resume "
           f"--out_dir=OUT_DIR  with the same n_layer/n_head/n_embd/block_size/bias")
     return 0

@@ -65,7 +65,7 @@ class Task:
         name: a short name, e.g. ``"gpt"`` (progress bar, messages).
         format: identifies its checkpoints, e.g. ``"micrograd_plus.gpt/2"``.
         model, optimizer, scheduler: the network, its optimiser and learning-rate schedule.
-        max_steps: the number of optimiser steps of the whole run (the schedule's length).
+        max_iters: the number of optimiser steps of the whole run (the schedule's length).
         eval_interval: evaluate (and save ``last.npz``) every this many steps, and at the end.
         eval_at_start: also evaluate at step 0, before any training.
         best_metric: the key of :meth:`evaluate`'s dict whose lowest value makes ``ckpt.npz``.
@@ -75,7 +75,7 @@ class Task:
     name = "task"
     format = "micrograd_plus.task/1"
     model = optimizer = scheduler = None
-    max_steps = 1
+    max_iters = 1
     eval_interval = 1
     eval_at_start = False
     best_metric = "loss"
@@ -117,20 +117,24 @@ class TrainResult:
     Attributes:
         model: the network after the last step taken.
         task: the :class:`Task` (its config, tokenizer, data...).
-        step: optimiser steps taken in total; ``max_steps``: the run's length.
-        finished: all ``max_steps`` were taken; ``interrupted``: stopped by Ctrl-C, SIGTERM or
+        step: optimiser steps taken in total; ``max_iters``: the run's length.
+        finished: all ``max_iters`` were taken; ``interrupted``: stopped by Ctrl-C, SIGTERM or
             SIGHUP (``signal``: which one's number, e.g. ``signal.SIGTERM``; None otherwise).
         evals: every evaluation row so far (over a resumed run's earlier part too).
         best_loss: the lowest ``task.best_metric`` seen (inf if none).
         step_losses: float32 array, the training loss of every step so far.
         ms_per_step: median milliseconds of a training step in this process (NaN if none).
         out_dir: the run directory (None if nothing was saved); ``checkpoint``: the last file written.
+        peak_rss_mb: the process's peak memory in MB, where the trainer measures it (the GPT's).
+
+    One name per field: the task's own things are ``result.task.tokenizer``, ``result.task.config``;
+    the last evaluation is ``result.evals[-1]`` (``{"step", "val_loss", ...}``).
     """
 
     model: object
     task: object
     step: int = 0
-    max_steps: int = 0
+    max_iters: int = 0
     finished: bool = False
     interrupted: bool = False
     signal: int = None
@@ -140,45 +144,7 @@ class TrainResult:
     ms_per_step: float = math.nan
     out_dir: object = None
     checkpoint: object = None
-
-    # the names the MNIST and GPT trainers used before they shared this loop
-    @property
-    def history(self):
-        """The evaluation rows (MNIST: one per epoch)."""
-        return self.evals
-
-    @property
-    def iters(self):
-        """Same as :attr:`step`."""
-        return self.step
-
-    @property
-    def best_val_loss(self):
-        """Same as :attr:`best_loss`."""
-        return self.best_loss
-
-    @property
-    def ms_per_iter(self):
-        """Same as :attr:`ms_per_step`."""
-        return self.ms_per_step
-
-    @property
-    def config(self):
-        """The task's configuration."""
-        return getattr(self.task, "config", None)
-
-    def __getattr__(self, name):
-        """Task extras (``result.tokenizer``, ``result.val_ids``), then the last evaluation's
-        values (``result.test_accuracy``, ``result.val_loss``; None before any evaluation)."""
-        if name.startswith("_") or "task" not in self.__dict__:
-            raise AttributeError(name)
-        if hasattr(self.task, name):
-            return getattr(self.task, name)
-        if any(name in row for row in self.evals):
-            return self.evals[-1].get(name)
-        if name in ("test_accuracy", "val_loss", "test_loss", "train_loss"):
-            return None
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+    peak_rss_mb: float = math.nan
 
 
 #: The signals a run treats as "stop at the next step boundary": Ctrl-C, SIGTERM, SIGHUP.
@@ -229,7 +195,7 @@ def _snapshot(task, step, loop_state):
     meta = {
         "format": task.format,
         "step": step,
-        "max_steps": task.max_steps,
+        "max_iters": task.max_iters,
         "evaluated_at": loop_state["evaluated_at"],
         "best": None if not math.isfinite(loop_state["best"]) else loop_state["best"],
         "recent": loop_state["recent"],  # loss sum, samples and seconds since the last evaluation
@@ -244,8 +210,8 @@ def _restore(task, path):
     """Load ``path`` (a checkpoint of ``task``'s kind) into ``task``; returns ``(step, loop_state)``."""
     arrays, meta = load_training_checkpoint(path, task.format, f"a {task.name} training checkpoint")
     step = meta_field(meta, "step", int, path)
-    if not 0 <= step <= task.max_steps:
-        raise CheckpointError(f"{path}: metadata field 'step' is {step}, outside 0..{task.max_steps}")
+    if not 0 <= step <= task.max_iters:
+        raise CheckpointError(f"{path}: metadata field 'step' is {step}, outside 0..{task.max_iters}")
     bad = first_non_finite(arrays)
     if bad is not None:
         raise CheckpointError(f"{path}: {bad} holds NaN or inf values, so this run cannot continue from it; "
@@ -289,7 +255,7 @@ def _likely_cause(task, step, start, resumed):
                 return f"hyperparameter {key} of parameter group {g} is {v}"
     if resumed and step == start and first_non_finite({n: p.numpy() for n, p in task.model.named_parameters()}):
         return "the weights it resumed with hold NaN/inf"
-    return "the learning rate is probably too high (try a smaller --lr)"
+    return "the learning rate is probably too high (try a smaller --learning-rate)"
 
 
 def train_step(task, batch, params, between=lambda phase, loss=None: None):
@@ -323,7 +289,7 @@ def run(task, run_dir=None, stop_after=None, progress=None, log=print, on_phase=
         task: a :class:`Task`.
         run_dir: an open :class:`~micrograd_plus.train.rundir.RunDir`, or None (save nothing).
         stop_after: stop (and save) once this many steps are done in total, as if interrupted;
-            the schedule still spans ``task.max_steps``, so ``--resume`` carries on.
+            the schedule still spans ``task.max_iters``, so ``--resume`` carries on.
         progress: False hides the progress bar; None or True show it when stderr is a terminal.
         log: called with each line of text (None: silent).
         on_phase: optional ``on_phase(name, step, task)`` called at each of :data:`PHASES` (tests
@@ -365,7 +331,7 @@ class _Run:
         if run_dir.resume:
             self.step, self.state = _restore(task, run_dir.path / LAST)
             run_dir.trim_log(self.step, self.state["evaluated_at"] == self.step)
-            self.say(f"resuming {run_dir.path / LAST} at step {self.step} of {task.max_steps}")
+            self.say(f"resuming {run_dir.path / LAST} at step {self.step} of {task.max_iters}")
         self.start = self.step
         self.params = list(task.model.parameters())
         self.checkpoint = None
@@ -386,7 +352,7 @@ class _Run:
     @contextlib.contextmanager
     def progress_bar(self, progress):
         """The progress bar for the run (None: shown on a terminal), closed however the run ends."""
-        self.bar = progress_bar(total=self.task.max_steps, desc=self.task.name, unit="step",
+        self.bar = progress_bar(total=self.task.max_iters, desc=self.task.name, unit="step",
                                 disable=True if progress is False else None)
         self.bar.update(self.step)
         self.write = self.say if self.bar.disabled else self.bar.write
@@ -399,13 +365,13 @@ class _Run:
     def at_evaluation(self):
         """Is this step an evaluation point not yet evaluated (a resumed run evaluated here already)?"""
         task, step = self.task, self.step
-        due = step == task.max_steps or (step % task.eval_interval == 0 and (step > 0 or task.eval_at_start))
+        due = step == task.max_iters or (step % task.eval_interval == 0 and (step > 0 or task.eval_at_start))
         return due and self.state["evaluated_at"] != step
 
     def reason_to_stop(self, stop, stop_after):
         """``"finished"``, ``"interrupted"`` (Ctrl-C during the step or evaluation just done),
         ``"stop_after"``, or None to go on."""
-        if self.step >= self.task.max_steps:
+        if self.step >= self.task.max_iters:
             return "finished"
         if stop.requested:
             return "interrupted"
@@ -482,7 +448,7 @@ class _Run:
         """The :class:`TrainResult`, and the line that says how a run that did not finish stopped
         (``signum``: the signal that stopped it, or None)."""
         state, step = self.state, self.step
-        result = TrainResult(model=self.task.model, task=self.task, max_steps=self.task.max_steps,
+        result = TrainResult(model=self.task.model, task=self.task, max_iters=self.task.max_iters,
                              out_dir=self.run_dir.path, checkpoint=self.checkpoint, step=step,
                              finished=how == "finished", interrupted=how == "interrupted", evals=state["evals"],
                              best_loss=state["best"], step_losses=np.asarray(state["step_losses"], dtype=np.float32),
@@ -493,5 +459,5 @@ class _Run:
                     if signum in (None, signal.SIGINT) else f"stopped by {signal.Signals(signum).name}")
             saved = (f"saved {result.checkpoint}; continue with --resume --out {self.run_dir.path}"
                      if result.checkpoint else "nothing saved (no output directory)")
-            self.write(f"{what} at step {step} of {self.task.max_steps}: {saved}")
+            self.write(f"{what} at step {step} of {self.task.max_iters}: {saved}")
         return result

@@ -21,7 +21,7 @@ guard that stops on a non-finite loss instead of training garbage::
 
     from micrograd_plus.train.mnist import PRESETS, train
     result = train(PRESETS["3b1b"], out_dir="runs/mnist")
-    print(result.test_accuracy)
+    print(result.evals[-1]["test_accuracy"])
 
 ``micrograd-plus mnist`` (:mod:`micrograd_plus.train.mnist_cli`) is the command-line face of
 :func:`train`. Files written to ``out_dir`` are those of every run
@@ -30,18 +30,16 @@ guard that stops on a non-finite loss instead of training garbage::
 """
 
 import dataclasses
-import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from micrograd_plus import functional as F, optim
-from micrograd_plus._plumbing.configs import config_from_dict
 from micrograd_plus._plumbing.memory import check_fits
 from micrograd_plus.data import DataLoader, load_mnist, mnist_to_float
 from micrograd_plus.models.cnn import mnist_cnn
 from micrograd_plus.models.mlp import mnist_classifier
 from micrograd_plus._tensor import no_grad, Tensor
+from micrograd_plus.train.config import LOSSES, MNIST_PRESETS as PRESETS, MNISTConfig  # noqa: F401  (re-exported)
 from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, ConfigError, DivergedError
 from micrograd_plus.train.loop import run, Task, TrainResult  # noqa: F401  (TrainResult: re-exported)
@@ -55,175 +53,12 @@ METRICS_NAME = LOG
 #: Identifies checkpoints written by this module (stored in their metadata).
 CHECKPOINT_FORMAT = "micrograd_plus.mnist/2"
 
-LOSSES = ("cross_entropy", "mse")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("cosine", "constant")
-
 #: The error a non-finite loss raises (the name this module used before the shared loop).
 NonFiniteLossError = DivergedError
 
 __all__ = ["MNISTConfig", "PRESETS", "MNISTTask", "train", "load_data", "build_model",
            "build_optimizer", "build_scheduler", "compute_loss", "evaluate", "read_checkpoint",
            "CHECKPOINT_NAME", "METRICS_NAME"]
-
-
-@dataclass(frozen=True)
-class MNISTConfig:
-    """Everything that defines a training run (two runs with equal configs give equal numbers).
-
-    The model:
-
-    * ``model`` -- ``"mlp"`` (784 pixels straight into fully connected layers) or ``"cnn"`` (two
-      convolution + max-pool blocks of ``channels`` 5x5 filters first,
-      :class:`~micrograd_plus.models.cnn.MNISTConvNet`);
-    * ``channels`` -- the CNN's two convolutions' filter counts, e.g. ``(16, 32)``;
-    * ``hidden`` -- hidden layer sizes, e.g. ``(16, 16)`` (for the CNN: its head's);
-    * ``activation`` -- ``"relu"``, ``"sigmoid"``, ``"tanh"`` or ``"gelu"``;
-    * ``dropout`` -- dropout probability after each hidden layer (0: none);
-    * ``loss`` -- ``"cross_entropy"`` (softmax + negative log-likelihood) or ``"mse"`` (the
-      video's cost: squared distance between the 10 sigmoid outputs and the one-hot answer,
-      summed over outputs, averaged over images).
-
-    The optimisation:
-
-    * ``optimizer`` -- ``"sgd"`` (with ``momentum`` and ``nesterov``), ``"adam"`` or ``"adamw"``;
-    * ``lr`` -- the peak learning rate;
-    * ``weight_decay`` -- L2 penalty (SGD, Adam) or decoupled decay (AdamW);
-    * ``schedule`` -- ``"cosine"`` (decay to 0 over all steps, after ``warmup_steps`` of linear
-      warm-up) or ``"constant"``;
-    * ``batch_size`` -- images per step; ``epochs`` -- passes over the training set.
-
-    The data and randomness:
-
-    * ``seed`` -- the initial weights, dropout and the shuffling order all derive from it;
-    * ``limit`` / ``test_limit`` -- train / evaluate on the first so many images only (quick
-      runs); None: all 60,000 / 10,000;
-    * ``data_dir`` -- where the MNIST files are (None: the usual search, see
-      :func:`~micrograd_plus.data.load_mnist`).
-    """
-
-    hidden: tuple = (256,)
-    model: str = "mlp"
-    channels: tuple = (16, 32)
-    activation: str = "relu"
-    dropout: float = 0.0
-    loss: str = "cross_entropy"
-    optimizer: str = "sgd"
-    lr: float = 0.2
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 0.0
-    schedule: str = "cosine"
-    warmup_steps: int = 0
-    batch_size: int = 128
-    epochs: int = 8
-    seed: int = 0
-    limit: int | None = None
-    test_limit: int | None = None
-    data_dir: str | None = None
-
-    def __post_init__(self):
-        problems = []
-        for name in ("hidden", "channels"):
-            try:
-                object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
-            except (TypeError, ValueError):
-                raise ConfigError(f"invalid MNIST configuration: {name} must be a list of sizes, got "
-                                  f"{getattr(self, name)!r}") from None
-        if self.model not in ("mlp", "cnn"):
-            problems.append(f"model {self.model!r} is not one of mlp, cnn")
-        if len(self.channels) != 2 or any(c < 1 for c in self.channels):
-            problems.append(f"channels must be two positive filter counts, got {self.channels}")
-        if self.model == "cnn" and self.activation != "relu":
-            problems.append(f"the cnn model uses relu (got activation {self.activation!r})")
-        if self.activation not in ("relu", "sigmoid", "tanh", "gelu"):
-            problems.append(f"activation {self.activation!r} is not one of relu, sigmoid, tanh, gelu")
-        if self.loss not in LOSSES:
-            problems.append(f"loss {self.loss!r} is not one of {', '.join(LOSSES)}")
-        if self.optimizer not in OPTIMIZERS:
-            problems.append(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            problems.append(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
-        if any(h < 1 for h in self.hidden):
-            problems.append(f"hidden sizes must be positive, got {self.hidden}")
-        for name, low, high in (("lr", 0.0, None), ("momentum", 0.0, None), ("weight_decay", 0.0, None),
-                                ("dropout", 0.0, 1.0)):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            ok = ok and value >= low and (high is None or value < high) and (name != "lr" or value > 0)
-            if not ok:
-                bound = "a positive number" if name == "lr" else (
-                    f"a number in [{low:g}, {high:g})" if high is not None else f"a finite number >= {low:g}")
-                problems.append(f"{name} must be {bound}, got {value!r}")
-        for name, low in (("batch_size", 1), ("epochs", 1), ("warmup_steps", 0), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                problems.append(f"{name} must be an integer >= {low}, got {value!r}")
-        if not isinstance(self.nesterov, bool):
-            problems.append(f"nesterov must be true or false, got {self.nesterov!r}")
-        elif self.nesterov and self.optimizer == "sgd" and self.momentum == 0:
-            problems.append("nesterov needs momentum > 0")
-        for name in ("limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-                problems.append(f"{name} must be >= 1 (or None for all images), got {value!r}")
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            problems.append(f"data_dir must be a path, got {self.data_dir!r}")
-        if problems:
-            raise ConfigError("invalid MNIST configuration: " + "; ".join(problems))
-
-    def to_dict(self):
-        """The config as a JSON-friendly dict (tuples become lists)."""
-        d = dataclasses.asdict(self)
-        d["hidden"], d["channels"] = list(self.hidden), list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        """Rebuild a config saved with :meth:`to_dict`; unknown keys or values of the wrong type are
-        a ConfigError naming the field (:func:`~micrograd_plus._plumbing.configs.config_from_dict`)."""
-        return config_from_dict(cls, d, error=ConfigError)
-
-    @property
-    def sizes(self):
-        """Layer sizes, input first: ``[784, *hidden, 10]``."""
-        return [784, *self.hidden, 10]
-
-    def describe(self):
-        """One line, e.g. ``784-16-16-10 sigmoid, cross_entropy, sgd lr 0.5, batch 32, 30 epochs``."""
-        opt = self.optimizer
-        if opt == "sgd" and self.momentum:
-            opt += f" ({'nesterov ' if self.nesterov else ''}momentum {self.momentum:g})"
-        extras = f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
-        extras += f", dropout {self.dropout:g}" if self.dropout else ""
-        net = "-".join(map(str, self.sizes))
-        if self.model == "cnn":
-            c1, c2 = self.channels
-            net = f"CNN conv5x5({c1})-pool-conv5x5({c2})-pool-{'-'.join(map(str, self.hidden + (10,)))}"
-        return (f"{net} {self.activation}, {self.loss} loss, {opt}, "
-                f"lr {self.lr:g} ({self.schedule}){extras}, batch {self.batch_size}, {self.epochs} epochs, "
-                f"seed {self.seed}")
-
-
-#: Named recipes. ``3b1b`` is the video's network; ``default`` is a wider one hidden layer that
-#: passes 98% test accuracy. Both use SGD with Nesterov momentum and a cosine schedule.
-PRESETS = {
-    # 784-16-16-10 sigmoid, as in the video. Weight decay keeps the tiny network from
-    # over-fitting; about 96% test accuracy after 40 epochs (96.28% with seed 0, measured with
-    # `micrograd-plus mnist --preset 3b1b`).
-    "3b1b": MNISTConfig(hidden=(16, 16), activation="sigmoid", loss="cross_entropy", optimizer="sgd",
-                        lr=0.2, momentum=0.9, nesterov=True, weight_decay=1e-4, schedule="cosine",
-                        batch_size=32, epochs=40),
-    # 784-256-10 ReLU: past 98% test accuracy after 8 epochs (the README has measured figures).
-    "default": MNISTConfig(hidden=(256,), activation="relu", loss="cross_entropy", optimizer="sgd",
-                           lr=0.2, momentum=0.9, nesterov=True, weight_decay=0.0, schedule="cosine",
-                           batch_size=128, epochs=8),
-    # LeNet-like: 5x5 convolutions of 16 and 32 filters, each followed by 2x2 max-pooling, then
-    # 1568-128-10; past 99% test accuracy in a few epochs (the README has measured figures).
-    "cnn": MNISTConfig(model="cnn", channels=(16, 32), hidden=(128,), activation="relu", loss="cross_entropy",
-                       optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.0, schedule="cosine",
-                       batch_size=64, epochs=3),
-}
 
 
 # ---- data ----------------------------------------------------------------------------------
@@ -284,11 +119,11 @@ def build_optimizer(model, config):
 
     params = list(model.parameters())
     if config.optimizer == "sgd":
-        return optim.SGD(params, lr=config.lr, momentum=config.momentum,
+        return optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
                          nesterov=config.nesterov and config.momentum > 0, weight_decay=config.weight_decay)
     if config.optimizer == "adam":
-        return optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        return optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    return optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
 def build_scheduler(optimizer, config, total_steps):
@@ -296,7 +131,7 @@ def build_scheduler(optimizer, config, total_steps):
 
     if config.schedule == "constant":
         return optim.LambdaLR(optimizer, lambda step: 1.0)
-    warmup = min(config.warmup_steps, max(total_steps - 1, 0))
+    warmup = min(config.warmup_iters, max(total_steps - 1, 0))
     return optim.CosineWithWarmup(optimizer, warmup_steps=warmup, total_steps=max(total_steps, 1), min_lr=0.0)
 
 
@@ -374,9 +209,9 @@ class MNISTTask(Task):
         self.loader = DataLoader((self.x_train, self.y_train), batch_size=config.batch_size, shuffle=True,
                                  seed=config.seed)
         self.steps_per_epoch = len(self.loader)
-        self.max_steps = self.steps_per_epoch * config.epochs
+        self.max_iters = self.steps_per_epoch * config.epochs
         self.eval_interval = self.steps_per_epoch
-        self.scheduler = build_scheduler(self.optimizer, config, self.max_steps)
+        self.scheduler = build_scheduler(self.optimizer, config, self.max_iters)
         self._order = (None, None)  # (epoch, its sample order), computed once per epoch
 
     def get_batch(self, step):
@@ -449,7 +284,7 @@ def read_checkpoint(path):
 
 
 def train(config=None, out_dir=None, resume=False, force=False, stop_after=None, progress=None, log=print,
-          data=None, on_phase=None, max_steps=None):
+          data=None, on_phase=None):
     """Train (or continue training) an MNIST classifier with the shared loop.
 
     Args:
@@ -461,7 +296,6 @@ def train(config=None, out_dir=None, resume=False, force=False, stop_after=None,
         force: a fresh run may replace the run already in ``out_dir`` (otherwise that is an error).
         stop_after: stop (and save) once this many optimiser steps are done in total, as if
             interrupted. The schedule still spans all epochs, so ``resume`` carries on.
-            ``max_steps`` is the same (its older name).
         progress: show a progress bar (None: only when stderr is a terminal).
         log: function called with each line of text (default ``print``; None: silent).
         data: optional ``(x_train, y_train, x_test, y_test)`` arrays to use instead of loading
@@ -469,15 +303,14 @@ def train(config=None, out_dir=None, resume=False, force=False, stop_after=None,
         on_phase: see :func:`~micrograd_plus.train.loop.run`.
 
     Returns:
-        a :class:`~micrograd_plus.train.loop.TrainResult`; ``result.history`` has a row per epoch,
-        ``result.test_accuracy`` the last one's accuracy.
+        a :class:`~micrograd_plus.train.loop.TrainResult`; ``result.evals`` has a row per epoch,
+        ``result.evals[-1]["test_accuracy"]`` is the last one's accuracy.
 
     Raises:
         DivergedError (also known as ``NonFiniteLossError``): the loss became NaN/inf; nothing is
         saved after that point, so the last checkpoint on disk is still the last good one.
         ConfigError, RunDirError, CheckpointError: bad settings, ``out_dir`` or checkpoint.
     """
-    stop_after = max_steps if stop_after is None else stop_after
     if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int) or stop_after < 0):
         raise ConfigError(f"stop_after must be an integer >= 0, got {stop_after!r}")
     if resume and out_dir is None:

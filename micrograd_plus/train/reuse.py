@@ -80,7 +80,7 @@ def train_or_load(model_config, train_config, cache_dir=None, bpe_vocab_size=Non
     run_dir = cache_dir / f"micrograd_plus-course-gpt-{run_key(model_config, train_config, bpe_vocab_size)}"
     try:
         model, tokenizer, meta = load_model(run_dir / "last.npz")
-        finished = (meta["iter"] == train_config.max_iters
+        finished = (meta["step"] == train_config.max_iters
                     and meta["train_config"] == train_config.to_dict()
                     and meta["model_config"] == {**model_config.to_dict(), "vocab_size": tokenizer.vocab_size})
         if finished and (run_dir / "log.jsonl").is_file():
@@ -133,7 +133,7 @@ def train_mnist_or_load(config, data=None, cache_dir=None):
     data = _mnist.load_data(config) if data is None else data  # (x_train, y_train, x_test, y_test)
     try:
         model, saved, _, meta = _mnist.read_checkpoint(run_dir / "last.npz")
-        finished = saved == config and meta["step"] == meta["max_steps"]
+        finished = saved == config and meta["step"] == meta["max_iters"]
         if finished and (run_dir / "log.jsonl").is_file():
             return model, _mnist.evaluate(model, data[2], data[3])["accuracy"], run_dir
     except Exception:  # no cache yet, or an unreadable one: train again (the reason does not matter)
@@ -147,4 +147,4 @@ def train_mnist_or_load(config, data=None, cache_dir=None):
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
     model, _, _, _ = _mnist.read_checkpoint(run_dir / "last.npz")
-    return model, result.test_accuracy, run_dir
+    return model, result.evals[-1]["test_accuracy"], run_dir

@@ -183,7 +183,7 @@ class RunDir:
             return None
         try:
             _, meta = load_checkpoint(self.path / LAST)
-            return f"{LAST} at step {meta.get('step')} of {meta.get('max_steps')}"
+            return f"{LAST} at step {meta.get('step')} of {meta.get('max_iters')}"
         except Exception:  # unreadable or absent: the file names say enough
             return ", ".join(present)
 

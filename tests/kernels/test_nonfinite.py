@@ -128,7 +128,7 @@ def test_attention_nonfinite_like_numpy(shape, dtype, causal, data):
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan, "overflow"])
 def test_attention_regression_nonfinite_query_no_error(dtype, value):
     """The case that raised SystemError (ZeroDivisionError inside the parallel loop): an inf or
-    NaN in q, or scores that overflow (huge q and k), as after `gpt train --lr 1e6`."""
+    NaN in q, or scores that overflow (huge q and k), as after `gpt train --learning-rate 1e6`."""
     rng = np.random.default_rng(0)
     q, k, v, dout = (rng.standard_normal((2, 2, 8, 4)).astype(dtype) for _ in range(4))
     if value == "overflow":

@@ -45,7 +45,7 @@ def test_same_seed_same_run_and_another_seed_differs(tmp_path, text_file):
     _assert_same(_weights(r1.model), _weights(r2.model))
     assert _no_timing(r1.evals) == _no_timing(r2.evals)
     assert not np.array_equal(r1.model.transformer.wte.weight.numpy(), r3.model.transformer.wte.weight.numpy())
-    assert r1.iters == 12 and [e["step"] for e in r1.evals] == [0, 4, 8, 12]
+    assert r1.step == 12 and [e["step"] for e in r1.evals] == [0, 4, 8, 12]
     # the loss log: one line per step (numbered 1..12 once done) and per evaluation
     rows = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == list(range(1, 13))
@@ -55,9 +55,9 @@ def test_same_seed_same_run_and_another_seed_differs(tmp_path, text_file):
 def test_resume_ends_exactly_where_an_uninterrupted_run_does(tmp_path, text_file):
     full = train(MC, TC, out_dir=tmp_path / "full", data=text_file, progress=False, log=None)
     part = train(MC, TC, out_dir=tmp_path / "part", data=text_file, progress=False, log=None, stop_after=6)
-    assert part.iters == 6
+    assert part.step == 6
     resumed = train(out_dir=tmp_path / "part", data=text_file, resume=True, progress=False, log=None)
-    assert resumed.iters == 12
+    assert resumed.step == 12
     _assert_same(_weights(full.model), _weights(resumed.model))
     # optimiser state and best checkpoint too
     a = np.load(tmp_path / "full" / "last.npz")
@@ -65,17 +65,17 @@ def test_resume_ends_exactly_where_an_uninterrupted_run_does(tmp_path, text_file
     for k in a.files:
         if k.startswith(("optim.", "model.")):
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    assert full.best_val_loss == resumed.best_val_loss
+    assert full.best_loss == resumed.best_loss
     assert _no_timing(full.evals) == _no_timing(resumed.evals)  # the history spans both sessions
 
 
 def test_best_checkpoint_loads_back_as_the_same_model(tmp_path, text_file):
     result = train(MC, replace(TC, max_iters=8), out_dir=tmp_path, data=text_file, progress=False, log=None)
     model, tok, meta = load_model(tmp_path / "ckpt.npz")
-    assert tok.chars == result.tokenizer.chars
-    assert meta["best_val_loss"] == pytest.approx(result.best_val_loss)
+    assert tok.chars == result.task.tokenizer.chars
+    assert meta["best_val_loss"] == pytest.approx(result.best_loss)
     last, _, meta_last = load_model(tmp_path / "last.npz")
-    assert meta_last["iter"] == 8
+    assert meta_last["step"] == 8
     _assert_same(_weights(last), _weights(result.model))
 
 
@@ -195,7 +195,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, text_file):
             os.kill(os.getpid(), signal.SIGINT)
 
     part = train(MC, TC, out_dir=tmp_path / "part", data=text_file, progress=False, log=None, on_phase=press_ctrl_c)
-    assert part.interrupted and part.iters == 4  # the step in progress finished, then the loop stopped
+    assert part.interrupted and part.step == 4  # the step in progress finished, then the loop stopped
     resumed = train(out_dir=tmp_path / "part", data=text_file, resume=True, progress=False, log=None)
     _assert_same(_weights(full.model), _weights(resumed.model))
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEXT = (ROOT / "micrograd_plus" / "data" / "files" / "tinyshakespeare" / "input.txt").read_text()[:30000]
 LEN = ["--length", "8"]
 POLICY = ["--max-iters", "3", "--sequences-per-step", "4", "--eval-interval", "2", "--eval-samples", "2",
-          "--lr", "1e-3", "--no-progress"]
+          "--learning-rate", "1e-3", "--no-progress"]
 MC = GPTConfig(block_size=24, n_layer=1, n_head=2, n_embd=16)
 TC = gpt.TrainConfig(batch_size=4, max_iters=6, learning_rate=3e-3, min_lr=3e-4, warmup_iters=1, eval_interval=6,
                      eval_iters=1, seed=0)
@@ -223,7 +223,7 @@ def test_one_line_errors(base, pairs, tmp_path, capsys):
            "not a GPT checkpoint")
     _error(["gpt", "rl", "-c", ck, "--reward", ck, "--out", tmp_path / "r3", *LEN], capsys, "reward-model checkpoint")
     # bad flags and settings
-    _error(["gpt", "rl", "-c", ck, "--reward", rm / "ckpt.npz", "--lr", "-1"], capsys, "--lr")
+    _error(["gpt", "rl", "-c", ck, "--reward", rm / "ckpt.npz", "--learning-rate", "-1"], capsys, "--learning-rate")
     _error(["gpt", "rl", "-c", ck, "--reward", rm / "ckpt.npz", "--out", tmp_path / "r4", "--samples-per-prompt", "1",
             *LEN], capsys, "samples_per_prompt")
     _error(["gpt", "dpo", "-c", ck, "--pairs", pairs, "--out", tmp_path / "r4", "--length", "24"], capsys, "--length")

@@ -131,7 +131,7 @@ def test_gpt_resume_is_exact_after_ctrl_c_at_many_moments(tmp_path, text_file):
     assert len(seen) >= 5  # the moments covered most phases of a step
 
 
-MNIST_TINY = mnist.MNISTConfig(hidden=(16,), activation="relu", dropout=0.2, lr=0.1, batch_size=100, epochs=2,
+MNIST_TINY = mnist.MNISTConfig(hidden=(16,), activation="relu", dropout=0.2, learning_rate=0.1, batch_size=100, epochs=2,
                                limit=400, test_limit=100)
 
 

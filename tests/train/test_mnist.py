@@ -13,7 +13,7 @@ from micrograd_plus.train import mnist
 from micrograd_plus.train.mnist import MNISTConfig, NonFiniteLossError, train
 
 # Small, fast configurations on a subset of the real MNIST files (bundled with the package).
-TINY = MNISTConfig(hidden=(32,), activation="relu", lr=0.1, batch_size=64, epochs=2, limit=600, test_limit=300)
+TINY = MNISTConfig(hidden=(32,), activation="relu", learning_rate=0.1, batch_size=64, epochs=2, limit=600, test_limit=300)
 
 
 def _quiet(*args, **kwargs):
@@ -38,19 +38,19 @@ def _assert_same_weights(a, b):
 
 
 def test_short_training_beats_chance_by_a_wide_margin():
-    config = MNISTConfig(hidden=(64,), activation="relu", lr=0.1, batch_size=64, epochs=2, limit=4000,
+    config = MNISTConfig(hidden=(64,), activation="relu", learning_rate=0.1, batch_size=64, epochs=2, limit=4000,
                          test_limit=1000)
     result = _run(config)
     assert result.finished
-    assert result.test_accuracy > 0.85  # chance is 0.10
-    assert result.history[1]["train_loss"] < result.history[0]["train_loss"] < np.log(10)
+    assert result.evals[-1]["test_accuracy"] > 0.85  # chance is 0.10
+    assert result.evals[1]["train_loss"] < result.evals[0]["train_loss"] < np.log(10)
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers():
     a, b = _run(TINY), _run(TINY)
     _assert_same_weights(a.model, b.model)
     assert np.array_equal(a.step_losses, b.step_losses)
-    assert [h["test_accuracy"] for h in a.history] == [h["test_accuracy"] for h in b.history]
+    assert [h["test_accuracy"] for h in a.evals] == [h["test_accuracy"] for h in b.evals]
     c = _run(MNISTConfig(**{**TINY.to_dict(), "seed": 1}))
     assert not np.array_equal(a.step_losses, c.step_losses)
 
@@ -59,22 +59,22 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
 def test_interrupted_and_resumed_run_ends_with_exactly_the_same_weights(tmp_path, optimizer):
     # Dropout makes the run depend on the random generator too, so its state must be restored.
     config = MNISTConfig(**{**TINY.to_dict(), "dropout": 0.2, "optimizer": optimizer,
-                            "lr": 0.1 if optimizer == "sgd" else 3e-3, "weight_decay": 1e-4})
+                            "learning_rate": 0.1 if optimizer == "sgd" else 3e-3, "weight_decay": 1e-4})
     full = _run(config, out_dir=tmp_path / "full")
     steps_per_epoch = -(-600 // 64)  # 10, the last batch is partial
     assert full.step == 2 * steps_per_epoch
 
     part = tmp_path / "part"
-    first = _run(config, out_dir=part, max_steps=4)  # stop mid-epoch 1
+    first = _run(config, out_dir=part, stop_after=4)  # stop mid-epoch 1
     assert not first.finished and first.step == 4
-    second = _run(None, out_dir=part, resume=True, max_steps=steps_per_epoch + 3)  # mid-epoch 2
-    assert not second.finished and second.step == steps_per_epoch + 3 and len(second.history) == 1
+    second = _run(None, out_dir=part, resume=True, stop_after=steps_per_epoch + 3)  # mid-epoch 2
+    assert not second.finished and second.step == steps_per_epoch + 3 and len(second.evals) == 1
     last = _run(None, out_dir=part, resume=True)
     assert last.finished and last.step == full.step
 
     _assert_same_weights(full.model, last.model)
     assert np.array_equal(full.step_losses, last.step_losses)
-    for h_full, h_part in zip(full.history, last.history):
+    for h_full, h_part in zip(full.evals, last.evals):
         assert h_full["test_accuracy"] == h_part["test_accuracy"]
         assert h_full["train_loss"] == pytest.approx(h_part["train_loss"], rel=1e-12)
     # the optimiser states on disk agree too
@@ -93,9 +93,9 @@ def test_interrupted_and_resumed_run_ends_with_exactly_the_same_weights(tmp_path
 
 
 def test_resume_refuses_a_different_configuration(tmp_path):
-    _run(TINY, out_dir=tmp_path, max_steps=3)
-    other = MNISTConfig(**{**TINY.to_dict(), "lr": 0.5})
-    with pytest.raises(ValueError, match="lr"):
+    _run(TINY, out_dir=tmp_path, stop_after=3)
+    other = MNISTConfig(**{**TINY.to_dict(), "learning_rate": 0.5})
+    with pytest.raises(ValueError, match="learning_rate"):
         _run(other, out_dir=tmp_path, resume=True)
 
 
@@ -105,7 +105,7 @@ def test_resume_without_a_checkpoint_names_the_file(tmp_path):
 
 
 def test_checkpoint_is_plain_npz_readable_without_pickle(tmp_path):
-    _run(TINY, out_dir=tmp_path, max_steps=5)
+    _run(TINY, out_dir=tmp_path, stop_after=5)
     path = tmp_path / mnist.CHECKPOINT_NAME
     with np.load(path, allow_pickle=False) as npz:
         names = npz.files
@@ -139,7 +139,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_diverging_learning_rate_is_caught_before_any_checkpoint(tmp_path):
-    config = MNISTConfig(**{**TINY.to_dict(), "lr": 1e30})
+    config = MNISTConfig(**{**TINY.to_dict(), "learning_rate": 1e30})
     with pytest.raises(NonFiniteLossError, match="none was written yet"):
         _run(config, out_dir=tmp_path)
     assert not (tmp_path / mnist.CHECKPOINT_NAME).exists()
@@ -181,9 +181,9 @@ def test_cross_entropy_and_mse_losses_match_numpy():
 def test_mse_training_learns_too():
     # the video's cost learns more slowly than cross-entropy (small gradients through saturated
     # sigmoid outputs); plain SGD with a large step, as in Nielsen's book, gets going quickly
-    config = MNISTConfig(hidden=(32,), activation="sigmoid", loss="mse", optimizer="sgd", lr=3.0, momentum=0.0,
+    config = MNISTConfig(hidden=(32,), activation="sigmoid", loss="mse", optimizer="sgd", learning_rate=3.0, momentum=0.0,
                          nesterov=False, batch_size=10, epochs=2, limit=3000, test_limit=500)
-    assert _run(config).test_accuracy > 0.8
+    assert _run(config).evals[-1]["test_accuracy"] > 0.8
 
 
 def test_evaluate_agrees_with_a_numpy_forward_pass():
@@ -195,7 +195,7 @@ def test_evaluate_agrees_with_a_numpy_forward_pass():
     ev = mnist.evaluate(result.model, x, y)
     assert np.array_equal(ev["predictions"], logits.argmax(axis=1))
     assert ev["accuracy"] == pytest.approx((logits.argmax(axis=1) == y).mean())
-    assert ev["accuracy"] == result.test_accuracy
+    assert ev["accuracy"] == result.evals[-1]["test_accuracy"]
 
 
 def test_presets_are_the_promised_networks():
@@ -206,7 +206,7 @@ def test_presets_are_the_promised_networks():
 
 
 @pytest.mark.parametrize("bad, word", [
-    ({"activation": "swish"}, "activation"), ({"loss": "hinge"}, "loss"), ({"lr": -1.0}, "lr"),
+    ({"activation": "swish"}, "activation"), ({"loss": "hinge"}, "loss"), ({"learning_rate": -1.0}, "learning_rate"),
     ({"optimizer": "lbfgs"}, "optimizer"), ({"batch_size": 0}, "batch_size"), ({"limit": 0}, "limit"),
 ])
 def test_bad_configuration_is_named(bad, word):

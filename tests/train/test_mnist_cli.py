@@ -21,7 +21,7 @@ def _is_png(path):
 @pytest.fixture(scope="module")
 def trained():
     """A small network trained for a few seconds, shared by the experiment tests."""
-    config = mnist.MNISTConfig(hidden=(32,), activation="relu", lr=0.1, batch_size=64, epochs=2, limit=3000,
+    config = mnist.MNISTConfig(hidden=(32,), activation="relu", learning_rate=0.1, batch_size=64, epochs=2, limit=3000,
                                test_limit=1000)
     result = mnist.train(config, progress=False, log=None)
     return result, mnist.load_data(config)
@@ -52,20 +52,15 @@ def test_tiny_cli_run_writes_log_checkpoint_and_plots(tmp_path, capsys):
 def test_cli_stop_after_then_resume_and_refusal_of_changed_options(tmp_path, capsys):
     assert main(["mnist", *QUICK, "--out", str(tmp_path), "--stop-after", "3", "--no-plots"]) == 0
     assert "--resume --out" in capsys.readouterr().out
-    assert main(["mnist", "--resume", "--out", str(tmp_path), "--lr", "0.7", "--no-progress"]) == 2
-    assert "lr" in capsys.readouterr().err
+    assert main(["mnist", "--resume", "--out", str(tmp_path), "--learning-rate", "0.7", "--no-progress"]) == 2
+    assert "learning_rate" in capsys.readouterr().err
     assert main(["mnist", "--resume", "--out", str(tmp_path), "--no-progress", "--no-plots"]) == 0
     rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [1, 2, 3, 4, 4]  # 500 images / 128: 4 steps, then the epoch's row
 
 
-def test_cli_max_steps_is_kept_as_the_older_name_of_stop_after(tmp_path):
-    assert main(["mnist", *QUICK, "--out", str(tmp_path), "--max-steps", "2", "--no-plots"]) == 0
-    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 2
-
-
 def test_cli_reports_divergence_with_exit_code_3(tmp_path, capsys):
-    code = main(["mnist", *QUICK, "--out", str(tmp_path), "--lr", "1e30"])
+    code = main(["mnist", *QUICK, "--out", str(tmp_path), "--learning-rate", "1e30"])
     assert code == 3
     err = capsys.readouterr().err
     assert "loss became" in err and len(err.strip().splitlines()) == 1
@@ -150,7 +145,7 @@ def test_plots_write_pngs_and_reject_bad_shapes(trained, tmp_path):
 
     result, (_, _, x_te, y_te) = trained
     ev = mnist.evaluate(result.model, x_te, y_te)
-    plots.plot_training_curves(result.history, result.step_losses, path=tmp_path / "c.png")
+    plots.plot_training_curves(result.evals, result.step_losses, path=tmp_path / "c.png")
     plots.plot_misclassified(x_te, y_te, ev["predictions"], path=tmp_path / "m.png")
     plots.plot_misclassified(x_te, y_te, y_te, path=tmp_path / "none.png")  # nothing wrong: still a picture
     assert all(_is_png(tmp_path / n) for n in ("c.png", "m.png", "none.png"))

@@ -7,7 +7,7 @@ from micrograd_plus.train import mnist
 from micrograd_plus.train.errors import ConfigError
 from micrograd_plus.train.mnist import MNISTConfig, train
 
-TINY_CNN = MNISTConfig(model="cnn", channels=(4, 8), hidden=(16,), lr=0.1, batch_size=32, epochs=2, limit=600,
+TINY_CNN = MNISTConfig(model="cnn", channels=(4, 8), hidden=(16,), learning_rate=0.1, batch_size=32, epochs=2, limit=600,
                        test_limit=300)
 
 
@@ -29,7 +29,7 @@ def test_cnn_preset_is_the_promised_network():
 
 def test_cnn_learns_and_resumes_exactly(tmp_path):
     full = _run(TINY_CNN, out_dir=tmp_path / "full")
-    assert full.finished and full.test_accuracy > 0.3  # 600 images, 38 steps of a tiny net; chance is 0.10
+    assert full.finished and full.evals[-1]["test_accuracy"] > 0.3  # 600 images, 38 steps of a tiny net; chance is 0.10
     part = tmp_path / "part"
     _run(TINY_CNN, out_dir=part, stop_after=4)
     last = _run(None, out_dir=part, resume=True)

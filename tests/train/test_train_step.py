@@ -20,7 +20,7 @@ class _Constant:
 class _Line(loop.Task):
     """Fit y = 2x with one weight: loss = mean((w x - y)^2)."""
 
-    name, max_steps, eval_interval = "line", 3, 3
+    name, max_iters, eval_interval = "line", 3, 3
 
     def __init__(self):
         self.model = nn.Linear(1, 1, bias=False)
