@@ -219,7 +219,7 @@ class GPTTask(Task):
 
         mc, tc = model_config, train_config
         check_training_fits(mc, tc)  # before anything big is allocated (the sizes may come from a file)
-        self.model_config, self.train_config, self.config = mc, tc, tc
+        self.model_config, self.train_config = mc, tc
         self.tokenizer, self.data_desc = tokenizer, data_desc
         self.data_sha256 = text_sha256(text)
         ids = tokenizer.encode(text)  # (N,) int64; raises naming the character if resuming on other text

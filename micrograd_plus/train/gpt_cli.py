@@ -95,11 +95,12 @@ def _add_sampling(sub, fmt):
     _ckpt_arg(p)
     p.add_argument("--prompt", "-p", default=None,
                    help="text to continue (default: a line break, or the vocabulary's first character)")
-    p.add_argument("--chars", "--num-chars", "-n", dest="chars", type=nonneg_int, default=500,
+    p.add_argument("--chars", "-n", type=nonneg_int, default=500,
                    help="number of characters to generate")
     p.add_argument("--temperature", "-t", type=positive_float, default=0.8, help="<1 safer, >1 wilder")
     p.add_argument("--top-k", type=positive_int, default=None, help="draw only from the k likeliest characters")
     p.add_argument("--seed", type=nonneg_int, default=1337, help="same seed, same text")
+    add_renamed_flags(p, {"--num-chars": "--chars"})  # one name per setting
 
     p = sub.add_parser("next", help="print the probability of every character coming next",
                        formatter_class=fmt)
