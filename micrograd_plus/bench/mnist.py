@@ -181,7 +181,7 @@ def our_config(epochs, steps=STEPS_PER_EPOCH):
     from micrograd_plus.train.mnist import MNISTConfig  # deferred: loads numba in the child only
 
     limit = None if steps >= STEPS_PER_EPOCH else steps * BATCH
-    return MNISTConfig(hidden=(SIZES[1],), activation="relu", loss="cross_entropy", optimizer="sgd", lr=LR,
+    return MNISTConfig(hidden=(SIZES[1],), activation="relu", loss="cross_entropy", optimizer="sgd", learning_rate=LR,
                        momentum=MOMENTUM, nesterov=False, schedule="constant", batch_size=BATCH,
                        epochs=epochs, seed=0, limit=limit, test_limit=1000)
 
