@@ -208,8 +208,31 @@ def log_softmax(input, dim=-1):
     return _float_tensor(input, "log_softmax").log_softmax(dim)
 
 
+def _legacy_reduction(size_average, reduce, reduction):
+    """PyTorch's old ``size_average=`` / ``reduce=`` arguments turned into ``reduction``, as PyTorch
+    does (it warns that they are deprecated): ``reduce=False`` is ``"none"``, else
+    ``size_average=False`` is ``"sum"``, else ``"mean"``. Both None leaves ``reduction`` alone."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is not None and not reduce:
+        return "none"
+    return "sum" if size_average is not None and not size_average else "mean"
+
+
+def _class_weight(weight, logits, name):
+    """``weight`` (one number per class, shape (C,)) as an array of the logits' dtype, or None."""
+    if weight is None:
+        return None
+    w = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
+    C = logits._data.shape[-1]
+    if w.shape != (C,):
+        raise ValueError(f"{name}: weight must hold one number per class, shape ({C},), got shape {w.shape}")
+    return w.astype(logits._data.dtype, copy=False)
+
+
 @differentiable
-def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
     """The classification cost: -log(probability the model gave to the right class).
 
     Args:
@@ -219,6 +242,9 @@ def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoo
         target: integer class indices shaped like ``logits`` without its last dim (entries equal
             to ``ignore_index`` are skipped), or class *probabilities* shaped like ``logits``
             (for 2-D input only: with more dimensions they would be ambiguous).
+        weight: one number per class, (C,), scaling each entry's cost by its target class's weight
+            (for imbalanced classes); "mean" then divides by the sum of the weights used, as in PyTorch.
+        size_average, reduce: PyTorch's deprecated spellings of ``reduction`` (turned into it).
         reduction: ``"mean"`` (over non-ignored entries), ``"sum"`` or ``"none"`` (per entry).
         label_smoothing: in [0, 1]; the target becomes ``(1 - s) onehot + s / C``, so the model
             is asked for a little probability on every class.
@@ -229,6 +255,8 @@ def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoo
     logits = _float_tensor(input, "cross_entropy")
     t = target._data if isinstance(target, Tensor) else np.asarray(target)
     logits = _classes_last(logits, t, "cross_entropy")  # PyTorch's (N, C, d1, ...) is accepted too
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    w = _class_weight(weight, logits, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if reduction not in ("mean", "sum", "none"):
@@ -243,10 +271,17 @@ def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoo
         C = logits._data.shape[-1]
         if label_smoothing:
             target = target * (1.0 - label_smoothing) + label_smoothing / C
+        if w is not None:
+            target = target * w  # each class's term scaled by its weight; "mean" still divides by N
         per_row = -(logits.log_softmax(-1) * target).sum(-1)  # (...,)
         if reduction == "none":
             return per_row
         return per_row.sum() if reduction == "sum" else per_row.mean()
+    if w is not None:  # class weights: log_softmax, then the weighted nll
+        if label_smoothing:
+            raise NotImplementedError("cross_entropy: weight= together with label_smoothing= is not supported here; "
+                                      "use one of them")
+        return nll_loss(logits.log_softmax(-1), target, weight=w, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing == 0.0:
         return _cross_entropy_indices(logits, target, reduction, ignore_index)
     # index targets with smoothing: (1 - s) * nll + s * mean over classes of -log p
@@ -376,8 +411,12 @@ def _cross_entropy_indices(logits, target, reduction="mean", ignore_index=-100):
 
 
 @differentiable
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error: mean((input - target)^2). Shapes must match.
+
+    ``weight`` (of the input's shape) scales each squared error; "mean" then divides by
+    the sum of the weights, as in PyTorch. ``size_average``/``reduce`` are PyTorch's deprecated
+    spellings of ``reduction``.
 
     3Blue1Brown's "cost" of a network is this (summed instead of averaged).
     Backward: 2 (input - target) / N for the input, the negative of that for the target.
@@ -386,6 +425,9 @@ def mse_loss(input, target, reduction="mean"):
     b = _to_tensor(target, a)
     if a._data.shape != b._data.shape:
         raise ValueError(f"mse_loss: input shape {a._data.shape} and target shape {b._data.shape} differ")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:  # rare: built from ops rather than the fused node below
+        return _weighted_mean_or(a, (a - b) ** 2, weight, reduction, "mse_loss")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     d = a._data - b._data
@@ -407,14 +449,30 @@ def mse_loss(input, target, reduction="mean"):
 
 
 @differentiable
-def l1_loss(input, target, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean absolute error: ``mean(|input - target|)``. Shapes must match. Built from ``abs`` and a
-    reduction, so its gradient is ``sign(input - target) / N`` (0 where they are equal)."""
+    reduction, so its gradient is ``sign(input - target) / N`` (0 where they are equal).
+    ``weight`` and the deprecated ``size_average``/``reduce`` as for :func:`mse_loss`."""
     a = _float_tensor(input, "l1_loss")
     b = _to_tensor(target, a)
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"l1_loss: input shape {tuple(a.shape)} and target shape {tuple(b.shape)} differ")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted_mean_or(a, (a - b).abs(), weight, reduction, "l1_loss")
     return _reduce((a - b).abs(), reduction, "l1_loss")
+
+
+def _weighted_mean_or(a, per, weight, reduction, name):
+    """``weight * per`` reduced, where "mean" divides by the sum of the weights, as PyTorch's
+    weighted mse_loss and l1_loss do (which also ask for a weight of the input's own shape)."""
+    w = _to_tensor(weight, a)
+    if w._data.shape != per._data.shape:
+        raise ValueError(f"{name}: weight must have the input's shape {per._data.shape}, got {w._data.shape}")
+    weighted = w * per
+    if reduction != "mean":
+        return _reduce(weighted, reduction, name)
+    return weighted.sum() / float(w._data.sum())
 
 
 def _reduce(loss, reduction, name, count=None):
@@ -429,28 +487,37 @@ def _reduce(loss, reduction, name, count=None):
 
 
 @differentiable
-def nll_loss(input, target, reduction="mean", ignore_index=-100):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Negative log-likelihood: -input[..., target] averaged, for ``input`` of log-probabilities
     (the output of :func:`log_softmax`), (N, C) or (B, T, C), classes last; integer ``target``
     shaped like ``input`` without its last dim. ``cross_entropy(x, t)`` is
-    ``nll_loss(log_softmax(x), t)``. Backward puts -g (over the count) at each target class."""
+    ``nll_loss(log_softmax(x), t)``. Backward puts -g (over the count) at each target class.
+    ``weight`` (C,) scales each entry by its target class's weight, and "mean" then divides by the
+    sum of the weights used (PyTorch's weighted mean); ``size_average``/``reduce`` are PyTorch's
+    deprecated spellings of ``reduction``."""
     x = _float_tensor(input, "nll_loss")
     t = target._data if isinstance(target, Tensor) else np.asarray(target)
     x = _classes_last(x, t, "nll_loss")  # PyTorch's (N, C, d1, ...) is accepted too
     _check_class_targets(x._data, t, "nll_loss", ignore_index)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    w = _class_weight(weight, x, "nll_loss")
     valid = t != ignore_index
     safe = np.where(valid, t, 0)
-    picked = -x.gather(-1, safe[..., None]).squeeze(-1) * valid  # (...,)
-    count = int(valid.sum())
-    if reduction == "mean" and count == 0:
+    scale = valid if w is None else w[safe] * valid  # (...,): 0 for ignored entries
+    picked = -x.gather(-1, safe[..., None]).squeeze(-1) * scale  # (...,)
+    count = int(valid.sum()) if w is None else scale.sum()
+    if reduction == "mean" and not valid.any():
         return picked.sum() * np.nan  # nothing to average, as in PyTorch
     return _reduce(picked, reduction, "nll_loss", count)
 
 
 @differentiable
-def binary_cross_entropy(input, target, reduction="mean"):
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """The cost of a yes/no prediction: -(t log p + (1 - t) log(1 - p)) for probabilities ``p``
     (``input``, after a sigmoid) and targets ``t`` in [0, 1], same shapes.
+
+    ``weight`` (broadcast to the input's shape) scales each element's cost; "mean" still divides
+    by the number of elements, as in PyTorch. ``size_average``/``reduce``: deprecated spellings of ``reduction``.
 
     As in PyTorch, each log is clamped at -100 so that p = 0 or 1 gives a large finite cost, and
     the gradient (p - t) / (p (1 - p)) divides by at least 1e-12.
@@ -477,15 +544,19 @@ def binary_cross_entropy(input, target, reduction="mean"):
 
     with np.errstate(divide="ignore"):
         per = _result(loss.astype(P.dtype, copy=False), (p, t), "binary_cross_entropy", backward)
-    return _reduce(per, reduction, "binary_cross_entropy")
+    if weight is not None:
+        per = per * _to_tensor(weight, p)
+    return _reduce(per, _legacy_reduction(size_average, reduce, reduction), "binary_cross_entropy")
 
 
 @differentiable
-def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
     """:func:`binary_cross_entropy` of sigmoid(input), computed from the logits ``x`` without
     overflow: max(x, 0) - x t + log(1 + e^-abs(x)). The gradient is sigmoid(x) - t.
 
-    ``pos_weight`` (broadcast along the last dim) multiplies the cost of the positive targets.
+    ``pos_weight`` (broadcast along the last dim) multiplies the cost of the positive targets;
+    ``weight`` (broadcast to the input's shape) scales each element's whole cost.
     """
     x = _float_tensor(input, "binary_cross_entropy_with_logits")
     t = _to_tensor(target, x)
@@ -497,7 +568,7 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
     if pos_weight is not None:  # (1 - t) x + (1 + (w - 1) t) * log(1 + e^-x), from differentiable ops
         w = _to_tensor(pos_weight, x)
         per = (1 - t) * x - (1 + (w - 1) * t) * logsigmoid(x)  # -logsigmoid(x) = log(1 + e^-x)
-        return _reduce(per, reduction, "binary_cross_entropy_with_logits")
+        return _weigh_and_reduce(per, weight, x, _legacy_reduction(size_average, reduce, reduction))
     X, T = x._data, t._data.astype(x._data.dtype, copy=False)
     loss = np.maximum(X, 0) - X * T + np.log1p(np.exp(-np.abs(X)))
     s = x.sigmoid()._data
@@ -506,6 +577,13 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
         return g * (s - T), (-g * X if t.requires_grad else None)
 
     per = _result(loss, (x, t), "binary_cross_entropy_with_logits", backward)
+    return _weigh_and_reduce(per, weight, x, _legacy_reduction(size_average, reduce, reduction))
+
+
+def _weigh_and_reduce(per, weight, x, reduction):
+    """The per-element cost ``per`` times ``weight`` (when given), reduced."""
+    if weight is not None:
+        per = per * _to_tensor(weight, x)
     return _reduce(per, reduction, "binary_cross_entropy_with_logits")
 
 

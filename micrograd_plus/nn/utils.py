@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from micrograd_plus import kernels
+from micrograd_plus._tensor import tensor
 from micrograd_plus.kernels import optim as kernel_optim
 
 __all__ = ["clip_grad_norm_"]
@@ -28,13 +29,20 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             gradients are left as they are in that case).
 
     Returns:
-        The total norm *before* clipping, as a Python float (useful to log).
+        The total norm *before* clipping, as a 0-d Tensor of the gradients' dtype, as in PyTorch
+        (``norm.item()`` to log it).
     """
     if hasattr(parameters, "grad"):
         parameters = [parameters]
     grads = [p._grad._data for p in parameters if p._grad is not None]  # the arrays, changed in place
     if not grads:
-        return 0.0
+        return tensor(0.0)
+    total = _total_norm(grads, max_norm, norm_type, error_if_nonfinite)
+    return tensor(total, dtype=grads[0].dtype)
+
+
+def _total_norm(grads, max_norm, norm_type, error_if_nonfinite):
+    """The total norm of the arrays ``grads`` (a Python float), after scaling them in place when it exceeds ``max_norm``."""
     max_norm = float(max_norm)
     norm_type = float(norm_type)
     if norm_type == math.inf:

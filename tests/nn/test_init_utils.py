@@ -27,7 +27,8 @@ class G(Tensor):
 def test_clip_grad_norm_scales_down_by_hand():
     a, b = G([3.0, 4.0]), G([12.0])
     total = nn.clip_grad_norm_([a, b], max_norm=6.5)
-    assert total == pytest.approx(13.0)  # sqrt(9 + 16 + 144)
+    assert total.item() == pytest.approx(13.0)  # sqrt(9 + 16 + 144)
+    assert total.shape == () and total.dtype == np.float32  # a 0-d Tensor of the gradients' dtype, as PyTorch's
     coef = 6.5 / (13.0 + 1e-6)  # every gradient scaled by the same factor: direction kept
     np.testing.assert_allclose(a.grad, [3.0 * coef, 4.0 * coef], rtol=1e-6)
     np.testing.assert_allclose(b.grad, [12.0 * coef], rtol=1e-6)
@@ -36,19 +37,20 @@ def test_clip_grad_norm_scales_down_by_hand():
 
 def test_clip_grad_norm_leaves_small_gradients_alone():
     a = G([0.3, 0.4])
-    assert nn.utils.clip_grad_norm_([a, G(None)], max_norm=1.0) == pytest.approx(0.5)
+    assert nn.utils.clip_grad_norm_([a, G(None)], max_norm=1.0).item() == pytest.approx(0.5)
     np.testing.assert_array_equal(a.grad, np.array([0.3, 0.4], dtype=np.float32))
 
 
 def test_clip_grad_norm_inf_norm_and_single_parameter():
     a = G([-8.0, 2.0])
-    assert nn.clip_grad_norm_(a, max_norm=2.0, norm_type=float("inf")) == 8.0
+    assert nn.clip_grad_norm_(a, max_norm=2.0, norm_type=float("inf")).item() == 8.0
     np.testing.assert_allclose(a.grad, [-2.0, 0.5], rtol=1e-6)
 
 
 def test_clip_grad_norm_nonfinite():
     a = G([np.inf, 1.0])
-    assert math.isinf(nn.clip_grad_norm_([a], 1.0))
+    assert math.isinf(nn.clip_grad_norm_([a], 1.0).item())
+    assert nn.clip_grad_norm_([G(None)], 1.0).item() == 0.0  # no gradients at all: a norm of 0
     with pytest.raises(RuntimeError, match="non-finite"):
         nn.clip_grad_norm_([a], 1.0, error_if_nonfinite=True)
 
