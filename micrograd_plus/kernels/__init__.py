@@ -28,7 +28,8 @@ Functions (all arrays float32 or float64, all arguments the same dtype):
   ``cross_entropy_backward(w, logits, target, lse, ignore_index)`` -> dlogits, logits of (rows, C)
   (:mod:`micrograd_plus.kernels.cross_entropy`)
 * ``conv2d_forward(x, w, b, stride, padding, dilation, groups)`` -> ``(y, cols)`` /
-  ``conv2d_backward(g, x_shape, w, cols, ...)`` -> ``(dx, dw, db)``: im2col and the matmul kernels;
+  ``conv2d_backward(g, x_shape, w, cols, ...)`` -> ``(dx, dw, db)``: im2col and the matmul kernels
+  (dx of a stride-1 convolution as a direct correlation on the matmul micro-kernel);
   ``max_pool2d_forward/backward``, ``avg_pool2d_forward/backward`` (:mod:`micrograd_plus.kernels.conv`)
 
 NaN and inf come out of every kernel where they come out of its numpy reference (see

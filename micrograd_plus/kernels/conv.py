@@ -23,6 +23,18 @@ rule as for any value used several times. Stride, padding and dilation only chan
 pixel goes where in ``cols`` (padding reads zeros); groups cut the channels and the filters into
 ``groups`` independent blocks, one product each.
 
+That is the reference, and what the compiled backward does in general. Two cases of the MNIST
+network's kind take shorter ways to the same numbers (the tests hold both to the reference):
+
+* **dx of a stride-1 convolution** is itself a convolution: of the gradient, padded, with the
+  filters flipped and their in/out channels swapped (:func:`_direct_dx`). Computed directly on
+  the matmul micro-kernel, one (MR channels x NR positions) block of dx at a time summed over
+  every tap, it never writes ``dcols`` -- for the second layer 20 MB, written once and read
+  back by col2im.
+* **dW of a layer with few filters** (fewer than half a micro-kernel block's NR columns: the
+  first layer's 16) runs as dot products along the positions (:func:`_dots_rows`), where a
+  matmul block would be mostly empty.
+
 Why ``W @ cols`` and not ``cols.T @ W.T``: the product's rows are then the O filters (16 or 32)
 and its columns the OH*OW*N positions (many thousands), the shape the micro-kernel is best at (its
 blocks are 6 rows by 64 float32 columns on AVX-512; 16 columns would leave three quarters of each
@@ -450,27 +462,26 @@ def _correlate_parallel(taps, src, out, vbytes, nv, n_out, cin, KH, KW, dh, dw, 
                          t * T // chunks, (t + 1) * T // chunks)
 
 
-def _correlate(taps, src, OH, OW, N, dilation):
+def _correlate(taps, src, src_shape, OH, OW, N, dilation):
     """out (n_out, OH, OW*N), out[o, oh, ow*N + n] = sum over i, j, c of
     ``taps[i, j, o, c] * src[c, oh + i*dh, (ow + j*dw)*N + n]``: a "valid" stride-1 correlation of
     ``src`` (cin, Hs, Ws*N) -- each pixel's N images side by side, padding already in place --
     with taps (KH, KW, n_out, cin), n_out a multiple of MR (zero rows where there are no filters).
 
-    Rows of ``out`` are padded to whole blocks of NR columns, so the last block of a row reads
-    up to NR - 1 numbers past the end of a source row: ``src`` is copied into a buffer with that
-    much room after it (what is read there lands only in the padding columns, dropped here).
+    ``src`` comes flat, in a buffer at least NR numbers longer than ``src_shape`` needs
+    (:func:`_padded_planes` makes one): rows of ``out`` are padded to whole blocks of NR columns,
+    so the last block of a row reads up to NR - 1 numbers past the end of a source row; what is
+    read there lands only in the padding columns, dropped here.
     """
     KH, KW, n_out, cin = taps.shape
     (dh, dw), dtype = dilation, src.dtype
     vbytes, nv = register_blocking()
     NR = nv * vbytes // src.itemsize
-    Hs, row = src.shape[1], src.shape[2]
+    _, Hs, row = src_shape
+    assert src.ndim == 1 and src.size >= cin * Hs * row + NR, "src needs NR numbers of room after it"
     L = -(-(OW * N) // NR) * NR  # a row of out, whole blocks
-    flat = np.empty(src.size + NR, dtype=dtype)
-    flat[: src.size] = src.reshape(-1)
-    flat[src.size :] = 0
     out = np.empty(n_out * OH * L, dtype=dtype)
-    args = (taps.reshape(-1), flat, out, vbytes, nv, n_out, cin, KH, KW, dh, dw, N, OH, L, row, Hs * row)
+    args = (taps.reshape(-1), src, out, vbytes, nv, n_out, cin, KH, KW, dh, dw, N, OH, L, row, Hs * row)
     tasks = (n_out // MR) * OH
     chunks = _threads(2 * out.size * cin * KH * KW // 64, tasks, dtype)  # (as many numbers as a product's flops / 64)
     if chunks > 1:
@@ -481,15 +492,17 @@ def _correlate(taps, src, OH, OW, N, dilation):
     return out if L == OW * N else out[:, :, : OW * N]
 
 
-def _padded_planes(a, pads, extra=0):
-    """a (N, C, H, W) as (C, H + top + bottom, (W + left + right) * N): each pixel's N images side
-    by side, zeros around (``pads`` = (top, bottom, left, right))."""
+def _padded_planes(a, pads, extra):
+    """a (N, C, H, W) laid out as (C, H + top + bottom, (W + left + right) * N) -- each pixel's N
+    images side by side, zeros around (``pads`` = (top, bottom, left, right)) -- in a flat buffer
+    with ``extra`` more zeros after it. Returns ``(buffer, shape)``."""
     N, C, H, W = a.shape
     top, bottom, left, right = pads
     at = _transpose(a.reshape(N, C * H * W)).reshape(C, H, W * N)
-    out = np.zeros((C, H + top + bottom, (W + left + right) * N), dtype=a.dtype)
-    out[:, top : top + H, left * N : (left + W) * N] = at
-    return out
+    shape = (C, H + top + bottom, (W + left + right) * N)
+    flat = np.zeros(shape[0] * shape[1] * shape[2] + extra, dtype=a.dtype)
+    flat[: flat.size - extra].reshape(shape)[:, top : top + H, left * N : (left + W) * N] = at
+    return flat, shape
 
 
 def _direct_dx_fits(stride, padding, dilation, groups, kernel, channels):
@@ -510,11 +523,13 @@ def _direct_dx(g, weight, x_shape, padding, dilation):
     N, C, H, W = x_shape
     O, _, KH, KW = weight.shape
     (dh, dw), (top, bottom, left, right) = dilation, padding
-    gp = _padded_planes(g, ((KH - 1) * dh - top, (KH - 1) * dh - bottom, (KW - 1) * dw - left, (KW - 1) * dw - right))
+    reach = ((KH - 1) * dh - top, (KH - 1) * dh - bottom, (KW - 1) * dw - left, (KW - 1) * dw - right)
+    vbytes, nv = register_blocking()
+    gp, gp_shape = _padded_planes(g, reach, nv * vbytes // g.itemsize)  # (O, H + (KH-1)*dh, (W + (KW-1)*dw) * N)
     Cp = -(-C // MR) * MR
     taps = np.zeros((KH, KW, Cp, O), dtype=g.dtype)  # taps[i, j, c, o] = W[o, c, KH-1-i, KW-1-j]
     taps[:, :, :C] = weight[:, :, ::-1, ::-1].transpose(2, 3, 1, 0)
-    dxt = _correlate(taps, gp, H, W, N, dilation)[:C]  # (C, H, W*N)
+    dxt = _correlate(taps, gp, gp_shape, H, W, N, dilation)[:C]  # (C, H, W*N)
     return _transpose(np.ascontiguousarray(dxt).reshape(C * H * W, N)).reshape(x_shape)
 
 
