@@ -492,15 +492,14 @@ def _correlate(taps, src, src_shape, OH, OW, N, dilation):
     return out if L == OW * N else out[:, :, : OW * N]
 
 
-def _padded_planes(a, pads, extra):
-    """a (N, C, H, W) laid out as (C, H + top + bottom, (W + left + right) * N) -- each pixel's N
-    images side by side, zeros around (``pads`` = (top, bottom, left, right)) -- in a flat buffer
-    with ``extra`` more zeros after it. Returns ``(buffer, shape)``."""
-    N, C, H, W = a.shape
+def _padded_planes(at, N, pads, extra):
+    """``at`` (C, H, W*N) -- each pixel's N images side by side -- with zeros around (``pads`` =
+    (top, bottom, left, right) pixels), as (C, H + top + bottom, (W + left + right) * N) in a flat
+    buffer with ``extra`` more zeros after it. Returns ``(buffer, shape)``."""
+    C, H, W = at.shape[0], at.shape[1], at.shape[2] // N
     top, bottom, left, right = pads
-    at = _transpose(a.reshape(N, C * H * W)).reshape(C, H, W * N)
     shape = (C, H + top + bottom, (W + left + right) * N)
-    flat = np.zeros(shape[0] * shape[1] * shape[2] + extra, dtype=a.dtype)
+    flat = np.zeros(shape[0] * shape[1] * shape[2] + extra, dtype=at.dtype)
     flat[: flat.size - extra].reshape(shape)[:, top : top + H, left * N : (left + W) * N] = at
     return flat, shape
 
@@ -517,17 +516,20 @@ def _direct_dx_fits(stride, padding, dilation, groups, kernel, channels):
             and max(left, right) <= (KW - 1) * dw)
 
 
-def _direct_dx(g, weight, x_shape, padding, dilation):
-    """dx (N, C, H, W) of a stride-1, one-group convolution from g (N, O, OH, OW): the correlation
-    of g, padded, with the flipped filters (see the comment above :func:`_correlate_tasks`)."""
+def _direct_dx(g2, weight, x_shape, padding, dilation):
+    """dx (N, C, H, W) of a stride-1, one-group convolution from g2 (O, OH*OW*N), the gradient
+    with each position's N images side by side (as the backward pass has it): the correlation of
+    g, padded, with the flipped filters (see the comment above :func:`_correlate_tasks`)."""
     N, C, H, W = x_shape
     O, _, KH, KW = weight.shape
+    OH, OW = _out_hw(H, W, (KH, KW), (1, 1), padding, dilation)
     (dh, dw), (top, bottom, left, right) = dilation, padding
     reach = ((KH - 1) * dh - top, (KH - 1) * dh - bottom, (KW - 1) * dw - left, (KW - 1) * dw - right)
     vbytes, nv = register_blocking()
-    gp, gp_shape = _padded_planes(g, reach, nv * vbytes // g.itemsize)  # (O, H + (KH-1)*dh, (W + (KW-1)*dw) * N)
+    gp, gp_shape = _padded_planes(g2.reshape(O, OH, OW * N), N, reach, nv * vbytes // g2.itemsize)
+    # gp: (O, H + (KH-1)*dh, (W + (KW-1)*dw) * N)
     Cp = -(-C // MR) * MR
-    taps = np.zeros((KH, KW, Cp, O), dtype=g.dtype)  # taps[i, j, c, o] = W[o, c, KH-1-i, KW-1-j]
+    taps = np.zeros((KH, KW, Cp, O), dtype=g2.dtype)  # taps[i, j, c, o] = W[o, c, KH-1-i, KW-1-j]
     taps[:, :, :C] = weight[:, :, ::-1, ::-1].transpose(2, 3, 1, 0)
     dxt = _correlate(taps, gp, gp_shape, H, W, N, dilation)[:C]  # (C, H, W*N)
     return _transpose(np.ascontiguousarray(dxt).reshape(C * H * W, N)).reshape(x_shape)
@@ -666,7 +668,7 @@ def conv2d_backward(g, x_shape, weight, cols, stride, padding, dilation, groups,
             dw[s * og : (s + 1) * og] = _mm_nt(cols[s * k : (s + 1) * k], g2[s * og : (s + 1) * og]).T
         dw = dw.reshape(weight.shape)
     if need_x and _direct_dx_fits(stride, padding, dilation, groups, (KH, KW), x_shape[1]):
-        dx = _direct_dx(g, weight, x_shape, padding, dilation)
+        dx = _direct_dx(g2, weight, x_shape, padding, dilation)
     elif need_x:  # dcols = Wᵀ @ g2, (C*KH*KW, O) @ (O, OH*OW*N)
         if groups == 1:
             dcols = _mm_tn(w2, g2)
