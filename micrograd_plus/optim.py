@@ -62,6 +62,7 @@ import numpy as np
 
 from micrograd_plus import kernels
 from micrograd_plus.kernels import optim as _kernels
+from micrograd_plus.kernels._shared import keep_freed_memory
 
 __all__ = [
     "Optimizer",
@@ -139,6 +140,7 @@ class Optimizer:
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         for group in groups:
             self.add_param_group(group)
+        keep_freed_memory()  # this process trains: let each step reuse the last one's memory
 
     def add_param_group(self, group):
         """Add a dict ``{"params": [...], ...}``; hyperparameters it omits come from the defaults."""
