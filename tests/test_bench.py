@@ -40,9 +40,19 @@ def test_machine_is_named_by_cpu_and_isa():
     assert f"CPU {name}" in summary and isa in summary
     import importlib
 
-    running = importlib.import_module("micrograd_plus.kernels.matmul").BLOCKING  # what runs, env override included
-    assert running in ("6x2", "6x4")
-    assert f"variant that ran: matmul micro-kernel {running}" in summary
+    from micrograd_plus.kernels._microkernel import VARIANTS
+
+    matmul = importlib.import_module("micrograd_plus.kernels.matmul")  # what runs, env override included
+    assert matmul.BLOCKING in ("6x2", "6x4") and matmul.VARIANT in VARIANTS
+    assert f"variant that ran: matmul {matmul.VARIANT}, micro-kernel {matmul.BLOCKING}" in summary
+    assert f"tuned for {VARIANTS[matmul.VARIANT].tuned_for}" in summary
+    previous = matmul.VARIANT
+    try:  # the line follows a forced variant: it names what ran, not what the CPU would choose
+        matmul.use_variant("intel")
+        summary = environment_summary()
+        assert "variant that ran: matmul intel, micro-kernel 6x4" in summary and "Intel AVX-512" in summary
+    finally:
+        matmul.use_variant(previous)
 
 
 def test_every_listed_benchmark_is_importable():

@@ -91,10 +91,12 @@ def environment_summary():
     import importlib  # (micrograd_plus.kernels.matmul the module; the package exports a function of that name)
 
     matmul = importlib.import_module("micrograd_plus.kernels.matmul")
+    from micrograd_plus.kernels._microkernel import VARIANTS  # deferred: as describe above
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs",
              describe(),
-             f"variant that ran: matmul micro-kernel {matmul.BLOCKING} (6 rows of C x vectors), chosen "
-             f"from the CPU's vector registers; the kernels were tuned on AMD Zen 4 (znver4)"]
+             f"variant that ran: matmul {matmul.VARIANT}, micro-kernel {matmul.BLOCKING} (6 rows of C x vectors), "
+             f"K in slices of {matmul._KC}, chosen from the CPU's LLVM name and features "
+             f"(this CPU's own: {matmul.HOST_VARIANT}); tuned for {VARIANTS[matmul.VARIANT].tuned_for}"]
     start_torch_threads_first()
     try:
         import numba

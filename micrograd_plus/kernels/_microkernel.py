@@ -39,6 +39,8 @@ Addressing, in elements (all arrays are used through their data pointer)::
     C[i + r, j + q]  = c[c_off + r * c_rs + q]
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -46,6 +48,29 @@ from numba.core import cgutils, config
 from numba.extending import intrinsic
 
 MR = 6  # rows of C per block: 6 x (up to 4 vectors) = 24 accumulators, + 4 loads + 1 broadcast
+
+
+class Variant(NamedTuple):
+    """A register and cache blocking of the matrix multiply, tuned for one kind of CPU.
+
+    Which CPU gets which, and why: :func:`micrograd_plus.kernels._cpu.choose_variant`.
+    """
+
+    name: str
+    nv: int  # vectors per block row: the block is MR rows x nv vectors (the CPU's widest, at most
+    max_vector_bytes: int  # this wide: 32 keeps AVX2's ymm even on an AVX-512 CPU)
+    kc: int  # K is summed in slices of kc
+    pack_wide: bool  # pack B into aligned panels even when its panels are wider than a cache line
+    tuned_for: str  # what the bench prints
+
+
+#: The variants by name. The "zen4" and "avx2" figures were measured (bench/machines); the Intel
+#: one is built from counts (see _cpu.py) and its speed on Intel is unmeasured.
+VARIANTS = {
+    "zen4": Variant("zen4", 4, 64, 512, False, "AMD Zen 4 (znver4), measured"),
+    "avx2": Variant("avx2", 2, 32, 512, False, "AVX2, 16 vector registers (measured on Zen 4 and an AVX2 EPYC)"),
+    "intel": Variant("intel", 4, 64, 512, True, "Intel AVX-512 (Skylake-SP..Granite Rapids), speed on Intel unmeasured"),
+}
 
 
 def microkernel_reference(vbytes, nv, a, a_off, a_rs, a_ks, b, b_off, b_ks, c, c_off, c_rs, kc, accumulate):
@@ -78,12 +103,13 @@ def variants(vector_bytes):
     return out
 
 
-def make_microkernel(vector_bytes, fma=True):
+def make_microkernel(vector_bytes, fma=True, wide=False):
     """Build the compiled micro-kernel for a CPU whose widest vectors have ``vector_bytes``.
 
     With ``fma`` the multiply-adds are fused (``llvm.fma``: one rounding, one instruction);
     without it (x86 CPUs older than AVX2, where ``llvm.fma`` would become a library call per
-    element) they are a multiply then an add.
+    element) they are a multiply then an add. With ``wide`` the function that calls it is marked
+    as using 512-bit vectors (:func:`_mark_wide`: on Intel's AVX-512 cores).
 
     Returns a function with :func:`microkernel_reference`'s arguments, callable from numba code.
     ``vbytes`` and ``nv`` choose among :func:`variants`; any other pair does nothing, so callers
@@ -122,11 +148,49 @@ def make_microkernel(vector_bytes, fma=True):
                 _emit_loop(builder, fty, intp, lanes, nv, a_p, a_rs, a_ks, b_p, b_ks, c_p, c_rs, kc, accumulate, fma)
                 builder.branch(done)
             builder.position_at_end(done)
+            if wide:
+                _mark_wide(builder.function)
             return context.get_dummy_value()
 
         return sig, codegen
 
     return microkernel
+
+
+def make_wide_marker(wide):
+    """``prefer_wide_vectors()``, called first thing in a numba function on the hot path, marks
+    that function as :func:`_mark_wide` says when ``wide`` is true; otherwise it does nothing.
+
+    For the loops LLVM vectorises itself (the edge columns' dot products): on Intel's AVX-512
+    cores it would otherwise choose 256-bit vectors (16 ymm FMAs there, 16 zmm with the mark).
+    """
+    if config.DISABLE_JIT:
+        return lambda: None
+
+    @intrinsic
+    def prefer_wide_vectors(typingctx):
+        def codegen(context, builder, signature, args):
+            if wide:
+                _mark_wide(builder.function)
+            return context.get_dummy_value()
+
+        return types.void(), codegen
+
+    return prefer_wide_vectors
+
+
+def _mark_wide(function):
+    """Tell LLVM that ``function`` (an ``llvmlite.ir.Function``) wants 512-bit vectors.
+
+    Intel's AVX-512 cores carry the tuning ``prefer-256-bit``. Under it, LLVM's loop vectoriser
+    picks 256-bit vectors, and a function with ``"min-legal-vector-width"`` below 512 has its
+    512-bit IR vectors split in two (the 6x4 block: 48 ymm FMAs and spills, counted).
+    ``"prefer-vector-width"="512"`` and ``"min-legal-vector-width"="512"`` say otherwise, for
+    this function only. (llvmlite checks attribute names against a list without these
+    key-value ones, hence ``set.add``.)
+    """
+    for attribute in ('"min-legal-vector-width"="512"', '"prefer-vector-width"="512"'):
+        set.add(function.attributes, attribute)
 
 
 def _const(intp, value):

@@ -600,7 +600,7 @@ def _abs_sum(flat):
 
 #: The micro-kernel matmul uses (see :mod:`~micrograd_plus.kernels._microkernel`), built here once
 #: more: numba's cache stores the compiled loop with the function that calls it, in this file.
-_microkernel = make_microkernel(_matmul.VECTOR_BYTES, fma=has_fma())
+_microkernel = make_microkernel(_matmul.VECTOR_BYTES, fma=has_fma(), wide=_matmul._WIDE)  # 512 marked on Intel
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)

@@ -64,14 +64,14 @@ Shapes (PyTorch's): x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,), y (
 import numpy as np
 from numba import njit, prange
 
-from micrograd_plus.kernels.matmul import (VECTOR_BYTES, matmul as _mm, matmul_nt as _mm_nt, matmul_tn as _mm_tn,
+from micrograd_plus.kernels.matmul import (_WIDE, VECTOR_BYTES, matmul as _mm, matmul_nt as _mm_nt, matmul_tn as _mm_tn,
                                            register_blocking)
 from micrograd_plus.kernels._cpu import has_fma
 from micrograd_plus.kernels._fastmath import FASTMATH
 from micrograd_plus.kernels._microkernel import MR, make_microkernel
 from micrograd_plus.kernels._shared import kernel_array, threads_for, transpose_rows
 
-_mk = make_microkernel(VECTOR_BYTES, fma=has_fma())  # the matmul micro-kernel (a block of MR rows of C)
+_mk = make_microkernel(VECTOR_BYTES, fma=has_fma(), wide=_WIDE)  # the matmul micro-kernel (a block of MR rows of C)
 
 # Below this many numbers moved, a parallel region (about 1.5 µs, plus a thread that may be
 # descheduled on a shared machine) costs more than it saves.

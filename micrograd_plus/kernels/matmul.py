@@ -57,9 +57,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from micrograd_plus.kernels._cpu import has_fma, host_cpu
+from micrograd_plus.kernels._cpu import has_fma, host_cpu, host_variant
 from micrograd_plus.kernels._fastmath import FASTMATH
-from micrograd_plus.kernels._microkernel import MR, make_microkernel
+from micrograd_plus.kernels._microkernel import MR, VARIANTS, make_microkernel, make_wide_marker
 from micrograd_plus.kernels._shared import threads_for, transpose_rows
 
 # ---------------------------------------------------------------------------------------------
@@ -159,13 +159,14 @@ def _gemm(A, B):
     a, a_t = _as_rows(A)  # (M, K), or (K, M) when a_t
     w, b_t = _as_rows(B.T)  # B stored as (N, K) [b_t False], or as (K, N) [b_t True]
     a_edge, b_edge, b_cols = _edge_copies(a, a_t, w, b_t, NR)  # flattened
-    if b_t and (NR * A.itemsize > _CACHE_LINE or M < _PACK_MIN_ROWS):  # B (K, N): panels used in place
-        b, b_panel, b_ks = w.reshape(-1), NR, N
-    elif b_t:  # narrow panels (one cache line a row) are copied so that their rows are adjacent
-        packed = np.ascontiguousarray(w[:, : N - N % NR].reshape(K, N // NR, NR).transpose(1, 0, 2))
-        b, b_panel, b_ks = packed.reshape(-1), K * NR, NR  # (panels, K, NR)
+    if b_t and (M < _PACK_MIN_ROWS or (NR * A.itemsize > _CACHE_LINE and not _PACK_WIDE)):
+        b, b_panel, b_ks = w.reshape(-1), NR, N  # B (K, N): panels used in place
+    elif b_t:  # narrow panels (one cache line a row; any on Intel) are copied so that their rows are adjacent
+        packed = _empty_aligned((N // NR, K, NR), dtype)  # (panels, K, NR)
+        packed[...] = w[:, : N - N % NR].reshape(K, N // NR, NR).transpose(1, 0, 2)
+        b, b_panel, b_ks = packed.reshape(-1), K * NR, NR
     else:  # W (N, K): pack full panels so that B's rows are contiguous
-        packed = np.empty((N // NR, K, NR), dtype=dtype)  # (panels, K, NR)
+        packed = _empty_aligned((N // NR, K, NR), dtype)  # (panels, K, NR)
         if packed.size:
             _pack_panels(w, packed)
         b, b_panel, b_ks = packed.reshape(-1), K * NR, NR
@@ -187,7 +188,13 @@ _FASTMATH = set(FASTMATH)  # for the dot products' sums; IEEE NaN/inf rules kept
 
 #: The widest vectors of this CPU in bytes: 64 with AVX-512, 32 with AVX2, 16 with NEON or SSE.
 VECTOR_BYTES = {"AVX-512": 64, "AVX2": 32, "AVX": 32}.get(host_cpu()[1], 16)
-_microkernel = make_microkernel(VECTOR_BYTES, fma=has_fma())
+#: The variant LLVM's report of the CPU selects (_cpu.choose_variant); the Intel one also marks the
+#: compiled functions as using 512-bit vectors. Decided by the CPU alone (not by the environment
+#: variable below), because numba's cache keys compiled code to the CPU, not to our variables.
+HOST_VARIANT = host_variant()
+_WIDE = HOST_VARIANT == "intel" and VECTOR_BYTES == 64
+_microkernel = make_microkernel(VECTOR_BYTES, fma=has_fma(), wide=_WIDE)
+_prefer_wide_vectors = make_wide_marker(_WIDE)
 
 
 class Layout(NamedTuple):
@@ -266,6 +273,7 @@ def _dot_columns(a, K, b_cols, C, i0, i1, j, nr, k0, n_k, add):
     waits on each one's latency. Dot products along K (A's rows, and ``b_cols`` holding each
     column of B as a row) vectorise instead, four rows at a time.
     """
+    _prefer_wide_vectors()  # 512-bit vectors on Intel's AVX-512 cores (their tuning prefers 256)
     for q in range(nr):
         bq = b_cols[q * K + k0 : q * K + k0 + n_k]  # (n_k,): column j + q of B
         i = i0
@@ -347,11 +355,25 @@ def _edge_copies(a, a_t, w, b_t, NR):
 _NONE = {"f": np.zeros(0, np.float32), "d": np.zeros(0, np.float64)}  # an edge that is not there
 
 
+def _empty_aligned(shape, dtype, align=64):
+    """``np.empty(shape, dtype)`` whose data starts on an ``align``-byte boundary (a cache line).
+
+    numpy starts large arrays 16 bytes past a page boundary (measured here), so each 64-byte
+    vector load from a packed panel would straddle two cache lines; Intel's cores pay for such
+    loads twice (see _cpu.py). Same values either way: only where the panel sits changes.
+    """
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    raw = np.empty(count + align // dtype.itemsize, dtype=dtype)
+    start = (-raw.ctypes.data % align) // dtype.itemsize
+    return raw[start : start + count].reshape(shape)
+
+
 # Cache blocking, in elements. A tile is at most _MC rows by _NC_PANELS panels of B; K is cut
-# into slices of _KC so that a tile's slice of B (_KC x _NC_PANELS * NR) stays in L2.
+# into slices of _KC, the variant's (use_variant): 512, so that a tile's slice of B
+# (_KC x _NC_PANELS * NR) stays in L2 (shorter slices measured slower: see kernels/_cpu.py).
 _MC = 16 * MR
 _NC_PANELS = 4
-_KC = 512
 
 # Panels this narrow (bytes a row: NR = 16 float32s with AVX2's 6 x 2 blocking) are read fastest
 # packed: a slice of kc rows then fits L1, unless N's row stride maps the rows onto the same few
@@ -422,24 +444,34 @@ def _plain(x):
 # Blocking that fits the CPU: chosen at import from what LLVM reports about it.
 # ---------------------------------------------------------------------------------------------
 
-#: vector registers -> (vector bytes, vectors per block row): 6 x 4 vectors where 32 registers
-#: hold 24 accumulators (AVX-512, NEON), 6 x 2 where there are 16 (AVX2).
-_BLOCKINGS = {32: (VECTOR_BYTES, 4), 16: (min(VECTOR_BYTES, 32), 2)}
+
+def use_variant(name):
+    """Run the products with the variant ``name`` (:data:`~micrograd_plus.kernels._microkernel.VARIANTS`):
+    ``"zen4"`` (6 x 4 vectors, for 32 vector registers), ``"avx2"`` (6 x 2, for 16), ``"intel"``
+    (6 x 4 vectors, B always packed into 64-byte-aligned panels for 512 rows or more).
+
+    Called once at import with the host CPU's variant (:func:`~micrograd_plus.kernels._cpu.choose_variant`);
+    tests and benchmarks call it to force one (each runs on any CPU, with the same bits on one
+    thread or two; only speed differs). Returns the block shape, ``"6x4"`` or ``"6x2"``.
+    """
+    global VARIANT, BLOCKING, _VBYTES, _NV, _KC, _PACK_WIDE
+    if name not in VARIANTS:
+        raise ValueError(f"use_variant: name must be one of {', '.join(VARIANTS)}, got {name!r}")
+    variant = VARIANTS[name]
+    VARIANT, _NV, _KC, _PACK_WIDE = name, variant.nv, variant.kc, variant.pack_wide
+    _VBYTES = min(VECTOR_BYTES, variant.max_vector_bytes)
+    BLOCKING = f"{MR}x{_NV}"
+    return BLOCKING
 
 
 def use_blocking(registers):
-    """Choose the register blocking for a CPU with ``registers`` vector registers (16 or 32).
-
-    Called once at import with the host CPU's count (:func:`~micrograd_plus.kernels._cpu.host_cpu`);
-    tests and benchmarks call it to force a variant (both run on any CPU; only speed differs).
+    """Choose the register blocking for a CPU with ``registers`` vector registers (16 or 32):
+    the variant ``"zen4"`` (6 x 4 vectors) or ``"avx2"`` (6 x 2); see :func:`use_variant`.
     Returns the block shape chosen: ``"6x4"`` (6 rows by 4 vectors) or ``"6x2"``.
     """
-    global BLOCKING, _VBYTES, _NV
-    if registers not in _BLOCKINGS:
+    if registers not in (16, 32):
         raise ValueError(f"use_blocking: registers must be 16 or 32, got {registers!r}")
-    _VBYTES, _NV = _BLOCKINGS[registers]
-    BLOCKING = f"{MR}x{_NV}"
-    return BLOCKING
+    return use_variant("zen4" if registers == 32 else "avx2")
 
 
 def register_blocking():
@@ -478,4 +510,20 @@ def _registers_from_environment():
     return int(value)
 
 
-use_blocking(_registers_from_environment() or host_cpu()[2])
+def _variant_from_environment():
+    """``MICROGRAD_PLUS_MATMUL_VARIANT`` (a name in VARIANTS), or None when it is not set."""
+    value = os.environ.get("MICROGRAD_PLUS_MATMUL_VARIANT", "").strip()
+    if value and value not in VARIANTS:
+        raise ValueError(f"MICROGRAD_PLUS_MATMUL_VARIANT must be one of {', '.join(VARIANTS)} "
+                         f"(or unset), got {value!r}")
+    return value or None
+
+
+def _variant_at_import():
+    """The variant the environment forces (``MICROGRAD_PLUS_MATMUL_VARIANT``, or
+    ``MICROGRAD_PLUS_VECTOR_REGISTERS`` 32 -> zen4, 16 -> avx2), else the host CPU's."""
+    registers = _registers_from_environment()
+    return _variant_from_environment() or {32: "zen4", 16: "avx2", None: HOST_VARIANT}[registers]
+
+
+use_variant(_variant_at_import())

@@ -320,17 +320,20 @@ def test_no_load_average_means_free(monkeypatch):
     assert shared.cores_are_free() is True
 
 
-@pytest.mark.parametrize("registers, block", [(32, "6x4"), (16, "6x2")])
+@pytest.mark.parametrize("variant, block", [("zen4", "6x4"), ("avx2", "6x2"), ("intel", "6x4")])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_each_cpu_blocking_matches_reference(monkeypatch, registers, block, dtype, rng):
-    """Both register blockings (6x4 vectors for 32 vector registers, 6x2 for AVX2's 16) run on any CPU:
-    forced here one after the other, each must equal numpy on ragged edges (M, N not multiples of
-    the block), several K slices, and the threaded path."""
+def test_each_cpu_variant_matches_reference(monkeypatch, variant, block, dtype, rng):
+    """Every variant (6x4 vectors tuned on Zen 4, 6x2 for AVX2's 16 registers, Intel's with B
+    always packed into aligned panels) runs on any CPU: forced here one after the other, each must
+    equal numpy on ragged edges (M, N not multiples of the block), several K slices, and the
+    threaded path."""
     monkeypatch.setattr(shared, "_load_check", [float("inf"), True])  # threads on, whatever the load
-    previous = mm.BLOCKING
+    previous = mm.VARIANT
     try:
-        assert mm.use_blocking(registers) == block
-        for M, K, N in [(5, 33, 3), (13, 65, 17), (4, 1100, 2), (70, 200, 121), (520, 33, 37)]:  # 520: B packed
+        assert mm.use_variant(variant) == block
+        assert mm._KC == micro.VARIANTS[variant].kc
+        # 520 rows: B packed (narrow panels; on Intel wide ones too, (520, 100, 150) has full ones)
+        for M, K, N in [(5, 33, 3), (13, 65, 17), (4, 1100, 2), (70, 200, 121), (520, 33, 37), (520, 100, 150)]:
             a = rng.standard_normal((M, K)).astype(dtype)
             b = rng.standard_normal((K, N)).astype(dtype)
             tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
@@ -338,7 +341,32 @@ def test_each_cpu_blocking_matches_reference(monkeypatch, registers, block, dtyp
             np.testing.assert_allclose(mm.matmul_nt(a, np.ascontiguousarray(b.T)), a @ b, **tol)
             np.testing.assert_allclose(mm.matmul_tn(np.ascontiguousarray(a.T), b), a @ b, **tol)
     finally:
-        mm.use_blocking({"6x4": 32, "6x2": 16}[previous])
+        mm.use_variant(previous)
+
+
+def test_intel_variant_packs_b_into_aligned_panels(monkeypatch, rng):
+    """On Intel's variant a (K, N) B with wide panels is packed (Zen 4's reads it in place), and
+    packed panels start on a 64-byte boundary (numpy puts big arrays 16 bytes past one)."""
+    seen = []
+    real_layout = mm.Layout
+    monkeypatch.setattr(mm, "Layout", lambda *args: (seen.append(args), real_layout(*args))[1])
+    a = rng.standard_normal((600, 40)).astype(np.float32)
+    b = rng.standard_normal((40, 200)).astype(np.float32)
+    previous = mm.VARIANT
+    try:
+        for variant, packed in (("zen4", False), ("intel", True)):
+            mm.use_variant(variant)
+            np.testing.assert_allclose(mm.matmul(a, b), a @ b, rtol=1e-4, atol=1e-4)
+            panels = seen[-1][3]  # Layout.b
+            assert np.shares_memory(panels, b) is not packed
+            if packed:
+                assert panels.ctypes.data % 64 == 0
+    finally:
+        mm.use_variant(previous)
+    for shape in [(3,), (5, 7), (100, 3, 64)]:
+        for dtype in (np.float32, np.float64):
+            x = mm._empty_aligned(shape, dtype)
+            assert x.shape == shape and x.dtype == dtype and x.ctypes.data % 64 == 0 and x.flags.c_contiguous
 
 
 def test_blocking_is_chosen_from_the_host_cpu():
@@ -349,11 +377,19 @@ def test_blocking_is_chosen_from_the_host_cpu():
 
     if os.environ.get("MICROGRAD_PLUS_VECTOR_REGISTERS"):
         pytest.skip("MICROGRAD_PLUS_VECTOR_REGISTERS forces the blocking")
+    from micrograd_plus.kernels._cpu import choose_variant, _name_and_features
+
+    if os.environ.get("MICROGRAD_PLUS_MATMUL_VARIANT"):
+        pytest.skip("MICROGRAD_PLUS_MATMUL_VARIANT forces the variant")
     name, isa, registers = host_cpu()
     assert registers in (16, 32) and isa
     assert mm.BLOCKING == ("6x4" if registers == 32 else "6x2")
+    if registers == 16 or isa == "AVX-512":
+        assert mm.VARIANT == choose_variant(*_name_and_features())
     with pytest.raises(ValueError, match="16 or 32"):
         mm.use_blocking(24)
+    with pytest.raises(ValueError, match="use_variant: name must be one of zen4, avx2, intel"):
+        mm.use_variant("skylake")
 
 
 @pytest.mark.parametrize("value, expected", [("", None), ("16", 16), (" 32 ", 32)])
@@ -405,3 +441,15 @@ def test_use_blas_for_small_switches_and_refuses_non_bools():
             mm.use_blas_for_small("off")
     finally:
         mm.use_blas_for_small(previous)
+
+
+@pytest.mark.parametrize("value, expected", [("", None), ("intel", "intel"), (" zen4 ", "zen4")])
+def test_variant_forced_by_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("MICROGRAD_PLUS_MATMUL_VARIANT", value)
+    assert mm._variant_from_environment() == expected
+
+
+def test_bad_variant_variable_names_itself(monkeypatch):
+    monkeypatch.setenv("MICROGRAD_PLUS_MATMUL_VARIANT", "icelake")
+    with pytest.raises(ValueError, match=r"MICROGRAD_PLUS_MATMUL_VARIANT must be one of zen4, avx2, intel"):
+        mm._variant_from_environment()

@@ -83,13 +83,19 @@ def _float64_threads_on(monkeypatch):
     monkeypatch.setattr(_shared, "_float64_threads", [True])
 
 
+@pytest.mark.parametrize("variant", ["zen4", "avx2", "intel"])  # each CPU's variant, forced on this one
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("mkn", [(10, 7, 9), (33, 70, 45), (96, 64, 130)])
-def test_matmul_same_bits(monkeypatch, rng, dtype, mkn):
+@pytest.mark.parametrize("mkn", [(10, 7, 9), (33, 70, 45), (96, 64, 130), (520, 40, 140)])  # 520: B packed
+def test_matmul_same_bits(monkeypatch, rng, dtype, mkn, variant):
     m, k, n = mkn
     a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
-    _on_every_path(monkeypatch, lambda: (M.matmul(a, b), M.matmul_nt(a, b.T.copy()),
-                                         M.matmul_tn(a.T.copy(), b)), ["_gemm_parallel"])
+    previous = M.VARIANT
+    try:
+        M.use_variant(variant)
+        _on_every_path(monkeypatch, lambda: (M.matmul(a, b), M.matmul_nt(a, b.T.copy()),
+                                             M.matmul_tn(a.T.copy(), b)), ["_gemm_parallel"])
+    finally:
+        M.use_variant(previous)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
