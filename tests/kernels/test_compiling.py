@@ -14,7 +14,7 @@ from micrograd_plus.kernels import _compiling
 
 pytestmark = pytest.mark.skipif(config.DISABLE_JIT, reason="nothing compiles under NUMBA_DISABLE_JIT=1")
 
-CHILD = "import numpy as np; from micrograd_plus import kernels; a = np.ones((8, 8), np.float32); kernels.matmul(a, a)"
+CHILD = "import numpy as np; from micrograd_plus import kernels; a = np.ones((128, 128), np.float32); kernels.matmul(a, a)"  # above BLAS_MAX_MNK: our kernel runs
 
 
 def _run(cache_dir):
