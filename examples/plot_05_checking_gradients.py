@@ -12,7 +12,7 @@ measures both effects, then uses :func:`micrograd_plus.gradcheck.gradcheck` the 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from micrograd_plus import Tensor
+from micrograd_plus import Tensor, tensor
 from micrograd_plus.gradcheck import GradcheckError, gradcheck
 from micrograd_plus.scalar import Value
 
@@ -83,8 +83,8 @@ fig.tight_layout()
 # requires a gradient, and compares with what ``backward()`` says. A correct function passes:
 
 rng = np.random.default_rng(0)
-a = Tensor(rng.standard_normal((3, 4)), requires_grad=True)   # float64, (3, 4)
-b = Tensor(rng.standard_normal((4,)), requires_grad=True)     # (4,): broadcast over the rows
+a = tensor(rng.standard_normal((3, 4)), requires_grad=True)   # float64, (3, 4)
+b = tensor(rng.standard_normal((4,)), requires_grad=True)     # (4,): broadcast over the rows
 print(gradcheck(lambda a, b: (a * b).tanh().sum(axis=0), [a, b]))
 
 # %%

@@ -37,6 +37,7 @@ _NAMES_FROM = {
         "linspace", "eye", "randn", "rand", "cat", "stack", "where", "maximum", "minimum", "einsum",
     ),
     "micrograd_plus._device": ("device",),
+    "micrograd_plus._size": ("Size",),  # what t.shape and t.size() are (torch.Size)
     "micrograd_plus.autograd": ("no_grad", "enable_grad", "is_grad_enabled", "inference_mode", "set_grad_enabled"),
     "micrograd_plus.random": ("manual_seed", "Generator", "seed", "initial_seed", "get_rng_state", "set_rng_state",
                               "default_generator"),

@@ -10,7 +10,7 @@ dtypes (outside what this library differentiates) raise one line saying so.
 import numpy as np
 
 from micrograd_plus._device import CPU
-from micrograd_plus._tensor import Tensor, _leaf, tensor
+from micrograd_plus._tensor import Tensor, _leaf, _wrap, tensor
 from micrograd_plus.autograd import check_numeric
 from micrograd_plus.random import _check_cpu
 
@@ -112,7 +112,7 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """Elementwise ``|input - other| <= atol + rtol * |other|``: a bool Tensor."""
-    return Tensor(np.isclose(_array(input), _array(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return _wrap(np.isclose(_array(input), _array(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def as_tensor(data, dtype=None, device=None):

@@ -9,7 +9,7 @@ by default, as in PyTorch, and never part of a graph (integers have no gradient)
 import numpy as np
 
 from micrograd_plus.random import _check_cpu, get_generator
-from micrograd_plus._tensor import Tensor, rand, randn
+from micrograd_plus._tensor import Tensor, _wrap, rand, randn
 
 __all__ = ["randint", "randperm", "multinomial", "randn_like", "rand_like", "randint_like"]
 
@@ -73,7 +73,7 @@ def randint(*args, size=None, generator=None, dtype=None, device=None, requires_
         raise ValueError(f"randint: low must be smaller than high, got low={lo}, high={hi}")
     dt = _int_dtype(dtype, what)
     values = get_generator(generator).integers(lo, hi, size=shape, dtype=np.int64)
-    return Tensor(values.astype(dt, copy=False), requires_grad=requires_grad)
+    return _wrap(values.astype(dt, copy=False), requires_grad=requires_grad)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, pin_memory=False):
@@ -87,7 +87,7 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
     if n < 0:
         raise ValueError(f"randperm: n must be non-negative, got {n}")
     perm = get_generator(generator).permutation(n)  # (n,)
-    return Tensor(perm.astype(_int_dtype(dtype, what), copy=False), requires_grad=requires_grad)
+    return _wrap(perm.astype(_int_dtype(dtype, what), copy=False), requires_grad=requires_grad)
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None):
@@ -108,7 +108,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     ``idx_next = torch.multinomial(probs, num_samples=1)`` with ``probs`` of shape (B, vocab).
     """
     what = "multinomial"
-    w = np.asarray(input.data if isinstance(input, Tensor) else input)
+    w = np.asarray(input._data if isinstance(input, Tensor) else input)
     if w.ndim not in (1, 2):
         raise ValueError(f"multinomial: input must be 1-D (C,) or 2-D (N, C) weights, got shape {w.shape}")
     if w.dtype.kind != "f":
@@ -129,13 +129,13 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     out = np.empty((rows.shape[0], k), dtype=np.int64)  # (N, k)
     for i, (row, total) in enumerate(zip(rows, totals)):
         out[i] = rng.choice(row.shape[0], size=k, replace=bool(replacement), p=row / total)
-    return Tensor(out.reshape(w.shape[:-1] + (k,)))
+    return _wrap(out.reshape(w.shape[:-1] + (k,)))
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
     """Standard-normal numbers shaped like ``input``, with its dtype unless ``dtype`` is given."""
     _check_cpu(device, "randn_like")
-    x = np.asarray(input.data if isinstance(input, Tensor) else input)
+    x = np.asarray(input._data if isinstance(input, Tensor) else input)
     dt = np.dtype(dtype) if dtype is not None else (x.dtype if x.dtype.kind == "f" else np.dtype(np.float32))
     return randn(*x.shape, dtype=dt, requires_grad=requires_grad, generator=generator)
 
@@ -143,7 +143,7 @@ def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator
 def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
     """Uniform numbers in [0, 1) shaped like ``input``, with its dtype unless ``dtype`` is given."""
     _check_cpu(device, "rand_like")
-    x = np.asarray(input.data if isinstance(input, Tensor) else input)
+    x = np.asarray(input._data if isinstance(input, Tensor) else input)
     dt = np.dtype(dtype) if dtype is not None else (x.dtype if x.dtype.kind == "f" else np.dtype(np.float32))
     return rand(*x.shape, dtype=dt, requires_grad=requires_grad, generator=generator)
 
@@ -152,6 +152,6 @@ def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_g
     """Random integers in ``[low, high)`` shaped like ``input`` (``randint_like(x, 10)`` is ``[0, 10)``)."""
     if high is None:
         low, high = 0, low
-    x = np.asarray(input.data if isinstance(input, Tensor) else input)
+    x = np.asarray(input._data if isinstance(input, Tensor) else input)
     return randint(low, high, x.shape, dtype=dtype or x.dtype, device=device, requires_grad=requires_grad,
                    generator=generator)

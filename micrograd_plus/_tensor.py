@@ -43,10 +43,11 @@ Three things make the array version different from the scalar one:
 
 dtype rule (PyTorch's)
 ----------------------
-The function :func:`tensor` (``torch.tensor``) infers: Python floats become **float32**, ints
-int64, bools bool. The constructor ``Tensor([1, 2])`` (``torch.Tensor``) makes Python numbers
-and lists float32 whatever they hold. Numpy arrays keep their dtype in both (a float64 array
-stays float64, which is what gradient checks use); ``dtype=`` overrides. A Python number never
+The function :func:`tensor` (``torch.tensor``) copies and infers: Python floats become
+**float32**, ints int64, bools bool, and a numpy array keeps its dtype (a float64 array stays
+float64, which is what gradient checks use). The constructor ``Tensor(data)`` (``torch.Tensor``)
+is float32 whatever ``data`` holds: a float32 array is shared, any other converted (a copy).
+:func:`~micrograd_plus.from_numpy` shares an array and keeps its dtype. A Python number never
 changes a float tensor's dtype (``x32 * 2.0`` is float32); an integer tensor meets a float
 number or a true division as float32 (``tensor([1, 2]) / 2``).
 Integer and boolean tensors are fine as indices and masks but cannot require gradients.
@@ -78,6 +79,7 @@ from micrograd_plus.ops.inplace import InplaceOps
 from micrograd_plus.ops.linalg import LinalgOps
 from micrograd_plus.ops.reduce import ReductionOps
 from micrograd_plus.ops.shape import ShapeOps
+from micrograd_plus._size import Size
 from micrograd_plus._device import CPU, as_device, device as _device_class
 from micrograd_plus.random import get_generator
 from micrograd_plus.scalar.engine import topological_order  # the one graph walk, Value's and Tensor's
@@ -94,14 +96,18 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
     """An n-dimensional array of numbers with automatic differentiation.
 
     Args:
-        data: a number, (nested) list, numpy array or Tensor. Python numbers and lists become
-            float32, as in ``torch.Tensor([1, 2])`` (:func:`tensor` infers int64 for ints instead);
-            numpy arrays keep their dtype and are **not copied** when the dtype already matches
-            (like ``torch.from_numpy``); use :func:`tensor` for a copy. Strings, ragged lists and
-            other non-numbers raise a TypeError.
+        *args: PyTorch's ``torch.Tensor`` arguments. ``Tensor(data)``, ``data`` a (nested) list,
+            tuple or numpy array, is **float32** whatever ``data`` holds: a float32 array is
+            shared (not copied), any other converted; ``Tensor(t)`` of a Tensor shares ``t`` (and
+            its dtype). ``Tensor(2, 3)`` (ints) is a (2, 3) tensor of zeros, ``Tensor()`` an
+            empty one. A number is refused (``torch.Tensor(2.5)`` is too): write ``tensor(2.5)``.
+            :func:`tensor` copies and infers the dtype (a float64 array stays float64);
+            :func:`~micrograd_plus.from_numpy` shares an array and keeps its dtype.
         requires_grad: if True, operations on this tensor are recorded, and ``backward`` fills
-            its ``.grad``. Only floating-point tensors can require gradients.
-        dtype: optional numpy dtype to convert to (``np.float32``, ``np.float64``, ``np.int64``...).
+            its ``.grad``. Only floating-point tensors can require gradients. (This keyword and
+            ``dtype`` are this library's; ``torch.Tensor`` refuses both.)
+        dtype: a numpy dtype to convert to instead of float32 (shared when the array has it already).
+        device: only the CPU (``"cpu"``, ``device("cpu")``) is accepted.
 
     Each tensor carries, as in PyTorch:
 
@@ -158,24 +164,15 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
     # ``==`` is elementwise (ops/arithmetic.py), so the hash is by identity, as in PyTorch.
     __hash__ = object.__hash__
 
-    def __init__(self, data, requires_grad=False, dtype=None):
-        if dtype is None and not isinstance(data, (Tensor, np.ndarray, np.generic)):
-            dtype = DEFAULT_FLOAT  # Tensor([1, 2, 3]) is float32, as torch.Tensor; tensor() infers
-        arr = _as_array(data, dtype)
-        if requires_grad and not is_float(arr.dtype):
-            raise TypeError(
-                f"only floating-point tensors can require gradients, got dtype {arr.dtype} "
-                "(write 1.0 instead of 1, or pass dtype=np.float32)"
-            )
-        self._data = arr
-        self._grad = None
-        self.requires_grad = bool(requires_grad)
-        self._prev = ()
-        self._backward = None
-        self._op = ""
-        self._retain = False
-        self._vc = _VersionCounter()
-        self._saved = None
+    def __init__(self, *args, requires_grad=False, dtype=None, device=None):
+        # PyTorch's legacy constructor, with its sharing and dtype rules (see _constructor_array);
+        # requires_grad= and dtype= are this library's additions (torch.Tensor refuses both, so no
+        # PyTorch program meets them).
+        as_device(device, "Tensor()")
+        if len(args) == 1 and isinstance(args[0], Tensor) and dtype is None:
+            _alias(self, args[0], requires_grad)
+            return
+        _init_leaf(self, _constructor_array(args, dtype), requires_grad)
 
     # ---- backward: the reason this class exists ---------------------------------------------
 
@@ -321,8 +318,9 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
 
     @property
     def shape(self):
-        """The shape of ``data``, a tuple of ints."""
-        return self._data.shape
+        """The shape: a :class:`~micrograd_plus.Size`, PyTorch's ``torch.Size`` (a tuple of ints:
+        ``t.shape == (2, 3)``, ``B, T = t.shape``; and ``t.shape.numel()``)."""
+        return _new_size(Size, self._data.shape)  # no checks: numpy's shape is already ints
 
     @property
     def dtype(self):
@@ -335,12 +333,12 @@ class Tensor(ArithmeticOps, ElementwiseOps, ReductionOps, ShapeOps, IndexingOps,
         return self._data.ndim
 
     def size(self, dim=None):
-        """The shape, a tuple (PyTorch's ``t.size()``); ``t.size(d)`` is the length along ``d``.
+        """The shape, a :class:`~micrograd_plus.Size` (PyTorch's ``t.size()``); ``t.size(d)`` is the length along ``d``.
 
         The number of elements is :meth:`numel`.
         """
         if dim is None:
-            return self._data.shape
+            return _new_size(Size, self._data.shape)
         return self._data.shape[check_dim(dim, self._data.ndim)]
 
     @property
@@ -613,6 +611,7 @@ class _VersionCounter:
 
 
 _new = object.__new__
+_new_size = tuple.__new__  # Size(shape) without Size.__new__'s checks
 
 
 def _result(data, parents, op, backward):
@@ -788,6 +787,103 @@ def _leaf(data, vc=None):
     return t
 
 
+def _init_leaf(t, arr, requires_grad=False):
+    """Fill the fields of a new leaf ``t`` around ``arr`` (kept as it is: shared, its dtype)."""
+    if requires_grad and not is_float(arr.dtype):
+        raise TypeError(
+            f"only floating-point tensors can require gradients, got dtype {arr.dtype} "
+            "(write 1.0 instead of 1, or pass dtype=np.float32)"
+        )
+    t._data = arr
+    t._grad = None
+    t.requires_grad = bool(requires_grad)
+    t._prev = ()
+    t._backward = None
+    t._op = ""
+    t._retain = False
+    t._vc = _VersionCounter()
+    t._saved = None
+
+
+def _wrap(arr, requires_grad=False):
+    """A leaf Tensor around the numpy array ``arr`` as it is: not copied, its dtype kept.
+
+    The door the creation functions (``zeros``, ``tensor``, ``randn`` ...) and the library's own
+    code use; ``Tensor(arr)`` follows ``torch.Tensor`` instead (float32, copying other dtypes).
+    """
+    t = _new(Tensor)
+    _init_leaf(t, check_numeric(arr), requires_grad)
+    return t
+
+
+def _alias(t, src, requires_grad):
+    """Make ``t`` what ``torch.Tensor(src)`` is: ``src``'s memory and dtype, and, when ``src`` is
+    in a graph, a step of that graph (gradients flow through ``t`` to ``src``)."""
+    out = _result(src._data.view(), (src,), "alias", lambda g: (g,))  # a view: shares the version counter
+    for slot in ("_data", "_grad", "requires_grad", "_prev", "_backward", "_op", "_retain", "_vc", "_saved"):
+        setattr(t, slot, getattr(out, slot))
+    if requires_grad and not t.requires_grad:
+        _init_leaf(t, t._data, True)
+        t._vc = out._vc
+
+
+def _is_size(x):
+    """An int as ``torch.Tensor`` reads it: a size (``Tensor(2, 3)``), numpy's ints included."""
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    if isinstance(x, np.ndarray):
+        return x.ndim == 0 and x.dtype.kind in "iu"
+    return isinstance(x, (int, np.integer))
+
+
+def _constructor_array(args, dtype):
+    """The array ``Tensor(*args)`` holds, by ``torch.Tensor``'s rules.
+
+    * ``Tensor()`` is empty, ``Tensor(2, 3)`` (ints: sizes) is a (2, 3) tensor -- of zeros here, where
+      PyTorch leaves the memory uninitialised (see :func:`empty`).
+    * ``Tensor(data)``, ``data`` a list, tuple or numpy array, is **float32** whatever ``data`` holds
+      (int64, bool and float64 arrays included): a float32 array is *shared* (changing one changes
+      the other, as in PyTorch), any other is converted, which copies. A number is refused, as
+      ``torch.Tensor(2.5)`` is: write ``tensor(2.5)``.
+    * ``dtype=`` (this library's addition) converts to that dtype instead of float32 (shared when the
+      array already has it).
+
+    ``tensor(data)`` copies and infers the dtype (a float64 array stays float64); ``from_numpy(a)``
+    shares and keeps the dtype: the other two doors.
+    """
+    target = DEFAULT_FLOAT if dtype is None else np.dtype(dtype)
+    if not args:
+        return np.zeros(0, dtype=target)
+    if len(args) == 1 and isinstance(args[0], Tensor):  # Tensor(t, dtype=...): t converted
+        return args[0]._data.astype(target, copy=False)
+    if all(_is_size(a) for a in args) or (len(args) == 1 and _is_size_tuple(args[0])):
+        shape = tuple(int(a) for a in (args[0] if len(args) == 1 and _is_size_tuple(args[0]) else args))
+        if any(n < 0 for n in shape):
+            raise RuntimeError(f"Trying to create tensor with negative dimension: {list(shape)}")
+        return np.zeros(shape, dtype=target)
+    if len(args) > 1:
+        raise TypeError(f"Tensor(*sizes) takes ints (Tensor(2, 3)), got {', '.join(type(a).__name__ for a in args)}; "
+                        "for a tensor of these values write tensor([...])")
+    data = args[0]
+    if isinstance(data, (float, bool, complex, np.generic)):
+        raise TypeError(f"Tensor(data) needs a sequence or an array, got the number {data!r} (as torch.Tensor does: "
+                        f"an int there is read as a size); for a 0-d tensor write tensor({data!r})")
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"cannot make a Tensor from a {type(data).__name__} ({data!r:.40}): tensors hold numbers")
+    if isinstance(data, np.ndarray):
+        return check_numeric(data).astype(target, copy=False)
+    try:
+        arr = np.asarray(data)
+    except ValueError:  # numpy refuses ragged nested lists
+        raise TypeError("cannot make a Tensor from ragged nested lists (every row must have the same length)") from None
+    return check_numeric(arr).astype(target, copy=False)
+
+
+def _is_size_tuple(x):
+    """A ``Size`` (``t.shape``) given whole: ``Tensor(t.shape)`` reads it as sizes, as PyTorch does."""
+    return isinstance(x, Size)
+
+
 def _as_array(data, dtype=None):
     """Convert user data to a numpy array following the dtype rule in the module docstring."""
     if isinstance(data, Tensor):
@@ -901,13 +997,16 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new Tensor holding a copy of ``data`` (PyTorch's ``torch.tensor``).
 
     ``data`` is a number, a (nested) list, a numpy array or a Tensor. Python floats give float32,
-    Python ints int64, bools bool; numpy arrays keep their dtype; ``dtype=`` overrides.
-    ``device`` may only name the CPU. Unlike ``Tensor(array)``, which shares a numpy array, the
-    result never shares memory with ``data``, so changing one leaves the other alone.
+    Python ints int64, bools bool; numpy arrays keep their dtype (a float64 array stays float64:
+    how gradient checks make their inputs); ``dtype=`` overrides. ``device`` may only name the CPU.
+    The result never shares memory with ``data``, so changing one leaves the other alone. (The
+    other two doors: ``Tensor(data)``, PyTorch's legacy constructor, always float32; and
+    ``from_numpy(array)``, which shares the array and keeps its dtype.)
     """
     as_device(device, "tensor()")
-    arr = np.array(data._data if isinstance(data, Tensor) else _as_array(data, dtype), copy=True)
-    return Tensor(arr, requires_grad=requires_grad, dtype=dtype)
+    src = data._data if isinstance(data, Tensor) else data
+    arr = _as_array(np.array(src) if isinstance(src, np.ndarray) else src, dtype)  # np.array copies
+    return _wrap(arr, requires_grad)
 
 
 def zeros(*shape, dtype=np.float32, device=None, requires_grad=False):
@@ -915,14 +1014,14 @@ def zeros(*shape, dtype=np.float32, device=None, requires_grad=False):
     every creation function here)."""
     as_device(device, "zeros()")
     dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
-    return Tensor(np.zeros(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
+    return _wrap(np.zeros(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=np.float32, device=None, requires_grad=False):
     """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
     as_device(device, "ones()")
     dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
-    return Tensor(np.ones(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
+    return _wrap(np.ones(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
 
 
 def empty(*shape, dtype=np.float32, device=None, requires_grad=False):
@@ -945,28 +1044,28 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     fill float32, as in PyTorch."""
     as_device(device, "full()")
     shape = (int(size),) if isinstance(size, (int, np.integer)) else tuple(size)
-    return Tensor(np.full(shape, fill_value, dtype=_fill_dtype(fill_value, dtype)), requires_grad=requires_grad)
+    return _wrap(np.full(shape, fill_value, dtype=_fill_dtype(fill_value, dtype)), requires_grad=requires_grad)
 
 
 def zeros_like(input, dtype=None, device=None, requires_grad=False):
     """Zeros shaped like ``input`` (a Tensor or array), with its dtype unless ``dtype`` is given."""
     as_device(device, "zeros_like()")
     x = _as_array(input)
-    return Tensor(np.zeros(x.shape, dtype=dtype or x.dtype), requires_grad=requires_grad)
+    return _wrap(np.zeros(x.shape, dtype=dtype or x.dtype), requires_grad=requires_grad)
 
 
 def ones_like(input, dtype=None, device=None, requires_grad=False):
     """Ones shaped like ``input``, with its dtype unless ``dtype`` is given."""
     as_device(device, "ones_like()")
     x = _as_array(input)
-    return Tensor(np.ones(x.shape, dtype=dtype or x.dtype), requires_grad=requires_grad)
+    return _wrap(np.ones(x.shape, dtype=dtype or x.dtype), requires_grad=requires_grad)
 
 
 def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
     """``fill_value`` everywhere, shaped like ``input``, with its dtype unless ``dtype`` is given."""
     as_device(device, "full_like()")
     x = _as_array(input)
-    return Tensor(np.full(x.shape, fill_value, dtype=dtype or x.dtype), requires_grad=requires_grad)
+    return _wrap(np.full(x.shape, fill_value, dtype=dtype or x.dtype), requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -983,7 +1082,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (start, end, step))
         dtype = np.int64 if ints else np.float32
     n = max(int(np.ceil((end - start) / step)), 0)  # computed in float64, then cast, as torch does
-    return Tensor((start + step * np.arange(n, dtype=np.float64)).astype(dtype)
+    return _wrap((start + step * np.arange(n, dtype=np.float64)).astype(dtype)
                   if np.dtype(dtype).kind == "f" else np.arange(start, end, step, dtype=dtype),
                   requires_grad=requires_grad)
 
@@ -992,14 +1091,14 @@ def linspace(start, end, steps, dtype=np.float32, device=None, requires_grad=Fal
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive, 1-D."""
     as_device(device, "linspace()")
     dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
-    return Tensor(np.linspace(start, end, steps).astype(dtype), requires_grad=requires_grad)
+    return _wrap(np.linspace(start, end, steps).astype(dtype), requires_grad=requires_grad)
 
 
 def eye(n, m=None, dtype=np.float32, device=None, requires_grad=False):
     """The (n, m) identity matrix: ones on the diagonal, zeros elsewhere (m defaults to n)."""
     as_device(device, "eye()")
     dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
-    return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
+    return _wrap(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
 
 
 def randn(*shape, dtype=np.float32, device=None, requires_grad=False, generator=None):
@@ -1008,7 +1107,7 @@ def randn(*shape, dtype=np.float32, device=None, requires_grad=False, generator=
     as_device(device, "randn()")
     dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
     rng = get_generator(generator)
-    return Tensor(rng.standard_normal(_shape_args(shape)).astype(dtype), requires_grad=requires_grad)
+    return _wrap(rng.standard_normal(_shape_args(shape)).astype(dtype), requires_grad=requires_grad)
 
 
 def rand(*shape, dtype=np.float32, device=None, requires_grad=False, generator=None):
@@ -1016,7 +1115,7 @@ def rand(*shape, dtype=np.float32, device=None, requires_grad=False, generator=N
     as_device(device, "rand()")
     dtype = np.float32 if dtype is None else dtype  # dtype=None means the default, as in PyTorch
     rng = get_generator(generator)
-    return Tensor(rng.random(_shape_args(shape)).astype(dtype), requires_grad=requires_grad)
+    return _wrap(rng.random(_shape_args(shape)).astype(dtype), requires_grad=requires_grad)
 
 
 # ----------------------------------------------------------------------------------------------

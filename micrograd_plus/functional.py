@@ -30,7 +30,7 @@ from micrograd_plus import kernels
 from micrograd_plus.autograd import differentiable
 from micrograd_plus.random import get_generator
 from micrograd_plus.ops.indexing import scatter_add_rows
-from micrograd_plus._tensor import Tensor, _operand, _result
+from micrograd_plus._tensor import Tensor, _operand, _result, _wrap
 from micrograd_plus.functional_conv import (  # noqa: F401  (the image half of F, in its own file)
     adaptive_avg_pool2d, avg_pool2d, batch_norm, conv1d, conv2d, dropout2d, max_pool2d)
 
@@ -176,7 +176,7 @@ def softplus(input, beta=1.0, threshold=20.0):
     bx = X * beta
     linear_part = bx > threshold
     y = np.where(linear_part, X, (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / beta)
-    s = Tensor(bx).sigmoid()._data
+    s = _wrap(bx).sigmoid()._data
     return _result(y.astype(X.dtype, copy=False), (x,), "softplus",
                    lambda g: (np.where(linear_part, g, g * s),))
 
@@ -187,7 +187,7 @@ def logsigmoid(input):
     x = _float_tensor(input, "logsigmoid")
     X = x._data
     y = np.minimum(X, 0) - np.log1p(np.exp(-np.abs(X)))
-    s_neg = Tensor(-X).sigmoid()._data
+    s_neg = _wrap(-X).sigmoid()._data
     return _result(y, (x,), "logsigmoid", lambda g: (g * s_neg,))
 
 
@@ -605,7 +605,7 @@ def one_hot(tensor, num_classes=-1):
             "one_hot: class values must be in [0, "
             f"{num_classes}), got min {t.min()} max {t.max()}"
         )
-    return Tensor((t[..., None] == np.arange(num_classes)).astype(np.int64))
+    return _wrap((t[..., None] == np.arange(num_classes)).astype(np.int64))
 
 
 @differentiable

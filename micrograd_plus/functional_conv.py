@@ -25,7 +25,7 @@ import numpy as np
 from micrograd_plus import kernels
 from micrograd_plus.autograd import differentiable
 from micrograd_plus.random import get_generator
-from micrograd_plus._tensor import Tensor, _operand, _result
+from micrograd_plus._tensor import Tensor, _operand, _result, _wrap
 
 __all__ = ["conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "dropout2d"]
 
@@ -228,7 +228,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     out = _result(y, (x,), fn, lambda g: (kernels.max_pool2d_backward(np.ascontiguousarray(g), idx, (N, C, H, W)),))
     out = _unbatch(out, unbatched)
     if return_indices:
-        return out, Tensor(idx[0] if unbatched else idx)
+        return out, _wrap(idx[0] if unbatched else idx)
     return out
 
 

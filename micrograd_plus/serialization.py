@@ -29,7 +29,7 @@ import numpy as np
 
 from micrograd_plus._plumbing.atomic import atomic_write
 from micrograd_plus.random import _check_cpu
-from micrograd_plus._tensor import Tensor
+from micrograd_plus._tensor import Tensor, _wrap
 
 __all__ = ["save", "load"]
 
@@ -47,7 +47,7 @@ def _encode(obj, arrays, where):
         return {"float": repr(obj)}  # repr round-trips exactly, nan and inf included
     if isinstance(obj, Tensor):
         key = f"a{len(arrays)}"
-        arrays[key] = np.asarray(obj.data, order="C")  # 0-d stays 0-d
+        arrays[key] = np.asarray(obj._data, order="C")  # 0-d stays 0-d
         return {"tensor": key, "requires_grad": bool(obj.requires_grad)}
     if isinstance(obj, (np.ndarray, np.generic)):
         arr = np.asarray(obj)
@@ -81,7 +81,7 @@ def _decode(data, arrays):
     if "float" in data:
         return float(data["float"])
     if "tensor" in data:
-        return Tensor(arrays[data["tensor"]], requires_grad=data["requires_grad"])
+        return _wrap(arrays[data["tensor"]], requires_grad=data["requires_grad"])
     if "ndarray" in data:
         return arrays[data["ndarray"]]
     if "npscalar" in data:
@@ -149,7 +149,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         if _STRUCTURE not in arrays:  # a plain np.savez file
-            return {k: Tensor(v) for k, v in arrays.items()}
+            return {k: _wrap(v) for k, v in arrays.items()}
         structure = json.loads(str(arrays.pop(_STRUCTURE)))
         if structure.get("format") != _FORMAT:
             raise ValueError(f"{name} was saved in format {structure.get('format')}, this version reads {_FORMAT}")
@@ -159,7 +159,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     if len(raw) >= 9 and raw[8:9] == b"{":
         from safetensors.numpy import load as load_safetensors  # only for .safetensors files
 
-        return {k: Tensor(v) for k, v in load_safetensors(raw).items()}
+        return {k: _wrap(v) for k, v in load_safetensors(raw).items()}
     raise ValueError(f"{name} is not a file written by micrograd_plus.save (nor .npz or .safetensors)")
 
 

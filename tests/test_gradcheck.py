@@ -77,9 +77,9 @@ def test_gradcheck_tensor_reports_the_wrong_element():
         # sees c as a constant, but the numerical derivative at (1, 2) sees x[1, 2]**2.
         c = np.ones_like(x.data)
         c[1, 2] = x.data[1, 2]
-        return x * mp.Tensor(c)
+        return x * mp.tensor(c)
 
-    x = mp.Tensor(x0.copy(), requires_grad=True)
+    x = mp.tensor(x0.copy(), requires_grad=True)
     with pytest.raises(GradcheckError) as info:
         gradcheck(f, [x])
     message = str(info.value)
@@ -91,10 +91,10 @@ def test_gradcheck_tensor_reports_the_wrong_element():
 
 def test_gradcheck_tensor_passes_and_validates_inputs():
     mp = pytest.importorskip("micrograd_plus._tensor")
-    a = mp.Tensor(np.array([[0.5, -1.0], [2.0, 0.3]]), requires_grad=True)
-    b = mp.Tensor(np.array([1.5, -0.5]), requires_grad=True)
+    a = mp.tensor(np.array([[0.5, -1.0], [2.0, 0.3]]), requires_grad=True)
+    b = mp.tensor(np.array([1.5, -0.5]), requires_grad=True)
     assert gradcheck(lambda a, b: (a * b).tanh(), [a, b])
     with pytest.raises(TypeError, match="float64"):
         gradcheck(lambda a: a * 2.0, [mp.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)])
     with pytest.raises(ValueError, match="requires_grad"):
-        gradcheck(lambda a: a * 2.0, [mp.Tensor(np.ones(3))])
+        gradcheck(lambda a: a * 2.0, [mp.tensor(np.ones(3))])

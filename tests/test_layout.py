@@ -81,6 +81,7 @@ LAYERS = [
     ("micrograd_plus.data", 0, "data"),
     ("micrograd_plus.random", 0, "randomness"),
     ("micrograd_plus._device", 0, "devices (the CPU)"),
+    ("micrograd_plus._size", 0, "shapes (torch.Size)"),
     ("micrograd_plus.cuda", 0, "devices"),  # torch.cuda.is_available() is False: CPU only
     ("micrograd_plus.backends", 0, "devices"),
     ("micrograd_plus._plumbing.atomic", 0, "safe file writing"),
@@ -111,7 +112,7 @@ TENSOR_LAYER = {
     "ops.inplace": {"autograd", "ops.indexing", "random"},
     # scalar.engine: the one graph walk, topological_order, which Value.backward uses too
     "_tensor": {"autograd", "ops.arithmetic", "ops.elementwise", "ops.reduce", "ops.shape", "ops.indexing",
-                "ops.linalg", "ops.inplace", "random", "_device", "scalar.engine"},
+                "ops.linalg", "ops.inplace", "random", "_device", "_size", "scalar.engine"},
     "_methods_as_functions": {"ops", "_tensor"},
     "functional": {"autograd", "kernels", "ops.indexing", "random", "_tensor", "functional_conv"},
     "functional_conv": {"autograd", "kernels", "random", "_tensor"},
@@ -669,7 +670,7 @@ def test_the_front_door_offers_every_name_it_lists():
     missing = [name for name in mp.__all__ if not hasattr(mp, name)]
     assert not missing, f"the front door lists names it cannot import: {missing}"
     assert set(METHODS_AS_FUNCTIONS) | {"Tensor", "nn", "optim", "functional", "pow"} <= set(mp.__all__)
-    x = mp.Tensor(np.array([0.5, 2.0]))
+    x = mp.tensor(np.array([0.5, 2.0]))
     for name in ("exp", "sqrt", "sum", "tanh"):
         assert np.array_equal(getattr(mp, name)(x).data, getattr(x, name)().data), name
     assert np.array_equal(mp.pow(2.0, x).data, (2.0 ** x).data)

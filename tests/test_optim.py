@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from micrograd_plus import Tensor, optim
+from micrograd_plus import Tensor, optim, tensor
 
 
 class P(Tensor):
@@ -17,7 +17,7 @@ class P(Tensor):
     by-hand arithmetic below stays short. The optimiser sees an ordinary Tensor."""
 
     def __init__(self, data, dtype=np.float64):
-        super().__init__(np.array(data, dtype=dtype), requires_grad=True)
+        super().__init__(np.array(data, dtype=dtype), requires_grad=True, dtype=dtype)  # dtype kept
 
     @property
     def data(self):
@@ -29,7 +29,7 @@ class P(Tensor):
 
     @grad.setter
     def grad(self, g):
-        self._grad = None if g is None else Tensor(np.asarray(g))
+        self._grad = None if g is None else tensor(np.asarray(g))
 
 
 P0 = [1.0, -2.0]

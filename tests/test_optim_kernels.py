@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from micrograd_plus import Tensor, kernels, optim
+from micrograd_plus import Tensor, kernels, optim, tensor
 from micrograd_plus.kernels import optim as K
 from micrograd_plus.nn.utils import clip_grad_norm_
 
@@ -84,7 +84,7 @@ class optim_param(Tensor):
     from, a numpy array."""
 
     def __init__(self, data):
-        super().__init__(data, requires_grad=True)
+        super().__init__(data, requires_grad=True, dtype=data.dtype)  # shared, its dtype kept
 
     @property
     def data(self):
@@ -96,7 +96,7 @@ class optim_param(Tensor):
 
     @grad.setter
     def grad(self, g):
-        self._grad = None if g is None else Tensor(g)
+        self._grad = None if g is None else tensor(g)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from micrograd_plus import Tensor, nn, optim
+from micrograd_plus import Tensor, nn, optim, tensor
 from micrograd_plus.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, MultiStepLR, StepLR
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -24,7 +24,7 @@ def test_defaults_are_pytorchs():
 
 def test_first_step_by_hand():
     p = nn.Parameter(np.array([1.0, -2.0]))
-    p.grad = Tensor(np.array([0.5, -4.0]))
+    p.grad = tensor(np.array([0.5, -4.0]))
     optim.RMSprop([p]).step()
     # v = 0.01 g^2, step = lr g / (sqrt(v) + eps) = 0.01 * sign(g) / 0.1 (eps negligible)
     assert np.allclose(p.data, [1.0 - 0.1, -2.0 + 0.1], atol=1e-9)
@@ -37,13 +37,13 @@ def test_state_dict_round_trip(kw):
     b.data[...] = a.data
     oa = optim.RMSprop([a], **kw)
     for _ in range(2):
-        a.grad = Tensor(rng.standard_normal(3))
+        a.grad = tensor(rng.standard_normal(3))
         oa.step()
     ob = optim.RMSprop([b], **kw)
     ob.load_state_dict(oa.state_dict())
     b.data[...] = a.data
     g = rng.standard_normal(3)
-    a.grad, b.grad = Tensor(g), Tensor(g.copy())
+    a.grad, b.grad = tensor(g), tensor(g.copy())
     oa.step()
     ob.step()
     assert np.array_equal(a.data, b.data)
@@ -61,7 +61,7 @@ def test_matches_torch(kw, dtype):
     ours, theirs = optim.RMSprop([p], **kw), torch.optim.RMSprop([tp], **kw)
     for _ in range(10):
         g = rng.standard_normal((3, 4)).astype(dtype)
-        p.grad, tp.grad = Tensor(g.copy()), torch.from_numpy(g.copy())
+        p.grad, tp.grad = tensor(g.copy()), torch.from_numpy(g.copy())
         ours.step()
         theirs.step()
     # float32: a few ulps of the weights' size (~1) after 10 steps; float64: rounding only

@@ -339,19 +339,19 @@ def test_class_dimension_one_gives_pytorchs_answer_or_one_line(loss):
     x = rng.standard_normal((2, 3, 5))  # PyTorch's (N, C, L): 3 classes, length 5
     t = rng.integers(0, 3, (2, 5))
     f = getattr(nn.functional, loss)
-    mine = f(torch.Tensor(x).permute(0, 2, 1), t).item()  # the same numbers, classes last
-    assert f(torch.Tensor(x), t).item() == pytest.approx(mine, rel=1e-12)
+    mine = f(torch.tensor(x).permute(0, 2, 1), t).item()  # the same numbers, classes last
+    assert f(torch.tensor(x), t).item() == pytest.approx(mine, rel=1e-12)
     if HAVE_TORCH:
         import torch as real_torch
 
-        assert f(torch.Tensor(x), t).item() == pytest.approx(
+        assert f(torch.tensor(x), t).item() == pytest.approx(
             getattr(real_torch.nn.functional, loss)(real_torch.from_numpy(x), real_torch.from_numpy(t)).item(),
             rel=1e-12)
     with pytest.raises(ValueError, match="fits both layouts"):
-        f(torch.Tensor(rng.standard_normal((2, 3, 3))), rng.integers(0, 3, (2, 3)))
+        f(torch.tensor(rng.standard_normal((2, 3, 3))), rng.integers(0, 3, (2, 3)))
     if loss == "cross_entropy":
         with pytest.raises(ValueError, match="probability targets.*ambiguous"):
-            f(torch.Tensor(x), rng.random((2, 3, 5)))
+            f(torch.tensor(x), rng.random((2, 3, 5)))
 
 
 def test_small_namespace_functions():

@@ -50,8 +50,8 @@ def test_labels_are_escaped():
 
 def test_tensor_graph_shows_shapes():
     mp = pytest.importorskip("micrograd_plus._tensor")
-    a = mp.Tensor(np.ones((2, 3)), requires_grad=True)
-    c = mp.Tensor(np.arange(3.0))
+    a = mp.tensor(np.ones((2, 3)), requires_grad=True)
+    c = mp.tensor(np.arange(3.0))
     loss = (a * c).sum()
     loss.backward(retain_graph=True)
     text = viz.to_dot(loss)

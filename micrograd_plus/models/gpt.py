@@ -53,6 +53,7 @@ from micrograd_plus.models.huggingface import (CONV1D_WEIGHTS, defaults_used, gp
                                                read_gpt2_weights, upgrade_state_dict)
 from micrograd_plus.random import get_generator
 from micrograd_plus._tensor import Tensor, no_grad
+from micrograd_plus._namespace import from_numpy
 
 __all__ = [
     "GPTConfig",
@@ -134,7 +135,7 @@ class KVCache:
         self.k[:, :, t0:t1] = k.numpy()  # (B, nh, T, hs) into positions t0..t1-1
         self.v[:, :, t0:t1] = v.numpy()
         self.length = t1
-        return Tensor(self.k[:, :, :t1]), Tensor(self.v[:, :, :t1])  # (B, nh, T_past + T, hs) each
+        return from_numpy(self.k[:, :, :t1]), from_numpy(self.v[:, :, :t1])  # (B, nh, T_past + T, hs) each
 
 
 class CausalSelfAttention(nn.Module):
@@ -487,7 +488,7 @@ class GPT(nn.Module):
 
     def next_token_probs(self, idx, temperature=1.0):
         """The probability of every token coming next: (B, T) ids -> numpy (B, V), rows sum to 1."""
-        logits = Tensor(self.next_token_logits(idx) / _check_temperature(temperature))  # (B, V)
+        logits = from_numpy(self.next_token_logits(idx) / _check_temperature(temperature))  # (B, V)
         return F.softmax(logits, dim=-1).numpy()
 
     def _sample(self, idx, max_new_tokens, temperature, top_k, generator, use_cache):
@@ -589,7 +590,7 @@ def sample_next(logits, temperature=1.0, top_k=None, generator=None):
         if k < logits.size:
             kth = np.partition(logits, -k)[-k]  # the k-th largest logit
             logits = np.where(logits < kth, -np.inf, logits)
-    probs = F.softmax(Tensor(logits), dim=-1).numpy()  # (V,)
+    probs = F.softmax(from_numpy(logits), dim=-1).numpy()  # (V,)
     return int(g.choice(probs.size, p=probs))
 
 

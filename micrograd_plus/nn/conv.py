@@ -20,7 +20,7 @@ from micrograd_plus import functional as F
 from micrograd_plus.nn import init
 from micrograd_plus.nn.module import Module, Parameter
 from micrograd_plus.random import get_generator
-from micrograd_plus._tensor import Tensor
+from micrograd_plus._tensor import Tensor, _wrap
 
 __all__ = ["Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
            "Dropout2d"]
@@ -217,9 +217,9 @@ class _BatchNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if self.track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(self.num_features, dtype=dtype)))
-            self.register_buffer("running_var", Tensor(np.ones(self.num_features, dtype=dtype)))
-            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
+            self.register_buffer("running_mean", _wrap(np.zeros(self.num_features, dtype=dtype)))
+            self.register_buffer("running_var", _wrap(np.ones(self.num_features, dtype=dtype)))
+            self.register_buffer("num_batches_tracked", _wrap(np.array(0, dtype=np.int64)))
         else:
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
@@ -227,9 +227,9 @@ class _BatchNorm(Module):
     def reset_running_stats(self):
         """Running mean 0, running variance 1, no batches seen."""
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0  # the arrays themselves (.data would wrap each in a new Tensor)
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def forward(self, x):
         x = x if isinstance(x, Tensor) else Tensor(x)
@@ -241,9 +241,9 @@ class _BatchNorm(Module):
                              f"(dim 1), got input of shape {tuple(x.shape)}")
         factor = 0.0 if self.momentum is None else float(self.momentum)
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._data += 1
             if self.momentum is None:  # a cumulative average over all batches so far
-                factor = 1.0 / float(self.num_batches_tracked.data)
+                factor = 1.0 / float(self.num_batches_tracked._data)
         # batch statistics while training, and always when there are no running ones (PyTorch's rule)
         use_batch = self.training or self.running_mean is None
         keep = not self.training or self.track_running_stats  # which running statistics to pass

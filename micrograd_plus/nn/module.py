@@ -33,7 +33,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from micrograd_plus._tensor import Tensor
+from micrograd_plus._tensor import Tensor, _init_leaf, check_numeric
 from micrograd_plus.random import _check_cpu
 
 __all__ = ["Parameter", "Module", "StateDictError", "IncompatibleKeys"]
@@ -54,11 +54,14 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         if isinstance(data, Tensor):
-            data = data._data
-        if not isinstance(data, np.ndarray):
-            data = Tensor(data)._data  # the Tensor rule: Python floats and lists become float32
-        dtype = None if np.issubdtype(data.dtype, np.floating) else np.float32
-        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+            data = data._data  # shared, its dtype kept (nn.Parameter(torch.randn(3).double()) is float64)
+        elif isinstance(data, np.ndarray):
+            data = check_numeric(data)  # shared, as a Tensor's array
+        else:
+            data = Tensor(data)._data  # the Tensor rule: Python numbers and lists become float32
+        if not np.issubdtype(data.dtype, np.floating):
+            data = data.astype(np.float32)
+        _init_leaf(self, data, requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()

@@ -29,6 +29,7 @@ import numpy as np
 from micrograd_plus import functional as F
 from micrograd_plus.random import get_generator
 from micrograd_plus._tensor import Tensor, no_grad
+from micrograd_plus._namespace import from_numpy
 
 __all__ = [
     "Batch",
@@ -120,7 +121,7 @@ def token_logprobs(logits, ids, mask):
     # 2-D, so that T - 1 == V is not mistaken for PyTorch's (N, C, L) layout (see F.cross_entropy)
     nll = F.cross_entropy(logits.reshape(-1, V), ids[:, 1:].reshape(-1), reduction="none")  # (B*(T-1),)
     nll = nll.reshape(B, T1)  # (B, T - 1): -log p of the true next token
-    return -nll * Tensor(np.asarray(mask, dtype=logits.data.dtype))  # (B, T - 1)
+    return -nll * from_numpy(np.asarray(mask, dtype=logits.dtype))  # (B, T - 1)
 
 
 def sequence_logprobs(model, batch):
@@ -150,7 +151,7 @@ def token_kl(policy_logits, ref_logits, mask):
 
 
 def _log_softmax_np(logits):
-    x = np.asarray(logits.data if isinstance(logits, Tensor) else logits, dtype=np.float64)
+    x = np.asarray(logits.numpy() if isinstance(logits, Tensor) else logits, dtype=np.float64)
     x = x - x.max(-1, keepdims=True)
     return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
@@ -161,8 +162,8 @@ def sequence_kl(policy_logprobs, ref_logprobs):
     Args: the two models' log-probabilities of the same completions, (N,) arrays or Tensors.
     Unbiased when the completions were drawn from pi; any single term may be negative.
     """
-    a = np.asarray(policy_logprobs.data if isinstance(policy_logprobs, Tensor) else policy_logprobs, np.float64)
-    b = np.asarray(ref_logprobs.data if isinstance(ref_logprobs, Tensor) else ref_logprobs, np.float64)
+    a = np.asarray(policy_logprobs.numpy() if isinstance(policy_logprobs, Tensor) else policy_logprobs, np.float64)
+    b = np.asarray(ref_logprobs.numpy() if isinstance(ref_logprobs, Tensor) else ref_logprobs, np.float64)
     return float(np.mean(a - b))
 
 
@@ -198,7 +199,7 @@ def policy_gradient_loss(logprobs, advantages):
     Its gradient, -mean(A * grad log pi(y)), is an unbiased estimate of -grad E[R] when the
     advantages are the returns minus a baseline that does not depend on y itself.
     """
-    return -(logprobs * Tensor(np.asarray(advantages, dtype=logprobs.data.dtype))).mean()
+    return -(logprobs * from_numpy(np.asarray(advantages, dtype=logprobs.dtype))).mean()
 
 
 def leave_one_out_baseline(returns, groups):
@@ -220,11 +221,11 @@ def leave_one_out_baseline(returns, groups):
 
 
 def _as_tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    return x if isinstance(x, Tensor) else from_numpy(np.asarray(x))  # the array's dtype kept
 
 
 @no_grad()
 def score_logits(model, batch):
     """The model's logits (B, T - 1, V) for a :class:`Batch`, without gradients, as numpy float64."""
     logits, _ = model(batch.ids[:, :-1])
-    return np.asarray(logits.data, dtype=np.float64)
+    return np.asarray(logits.numpy(), dtype=np.float64)

@@ -56,6 +56,7 @@ from micrograd_plus.rlhf.pairs import (
 from micrograd_plus.rlhf.rater import Rater, load_pairs
 from micrograd_plus.rlhf.reward import load_reward_model, pairs_batch, same_vocabulary, saved_config
 from micrograd_plus._tensor import Tensor, no_grad
+from micrograd_plus._namespace import from_numpy
 from micrograd_plus.train.config import PolicyConfig
 from micrograd_plus.train.errors import ConfigError
 from micrograd_plus.train.gpt import CHECKPOINT_FORMAT, evaluate_full, load_corpus, load_model
@@ -128,7 +129,7 @@ def sample_batch(model, tokenizer, prompts, n, length, generator):
 def sequence_logprobs_np(model, batch):
     """log p(completion | prompt) of each row under ``model``, without gradients: numpy float64 (B,)."""
     logits = score_logits(model, batch)  # (B, T - 1, V)
-    return np.asarray(token_logprobs(Tensor(logits), batch.ids, batch.mask).sum(1).data, dtype=np.float64)
+    return np.asarray(token_logprobs(from_numpy(logits), batch.ids, batch.mask).sum(1).numpy(), dtype=np.float64)
 
 
 def evaluate_policy(policy, setting, n, length, seed=0, reward_model=None, val_chars=8192, prompts=None):
@@ -257,7 +258,7 @@ class RLTask(PolicyTask):
 
     def loss(self, batch):
         logp = sequence_logprobs(self.model, batch)  # (B,) Tensor: log pi(y|x)
-        kl = np.asarray(logp.data, np.float64) - batch.ref_logprobs  # (B,) sum over tokens of log pi - log ref
+        kl = np.asarray(logp.numpy(), np.float64) - batch.ref_logprobs  # (B,) sum over tokens of log pi - log ref
         returns = batch.rewards - self.config.kl_coef * kl  # (B,)
         advantages = returns - leave_one_out_baseline(returns, batch.groups)  # (B,)
         self._step_log = {"reward": float(batch.rewards.mean()), "kl": float(kl.mean()),
@@ -308,7 +309,7 @@ class DPOTask(PolicyTask):
         n = len(batch) // 2
         logp = sequence_logprobs(self.model, batch)  # (2n,) chosen, then rejected
         loss = dpo_loss(logp[:n], logp[n:], batch.ref_chosen, batch.ref_rejected, self.config.dpo_beta)
-        lp = np.asarray(logp.data, np.float64)
+        lp = np.asarray(logp.numpy(), np.float64)
         margin = (lp[:n] - batch.ref_chosen) - (lp[n:] - batch.ref_rejected)  # (n,)
         self._step_log = {"margin": float(self.config.dpo_beta * margin.mean()),
                           "pair_accuracy": float(np.mean(margin > 0))}

@@ -24,6 +24,7 @@ from micrograd_plus.rlhf.core import bradley_terry_loss, pad_batch
 from micrograd_plus.rlhf.pairs import check_vocabulary, file_sha256, holdout_split
 from micrograd_plus.rlhf.rater import ceiling, load_pairs
 from micrograd_plus._tensor import Tensor, no_grad
+from micrograd_plus._namespace import from_numpy
 from micrograd_plus.train.config import RewardConfig
 from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, ConfigError
@@ -58,8 +59,9 @@ class RewardModel(nn.Module):
         self.config = config
         self.body = GPT(config, generator=generator)
         self.head = nn.Linear(config.n_embd, 1, generator=generator)
-        self.head.weight.data[...] = 0.0  # start at r = 0 for every text: no preference yet
-        self.head.bias.data[...] = 0.0
+        with no_grad():  # start at r = 0 for every text: no preference yet
+            self.head.weight.zero_()
+            self.head.bias.zero_()
 
     @classmethod
     def from_gpt(cls, gpt):
@@ -76,14 +78,14 @@ class RewardModel(nn.Module):
         """
         h = self.body.hidden(np.asarray(ids))  # (B, T, C)
         per_token = self.head(h).reshape(h.shape[0], h.shape[1])  # (B, T, 1) -> (B, T)
-        return (per_token * Tensor(np.asarray(mask, dtype=per_token.data.dtype))).sum(1)  # (B,)
+        return (per_token * from_numpy(np.asarray(mask, dtype=per_token.dtype))).sum(1)  # (B,)
 
     @no_grad()
     def score(self, batch):
         """Rewards of a :class:`~micrograd_plus.rlhf.core.Batch`, without gradients: numpy float64 (B,)."""
         was = self.training
         self.eval()
-        r = np.asarray(self(batch.ids, completion_mask(batch)).data, dtype=np.float64)
+        r = np.asarray(self(batch.ids, completion_mask(batch)).numpy(), dtype=np.float64)
         self.train(was)
         return r
 

@@ -38,7 +38,7 @@ from micrograd_plus.data.sampler import (  # the samplers need no Tensor: they l
     WeightedRandomSampler,
 )
 from micrograd_plus.random import get_generator
-from micrograd_plus._tensor import Tensor, stack
+from micrograd_plus._tensor import Tensor, _wrap, stack
 
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
@@ -192,15 +192,15 @@ def default_collate(batch):
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind not in "biuf":
             raise TypeError(f"default_collate: numpy arrays of dtype {elem.dtype} cannot become a Tensor")
-        return Tensor(np.stack(batch))
+        return _wrap(np.stack(batch))
     if isinstance(elem, (np.bool_, np.number)):
-        return Tensor(np.array(batch))
+        return _wrap(np.array(batch))
     if isinstance(elem, bool):
-        return Tensor(np.array(batch, dtype=bool))
+        return _wrap(np.array(batch, dtype=bool))
     if isinstance(elem, int):
-        return Tensor(np.array(batch, dtype=np.int64))
+        return _wrap(np.array(batch, dtype=np.int64))
     if isinstance(elem, float):
-        return Tensor(np.array(batch, dtype=np.float64))
+        return _wrap(np.array(batch, dtype=np.float64))
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, collections.abc.Mapping):
@@ -219,7 +219,7 @@ def default_convert(data):
     """What a loader with ``batch_size=None`` does to each sample: numpy arrays become Tensors
     (inside tuples, lists and dicts too); everything else is left as it is."""
     if isinstance(data, np.ndarray) and data.dtype.kind in "biuf":
-        return Tensor(data)
+        return _wrap(data)  # shared, its dtype kept: torch.as_tensor's rule
     if isinstance(data, collections.abc.Mapping):
         return {key: default_convert(value) for key, value in data.items()}
     if isinstance(data, tuple) and hasattr(data, "_fields"):

@@ -168,12 +168,12 @@ def test_gpt_training_steps_same_bits(monkeypatch):
     fix, 23 of the recipe GPT's 27 parameters differed in their last bits). The kernels' backend
     is chosen explicitly: under NUMBA_DISABLE_JIT=1 the library defaults to the numpy references,
     which have no threads, and this test is about the kernels."""
-    from micrograd_plus import Tensor, kernels
+    from micrograd_plus import kernels, tensor
     from micrograd_plus.models.gpt import GPT, GPTConfig
     from micrograd_plus.nn.utils import clip_grad_norm_
 
     data = np.random.default_rng(5).integers(0, 23, (4, 17))
-    x, y = Tensor(data[:, :-1]), Tensor(data[:, 1:])
+    x, y = tensor(data[:, :-1]), tensor(data[:, 1:])
 
     def train():
         model = GPT(GPTConfig(vocab_size=23, block_size=16, n_layer=2, n_head=2, n_embd=32,

@@ -9,7 +9,7 @@ one component at a time (so a broken line names itself) and through the whole mo
 import numpy as np
 import pytest
 
-from micrograd_plus import Tensor
+from micrograd_plus import tensor
 from micrograd_plus.models.gpt import GPT, CausalSelfAttention, GPTConfig, LayerNorm
 
 CONFIG = GPTConfig(vocab_size=13, block_size=9, n_layer=2, n_head=2, n_embd=16, bias=True)
@@ -29,10 +29,10 @@ def _grads(module):
 def _run(make, x_data, fused):
     """Forward and backward of one component, both ways; the gradient of (y * w).sum() for a fixed w."""
     module = make(fused).to(np.float64)
-    x = Tensor(x_data.copy(), requires_grad=True)
+    x = tensor(x_data.copy(), requires_grad=True)
     y = module(x)
     w = np.random.default_rng(1).standard_normal(y.shape)
-    (y * Tensor(w)).sum().backward()
+    (y * tensor(w)).sum().backward()
     return y.data, np.array(x.grad, dtype=np.float64), _grads(module)
 
 
@@ -60,7 +60,7 @@ def test_the_loss_written_out_equals_the_kernel_including_ignored_targets():
     out = {}
     for fused in (True, False):
         model = GPT(CONFIG, generator=0, fused=fused)
-        z = Tensor(logits.copy(), requires_grad=True)
+        z = tensor(logits.copy(), requires_grad=True)
         loss = model.loss(z, targets)
         loss.backward()
         out[fused] = (loss.item(), np.array(z.grad))

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from micrograd_plus import Tensor, functional as F, nn
+from micrograd_plus import Tensor, functional as F, nn, tensor
 
 try:
     import torch
@@ -23,7 +23,7 @@ def _t(a, grad=False):
 
 def _both_ways(ours_fn, torch_fn, inputs, rng, atol=1e-10):
     """Outputs and the gradients of every input agree (float64) for the same dL/dy."""
-    ours_in = [Tensor(a.copy(), requires_grad=True) for a in inputs]
+    ours_in = [tensor(a.copy(), requires_grad=True) for a in inputs]
     theirs_in = [_t(a, True) for a in inputs]
     y, yt = ours_fn(*ours_in), torch_fn(*theirs_in)
     np.testing.assert_allclose(y.data, yt.detach().numpy(), atol=atol, rtol=1e-9)
@@ -72,7 +72,7 @@ def test_conv1d_matches_torch(kw, rng):
 def test_max_pool2d_matches_torch(kw, rng):
     x = rng.integers(0, 4, (2, 3, 7, 8)).astype(np.float64)  # many ties: the first one must get the gradient
     _both_ways(lambda x: F.max_pool2d(x, **kw), lambda x: torch.nn.functional.max_pool2d(x, **kw), [x], rng)
-    _, idx = F.max_pool2d(Tensor(x), return_indices=True, **kw)
+    _, idx = F.max_pool2d(tensor(x), return_indices=True, **kw)
     _, idx_t = torch.nn.functional.max_pool2d(_t(x), return_indices=True, **kw)
     np.testing.assert_array_equal(idx.data, idx_t.numpy())
 
@@ -124,12 +124,12 @@ def test_modules_match_torch_step_by_step(rng):
     theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     for _ in range(3):
         x = rng.standard_normal((3, 2, 9, 9))
-        np.testing.assert_allclose(ours(Tensor(x)).data, theirs(_t(x)).detach().numpy(), atol=1e-10)
+        np.testing.assert_allclose(ours(tensor(x)).data, theirs(_t(x)).detach().numpy(), atol=1e-10)
     for k, v in theirs.state_dict().items():
         np.testing.assert_allclose(ours.state_dict()[k], v.numpy(), atol=1e-12, err_msg=k)
     ours.eval(), theirs.eval()
     x = rng.standard_normal((3, 2, 9, 9))
-    np.testing.assert_allclose(ours(Tensor(x)).data, theirs(_t(x)).detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(ours(tensor(x)).data, theirs(_t(x)).detach().numpy(), atol=1e-10)
 
 
 # ---- by hand: no torch needed ---------------------------------------------------------------------
@@ -212,9 +212,9 @@ def test_pools_by_hand():
     (lambda: nn.Conv2d(3, 4, 0), "kernel_size"),
     (lambda: nn.Conv2d(3, 4, 3)(Tensor(np.zeros((1, 2, 5, 5), np.float32))), "expects input of shape (N, 3, H, W)"),
     (lambda: nn.Conv2d(3, 4, 3)(Tensor(np.zeros((1, 3, 2, 2), np.float32))), "smaller than the kernel"),
-    (lambda: F.conv2d(Tensor(np.zeros((1, 3, 5, 5))), Tensor(np.zeros((4, 2, 3, 3)))), "expects 2"),
-    (lambda: F.max_pool2d(Tensor(np.zeros((1, 1, 4, 4))), 2, padding=2), "at most half"),
-    (lambda: F.max_pool2d(Tensor(np.zeros((1, 1, 1, 4, 4))), 2), "expected input of shape"),
+    (lambda: F.conv2d(tensor(np.zeros((1, 3, 5, 5))), tensor(np.zeros((4, 2, 3, 3)))), "expects 2"),
+    (lambda: F.max_pool2d(tensor(np.zeros((1, 1, 4, 4))), 2, padding=2), "at most half"),
+    (lambda: F.max_pool2d(tensor(np.zeros((1, 1, 1, 4, 4))), 2), "expected input of shape"),
     (lambda: nn.BatchNorm2d(3)(Tensor(np.zeros((2, 3, 4), np.float32))), "expected 4D input"),
     (lambda: nn.BatchNorm1d(3)(Tensor(np.zeros((1, 3), np.float32))), "more than 1 value per channel"),
     (lambda: nn.Dropout2d(0.5, inplace=True), "inplace"),

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from micrograd_plus import Tensor, nn
+from micrograd_plus import Tensor, nn, tensor
 
 
 class G(Tensor):
@@ -21,7 +21,7 @@ class G(Tensor):
 
     @grad.setter
     def grad(self, g):
-        self._grad = None if g is None else Tensor(g)
+        self._grad = None if g is None else tensor(g)
 
 
 def test_clip_grad_norm_scales_down_by_hand():

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from micrograd_plus import Tensor, nn
+from micrograd_plus import Tensor, nn, tensor
 from micrograd_plus.gradcheck import gradcheck
 
 
@@ -78,7 +78,7 @@ def test_linear_gradcheck_float64(rng):
 def test_linear_gradient_by_hand():
     # y = x W^T + b summed: dL/dW[j, i] = sum over the batch of x[:, i]; dL/db[j] = batch size
     lin = nn.Linear(2, 2, generator=0, dtype=np.float64)
-    x = Tensor(np.array([[1.0, 2.0], [3.0, -1.0]]))
+    x = tensor(np.array([[1.0, 2.0], [3.0, -1.0]]))
     lin(x).sum().backward()
     np.testing.assert_allclose(lin.weight.grad, [[4.0, 1.0], [4.0, 1.0]])
     np.testing.assert_allclose(lin.bias.grad, [2.0, 2.0])
@@ -190,7 +190,7 @@ def test_layernorm_matches_numpy(rng):
     mean = x.mean(-1, keepdims=True)
     var = x.var(-1, keepdims=True)  # biased variance, as LayerNorm uses
     expected = (x - mean) / np.sqrt(var + 1e-5) * ln.weight.data + ln.bias.data
-    np.testing.assert_allclose(ln(Tensor(x)).data, expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ln(tensor(x)).data, expected, rtol=1e-10, atol=1e-10)
 
 
 def test_layernorm_starts_as_pure_normalisation():
@@ -258,7 +258,7 @@ def test_mlp_with_sgd_learns_xor_like_clusters():
     net = nn.MLP([2, 16, 2], activation="tanh", generator=0)
     opt = optim.SGD(net.parameters(), lr=0.3, momentum=0.9)
     for _ in range(100):
-        loss = F.cross_entropy(net(Tensor(x)), Tensor(y))
+        loss = F.cross_entropy(net(tensor(x)), tensor(y))
         opt.zero_grad()
         loss.backward()
         opt.step()

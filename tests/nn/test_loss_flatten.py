@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from micrograd_plus import Tensor, nn
+from micrograd_plus import Tensor, nn, tensor
 
 
 def test_cross_entropy_loss_matches_numpy(rng):
@@ -11,19 +11,19 @@ def test_cross_entropy_loss_matches_numpy(rng):
     y = np.array([0, 3, 1, 1, 2, 0])
     z = logits - logits.max(axis=1, keepdims=True)
     nll = -(z - np.log(np.exp(z).sum(axis=1, keepdims=True)))[np.arange(6), y]
-    assert nn.CrossEntropyLoss()(Tensor(logits), y).item() == pytest.approx(nll.mean(), rel=1e-12)
-    assert nn.CrossEntropyLoss(reduction="sum")(Tensor(logits), y).item() == pytest.approx(nll.sum(), rel=1e-12)
-    np.testing.assert_allclose(nn.CrossEntropyLoss(reduction="none")(Tensor(logits), y).data, nll, rtol=1e-12)
+    assert nn.CrossEntropyLoss()(tensor(logits), y).item() == pytest.approx(nll.mean(), rel=1e-12)
+    assert nn.CrossEntropyLoss(reduction="sum")(tensor(logits), y).item() == pytest.approx(nll.sum(), rel=1e-12)
+    np.testing.assert_allclose(nn.CrossEntropyLoss(reduction="none")(tensor(logits), y).data, nll, rtol=1e-12)
 
 
 def test_uniform_guess_costs_ln_of_classes():
-    assert nn.CrossEntropyLoss()(Tensor(np.zeros((5, 10))), np.arange(5)).item() == pytest.approx(np.log(10))
+    assert nn.CrossEntropyLoss()(tensor(np.zeros((5, 10))), np.arange(5)).item() == pytest.approx(np.log(10))
 
 
 def test_mse_loss_matches_numpy(rng):
     a, b = rng.standard_normal((3, 10)), rng.standard_normal((3, 10))
-    assert nn.MSELoss()(Tensor(a), Tensor(b)).item() == pytest.approx(((a - b) ** 2).mean(), rel=1e-12)
-    assert nn.MSELoss(reduction="sum")(Tensor(a), Tensor(b)).item() == pytest.approx(((a - b) ** 2).sum(), rel=1e-12)
+    assert nn.MSELoss()(tensor(a), tensor(b)).item() == pytest.approx(((a - b) ** 2).mean(), rel=1e-12)
+    assert nn.MSELoss(reduction="sum")(tensor(a), tensor(b)).item() == pytest.approx(((a - b) ** 2).sum(), rel=1e-12)
 
 
 def test_loss_rejects_unknown_reduction():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from micrograd_plus import Tensor, nn
+from micrograd_plus import Tensor, nn, tensor
 
 
 class Inner(nn.Module):
@@ -99,7 +99,7 @@ def test_missing_attribute_error_names_the_class():
 
 def test_call_runs_forward():
     m = Inner()
-    x = Tensor(np.array([[1.0, 2.0, 3.0]]))
+    x = tensor(np.array([[1.0, 2.0, 3.0]]))
     np.testing.assert_allclose(m(x).data, [[6.0, 6.0]])
     with pytest.raises(NotImplementedError, match="forward"):
         nn.Module()(x)
@@ -304,12 +304,12 @@ def test_load_state_dict_needs_a_mapping():
 def test_forgetting_parameter_wrapper_warns():
     m = nn.Module()
     with pytest.warns(UserWarning, match=r"nn.Parameter"):
-        m.w = Tensor(np.zeros(2), requires_grad=True)
+        m.w = tensor(np.zeros(2), requires_grad=True)
     assert list(m.parameters()) == []
-    x = Tensor(np.ones(2), requires_grad=True)
+    x = tensor(np.ones(2), requires_grad=True)
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m.activation = x * 2  # an intermediate result (not a leaf) is a fine thing to keep
-        m.constant = Tensor(np.ones(2))  # and so is a constant
+        m.constant = tensor(np.ones(2))  # and so is a constant

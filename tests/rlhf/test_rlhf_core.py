@@ -25,7 +25,7 @@ from micrograd_plus.rlhf.core import (
     sequence_kl, sequence_logprobs, token_kl, token_logprobs,
 )
 from micrograd_plus.rlhf.rater import Rater, ceiling, load_pairs, save_pairs
-from micrograd_plus import Tensor
+from micrograd_plus import tensor
 
 TOK = CharTokenizer.from_text("abc\n:")
 
@@ -85,15 +85,15 @@ def test_kl_estimates_against_the_exact_kl_of_an_enumerable_case():
 def _logits_and_batch(seed, B=4):
     g = np.random.default_rng(seed)
     batch = pad_batch(TOK, ["a", "bc", "a:", "c"][:B], ["abc", "c", "b\n", "ca"][:B], 6)
-    logits = Tensor(g.normal(size=(B, batch.ids.shape[1] - 1, 5)), requires_grad=True)  # (B, T - 1, V) float64
+    logits = tensor(g.normal(size=(B, batch.ids.shape[1] - 1, 5)), requires_grad=True)  # (B, T - 1, V) float64
     return logits, batch
 
 
 @given(st.integers(0, 10_000))
 def test_bradley_terry_loss_gradient(seed):
     g = np.random.default_rng(seed)
-    rc = Tensor(g.normal(size=5) * 2, requires_grad=True)
-    rr = Tensor(g.normal(size=5) * 2, requires_grad=True)
+    rc = tensor(g.normal(size=5) * 2, requires_grad=True)
+    rr = tensor(g.normal(size=5) * 2, requires_grad=True)
     assert gradcheck(bradley_terry_loss, [rc, rr])
     # and the value: -log sigmoid(d), averaged
     d = rc.numpy() - rr.numpy()
@@ -136,7 +136,7 @@ def test_policy_gradient_is_reinforce_on_an_enumerable_case():
     # exact expectation of the surrogate's gradient: weight each completion's term by its probability
     policy.zero_grad()
     logp = sequence_logprobs(policy, batch)
-    (-(logp * Tensor(p * R)).sum()).backward()
+    (-(logp * tensor(p * R)).sum()).backward()
     got = -np.array(w.grad)
     # numerical derivative of E[R] = sum_y p(y) R(y) along a random direction
     d = np.random.default_rng(1).normal(size=w.numpy().shape)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import micrograd_plus.functional as F
 from micrograd_plus import kernels
-from micrograd_plus._tensor import Tensor
+from micrograd_plus._tensor import tensor
 
 
 def by_ops(qkv, n_head):
@@ -23,7 +23,7 @@ def by_ops(qkv, n_head):
 
 
 def _both(x, g, n_head, fn):
-    t = Tensor(x.copy(), requires_grad=True)
+    t = tensor(x.copy(), requires_grad=True)
     y = fn(t, n_head)
     y.backward(g)
     return y.data, t.grad
@@ -75,14 +75,14 @@ def test_packed_fast_path_equals_the_ops(B, T, nh, vectors, dtype, monkeypatch):
 
 def test_no_features_is_an_error():
     with pytest.raises(ValueError, match="qkv has no features"):
-        F.causal_self_attention(Tensor(np.zeros((2, 8, 0))), 1)
+        F.causal_self_attention(tensor(np.zeros((2, 8, 0))), 1)
 
 
 def test_causal_by_hand():
     # one head of width 1, T = 2: position 0 sees only itself (y0 = v0); position 1 averages
     # v0, v1 with weights softmax(q1 k0, q1 k1) = softmax(0, 2 * 1) (scale 1/sqrt(1))
     x = np.array([[[1.0, 0.0, 3.0], [2.0, 1.0, 5.0]]])  # (1, 2, 3): (q, k, v) per position
-    y = F.causal_self_attention(Tensor(x), 1).data
+    y = F.causal_self_attention(tensor(x), 1).data
     w1 = np.exp(2.0) / (1.0 + np.exp(2.0))
     np.testing.assert_allclose(y[0, :, 0], [3.0, (1 - w1) * 3.0 + w1 * 5.0], rtol=1e-14)
 
@@ -91,9 +91,9 @@ def test_a_strided_input_and_no_grad():
     rng = np.random.default_rng(0)
     wide = rng.standard_normal((2, 4, 12))
     x = wide[:, :, ::2]  # (2, 4, 6), not contiguous
-    np.testing.assert_array_equal(F.causal_self_attention(Tensor(x), 2).data,
-                                  by_ops(Tensor(np.ascontiguousarray(x)), 2).data)
-    assert not F.causal_self_attention(Tensor(x), 1).requires_grad
+    np.testing.assert_array_equal(F.causal_self_attention(tensor(x), 2).data,
+                                  by_ops(tensor(np.ascontiguousarray(x)), 2).data)
+    assert not F.causal_self_attention(tensor(x), 1).requires_grad
 
 
 @pytest.mark.parametrize("shape, n_head, match", [
@@ -104,6 +104,6 @@ def test_a_strided_input_and_no_grad():
 ])
 def test_bad_shapes_are_named(shape, n_head, match):
     with pytest.raises(ValueError, match=match):
-        F.causal_self_attention(Tensor(np.zeros(shape)), n_head)
+        F.causal_self_attention(tensor(np.zeros(shape)), n_head)
     with pytest.raises(TypeError, match="floating-point"):
-        F.causal_self_attention(Tensor(np.zeros((1, 2, 3), dtype=np.int64)), 1)
+        F.causal_self_attention(tensor(np.zeros((1, 2, 3), dtype=np.int64)), 1)

@@ -15,7 +15,7 @@ from micrograd_plus._tensor import Tensor, arange, eye, full, ones_like, tensor,
 
 
 def leaf(values):
-    return Tensor(np.array(values, dtype=np.float64), requires_grad=True)
+    return tensor(np.array(values, dtype=np.float64), requires_grad=True)
 
 
 def grad_of(fn, x):
@@ -33,12 +33,12 @@ def grad_of(fn, x):
     (lambda: tensor([1, 2]) + 0.5, np.float32),  # int tensor meets a float number
     (lambda: 0.5 * tensor([1, 2]), np.float32),
     (lambda: tensor([1, 2]) + 1, np.int64),  # an int number keeps the int dtype
-    (lambda: Tensor(np.array([1, 2], np.int32)) + 1, np.int32),
-    (lambda: Tensor(np.array([1, 2], np.int32)) + Tensor(np.array(7)), np.int32),  # 0-d ranks lower
-    (lambda: Tensor(np.ones(2, np.float32)) + Tensor(np.array(2.0)), np.float32),  # float64 0-d: stays float32
-    (lambda: tensor([1, 2]) + Tensor(np.array(2.0)), np.float64),  # ...but lifts an int tensor to its dtype
+    (lambda: tensor(np.array([1, 2], np.int32)) + 1, np.int32),
+    (lambda: tensor(np.array([1, 2], np.int32)) + tensor(np.array(7)), np.int32),  # 0-d ranks lower
+    (lambda: tensor(np.ones(2, np.float32)) + tensor(np.array(2.0)), np.float32),  # float64 0-d: stays float32
+    (lambda: tensor([1, 2]) + tensor(np.array(2.0)), np.float64),  # ...but lifts an int tensor to its dtype
     (lambda: tensor([1, 2]) + Tensor(np.ones(2, np.float32)), np.float32),  # numpy would say float64
-    (lambda: Tensor(np.ones(2, np.float32)) * Tensor(np.ones(2)), np.float64),
+    (lambda: tensor(np.ones(2, np.float32)) * tensor(np.ones(2)), np.float64),
     (lambda: tensor([True]) + tensor([True]), np.bool_),
     (lambda: tensor([True]) + 1, np.int64),
     (lambda: tensor([True]) * 0.5, np.float32),
@@ -63,7 +63,7 @@ def grad_of(fn, x):
     (lambda: full((2,), 3.0), np.float32),
     (lambda: eye(2), np.float32),
     (lambda: zeros_like(tensor([1, 2])), np.int64),
-    (lambda: ones_like(Tensor(np.ones(2))), np.float64),
+    (lambda: ones_like(tensor(np.ones(2))), np.float64),
 ])
 def test_dtype_promotion(expr, dtype):
     assert expr().dtype == dtype
@@ -157,7 +157,7 @@ def test_vector_dot_vector_is_0d():
 @pytest.mark.parametrize("sa, sb, out", [((3, 0), (0, 2), (3, 2)), ((0, 3), (3, 2), (0, 2)), ((3, 2), (2, 0), (3, 0)),
                                          ((0, 2, 3), (3, 4), (0, 2, 4)), ((2, 3, 0), (2, 0, 4), (2, 3, 4)), ((0,), (0,), ())])
 def test_matmul_with_a_zero_size_dimension(sa, sb, out):
-    a, b = Tensor(np.ones(sa), requires_grad=True), Tensor(np.ones(sb), requires_grad=True)
+    a, b = tensor(np.ones(sa), requires_grad=True), tensor(np.ones(sb), requires_grad=True)
     y = a @ b
     assert y.shape == out
     np.testing.assert_array_equal(y.data, np.zeros(out))  # an empty sum is 0
@@ -177,7 +177,7 @@ def test_softmax_of_0d_and_empty():
     assert x.grad == 0.0  # softmax of one element is constant
     assert F.log_softmax(leaf(2.5), dim=-1).item() == 0.0
     for shape, dim in (((2, 0), 1), ((0, 3), 1), ((0, 3), 0)):
-        e = Tensor(np.ones(shape), requires_grad=True)
+        e = tensor(np.ones(shape), requires_grad=True)
         out = F.softmax(e, dim=dim) + F.log_softmax(e, dim=dim)
         assert out.shape == shape
         out.sum().backward()
@@ -215,7 +215,7 @@ def test_reductions_of_0d_accept_dim_0_and_minus_1():
 
 
 def test_reductions_over_empty_dims():
-    e = Tensor(np.ones((3, 0)))
+    e = tensor(np.ones((3, 0)))
     np.testing.assert_array_equal(e.sum(1).data, [0.0, 0.0, 0.0])  # the empty sum
     np.testing.assert_array_equal(e.prod(1).data, [1.0, 1.0, 1.0])  # the empty product
     np.testing.assert_array_equal(e.logsumexp(1).data, [-np.inf] * 3)  # log(0)
@@ -227,7 +227,7 @@ def test_reductions_over_empty_dims():
 
 
 def test_squeeze_and_unsqueeze_check_their_dims():
-    x = Tensor(np.ones((1, 2, 1, 3)))
+    x = tensor(np.ones((1, 2, 1, 3)))
     with pytest.raises(IndexError, match=r"dim 50 is out of range .* \[-4, 3\]"):
         x.squeeze(50)
     with pytest.raises(IndexError):
@@ -237,12 +237,12 @@ def test_squeeze_and_unsqueeze_check_their_dims():
     assert x.unsqueeze(4).shape == (1, 2, 1, 3, 1) and x.unsqueeze(-5).shape == (1, 1, 2, 1, 3)
     assert x.squeeze(1).shape == (1, 2, 1, 3)  # size 2: left alone, as in PyTorch
     assert x.squeeze((0, 2)).shape == (2, 3) and x.squeeze(-2).shape == (1, 2, 3)
-    assert Tensor(np.array(1.0)).squeeze(0).shape == () and Tensor(np.array(1.0)).unsqueeze(-1).shape == (1,)
+    assert tensor(np.array(1.0)).squeeze(0).shape == () and tensor(np.array(1.0)).unsqueeze(-1).shape == (1,)
 
 
 def test_advanced_indexing_puts_an_int_first_as_pytorch_does():
     a = np.arange(24.0).reshape(2, 3, 4)
-    x = Tensor(a, requires_grad=True)
+    x = tensor(a, requires_grad=True)
     y = x[0, :, [3, 1]]  # PyTorch: x[0] first, then [:, [3, 1]] -> (3, 2); numpy gives (2, 3)
     assert y.shape == (3, 2)
     np.testing.assert_array_equal(y.data, [[3.0, 1.0], [7.0, 5.0], [11.0, 9.0]])
@@ -253,7 +253,7 @@ def test_advanced_indexing_puts_an_int_first_as_pytorch_does():
     assert x[1, [0, 2], [3, 1]].shape == (2,)  # adjacent index arrays: the same in both
     assert x[:, 0, [1, 2]].shape == (2, 2)
     assert x[[0, 1], :, 0].shape == (2, 3)  # PyTorch: the int first, then [[0, 1], :] -> (2, 3)
-    assert x[Tensor(np.array(1))].shape == (3, 4)  # a 0-d integer tensor indexes like an int
+    assert x[tensor(np.array(1))].shape == (3, 4)  # a 0-d integer tensor indexes like an int
 
 
 # ---- comparisons are elementwise; hashing stays by identity -------------------------------------------
@@ -313,7 +313,7 @@ def test_norm_of_zero_vector_has_zero_gradient():
 
 
 def test_new_op_values_by_hand():
-    x = Tensor(np.array([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]]))
+    x = tensor(np.array([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]]))
     np.testing.assert_array_equal(x.cumsum(1).data, [[1, -1, 2], [4, 9, 3]])
     np.testing.assert_array_equal(x.clamp(-1, 4).data, [[1, -1, 3], [4, 4, -1]])
     np.testing.assert_array_equal(x.flip(1).data, [[3, -2, 1], [-6, 5, 4]])
@@ -329,14 +329,14 @@ def test_new_op_values_by_hand():
     np.testing.assert_array_equal(Tensor([0.5, 1.5, 2.5, -0.5]).round().data, [0, 2, 2, -0])  # halves to even
     assert x.prod().item() == 720.0 and x.all().item() and not (x > 0).all().item() and (x > 4).any().item()
     np.testing.assert_allclose(Tensor([0.0, 1.0]).logsumexp(0).item(), math.log(1 + math.e))
-    np.testing.assert_allclose(Tensor(np.array([0.5])).erf().item(), math.erf(0.5), rtol=1e-15)
+    np.testing.assert_allclose(tensor(np.array([0.5])).erf().item(), math.erf(0.5), rtol=1e-15)
     np.testing.assert_array_equal(F.one_hot(tensor([2, 0]), 3).data, [[0, 0, 1], [1, 0, 0]])
-    np.testing.assert_array_equal(F.pad(Tensor(np.ones((1, 2))), (1, 0), value=9.0).data, [[9, 1, 1]])
+    np.testing.assert_array_equal(F.pad(tensor(np.ones((1, 2))), (1, 0), value=9.0).data, [[9, 1, 1]])
     np.testing.assert_array_equal(mp.einsum("ij->j", x).data, [5, 3, -3])
     np.testing.assert_array_equal(mp.maximum(x, 0).data, x.relu().data)
     np.testing.assert_array_equal(mp.arange(1, 7, 2).data, [1, 3, 5])
     np.testing.assert_array_equal(mp.eye(2, 3).data, [[1, 0, 0], [0, 1, 0]])
-    np.testing.assert_array_equal(x.scatter_add(1, np.array([[0, 0]]), Tensor(np.array([[10.0, 20.0]]))).data,
+    np.testing.assert_array_equal(x.scatter_add(1, np.array([[0, 0]]), tensor(np.array([[10.0, 20.0]]))).data,
                                   [[31, -2, 3], [4, 5, -6]])  # repeated positions sum: 1 + 10 + 20
 
 
@@ -346,10 +346,10 @@ def test_losses_by_hand():
     assert F.binary_cross_entropy(p, y).item() == pytest.approx(expected, rel=1e-6)
     z = Tensor([math.log(4.0), math.log(1 / 9)])  # sigmoid gives 0.8 and 0.1
     assert F.binary_cross_entropy_with_logits(z, y).item() == pytest.approx(expected, rel=1e-6)
-    lp = Tensor(np.log(np.array([[0.5, 0.25, 0.25]])))
+    lp = tensor(np.log(np.array([[0.5, 0.25, 0.25]])))
     assert F.nll_loss(lp, np.array([1])).item() == pytest.approx(math.log(4), rel=1e-6)
     # label smoothing 0.3 over 3 classes: target (0.1, 0.8, 0.1) on log-probs log(.5), log(.25), log(.25)
-    logits = Tensor(np.log(np.array([[0.5, 0.25, 0.25]])))
+    logits = tensor(np.log(np.array([[0.5, 0.25, 0.25]])))
     smooth = -(0.1 * math.log(0.5) + 0.8 * math.log(0.25) + 0.1 * math.log(0.25))
     assert F.cross_entropy(logits, np.array([1]), label_smoothing=0.3).item() == pytest.approx(smooth, rel=1e-6)
     probs = Tensor(np.array([[0.1, 0.8, 0.1]], np.float32))
@@ -359,7 +359,7 @@ def test_losses_by_hand():
 
 
 def test_argument_names_of_pytorch_and_numpy_both_work():
-    x = Tensor(np.arange(6.0).reshape(2, 3))
+    x = tensor(np.arange(6.0).reshape(2, 3))
     for a, b in ((x.sum(dim=1, keepdim=True), x.sum(axis=1, keepdims=True)),
                  (x.mean(dim=0), x.mean(axis=0)), (x.var(dim=1), x.var(axis=1)), (x.std(dim=1), x.std(axis=1)),
                  (x.prod(dim=1), x.prod(axis=1)), (x.logsumexp(dim=1), x.logsumexp(axis=1)),
@@ -379,8 +379,8 @@ def test_the_differences_page_runs():
 
 def test_functional_takes_pytorchs_keyword_names():
     """Code that names its arguments as PyTorch's documentation does runs unchanged."""
-    x = Tensor(np.linspace(-1.0, 1.0, 6).reshape(2, 3))
-    w, t = Tensor(np.ones((4, 3))), np.array([0, 2])
+    x = tensor(np.linspace(-1.0, 1.0, 6).reshape(2, 3))
+    w, t = tensor(np.ones((4, 3))), np.array([0, 2])
     for fn in (F.relu, F.gelu, F.sigmoid, F.tanh, F.silu, F.leaky_relu, F.elu, F.softplus, F.logsigmoid):
         assert fn(input=x).shape == (2, 3)
     assert F.softmax(input=x, dim=-1).shape == (2, 3) and F.log_softmax(input=x, dim=1).shape == (2, 3)

@@ -22,7 +22,7 @@ import micrograd_plus.functional as F
 import micrograd_plus._tensor as tensor_module
 from micrograd_plus.autograd import DIFFERENTIABLE_OPS, Function
 from micrograd_plus.gradcheck import gradcheck
-from micrograd_plus._tensor import Tensor, cat, einsum, stack, where
+from micrograd_plus._tensor import Tensor, cat, einsum, stack, tensor, where
 
 COVERED = set()
 
@@ -62,7 +62,7 @@ def fits_one_layout(lead, C):
 
 
 def leaf(x):
-    return Tensor(np.array(x, dtype=np.float64), requires_grad=True)
+    return tensor(np.array(x, dtype=np.float64), requires_grad=True)
 
 
 # ---- elementwise binary, with broadcasting ---------------------------------------------------
@@ -254,7 +254,7 @@ def test_getitem(shape, data):
     # integer-array gather with repeats: backward must scatter-ADD
     rows = np.array(data.draw(st.lists(st.integers(0, shape[0] - 1), min_size=1, max_size=5)))
     gradcheck(lambda t: t[rows], [x])
-    gradcheck(lambda t: t[Tensor(rows)], [x])
+    gradcheck(lambda t: t[tensor(rows)], [x])
     gradcheck(lambda t: t[..., None], [x])
     mask = data.draw(hnp.arrays(np.bool_, shape))
     gradcheck(lambda t: t[mask], [x])
@@ -296,7 +296,7 @@ def test_where_masked_fill(shapes, data):
     cond = data.draw(hnp.arrays(np.bool_, sc))
     a, b = leaf(data.draw(values(sa))), leaf(data.draw(values(sb)))
     gradcheck(lambda a, b: where(cond, a, b), [a, b])
-    gradcheck(lambda a: where(Tensor(cond), a, 0.5), [a])
+    gradcheck(lambda a: where(tensor(cond), a, 0.5), [a])
     full = np.broadcast_shapes(sa, sc)
     a_full = leaf(data.draw(values(full)))
     gradcheck(lambda a: a.masked_fill(cond, -3.0), [a_full])
@@ -380,7 +380,7 @@ def test_setitem_inside_a_graph(shape, data):
     gradcheck(put((Ellipsis, slice(0, 1)), lambda o: o[..., :1]), [x, o])
 
     def into_constant(x, o):  # a buffer that needs no grad receives values that do
-        buf = Tensor(np.zeros(shape))
+        buf = tensor(np.zeros(shape))
         buf[mask] = (x * o)[mask]
         return buf
     gradcheck(into_constant, [x, o])
@@ -459,7 +459,7 @@ def test_cross_entropy(lead, C, reduction, data):
     if ignore.all() and reduction == "mean":
         ignore.flat[0] = False  # mean over zero targets is nan by definition
     t_ign = np.where(ignore, -100, t)
-    gradcheck(lambda x: F.cross_entropy(x, Tensor(t_ign), reduction=reduction), [x])
+    gradcheck(lambda x: F.cross_entropy(x, tensor(t_ign), reduction=reduction), [x])
 
 
 @covers("F.mse_loss", "F.l1_loss")
@@ -506,7 +506,7 @@ def test_embedding(idx_shape, V, D, data):
     idx = data.draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(0, V - 1)))
     w = leaf(data.draw(values((V, D))))
     gradcheck(lambda w: F.embedding(idx, w), [w])
-    gradcheck(lambda w: F.embedding(Tensor(idx), w) * 2.0, [w])
+    gradcheck(lambda w: F.embedding(tensor(idx), w) * 2.0, [w])
 
 
 @covers("F.dropout")
@@ -538,7 +538,7 @@ def test_attention(B, H, T, D, mode, data):
         fn = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=m)  # noqa: E731
     elif mode == "float-mask":
         m = data.draw(values((T, S)))
-        fn = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=Tensor(m))  # noqa: E731
+        fn = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=tensor(m))  # noqa: E731
     else:
         fn = lambda q, k, v: F.scaled_dot_product_attention(  # noqa: E731
             q, k, v, dropout_p=0.3, is_causal=True, generator=np.random.default_rng(3))
@@ -737,7 +737,7 @@ def test_gather_scatter(shape, data):
     idx = data.draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(0, shape[dim] - 1)))
     gradcheck(lambda t: t.gather(dim, idx), [x])  # repeated indices add up in backward
     src = leaf(data.draw(values(idx_shape)))
-    gradcheck(lambda t, s: t.scatter_add(dim, Tensor(idx), s), [x, src])
+    gradcheck(lambda t, s: t.scatter_add(dim, tensor(idx), s), [x, src])
     sel = np.array(data.draw(st.lists(st.integers(0, shape[dim] - 1), max_size=4)), dtype=np.int64)
     gradcheck(lambda t: t.index_select(dim, sel), [x])
 
@@ -826,8 +826,8 @@ def test_float_leaf_with_integer_and_bool_operands(shapes, data, dtype):
     sa, sb = shapes.input_shapes
     a = leaf(data.draw(values(sa)))
     top = 1 if dtype == np.bool_ else 3
-    k = Tensor(data.draw(hnp.arrays(dtype, sb, elements=st.integers(0, top))))
-    mask = Tensor(data.draw(hnp.arrays(np.bool_, sb)))
+    k = tensor(data.draw(hnp.arrays(dtype, sb, elements=st.integers(0, top))))
+    mask = tensor(data.draw(hnp.arrays(np.bool_, sb)))
     assert (a + k).dtype == np.float64 and (k * a).dtype == np.float64 and (a / (k + 1)).dtype == np.float64
     gradcheck(lambda a: a + k - k * a + a * mask, [a])
     gradcheck(lambda a: a / (k + 1) + (k + 1) / (a * a + 1.0), [a])

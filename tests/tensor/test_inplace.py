@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import micrograd_plus as mp
-from micrograd_plus import Tensor, nn, no_grad, optim
+from micrograd_plus import Tensor, nn, no_grad, optim, tensor
 
 try:
     import torch
@@ -99,14 +99,14 @@ def test_each_inplace_op_matches_pytorch(name):
         return torch.tensor(data) if data.dtype.kind != "f" else torch.tensor(data, dtype=torch.float32)
 
     theirs = run(torch_tensor)
-    ours = run(lambda data: Tensor(np.asarray(data)) if np.asarray(data).dtype.kind != "f"
+    ours = run(lambda data: tensor(np.asarray(data)) if np.asarray(data).dtype.kind != "f"
                else Tensor(np.asarray(data, dtype=np.float32)))
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 
 def test_item_assignment_as_learning_code_writes_it():
     logits = Tensor(np.zeros((2, 3), dtype=np.float32))
-    mask = Tensor(np.array([[True, False, False], [False, False, True]]))
+    mask = tensor(np.array([[True, False, False], [False, False, True]]))
     logits[mask] = -float("inf")  # the attention / top-k mask
     assert logits.tolist() == [[-np.inf, 0.0, 0.0], [0.0, 0.0, -np.inf]]
     idx = mp.tensor([[1, 2], [3, 4]])
@@ -114,7 +114,7 @@ def test_item_assignment_as_learning_code_writes_it():
     assert idx.tolist() == [[7, 2], [7, 4]] and idx.dtype == np.int64
     losses = mp.zeros(3)
     for k in range(3):
-        losses[k] = Tensor(np.float32(k) * 2).item()
+        losses[k] = tensor(np.float32(k) * 2).item()
     assert losses.tolist() == [0.0, 2.0, 4.0]
     grid = mp.zeros(2, 3)
     grid[1] = Tensor([1.0, 2.0, 3.0])  # a row from a tensor
@@ -128,7 +128,7 @@ def test_setitem_with_any_mask_or_slice_is_numpy_assignment(shape, data):
     mask = data.draw(hnp.arrays(np.bool_, shape))
     value = data.draw(st.floats(-5, 5, width=32))
     t = Tensor(a.copy())
-    t[Tensor(mask)] = value
+    t[tensor(mask)] = value
     expected = a.copy()
     expected[mask] = value
     np.testing.assert_array_equal(t.numpy(), expected)
@@ -270,7 +270,7 @@ def test_legal_inplace_programs_match_pytorch():
         return out
 
     x_np = np.array([0.5, 1.5, 2.5, -1.0], dtype=np.float64)
-    ours = Tensor(x_np.copy(), requires_grad=True)
+    ours = tensor(x_np.copy(), requires_grad=True)
     theirs = torch.tensor(x_np.copy(), requires_grad=True)
     a, b = program(mp, ours), program(torch, theirs)
     a.backward()
@@ -387,7 +387,7 @@ def test_size_device_to_and_friends():
     assert str(t.device) == "cpu" and t.device == mp.device("cpu")
     assert t.to("cpu") is t and t.cpu() is t and t.to(mp.device("cpu")) is t
     assert t.to(np.float64).dtype == np.float64 and t.to("cpu", np.float64).dtype == np.float64
-    assert t.to(Tensor(np.zeros(1))).dtype == np.float64 and t.to(np.float32, copy=True) is not t
+    assert t.to(tensor(np.zeros(1))).dtype == np.float64 and t.to(np.float32, copy=True) is not t
     assert t.pow(2).tolist() == [[0.0] * 3] * 2 and t.type() == "float32" and t.type(np.int64).dtype == np.int64
     for call in (lambda: t.cuda(), lambda: t.to("cuda"), lambda: t.to(mp.device("mps"))):
         with pytest.raises(RuntimeError, match="micrograd_plus computes on the CPU only"):
@@ -400,8 +400,8 @@ def test_format_and_the_default_dtype_of_the_constructor():
     assert f"{mp.tensor(3):d}" == "3" and f"{Tensor([1.0])}" == str(Tensor([1.0]))
     with pytest.raises(TypeError, match=r"only a 0-d tensor formats as a number, this one has shape \(2,\)"):
         f"{Tensor([1.0, 2.0]):.2f}"
-    assert Tensor([1, 2, 3]).dtype == np.float32 and Tensor(5).dtype == np.float32  # torch.Tensor
-    assert mp.tensor([1, 2, 3]).dtype == np.int64 and Tensor(np.arange(3)).dtype == np.int64
+    assert Tensor([1, 2, 3]).dtype == np.float32 and Tensor(np.arange(3)).dtype == np.float32  # torch.Tensor
+    assert mp.tensor([1, 2, 3]).dtype == np.int64 and mp.tensor(np.arange(3)).dtype == np.int64
     assert (Tensor([1, 2]).long().dtype, Tensor([1, 2]).int().dtype, Tensor([0, 2]).bool().tolist()) == \
         (np.int64, np.int32, [False, True])
 
@@ -409,7 +409,7 @@ def test_format_and_the_default_dtype_of_the_constructor():
 @needs_torch
 def test_the_constructor_default_and_format_match_pytorch():
     assert torch.Tensor([1, 2, 3]).dtype == torch.float32 and Tensor([1, 2, 3]).dtype == np.float32
-    assert f"{torch.tensor(0.75):.4f}" == f"{Tensor(0.75):.4f}"
+    assert f"{torch.tensor(0.75):.4f}" == f"{mp.tensor(0.75):.4f}"
 
 
 def test_matmul_assignment_rebinds_as_in_pytorch():

@@ -7,7 +7,7 @@ import pytest
 
 from micrograd_plus import functional as F
 from micrograd_plus.scalar import MLP, Value
-from micrograd_plus._tensor import Tensor
+from micrograd_plus._tensor import tensor
 
 
 def tensor_copy(mlp):
@@ -16,12 +16,12 @@ def tensor_copy(mlp):
     for layer in mlp.layers:
         W = np.array([[w.data for w in n.w] for n in layer.neurons])
         b = np.array([n.b.data for n in layer.neurons])
-        params.append((Tensor(W, requires_grad=True), Tensor(b, requires_grad=True)))
+        params.append((tensor(W, requires_grad=True), tensor(b, requires_grad=True)))
     return params
 
 
 def tensor_forward(params, x, nonlinearity):
-    h = Tensor(x)  # (N, nin)
+    h = tensor(x)  # (N, nin)
     for i, (W, b) in enumerate(params):
         h = F.linear(h, W, b)  # (N, nout)
         if i < len(params) - 1:
@@ -63,7 +63,7 @@ def test_same_mlp_same_outputs_and_gradients(nonlinearity, loss_kind):
     # tensor engine: the whole batch at once
     out_t = tensor_forward(params, x, nonlinearity)
     if loss_kind == "mse":
-        loss_t = F.mse_loss(out_t, Tensor(targets))
+        loss_t = F.mse_loss(out_t, tensor(targets))
     else:
         loss_t = F.cross_entropy(out_t, targets)
     loss_t.backward()
@@ -94,7 +94,7 @@ def test_one_sgd_step_moves_both_engines_the_same_way():
         for W, b in params:
             W.zero_grad()
             b.zero_grad()
-        loss_t = F.mse_loss(tensor_forward(params, x, "tanh"), Tensor(y))
+        loss_t = F.mse_loss(tensor_forward(params, x, "tanh"), tensor(y))
         loss_t.backward()
         for W, b in params:
             W.data -= 0.1 * W.grad

@@ -27,19 +27,22 @@ from micrograd_plus._tensor import (
 # ---- construction and dtype rules -------------------------------------------------------------
 
 
-def test_python_data_becomes_float32_and_arrays_keep_dtype():
-    assert Tensor(1.5).dtype == np.float32
+def test_the_constructor_is_float32_and_tensor_infers():
+    assert tensor(1.5).dtype == np.float32
     assert Tensor([[1.0, 2.0]]).dtype == np.float32
     assert Tensor([1, 2]).dtype == np.float32  # the constructor, as torch.Tensor([1, 2])
     assert tensor([1, 2]).dtype == np.int64  # the function infers, as torch.tensor([1, 2])
-    assert Tensor(np.zeros(3)).dtype == np.float64
+    assert Tensor(np.zeros(3)).dtype == np.float32  # as torch.Tensor (tests/tensor/test_constructor.py)
+    assert tensor(np.zeros(3)).dtype == np.float64  # as torch.tensor
     assert Tensor(np.zeros(3, np.float32)).dtype == np.float32
     assert Tensor([1, 2], dtype=np.float64).dtype == np.float64
 
 
-def test_array_is_shared_but_tensor_copies():
-    a = np.zeros(3)
+def test_float32_array_is_shared_but_tensor_copies():
+    a = np.zeros(3, np.float32)
     assert Tensor(a).numpy() is a
+    assert mp.from_numpy(np.zeros(3)).dtype == np.float64
+    a = np.zeros(3)
     b = tensor(a)
     b.data[0] = 5.0  # .data shares b's memory, as in PyTorch
     assert a[0] == 0.0
@@ -59,11 +62,11 @@ def test_only_float_tensors_require_grad():
     with pytest.raises(TypeError, match="floating-point"):
         tensor([1, 2], requires_grad=True)
     with pytest.raises(TypeError, match="floating-point"):
-        Tensor(np.arange(3)).requires_grad_()
+        tensor(np.arange(3)).requires_grad_()
 
 
 def test_attributes_and_repr():
-    x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    x = tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     assert (x.shape, x.ndim, x.numel(), x.size(), x.size(-1), len(x)) == ((2, 3), 2, 6, (2, 3), 3, 2)
     assert x.T.shape == (3, 2) and x.mT.shape == (3, 2)
     r = repr(x * 2)
@@ -77,14 +80,14 @@ def test_attributes_and_repr():
 
 
 def test_python_conversions():
-    t = Tensor(np.array([[2.5]]))
+    t = tensor(np.array([[2.5]]))
     assert float(t) == 2.5 and int(t) == 2 and bool(t)
-    assert not bool(Tensor(np.array(0.0)))
+    assert not bool(tensor(np.array(0.0)))
     with pytest.raises(ValueError, match="ambiguous"):
-        bool(Tensor(np.ones(3)))
-    a = np.asarray(Tensor(np.arange(3.0)))
+        bool(tensor(np.ones(3)))
+    a = np.asarray(tensor(np.arange(3.0)))
     assert a.dtype == np.float64 and a.tolist() == [0.0, 1.0, 2.0]
-    assert np.asarray(Tensor(np.ones(2)), dtype=np.float32).dtype == np.float32
+    assert np.asarray(tensor(np.ones(2)), dtype=np.float32).dtype == np.float32
 
 
 def test_constructors():
@@ -115,7 +118,7 @@ def test_subclass_stays_subclass_but_ops_return_plain_tensor():
 def test_forward_values_match_numpy(rng):
     a = rng.standard_normal((2, 3, 4))
     b = rng.standard_normal((3, 1))
-    A, B = Tensor(a), Tensor(b)
+    A, B = tensor(a), tensor(b)
     np.testing.assert_allclose((A + B).data, a + b)
     np.testing.assert_allclose((A - B).data, a - b)
     np.testing.assert_allclose((A * B).data, a * b)
@@ -138,7 +141,7 @@ def test_forward_values_match_numpy(rng):
     np.testing.assert_allclose(A[1, ::2, [0, 3]].data, a[1][::2, [0, 3]])  # PyTorch: the int goes first
     m = rng.standard_normal((4, 5))
     np.testing.assert_allclose((A @ m).data, a @ m, rtol=1e-12)
-    np.testing.assert_allclose((A @ Tensor(a.transpose(0, 2, 1))).data, a @ a.transpose(0, 2, 1), rtol=1e-12)
+    np.testing.assert_allclose((A @ tensor(a.transpose(0, 2, 1))).data, a @ a.transpose(0, 2, 1), rtol=1e-12)
     np.testing.assert_array_equal(A.argmax(axis=-1).data, a.argmax(axis=-1))
 
 
@@ -148,12 +151,12 @@ def test_gelu_values_against_independent_formulas():
     xs = np.linspace(-4, 4, 17)
     exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in xs])
     tanh_form = 0.5 * xs * (1 + np.tanh(np.sqrt(2 / np.pi) * (xs + 0.044715 * xs**3)))
-    np.testing.assert_allclose(Tensor(xs).gelu().data, exact, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tensor(xs).gelu().data, exact, rtol=1e-12, atol=1e-12)
     # 1 + tanh(...) cancels near x = -4, so one rounding of tanh there is 2e-16 absolute
-    np.testing.assert_allclose(Tensor(xs).gelu(approximate="tanh").data, tanh_form, rtol=1e-12, atol=1e-15)
-    assert abs(Tensor(np.array([1.0])).gelu().item() - 0.8413447460685429) < 1e-12  # 1 * Phi(1)
+    np.testing.assert_allclose(tensor(xs).gelu(approximate="tanh").data, tanh_form, rtol=1e-12, atol=1e-15)
+    assert abs(tensor(np.array([1.0])).gelu().item() - 0.8413447460685429) < 1e-12  # 1 * Phi(1)
     with pytest.raises(ValueError, match="approximate"):
-        Tensor(xs).gelu(approximate="fast")
+        tensor(xs).gelu(approximate="fast")
 
 
 def test_sigmoid_and_tanh_are_stable_at_extremes():
@@ -168,14 +171,14 @@ def test_sigmoid_and_tanh_are_stable_at_extremes():
 
 
 def test_max_ties_split_gradient_evenly():
-    x = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]]), requires_grad=True)
+    x = tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]]), requires_grad=True)
     x.max(axis=(1,)).sum().backward()  # (a tuple of axes: the values, ties sharing the gradient)
     np.testing.assert_array_equal(x.grad, [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
 
 
 def test_split_cat_stack_where_values(rng):
     a = rng.standard_normal((4, 6))
-    A = Tensor(a)
+    A = tensor(a)
     p = A.split(4, dim=1)
     assert [t.shape for t in p] == [(4, 4), (4, 2)]
     assert [t.shape for t in A.split([1, 3], dim=0)] == [(1, 6), (3, 6)]
@@ -190,17 +193,17 @@ def test_split_cat_stack_where_values(rng):
 
 def test_backward_by_hand():
     # y = sum(a * b + a), dy/da = b + 1, dy/db = a
-    a = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
-    b = Tensor(np.array([4.0, 5.0, 6.0]), requires_grad=True)
+    a = tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = tensor(np.array([4.0, 5.0, 6.0]), requires_grad=True)
     (a * b + a).sum().backward()
     np.testing.assert_array_equal(a.grad, [5.0, 6.0, 7.0])
     np.testing.assert_array_equal(b.grad, [1.0, 2.0, 3.0])
 
 
 def test_broadcast_gradient_is_summed_back():
-    x = Tensor(np.ones((2, 3)), requires_grad=True)
-    b = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
-    c = Tensor(np.ones((2, 1)), requires_grad=True)
+    x = tensor(np.ones((2, 3)), requires_grad=True)
+    b = tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    c = tensor(np.ones((2, 1)), requires_grad=True)
     (x * b + c).sum().backward()
     np.testing.assert_array_equal(b.grad, [2.0, 2.0, 2.0])
     np.testing.assert_array_equal(c.grad, [[3.0], [3.0]])
@@ -209,7 +212,7 @@ def test_broadcast_gradient_is_summed_back():
 
 def test_diamond_where_a_parent_is_also_a_grandparent():
     # x = f(p, z) with z = g(p): p must receive z's contribution before passing its gradient on
-    w = Tensor(np.array([2.0]), requires_grad=True)
+    w = tensor(np.array([2.0]), requires_grad=True)
     p = w * 3.0  # 6
     z = p * p  # 36
     x = p * z  # p^3 = 216; dx/dp = 3p^2 = 108; dx/dw = 324
@@ -218,7 +221,7 @@ def test_diamond_where_a_parent_is_also_a_grandparent():
 
 
 def test_gradients_accumulate_across_backward_calls_and_reuse():
-    x = Tensor(np.array([2.0]), requires_grad=True)
+    x = tensor(np.array([2.0]), requires_grad=True)
     (x * x).sum().backward()  # 2x = 4
     (x * 3.0).sum().backward()  # + 3
     np.testing.assert_array_equal(x.grad, [7.0])
@@ -229,20 +232,20 @@ def test_gradients_accumulate_across_backward_calls_and_reuse():
 
 
 def test_leaf_grads_are_independent_writable_arrays():
-    a = Tensor(np.ones(3), requires_grad=True)
-    b = Tensor(np.ones(3), requires_grad=True)
+    a = tensor(np.ones(3), requires_grad=True)
+    b = tensor(np.ones(3), requires_grad=True)
     (a + b).sum().backward()  # both receive the very same upstream gradient
     assert a.grad.numpy() is not b.grad.numpy() and a.grad.numpy().flags.writeable
     a.grad *= 10  # an optimizer clipping in place must not touch b
     np.testing.assert_array_equal(b.grad, [1.0, 1.0, 1.0])
     g = np.ones(3)
-    c = Tensor(np.ones(3), requires_grad=True)
+    c = tensor(np.ones(3), requires_grad=True)
     c.backward(g)
     assert c.grad is not g
 
 
 def test_only_leaves_keep_grad_unless_retained():
-    x = Tensor(np.ones(2), requires_grad=True)
+    x = tensor(np.ones(2), requires_grad=True)
     h = x * 2.0
     k = (x * 3.0).retain_grad()
     (h * k).sum().backward()
@@ -253,7 +256,7 @@ def test_only_leaves_keep_grad_unless_retained():
 
 
 def test_graph_is_freed_and_second_backward_raises():
-    x = Tensor(np.ones(2), requires_grad=True)
+    x = tensor(np.ones(2), requires_grad=True)
     y = (x * 2.0).sum()
     y.backward()
     assert y._prev == ()
@@ -262,7 +265,7 @@ def test_graph_is_freed_and_second_backward_raises():
 
 
 def test_retain_graph_allows_a_second_backward():
-    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    x = tensor(np.array([1.0, 2.0]), requires_grad=True)
     y = (x * x).sum()
     y.backward(retain_graph=True)
     assert len(y._prev) == 1 and y._op == "sum"
@@ -271,20 +274,20 @@ def test_retain_graph_allows_a_second_backward():
 
 
 def test_backward_with_explicit_gradient_and_errors():
-    x = Tensor(np.ones((2, 2)), requires_grad=True)
+    x = tensor(np.ones((2, 2)), requires_grad=True)
     y = x * 3.0
     with pytest.raises(RuntimeError, match=r"one-element.*shape \(2, 2\)"):
         y.backward()
     with pytest.raises(ValueError, match=r"grad has shape \(3,\).*\(2, 2\)"):
         y.backward(np.ones(3))
-    y.backward(Tensor(np.full((2, 2), 2.0)))
+    y.backward(tensor(np.full((2, 2), 2.0)))
     np.testing.assert_array_equal(x.grad, np.full((2, 2), 6.0))
     with pytest.raises(RuntimeError, match="does not require grad"):
         Tensor([1.0]).sum().backward()
 
 
 def test_no_grad_records_nothing_and_nests():
-    x = Tensor(np.ones(3), requires_grad=True)
+    x = tensor(np.ones(3), requires_grad=True)
     with no_grad():
         assert not is_grad_enabled()
         y = x * 2
@@ -307,8 +310,8 @@ def test_no_grad_records_nothing_and_nests():
 
 
 def test_parents_without_grad_get_no_work():
-    x = Tensor(np.ones((3, 4)))  # data, no grad
-    w = Tensor(np.ones((5, 4)), requires_grad=True)
+    x = tensor(np.ones((3, 4)))  # data, no grad
+    w = tensor(np.ones((5, 4)), requires_grad=True)
     F.linear(x, w).sum().backward()
     assert x.grad is None and w.grad.shape == (5, 4)
 
@@ -326,8 +329,8 @@ def test_backward_walks_only_recorded_results_that_need_a_gradient(monkeypatch):
         return order
 
     monkeypatch.setattr(tensor_module, "topological_order", spy)
-    x = Tensor(np.ones(3), requires_grad=True)
-    c = Tensor(np.full(3, 2.0)) * 3.0 + 1.0  # (3,) computed from constants: needs no gradient
+    x = tensor(np.ones(3), requires_grad=True)
+    c = tensor(np.full(3, 2.0)) * 3.0 + 1.0  # (3,) computed from constants: needs no gradient
     h = x * c
     hh = h * h
     loss = hh.sum()
@@ -337,7 +340,7 @@ def test_backward_walks_only_recorded_results_that_need_a_gradient(monkeypatch):
 
 
 def test_deep_graph_does_not_hit_the_recursion_limit():
-    x = Tensor(np.array([1.0]), requires_grad=True)
+    x = tensor(np.array([1.0]), requires_grad=True)
     y = x
     for _ in range(sys.getrecursionlimit() * 3):
         y = y * 1.0 + 0.0
@@ -346,7 +349,7 @@ def test_deep_graph_does_not_hit_the_recursion_limit():
 
 
 def test_detach_cuts_the_graph():
-    x = Tensor(np.ones(2), requires_grad=True)
+    x = tensor(np.ones(2), requires_grad=True)
     y = (x * 2.0).detach() * x
     y.sum().backward()
     np.testing.assert_array_equal(x.grad, [2.0, 2.0])
@@ -354,7 +357,7 @@ def test_detach_cuts_the_graph():
 
 def test_mixed_precision_gradient_keeps_each_leafs_dtype():
     a = Tensor(np.ones(2, np.float32), requires_grad=True)
-    b = Tensor(np.ones(2, np.float64), requires_grad=True)
+    b = tensor(np.ones(2, np.float64), requires_grad=True)
     y = a * b
     assert y.dtype == np.float64
     y.sum().backward()
@@ -366,31 +369,31 @@ def test_mixed_precision_gradient_keeps_each_leafs_dtype():
 
 def test_errors_name_shapes():
     with pytest.raises(ValueError, match=r"\(3, 4\) and \(5, 2\) are not aligned"):
-        Tensor(np.ones((3, 4))) @ Tensor(np.ones((5, 2)))
+        tensor(np.ones((3, 4))) @ tensor(np.ones((5, 2)))
     with pytest.raises(ValueError, match=r"\(2, 3\) \+ \(4,\)"):
-        Tensor(np.ones((2, 3))) + Tensor(np.ones(4))
+        tensor(np.ones((2, 3))) + tensor(np.ones(4))
     with pytest.raises(ValueError, match=r"reshape a tensor of shape \(2, 3\).*\(4,\)"):
-        Tensor(np.ones((2, 3))).reshape(4)
+        tensor(np.ones((2, 3))).reshape(4)
     with pytest.raises(IndexError, match=r"shape \(2, 3\)"):
-        Tensor(np.ones((2, 3)))[5]
+        tensor(np.ones((2, 3)))[5]
     with pytest.raises(ValueError, match=r"batch dimensions of \(2, 3, 4\) and \(3, 4, 2\)"):
-        Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones((3, 4, 2)))
+        tensor(np.ones((2, 3, 4))) @ tensor(np.ones((3, 4, 2)))
     with pytest.raises(ValueError, match="0-d"):
-        F.cross_entropy(Tensor(np.float64(1.0)), np.array(0))
+        F.cross_entropy(tensor(np.float64(1.0)), np.array(0))
     with pytest.raises(IndexError, match="dim 2 is out of range"):
-        Tensor(np.ones((2, 3))).sum(axis=2)
+        tensor(np.ones((2, 3))).sum(axis=2)
     with pytest.raises(ValueError, match="permute"):
-        Tensor(np.ones((2, 3))).permute(0, 0)
+        tensor(np.ones((2, 3))).permute(0, 0)
     with pytest.raises(ValueError, match="do not add up"):
-        Tensor(np.ones((2, 3))).split([1, 1], dim=1)
+        tensor(np.ones((2, 3))).split([1, 1], dim=1)
     with pytest.raises(ValueError, match="equal shape"):
-        stack([Tensor(np.ones(2)), Tensor(np.ones(3))])
+        stack([tensor(np.ones(2)), tensor(np.ones(3))])
     with pytest.raises(ValueError, match="cat along dim 0"):
-        cat([Tensor(np.ones((2, 2))), Tensor(np.ones((2, 3)))])
+        cat([tensor(np.ones((2, 2))), tensor(np.ones((2, 3)))])
     with pytest.raises(TypeError, match="boolean"):
-        Tensor(np.ones(2)).masked_fill(np.array([1, 0]), 0.0)
+        tensor(np.ones(2)).masked_fill(np.array([1, 0]), 0.0)
     # integer matmul works, as in PyTorch (no gradient: integers cannot require one)
-    assert (Tensor(np.ones((2, 2), np.int64)) @ Tensor(np.ones((2, 2), np.int64))).dtype == np.int64
+    assert (tensor(np.ones((2, 2), np.int64)) @ tensor(np.ones((2, 2), np.int64))).dtype == np.int64
 
 
 @given(st.integers(1, 6), st.lists(st.integers(0, 5), max_size=12), st.integers(1, 3))
@@ -409,7 +412,7 @@ def test_backward_frees_intermediate_results():
     import gc
     import weakref
 
-    x = Tensor(np.ones((4, 4)), requires_grad=True)
+    x = tensor(np.ones((4, 4)), requires_grad=True)
     refs = []
     h = x * 2.0
     refs.append(weakref.ref(h))

@@ -27,7 +27,7 @@ import torch.nn.functional as TF  # noqa: E402
 
 import micrograd_plus as mp  # noqa: E402
 from micrograd_plus import functional as F  # noqa: E402
-from micrograd_plus._tensor import Tensor  # noqa: E402
+from micrograd_plus._tensor import Tensor, tensor  # noqa: E402
 from micrograd_plus._tensor import tensor as mp_tensor  # noqa: E402
 
 
@@ -37,15 +37,15 @@ class Ours:
 
     @staticmethod
     def ints(a):
-        return Tensor(np.asarray(a, dtype=np.int64))
+        return tensor(np.asarray(a, dtype=np.int64))
 
     @staticmethod
     def const(a, like):
-        return Tensor(np.asarray(a, dtype=like.dtype))
+        return tensor(np.asarray(a, dtype=like.dtype))
 
     @staticmethod
     def t(a):
-        return Tensor(np.asarray(a))
+        return tensor(np.asarray(a))
 
 
 class Torch:
@@ -280,11 +280,11 @@ def test_type_promotion_matches_torch_on_random_dtypes(op, sa, sb, data):
         return
     except RuntimeError:  # PyTorch refuses (bool - bool, int ** -1, ...): so do we
         with pytest.raises((TypeError, ValueError)):
-            fn(_wrap(a, Tensor), _wrap(b, Tensor))
+            fn(_wrap(a, mp.from_numpy), _wrap(b, mp.from_numpy))
         return
     if not isinstance(expected, torch.Tensor):
         return
-    ours = fn(_wrap(a, Tensor), _wrap(b, Tensor))
+    ours = fn(_wrap(a, mp.from_numpy), _wrap(b, mp.from_numpy))
     e = expected.numpy()
     assert ours.dtype == e.dtype, f"{a!r} {op} {b!r}: we give {ours.dtype}, PyTorch {e.dtype}"
     if e.dtype.kind == "f":
@@ -316,7 +316,7 @@ def _compare(name, dtype):
         pytest.skip("float64 only")
     arrays = _inputs(case, name, dtype)
     grad = case.grad
-    mine, out = _run(case, Ours, arrays, lambda a: Tensor(a.copy(), requires_grad=grad))
+    mine, out = _run(case, Ours, arrays, lambda a: tensor(a.copy(), requires_grad=grad))
     ref, out_ref = _run(case, Torch, arrays, lambda a: torch.tensor(a, requires_grad=grad))
     expected = out_ref.detach().numpy()
     tight = dtype == np.float64
@@ -384,7 +384,7 @@ def test_tensor_of_a_string_is_refused_like_torch():
 
 def test_advanced_index_mixing_int_slice_array_follows_torch_not_numpy():
     a = np.arange(24.0).reshape(2, 3, 4)
-    ours = Tensor(a)[0, :, [3, 1]]
+    ours = tensor(a)[0, :, [3, 1]]
     theirs = torch.from_numpy(a)[0, :, [3, 1]].numpy()
     assert ours.shape == theirs.shape == (3, 2) != a[0, :, [3, 1]].shape  # numpy gives (2, 3)
     np.testing.assert_array_equal(ours.data, theirs)

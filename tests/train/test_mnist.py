@@ -161,7 +161,7 @@ def test_ctrl_c_stops_at_a_step_boundary_and_saves_a_resumable_checkpoint(tmp_pa
 
 
 def test_cross_entropy_and_mse_losses_match_numpy():
-    from micrograd_plus._tensor import Tensor
+    from micrograd_plus._tensor import tensor
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(5, 10)).astype(np.float64)
@@ -169,13 +169,13 @@ def test_cross_entropy_and_mse_losses_match_numpy():
     # cross-entropy by hand: -log softmax at the target
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     expected_ce = -logp[np.arange(5), y].mean()
-    assert mnist.compute_loss(Tensor(logits), y, "cross_entropy").item() == pytest.approx(expected_ce, rel=1e-12)
+    assert mnist.compute_loss(tensor(logits), y, "cross_entropy").item() == pytest.approx(expected_ce, rel=1e-12)
     # the video's cost: squared distance of the sigmoid outputs to the one-hot answer, summed over
     # the 10 outputs, averaged over the images
     a = 1 / (1 + np.exp(-logits))
     onehot = np.eye(10)[y]
     expected_mse = ((a - onehot) ** 2).sum(axis=1).mean()
-    assert mnist.compute_loss(Tensor(logits), y, "mse").item() == pytest.approx(expected_mse, rel=1e-12)
+    assert mnist.compute_loss(tensor(logits), y, "mse").item() == pytest.approx(expected_mse, rel=1e-12)
 
 
 def test_mse_training_learns_too():
