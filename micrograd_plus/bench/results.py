@@ -162,6 +162,7 @@ def side_by_side(paths):
     is an emulation (``emulate_avx2.sh``), and marks figures taken at a load average above
     :data:`QUIET_LOAD` as loaded, or says that the load was not recorded."""
     columns, notes = [], []
+    paths = sorted(paths, key=lambda p: ("emulated" in Path(p).stem, Path(p).stem))  # real machines first
     for i, path in enumerate(paths):
         data = load(path)
         benchmarks = data.get("benchmarks", {})
