@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 # What the front door offers, each name written once: the modules a reader imports by name, and
 # the names each module gives (imported on first use, so that the scalar engine stays light).
 _SUBMODULES = ("nn", "optim", "functional", "gradcheck", "kernels", "data", "models", "scalar",
-               "autograd", "utils", "cuda", "backends")
+               "autograd", "utils", "cuda", "accelerator", "backends")
 _NAMES_FROM = {
     "micrograd_plus._tensor": (
         "Tensor",

@@ -83,6 +83,7 @@ LAYERS = [
     ("micrograd_plus._device", 0, "devices (the CPU)"),
     ("micrograd_plus._size", 0, "shapes (torch.Size)"),
     ("micrograd_plus.cuda", 0, "devices"),  # torch.cuda.is_available() is False: CPU only
+    ("micrograd_plus.accelerator", 0, "devices"),  # torch.accelerator.is_available() is False: CPU only
     ("micrograd_plus.backends", 0, "devices"),
     ("micrograd_plus._plumbing.atomic", 0, "safe file writing"),
     ("micrograd_plus._plumbing.configs", 0, "config dataclasses from JSON"),

@@ -401,3 +401,47 @@ def test_legacy_typed_constructors():
         torch.FloatTensor([1, 2], [3, 4])
     with pytest.raises(RuntimeError, match="cuda"):
         torch.FloatTensor([1.0], device="cuda")
+
+
+def test_out_argument_of_the_function_forms():
+    """torch.matmul(a, b, out=c) writes into c (resizing it if needed, keeping its dtype) and returns it."""
+    a = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    c = torch.zeros(2, 2)
+    assert torch.matmul(a, a.T, out=c) is c and c.tolist() == [[5.0, 11.0], [11.0, 25.0]]
+    empty = torch.tensor([])
+    torch.mul(a, 2, out=empty)  # an empty out is resized without a word
+    assert empty.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+    small = torch.zeros(3)
+    with pytest.warns(UserWarning, match="resized"):
+        torch.exp(torch.zeros(2, 2), out=small)
+    assert small.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    d = torch.zeros(2, dtype=torch.float64)
+    torch.sum(a, 0, out=d)
+    assert d.dtype == torch.float64 and d.tolist() == [4.0, 6.0]
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        torch.mul(a, 2, out=torch.zeros(2, 2, dtype=torch.long))
+    with pytest.raises(RuntimeError, match="out=.*automatic differentiation"):
+        torch.mul(torch.ones(2, requires_grad=True), 2, out=torch.zeros(2))
+    with torch.no_grad():
+        torch.mul(torch.ones(2, requires_grad=True), 2, out=torch.zeros(2))
+
+
+def test_add_sub_mul_div_methods_and_functions():
+    a = torch.tensor([7, -7])
+    assert a.add(1, alpha=2).tolist() == [9, -5] and a.sub(a, alpha=2).tolist() == [-7, 7]
+    assert torch.mul(a, 3).tolist() == [21, -21] and torch.add(a, a).tolist() == [14, -14]
+    assert a.div(2).tolist() == [3.5, -3.5] and a.div(2).dtype == torch.float32
+    assert a.div(2, rounding_mode="trunc").tolist() == [3, -3] and a.div(2, rounding_mode="trunc").dtype == torch.int64
+    assert torch.div(a, 2, rounding_mode="floor").tolist() == [3, -4]
+    assert torch.tensor([7.0, -7.0]).div(2, rounding_mode="trunc").tolist() == [3.0, -3.0]
+    with pytest.raises(ValueError, match="rounding_mode"):
+        a.div(2, rounding_mode="round")
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    w.mul(torch.tensor([3.0, 4.0])).add(w, alpha=2).sum().backward()  # d/dw (3w + 2w, 4w + 2w)
+    assert w.grad.tolist() == [5.0, 6.0]
+
+
+def test_accelerator_says_there_is_none():
+    """The official tutorials' device line picks the CPU."""
+    device = torch.accelerator.current_accelerator().type if torch.accelerator.is_available() else "cpu"
+    assert device == "cpu" and torch.accelerator.device_count() == 0

@@ -25,6 +25,7 @@ METHODS_AS_FUNCTIONS = (
     "softmax", "log_softmax", "sort", "topk", "flip", "roll", "tril", "triu", "reshape", "flatten",
     "squeeze", "unsqueeze", "permute", "transpose", "gather", "scatter_add", "index_select",
     "matmul", "split", "chunk", "unbind", "masked_fill", "logical_not", "logical_and", "logical_or",
+    "add", "sub", "mul", "div",
 )
 """The Tensor methods that PyTorch also spells as functions, ``micrograd_plus.<name>(input, ...)``
 (``micrograd_plus.exp(x)`` is ``x.exp()``): :mod:`micrograd_plus._methods_as_functions` makes them,

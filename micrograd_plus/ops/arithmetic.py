@@ -202,6 +202,43 @@ class ArithmeticOps:
         o = self._operand(other, self)
         return NotImplemented if o is None else o.__floordiv__(self)
 
+    # ---- the method spellings (x.add(y), torch.mul(x, y, out=z)): each is the operator above ----
+
+    def _other(self, other, name):
+        o = self._operand(other, self)
+        if o is None:
+            raise TypeError(f"{name}(): expected a Tensor, array or number, got {type(other).__name__}")
+        return o
+
+    def add(self, other, alpha=1):
+        """``self + alpha * other`` (PyTorch's ``x.add(y, alpha=1)``, ``torch.add``)."""
+        o = self._other(other, "add")
+        return self + (o if alpha == 1 else o * alpha)
+
+    def sub(self, other, alpha=1):
+        """``self - alpha * other`` (PyTorch's ``x.sub(y, alpha=1)``, ``torch.sub``)."""
+        o = self._other(other, "sub")
+        return self - (o if alpha == 1 else o * alpha)
+
+    def mul(self, other):
+        """``self * other`` (PyTorch's ``x.mul(y)``, ``torch.mul``)."""
+        return self * self._other(other, "mul")
+
+    def div(self, other, rounding_mode=None):
+        """``self / other`` (true division, ``torch.div``); ``rounding_mode="floor"`` rounds the
+        quotient down, ``"trunc"`` towards zero (both: integers stay integers, as in PyTorch)."""
+        o = self._other(other, "div")
+        if rounding_mode is None:
+            return self / o
+        if rounding_mode == "floor":
+            return self // o
+        if rounding_mode == "trunc":
+            q = (self / o).trunc()
+            if self.dtype.kind in "iub" and o.dtype.kind in "iub":  # integers stay integers, as with //
+                q = q.type(result_dtype(self.dtype, o.dtype, self.ndim > 0, o.ndim > 0))
+            return q
+        raise ValueError(f"div(): rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+
     @differentiable
     def __mod__(self, other):
         """``a % b`` with the sign of ``b`` (Python's and PyTorch's remainder).

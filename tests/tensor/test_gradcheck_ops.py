@@ -1059,7 +1059,7 @@ NON_DIFFERENTIABLE = {
     "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
     # spelled through a registered op (view_as = reshape, expand_as = expand, swapaxes = transpose,
     # pow = **, clip_ = clamp_, type = astype)
-    "view_as", "reshape_as", "expand_as", "swapaxes", "pow", "clip_", "type", "t",
+    "view_as", "reshape_as", "expand_as", "swapaxes", "pow", "clip_", "type", "t", "add", "sub", "mul", "div",
     # in-place shape changes, refused on tensors that require grad
     "unsqueeze_", "squeeze_", "transpose_", "t_",
     # in-place fills whose result does not depend on the tensor (old values get gradient 0)
