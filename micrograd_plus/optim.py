@@ -77,6 +77,7 @@ __all__ = [
     "MultiStepLR",
     "ExponentialLR",
     "CosineAnnealingLR",
+    "ReduceLROnPlateau",
     "cosine_with_warmup_lr",
 ]
 
@@ -766,12 +767,86 @@ class CosineAnnealingLR(LRScheduler):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * step / self.T_max)) / 2
 
 
+class ReduceLROnPlateau:
+    """Cut the learning rate when a watched number stops improving (PyTorch's, with its defaults).
+
+    Call ``scheduler.step(val_loss)`` once per epoch with the number to watch. When it has not
+    improved for more than ``patience`` calls in a row, every group's lr is multiplied by ``factor``
+    (not below ``min_lr``; changes smaller than ``eps`` are skipped); then ``cooldown`` calls pass
+    before bad calls count again. "Improved" means, for ``mode="min"`` and ``threshold_mode="rel"``,
+    below ``best * (1 - threshold)`` (``"abs"``: below ``best - threshold``; ``mode="max"`` mirrors it).
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 cooldown=0, min_lr=0, eps=1e-8):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"ReduceLROnPlateau needs an Optimizer, got {type(optimizer).__name__}")
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor should be < 1.0, got {factor}")
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max' and threshold_mode 'rel' or 'abs', "
+                             f"got {mode!r} and {threshold_mode!r}")
+        n = len(optimizer.param_groups)
+        min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        if len(min_lrs) != n:
+            raise ValueError(f"ReduceLROnPlateau: got {len(min_lrs)} min_lr values for {n} parameter groups")
+        self.optimizer = optimizer
+        self.mode, self.factor, self.patience = mode, float(factor), int(patience)
+        self.threshold, self.threshold_mode, self.cooldown = float(threshold), threshold_mode, int(cooldown)
+        self.min_lrs, self.eps = [float(m) for m in min_lrs], float(eps)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.last_epoch = 0
+
+    def is_better(self, a, best):
+        """Whether the number ``a`` improves on ``best`` by more than the threshold."""
+        if self.mode == "min":
+            return a < (best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
+        return a > (best * (1.0 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold)
+
+    def step(self, metrics):
+        """Record this epoch's watched number (a float or a one-element Tensor) and cut the lr if it is time."""
+        current = float(metrics)
+        self.last_epoch += 1
+        if self.is_better(current, self.best):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:  # bad epochs do not count while cooling down
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
+                old = float(group["lr"])
+                new = max(old * self.factor, min_lr)
+                if old - new > self.eps:
+                    group["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+
+    def get_last_lr(self):
+        """The learning rates (one per group) that the next optimiser step will use."""
+        return [float(group["lr"]) for group in self.optimizer.param_groups]
+
+    _STATE = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
+
+    def state_dict(self):
+        """Where the watch stands (best, bad-epoch and cooldown counters, epochs seen), as plain numbers."""
+        return {name: getattr(self, name) for name in self._STATE}
+
+    def load_state_dict(self, state_dict):
+        """Resume from :meth:`state_dict`."""
+        self.best = float(np.asarray(state_dict["best"]).item())
+        for name in self._STATE[1:]:
+            setattr(self, name, int(np.asarray(state_dict[name]).item()))
+
+
 # PyTorch keeps its schedules in the module torch.optim.lr_scheduler. The same names under the same
 # module name (registered in sys.modules, so `from micrograd_plus.optim.lr_scheduler import StepLR`
 # works), without a second file: the schedules above are short and live beside the optimisers.
 lr_scheduler = types.ModuleType(f"{__name__}.lr_scheduler", "Learning-rate schedules (PyTorch's module name).")
 for _name in ("LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-              "CosineWithWarmup"):
+              "CosineWithWarmup", "ReduceLROnPlateau"):
     setattr(lr_scheduler, _name, globals()[_name])
 lr_scheduler.__all__ = [n for n in dir(lr_scheduler) if not n.startswith("_")]
 sys.modules[lr_scheduler.__name__] = lr_scheduler

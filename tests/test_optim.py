@@ -621,3 +621,29 @@ def test_load_state_dict_rejects_incomplete_or_foreign_state():
     with pytest.raises(ValueError):  # an Adam checkpoint is not an SGD one
         sgd.load_state_dict(sd)
     assert sgd.state == {}
+
+
+def test_reduce_lr_on_plateau_by_hand():
+    """patience=1: the lr is cut after the second call in a row without a 1e-4 relative improvement;
+    cooldown=1 lets one call pass before bad calls count again; min_lr is a floor."""
+    import micrograd_plus as mp
+
+    opt = mp.optim.SGD([mp.zeros(1, requires_grad=True)], lr=1.0)
+    sched = mp.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, cooldown=1, min_lr=0.2)
+    lrs = []
+    for loss in [1.0, 0.9, 0.9, 0.89995, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95]:
+        sched.step(mp.tensor(loss))
+        lrs.append(sched.get_last_lr()[0])
+    #          better bad  bad->cut cool  bad  bad->cut cool bad  bad->floor
+    assert lrs == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2]
+    state = sched.state_dict()
+    again = mp.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, cooldown=1, min_lr=0.2)
+    again.load_state_dict(state)
+    assert again.best == pytest.approx(0.9) and again.num_bad_epochs == sched.num_bad_epochs and again.last_epoch == 10
+    up = mp.optim.lr_scheduler.ReduceLROnPlateau(mp.optim.SGD([mp.zeros(1, requires_grad=True)], lr=1.0),
+                                                 mode="max", patience=0, threshold=0.1, threshold_mode="abs")
+    up.step(1.0)
+    up.step(1.05)  # not more than 0.1 better: a cut (factor 0.1 by default)
+    assert up.get_last_lr() == [pytest.approx(0.1)]
+    with pytest.raises(ValueError, match="factor should be < 1.0"):
+        mp.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=1.5)
