@@ -1,6 +1,6 @@
 """Rebuilding a configuration dataclass from the plain dict it was saved as (JSON, checkpoints).
 
-Every config of the package (:class:`~micrograd_plus.models.gpt.GPTConfig`, and those of
+Every config of the package (:class:`~micrograd_plus.models.gpt_config.GPTConfig`, and those of
 :mod:`micrograd_plus.train.config`: ``TrainConfig``, ``MNISTConfig``, ``RewardConfig``, ``PolicyConfig``)
 is a frozen dataclass saved with ``to_dict`` and read back with ``from_dict``, which is
 :func:`config_from_dict`: the dict must name only fields the class has (a missing one takes its

@@ -176,7 +176,7 @@ def _samples_alone(rounds, steps):
 
 
 def our_config(epochs, steps=STEPS_PER_EPOCH):
-    """The :class:`~micrograd_plus.train.mnist.MNISTConfig` of this benchmark's network and
+    """The :class:`~micrograd_plus.train.config.MNISTConfig` of this benchmark's network and
     optimiser, training ``epochs`` epochs of ``steps`` steps (the first ``steps * 64`` images)."""
     from micrograd_plus.train.mnist import MNISTConfig  # deferred: loads numba in the child only
 

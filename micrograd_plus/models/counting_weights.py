@@ -36,7 +36,7 @@ class WeightTable:
     """What :func:`weight_table` returns: the category table plus the true parameter count.
 
     Attributes:
-        config: the :class:`~micrograd_plus.models.gpt.GPTConfig` counted.
+        config: the :class:`~micrograd_plus.models.gpt_config.GPTConfig` counted.
         rows: one :class:`WeightRow` per category, in the lesson's order.
         total_weights: sum of the rows' weights.
         total_matrices: sum of the rows' matrix counts.
@@ -129,7 +129,7 @@ def weight_table(config):
     For GPT-3 (:data:`~micrograd_plus.models.gpt.GPT3_CONFIG`) that is exactly 175,181,291,520 weights in 27,938 matrices.
 
     Args:
-        config: a :class:`~micrograd_plus.models.gpt.GPTConfig` (it need not be small: nothing is allocated).
+        config: a :class:`~micrograd_plus.models.gpt_config.GPTConfig` (it need not be small: nothing is allocated).
 
     Returns:
         A :class:`WeightTable`; ``print(table)`` shows it. Besides the categories it carries the

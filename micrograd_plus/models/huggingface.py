@@ -4,7 +4,7 @@ The plumbing behind :meth:`GPT.from_pretrained <micrograd_plus.models.gpt.GPT.fr
 and :meth:`GPT.load_state_dict <micrograd_plus.models.gpt.GPT.load_state_dict>`, kept out of the
 model's file:
 
-* :func:`gpt_config_fields` -- a ``config.json``'s settings as :class:`~micrograd_plus.models.gpt.GPTConfig`'s fields,
+* :func:`gpt_config_fields` -- a ``config.json``'s settings as :class:`~micrograd_plus.models.gpt_config.GPTConfig`'s fields,
   refusing settings this model does not have;
 * :func:`read_gpt2_config` and :func:`read_gpt2_weights` -- the settings and the weights of a
   model directory, in this library's names and layouts (Hugging Face's ``Conv1D`` matrices transposed);
@@ -37,7 +37,7 @@ def upgrade_state_dict(state_dict, config=None):
 
     Args:
         state_dict: ``{name: numpy array or Tensor}``.
-        config: the :class:`~micrograd_plus.models.gpt.GPTConfig` of the model it is for (its
+        config: the :class:`~micrograd_plus.models.gpt_config.GPTConfig` of the model it is for (its
             ``tie_weights`` matters).
     """
     out = {}

@@ -66,11 +66,13 @@ def add_arguments(sub, fmt):
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="keep the pairs in --out and add the rest")
     mode.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.add_argument("--pairs", "-n", dest="n_pairs", type=positive_int, default=1024, help="pairs in the file at the end (default: %(default)s)")
+    # --n-pairs, not --pairs: in 'gpt reward' and 'gpt dpo', --pairs names the pairs file
+    p.add_argument("--n-pairs", "-n", type=positive_int, default=1024, help="pairs in the file at the end (default: %(default)s)")
     p.add_argument("--beta", type=nonneg_float, default=2.0,
                    help="the rater's decisiveness: P(a preferred) = sigmoid(beta (score a - score b)) (default: %(default)s)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="same seed, same pairs and labels (default: %(default)s)")
     p.add_argument("--interactive", action="store_true", help="you judge each pair at the terminal")
+    add_renamed_flags(p, {"--pairs": "--n-pairs"})
 
     p = sub.add_parser("reward", formatter_class=fmt,
                        help="RLHF 2: train a reward model (the GPT's body + a scalar head) on the pairs")

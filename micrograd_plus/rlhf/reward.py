@@ -42,7 +42,7 @@ class RewardModel(nn.Module):
     """A GPT body with a scalar head: (B, T) token ids and a completion mask -> (B,) rewards.
 
     Args:
-        config: the :class:`~micrograd_plus.models.gpt.GPTConfig` of the body.
+        config: the :class:`~micrograd_plus.models.gpt_config.GPTConfig` of the body.
         generator: seed or Generator for the initial weights.
 
     The head reads the body's last hidden vector at *every* completion token and the reward is

@@ -105,7 +105,7 @@ def two_counts(text):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a GPT is trained (the architecture is in :class:`~micrograd_plus.models.gpt.GPTConfig`).
+    """How a GPT is trained (the architecture is in :class:`~micrograd_plus.models.gpt_config.GPTConfig`).
 
     Attributes:
         batch_size: B, contexts per iteration.

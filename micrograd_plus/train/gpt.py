@@ -268,7 +268,7 @@ def read_run_state(path):
     """A GPT training checkpoint, checked: ``(arrays, meta, state, mc, tc, tokenizer)``.
 
     ``arrays`` and ``meta`` are the file's; ``state`` its task part; ``mc`` and ``tc`` the
-    :class:`~micrograd_plus.models.gpt.GPTConfig` and :class:`TrainConfig` it was trained with;
+    :class:`~micrograd_plus.models.gpt_config.GPTConfig` and :class:`TrainConfig` it was trained with;
     ``tokenizer`` its tokenizer. A damaged or foreign file is a CheckpointError naming it.
     """
 

@@ -66,8 +66,8 @@ RENAMED_FLAGS = {"--lr": "--learning-rate"}
 def _add_train(sub, fmt):
     """``gpt train``: a preset, the run directory's flags, and one flag per field of the two configs.
 
-    The model and training flags are made from :class:`~micrograd_plus.models.gpt.GPTConfig` and
-    :class:`~micrograd_plus.train.gpt.TrainConfig` themselves (:func:`add_config_flags`), so a field
+    The model and training flags are made from :class:`~micrograd_plus.models.gpt_config.GPTConfig` and
+    :class:`~micrograd_plus.train.config.TrainConfig` themselves (:func:`add_config_flags`), so a field
     added there is a flag here; ``vocab_size`` is the one field without one (the text's tokenizer decides it).
     """
     p = sub.add_parser("train", help="train a GPT (default: nanoGPT's CPU recipe on Tiny Shakespeare)",

@@ -49,7 +49,7 @@ def _experiments(text):
 
 def add_arguments(parser):
     """Fill the ``mnist`` subcommand's parser: a preset, the run flags, and one flag per field of
-    :class:`~micrograd_plus.train.mnist.MNISTConfig` (:func:`add_config_flags`: name, type, help and
+    :class:`~micrograd_plus.train.config.MNISTConfig` (:func:`add_config_flags`: name, type, help and
     the default preset's value all come from the field)."""
     parser.add_argument("--preset", choices=tuple(MNIST_PRESETS), default=None,
                         help="recipe to start from (default: default); the options below override it")

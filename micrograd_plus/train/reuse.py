@@ -48,8 +48,8 @@ def run_key(model_config, train_config, bpe_vocab_size=None):
     """A 12-character name for a training recipe: the configs and the library's code.
 
     Args:
-        model_config: a :class:`~micrograd_plus.models.gpt.GPTConfig`.
-        train_config: a :class:`~micrograd_plus.train.gpt.TrainConfig`.
+        model_config: a :class:`~micrograd_plus.models.gpt_config.GPTConfig`.
+        train_config: a :class:`~micrograd_plus.train.config.TrainConfig`.
         bpe_vocab_size: None for characters; else the size of the BPE vocabulary (then the
             tokenizer's source is part of the recipe too).
 
@@ -64,9 +64,9 @@ def train_or_load(model_config, train_config, cache_dir=None, bpe_vocab_size=Non
     """The trained model of this recipe: loaded if a finished run exists, trained (once) if not.
 
     Args:
-        model_config: the :class:`~micrograd_plus.models.gpt.GPTConfig` to train (its
+        model_config: the :class:`~micrograd_plus.models.gpt_config.GPTConfig` to train (its
             ``vocab_size`` is taken from the data's tokenizer).
-        train_config: the :class:`~micrograd_plus.train.gpt.TrainConfig` (steps, batch, seed, ...).
+        train_config: the :class:`~micrograd_plus.train.config.TrainConfig` (steps, batch, seed, ...).
         cache_dir: where finished runs are kept (default: the system's temporary directory).
         bpe_vocab_size: None: one token per character. Else a byte-level BPE vocabulary of this
             size (:class:`~micrograd_plus.data.BPETokenizer`) is trained on Tiny Shakespeare first
@@ -103,7 +103,7 @@ def train_or_load(model_config, train_config, cache_dir=None, bpe_vocab_size=Non
 
 
 def mnist_run_key(config, data=None):
-    """A 12-character name for an MNIST recipe: the :class:`~micrograd_plus.train.mnist.MNISTConfig`,
+    """A 12-character name for an MNIST recipe: the :class:`~micrograd_plus.train.config.MNISTConfig`,
     the data (None: MNIST as the config loads it; else a SHA-256 of the four arrays' shapes,
     dtypes and bytes) and every source file of the package, as :func:`run_key`."""
     digest = hashlib.sha256(repr(config).encode())
@@ -118,7 +118,7 @@ def train_mnist_or_load(config, data=None, cache_dir=None):
     """The trained MNIST classifier of this recipe: loaded if a finished run exists, trained (once) if not.
 
     Args:
-        config: the :class:`~micrograd_plus.train.mnist.MNISTConfig` (a preset, perhaps shortened).
+        config: the :class:`~micrograd_plus.train.config.MNISTConfig` (a preset, perhaps shortened).
         data: None (MNIST, as ``config`` says) or ``(x_train, y_train, x_test, y_test)``, as
             :func:`~micrograd_plus.train.mnist.train` takes it (e.g. with permuted pixels).
         cache_dir: where finished runs are kept (default: the system's temporary directory).

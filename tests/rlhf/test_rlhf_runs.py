@@ -60,7 +60,7 @@ def base(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pairs(base):
     path = base["root"] / "pairs.jsonl"
-    assert main(["gpt", "pairs", "-c", str(base["ckpt"]), "--out", str(path), "--pairs", "24", *LEN]) == 0
+    assert main(["gpt", "pairs", "-c", str(base["ckpt"]), "--out", str(path), "--n-pairs", "24", *LEN]) == 0
     return path
 
 
@@ -73,15 +73,15 @@ def test_pairs_are_a_readable_dataset_and_resume_gives_the_same_file(base, pairs
     assert len({r["prompt"] for r in rows}) >= 2
     # made in two parts (16, then --resume to 24): the same bytes
     part = tmp_path / "p.jsonl"
-    assert run_main(["gpt", "pairs", "-c", base["ckpt"], "--out", part, "--pairs", "16", *LEN], capsys)[0] == 0
-    assert run_main(["gpt", "pairs", "-c", base["ckpt"], "--out", part, "--pairs", "24", "--resume", *LEN],
+    assert run_main(["gpt", "pairs", "-c", base["ckpt"], "--out", part, "--n-pairs", "16", *LEN], capsys)[0] == 0
+    assert run_main(["gpt", "pairs", "-c", base["ckpt"], "--out", part, "--n-pairs", "24", "--resume", *LEN],
                     capsys)[0] == 0
     assert part.read_bytes() == pairs.read_bytes()
     # an existing file is not replaced without --force; another seed gives other labels or texts
-    code, _, err = run_main(["gpt", "pairs", "-c", base["ckpt"], "--out", part, "--pairs", "8", *LEN], capsys)
+    code, _, err = run_main(["gpt", "pairs", "-c", base["ckpt"], "--out", part, "--n-pairs", "8", *LEN], capsys)
     assert code == 2 and "already exists" in err and err.count("\n") == 1
     assert part.read_bytes() == pairs.read_bytes()
-    assert run_main(["gpt", "pairs", "-c", base["ckpt"], "--out", part, "--pairs", "24", "--seed", "1", "--force",
+    assert run_main(["gpt", "pairs", "-c", base["ckpt"], "--out", part, "--n-pairs", "24", "--seed", "1", "--force",
                      *LEN], capsys)[0] == 0
     assert part.read_bytes() != pairs.read_bytes()
 
@@ -89,7 +89,7 @@ def test_pairs_are_a_readable_dataset_and_resume_gives_the_same_file(base, pairs
 def test_interactive_labelling_from_standard_input(base, tmp_path, capsys, monkeypatch):
     out = tmp_path / "mine.jsonl"
     monkeypatch.setattr(sys, "stdin", io.StringIO("a\nwhat?\nb\ns\nq\n"))
-    code, shown, _ = run_main(["gpt", "pairs", "-c", base["ckpt"], "--out", out, "--pairs", "5", "--interactive",
+    code, shown, _ = run_main(["gpt", "pairs", "-c", base["ckpt"], "--out", out, "--n-pairs", "5", "--interactive",
                                *LEN], capsys)
     assert code == 0 and "which is better?" in shown and "[a] " in shown and "continue with --resume" in shown
     rows = [json.loads(line) for line in out.read_text().splitlines()]

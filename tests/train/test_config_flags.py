@@ -91,6 +91,7 @@ def test_a_new_field_becomes_a_flag_with_its_type_help_and_default():
     (["gpt", "rl", "--lr", "1e-3"], "--learning-rate"),
     (["gpt", "reward", "--lr", "1e-3"], "--learning-rate"),
     (["gpt", "sample", "--num-chars", "30"], "--chars"),
+    (["gpt", "pairs", "--pairs", "30"], "--n-pairs"),
 ])
 def test_an_old_flag_spelling_is_one_line_naming_the_new_flag(argv, new, capsys, tmp_path):
     line = refused([*argv, "--out", tmp_path / "o"], capsys, argv[-2], new)
