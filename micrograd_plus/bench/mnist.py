@@ -6,7 +6,7 @@ with momentum 0.9, learning rate 0.1, batch size 64, one pass over the 60,000 tr
 loss, backward, optimiser update.
 
 * **ours** -- the library's own MNIST training, as ``micrograd-plus mnist --hidden 128
-  --batch-size 64 --lr 0.1 --momentum 0.9 --no-nesterov --schedule constant`` runs it
+  --batch-size 64 --learning-rate 0.1 --momentum 0.9 --no-nesterov --schedule constant`` runs it
   (:func:`micrograd_plus.train.mnist.train` with :func:`our_config`): the shared training loop
   with its guards, logging and shuffling, on the numba kernels (the default backend). The epoch's
   time is the one the loop itself reports (the sum of its steps; the test-set evaluation after
