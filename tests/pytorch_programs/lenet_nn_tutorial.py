@@ -32,7 +32,9 @@ class Net(nn.Module):
 net = Net()
 print(net)
 params = list(net.parameters())
-print("parameters:", len(params), "first:", list(params[0].size()), "total:", sum(p.numel() for p in params))
+print(len(params))
+print(params[0].size())  # conv1's weight
+print("total:", sum(p.numel() for p in params))
 net.load_state_dict({name: torch.from_numpy((rng.standard_normal(tuple(p.shape))
                                                / np.sqrt(np.prod(p.shape[1:]) if p.dim() > 1 else 10)).astype(np.float32))
                      for name, p in net.named_parameters()})
