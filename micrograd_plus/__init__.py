@@ -49,7 +49,7 @@ _NAMES_FROM = {
                                   "equal", "allclose", "isclose", "as_tensor", "mm", "bmm",
                                   # torch.LongTensor([1, 2]), torch.FloatTensor(2, 3): the legacy constructors
                                   "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
-                                  "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor"),
+                                  "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "bincount"),
     "micrograd_plus.serialization": ("save", "load"),
     # torch.exp(x), torch.sum(x, dim), ...: the function spellings of Tensor methods (the list of
     # names is micrograd_plus.ops.METHODS_AS_FUNCTIONS, beside the methods themselves)

@@ -18,7 +18,7 @@ __all__ = [
     "DTYPES", "from_numpy", "is_tensor", "is_floating_point", "set_default_dtype", "get_default_dtype",
     "set_default_device", "get_default_device", "numel", "equal", "allclose", "isclose", "as_tensor", "mm", "bmm",
     "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor",
-    "ByteTensor", "BoolTensor",
+    "ByteTensor", "BoolTensor", "bincount",
 ]
 
 DTYPES = {
@@ -139,6 +139,24 @@ def bmm(input, mat2):
         raise ValueError(f"bmm multiplies two 3-D batches of matrices of one batch size, got shapes "
                          f"{tuple(input.shape)} and {tuple(mat2.shape)}")
     return input @ mat2
+
+
+def bincount(input, weights=None, minlength=0):
+    """How often each value 0, 1, ..., max occurs in ``input`` (1-D, non-negative integers): an int64
+    tensor of length ``max(input.max() + 1, minlength)``. With ``weights`` (shaped like ``input``),
+    the sums of the weights instead: float32 for float32 weights, float64 otherwise (as in PyTorch).
+    No gradient (PyTorch has none either)."""
+    x = _array(input)
+    if x.ndim != 1 or x.dtype.kind not in "iu" or (x.size and x.min() < 0):
+        raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got dtype {x.dtype} "
+                           f"and shape {x.shape}")
+    if weights is None:
+        return tensor(np.bincount(x, minlength=minlength).astype(np.int64))
+    w = _array(weights)
+    if w.shape != x.shape:
+        raise ValueError(f"bincount: weights must be shaped like input {x.shape}, got {w.shape}")
+    out_dtype = np.float32 if w.dtype == np.float32 else np.float64
+    return tensor(np.bincount(x, weights=w, minlength=minlength).astype(out_dtype))
 
 
 class _LegacyTensorType(type):

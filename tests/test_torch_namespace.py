@@ -445,3 +445,16 @@ def test_accelerator_says_there_is_none():
     """The official tutorials' device line picks the CPU."""
     device = torch.accelerator.current_accelerator().type if torch.accelerator.is_available() else "cpu"
     assert device == "cpu" and torch.accelerator.device_count() == 0
+
+
+def test_bincount():
+    x = torch.tensor([0, 2, 2, 5])
+    assert torch.bincount(x).tolist() == [1, 0, 2, 0, 0, 1] and torch.bincount(x).dtype == torch.int64
+    assert torch.bincount(x, minlength=8).tolist() == [1, 0, 2, 0, 0, 1, 0, 0]
+    weighted = torch.bincount(x, weights=torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    assert weighted.tolist() == [1.0, 0.0, 5.0, 0.0, 0.0, 4.0] and weighted.dtype == torch.float32
+    assert torch.bincount(x, weights=torch.tensor([1, 2, 3, 4])).dtype == torch.float64  # PyTorch's rule
+    assert torch.bincount(torch.tensor([], dtype=torch.long)).tolist() == []
+    for bad in (torch.tensor([-1, 2]), torch.tensor([[1, 2]]), torch.tensor([1.0, 2.0])):
+        with pytest.raises(RuntimeError, match="1-d non-negative integral"):
+            torch.bincount(bad)

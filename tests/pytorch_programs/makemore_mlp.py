@@ -153,6 +153,8 @@ print("logits.grad exact or close:", torch.allclose(dlogits, logits.grad, atol=1
       f"maxdiff below 1e-7: {(dlogits - logits.grad).abs().max().item() < 1e-7}")
 print("h.grad close:", torch.allclose(dh, h.grad, atol=1e-6))
 print("one_hot rows:", F.one_hot(Yb, vocab_size).sum(1).tolist() == [1] * batch_size, F.one_hot(Yb).shape[1] == Yb.max().item() + 1)
+print("one_hot columns count the targets:",
+      torch.equal(F.one_hot(Yb, vocab_size).sum(0), torch.bincount(Yb, minlength=vocab_size)))
 
 
 @torch.no_grad()  # nothing here needs a graph
