@@ -101,7 +101,7 @@ def train(category_tensor, line_tensor):
 
 random.seed(1)
 current_loss = 0
-for it in range(1, 301):
+for it in range(1, 201):
     category, line, category_tensor, line_tensor = randomTrainingExample()
     output, loss = train(category_tensor, line_tensor)
     current_loss += loss
@@ -186,7 +186,7 @@ def train_gen(category_tensor, input_line_tensor, target_line_tensor):
 
 random.seed(2)
 total = 0.0
-for it in range(1, 201):
+for it in range(1, 151):
     category = random.choice(all_categories)
     line = random.choice(category_lines[category])
     _, loss = train_gen(categoryTensor(category), lineToTensor(line), targetTensor(line))

@@ -17,7 +17,7 @@ y = torch.sin(x)
 # 1. tensors, gradients by hand
 a, b, c, d = (torch.tensor(v, device=device, dtype=dtype) for v in (0.1, 0.8, -0.05, -0.1))
 learning_rate = 1e-6
-for t in range(500):
+for t in range(300):
     y_pred = a + b * x + c * x**2 + d * x**3
     loss = (y_pred - y).pow(2).sum().item()
     if t % 100 == 99:
@@ -35,7 +35,7 @@ print(f"hand: y = {a.item():.5f} + {b.item():.5f} x + {c.item():.5f} x^2 + {d.it
 
 # 2. autograd
 a, b, c, d = (torch.tensor(v, dtype=dtype, requires_grad=True) for v in (0.1, 0.8, -0.05, -0.1))
-for t in range(500):
+for t in range(300):
     y_pred = a + b * x + c * x**2 + d * x**3
     loss = (y_pred - y).pow(2).sum()
     if t % 100 == 99:
@@ -93,7 +93,7 @@ with torch.no_grad():
     model[0].bias.fill_(0.1)
 loss_fn = torch.nn.MSELoss(reduction="sum")
 learning_rate = 1e-6
-for t in range(500):
+for t in range(300):
     y_pred = model(xx)
     loss = loss_fn(y_pred, y)
     if t % 100 == 99:
@@ -107,9 +107,9 @@ linear_layer = model[0]
 print(f"nn: y = {linear_layer.bias.item():.5f} + {linear_layer.weight[:, 0].item():.5f} x"
       f" + {linear_layer.weight[:, 1].item():.5f} x^2 + {linear_layer.weight[:, 2].item():.5f} x^3")
 
-# 5. optim.RMSprop (150 steps: nearer the minimum, its normalised steps amplify rounding differences)
+# 5. optim.RMSprop (100 steps: nearer the minimum, its normalised steps amplify rounding differences)
 optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-4)
-for t in range(150):
+for t in range(100):
     loss = loss_fn(model(xx), y)
     if t % 50 == 49:
         print(f"rmsprop {t} {loss.item():.4f}")
@@ -138,7 +138,7 @@ model = Polynomial3()
 model.load_state_dict({"a": torch.tensor(0.1), "b": torch.tensor(0.8), "c": torch.tensor(-0.05), "d": torch.tensor(-0.1)})
 criterion = torch.nn.MSELoss(reduction="sum")
 optimizer = torch.optim.SGD(model.parameters(), lr=1e-6)
-for t in range(500):
+for t in range(300):
     loss = criterion(model(x), y)
     if t % 100 == 99:
         print(f"module {t} {loss.item():.4f}")
@@ -168,9 +168,9 @@ class DynamicNet(torch.nn.Module):
 random.seed(0)
 model = DynamicNet()
 optimizer = torch.optim.SGD(model.parameters(), lr=1e-8, momentum=0.9)
-for t in range(600):
+for t in range(300):
     loss = criterion(model(x), y)
-    if t % 150 == 149:
+    if t % 100 == 99:
         print(f"dynamic {t} {loss.item():.4f}")
     optimizer.zero_grad()
     loss.backward()
