@@ -49,9 +49,12 @@ weight decay::
 
 Checkpoints
 -----------
-``state_dict()`` returns a *flat* dict of plain numpy arrays and numbers with string keys such as
-``"param_groups.0.lr"`` or ``"state.3.exp_avg"``, so it can be written with ``np.savez`` and read
-back with ``np.load(..., allow_pickle=False)``: loading a checkpoint never runs code.
+``state_dict()`` has PyTorch's layout, ``{"state": {0: {"exp_avg": Tensor, ...}, ...},
+"param_groups": [{"lr": ..., "params": [0, 1, ...]}, ...]}`` (parameters numbered in group
+order), which :func:`micrograd_plus.save` writes and :func:`micrograd_plus.load` reads back
+without pickle. A training checkpoint (``.npz``) stores :func:`flat_state_dict` of it, one array
+per key (``"param_groups.0.lr"``, ``"state.3.exp_avg"``); ``load_state_dict`` reads both layouts,
+so checkpoints written before the nested layout still resume.
 """
 
 import math
@@ -61,10 +64,12 @@ import types
 import numpy as np
 
 from micrograd_plus import kernels
+from micrograd_plus._tensor import _leaf, _wrap
 from micrograd_plus.kernels import optim as _kernels
 from micrograd_plus.kernels._shared import keep_freed_memory
 
 __all__ = [
+    "flat_state_dict",
     "Optimizer",
     "SGD",
     "Adam",
@@ -209,97 +214,101 @@ class Optimizer:
         return [p for group in self.param_groups for p in group["params"]]
 
     def state_dict(self):
-        """Everything needed to resume, as a flat dict of numpy arrays and numbers (no pickle needed).
+        """Everything needed to resume, in PyTorch's layout::
 
-        Keys: ``"param_groups.<g>.<name>"`` for each group's hyperparameters (``betas`` becomes a
-        length-2 array), ``"param_groups.<g>.params"`` (an int array of parameter indices) and
-        ``"state.<i>.<name>"`` for parameter ``i``'s buffers (copies, so later steps don't change it).
+            {"state": {0: {"step": tensor(3.), "exp_avg": Tensor, ...}, 1: {...}},
+             "param_groups": [{"lr": 0.001, "betas": (0.9, 0.999), ..., "params": [0, 1]}]}
+
+        Parameters are numbered 0, 1, 2 ... in group order. As in PyTorch the buffers are the
+        optimiser's own (a later ``step()`` changes them; ``copy.deepcopy`` the dict to keep a
+        snapshot) and ``step`` is a 0-d float32 Tensor. :func:`micrograd_plus.save` stores this dict
+        as it is; training checkpoints (``.npz``) store :func:`flat_state_dict` of it.
         """
-        out = {}
         index = {id(p): i for i, p in enumerate(self._index())}
-        for g, group in enumerate(self.param_groups):
-            for key, value in group.items():
-                if key == "params":
-                    value = np.array([index[id(p)] for p in value], dtype=np.int64)
-                elif isinstance(value, tuple):
-                    value = np.array(value, dtype=np.float64)
-                out[f"param_groups.{g}.{key}"] = value
+        groups = [dict({k: v for k, v in group.items() if k != "params"},
+                       params=[index[id(p)] for p in group["params"]]) for group in self.param_groups]
+        state = {}
         for i, p in enumerate(self._index()):
-            for key, value in self.state.get(id(p), {}).items():
-                out[f"state.{i}.{key}"] = np.array(value, copy=True) if isinstance(value, np.ndarray) else value
-        return out
+            entries = self.state.get(id(p))
+            if entries:
+                state[i] = {k: _wrap(np.array(v, dtype=np.float32)) if k == "step" else _leaf(v)
+                            for k, v in entries.items()}
+        return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
-        """Restore hyperparameters and buffers saved by :meth:`state_dict` (or read back from ``.npz``).
+        """Restore what :meth:`state_dict` gave (or :func:`micrograd_plus.load` read back).
 
-        The optimiser must have been built over parameters of the same number, order and shapes.
-        Everything is checked before anything changes, so a bad checkpoint raises a ``ValueError``
-        that says what is wrong and leaves the optimiser as it was.
+        Also reads the flat layout of older checkpoints (``"state.0.exp_avg"``,
+        ``"param_groups.0.lr"``: :func:`flat_state_dict`), so earlier runs still resume. The
+        optimiser must hold parameters of the same number, order and shapes. Everything is
+        checked first: a bad state dict raises one ``ValueError`` listing what is wrong, and
+        changes nothing. The buffers are copied in.
         """
         if not hasattr(state_dict, "keys"):
-            raise TypeError(f"load_state_dict expects the flat dict made by state_dict(), got {type(state_dict).__name__}")
-        sd = dict(state_dict)
-        params = self._index()
-        errors = []
-        new_groups = [dict(group) for group in self.param_groups]
-        new_state = {}
-        used = set()
-
-        n_groups = len({k.split(".")[1] for k in sd if k.startswith("param_groups.")})
-        if n_groups != len(self.param_groups):
-            errors.append(f"checkpoint has {n_groups} parameter group(s), optimiser has {len(self.param_groups)}")
-        for g, group in enumerate(new_groups if not errors else []):
-            for key, current in self.param_groups[g].items():
-                name = f"param_groups.{g}.{key}"
-                if name not in sd:
-                    errors.append(f"missing key {name!r}")
-                    continue
-                used.add(name)
-                value = sd[name]
-                if key == "params":
-                    ids = np.asarray(value).reshape(-1).tolist()
-                    position = {id(q): i for i, q in enumerate(params)}
-                    mine = [position[id(p)] for p in current]
-                    if ids != mine:
-                        errors.append(f"group {g} holds parameters {ids} in the checkpoint but {mine} here")
-                else:
-                    try:
-                        group[key] = self._restore_hyperparameter(current, value)
-                    except (TypeError, ValueError):
-                        errors.append(f"{name!r} = {value!r} cannot become a {type(current).__name__}")
-        for name, value in sd.items():
-            if not name.startswith("state."):
-                continue
-            parts = name.split(".", 2)
-            if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) >= len(params):
-                errors.append(f"key {name!r} refers to no parameter (the optimiser has {len(params)})")
-                continue
-            p, key = params[int(parts[1])], parts[2]
-            used.add(name)
-            arr = np.asarray(value)
-            if key == "step":  # the one counter; every other entry is a buffer shaped like p
-                new_state.setdefault(id(p), {})[key] = int(arr.item())
-            elif arr.shape != p._data.shape:
-                errors.append(f"{name!r} has shape {arr.shape}, but parameter {parts[1]} has shape {p._data.shape}")
-            else:
-                new_state.setdefault(id(p), {})[key] = np.array(arr, dtype=p._data.dtype, copy=True)
-        for i, p in enumerate(params):
-            if id(p) not in new_state:
-                continue  # no state yet (it never had a gradient): fine
-            group = next(g for g in new_groups if any(q is p for q in g["params"]))
-            expected = self._state_keys(group)
-            if set(new_state[id(p)]) != expected:
-                errors.append(f"state of parameter {i} has entries {sorted(new_state[id(p)])}, "
-                              f"{type(self).__name__} keeps {sorted(expected)}")
-        unexpected = sorted(set(sd) - used)
-        if unexpected and not errors:
-            errors.append(f"unexpected keys {unexpected}")
+            raise TypeError(f"load_state_dict expects the dict made by state_dict(), got {type(state_dict).__name__}")
+        sd = state_dict if "param_groups" in state_dict else _from_flat(state_dict)
+        errors = [f"unexpected key {k!r}" for k in sd if k not in ("state", "param_groups")]
+        groups = [self._loaded_group(g, saved, errors) for g, saved in enumerate(self._saved_groups(sd, errors))]
+        state = self._loaded_state(sd.get("state", {}), errors)
         if errors:
             raise ValueError(f"cannot load {type(self).__name__} state_dict (nothing was changed):\n  "
                              + "\n  ".join(errors))
-        for group, new in zip(self.param_groups, new_groups):
-            group.update({k: v for k, v in new.items() if k != "params"})
-        self.state = new_state
+        for group, new in zip(self.param_groups, groups):
+            group.update(new)
+        self.state = state
+
+    def _saved_groups(self, sd, errors):
+        saved = sd["param_groups"]
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(self.param_groups):
+            n = len(saved) if isinstance(saved, (list, tuple)) else type(saved).__name__
+            errors.append(f"the state dict has {n} parameter group(s), the optimiser {len(self.param_groups)}")
+            return []
+        return saved
+
+    def _loaded_group(self, g, saved, errors):
+        """Group ``g``'s hyperparameters from ``saved``, each of the type it has now."""
+        position = {id(p): i for i, p in enumerate(self._index())}
+        current, new = self.param_groups[g], {}
+        for key in sorted(set(saved) - set(current)):
+            errors.append(f"unexpected key {key!r} in parameter group {g}")
+        for key, now in current.items():
+            if key not in saved:
+                errors.append(f"parameter group {g} has no {key!r}")
+            elif key == "params":
+                ids, mine = np.asarray(saved[key]).reshape(-1).tolist(), [position[id(p)] for p in now]
+                if ids != mine:
+                    errors.append(f"group {g} holds parameters {ids} in the state dict but {mine} here")
+            else:
+                try:
+                    new[key] = self._restore_hyperparameter(now, saved[key])
+                except (TypeError, ValueError):
+                    errors.append(f"parameter group {g}: {key} = {saved[key]!r} cannot become a {type(now).__name__}")
+        return new
+
+    def _loaded_state(self, saved, errors):
+        """``{id(p): buffers}`` from the saved ``{index: {name: value}}``, checked against each parameter."""
+        params, new = self._index(), {}
+        for i, entries in saved.items():
+            if not str(i).isdigit() or int(i) >= len(params):
+                errors.append(f"state {i!r} refers to no parameter (the optimiser has {len(params)})")
+                continue
+            p = params[int(i)]
+            group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
+            buffers = {}
+            for key, value in entries.items():
+                arr = np.asarray(value)
+                if key == "step":  # the one counter; every other entry is a buffer shaped like p
+                    buffers[key] = int(arr.item())
+                elif arr.shape != p._data.shape:
+                    errors.append(f"state {i} {key!r} has shape {arr.shape}, but parameter {i} has shape "
+                                  f"{p._data.shape}")
+                else:
+                    buffers[key] = np.array(arr, dtype=p._data.dtype, copy=True)
+            if set(entries) != self._state_keys(group):
+                errors.append(f"state of parameter {i} has entries {sorted(entries)}, "
+                              f"{type(self).__name__} keeps {sorted(self._state_keys(group))}")
+            new[id(p)] = buffers
+        return new
 
     @staticmethod
     def _restore_hyperparameter(current, value):
@@ -577,6 +586,39 @@ class RMSprop(Optimizer):
                     p._data -= lr * buf
                 else:
                     p._data -= lr * (g / denom)
+
+
+def flat_state_dict(state_dict):
+    """An optimiser's :meth:`~Optimizer.state_dict` as one flat dict of numpy arrays and numbers,
+    the layout a training checkpoint (``.npz``) stores and older versions of this library returned:
+    ``"param_groups.<g>.<name>"`` (``params`` an int64 array, ``betas`` a float64 array) and
+    ``"state.<i>.<name>"`` (``step`` an int). :meth:`Optimizer.load_state_dict` reads it back."""
+    flat = {}
+    for g, group in enumerate(state_dict["param_groups"]):
+        for key, value in group.items():
+            if key == "params":
+                value = np.array(value, dtype=np.int64)
+            elif isinstance(value, tuple):
+                value = np.array(value, dtype=np.float64)
+            flat[f"param_groups.{g}.{key}"] = value
+    for i, entries in state_dict["state"].items():
+        for key, value in entries.items():
+            flat[f"state.{i}.{key}"] = int(np.asarray(value).item()) if key == "step" else np.array(value, copy=True)
+    return flat
+
+
+def _from_flat(flat):
+    """PyTorch's nested layout from the flat one of :func:`flat_state_dict` (older checkpoints)."""
+    nested = {"state": {}, "param_groups": {}}
+    for key, value in flat.items():
+        head, _, rest = key.partition(".")
+        index, _, name = rest.partition(".")
+        if head not in nested or not index.isdigit() or not name:
+            raise ValueError(f"cannot load optimizer state_dict: key {key!r} is neither PyTorch's layout ('state', "
+                             "'param_groups') nor the flat one of older checkpoints ('state.<i>.<name>')")
+        nested[head].setdefault(int(index), {})[name] = value
+    nested["param_groups"] = [nested["param_groups"][g] for g in sorted(nested["param_groups"])]
+    return nested
 
 
 # --- learning-rate schedules -------------------------------------------------------------------

@@ -323,7 +323,7 @@ def test_state_dict_round_trip_through_npz_resumes_identically(opt_name, tmp_pat
             opt.step()
 
     steps(opt, params, grads[:3])
-    np.savez(tmp_path / "opt.npz", **opt.state_dict())
+    np.savez(tmp_path / "opt.npz", **optim.flat_state_dict(opt.state_dict()))  # a training checkpoint's layout
     saved = [p.data.copy() for p in params]
 
     # an uninterrupted run...
@@ -340,19 +340,23 @@ def test_state_dict_round_trip_through_npz_resumes_identically(opt_name, tmp_pat
     assert type(opt2.param_groups[0]["lr"]) is float
 
 
-def test_state_dict_is_a_copy_and_flat():
+def test_state_dict_shares_the_buffers_and_its_flat_form_copies():
     p = P(P0)
     opt = optim.Adam([p], lr=0.1)
     p.grad = np.ones(2)
     opt.step()
     sd = opt.state_dict()
-    before = sd["state.0.exp_avg"].copy()
+    flat = optim.flat_state_dict(sd)
+    before = flat["state.0.exp_avg"].copy()
     opt.step()
-    np.testing.assert_array_equal(sd["state.0.exp_avg"], before)
-    assert sd["state.0.step"] == 1
-    np.testing.assert_array_equal(sd["param_groups.0.betas"], [0.9, 0.999])
-    np.testing.assert_array_equal(sd["param_groups.0.params"], [0])
-    assert all(isinstance(k, str) for k in sd)
+    np.testing.assert_array_equal(sd["state"][0]["exp_avg"], opt.state[id(p)]["exp_avg"])  # the live buffer, as in PyTorch
+    assert not np.array_equal(sd["state"][0]["exp_avg"], before)
+    np.testing.assert_array_equal(flat["state.0.exp_avg"], before)  # the flat form is a copy
+    assert flat["state.0.step"] == 1 and sd["state"][0]["step"].item() == 1.0
+    np.testing.assert_array_equal(flat["param_groups.0.betas"], [0.9, 0.999])
+    np.testing.assert_array_equal(flat["param_groups.0.params"], [0])
+    assert sd["param_groups"][0]["params"] == [0] and sd["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert all(isinstance(k, str) for k in flat)
 
 
 def test_load_state_dict_rejects_mismatches_and_changes_nothing():
@@ -371,7 +375,7 @@ def test_load_state_dict_rejects_mismatches_and_changes_nothing():
     with pytest.raises(ValueError, match="1 parameter group"):
         two_groups.load_state_dict(good)
 
-    extra = dict(good, **{"state.0.bogus_extra": np.zeros(2), "state.7.exp_avg": np.zeros(2)})
+    extra = dict(optim.flat_state_dict(good), **{"state.0.bogus_extra": np.zeros(2), "state.7.exp_avg": np.zeros(2)})
     with pytest.raises(ValueError, match="refers to no parameter"):
         optim.Adam([P(P0)], lr=0.5).load_state_dict(extra)
 
@@ -586,7 +590,7 @@ def test_lambda_lr_matches_torch():
 
 
 def test_optimizer_load_state_dict_needs_a_mapping():
-    with pytest.raises(TypeError, match="flat dict"):
+    with pytest.raises(TypeError, match="the dict made by state_dict"):
         optim.SGD([P(P0)], lr=0.1).load_state_dict([1, 2])
 
 
@@ -610,12 +614,12 @@ def test_load_state_dict_rejects_incomplete_or_foreign_state():
     opt = optim.Adam([p], lr=0.1)
     p.grad = np.ones(2)
     opt.step()
-    sd = opt.state_dict()
+    sd = optim.flat_state_dict(opt.state_dict())
     broken = {k: v for k, v in sd.items() if k != "state.0.step"}
     with pytest.raises(ValueError, match=r"entries \['exp_avg', 'exp_avg_sq'\]"):
         optim.Adam([P(P0)], lr=0.1).load_state_dict(broken)
     wrong_type = dict(sd, **{"param_groups.0.lr": np.array("fast")})
-    with pytest.raises(ValueError, match="param_groups.0.lr"):
+    with pytest.raises(ValueError, match="parameter group 0: lr"):
         optim.Adam([P(P0)], lr=0.1).load_state_dict(wrong_type)
     sgd = optim.SGD([P(P0)], lr=0.1, momentum=0.9)
     with pytest.raises(ValueError):  # an Adam checkpoint is not an SGD one

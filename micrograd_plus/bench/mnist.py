@@ -65,8 +65,8 @@ def _our_step_fn(weights):
 
 def _numpy_step_fn(weights):
     """The same training step with the derivatives written out by hand (no autograd)."""
-    w1, b1 = weights["layers.0.weight"].copy(), weights["layers.0.bias"].copy()  # (128, 784), (128,)
-    w2, b2 = weights["layers.2.weight"].copy(), weights["layers.2.bias"].copy()  # (10, 128), (10,)
+    w1, b1 = np.array(weights["layers.0.weight"]), np.array(weights["layers.0.bias"])  # (128, 784), (128,): copies
+    w2, b2 = np.array(weights["layers.2.weight"]), np.array(weights["layers.2.bias"])  # (10, 128), (10,)
     params = [w1, b1, w2, b2]
     bufs = [None] * 4
 

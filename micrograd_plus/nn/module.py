@@ -33,7 +33,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from micrograd_plus._tensor import Tensor, _init_leaf, check_numeric
+from micrograd_plus._tensor import Tensor, _init_leaf, _leaf, check_numeric
 from micrograd_plus.random import _check_cpu
 
 __all__ = ["Parameter", "Module", "StateDictError", "IncompatibleKeys"]
@@ -342,12 +342,16 @@ class Module:
         return entries
 
     def state_dict(self):
-        """Every parameter and buffer as ``{dotted_name: numpy copy}``, ready for ``np.savez``.
+        """Every parameter and buffer as ``{dotted_name: Tensor}``, as PyTorch's.
 
-        The arrays are copies: training further does not change a saved state dict. A tied
-        (shared) parameter appears once, under the name ``named_parameters()`` gives it.
+        Each Tensor is *detached* (no gradient, no graph) and *shares memory* with its parameter,
+        as in PyTorch: training further changes what it shows, so to keep the values of a
+        moment, copy them (``copy.deepcopy(model.state_dict())``, or save them with
+        :func:`micrograd_plus.save`). A tied (shared) parameter appears once, under the name
+        ``named_parameters()`` gives it.
         """
-        return {name: np.array(_array_of(obj), copy=True) for name, obj in self._state_entries().items()}
+        return {name: obj.detach() if isinstance(obj, Tensor) else _leaf(obj)
+                for name, obj in self._state_entries().items()}
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from ``state_dict`` into this module's parameters and buffers, in place.

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from micrograd_plus.nn.utils import clip_grad_norm_
+from micrograd_plus.optim import flat_state_dict
 from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, DivergedError, Terminated
 from micrograd_plus.train.progress import progress as progress_bar
@@ -190,7 +191,7 @@ class StopFlag:
 def _snapshot(task, step, loop_state):
     """Everything that decides the future, as ``(arrays, meta)`` for one checkpoint."""
     arrays = {f"model.{k}": np.asarray(v) for k, v in task.model.state_dict().items()}
-    arrays.update({f"optim.{k}": np.asarray(v) for k, v in task.optimizer.state_dict().items()})
+    arrays.update({f"optim.{k}": np.asarray(v) for k, v in flat_state_dict(task.optimizer.state_dict()).items()})
     arrays["loop.step_losses"] = np.asarray(loop_state["step_losses"], dtype=np.float32)
     meta = {
         "format": task.format,

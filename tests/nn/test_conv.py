@@ -121,7 +121,7 @@ def test_modules_match_torch_step_by_step(rng):
                                  torch.nn.MaxPool2d(2), torch.nn.Dropout2d(0.0), torch.nn.AvgPool2d(2, ceil_mode=True),
                                  torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.BatchNorm1d(4, momentum=None)).double()
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict())  # (parameters are listed before buffers here)
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     for _ in range(3):
         x = rng.standard_normal((3, 2, 9, 9))
         np.testing.assert_allclose(ours(tensor(x)).data, theirs(_t(x)).detach().numpy(), atol=1e-10)

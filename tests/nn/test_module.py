@@ -207,12 +207,15 @@ def test_to_double_converts_parameters_and_buffers():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_state_dict_holds_copies():
+def test_state_dict_shares_memory_as_pytorchs_and_deepcopy_keeps_a_snapshot():
+    import copy
+
     m = Inner()
-    sd = m.state_dict()
-    assert list(sd) == ["w", "b"]
+    sd, snapshot = m.state_dict(), copy.deepcopy(m.state_dict())
+    assert list(sd) == ["w", "b"] and not sd["w"].requires_grad
     m.w.data += 1
-    np.testing.assert_array_equal(sd["w"], np.ones((2, 3)))
+    np.testing.assert_array_equal(sd["w"], np.full((2, 3), 2.0))  # detached, same memory
+    np.testing.assert_array_equal(snapshot["w"], np.ones((2, 3)))
 
 
 def test_state_dict_includes_buffers():

@@ -93,7 +93,7 @@ def test_gradient_ascent_makes_the_network_sure_of_images_that_are_not_digits(tr
     from micrograd_plus.train.mnist_experiments import dream
 
     result, (_, _, x_te, y_te) = trained
-    before = {k: v.copy() for k, v in result.model.state_dict().items()}
+    before = {k: v.clone() for k, v in result.model.state_dict().items()}
     images, confidence = dream(result.model, steps=60)
     assert images.shape == (10, 784) and images.min() >= 0 and images.max() <= 1
     assert np.all(confidence > 0.9)
