@@ -227,9 +227,12 @@ class ElementwiseOps:
         return self if self._data.dtype.kind != "f" else self._flat_gradient(np.ceil(self._data), "ceil")
 
     @differentiable
-    def round(self, decimals=0):
+    def round(self, decimals=0, out=None):
         """Round to the nearest integer (halves to even, as in PyTorch and numpy), or to
-        ``decimals`` digits; gradient 0."""
+        ``decimals`` digits; gradient 0. (``out`` is there for ``np.round(t, 1)``, which calls this
+        method and, as in PyTorch, gives a Tensor; only ``out=None`` is accepted.)"""
+        if out is not None:
+            raise TypeError("round(): out= is not supported; write y = t.round(decimals)")
         return self if self._data.dtype.kind != "f" else self._flat_gradient(np.round(self._data, decimals), "round")
 
     @differentiable

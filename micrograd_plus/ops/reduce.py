@@ -88,11 +88,20 @@ class ReductionOps:
         kept = _kept_shape(shape, axes)
         return self._result(y, (self,), "mean", lambda g: (np.broadcast_to(g.reshape(kept) / max(count, 1), shape),))
 
-    def _deviations(self, axis, dim, keepdims, keepdim, correction, unbiased):
+    def _deviations(self, axis, dim, keepdims, keepdim, correction, unbiased, from_numpy=None, name="var"):
         """What var and std share: the reduced axes, x - mean(x) over them and its square.
 
         Returns ``(axes, keepdims, correction, x, n, d, d * d)``; the mean of an empty slice is nan.
+        ``from_numpy`` holds the keywords only numpy passes (``np.std(t)`` calls ``t.std(ddof=0,
+        dtype=None, out=None)``): refused, as PyTorch refuses them, because numpy's default (ddof=0)
+        is not PyTorch's (correction=1) and a silent choice of either would surprise someone.
         """
+        for key in from_numpy or ():
+            if key not in ("ddof", "dtype", "out", "where"):
+                raise TypeError(f"{name}() got an unexpected keyword argument {key!r}")
+        if from_numpy:
+            raise TypeError(f"np.{name}(t) is refused, as in PyTorch (numpy's ddof=0 is not PyTorch's correction=1): "
+                            f"write t.{name}() for PyTorch's sample {name}, or t.{name}(correction=0) for numpy's")
         axis, keepdims = pick(axis, dim, keepdims, keepdim)
         if unbiased is not None:
             correction = 1 if unbiased else 0
@@ -106,14 +115,15 @@ class ReductionOps:
         return axes, keepdims, correction, x, n, d, sq
 
     @differentiable
-    def var(self, axis=None, keepdims=False, correction=1, dim=None, keepdim=None, unbiased=None):
+    def var(self, axis=None, keepdims=False, correction=1, dim=None, keepdim=None, unbiased=None, **numpy_kwargs):
         """Variance over ``dim``: sum((x - mean)^2) / max(N - correction, 0).
 
         ``correction=1`` (the default, as in PyTorch) is the unbiased estimate; layer norm uses
         ``correction=0`` (``unbiased=False``). d var / dx_i = 2 (x_i - mean) / (N - correction).
         When N <= correction the division is by zero and the answer is nan (or inf), as in PyTorch.
         """
-        axes, keepdims, correction, x, n, d, sq = self._deviations(axis, dim, keepdims, keepdim, correction, unbiased)
+        axes, keepdims, correction, x, n, d, sq = self._deviations(axis, dim, keepdims, keepdim, correction, unbiased,
+                                                                   numpy_kwargs, "var")
         denom = max(n - correction, 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.asarray(sq.sum(axis=axes, keepdims=keepdims) / np.asarray(denom, x.dtype), dtype=x.dtype)
@@ -126,12 +136,13 @@ class ReductionOps:
         return self._result(y, (self,), "var", backward)
 
     @differentiable
-    def std(self, axis=None, keepdims=False, correction=1, dim=None, keepdim=None, unbiased=None):
+    def std(self, axis=None, keepdims=False, correction=1, dim=None, keepdim=None, unbiased=None, **numpy_kwargs):
         """Standard deviation, sqrt(var) (see :meth:`var` for ``correction``).
 
         d std = d var / (2 std), taken as 0 where std == 0 (a constant slice), as in PyTorch.
         """
-        axes, keepdims, correction, x, n, d, sq = self._deviations(axis, dim, keepdims, keepdim, correction, unbiased)
+        axes, keepdims, correction, x, n, d, sq = self._deviations(axis, dim, keepdims, keepdim, correction, unbiased,
+                                                                   numpy_kwargs, "std")
         denom = max(n - correction, 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             s_keep = np.sqrt(sq.sum(axis=axes, keepdims=True) / np.asarray(denom, x.dtype))
