@@ -244,7 +244,7 @@ def test_attention_maps_match_a_numpy_computation(rng):
     np.testing.assert_allclose(maps.sum(-1), 1.0, rtol=1e-6)
     assert np.all(maps[..., np.triu_indices(7, 1)[0], np.triu_indices(7, 1)[1]] == 0)
     # layer 0 by hand: x = wte[idx] + wpe[:T]; LayerNorm; q, k; softmax(q k^T / sqrt(D)) under the mask
-    sd = {k: v.astype(np.float64) for k, v in model.state_dict().items()}
+    sd = {k: v.numpy().astype(np.float64) for k, v in model.state_dict().items()}
     x = sd["transformer.wte.weight"][idx] + sd["transformer.wpe.weight"][:7]
     h = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
     h = h * sd["transformer.h.0.ln_1.weight"] + sd["transformer.h.0.ln_1.bias"]
@@ -331,7 +331,7 @@ def _old_name(name):
 def test_old_checkpoint_names_still_load(rng, tie):
     cfg = GPTConfig(vocab_size=9, block_size=6, n_layer=2, n_head=2, n_embd=8, bias=True, tie_weights=tie)
     src = GPT(cfg, generator=1)
-    old = {_old_name(k): v.copy() for k, v in src.state_dict().items()}
+    old = {_old_name(k): v.numpy().copy() for k, v in src.state_dict().items()}
     assert "blocks.1.mlp.c_proj.weight" in old and "wte.weight" in old
     dst = GPT(cfg, generator=2)
     dst.load_state_dict(old)
@@ -341,7 +341,7 @@ def test_old_checkpoint_names_still_load(rng, tie):
 
 def test_a_tied_state_dict_may_list_lm_head_too_but_not_a_different_one():
     cfg = GPTConfig(vocab_size=9, block_size=6, n_layer=1, n_head=2, n_embd=8)
-    sd = {k: v.copy() for k, v in GPT(cfg, generator=1).state_dict().items()}
+    sd = {k: v.numpy().copy() for k, v in GPT(cfg, generator=1).state_dict().items()}
     model = GPT(cfg, generator=2)
     model.load_state_dict({**sd, "lm_head.weight": sd["transformer.wte.weight"].copy()})  # as torch lists it
     np.testing.assert_array_equal(model.lm_head.weight.numpy(), sd["transformer.wte.weight"])
