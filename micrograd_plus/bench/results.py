@@ -135,6 +135,7 @@ HEADLINES = [
     ("MNIST epoch: ours/torch time", "mnist", r"ours / torch = ([\d.]+)"),
     ("MNIST epoch, one thread each: ours/torch time", "mnist", r"ours / torch = .*?([\d.]+) at 1 thread"),
     ("MNIST CNN step: ours/torch time", "cnn", r"ours / torch = ([\d.]+)"),
+    ("MNIST CNN step, one thread each (CPU time): ours/torch", "cnn", r"ours / torch = .*?([\d.]+) at 1 thread"),
     ("GPT step, nanoGPT's CPU recipe: ours/torch time", "gpt", r"ours / torch = ([\d.]+)"),
     ("GPT step 6x192 (2.7M): ours/torch time", "gpt", r"^6x192 2\.7M .* ([\d.]+)x\s*$"),
     ("GPT step 6x384 (10.7M): ours/torch time", "gpt", r"^6x384 10\.7M .* ([\d.]+)x\s*$"),
