@@ -55,9 +55,8 @@ def test_packed_fast_path_equals_the_ops(B, T, nh, vectors, dtype, monkeypatch):
     A = importlib.import_module("micrograd_plus.kernels.attention")
     ran = []
     for name in ("_run_forward", "_run_backward"):
-        real = getattr(A, name)
-        at = 4 if name == "_run_forward" else 5  # the input layout [.., .., .., heads per batch entry]
-        monkeypatch.setattr(A, name, lambda *a, real=real, name=name, at=at: (ran.append((name, a[at][3])), real(*a))[1])
+        real = getattr(A, name)  # its first argument: the Operands, whose input layout has the heads per batch entry
+        monkeypatch.setattr(A, name, lambda x, *a, real=real, name=name: (ran.append((name, x.inp.heads)), real(x, *a))[1])
     vbytes, _ = A._blocking()
     hs = vectors * vbytes // np.dtype(dtype).itemsize
     rng = np.random.default_rng(7)
