@@ -901,7 +901,7 @@ def causal_self_attention(qkv, n_head):
         n_head: nh, the number of heads; each works on hs = C // nh of the C numbers.
 
     Returns:
-        (B, T, C): every head's attention output, the heads side by side again.
+        Every head's attention output, the heads side by side again, shaped (B, T, C).
 
     Exactly these lines of ops (nanoGPT's), computed as one node of the graph::
 
