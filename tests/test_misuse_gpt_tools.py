@@ -202,10 +202,26 @@ def test_bpe_force_replaces_the_file(w, capsys):
 
 def test_ctrl_c_during_bpe_training_exits_130_and_keeps_the_old_file(w):
     (w / "big.txt").write_text((ROOT / "micrograd_plus" / "data" / "files" / "tinyshakespeare" / "input.txt").read_text())
-    proc = subprocess.Popen([sys.executable, "-m", "micrograd_plus", "gpt", "bpe", "--data", "big.txt",
+    # The child says when training has begun (its first merge) and each merge takes a millisecond
+    # longer, so the signal lands inside training on any machine at any load: not at start-up
+    # (before the handler exists) nor after the tokenizer is written, as a fixed sleep could.
+    code = ("import sys, time\n"
+            "import micrograd_plus.data.bpe as bpe\n"
+            "_merge = bpe._PairCounts.merge\n"
+            "def merge(self, *a, **k):\n"
+            "    if not getattr(bpe, 'started', False):\n"
+            "        bpe.started = True\n"
+            "        print('training', flush=True)\n"
+            "    time.sleep(0.001)\n"
+            "    return _merge(self, *a, **k)\n"
+            "bpe._PairCounts.merge = merge\n"
+            "from micrograd_plus._plumbing.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, "gpt", "bpe", "--data", "big.txt",
                              "--vocab-size", "30000", "--out", "notes.txt", "--force"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=w)
-    time.sleep(1.5)  # past start-up (~0.7 s), inside training (~2.5 s for 30,000 tokens)
+    assert proc.stdout.readline().strip() == "training"
+    time.sleep(0.2)  # a few merges in (30,000 tokens take 20,000 merges, over 20 s here)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert "Traceback" not in err, err
