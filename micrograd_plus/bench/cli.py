@@ -80,14 +80,18 @@ def run(args):
         print(f"({name} took {seconds:.1f} s)")
         if path and not args.quick:  # a smoke test's figures are not worth keeping
             results.save(path, name, summary, printed.getvalue(), value if isinstance(value, dict) else None,
-                         force=args.force, load_average=max(load, _load()))
+                         force=args.force, load_average=load)  # as it started: others' work (see below)
     if path and not args.quick:
         print(f"\nresults written to {path}")
     return 0
 
 
 def _load():
-    """The 1-minute load average (0.0 where the system has none, e.g. Windows)."""
+    """The 1-minute load average (0.0 where the system has none, e.g. Windows).
+
+    Read as a benchmark starts, and that is the figure kept: by its end the benchmark's own threads
+    (two on a two-core machine) have pushed the average up by themselves, so the end figure would
+    call every multithreaded benchmark "loaded" however quiet the machine was."""
     import os
 
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else 0.0
