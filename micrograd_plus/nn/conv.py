@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from micrograd_plus import functional as F
+from micrograd_plus._device import as_device
 from micrograd_plus.nn import init
 from micrograd_plus.nn.module import Module, Parameter
 from micrograd_plus.random import get_generator
@@ -33,12 +34,13 @@ def _tuple(value, n):
 class _ConvNd(Module):
     """What Conv1d and Conv2d share: the weights, their initialisation, the checks."""
 
-    _n = 2
+    _n = 2  # spatial dims: 1 for Conv1d, 2 for Conv2d
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                 padding_mode, generator, dtype):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", generator=None, dtype=None, device=None):
         super().__init__()
         name = type(self).__name__
+        as_device(device, name)  # PyTorch's factory argument: the CPU, or one line
         for arg, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} needs {arg} to be a positive integer, got {value!r}")
@@ -111,13 +113,8 @@ class Conv2d(_ConvNd):
 
     _n = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", generator=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, generator, dtype)
-
     def forward(self, x):
-        x = self._check_input(x)
+        x = self._check_input(x)  # (N, in_channels, H, W)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -128,13 +125,8 @@ class Conv1d(_ConvNd):
 
     _n = 1
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", generator=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, generator, dtype)
-
     def forward(self, x):
-        x = self._check_input(x)
+        x = self._check_input(x)  # (N, in_channels, L)
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -201,8 +193,10 @@ class _BatchNorm(Module):
 
     _dims = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None,
+                 device=None):
         super().__init__()
+        as_device(device, type(self).__name__)
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
             raise ValueError(f"{type(self).__name__} needs num_features to be a positive integer, got {num_features!r}")
         if momentum is not None and not 0.0 <= float(momentum) <= 1.0:
