@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from micrograd_plus import functional as F
+from micrograd_plus._device import as_device
 from micrograd_plus.nn import init
 from micrograd_plus.nn.containers import Sequential
 from micrograd_plus.nn.module import Module, Parameter
@@ -54,8 +55,9 @@ class Linear(Module):
     Shapes: input ``(*, in_features)`` -> output ``(*, out_features)``.
     """
 
-    def __init__(self, in_features, out_features, bias=True, generator=None, dtype=None):
+    def __init__(self, in_features, out_features, bias=True, generator=None, dtype=None, device=None):
         super().__init__()
+        as_device(device, "Linear")  # PyTorch's factory argument: the CPU, or one line
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
         dtype = _float_dtype(dtype)
@@ -95,8 +97,9 @@ class Embedding(Module):
     Shapes: integer indices ``(*)`` -> vectors ``(*, embedding_dim)``.
     """
 
-    def __init__(self, num_embeddings, embedding_dim, generator=None, dtype=None):
+    def __init__(self, num_embeddings, embedding_dim, generator=None, dtype=None, device=None):
         super().__init__()
+        as_device(device, "Embedding")
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
         self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=_float_dtype(dtype)))
@@ -131,8 +134,9 @@ class LayerNorm(Module):
     Shapes: input ``(*, *normalized_shape)`` -> output of the same shape.
     """
 
-    def __init__(self, normalized_shape, eps=1e-5, bias=True, dtype=None):
+    def __init__(self, normalized_shape, eps=1e-5, bias=True, dtype=None, device=None):
         super().__init__()
+        as_device(device, "LayerNorm")
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (int(normalized_shape),)
         self.normalized_shape = tuple(int(n) for n in normalized_shape)
