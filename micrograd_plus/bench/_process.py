@@ -73,7 +73,7 @@ def as_users_run_it(module, function, *args):
 
     Why: a library is run by its users alone, with its own defaults. A peer sharing our process,
     or given an OpenMP setting of ours, is not measured as its users see it: with this library's
-    ``GOMP_SPINCOUNT=1000`` or ``OMP_WAIT_POLICY=PASSIVE`` PyTorch ran about 1.5x slower on an
+    ``GOMP_SPINCOUNT`` (then 1000) or ``OMP_WAIT_POLICY=PASSIVE`` PyTorch ran about 1.5x slower on an
     Intel Xeon (issue 26), which flattered us. So what importing micrograd_plus set here
     (:func:`settings_of_ours`) is not passed on; our own contender's child sets it again when it
     imports the library, exactly as a user's process does. Settings the user made are passed to

@@ -19,7 +19,7 @@ Then a scaling table times the same step at three sizes (:data:`SIZES`: the reci
 
 **Each contender runs as its users run it**: alone in a fresh process, with its own defaults.
 PyTorch gets its own thread count and OpenMP settings (whatever your environment says, never this
-library's ``GOMP_SPINCOUNT=1000``, which slows PyTorch's idle-spinning pool); ours gets what
+library's ``GOMP_SPINCOUNT``, which changes how PyTorch's idle threads wait); ours gets what
 importing micrograd_plus sets. Sharing a process, or one library's OpenMP policy, measured 1.5x
 slower for PyTorch on an Intel Xeon (issue 26), which flattered us. Each contender's process runs a
 warm-up block (compilation, caches) then timed blocks with a pause before each; contenders take

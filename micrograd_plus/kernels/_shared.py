@@ -35,22 +35,31 @@ from micrograd_plus.kernels._fastmath import FASTMATH
 #: How long (in spins) an idle OpenMP thread waits for the next parallel region before it
 #: sleeps, unless the user chose (``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` set): see
 #: :func:`short_openmp_spin`.
-OPENMP_SPINS = 1000
+OPENMP_SPINS = 30_000
 
 
 def short_openmp_spin(environ=os.environ):
-    """Make idle OpenMP threads sleep soon (``GOMP_SPINCOUNT=1000``) unless the user decided.
+    """Make idle OpenMP threads sleep sooner than GNU OpenMP's default (``GOMP_SPINCOUNT=30000``,
+    a tenth of it) unless the user decided.
 
     numba's ``omp`` threading layer runs on GNU OpenMP, whose idle threads by default spin for
-    300,000 iterations (a few milliseconds) after every parallel region before they sleep. A
-    training step alternates parallel kernels with single-threaded Python and with attention's
-    worker threads, so for most of the step a spinning thread holds the core that something else
-    needs. GNU OpenMP reads the variable once, when it starts (at the first parallel region), so
-    this runs when the kernels are imported. Measured on the GPT recipe's training step (2-core
-    Zen 4, avx512f, median ms of 5 steps, fresh processes interleaved): the default 47-52 ms,
-    ``OMP_WAIT_POLICY=PASSIVE`` 41-47 ms, 1,000 spins 39-40 ms; with two other busy processes on
-    the two cores: default 168-258 ms, PASSIVE 127-155 ms, 1,000 spins 65-126 ms. A user's own
-    ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is left as it is.
+    300,000 iterations after every parallel region before they sleep. Two costs pull against
+    each other. A thread that spins holds a core that something else may need (attention's
+    Python worker threads, another process); a thread that sleeps must be woken for the next
+    parallel region, tens of microseconds each time, and a small model's step is many short
+    products with a little Python between them. GNU OpenMP reads the variable once, when it
+    starts (at the first parallel region), so this runs when the kernels are imported.
+
+    Measured (2-core Zen 4, avx512f, quiet; three fresh processes per setting, interleaved;
+    the medians of each): the MNIST benchmark's epoch with 1,000 spins 0.65 / 0.69 / 0.69 s,
+    30,000 spins 0.51 / 0.51 / 0.55 s, the default 0.94 / 0.64 / 0.51 s; the GPT recipe's step
+    41.6 / 42.3 / 40.7 ms, 43.2 / 38.9 / 33.9 ms, 40.4 / 41.9 / 33.1 ms; the 6 x 192 GPT's
+    212 / 206 / 187, 222 / 206 / 178, 202 / 235 / 208 ms; the MNIST CNN's 19.8 / 20.2 / 16.5,
+    18.0 / 21.2 / 14.2, 14.4 / 18.3 / 19.6 ms. Beside two busy processes the short spin is
+    better (the recipe's step 118 / 90 ms with 1,000 spins, 147 / 112 ms with 30,000), but from
+    a load average of 1.5x the cores on, the products run on one thread anyway
+    (:func:`cores_are_free`). A user's own ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is left as
+    it is.
 
     Returns True when it set the variable (the user had chosen nothing).
     """
