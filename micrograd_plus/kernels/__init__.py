@@ -20,6 +20,7 @@ Functions (all arrays float32 or float64, all arguments the same dtype):
   packed qkv (B, T, 3C) to y (B, T, C), with no head copied out or back (on the fast path)
 * ``gelu_forward(x)`` / ``gelu_backward(g, x)``: exact GELU and its input gradient, any shape
 * ``gelu_tanh_forward(x)`` -> ``(y, t)`` / ``gelu_tanh_backward(g, x, t)``: GPT-2's tanh form
+* ``relu_forward(x)`` / ``relu_backward(g, y)``: ReLU and its gradient from the output
   (:mod:`micrograd_plus.kernels.elementwise`)
 * ``layer_norm_forward(x, weight, bias, eps)`` -> ``(y, mean, rstd)`` /
   ``layer_norm_backward(g, x, weight, mean, rstd)`` -> ``(dx, dweight, dbias)``, x of (rows, n)
@@ -157,6 +158,20 @@ def gelu_backward(g, x):
     if _backend == "numba":
         return _elementwise.gelu_backward(g, x)
     return _elementwise.gelu_backward_reference(g, x)
+
+
+def relu_forward(x):
+    """ReLU ``max(x, 0)``; same shape and dtype as ``x`` (float32 or float64)."""
+    if _backend == "numba":
+        return _elementwise.relu_forward(x)
+    return _elementwise.relu_forward_reference(x)
+
+
+def relu_backward(g, y):
+    """dL/dx of ReLU from dL/dy ``g`` and the forward's output ``y``: ``g * (y > 0)``."""
+    if _backend == "numba":
+        return _elementwise.relu_backward(g, y)
+    return _elementwise.relu_backward_reference(g, y)
 
 
 def gelu_tanh_forward(x):

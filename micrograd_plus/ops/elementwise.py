@@ -176,8 +176,12 @@ class ElementwiseOps:
     def relu(self):
         """max(x, 0): passes positive values, zeroes the rest. The gradient is passed where the
         output is positive (0 at x = 0, as in PyTorch), so backward needs only the output."""
-        y = np.maximum(self._data, 0)
-        return self._result(y, (self,), "relu", lambda g: (g * (y > 0),))
+        x = self._data
+        if x.dtype.char not in "fd":  # integer tensors: numpy
+            y = np.maximum(x, 0)
+            return self._result(y, (self,), "relu", lambda g: (g * (y > 0),))
+        y = kernels.relu_forward(x)  # x's shape; one pass, two threads on big arrays
+        return self._result(y, (self,), "relu", lambda g: (kernels.relu_backward(g, y),))
 
     @differentiable
     def gelu(self, approximate="none"):

@@ -164,3 +164,77 @@ def test_backend_switch_uses_the_reference():
         np.testing.assert_array_equal(kernels.gelu_tanh_forward(x)[0], E.gelu_tanh_forward_reference(x)[0])
     with kernels.backend("numba"):
         np.testing.assert_allclose(kernels.gelu_forward(x), E.gelu_forward_reference(x), **TOL[np.float32])
+
+
+# ---- ReLU ---------------------------------------------------------------------------------------
+
+SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 3.5, -2.0]
+
+
+@given(shape=shapes, dtype=st.sampled_from([np.float32, np.float64]), noncontiguous=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_relu_kernels_equal_numpy_bit_for_bit(shape, dtype, noncontiguous, seed):
+    """ReLU has nothing to round: the kernels must give numpy's ``np.maximum(x, 0)`` and
+    ``g * (y > 0)`` exactly, NaN, infinities and signed zeros included (compared as bits)."""
+    rng = np.random.default_rng(seed)
+    x = _array(rng, shape, dtype, 3.0, noncontiguous)
+    g = _array(rng, shape, dtype, 1.0, noncontiguous)
+    if x.size:  # sprinkle the special values into both
+        flat_x, flat_g = x.reshape(-1).copy(), g.reshape(-1).copy()
+        picks = rng.integers(0, len(SPECIALS), size=flat_x.size)
+        mask = rng.random(flat_x.size) < 0.3
+        flat_x[mask] = np.array(SPECIALS, dtype)[picks[mask]]
+        flat_g[~mask] = np.array(SPECIALS, dtype)[picks[~mask]]
+        x, g = flat_x.reshape(shape), flat_g.reshape(shape)
+    y = E.relu_forward(x)
+    assert y.shape == shape and y.dtype == dtype
+    np.testing.assert_array_equal(y.view(f"u{y.itemsize}"), np.maximum(x, 0).view(f"u{y.itemsize}"))
+    dx = E.relu_backward(g, y)
+    assert dx.shape == shape and dx.dtype == dtype
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as it should be
+        expected = (g * (y > 0)).astype(dtype)
+    np.testing.assert_array_equal(dx.view(f"u{dx.itemsize}"), expected.view(f"u{dx.itemsize}"))
+
+
+def test_relu_on_two_threads_gives_the_same_bits(monkeypatch):
+    """Arrays past the threshold go to ``_gelu_parallel`` (spied), and give what one thread gives."""
+    from micrograd_plus.kernels import _shared
+
+    monkeypatch.setattr(_shared, "_IGNORE_LOAD", True)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(E._RELU_PARALLEL_MIN + 5).astype(np.float32)
+    g = rng.standard_normal(x.size).astype(np.float32)
+    calls = []
+    real = E._gelu_parallel
+    monkeypatch.setattr(E, "_gelu_parallel", lambda *a: (calls.append(a[-1]), real(*a))[1])
+    y2, dx2 = E.relu_forward(x), E.relu_backward(g, np.maximum(x, 0))
+    if numba_threads() > 1:
+        assert len(calls) == 2 and all(n > 1 for n in calls), calls
+    np.testing.assert_array_equal(y2, np.maximum(x, 0))
+    np.testing.assert_array_equal(dx2, g * (x > 0))
+
+
+def numba_threads():
+    import numba
+
+    return numba.get_num_threads()
+
+
+def test_relu_bad_inputs_raise_clear_errors():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        E.relu_forward(np.arange(3))
+    with pytest.raises(ValueError, match="shape"):
+        E.relu_backward(np.ones(3), np.ones(4))
+
+
+def test_tensor_relu_uses_the_kernels_and_keeps_integers_in_numpy():
+    """``Tensor.relu`` (what ``nn.ReLU`` and ``F.relu`` call) gives the kernel's bits and its
+    gradient; an integer tensor still works through numpy."""
+    from micrograd_plus import tensor
+
+    x = tensor([[-1.5, 0.0, 2.0], [np.nan, -0.0, 3.0]], requires_grad=True)
+    y = x.relu()
+    np.testing.assert_array_equal(y.detach().numpy(), E.relu_forward(x.detach().numpy()))
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    assert tensor([-2, 0, 3]).relu().tolist() == [0, 0, 3]
