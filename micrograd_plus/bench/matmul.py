@@ -173,7 +173,7 @@ def _header(repeats, threads, load_before):
         + f"; numpy {np.__version__}; OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, "
         f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}",
         f"1-minute load average before/after: {load_before} / {load} (ours uses threads only while it is "
-        "below 1.5 x cores + 0.5)",
+        "below 1.5 x cores + 0.5 and other processes use less than half a core: kernels._shared.cores_are_free)",
         f"* products of at most {blas_max:,} multiply-adds: our matmul hands them to numpy's BLAS (BLAS_MAX_MNK)",
     ]
 

@@ -56,8 +56,8 @@ def short_openmp_spin(environ=os.environ):
     41.6 / 42.3 / 40.7 ms, 43.2 / 38.9 / 33.9 ms, 40.4 / 41.9 / 33.1 ms; the 6 x 192 GPT's
     212 / 206 / 187, 222 / 206 / 178, 202 / 235 / 208 ms; the MNIST CNN's 19.8 / 20.2 / 16.5,
     18.0 / 21.2 / 14.2, 14.4 / 18.3 / 19.6 ms. Beside two busy processes the short spin is
-    better (the recipe's step 118 / 90 ms with 1,000 spins, 147 / 112 ms with 30,000), but from
-    a load average of 1.5x the cores on, the products run on one thread anyway
+    better (the recipe's step 118 / 90 ms with 1,000 spins, 147 / 112 ms with 30,000), but
+    while other processes use half a core or more the kernels run on one thread anyway
     (:func:`cores_are_free`). A user's own ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is left as
     it is.
 
@@ -175,14 +175,22 @@ def kernel_array(a, dtype=None):
 
 
 def cores_are_free():
-    """Whether threads will help: False while the machine is oversubscribed.
+    """Whether threads will help: False while other processes keep the machine's cores busy.
 
-    A parallel region waits at its end for every thread. When other processes keep all cores
-    busy, one of our threads is often descheduled and the whole call waits for it: measured on
-    the 2-core development machine at a load average of ~6, a product that takes 0.3 ms with
-    two threads and 0.7 ms with one took 16 ms (median) with two. So while the 1-minute load
-    average exceeds 1.5x the number of cores (plus a margin for our own two threads), products
-    run serially. The check reads /proc/loadavg at most twice a second.
+    A parallel region waits at its end for every thread. When another process holds a core, one
+    of our threads is often descheduled and the whole call waits for it. Measured on the 2-core
+    development machine (Zen 4, KVM): beside ONE other busy process the GPT recipe's training
+    step took 176 ms with two threads against 35-40 ms alone; at a load average of ~6 a product
+    that takes 0.3 ms with two threads and 0.7 ms with one took 16 ms (median) with two. So
+    products run serially while either
+
+    * other processes used at least :data:`OTHERS_MAX_CORES` cores' worth of CPU time since the
+      last check (Linux: the machine's busy time from ``/proc/stat`` minus this process's own
+      CPU time, all its threads included -- :func:`others_cores`), or
+    * the 1-minute load average exceeds 1.5x the number of cores (plus a margin for our own two
+      threads): the only sign on systems without ``/proc/stat``.
+
+    The check runs at most twice a second.
 
     Also False on any thread but the main one when numba's threading layer is ``workqueue``
     (what numba falls back to without OpenMP or TBB): it aborts the whole process when two
@@ -198,9 +206,43 @@ def cores_are_free():
             busy = os.getloadavg()[0] > 1.5 * N_CORES + 0.5
         except (AttributeError, OSError):  # no load average here (Windows): assume free
             busy = False
+        others = others_cores()
+        busy = busy or (others is not None and others >= OTHERS_MAX_CORES)
         _load_check[0] = now
         _load_check[1] = not busy
     return _load_check[1]
+
+
+def others_cores():
+    """How many cores' worth of CPU time other processes used since the last call: the machine's
+    busy time (``/proc/stat``'s first line: user, nice, system, irq, softirq and steal, summed over
+    every CPU) minus this process's own CPU time (``time.process_time``: every thread of ours,
+    OpenMP's spinning ones included), divided by the wall time between the two calls.
+
+    None when it cannot be known: no ``/proc/stat`` (not Linux), or the first call, or calls
+    less than 50 ms apart (the counters tick 100 times a second).
+    """
+    busy = _machine_busy_seconds()
+    if busy is None:
+        return None
+    reading = (time.monotonic(), busy, time.process_time())
+    last, _cpu_reading[0] = _cpu_reading[0], reading
+    if last is None or reading[0] - last[0] < 0.05:
+        return None
+    return max(0.0, (reading[1] - last[1]) - (reading[2] - last[2])) / (reading[0] - last[0])
+
+
+def _machine_busy_seconds():
+    """CPU seconds every CPU of the machine has spent busy since boot (``/proc/stat``'s first line:
+    all but idle and iowait), or None without ``/proc/stat``."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    except (OSError, ValueError):
+        return None
+    if len(ticks) < 8:
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / _CLOCK_TICKS
 
 
 def _parallel_regions_threadsafe():
@@ -228,6 +270,11 @@ def _ignore_load_from_environment(environ=os.environ):
 _IGNORE_LOAD = _ignore_load_from_environment()
 N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _load_check = [-1.0, True]  # [time of the last check, result]
+_cpu_reading = [None]  # others_cores' last (wall time, machine busy seconds, our CPU seconds)
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+#: Other processes using this many cores' worth of CPU (or more) send the kernels to one thread:
+#: half a core on a 2-core machine, a quarter of the cores on bigger ones.
+OTHERS_MAX_CORES = max(0.5, N_CORES / 4)
 
 
 def threads_for(work, min_work, dtype=None):

@@ -304,6 +304,7 @@ def test_dispatch_module_uses_the_kernels():
 def test_threads_only_when_cores_are_free(monkeypatch, load, free, rng):
     """An oversubscribed machine (high load average) sends products down the serial path."""
     monkeypatch.setattr(shared.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(shared, "others_cores", lambda: None)  # only the load average speaks
     monkeypatch.setattr(shared, "_load_check", [-1.0, True])  # forget the last reading
     assert shared.cores_are_free() is free
     a = rng.standard_normal((70, 200))
@@ -316,6 +317,8 @@ def test_no_load_average_means_free(monkeypatch):
         raise OSError("no load average")
 
     monkeypatch.setattr(shared.os, "getloadavg", unavailable)
+
+    monkeypatch.setattr(shared, "others_cores", lambda: None)  # only the load average speaks
     monkeypatch.setattr(shared, "_load_check", [-1.0, False])
     assert shared.cores_are_free() is True
 
@@ -414,6 +417,7 @@ def test_tiny_products_go_to_blas_by_shape_alone(monkeypatch, load, layout, rng)
     multiply-add and our kernels compute it."""
     monkeypatch.setattr(mm, "_small_to_blas", [True])  # the library's default (the kernel tests turn it off)
     monkeypatch.setattr(shared.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(shared, "others_cores", lambda: None)  # only the load average speaks
     monkeypatch.setattr(shared, "_load_check", [-1.0, True])
     ran = []
     for name in ("_tile", "_gemm_parallel"):

@@ -242,6 +242,7 @@ def test_ignore_load_from_the_environment(value, expected):
 
 def test_ignore_load_says_the_cores_are_free_on_a_busy_machine(monkeypatch):
     monkeypatch.setattr(_shared.os, "getloadavg", lambda: (1000.0, 1000.0, 1000.0))
+    monkeypatch.setattr(_shared, "others_cores", lambda: None)  # only the load average speaks
     monkeypatch.setattr(_shared, "_load_check", [-1.0, True])
     monkeypatch.setattr(_shared, "_IGNORE_LOAD", False)
     assert _shared.cores_are_free() is False
@@ -338,3 +339,68 @@ def test_importing_the_kernels_sets_the_spin():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "30000"
+
+
+# ---- other processes' CPU time ------------------------------------------------------------------
+
+
+class _Clock:
+    """Stand-ins for time.monotonic / time.process_time that the test moves by hand."""
+
+    def __init__(self):
+        self.wall, self.ours = 100.0, 5.0
+
+    def monotonic(self):
+        return self.wall
+
+    def process_time(self):
+        return self.ours
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = _Clock()
+    busy = [1000.0]
+    monkeypatch.setattr(_shared, "time", c)
+    monkeypatch.setattr(_shared, "_machine_busy_seconds", lambda: busy[0])
+    monkeypatch.setattr(_shared, "_cpu_reading", [None])
+    c.machine = busy
+    return c
+
+
+def test_others_cores_is_the_machines_busy_time_minus_ours(clock):
+    """Over 1 s of wall time the machine was busy 1.8 CPU-seconds, 0.7 of them ours (all our
+    threads): other processes used 1.1 cores. Nothing known on the first call or 10 ms later."""
+    assert _shared.others_cores() is None  # first reading
+    clock.wall += 1.0
+    clock.machine[0] += 1.8
+    clock.ours += 0.7
+    assert _shared.others_cores() == pytest.approx(1.1)
+    clock.wall += 0.01
+    assert _shared.others_cores() is None  # too soon to tell (the counters tick every 10 ms)
+    clock.wall += 2.0
+    clock.machine[0] += 1.0
+    clock.ours += 1.0  # all of it ours: a quiet machine while we ran two threads
+    assert _shared.others_cores() == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("others, free", [(None, True), (0.0, True), (0.3, True), (0.6, False), (1.0, False)])
+def test_one_busy_process_sends_the_kernels_to_one_thread(monkeypatch, others, free):
+    """At a low load average the cores are free unless other processes keep half a core (on this
+    2-core scale) busy: beside one busy process two threads ran the GPT step 5x slower."""
+    monkeypatch.setattr(_shared, "_IGNORE_LOAD", False)
+    monkeypatch.setattr(_shared.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    monkeypatch.setattr(_shared, "others_cores", lambda: others)
+    monkeypatch.setattr(_shared, "OTHERS_MAX_CORES", 0.5)
+    monkeypatch.setattr(_shared, "_load_check", [-1.0, not free])  # the opposite, so the check must run
+    assert _shared.cores_are_free() is free
+
+
+def test_machine_busy_seconds_reads_proc_stat():
+    """On Linux the first line of /proc/stat gives a non-negative count that never goes down."""
+    first = _shared._machine_busy_seconds()
+    if not os.path.exists("/proc/stat"):
+        assert first is None
+        return
+    assert first is not None and first >= 0
+    assert _shared._machine_busy_seconds() >= first
