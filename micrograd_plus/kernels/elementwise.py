@@ -270,14 +270,12 @@ def _gelu_loop(op, x, out, c, d):
     * BACKWARD:       out = dx, c = g;              exact GELU's gradient
     * TANH_FORWARD:   out = y, c = t (both written); the tanh form
     * TANH_BACKWARD:  out = dx, c = g, d = t;       its gradient
-    * RELU_FORWARD:   out = max(x, 0)
-    * RELU_BACKWARD:  out = dx, c = g, x = y;       ReLU's gradient from its output
 
     Arrays a formula does not use may be any array of the dtype. The constants are made in
     the arrays' dtype, so float32 arithmetic stays float32.
     """
     f = x.dtype.type
-    k, c1, c3, half, one, zero = f(_K), f(_C), f(3.0 * _C), f(0.5), f(1.0), f(0.0)
+    k, c1, c3, half, one = f(_K), f(_C), f(3.0 * _C), f(0.5), f(1.0)
     if op == FORWARD or op == BACKWARD:
         for i in range(x.size):
             cdf, pdf = _phi_and_density(x[i])  # (one call site: numba pastes its body in once)
@@ -288,26 +286,37 @@ def _gelu_loop(op, x, out, c, d):
             ti = _tanh_nonneg_exp(k * (xi + c1 * xi * xi * xi))
             c[i] = ti
             out[i] = half * xi * (one + ti)
-    elif op == TANH_BACKWARD:
+    else:
         for i in range(x.size):
             xi, ti = x[i], d[i]
             out[i] = c[i] * (half * (one + ti) + half * xi * (one - ti * ti) * k * (one + c3 * xi * xi))
-    elif op == RELU_FORWARD:
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+def _relu_loop(op, x, out, c):
+    """RELU_FORWARD: out = max(x, 0); RELU_BACKWARD: out = dx from c = g and x = the forward's
+    output y. A loop of its own: inside :func:`_gelu_loop` these two branches made LLVM compile
+    exact GELU's forward loop 9x slower (2.7 ms against 0.31 ms over (768, 512), measured)."""
+    zero, one = x.dtype.type(0.0), x.dtype.type(1.0)
+    if op == RELU_FORWARD:
         for i in range(x.size):
             xi = x[i]
             out[i] = xi if (xi > zero or xi != xi) else zero  # NaN passes, as np.maximum's
-    else:  # RELU_BACKWARD: x holds the forward's output y
+    else:
         for i in range(x.size):
             out[i] = c[i] * (one if x[i] > zero else zero)  # g * (y > 0), inf * 0 = NaN included
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
 def _gelu_parallel(op, x, out, c, d, chunks):
-    """:func:`_gelu_loop` over ``chunks`` near-equal contiguous slices, side by side."""
+    """:func:`_gelu_loop` (or :func:`_relu_loop`) over ``chunks`` near-equal contiguous slices, side by side."""
     n = x.size
     for part in prange(chunks):
         lo, hi = part * n // chunks, (part + 1) * n // chunks
-        _gelu_loop(op, x[lo:hi], out[lo:hi], c[lo:hi], d[lo:hi])
+        if op >= RELU_FORWARD:
+            _relu_loop(op, x[lo:hi], out[lo:hi], c[lo:hi])
+        else:
+            _gelu_loop(op, x[lo:hi], out[lo:hi], c[lo:hi], d[lo:hi])
 
 
 # ---- what the public functions share ----------------------------------------------------------
@@ -326,6 +335,8 @@ def _run(op, x, out, c=None, d=None, min_size=None):
     threads = threads_for(x.size, _PARALLEL_MIN if min_size is None else min_size, x.dtype)
     if threads > 1:
         _gelu_parallel(op, x, out, c, d, threads)
+    elif op >= RELU_FORWARD:
+        _relu_loop(op, x, out, c)
     else:
         _gelu_loop(op, x, out, c, d)
 
