@@ -37,7 +37,7 @@ import tempfile
 import time
 
 # Runs in each child: call every kernel of the chosen families once per chosen dtype, time each.
-# argv: comma-separated families (matmul,attention,gelu,layernorm,xent), comma-separated dtypes.
+# argv: comma-separated families (matmul,attention,gelu,conv,layernorm,xent,optim), comma-separated dtypes.
 CHILD = r"""
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
@@ -72,6 +72,20 @@ for dt in [getattr(np, d) for d in sys.argv[2].split(",")]:
             g = np.ones(n, dt)
             kernels.gelu_backward(g, g); kernels.gelu_forward(g)
             kernels.gelu_tanh_backward(g, g, kernels.gelu_tanh_forward(g)[1])
+            kernels.relu_backward(g, kernels.relu_forward(g))
+    def conv():
+        for stride, groups, cin in ((1, 1, 1), (1, 1, 4), (2, 2, 4)):  # im2col, direct dx, grouped stride 2
+            x = np.ones((2, cin, 9, 9), dt)
+            w = np.ones((4, cin // groups, 3, 3), dt)
+            y, cols = kernels.conv2d_forward(x, w, w[:, 0, 0, 0], (stride, stride), (1, 1, 1, 1), (1, 1), groups)
+            kernels.conv2d_backward(y, x.shape, w, cols, (stride, stride), (1, 1, 1, 1), (1, 1), groups)
+        x = np.ones((2, 4, 8, 8), dt)
+        y, i = kernels.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+        kernels.max_pool2d_backward(y, i, x.shape)
+        y, i = kernels.max_pool2d_forward(x, (3, 3), (1, 1), (1, 1), (1, 1), False)
+        kernels.max_pool2d_backward(y, i, x.shape)
+        y = kernels.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False, True, None)
+        kernels.avg_pool2d_backward(y, x.shape, (2, 2), (2, 2), (0, 0), False, True, None)
     def layernorm():
         for r in (8, 2000):
             x = np.ones((r, 64), dt)
@@ -88,7 +102,7 @@ for dt in [getattr(np, d) for d in sys.argv[2].split(",")]:
         p, g, m, v = (np.ones(4096, dt) for _ in range(4))
         K.adam_update(p, g, m, v, 1e-3, 0.9, 0.99, 1e-8, 0.1, 1)
         K.sum_of_squares(g)
-    families = dict(matmul=mm, attention=att, gelu=gelu, layernorm=layernorm, xent=xent, optim=optim)
+    families = dict(matmul=mm, attention=att, gelu=gelu, conv=conv, layernorm=layernorm, xent=xent, optim=optim)
     for family in sys.argv[1].split(","):
         timed(family + " " + name, families[family])
 out["total"] = (time.perf_counter() - t0, time.process_time() - c0)
@@ -103,7 +117,7 @@ def _env(cache_dir):
     return env
 
 
-FAMILIES = ("matmul", "attention", "gelu", "layernorm", "xent", "optim")
+FAMILIES = ("matmul", "attention", "gelu", "conv", "layernorm", "xent", "optim")
 DTYPES = ("float32", "float64")
 
 
