@@ -16,9 +16,10 @@ processes alternate (ours, torch, ours, torch ...) so that a burst of load hits 
 at most 1.5x PyTorch's time.
 
 **The kernels.** Each convolution of that network (:data:`LAYERS`), each of its three products
--- forward ``W @ cols``, the weight gradient ``dW`` and the input gradient ``dX`` -- timed on one
-thread in a child process, ours (the whole kernel call: gathers, layout changes, col2im or the
-direct correlation included) against numpy's BLAS on the bare product of the same shapes, as
+-- forward ``y = W @ cols``, the weight gradient ``dW`` and the input gradient ``dX`` -- timed on one
+thread in a child process, ours (the whole kernel call: layout changes, im2col and col2im, or
+the direct correlations that stride-1 layers of several channels take instead, included) against
+numpy's BLAS on the bare product of the same shapes, as
 GFLOP/s (2 * O * C*kH*kW * N*OH*OW per product, the same count for all three).
 """
 
@@ -139,8 +140,9 @@ LAYERS = {"conv1 1->16 5x5 28x28": ((BATCH, 1, 28, 28), (16, 1, 5, 5), False),
 
 def kernel_table(repeats=7):
     """GFLOP/s of each convolution of the network, float32, on this process's threads: for each
-    layer and each of its products (forward ``W @ cols``, ``dW``, ``dX``), ours -- the whole
-    kernel call, gathers and layout changes included -- against numpy's BLAS on the bare product
+    layer and each of its products (forward ``y = W @ cols``, ``dW``, ``dX``), ours -- the whole
+    kernel call as the network makes it (im2col or the direct path, layout changes included) --
+    against numpy's BLAS on the bare product
     of the same shapes (``np.matmul``, no gather, no col2im) and against the numpy reference
     layer (numpy's im2col/col2im around ``np.matmul``). Times are CPU time (``process_time``),
     ours and numpy's interleaved. Returns ``{"layer product": (ours, blas, numpy_layer)}``."""
@@ -153,15 +155,16 @@ def kernel_table(repeats=7):
         x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
         b = np.zeros(ws[0], np.float32)
         flops = 2 * ws[0] * int(np.prod(ws[1:])) * xs[0] * xs[2] * xs[3]  # every product has the same count
-        y, cols = K.conv2d_forward(x, w, b, *args)
+        y, kept = K.conv2d_forward(x, w, b, *args)  # kept for backward: cols, or the padded input (direct layers)
+        cols = K.im2col_reference(x, ws[2:], *args[:3])  # (C*KH*KW, OH*OW*N): the bare products' operand
         g = rng.standard_normal(y.shape).astype(np.float32)
         w2, g2 = w.reshape(ws[0], -1), np.ascontiguousarray(g.transpose(1, 2, 3, 0).reshape(ws[0], -1))
         cases = {  # product: (ours, the bare product on BLAS, numpy's reference layer)
             "forward": (lambda: K.conv2d_forward(x, w, b, *args), lambda: w2 @ cols,
                         lambda: K.conv2d_forward_reference(x, w, b, *args)),
-            "dW": (lambda: K.conv2d_backward(g, xs, w, cols, *args, False, True, False), lambda: g2 @ cols.T,
+            "dW": (lambda: K.conv2d_backward(g, xs, w, kept, *args, False, True, False), lambda: g2 @ cols.T,
                    lambda: K.conv2d_backward_reference(g, xs, w, cols, *args, False, True, False)),
-            "dX": (lambda: K.conv2d_backward(g, xs, w, cols, *args, True, False, False), lambda: w2.T @ g2,
+            "dX": (lambda: K.conv2d_backward(g, xs, w, kept, *args, True, False, False), lambda: w2.T @ g2,
                    lambda: K.conv2d_backward_reference(g, xs, w, cols, *args, True, False, False)),
         }
         for what, fns in cases.items():
@@ -237,7 +240,7 @@ def run(repeats=None, quick=False):
         lines.append("(torch not installed: no PyTorch column; pip install torch==2.13.0)")
     rates = _child("kernel_table_one_thread", 3 if quick else 7, one_thread=True)
     lines += ["", "the network's convolutions, batch 64, float32, one thread (CPU time): GFLOP/s of each product",
-              "(ours: the whole kernel call, gathers included; BLAS: np.matmul on the bare product of the same "
+              "(ours: the whole kernel call, im2col or the direct correlations included; BLAS: np.matmul on the bare product of the same "
               "shapes; numpy layer: the numpy reference, im2col/col2im around np.matmul)",
               f"{'layer, product':<58}{'ours':>7}{'BLAS':>7}{'ours/BLAS':>11}{'numpy layer':>13}"]
     for name, (ours, blas, layer) in rates.items():

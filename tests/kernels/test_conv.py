@@ -138,12 +138,13 @@ def _conv_kernels_match_reference(dtype, case, seed):
     b = rng.standard_normal(w_shape[0]).astype(dtype)
     y, cols = K.conv2d_forward(x, w, b, stride, padding, dilation, groups)
     y_ref, cols_ref = K.conv2d_forward_reference(x, w, b, stride, padding, dilation, groups)
-    np.testing.assert_array_equal(cols, cols_ref)  # a gather: exact
+    if not isinstance(cols, K.Padded):  # (a direct stride-1 forward keeps the padded input instead)
+        np.testing.assert_array_equal(cols, cols_ref)  # a gather: exact
     np.testing.assert_allclose(y, y_ref, **TOL[dtype])
     assert y.dtype == dtype
     g = rng.standard_normal(y.shape).astype(dtype)
     got = K.conv2d_backward(g, x.shape, w, cols, stride, padding, dilation, groups)
-    want = K.conv2d_backward_reference(g, x.shape, w, cols, stride, padding, dilation, groups)
+    want = K.conv2d_backward_reference(g, x.shape, w, cols_ref, stride, padding, dilation, groups)
     for a, e, name in zip(got, want, ("dx", "dw", "db")):
         assert a.dtype == dtype and a.shape == e.shape, name
         np.testing.assert_allclose(a, e, err_msg=name, **TOL[dtype])
@@ -168,6 +169,46 @@ def test_direct_dx_matches_reference(dtype, x_shape, w_shape, padding, dilation,
     want = K.conv2d_backward_reference(g, x_shape, w, cols, *args, True, False, False)[0]
     assert got.dtype == dtype
     np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+DIRECT_CASES = [  # x shape, weight shape, padding (top, bottom, left, right), dilation
+    ((3, 3, 7, 5), (4, 3, 3, 3), (1, 1, 1, 1), (1, 1)),       # 3 channels (the fewest that take this path), odd sizes
+    ((1, 20, 9, 6), (7, 20, 2, 3), (0, 0, 0, 0), (1, 1)),     # batch 1, 20 channels, filters not a multiple of 4 or MR
+    ((3, 5, 8, 9), (13, 5, 3, 2), (2, 0, 1, 2), (2, 1)),      # uneven padding wider than the kernel's reach, dilation 2
+    ((2, 6, 5, 7), (6, 6, 3, 3), (2, 2, 2, 2), (2, 2)),       # dilation 2 both ways, padding 2
+    ((1, 4, 4, 3), (2, 4, 1, 1), (0, 0, 0, 0), (1, 1)),       # 1x1 filters
+    ((1, 16, 14, 14), (32, 16, 5, 5), (2, 2, 2, 2), (1, 1)),  # the MNIST network's second layer, one image
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, w_shape, padding, dilation", DIRECT_CASES)
+def test_direct_forward_and_dw_match_reference(dtype, x_shape, w_shape, padding, dilation, rng):
+    """Stride-1, one-group convolutions of 3 or more channels run without im2col: the forward pass
+    as a correlation of the padded input, dW as dot products with it. Both against the numpy
+    reference (im2col, ``W @ cols``, ``g @ colsᵀ``), and the path really taken (no cols kept)."""
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    args = ((1, 1), padding, dilation, 1)
+    y, kept = K.conv2d_forward(x, w, b, *args)
+    y_ref, cols = K.conv2d_forward_reference(x, w, b, *args)
+    assert isinstance(kept, K.Padded), "a stride-1 layer of several channels should not build cols"
+    assert y.dtype == dtype and y.shape == y_ref.shape
+    np.testing.assert_allclose(y, y_ref, **TOL[dtype])
+    g = rng.standard_normal(y.shape).astype(dtype)
+    got = K.conv2d_backward(g, x_shape, w, kept, *args)
+    want = K.conv2d_backward_reference(g, x_shape, w, cols, *args)
+    for a, e, name in zip(got, want, ("dx", "dw", "db")):
+        assert a.dtype == dtype and a.shape == e.shape, name
+        np.testing.assert_allclose(a, e, err_msg=name, **TOL[dtype])
+
+
+def test_few_channels_keep_im2col():
+    """One or two input channels (the MNIST network's first layer), a stride, or groups: im2col."""
+    for c, stride, groups in ((1, (1, 1), 1), (2, (1, 1), 1), (4, (2, 1), 1), (4, (1, 1), 2)):
+        x, w = np.ones((2, c, 5, 5)), np.ones((2, c // groups, 3, 3))
+        _, kept = K.conv2d_forward(x, w, None, stride, (1, 1, 1, 1), (1, 1), groups)
+        assert isinstance(kept, np.ndarray) and kept.shape[0] == c * 9, (c, stride, groups)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -247,7 +288,7 @@ def test_max_pool_nan_wins():
 
 PARALLEL = ("_im2col_parallel", "_col2im_parallel", "_transpose_parallel", "_max_pool_2x2_parallel",
             "_max_pool_parallel", "_max_pool_backward_parallel", "_avg_pool_parallel",
-            "_correlate_parallel", "_dots_parallel")
+            "_correlate_parallel", "_dots_parallel", "_direct_dw_parallel")
 
 
 def _run_all(x, w, b, g_seed):
@@ -260,7 +301,9 @@ def _run_all(x, w, b, g_seed):
     w1 = np.concatenate([w, w[:, ::-1]], axis=1)  # (6, 4, 3, 2): all four channels
     y, cols = K.conv2d_forward(x, w1, b, *args)
     g = np.random.default_rng(g_seed + 1).standard_normal(y.shape).astype(x.dtype)
-    out += [y, *K.conv2d_backward(g, x.shape, w1, cols, *args)]
+    out += [y, *K.conv2d_backward(g, x.shape, w1, cols, *args)]  # (and y, dW without im2col: 4 channels)
+    y, cols = K.conv2d_forward(x[:, :2], w1[:, :2], b, *args)  # 2 channels: im2col, dW as dot products
+    out += [y, cols, *K.conv2d_backward(g, x[:, :2].shape, w1[:, :2], cols, *args)]
     m, idx = K.max_pool2d_forward(x, (3, 2), (2, 1), (1, 0), (1, 2), True)
     out += [m, idx, K.max_pool2d_backward(m * 2, idx, x.shape)]
     out += list(K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False))  # MaxPool2d(2)'s own loop

@@ -947,6 +947,23 @@ def test_conv2d(case, with_bias, data):
     gradcheck(lambda x: F.conv2d(x, w.data, **kw), [leaf(x.data[0])])  # unbatched (C, H, W), weights constant
 
 
+@covers("F.conv2d")
+@given(st.integers(3, 5), st.integers(1, 7), st.integers(1, 3), st.integers(1, 2), st.sampled_from([0, 1, 2, "same"]),
+       st.integers(1, 2), st.data())
+def test_conv2d_stride_one_several_channels(C, O, k, dilation, padding, N, data):
+    """Stride 1, one group, 3 or more input channels: the layers whose forward pass and weight
+    gradient run without im2col (kernels/conv.py's direct path), at odd sizes and dilation."""
+    from micrograd_plus.kernels.conv import _direct_fits, output_size
+
+    assert _direct_fits((1, 1), 1, C)
+    H, W = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5))
+    pad = 0 if padding == "same" else padding
+    assume(output_size(H, k, 1, pad, pad, dilation) > 0 and output_size(W, k, 1, pad, pad, dilation) > 0)
+    x, w = leaf(data.draw(values((N, C, H, W)))), leaf(data.draw(values((O, C, k, k))))
+    b = leaf(data.draw(values((O,))))
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding, dilation=dilation), [x, w, b])
+
+
 @covers("F.conv1d")
 @given(st.integers(1, 2), st.integers(1, 2), st.integers(1, 7), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2),
        st.sampled_from([0, 1, "same", "valid"]), st.data())
