@@ -155,7 +155,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, fn):
     X, Wt = x._data.astype(dt, copy=False), w._data.astype(dt, copy=False)
     B = None if b is None else b._data.astype(dt, copy=False)
     args = ((sh, sw), pad, (dh, dw), groups)
-    y, cols = kernels.conv2d_forward(X, Wt, B, *args)  # (N, O, OH, OW); cols (C*KH*KW, N*OH*OW)
+    y, cols = kernels.conv2d_forward(X, Wt, B, *args)  # (N, O, OH, OW); cols (C*KH*KW, N*OH*OW) or the padded input
 
     def backward(g):
         need = (x.requires_grad, w.requires_grad, b is not None and b.requires_grad)

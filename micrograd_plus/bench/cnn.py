@@ -240,8 +240,9 @@ def run(repeats=None, quick=False):
         lines.append("(torch not installed: no PyTorch column; pip install torch==2.13.0)")
     rates = _child("kernel_table_one_thread", 3 if quick else 7, one_thread=True)
     lines += ["", "the network's convolutions, batch 64, float32, one thread (CPU time): GFLOP/s of each product",
-              "(ours: the whole kernel call, im2col or the direct correlations included; BLAS: np.matmul on the bare product of the same "
-              "shapes; numpy layer: the numpy reference, im2col/col2im around np.matmul)",
+              "(ours: the whole kernel call as the network makes it, im2col or the direct correlations included; "
+              "BLAS: np.matmul on the bare product of the same shapes; numpy layer: the numpy reference, "
+              "im2col/col2im around np.matmul)",
               f"{'layer, product':<58}{'ours':>7}{'BLAS':>7}{'ours/BLAS':>11}{'numpy layer':>13}"]
     for name, (ours, blas, layer) in rates.items():
         lines.append(f"{name:<58}{ours:>7.1f}{blas:>7.1f}{ours / blas:>10.2f}x{layer:>13.1f}")

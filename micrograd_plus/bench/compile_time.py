@@ -74,7 +74,7 @@ for dt in [getattr(np, d) for d in sys.argv[2].split(",")]:
             kernels.gelu_tanh_backward(g, g, kernels.gelu_tanh_forward(g)[1])
             kernels.relu_backward(g, kernels.relu_forward(g))
     def conv():
-        for stride, groups, cin in ((1, 1, 1), (1, 1, 4), (2, 2, 4)):  # im2col, direct dx, grouped stride 2
+        for stride, groups, cin in ((1, 1, 1), (1, 1, 4), (2, 2, 4)):  # im2col, direct (forward, dW, dx), grouped stride 2
             x = np.ones((2, cin, 9, 9), dt)
             w = np.ones((4, cin // groups, 3, 3), dt)
             y, cols = kernels.conv2d_forward(x, w, w[:, 0, 0, 0], (stride, stride), (1, 1, 1, 1), (1, 1), groups)

@@ -30,7 +30,8 @@ Functions (all arrays float32 or float64, all arguments the same dtype):
   (:mod:`micrograd_plus.kernels.cross_entropy`)
 * ``conv2d_forward(x, w, b, stride, padding, dilation, groups)`` -> ``(y, cols)`` /
   ``conv2d_backward(g, x_shape, w, cols, ...)`` -> ``(dx, dw, db)``: im2col and the matmul kernels
-  (dx of a stride-1 convolution as a direct correlation on the matmul micro-kernel);
+  (y, dW and dx of a stride-1 convolution of several channels as direct correlations on the matmul
+  micro-kernel, no cols: then ``cols`` is the padded input, :class:`~micrograd_plus.kernels.conv.Padded`);
   ``max_pool2d_forward/backward``, ``avg_pool2d_forward/backward`` (:mod:`micrograd_plus.kernels.conv`)
 
 NaN and inf come out of every kernel where they come out of its numpy reference (see
@@ -218,7 +219,9 @@ def cross_entropy_backward(w, logits, target, lse, ignore_index=-100):
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     """2-D convolution as im2col + ``W @ cols``: ``(y, cols)``, y (N, O, OH, OW); ``padding`` is
-    (top, bottom, left, right), the others (h, w) pairs (see :mod:`micrograd_plus.kernels.conv`)."""
+    (top, bottom, left, right), the others (h, w) pairs (see :mod:`micrograd_plus.kernels.conv`).
+    ``cols`` is what :func:`conv2d_backward` needs (the compiled stride-1 path keeps the padded
+    input instead); pass it on unchanged."""
     if _backend == "numba":
         return _conv.conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
     return _conv.conv2d_forward_reference(x, weight, bias, stride, padding, dilation, groups)

@@ -23,8 +23,15 @@ rule as for any value used several times. Stride, padding and dilation only chan
 pixel goes where in ``cols`` (padding reads zeros); groups cut the channels and the filters into
 ``groups`` independent blocks, one product each.
 
-That is the reference, and what the compiled backward does in general. Two cases of the MNIST
-network's kind take shorter ways to the same numbers (the tests hold both to the reference):
+That is the reference, and what the compiled kernels do in general. Three cases of the MNIST
+network's kind take shorter ways to the same numbers (the tests hold each to the reference):
+
+* **y and dW of a stride-1 convolution of several input channels** (one group, 3 or more
+  channels: the second layer) never build ``cols``: y is a correlation of the zero-padded input
+  with the filters on the matmul micro-kernel, dW dot products of the gradient with that padded
+  input (:func:`_direct_forward`, :func:`_direct_dw`). What the forward pass keeps for backward
+  is then the padded input (:class:`Padded`, 1.3 MB for the second layer) instead of ``cols``
+  (20 MB, each pixel copied 25 times).
 
 * **dx of a stride-1 convolution** is itself a convolution: of the gradient, padded, with the
   filters flipped and their in/out channels swapped (:func:`_direct_dx`). Computed directly on
@@ -785,7 +792,10 @@ def _out_hw(H, W, kernel, stride, padding, dilation):
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     """The compiled :func:`conv2d_forward_reference`: ``(y, cols)``; im2col and the layout changes
-    compiled, ``W @ cols`` on the matmul kernels (one product per group)."""
+    compiled, ``W @ cols`` on the matmul kernels (one product per group). A stride-1, one-group
+    layer of 3 or more input channels skips im2col (:func:`_direct_fits`): its y is the same
+    correlation computed directly, and in place of ``cols`` it returns the :class:`Padded` input,
+    which :func:`conv2d_backward` takes in the same place."""
     x, weight = kernel_array(x), kernel_array(weight)
     N, C, H, W = x.shape
     O, Cg, KH, KW = weight.shape
