@@ -27,7 +27,8 @@ FAMILIES = {
     "matmul": ("matmul", (5, 3)),
     "_shared": ("matmul", (5, 3)),
     "attention": ("attention", (3, 3)),
-    "elementwise": ("GELU", (2, 1)),
+    "elementwise": ("GELU/ReLU", (3, 1)),
+    "conv": ("convolution", (3, 7)),  # beyond the matmul family, which its products also compile
     "layer_norm": ("LayerNorm", (2, 1)),
     "cross_entropy": ("cross-entropy", (2, 2)),
     "_fastmath": ("exp", (1, 1)),

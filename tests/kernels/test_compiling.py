@@ -92,6 +92,7 @@ from micrograd_plus.kernels import _shared, cross_entropy as CE, elementwise as 
 _shared.use_float64_threads(True)  # float64's threaded path too (off by default)
 for module in (E, LN, CE):
     module._PARALLEL_MIN = 0
+E._RELU_PARALLEL_MIN = 0
 for free, writeable in ((False, True), (True, True), (False, False), (True, False)):
     _shared.cores_are_free = lambda: free
     x = np.linspace(-3, 3, 64).reshape(8, 8)
@@ -101,6 +102,7 @@ for free, writeable in ((False, True), (True, True), (False, False), (True, Fals
         a.flags.writeable = writeable
     E.gelu_forward(x); E.gelu_backward(x, x)
     y, t = E.gelu_tanh_forward(x); E.gelu_tanh_backward(x, x, t)
+    E.relu_backward(x, E.relu_forward(x))
     y, m, s = LN.layer_norm_forward(x, x[0], x[1], 1e-5); LN.layer_norm_backward(x, x, x[0], m, s)
     LN.layer_norm_forward(x, None, None, 1e-5)
     nll, lse = CE.cross_entropy_forward(x, target)
@@ -112,7 +114,7 @@ print(json.dumps({f"{m.__name__.rsplit('.', 1)[1]}.{n}": len(d.signatures) for m
 
 def test_each_family_compiles_one_loop_and_one_parallel_twin_per_dtype(tmp_path):
     """Each family compiles one serial loop and one parallel twin per dtype (plus LayerNorm's and
-    cross-entropy's small row helpers), whatever the formula, pass or thread path: a function per
+    cross-entropy's small row helpers, and ReLU's loop beside GELU's, which the twin also runs), whatever the formula, pass or thread path: a function per
     formula and path took about twice as long to compile. A read-only array is another type to
     numba, hence another compilation: the entry points must not pass one on. Fresh cache, so
     this compiles (~4 s)."""
@@ -124,7 +126,7 @@ def test_each_family_compiles_one_loop_and_one_parallel_twin_per_dtype(tmp_path)
 
     compiled = json.loads(done.stdout.strip().splitlines()[-1])
     assert compiled == {
-        "elementwise._gelu_loop": 1, "elementwise._gelu_parallel": 1,
+        "elementwise._gelu_loop": 1, "elementwise._relu_loop": 1, "elementwise._gelu_parallel": 1,
         "layer_norm._mean_and_rstd": 1, "layer_norm._row_means": 1, "layer_norm._rows": 1,
         "layer_norm._rows_parallel": 1,
         "cross_entropy._logsumexp": 1, "cross_entropy._rows": 1, "cross_entropy._rows_parallel": 1,
