@@ -27,3 +27,14 @@ def refused(argv, capsys, *words):
     for word in words:
         assert word in lines[0], (word, lines[0])
     return lines[0]
+
+
+def sigint_as_default():
+    """``preexec_fn`` for a child that a test stops with Ctrl-C (SIGINT): the child starts with
+    SIGINT's default action, whatever pytest inherited. A shell without job control starts
+    background commands (``pytest ... &``, ``nohup``) with SIGINT ignored, children inherit that,
+    and Python then installs no KeyboardInterrupt handler: the test would wait 60 s for a child
+    that never hears the signal, though the command handles Ctrl-C (seen in this suite)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import sigint_as_default
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals, locks and permissions")
 
@@ -473,7 +474,7 @@ def test_nan_loss_injected_mid_run_keeps_the_last_good_checkpoint(tmp_path, text
 
 def _start(args):
     return subprocess.Popen([sys.executable, "-m", "micrograd_plus", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT, preexec_fn=sigint_as_default)
 
 
 def _wait_for(proc, path, timeout=60):

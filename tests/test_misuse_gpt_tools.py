@@ -24,7 +24,7 @@ import pytest
 
 from micrograd_plus.data import BPETokenizer, DataError
 from micrograd_plus.models.gpt import GPT
-from cli_helpers import refused, run_main
+from cli_helpers import refused, run_main, sigint_as_default
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
@@ -219,7 +219,8 @@ def test_ctrl_c_during_bpe_training_exits_130_and_keeps_the_old_file(w):
             "sys.exit(main(sys.argv[1:]))\n")
     proc = subprocess.Popen([sys.executable, "-c", code, "gpt", "bpe", "--data", "big.txt",
                              "--vocab-size", "30000", "--out", "notes.txt", "--force"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=w)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=w,
+                            preexec_fn=sigint_as_default)
     assert proc.stdout.readline().strip() == "training"
     time.sleep(0.2)  # a few merges in (30,000 tokens take 20,000 merges, over 20 s here)
     proc.send_signal(signal.SIGINT)
@@ -508,7 +509,7 @@ def test_ctrl_c_inside_a_del_still_stops_the_run_with_one_line(tmp_path):
         sys.exit(cli.main([]))
     ''')
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), cwd=tmp_path,
-                          timeout=60)
+                          timeout=60, preexec_fn=sigint_as_default)
     assert done.returncode == 130, (done.returncode, done.stdout, done.stderr)
     assert "finished" not in done.stdout
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import sigint_as_default
 
 from micrograd_plus.models.gpt import GPTConfig
 from micrograd_plus.train import gpt, mnist
@@ -225,7 +226,7 @@ def _start(text_file, out, max_iters, eval_interval, *extra, numpy_backend=False
     args = ["gpt", "train", *CLI_ARGS, "--data", str(text_file), "--out", str(out), "--max-iters", str(max_iters),
             "--eval-interval", str(eval_interval), *extra]
     return subprocess.Popen([sys.executable, "-m", "micrograd_plus", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, preexec_fn=sigint_as_default)
 
 
 def _steps_logged(out):
