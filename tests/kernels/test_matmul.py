@@ -212,9 +212,21 @@ def test_pack_panels(shape, rng):
     n, k = shape
     w = rng.standard_normal((n, k)).astype(np.float32)
     out = np.empty((n // 64, k, 64), np.float32)
-    mm._pack_panels(w, out)
+    mm._pack_panels(w, False, out)
     for p in range(n // 64):
         np.testing.assert_array_equal(out[p], w[64 * p : 64 * p + 64].T)
+
+
+@pytest.mark.parametrize("shape", [(1, 16), (7, 48), (128, 40), (65, 512)])
+def test_pack_panels_from_k_by_n(shape, rng):
+    """B (K, N) packed as its full panels of 16 columns: out[p] = B[:, 16p : 16p + 16] (the last
+    N % 16 columns are not packed: they go to the zero-padded edge copy)."""
+    k, n = shape
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    out = np.full((n // 16, k, 16), np.nan, np.float32)
+    mm._pack_panels(b, True, out)
+    for p in range(n // 16):
+        np.testing.assert_array_equal(out[p], b[:, 16 * p : 16 * p + 16])
 
 
 @pytest.mark.parametrize("extra", [1, 2, 4, 5, 15])
