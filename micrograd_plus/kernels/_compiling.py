@@ -26,7 +26,7 @@ from numba.core import event, types
 FAMILIES = {
     "matmul": ("matmul", (5, 3)),
     "_shared": ("matmul", (5, 3)),
-    "attention": ("attention", (3, 3)),
+    "attention": ("attention", (7, 3)),
     "elementwise": ("GELU/ReLU", (3, 1)),
     "conv": ("convolution", (3, 7)),  # beyond the matmul family, which its products also compile
     "layer_norm": ("LayerNorm", (2, 1)),

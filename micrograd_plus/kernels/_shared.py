@@ -4,19 +4,20 @@ threads themselves.
 Kept here, public within ``kernels``, so that no kernel module reaches into another's
 private names (attention packs its operands with the same transpose that matmul uses).
 
-**Two ways to use both cores.** Matmul, GELU, LayerNorm and cross-entropy run ``prange`` loops
-(numba's ``parallel=True``) over contiguous chunks, each with a one-thread twin for small arrays
-and busy machines (:func:`threads_for`). Attention instead hands runs of heads to compiled loops
-that release the GIL (``nogil=True``) and runs them side by side on plain Python threads
-(:func:`run_in_threads`): a ``parallel=True`` version of its large kernels took as long again to
-compile as the kernels themselves. Python threads cost more per call, though. Waking a sleeping
-worker took ~50 µs on the idle 2-core development VM (``prange``'s threads spin and start in
-~1.5 µs), and right after a ``prange`` call (a matmul, in a training step) the spinning OpenMP
-threads hold the cores, so a Python worker gains nothing for a while: measured after a matmul,
-a Python-thread GELU over (768, 512) took 319 µs against 161 µs with ``prange`` (LayerNorm over
-(768, 128): 193 against 136 µs). So only the millisecond-long attention calls use them.
-None of the attention kernels is itself ``parallel=True``, so no numba parallel region ever runs
-on one of these worker threads (numba's ``workqueue`` threading layer aborts on concurrent
+**Two ways to use both cores.** Matmul, attention, GELU, LayerNorm and cross-entropy run ``prange``
+loops (numba's ``parallel=True``, on GNU OpenMP's threads) over contiguous chunks, each with a
+one-thread twin for small arrays and busy machines (:func:`threads_for`). The optimizer instead
+hands its parameters to compiled loops that release the GIL (``nogil=True``) and runs them side
+by side on plain Python threads (:func:`run_in_threads`): a ``parallel=True`` twin costs a second
+compilation of everything it calls, and the optimizer's one call a step is long enough. Python
+threads cost more per call, though. Waking a sleeping worker took ~50 µs on the idle 2-core
+development VM (``prange``'s threads spin and start in ~1.5 µs), and right after a ``prange``
+call (a matmul, in a training step) the spinning OpenMP threads hold the cores, so a Python
+worker gains nothing for a while: measured after a matmul, a Python-thread GELU over (768, 512)
+took 319 µs against 161 µs with ``prange`` (LayerNorm over (768, 128): 193 against 136 µs), and
+attention, on Python threads until it moved to ``prange``, took 1.5-2x its time alone inside a
+GPT step (figures in ``attention._heads_parallel``). No numba parallel region ever runs on one of
+the optimizer's worker threads (numba's ``workqueue`` threading layer aborts on concurrent
 parallel regions; see :func:`cores_are_free`).
 """
 
@@ -283,7 +284,7 @@ def threads_for(work, min_work, dtype=None):
     or multiply-adds, each kernel says which) is below ``min_work``, where starting threads costs
     more than it saves, or while other processes keep the cores busy (:func:`cores_are_free`).
 
-    The kernels with a ``prange`` twin (matmul, GELU, LayerNorm, cross-entropy) pass their
+    The kernels with a ``prange`` twin (matmul, attention, GELU, LayerNorm, cross-entropy) pass their
     ``dtype``: float64 work then gets 1 unless float64 threads are on (:func:`use_float64_threads`).
     """
     if work < min_work or not cores_are_free():
@@ -294,19 +295,20 @@ def threads_for(work, min_work, dtype=None):
 
 
 def use_float64_threads(on=True):
-    """Let float64 matmul, GELU, LayerNorm and cross-entropy use threads (``on``), or not (the
+    """Let float64 matmul, attention, GELU, LayerNorm and cross-entropy use threads (``on``), or not (the
     default). Returns the previous setting. ``MICROGRAD_PLUS_FLOAT64_THREADS=1`` turns them on
     for a whole process.
 
     Why off: float64 is this library's checking precision -- gradcheck, the tests that hold each
     kernel to its numpy reference at 1e-12, the comparison with nanoGPT at 1e-15 -- while
     training runs in float32, as it does in PyTorch (and JAX goes further: no float64 unless asked).
-    Each of those four families has a ``parallel=True`` twin, and numba compiles a parallel
+    Each of those five families has a ``parallel=True`` twin, and numba compiles a parallel
     function's callees once more inside it, so the twin costs about as much compilation as the
-    rest of the family: in float64, 4.2-5.0 CPU s of the whole set's 21-26 s (2-core Zen 4,
-    avx512f, ``python -m micrograd_plus.bench.compile_time``), for threads a checking run rarely needs.
-    float64 still runs the same compiled loops, on one thread; attention and the optimizer, whose
-    threads are Python threads and cost no compilation, use them in float64 too. With threads on,
+    rest of the family: in float64, 4.2-5.0 CPU s of the whole set's 21-26 s for four of them
+    (2-core Zen 4, avx512f, ``python -m micrograd_plus.bench.compile_time``; attention's twin, added
+    since, costs 4.3 s more in float32), for threads a checking run rarely needs.
+    float64 still runs the same compiled loops, on one thread; the optimizer, whose threads are
+    Python threads and cost no compilation, uses them in float64 too. With threads on,
     a float64 run pays that compilation once (numba caches it) and runs as the float32 one does.
     """
     if not isinstance(on, (bool, np.bool_)):  # ("0" or "off" would be truthy)

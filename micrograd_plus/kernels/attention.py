@@ -17,7 +17,7 @@ and, given ``dO = dL/dO``, the backward pass (the chain rule through each line a
 
 Every array here has a leading batch of ``B`` sequences and ``H`` heads: (B, H, T, D) (or a
 GPT's packed (B, T, 3C), see below). Heads are independent, so the kernels hand each thread a contiguous run of whole heads
-(:func:`_in_threads`) and no two threads ever write the same memory.
+(:func:`_heads_parallel`) and no two threads ever write the same memory.
 
 Two versions of each function live here:
 
@@ -84,22 +84,23 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from micrograd_plus.kernels._cpu import has_fma
 from micrograd_plus.kernels._fastmath import FASTMATH, fast_exp
 from micrograd_plus.kernels._microkernel import MR, make_microkernel
-from micrograd_plus.kernels._shared import INTERNAL, kernel_array, run_in_threads, split, threads_for
+from micrograd_plus.kernels._shared import INTERNAL, kernel_array, split, threads_for
 
 _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 # matmul's module, whose register blocking attention follows (imported by name: the package's
 # attribute ``micrograd_plus.kernels.matmul`` is the function, not the module)
 _matmul = importlib.import_module("micrograd_plus.kernels.matmul")
 
-# Below this much work (heads x T x T x D multiply-adds) one thread does every head: handing
-# heads to a second thread costs ~50 µs (kernels/_shared.py), and one thread takes ~0.4 ms for
-# 1,000,000 of these (forward and backward), so from there on two threads save more than that.
-_THREADS_MIN = 1_000_000
+# Below this much work (heads x T x T x D multiply-adds) one thread does every head. Measured,
+# causal forward + backward, float32, one thread / two (2-core Zen 4, quiet): (2, 2, 32, 16),
+# 65,536 of them, 64.9 / 65.7 µs; (4, 4, 32, 16), 262,144, 127 / 111 µs; (12, 4, 64, 32), a GPT
+# layer's, 976 / 658 µs.
+_THREADS_MIN = 131_072
 
 # --------------------------------------------------------------------------------------------
 # The plain-numpy definitions, then the public functions
@@ -437,39 +438,71 @@ def _backward_by_heads(backward, g, x, nh, stats, scale, causal):
 def _run_forward(operands, problem, out, p):
     """:func:`_forward_heads` over every head of ``p`` (N, T, Tc), writing ``out`` (as
     ``operands.out`` lays it out) and p, in runs of heads side by side on threads."""
-    n_heads, _, Tc = p.shape
-
-    def scratch():  # one thread's Kᵀ (D, Tc); its columns T..Tc stay 0
-        return (np.zeros((problem.D, Tc), p.dtype),)
-
-    _in_threads(_forward_heads, n_heads, n_heads * problem.T ** 2 * problem.D, (operands, problem, _row(out), p),
-                scratch)
+    n_heads, T, Tc = p.shape
+    runs = _runs(n_heads, n_heads * T * T * problem.D, p.dtype)
+    kt = np.zeros((len(runs) - 1, problem.D, Tc), p.dtype)  # each run's Kᵀ (D, Tc); columns T..Tc stay 0
+    out = _row(out)
+    if len(runs) == 2:
+        _forward_heads(operands, problem, out, p, kt[0], 0, n_heads)
+    else:
+        _heads_parallel(False, *_flat_operands(operands), problem, out, p, out, out, out, kt, kt, runs)
 
 
 def _run_backward(operands, problem, dout, p, grads):
     """:func:`_backward_heads` over every head of ``p``: ``grads = (dq, dk, dv)`` (laid out as
     q, k and v, possibly one array three times) from ``dout`` (laid out as the forward's out)."""
     n_heads, T, Tc = p.shape
+    runs = _runs(n_heads, n_heads * T * T * problem.D, p.dtype)
+    vt = np.zeros((len(runs) - 1, problem.D, Tc), p.dtype)  # each run's Vᵀ (D, Tc); columns T..Tc stay 0
+    ds = np.empty((len(runs) - 1, T, Tc), p.dtype)  # each run's dP, then dS (T, Tc)
+    dout, grads = _row(dout), tuple(_row(g) for g in grads)
+    if len(runs) == 2:
+        _backward_heads(operands, problem, dout, p, grads, vt[0], ds[0], 0, n_heads)
+    else:
+        _heads_parallel(True, *_flat_operands(operands), problem, dout, p, *grads, vt, ds, runs)
 
-    def scratch():  # one thread's Vᵀ (D, Tc), whose columns T..Tc stay 0, and dP then dS (T, Tc)
-        return np.zeros((problem.D, Tc), p.dtype), np.empty((T, Tc), p.dtype)
 
-    args = (operands, problem, _row(dout), p, tuple(_row(g) for g in grads))
-    _in_threads(_backward_heads, n_heads, n_heads * T * T * problem.D, args, scratch)
+def _runs(n_heads, work, dtype):
+    """Where each thread's run of heads starts, and the end: ``[0, ..., n_heads]`` (int64), one
+    run per thread :func:`~micrograd_plus.kernels._shared.threads_for` gives ``work`` multiply-adds
+    (one run below ``_THREADS_MIN`` of them, or on a busy machine)."""
+    return np.array([0] + [h1 for _, h1 in split(n_heads, threads_for(work, _THREADS_MIN, dtype))], np.int64)
 
 
-def _in_threads(kernel, n_heads, work, args, scratch):
-    """``kernel(*args, *scratch(), h0, h1)`` over heads 0..n_heads, cut into one contiguous run
-    per thread; each run gets its own scratch buffers from ``scratch()``.
+def _flat_operands(x):
+    """An :class:`Operands` as :func:`_heads_parallel` takes it: q, k, v, the three part offsets,
+    then the two layouts (numba cannot hand a tuple nested in a tuple to a ``prange`` loop)."""
+    return (x.q, x.k, x.v, *x.parts, x.inp, x.out)
 
-    Why Python threads and not numba's ``prange``: see :mod:`micrograd_plus.kernels._shared`
-    (compiling a ``parallel=True`` version took as long again as the kernels themselves). The
-    kernels release the GIL (``nogil=True``), so plain threads run them side by side. Below
-    ``_THREADS_MIN`` multiply-adds of ``work``, or on an oversubscribed machine
-    (:func:`~micrograd_plus.kernels._shared.cores_are_free`), everything runs on the calling thread.
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", parallel=True)
+def _heads_parallel(backward, q, k, v, q_part, k_part, v_part, inp, out_layout, pr, out, p, dq, dk, dv,
+                    scratch_a, scratch_b, runs):
+    """The forward (:func:`_forward_heads`) or backward (:func:`_backward_heads`, when
+    ``backward``) over runs of heads side by side on numba's threads: run r is heads
+    ``runs[r]..runs[r+1]``, with scratch buffers ``scratch_a[r]`` (and ``scratch_b[r]``) of its own.
+
+    The operands come flat (:func:`_flat_operands`) and are put back together in the loop. Each
+    head is computed by the same loop whichever run it falls in, so the result is the same bits
+    on any number of threads. ``out`` is the forward's out or the backward's dout; the forward
+    ignores dq, dk, dv and ``scratch_b``.
+
+    Why numba's threads (OpenMP's), when plain Python threads can run these GIL-free loops too and
+    cost no compilation: in a training step attention runs right after products, whose OpenMP
+    threads keep spinning on the cores for a while (kernels/_shared.py), and a Python worker has to
+    wait for them. Measured in the GPT recipe's training step (2-core Zen 4, float32, median per
+    call): forward 695-751 µs and backward 708-917 µs on Python threads, 412-512 and 490-624 µs
+    here (alone, one call after another: ~330 / ~360 µs either way). The price is compilation:
+    the attention family's float32 kernels took 6.9 s to compile instead of 2.6 s (once; numba
+    caches them; float64 has threads only when asked, see ``use_float64_threads``).
     """
-    runs = split(n_heads, threads_for(work, _THREADS_MIN))
-    run_in_threads([(kernel, args + scratch() + (h0, h1)) for h0, h1 in runs])
+    for r in prange(runs.shape[0] - 1):
+        x = Operands(q, k, v, (q_part, k_part, v_part), inp, out_layout)
+        h0, h1 = runs[r], runs[r + 1]
+        if backward:
+            _backward_heads(x, pr, out, p, (dq, dk, dv), scratch_a[r], scratch_b[r], h0, h1)
+        else:
+            _forward_heads(x, pr, out, p, scratch_a[r], h0, h1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -608,8 +641,8 @@ def _forward_heads(x, pr, out, p, kt, h0, h1):
     """Heads h0..h1 of the forward: each head's rows of O (T, D) into ``out`` and its P into
     p (N, T, Tc), N = batch x heads. ``x`` is an :class:`Operands` (q, k, v and where every head
     is), ``pr`` a :class:`Problem` (T >= 6, D a whole number of vectors); ``Tc`` is T rounded up
-    to a multiple of 16, and kt a (D, Tc) scratch buffer of zeros. Releases the GIL, so threads
-    can run disjoint runs of heads (:func:`_in_threads`).
+    to a multiple of 16, and kt a (D, Tc) scratch buffer of zeros. Threads run disjoint runs of
+    heads (:func:`_heads_parallel`); it also releases the GIL, for a user's own threads.
 
     **Where the rows are.** q, k, v and out are one row each, (1, size), read and written through
     a :class:`Layout`: head h = (b, j) of the input starts at element ``b * batch_stride +
@@ -666,7 +699,7 @@ def _backward_heads(x, pr, dout, p, grads, vt, ds, h0, h1):
        from P and dS (its A operand takes any two strides), so nothing is transposed; causal,
        only queries i >= j0 saw keys j0..j0+5, so the sums start there.
 
-    One thread takes one contiguous run of heads (:func:`_in_threads`) and reuses its scratch
+    One thread takes one contiguous run of heads (:func:`_heads_parallel`) and reuses its scratch
     buffers for every head (at T = 256 a (T, Tc) buffer is 256 KB, big enough for the memory
     allocator to hand out fresh, page-faulting memory each time). Every entry of ds a head reads
     it has written first: pass 2 reads columns j0..j0+5 of rows i >= j0, inside what pass 1 wrote.

@@ -302,9 +302,10 @@ def test_forward_kernel_writes_every_entry_of_p(rng, dtype):
 def test_short_sequences_go_to_the_reference(rng, monkeypatch):
     """T < 6 (shorter than one block of queries) runs numpy's definition; T = 6 runs the kernels."""
     calls = []
-    real = A._in_threads
-    monkeypatch.setattr(A, "_in_threads", lambda kernel, *a: (calls.append(kernel.__name__), real(kernel, *a)))
-    for T, expected in ((5, []), (6, ["_forward_heads", "_backward_heads"])):
+    for name in ("_run_forward", "_run_backward"):
+        real = getattr(A, name)
+        monkeypatch.setattr(A, name, lambda *a, real=real, name=name: (calls.append(name), real(*a)))
+    for T, expected in ((5, []), (6, ["_run_forward", "_run_backward"])):
         calls.clear()
         q, k, v, dout = _inputs(rng, (1, 2, T, 4), np.float64)
         out, stats = A.attention_forward(q, k, v, 0.5)

@@ -47,12 +47,11 @@ def _force(monkeypatch, threads):
                          (LN, "_PARALLEL_MIN"), (CE, "_PARALLEL_MIN"), (O, "PARALLEL_MIN")):
         monkeypatch.setattr(module, name, 0)
     for module, name in ((M, "_gemm_parallel"), (E, "_gelu_parallel"), (LN, "_rows_parallel"),
-                         (CE, "_rows_parallel")):
+                         (CE, "_rows_parallel"), (A, "_heads_parallel")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *args, real=real, name=name: (
             calls.append(name), real(*args))[1])
     real_run = _shared.run_in_threads
-    monkeypatch.setattr(A, "run_in_threads", lambda tasks: (calls.append("attention"), real_run(tasks))[1])
     monkeypatch.setattr(O, "run_in_threads", lambda tasks: (calls.append("optim"), real_run(tasks))[1])
     return calls
 
@@ -145,7 +144,7 @@ def test_attention_same_bits(monkeypatch, rng, dtype, causal):
         return (out, *A.attention_backward(dout, q, k, v, out, stats, 0.4, causal), y,
                 A.attention_qkv_backward(dy, qkv, 2, stats2, 0.3, causal))
 
-    _on_every_path(monkeypatch, compute, ["attention"])
+    _on_every_path(monkeypatch, compute, ["_heads_parallel"])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -188,4 +187,4 @@ def test_gpt_training_steps_same_bits(monkeypatch):
         return tuple(np.array(p.data, copy=True) for p in model.parameters())
 
     with kernels.backend("numba"):
-        _on_every_path(monkeypatch, train, ["_gemm_parallel", "_rows_parallel", "attention", "optim"])
+        _on_every_path(monkeypatch, train, ["_gemm_parallel", "_rows_parallel", "_heads_parallel", "optim"])

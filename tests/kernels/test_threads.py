@@ -1,8 +1,8 @@
 """Threads in the kernels: when they are used, and that every path agrees with the reference.
 
-Attention hands runs of heads to Python threads (:func:`~micrograd_plus.kernels._shared.run_in_threads`;
-its calls last milliseconds); GELU, LayerNorm and cross-entropy, whose calls last microseconds,
-cut their arrays into one slice per thread inside a numba ``prange`` (``*_parallel``). All of them
+Attention hands runs of heads to numba's threads (``_heads_parallel``); GELU, LayerNorm and
+cross-entropy cut their arrays into one slice per thread inside a ``prange`` (``*_parallel``); the
+optimizer hands its parameters to Python threads (:func:`~micrograd_plus.kernels._shared.run_in_threads`). All of them
 use threads only above a size threshold and while the machine's cores are free
 (:func:`~micrograd_plus.kernels._shared.threads_for`). Each test here forces one path -- threads
 (thresholds set to 0, the cores declared free, three threads) or the calling thread alone (the
@@ -29,35 +29,31 @@ from micrograd_plus.kernels import layer_norm as LN
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 DTYPES = [np.float32, np.float64]
 # the prange twins, called from Python only (so a Python spy can stand in front of them)
-PARALLEL = {E: ("_gelu_parallel",), LN: ("_rows_parallel",), CE: ("_rows_parallel",)}
+PARALLEL = {E: ("_gelu_parallel",), LN: ("_rows_parallel",), CE: ("_rows_parallel",), A: ("_heads_parallel",)}
 
 
-def _chunks(last):
-    """A prange twin's last argument: its number of chunks, or an array with one row (or
-    element) per chunk (LayerNorm's partial sums, cross-entropy's counts of bad targets)."""
+def _chunks(name, last):
+    """How many chunks a prange twin was given, from its last argument: a number of chunks, an
+    array with one row (or element) per chunk (LayerNorm's partial sums, cross-entropy's counts of
+    bad targets), or, for attention, where each run of heads starts and the end."""
+    if name == "_heads_parallel":
+        return last.shape[0] - 1
     return last if isinstance(last, int) else last.shape[0]
 
 
 @pytest.fixture(params=["threads", "one thread"])
 def path(request, monkeypatch):
-    """Force one path through every kernel; record each call's threads: attention's number of
-    runs, or the ``chunks`` a prange twin was given (a call that stays serial records nothing)."""
+    """Force one path through every kernel; record the ``chunks`` each call of a prange twin was
+    given (a call that stays serial records nothing)."""
     calls = []
-    real_run = _shared.run_in_threads
-
-    def run_spy(tasks):
-        calls.append(("attention", len(tasks)))
-        return real_run(tasks)
-
-    monkeypatch.setattr(A, "run_in_threads", run_spy)
     for module, names in PARALLEL.items():
         for name in names:
             real = getattr(module, name)
             monkeypatch.setattr(module, name, lambda *args, real=real, name=name: (
-                calls.append((name, _chunks(args[-1]))), real(*args))[1])
+                calls.append((name, _chunks(name, args[-1]))), real(*args))[1])
     if request.param == "threads":
         monkeypatch.setattr(A, "_THREADS_MIN", 0)
-        for module in PARALLEL:
+        for module in (E, LN, CE):
             monkeypatch.setattr(module, "_PARALLEL_MIN", 0)
         monkeypatch.setattr(_shared, "cores_are_free", lambda: True)
         monkeypatch.setattr(_shared.numba, "get_num_threads", lambda: 3)
@@ -66,10 +62,10 @@ def path(request, monkeypatch):
     yield request.param, calls
     if request.param == "threads":  # one chunk per thread, except LayerNorm's backward, whose
         # chunks are fixed by its rows (sum_chunks) so that its sums are the same on any thread count
-        assert calls and all(n == 3 or n == LN.sum_chunks(10) for what, n in calls if what != "attention") and all(
+        assert calls and all(n == 3 or n == LN.sum_chunks(10) for what, n in calls) and all(
             n > 1 for _, n in calls), calls
-    else:  # attention's single run on this thread, and no prange twin at all
-        assert all(what == "attention" and n == 1 for what, n in calls), calls
+    else:  # no prange twin at all
+        assert not calls, calls
 
 
 def _close(actual, expected, dtype, what):
