@@ -100,6 +100,12 @@ def matmul(a, b):
     return _matmul.matmul_reference(a, b)
 
 
+def matmul_goes_to_blas(M, N, K):
+    """Whether :func:`matmul` hands an (M, K) @ (K, N) product to numpy's BLAS rather than the
+    numba kernels (small products, decided by shape: see ``kernels.matmul.BLAS_MAX_MNK``)."""
+    return _matmul.matmul_goes_to_blas(M, N, K)
+
+
 def matmul_nt(a, b):
     """``a @ b.T`` for 2-D arrays: (M, K), (N, K) -> (M, N)."""
     if _backend == "numba":

@@ -154,7 +154,7 @@ def _gemm(A, B):
     dtype = A.dtype.newbyteorder("=")
     if M == 0 or N == 0 or K == 0:
         return np.zeros((M, N), dtype=dtype)  # empty sums are 0
-    if M * N * K <= BLAS_MAX_MNK and _small_to_blas[0]:  # tiny: numpy's BLAS, see BLAS_MAX_MNK
+    if matmul_goes_to_blas(M, N, K):  # tiny: numpy's BLAS, see BLAS_MAX_MNK
         return np.matmul(A, B).astype(dtype, copy=False)
     vbytes, nv = _VBYTES, _NV
     NR = nv * vbytes // A.itemsize  # columns of a full block
@@ -459,6 +459,13 @@ _PACK_MIN_ROWS = 512
 #: every size.
 BLAS_MAX_MNK = 262_144
 _small_to_blas = [True]
+
+
+def matmul_goes_to_blas(M, N, K):
+    """Whether an (M, K) @ (K, N) product is handed to numpy's BLAS (:data:`BLAS_MAX_MNK`
+    multiply-adds or fewer, unless :func:`use_blas_for_small` turned that off): decided by shape
+    alone."""
+    return M * N * K <= BLAS_MAX_MNK and _small_to_blas[0]
 
 
 def use_blas_for_small(on=True):

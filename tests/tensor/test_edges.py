@@ -166,6 +166,41 @@ def test_matmul_with_a_zero_size_dimension(sa, sb, out):
     assert not a.grad.any() and not b.grad.any()
 
 
+def test_batched_matmul_of_large_matrices_runs_on_the_kernels(monkeypatch, rng):
+    """(2, 3, 64, 96) @ (3, 96, 80): each of the 6 products (491,520 multiply-adds) goes to the
+    kernels, forward and backward, none to numpy's matmul, whose own threads would keep spinning
+    beside the kernels'; the values and gradients are numpy's."""
+    from micrograd_plus import kernels
+    from micrograd_plus.ops import linalg
+
+    calls = []
+    for name in ("matmul", "matmul_nt", "matmul_tn"):
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda x, y, real=real, name=name: (calls.append(name), real(x, y))[1])
+    monkeypatch.setattr(linalg.np, "matmul", None)  # any call to numpy's matmul from linalg fails
+    A, B = rng.standard_normal((2, 3, 64, 96)), rng.standard_normal((3, 96, 80))
+    G = rng.standard_normal((2, 3, 64, 80))
+    a, b = tensor(A, requires_grad=True), tensor(B, requires_grad=True)
+    y = a @ b
+    (y * tensor(G)).sum().backward()
+    assert calls.count("matmul") == 6 and calls.count("matmul_nt") == 6 and calls.count("matmul_tn") == 6
+    np.testing.assert_allclose(y.data, np.einsum("xbmk,bkn->xbmn", A, B), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a.grad, np.einsum("xbmn,bkn->xbmk", G, B), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.grad, np.einsum("xbmk,xbmn->bkn", A, G), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("sa, sb", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5))])
+def test_float16_matmul_works_as_in_pytorch(sa, sb, rng):
+    """float16 products (which the kernels do not take) are numpy's, in float16, with gradients."""
+    A, B = rng.standard_normal(sa).astype(np.float16), rng.standard_normal(sb).astype(np.float16)
+    a, b = tensor(A, requires_grad=True), tensor(B, requires_grad=True)
+    y = a @ b
+    assert y.dtype == np.float16
+    np.testing.assert_array_equal(y.data, np.matmul(A, B))
+    y.sum().backward()
+    assert a.grad.dtype == np.float16 and a.grad.shape == sa and b.grad.shape == sb
+
+
 # ---- softmax, reductions and shapes of 0-d and empty tensors ---------------------------------------
 
 

@@ -418,6 +418,34 @@ def test_matmul(shapes, data):
     gradcheck(lambda b: a.data @ b, [b])  # ndarray @ Tensor -> __rmatmul__
 
 
+@st.composite
+def batched_shapes(draw):
+    """Both operands more than 2-D, batch dims that broadcast: equal, size 1, or missing."""
+    m, k, n = (draw(st.integers(1, 7)) for _ in range(3))
+    batch = draw(st.lists(st.integers(1, 3), min_size=1, max_size=2))
+    ba = [draw(st.sampled_from([size, 1])) for size in batch]
+    bb = [draw(st.sampled_from([size, 1])) for size in batch][draw(st.integers(0, len(batch) - 1)):]
+    return (*ba, m, k), (*bb, k, n)
+
+
+@covers("matmul")
+@given(batched_shapes(), st.data())
+def test_batched_matmul_matrix_by_matrix_on_the_kernels(shapes, data):
+    """Batched products whose matrices go one by one to the kernels (large ones do; here the
+    hand-off of small ones to numpy's BLAS is turned off so that small shapes take that path)."""
+    import importlib
+
+    kernel_module = importlib.import_module("micrograd_plus.kernels.matmul")  # (the package's attribute is the function)
+
+    sa, sb = shapes
+    a, b = leaf(data.draw(values(sa))), leaf(data.draw(values(sb)))
+    previous = kernel_module.use_blas_for_small(False)
+    try:
+        gradcheck(lambda a, b: a @ b, [a, b])
+    finally:
+        kernel_module.use_blas_for_small(previous)
+
+
 # ---- functional ------------------------------------------------------------------------------
 
 
