@@ -471,17 +471,44 @@ def test_bad_variant_variable_names_itself(monkeypatch):
         mm._variant_from_environment()
 
 
-@pytest.mark.parametrize("M, N, K", [(16, 50176, 25), (768, 384, 128), (32, 12544, 400), (64, 128, 784), (7, 70, 3)])
+@pytest.mark.parametrize("M, N, K", [(16, 50176, 25), (768, 384, 128), (32, 12544, 400), (64, 128, 784), (7, 70, 3),
+                                     (2048, 1536, 384)])
 def test_parallel_tiles_are_wider_for_short_sums(M, N, K):
-    """Tiles are whole blocks, at least 8 when the product allows, and a short sum (K up to half
-    a slice) gets wider tiles -- B's slice stays the same size in L2 -- while longer sums keep
-    the 4-panel width (each tile costs a call: 196 thin tiles of a K = 25 product ran 1.5x slower)."""
+    """At least 8 tiles when the product allows, never more tiles than blocks, and a short sum
+    (K up to half a slice) gets wider tiles -- B's slice stays the same size in L2 -- while longer
+    sums keep the 4-panel width (each tile costs a call: 196 thin tiles of a K = 25 product ran
+    1.5x slower)."""
     NR = 64
-    mc, nc = mm._tiles_for_threads(M, N, K, NR)
-    assert mc % mm.MR == 0 and nc % NR == 0
-    tiles = -(-M // mc) * -(-N // nc)
-    assert tiles >= 8 or (mc == mm.MR * -(-mc // mm.MR) and nc == NR) or tiles == -(-M // mm.MR) * -(-N // NR)
+    row_tiles, col_tiles = mm._tiles_for_threads(M, N, K, NR)
+    m_blocks, n_panels = -(-M // mm.MR), -(-N // NR)
+    assert 1 <= row_tiles <= m_blocks and 1 <= col_tiles <= n_panels
+    assert row_tiles * col_tiles >= 8 or (row_tiles, col_tiles) == (m_blocks, n_panels) or (
+        col_tiles == n_panels and row_tiles * mm.MR >= M)
+    widest = -(-n_panels // col_tiles) * NR  # columns of the widest tile
     if K <= mm._KC // 2:
-        assert nc >= min(N, (mm._NC_PANELS * mm._KC // K) * NR) // 2, (mc, nc)
+        assert widest >= min(N, (mm._NC_PANELS * mm._KC // K) * NR) // 2, (row_tiles, col_tiles)
     else:
-        assert nc <= mm._NC_PANELS * NR
+        assert widest <= mm._NC_PANELS * NR
+
+
+@pytest.mark.parametrize("M, N", [(2048, 1536), (65, 70), (768, 512), (13, 700)])
+def test_parallel_tiles_are_equal_whole_blocks(M, N):
+    """The tiles _gemm_parallel cuts C into cover it exactly once, start on block edges, and
+    differ by at most one block of rows (or one panel): a short last tile would leave the thread
+    that takes the first half of the tiles more work than the other."""
+    NR = 16
+    row_tiles, col_tiles = mm._tiles_for_threads(M, N, 512, NR)
+    m_blocks, n_panels = -(-M // mm.MR), -(-N // NR)
+    rows = [mm._cut(r, row_tiles, m_blocks, mm.MR, M) for r in range(row_tiles)]  # what _gemm_parallel cuts
+    cols = [mm._cut(c, col_tiles, n_panels, NR, N) for c in range(col_tiles)]
+    for cuts, size, unit in ((rows, M, mm.MR), (cols, N, NR)):
+        assert cuts[0][0] == 0 and cuts[-1][1] == size
+        assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))  # no gap, no overlap
+        assert all(lo % unit == 0 for lo, _ in cuts)
+        full = [hi - lo for lo, hi in cuts[:-1]] or [cuts[-1][1] - cuts[-1][0]]
+        assert max(full) - min(full) <= unit
+    C = np.zeros((M, N))
+    for i0, i1 in rows:
+        for j0, j1 in cols:
+            C[i0:i1, j0:j1] += 1
+    assert (C == 1).all()
