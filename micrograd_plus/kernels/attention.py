@@ -492,7 +492,7 @@ def _heads_parallel(backward, q, k, v, q_part, k_part, v_part, inp, out_layout, 
     threads keep spinning on the cores for a while (kernels/_shared.py), and a Python worker has to
     wait for them. Measured in the GPT recipe's training step (2-core Zen 4, float32, median per
     call): forward 695-751 µs and backward 708-917 µs on Python threads, 412-512 and 490-624 µs
-    here (alone, one call after another: ~330 / ~360 µs either way). The price is compilation:
+    here (alone, one call after another, here: 264-326 and 289-374 µs). The price is compilation:
     the attention family's float32 kernels took 6.9 s to compile instead of 2.6 s (once; numba
     caches them; float64 has threads only when asked, see ``use_float64_threads``).
     """
