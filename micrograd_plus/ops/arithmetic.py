@@ -171,7 +171,13 @@ class ArithmeticOps:
         """``a / b``; integers divide as float32 (PyTorch's true division)."""
         c = self._scalar_fast(other, true_divide=True)
         if c is not None:  # y = x / c
-            return self._result(self._data / c, (self,), "div", lambda g: (g / c,))
+
+            def backward_by_constant(g):
+                with np.errstate(divide="ignore", invalid="ignore"):  # / 0: inf or nan, as in PyTorch
+                    return (g / c,)
+
+            with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is inf or nan, as in PyTorch
+                return self._result(self._data / c, (self,), "div", backward_by_constant)
         pair = self._pair(other, true_divide=True)
         if pair is None:
             return NotImplemented

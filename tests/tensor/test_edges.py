@@ -3,6 +3,7 @@ out by hand (the comment beside it says how), so these run everywhere. ``test_to
 checks the same places against PyTorch itself when it is installed."""
 
 import math
+import warnings
 import pathlib
 import re
 
@@ -67,6 +68,21 @@ def grad_of(fn, x):
 ])
 def test_dtype_promotion(expr, dtype):
     assert expr().dtype == dtype
+
+
+@pytest.mark.parametrize("by", [0.0, 0, np.float32(0)])
+def test_division_by_a_zero_scalar_is_inf_or_nan_without_a_warning(by):
+    """As in PyTorch: x / 0 is inf, -inf or nan (0 / 0), and so is its gradient, silently, the
+    same as dividing by a zero tensor (numpy would print a RuntimeWarning for each)."""
+    x = tensor(np.array([1.0, -1.0, 0.0], np.float32), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        y = x / by
+        y.backward(ones_like(y))  # (y.sum() would add inf and -inf)
+        z = x / tensor(np.zeros(3, np.float32))
+    np.testing.assert_array_equal(y.data, [np.inf, -np.inf, np.nan])
+    np.testing.assert_array_equal(z.data, y.data)
+    np.testing.assert_array_equal(x.grad, [np.inf, np.inf, np.inf])
 
 
 def test_integer_true_division_values():
