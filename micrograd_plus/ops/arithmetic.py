@@ -36,6 +36,15 @@ def _broadcast_op(ufunc, a, b, symbol):
         ) from None
 
 
+def _divided(x, c):
+    """``x / c`` for a scalar ``c``. Dividing by 0, inf or nan gives infs and nans silently, as in
+    PyTorch (numpy would warn); only then is numpy's error state touched (it costs ~1 µs a call)."""
+    if c == 0 or c - c != 0:  # (c - c is nan for an infinite or nan c)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return x / c
+    return x / c
+
+
 class ArithmeticOps:
     """Arithmetic operators, comparisons and casts (mixed into :class:`micrograd_plus.Tensor`)."""
 
@@ -171,13 +180,7 @@ class ArithmeticOps:
         """``a / b``; integers divide as float32 (PyTorch's true division)."""
         c = self._scalar_fast(other, true_divide=True)
         if c is not None:  # y = x / c
-
-            def backward_by_constant(g):
-                with np.errstate(divide="ignore", invalid="ignore"):  # / 0: inf or nan, as in PyTorch
-                    return (g / c,)
-
-            with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is inf or nan, as in PyTorch
-                return self._result(self._data / c, (self,), "div", backward_by_constant)
+            return self._result(_divided(self._data, c), (self,), "div", lambda g: (_divided(g, c),))
         pair = self._pair(other, true_divide=True)
         if pair is None:
             return NotImplemented
