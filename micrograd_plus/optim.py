@@ -113,8 +113,13 @@ def _check_finite(value, name, low=0.0, high=None):
 def _compiled(*arrays):
     """Whether the compiled update may run: the numba backend, and arrays it can update in place
     (float32/float64, C-contiguous, writable); otherwise the numpy reference does the same."""
-    return kernels.get_backend() == "numba" and all(
-        a.dtype in (np.float32, np.float64) and a.flags.c_contiguous and a.flags.writeable for a in arrays)
+    if kernels.get_backend() != "numba":
+        return False
+    for a in arrays:
+        flags = a.flags
+        if a.dtype.char not in "fd" or not (flags.c_contiguous and flags.writeable):  # float32, float64
+            return False
+    return True
 
 
 class Optimizer:

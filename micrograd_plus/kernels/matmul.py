@@ -172,7 +172,8 @@ def _gemm(A, B):
     layout = Layout(a.reshape(-1), a_t, a_edge, b, b_panel, b_ks, b_edge, b_cols, K, _KC, vbytes, nv)
     if threads_for(2 * M * N * K, _PARALLEL_MIN_FLOPS, dtype) > 1:
         row_tiles, col_tiles = _tiles_for_threads(M, N, K, NR)
-        _gemm_parallel(layout, C, row_tiles, col_tiles, to_pack, b_t)  # the threads pack B's panels, then share C's tiles
+        by_columns = N > M and to_pack.size > 0  # each thread reads the panels it packed: see _gemm_parallel
+        _gemm_parallel(layout, C, row_tiles, col_tiles, by_columns, to_pack, b_t)  # the threads pack B's panels, then share C's tiles
     else:  # on this thread: pack B, then the whole of C is one tile
         if to_pack.size:
             _pack_panels(to_pack, b_t, b.reshape(-1, K, NR))
@@ -297,10 +298,19 @@ def _dot_columns(a, K, b_cols, C, i0, i1, j, nr, k0, n_k, add):
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def _gemm_parallel(layout, C, row_tiles, col_tiles, w, w_kn):
+def _gemm_parallel(layout, C, row_tiles, col_tiles, by_columns, w, w_kn):
     """C = A @ B with C cut into ``row_tiles`` x ``col_tiles`` tiles shared out among threads
     (tiles never overlap). Tiles are whole blocks, as equal as whole blocks allow: each thread
     takes a contiguous run of tiles, so a short last tile would leave the other thread more work.
+
+    The tiles are numbered down C's columns when ``by_columns``, else along its rows. The driver
+    asks for columns when the threads pack B here and B is the larger operand (N > M): then a
+    thread's run of tiles reads the very panels it packed, still in its own core's cache. An
+    MNIST layer's ``x @ W.T``, (64, 784) @ (128, 784)ᵀ, took 90 µs that way against 105 µs along
+    the rows, where half of each thread's tiles read panels the other core packed (two threads,
+    Zen 4, quiet). Tall products (a GPT's 768 or 2,048 rows of activations) keep the rows, and so
+    do products that read B in place ((768, 128)ᵀ @ (768, 512) measured 470 µs along the rows,
+    507-522 down the columns).
 
     When ``w`` is not empty the threads first pack B's full panels into ``layout.b`` (as
     :func:`_pack_panels`, a panel each; ``w`` is W (N, K) of ``x @ W.T``, or B itself (K, N)
@@ -317,7 +327,10 @@ def _gemm_parallel(layout, C, row_tiles, col_tiles, w, w_kn):
     NR = layout.nv * (layout.vbytes // C.itemsize)
     m_blocks, n_panels = (M + MR - 1) // MR, (N + NR - 1) // NR  # C in blocks of rows, and panels
     for t in prange(row_tiles * col_tiles):
-        r, c = t // col_tiles, t % col_tiles
+        if by_columns:
+            c, r = t // row_tiles, t % row_tiles
+        else:
+            r, c = t // col_tiles, t % col_tiles
         i0, i1 = _cut(r, row_tiles, m_blocks, MR, M)
         j0, j1 = _cut(c, col_tiles, n_panels, NR, N)
         if i0 < i1 and j0 < j1:
