@@ -242,6 +242,63 @@ def test_last_columns_past_full_panels(name, extra, rng):
     _assert_close(getattr(mm, name)(*args), a.astype(np.float64), b.astype(np.float64), np.float32, K)
 
 
+def _spy(monkeypatch, names):
+    """Record the names of the compiled functions in ``names`` each time the driver calls one."""
+    ran = []
+    for name in names:
+        compiled = getattr(mm, name)
+        monkeypatch.setattr(mm, name, lambda *args, _f=compiled, _n=name: (ran.append(_n), _f(*args))[1])
+    return ran
+
+
+@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 384, 1), (1, 70, 3), (2, 24, 5), (3, 30, 7), (4, 24, 4), (5, 70, 45),
+                                   (8, 60, 67), (11, 70, 2), (4, 24, 9)])
+def test_few_rows_take_dot_products(monkeypatch, threads, dtype, m, k, n, rng):
+    """``x @ W.T`` with few rows of x (at most one per 6 numbers of a sum) runs as dot products with W
+    read in place -- never packed -- and equals numpy: blocks of four rows and columns, the rows left
+    over, a last block of one to three columns, one thread or two."""
+    monkeypatch.setattr(shared, "cores_are_free", lambda: True)
+    monkeypatch.setattr(shared.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(mm, "_PARALLEL_MIN_FLOPS", 0 if threads else 10**12)
+    ran = _spy(monkeypatch, ["_dot_rows", "_dot_rows_parallel", "_pack_panels", "_gemm_parallel", "_tile"])
+    assert mm._few_rows(m, k)
+    x = rng.standard_normal((m, k)).astype(dtype)
+    w = rng.standard_normal((n, k)).astype(dtype)
+    got = mm.matmul_nt(x, w)  # (M, N)
+    _assert_close(got, x.astype(np.float64), w.T.astype(np.float64), dtype, k)
+    assert ran == (["_dot_rows_parallel"] if threads else ["_dot_rows"])
+
+
+def test_many_rows_or_short_sums_keep_the_packed_panels(monkeypatch, rng):
+    """More rows than the rule allows, a short sum, or x stored transposed: the packed path."""
+    ran = _spy(monkeypatch, ["_dot_rows", "_dot_rows_parallel"])
+    for m, k in [(65, 784), (20, 64), (2, 11)]:
+        assert not mm._few_rows(m, k)
+        x, w = rng.standard_normal((m, k)), rng.standard_normal((9, k))
+        _assert_close(mm.matmul_nt(x, w), x, w.T, np.float64, k)
+    x = np.asfortranarray(rng.standard_normal((3, 60)))  # (3, 60) stored as (60, 3)
+    w = rng.standard_normal((9, 60))
+    _assert_close(mm.matmul_nt(x, w), x, w.T, np.float64, 60)
+    assert ran == []
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_dot_products_carry_inf_and_nan_as_numpy_does(bad, rng):
+    x = rng.standard_normal((3, 40))
+    w = rng.standard_normal((6, 40))
+    x[1, 7] = bad
+    w[4, 3] = bad
+    with np.errstate(invalid="ignore"):  # inf * 0-like sums: numpy warns, and gives nan
+        want = x @ w.T
+    got = mm.matmul_nt(x, w)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    ok = np.isfinite(want)
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("m,k,n", [(0, 3, 4), (3, 0, 4), (3, 4, 0), (0, 0, 0)])
 def test_empty_dimensions(m, k, n):
     """Zero-sized products are well defined: a sum over nothing is 0."""
@@ -432,7 +489,7 @@ def test_tiny_products_go_to_blas_by_shape_alone(monkeypatch, load, layout, rng)
     monkeypatch.setattr(shared, "others_cores", lambda: None)  # only the load average speaks
     monkeypatch.setattr(shared, "_load_check", [-1.0, True])
     ran = []
-    for name in ("_tile", "_gemm_parallel"):
+    for name in ("_tile", "_gemm_parallel", "_dot_rows", "_dot_rows_parallel"):
         compiled = getattr(mm, name)
         monkeypatch.setattr(mm, name, lambda *args, _f=compiled, _n=name: (ran.append(_n), _f(*args))[1])
     m, n, k = 64, 32, 128  # 262,144 multiply-adds: the limit

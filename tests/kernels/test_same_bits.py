@@ -46,7 +46,7 @@ def _force(monkeypatch, threads):
     for module, name in ((M, "_PARALLEL_MIN_FLOPS"), (A, "_THREADS_MIN"), (E, "_PARALLEL_MIN"),
                          (LN, "_PARALLEL_MIN"), (CE, "_PARALLEL_MIN"), (O, "PARALLEL_MIN")):
         monkeypatch.setattr(module, name, 0)
-    for module, name in ((M, "_gemm_parallel"), (E, "_gelu_parallel"), (LN, "_rows_parallel"),
+    for module, name in ((M, "_gemm_parallel"), (M, "_dot_rows_parallel"), (E, "_gelu_parallel"), (LN, "_rows_parallel"),
                          (CE, "_rows_parallel"), (A, "_heads_parallel")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *args, real=real, name=name: (
@@ -95,6 +95,15 @@ def test_matmul_same_bits(monkeypatch, rng, dtype, mkn, variant):
                                              M.matmul_tn(a.T.copy(), b)), ["_gemm_parallel"])
     finally:
         M.use_variant(previous)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mkn", [(1, 70, 45), (7, 70, 9), (9, 64, 130)])  # x @ W.T with few rows: dot products
+def test_dot_rows_same_bits(monkeypatch, rng, dtype, mkn):
+    m, k, n = mkn
+    x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
+    assert M._few_rows(m, k)
+    _on_every_path(monkeypatch, lambda: M.matmul_nt(x, w), ["_dot_rows_parallel"])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
