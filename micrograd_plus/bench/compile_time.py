@@ -61,6 +61,8 @@ for dt in [getattr(np, d) for d in sys.argv[2].split(",")]:
             kernels.matmul(a, a.T); kernels.matmul_nt(a, a); kernels.matmul_tn(a, a)
         a = np.ones((64, 8), dt)  # short K: the axpy loop
         kernels.matmul(a, a.T)
+        x = np.ones((1, 512), dt)  # a row of x: the dot products, on one thread and on two
+        kernels.matmul_nt(x, np.ones((600, 512), dt)); kernels.matmul_nt(x, np.ones((1024, 512), dt))
     def att():
         for shape in ((4, 2, 40, 8), (8, 4, 64, 32)):
             x = np.ones(shape, dt)

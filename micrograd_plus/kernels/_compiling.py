@@ -24,8 +24,8 @@ from numba.core import event, types
 # takes about as long as float32);
 # `python -m micrograd_plus.bench.compile_time --only families` measures them)
 FAMILIES = {
-    "matmul": ("matmul", (5, 3)),
-    "_shared": ("matmul", (5, 3)),
+    "matmul": ("matmul", (8, 3)),
+    "_shared": ("matmul", (8, 3)),
     "attention": ("attention", (7, 3)),
     "elementwise": ("GELU/ReLU", (3, 1)),
     "conv": ("convolution", (3, 7)),  # beyond the matmul family, which its products also compile

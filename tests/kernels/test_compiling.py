@@ -68,7 +68,7 @@ def test_announcer_gives_each_dtype_its_own_estimate(monkeypatch):
         a.notify(event.Event("numba:compile", event.EventStatus.START, data))
         a.notify(event.Event("numba:compile", event.EventStatus.END, data))
     assert stream.getvalue().splitlines() == [
-        "compiling the matmul kernels for float32 (first run only, ~5 s)...",
+        "compiling the matmul kernels for float32 (first run only, ~8 s)...",
         "compiling the matmul kernels for float64 (first run only, ~3 s)..."]
 
 
