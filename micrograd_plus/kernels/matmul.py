@@ -613,16 +613,18 @@ def use_blas_for_small(on=True):
 _PARALLEL_MIN_FLOPS = 3_000_000
 def _few_rows(M, K):
     """Whether ``x @ W.T`` with ``M`` rows of x and sums of length ``K`` runs as dot products
-    (:func:`_dot_rows`) rather than on packed panels: at most 64 rows, and at most one row for every
-    6 numbers of a sum (dot products end in a sum across a vector's lanes, paid once per number
-    of C, so short sums favour the panels).
+    (:func:`_dot_rows`) rather than on packed panels: at most one row for every 10 numbers of a sum
+    (dot products end in a sum across a vector's lanes, paid once per number of C, so short sums
+    favour the panels), and at most 64 rows on CPUs with 32 vector registers, 8 with 16 (AVX2),
+    where the 16 sums of a block of four by four and its 8 loads no longer fit in registers.
 
-    Measured (2-core Zen 4, avx512f, one thread, float32, N = 512; time of the dot products over
-    the packed path's): rows 1 / 2-4 / 8 / 16 / 32 / 64 at K = 384: 0.15 / 0.22 / 0.32 / 0.50 /
-    0.71 / 0.93, at K = 128: - / - / 0.47 / 0.83 / 0.99 / 1.32; at 96 rows and K = 784 1.03; K = 64
-    with 16 rows 1.25.
+    Measured (2-core Zen 4, one thread, float32, N = 512; time of the dot products over the packed
+    path's), rows 1 / 4 / 8 / 16 / 32 / 64 / 96: at K = 784 0.16 / 0.22 / 0.35 / 0.54 / 0.72 / 0.88
+    / 1.04; at K = 384 - / 0.26 / 0.36 / 0.65 / 0.80 / 1.12 / 1.16; at K = 128 - / - / 0.51 / 0.81
+    / 1.03 / 1.67 / 1.71. Under ``bench/emulate_avx2.sh`` (16 registers), at K = 784: 0.14 / 0.36 /
+    0.55 / 0.91 / 1.20 / 1.33 / 1.72, and at K = 128 with 8 rows 0.74.
     """
-    return M <= 64 and 6 * M <= K
+    return M <= (64 if _NV >= 4 else 8) and 10 * M <= K
 
 
 # Up to this many last columns, :func:`_dot_columns` beats a nearly empty micro-kernel block
