@@ -117,8 +117,9 @@ def _compiled(*arrays):
         return False
     for a in arrays:
         flags = a.flags
-        if a.dtype.char not in "fd" or not (flags.c_contiguous and flags.writeable):  # float32, float64
-            return False
+        dtype = a.dtype
+        if dtype.char not in "fd" or not dtype.isnative or not (flags.c_contiguous and flags.writeable):
+            return False  # (float32 and float64 in this machine's byte order only)
     return True
 
 

@@ -276,3 +276,21 @@ def test_sgd_update_names_bad_arrays():
 
 def test_everything_exported_exists():
     assert all(hasattr(K, name) for name in K.__all__)
+
+
+@pytest.mark.parametrize("dtype", ["<f4", ">f4", "<f8", ">f8"])
+def test_sgd_and_adam_take_byte_swapped_parameters(dtype, rng):
+    """A parameter in the other byte order (as some files hold them) is updated by the numpy
+    reference, with the same numbers as a native one, not refused by the compiled loop."""
+    start = rng.standard_normal((3, 4))
+    for make in (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps, lr=0.1)):
+        results = []
+        for dt in (dtype, np.dtype(dtype).newbyteorder("=")):
+            p = tensor(start.astype(dt), requires_grad=True)
+            opt = make([p])
+            for _ in range(2):
+                opt.zero_grad()
+                (p * p).sum().backward()
+                opt.step()
+            results.append(p.numpy().astype(np.float64))
+        np.testing.assert_array_equal(results[0], results[1])

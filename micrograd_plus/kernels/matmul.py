@@ -43,8 +43,9 @@ fast kernels work, from the inside out:
    rows of x there is little arithmetic to pay for it: a single row (a GPT sampling one token with
    its KV cache) took 245 µs for (1, 384) @ (1536, 384)ᵀ, almost all of it packing. When A has at
    most :func:`_few_rows` rows, :func:`_dot_rows` computes each number of C as a dot product of a
-   row of A with a row of W, both read where they lie (41 µs for that product), four rows of each
-   at a time.
+   row of A with a row of W, both read where they lie (41 µs for that product, called again and
+   again with W in cache; in a GPT sampling tokens W comes from memory, and the same product takes
+   ~120-230 µs), four rows of each at a time.
 7. **Threads.** Tiles write disjoint parts of C, so they run in parallel with ``prange``
    without locks. Launching threads costs microseconds, so small products run serially, and
    so does everything while other processes keep the machine's cores busy
@@ -105,7 +106,9 @@ def matmul_nt(a, b):
     """``a @ b.T``: (M, K), (N, K) -> (M, N), a new C-contiguous array.
 
     The forward pass of a linear layer, ``y = x @ W.T`` for W of (out, in) as PyTorch stores it.
-    W is packed into panels of columns of ``W.T`` (one pass over W); ``a`` is used in place.
+    W is packed into panels of columns of ``W.T`` (one pass over W); ``a`` is used in place. With
+    few rows of ``a`` (:func:`_few_rows`) nothing is packed: each number is a dot product of a row
+    of ``a`` with a row of W.
     """
     _check("matmul_nt", a, b, 1, 1)
     return _gemm(a, b.T)
@@ -408,10 +411,11 @@ def _gemm_parallel(layout, C, row_tiles, col_tiles, by_columns, w, w_kn):
 
     The tiles are numbered down C's columns when ``by_columns``, else along its rows. The driver
     asks for columns when the threads pack B here and B is the larger operand (N > M): then a
-    thread's run of tiles reads the very panels it packed, still in its own core's cache. An
-    MNIST layer's ``x @ W.T``, (64, 784) @ (128, 784)ᵀ, took 90 µs that way against 105 µs along
-    the rows, where half of each thread's tiles read panels the other core packed (two threads,
-    Zen 4, quiet). Tall products (a GPT's 768 or 2,048 rows of activations) keep the rows, and so
+    thread's run of tiles reads the very panels it packed, still in its own core's cache.
+    (64, 784) @ (128, 784)ᵀ, an MNIST layer's ``x @ W.T`` before such products became dot products
+    (:func:`_few_rows`), took 90 µs that way against 105 µs along the rows, where half of each
+    thread's tiles read panels the other core packed (two threads, Zen 4, quiet); under
+    ``bench/emulate_avx2.sh``, (16, 384) @ (1536, 384)ᵀ 386 -> 208 µs. Tall products (a GPT's 768 or 2,048 rows of activations) keep the rows, and so
     do products that read B in place ((768, 128)ᵀ @ (768, 512) measured 470 µs along the rows,
     507-522 down the columns).
 
@@ -611,12 +615,18 @@ def use_blas_for_small(on=True):
 # Below this many flops a parallel region (about 1.5 µs to launch, and a thread that may be
 # descheduled on a shared machine) costs more than it saves. Measured, not derived.
 _PARALLEL_MIN_FLOPS = 3_000_000
+
+
 def _few_rows(M, K):
     """Whether ``x @ W.T`` with ``M`` rows of x and sums of length ``K`` runs as dot products
     (:func:`_dot_rows`) rather than on packed panels: at most one row for every 10 numbers of a sum
     (dot products end in a sum across a vector's lanes, paid once per number of C, so short sums
-    favour the panels), and at most 64 rows on CPUs with 32 vector registers, 8 with 16 (AVX2),
-    where the 16 sums of a block of four by four and its 8 loads no longer fit in registers.
+    favour the panels), and at most 64 rows on CPUs with 32 vector registers, 8 with 16 (AVX2):
+    crossovers measured, not derived (with 16 registers the block's 16 sums and 8 loads no longer
+    all fit, so the dot products lose their lead sooner). Decided by shape and layout alone, never
+    by the load: a row of C may round differently as one of 64 rows than as one of 65 (as in
+    PyTorch, whose CPU products also choose their kernel by shape), but never between one thread
+    and two.
 
     Measured (2-core Zen 4, one thread, float32, N = 512; time of the dot products over the packed
     path's), rows 1 / 4 / 8 / 16 / 32 / 64 / 96: at K = 784 0.16 / 0.22 / 0.35 / 0.54 / 0.72 / 0.88

@@ -119,27 +119,17 @@ def sgd_update(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nes
     C-contiguous arrays of one dtype, float32 or float64 (what :class:`~micrograd_plus.optim.SGD`
     checks before it calls this; it uses the reference otherwise).
     """
-    if not isinstance(p, np.ndarray) or p.dtype.char not in "fd":
+    if not isinstance(p, np.ndarray) or p.dtype.char not in "fd" or not p.dtype.isnative:  # float32, float64
         raise TypeError(f"sgd_update: expected float32 or float64 arrays, got {getattr(p, 'dtype', type(p).__name__)}")
-    constants = _sgd_constants(p.dtype.char, float(lr), float(momentum), float(dampening), float(weight_decay),
-                               bool(nesterov))
-    use_buf = constants[5]
+    use_buf = momentum != 0
     arrays = [_flat(p, p.dtype, "p", True, "sgd_update"), _flat(g, p.dtype, "g", False, "sgd_update")]
     arrays.append(_flat(buf, p.dtype, "buf", True, "sgd_update") if use_buf else arrays[0])
     if g.shape != p.shape or (use_buf and buf.shape != p.shape):
         name, a = ("g", g) if g.shape != p.shape else ("buf", buf)
         raise ValueError(f"sgd_update: {name} has shape {a.shape}, p has {p.shape}")
-    _sgd_flat(*arrays, *constants, bool(first))
-
-
-@functools.lru_cache(maxsize=16)
-def _sgd_constants(dtype_char, lr, momentum, dampening, weight_decay, nesterov):
-    """:func:`_sgd_flat`'s constants and switches for one parameter group, the numbers rounded to the
-    parameters' dtype as numpy rounds a Python number meeting them (NEP 50): worked out once per
-    group and step rather than once per parameter (about a third of a small parameter's update)."""
-    dt = np.dtype(dtype_char).type
-    return (dt(lr), dt(momentum), dt(1.0 - dampening), dt(weight_decay),
-            weight_decay != 0, momentum != 0, dampening != 0, nesterov)
+    dt = p.dtype.type  # the constants as numpy rounds a Python number meeting p (NEP 50)
+    _sgd_flat(*arrays, dt(lr), dt(momentum), dt(1.0 - dampening), dt(weight_decay),
+              weight_decay != 0, use_buf, dampening != 0, bool(nesterov), bool(first))
 
 
 def sum_of_squares_reference(g):

@@ -303,19 +303,25 @@ def test_few_rows_rule_follows_the_vector_registers(variant, most):
         mm.use_variant(previous)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
-def test_dot_products_carry_inf_and_nan_as_numpy_does(bad, rng):
-    x = rng.standard_normal((3, 40))
-    w = rng.standard_normal((6, 40))
+def test_dot_products_carry_inf_and_nan_as_numpy_does(monkeypatch, dtype, bad, rng):
+    """A non-finite number in a row of x or of W, in a block of four rows and in a row left over."""
+    x = rng.standard_normal((5, 60)).astype(dtype)
+    w = rng.standard_normal((6, 60)).astype(dtype)
     x[1, 7] = bad
+    x[4, 9] = bad
     w[4, 3] = bad
-    with np.errstate(invalid="ignore"):  # inf * 0-like sums: numpy warns, and gives nan
-        want = x @ w.T
+    with np.errstate(invalid="ignore"):  # inf + -inf in a sum: numpy warns, and gives nan
+        want = x.astype(np.float64) @ w.T.astype(np.float64)
+    ran = _spy(monkeypatch, ["_dot_rows", "_dot_rows_parallel"], warm=lambda: mm.matmul_nt(x, w))
     got = mm.matmul_nt(x, w)
+    assert ran
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
     ok = np.isfinite(want)
-    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-12, atol=1e-12)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got[ok], want[ok], rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("m,k,n", [(0, 3, 4), (3, 0, 4), (3, 4, 0), (0, 0, 0)])

@@ -76,7 +76,8 @@ def _quiet(f, *args):
 # ---- matmul -----------------------------------------------------------------------------------
 
 # (M, K, N): short K, blocks with ragged edges (padded rows and columns), and one big enough for threads
-MATMUL_SHAPES = st.sampled_from([(3, 5, 2), (7, 20, 9), (9, 40, 6), (13, 65, 17), (100, 130, 120)])
+MATMUL_SHAPES = st.sampled_from([(3, 5, 2), (7, 20, 9), (9, 40, 6), (13, 65, 17), (100, 130, 120),
+                                  (5, 60, 9)])  # (5, 60, 9): matmul_nt's few-row dot products
 
 
 @given(shape=MATMUL_SHAPES, dtype=DTYPES, data=st.data())
