@@ -171,14 +171,15 @@ def _gemm(A, B):
     w, b_t = _as_rows(B.T)  # B stored as (N, K) [b_t False], or as (K, N) [b_t True]
     if not a_t and not b_t and _few_rows(M, K):  # x @ W.T with few rows of x: no packing (see 6. above)
         C = np.empty((M, N), dtype=dtype)
+        x_rows = 4 if _NV >= 4 else 2  # rows of x per block: 2 where 16 vector registers must hold it
         # W is read once whatever M is, from memory when it is big: count a row of W as at least
         # four rows' multiply-adds, so that a single row takes two threads from 384 x 1152 numbers of
         # W on (a GPT sampling with its KV cache: (1, 384) @ (1536, 384)ᵀ 233 -> 121 µs a call)
         parts = threads_for(2 * max(M, 4) * N * K, _PARALLEL_MIN_FLOPS, dtype)
         if parts > 1:
-            _dot_rows_parallel(a, w, C, parts)
+            _dot_rows_parallel(a, w, C, parts, x_rows)
         else:
-            _dot_rows(a, w, C, 0, N)
+            _dot_rows(a, w, C, 0, N, x_rows)
         return C
     a_edge, b_edge, b_cols = _edge_copies(a, a_t, w, b_t, NR)  # flattened
     to_pack = _NONE_2D[dtype.char]  # what to pack into panels, if anything (done by the compiled code)
@@ -318,16 +319,18 @@ def _dot_columns(a, K, b_cols, C, i0, i1, j, nr, k0, n_k, add):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _dot_rows(a, w, C, j0, j1):
+def _dot_rows(a, w, C, j0, j1, x_rows):
     """``C[:, j0:j1] = a @ w[j0:j1].T`` for a (M, K) and w (N, K), both C-contiguous: every number of
     C is the dot product of a row of ``a`` with a row of ``w``, read where they lie (nothing packed).
 
-    Four rows of ``w`` at a time (one block of C's columns) meet every row of ``a`` in turn, four
-    rows at a time: 16 sums, each LLVM's vectors along K, from 8 loads per 16 multiply-adds. The
-    few rows of ``a`` stay in cache while ``w`` streams past once. A last block of fewer than four
-    columns repeats the first one's row (and drops the surplus sums); rows left over after the
-    blocks of four take a loop of their own. Which sums a number of C gets depends only on where
-    it sits in C, never on ``j0``/``j1``, so threads that split the columns change no bits.
+    Four rows of ``w`` at a time (one block of C's columns) meet every row of ``a`` in turn,
+    ``x_rows`` rows at a time: with 4 (CPUs with 32 vector registers), 16 sums, each LLVM's vectors
+    along K, from 8 loads per 16 multiply-adds; with 2 (AVX2's 16 registers, where 16 sums and 8
+    loads do not fit), 8 sums from 6 loads. The few rows of ``a`` stay in cache while ``w`` streams
+    past once. A last block of fewer than four columns repeats the first one's row (and drops the
+    surplus sums); rows left over after the blocks take a loop of their own. Which sums a number
+    of C gets depends only on where it sits in C, never on ``j0``/``j1``, so threads that split
+    the columns change no bits.
     """
     _prefer_wide_vectors()  # 512-bit vectors on Intel's AVX-512 cores (their tuning prefers 256)
     M, K = a.shape
@@ -340,7 +343,24 @@ def _dot_rows(a, w, C, j0, j1):
         w2 = w[j + 2] if nc > 2 else w0
         w3 = w[j + 3] if nc > 3 else w0
         i = 0
-        while i + 4 <= M:
+        while x_rows == 2 and i + 2 <= M:
+            x0, x1 = a[i], a[i + 1]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+            for k in range(K):
+                p0, p1 = x0[k], x1[k]
+                q0, q1, q2, q3 = w0[k], w1[k], w2[k], w3[k]
+                s00 += p0 * q0
+                s01 += p0 * q1
+                s02 += p0 * q2
+                s03 += p0 * q3
+                s10 += p1 * q0
+                s11 += p1 * q1
+                s12 += p1 * q2
+                s13 += p1 * q3
+            _put4(C[i], j, nc, s00, s01, s02, s03)
+            _put4(C[i + 1], j, nc, s10, s11, s12, s13)
+            i += 2
+        while x_rows == 4 and i + 4 <= M:
             x0, x1, x2, x3 = a[i], a[i + 1], a[i + 2], a[i + 3]
             s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
             s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
@@ -368,7 +388,7 @@ def _dot_rows(a, w, C, j0, j1):
             _put4(C[i + 2], j, nc, s20, s21, s22, s23)
             _put4(C[i + 3], j, nc, s30, s31, s32, s33)
             i += 4
-        while i < M:  # the last M % 4 rows, one at a time
+        while i < M:  # the rows left over, one at a time
             x0 = a[i]
             s0 = s1 = s2 = s3 = zero
             for k in range(K):
@@ -394,13 +414,13 @@ def _put4(row, j, nc, s0, s1, s2, s3):
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def _dot_rows_parallel(a, w, C, parts):
+def _dot_rows_parallel(a, w, C, parts, x_rows):
     """:func:`_dot_rows` with C's blocks of four columns dealt out to ``parts`` threads, a
     contiguous run each (each thread reads its own share of ``w``)."""
     N = C.shape[1]
     blocks = (N + 3) // 4
     for p in prange(parts):
-        _dot_rows(a, w, C, 4 * (p * blocks // parts), min(4 * ((p + 1) * blocks // parts), N))
+        _dot_rows(a, w, C, 4 * (p * blocks // parts), min(4 * ((p + 1) * blocks // parts), N), x_rows)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -619,22 +639,21 @@ _PARALLEL_MIN_FLOPS = 3_000_000
 
 def _few_rows(M, K):
     """Whether ``x @ W.T`` with ``M`` rows of x and sums of length ``K`` runs as dot products
-    (:func:`_dot_rows`) rather than on packed panels: at most one row for every 10 numbers of a sum
-    (dot products end in a sum across a vector's lanes, paid once per number of C, so short sums
-    favour the panels), and at most 64 rows on CPUs with 32 vector registers, 8 with 16 (AVX2):
-    crossovers measured, not derived (with 16 registers the block's 16 sums and 8 loads no longer
-    all fit, so the dot products lose their lead sooner). Decided by shape and layout alone, never
-    by the load: a row of C may round differently as one of 64 rows than as one of 65 (as in
-    PyTorch, whose CPU products also choose their kernel by shape), but never between one thread
-    and two.
+    (:func:`_dot_rows`) rather than on packed panels: at most 64 rows, and at most one row for
+    every 10 numbers of a sum (dot products end in a sum across a vector's lanes, paid once per
+    number of C, so short sums favour the panels). Crossovers measured, not derived. Decided by
+    shape and layout alone, never by the load: a row of C may round differently as one of 64 rows
+    than as one of 65 (as in PyTorch, whose CPU products also choose their kernel by shape), but
+    never between one thread and two.
 
     Measured (2-core Zen 4, one thread, float32, N = 512; time of the dot products over the packed
     path's), rows 1 / 4 / 8 / 16 / 32 / 64 / 96: at K = 784 0.16 / 0.22 / 0.35 / 0.54 / 0.72 / 0.88
     / 1.04; at K = 384 - / 0.26 / 0.36 / 0.65 / 0.80 / 1.12 / 1.16; at K = 128 - / - / 0.51 / 0.81
-    / 1.03 / 1.67 / 1.71. Under ``bench/emulate_avx2.sh`` (16 registers), at K = 784: 0.14 / 0.36 /
-    0.55 / 0.91 / 1.20 / 1.33 / 1.72, and at K = 128 with 8 rows 0.74.
+    / 1.03 / 1.67 / 1.71. Under ``bench/emulate_avx2.sh`` (16 registers: blocks of two rows of x,
+    see :func:`_dot_rows`), at K = 784 with 8 / 16 / 32 / 64 rows: 0.35 / 0.54 / 0.74 / 0.83; K = 384
+    with 16 / 32 rows 0.43 / 0.91 (blocks of four rows there: 0.87 at 16 rows, 1.2-1.3 from 32 on).
     """
-    return M <= (64 if _NV >= 4 else 8) and 10 * M <= K
+    return M <= 64 and 10 * M <= K
 
 
 # Up to this many last columns, :func:`_dot_columns` beats a nearly empty micro-kernel block

@@ -256,14 +256,25 @@ def _spy(monkeypatch, names, warm=None):
     return ran
 
 
+@pytest.mark.parametrize("variant", ["zen4", "avx2"])  # blocks of 4 rows of x, and of 2 (16 registers)
 @pytest.mark.parametrize("threads", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m,k,n", [(1, 384, 1), (1, 70, 3), (2, 24, 5), (3, 30, 7), (4, 40, 4), (5, 70, 45),
-                                   (8, 80, 67), (7, 70, 2), (4, 40, 9)])
-def test_few_rows_take_dot_products(monkeypatch, threads, dtype, m, k, n, rng):
+                                   (8, 80, 67), (7, 70, 2), (4, 40, 9), (11, 110, 6)])
+def test_few_rows_take_dot_products(monkeypatch, variant, threads, dtype, m, k, n, rng):
     """``x @ W.T`` with few rows of x (at most one per 10 numbers of a sum) runs as dot products with W
-    read in place -- never packed -- and equals numpy: blocks of four rows and columns, the rows left
-    over, a last block of one to three columns, one thread or two."""
+    read in place -- never packed -- and equals numpy: blocks of four columns and of four (or, with
+    AVX2's blocking, two) rows, the rows left over, a last block of one to three columns, one thread
+    or two."""
+    previous = mm.VARIANT
+    mm.use_variant(variant)
+    try:
+        _few_rows_take_dot_products(monkeypatch, threads, dtype, m, k, n, rng)
+    finally:
+        mm.use_variant(previous)
+
+
+def _few_rows_take_dot_products(monkeypatch, threads, dtype, m, k, n, rng):
     monkeypatch.setattr(shared, "cores_are_free", lambda: True)
     monkeypatch.setattr(shared.numba, "get_num_threads", lambda: 2)
     monkeypatch.setattr(mm, "_PARALLEL_MIN_FLOPS", 0 if threads else 10**12)
@@ -290,17 +301,11 @@ def test_many_rows_or_short_sums_keep_the_packed_panels(monkeypatch, rng):
     assert ran == []
 
 
-@pytest.mark.parametrize("variant, most", [("zen4", 64), ("intel", 64), ("avx2", 8)])
-def test_few_rows_rule_follows_the_vector_registers(variant, most):
-    """64 rows at most with 32 vector registers, 8 with AVX2's 16; and one row per 10 numbers of a sum."""
-    previous = mm.VARIANT
-    try:
-        mm.use_variant(variant)
-        assert mm._few_rows(most, 10 * most) and mm._few_rows(1, 10)
-        assert not mm._few_rows(most + 1, 10_000)
-        assert not mm._few_rows(most, 10 * most - 1) and not mm._few_rows(1, 9)
-    finally:
-        mm.use_variant(previous)
+def test_few_rows_rule():
+    """64 rows at most, and one row per 10 numbers of a sum."""
+    assert mm._few_rows(64, 640) and mm._few_rows(1, 10)
+    assert not mm._few_rows(65, 10_000)
+    assert not mm._few_rows(64, 639) and not mm._few_rows(1, 9)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -97,13 +97,19 @@ def test_matmul_same_bits(monkeypatch, rng, dtype, mkn, variant):
         M.use_variant(previous)
 
 
+@pytest.mark.parametrize("variant", ["zen4", "avx2"])  # blocks of 4 rows of x, and of 2
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mkn", [(1, 70, 45), (7, 70, 9), (8, 80, 130)])  # x @ W.T with few rows: dot products
-def test_dot_rows_same_bits(monkeypatch, rng, dtype, mkn):
+def test_dot_rows_same_bits(monkeypatch, rng, dtype, mkn, variant):
     m, k, n = mkn
     x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
     assert M._few_rows(m, k)
-    _on_every_path(monkeypatch, lambda: M.matmul_nt(x, w), ["_dot_rows_parallel"])
+    previous = M.VARIANT
+    try:
+        M.use_variant(variant)
+        _on_every_path(monkeypatch, lambda: M.matmul_nt(x, w), ["_dot_rows_parallel"])
+    finally:
+        M.use_variant(previous)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
