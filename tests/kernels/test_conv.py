@@ -334,6 +334,9 @@ def test_one_thread_and_threads_give_the_same_bits(dtype, monkeypatch, rng):
     monkeypatch.setattr(K, "_PARALLEL_MIN", 0)
     monkeypatch.setattr(MM, "_PARALLEL_MIN_FLOPS", 0)
     threaded = _run_all(x, w, b, 1)
-    assert {name for name, _ in calls} == set(PARALLEL) | {"_gemm_parallel"} and all(n > 1 for _, n in calls), calls
+    expected = set(PARALLEL) | {"_gemm_parallel"}
+    if not K._few_filters(w.shape[0], dtype):  # 6 filters fill half of a float64 panel with AVX2's
+        expected.discard("_dots_parallel")      # 8 columns: dW is a product on the micro-kernel there
+    assert {name for name, _ in calls} == expected and all(n > 1 for _, n in calls), calls
     for a, e in zip(threaded, serial):
         np.testing.assert_array_equal(a, e)
