@@ -73,8 +73,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from micrograd_plus.kernels.matmul import (_WIDE, VECTOR_BYTES, matmul as _mm, matmul_nt as _mm_nt, matmul_tn as _mm_tn,
-                                           register_blocking)
+from micrograd_plus.kernels.matmul import (_WIDE, VECTOR_BYTES, _dots_4x4, matmul as _mm, matmul_nt as _mm_nt,
+                                           matmul_tn as _mm_tn, register_blocking)
 from micrograd_plus.kernels._cpu import has_fma
 from micrograd_plus.kernels._fastmath import FASTMATH
 from micrograd_plus.kernels._microkernel import MR, make_microkernel
@@ -597,37 +597,6 @@ def _direct_forward(x, weight, padding, dilation):
     taps[:, :, :O] = weight.transpose(2, 3, 0, 1)
     y = _correlate(taps, flat, shape, OH, OW, N, dilation)[:O]  # (O, OH, OW*N)
     return np.ascontiguousarray(y).reshape(O, OH * OW * N), Padded(flat, shape)
-
-
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
-def _dots_4x4(a0, a1, a2, a3, b0, b1, b2, b3, n):
-    """The 16 dot products of 4 rows by 4 rows over their first ``n`` numbers, as 4 tuples of 4
-    (row of a, then row of b): one pass that loads each number once and keeps 16 sums in
-    registers (numba vectorises each over SIMD lanes: reassociation allowed, in a fixed order).
-    Inlined where it is called (the weight gradients' :func:`_direct_dw_tasks` and :func:`_dots_rows`)."""
-    zero = a0.dtype.type(0)
-    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
-    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
-    for k in range(n):
-        x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-        y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
-        s00 += x0 * y0
-        s01 += x0 * y1
-        s02 += x0 * y2
-        s03 += x0 * y3
-        s10 += x1 * y0
-        s11 += x1 * y1
-        s12 += x1 * y2
-        s13 += x1 * y3
-        s20 += x2 * y0
-        s21 += x2 * y1
-        s22 += x2 * y2
-        s23 += x2 * y3
-        s30 += x3 * y0
-        s31 += x3 * y1
-        s32 += x3 * y2
-        s33 += x3 * y3
-    return (s00, s01, s02, s03), (s10, s11, s12, s13), (s20, s21, s22, s23), (s30, s31, s32, s33)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")

@@ -318,6 +318,71 @@ def _dot_columns(a, K, b_cols, C, i0, i1, j, nr, k0, n_k, add):
             i += 4
 
 
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+def _dots_4x4(a0, a1, a2, a3, b0, b1, b2, b3, n):
+    """The 16 dot products of 4 rows by 4 rows over their first ``n`` numbers, as 4 tuples of 4
+    (row of a, then row of b): one pass that loads each number once and keeps 16 sums in
+    registers (numba vectorises each over SIMD lanes: reassociation allowed, in a fixed order).
+    Inlined where it is called (:func:`_dot_rows` here; the convolutions' weight gradients,
+    :func:`~micrograd_plus.kernels.conv._direct_dw_tasks` and ``_dots_rows``)."""
+    zero = a0.dtype.type(0)
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+    for k in range(n):
+        x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+        y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
+        s00 += x0 * y0
+        s01 += x0 * y1
+        s02 += x0 * y2
+        s03 += x0 * y3
+        s10 += x1 * y0
+        s11 += x1 * y1
+        s12 += x1 * y2
+        s13 += x1 * y3
+        s20 += x2 * y0
+        s21 += x2 * y1
+        s22 += x2 * y2
+        s23 += x2 * y3
+        s30 += x3 * y0
+        s31 += x3 * y1
+        s32 += x3 * y2
+        s33 += x3 * y3
+    return (s00, s01, s02, s03), (s10, s11, s12, s13), (s20, s21, s22, s23), (s30, s31, s32, s33)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+def _dots_2x4(a0, a1, b0, b1, b2, b3, n):
+    """:func:`_dots_4x4` for 2 rows by 4: 8 sums, as 2 tuples of 4 (for 16 vector registers)."""
+    zero = a0.dtype.type(0)
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+    for k in range(n):
+        x0, x1 = a0[k], a1[k]
+        y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
+        s00 += x0 * y0
+        s01 += x0 * y1
+        s02 += x0 * y2
+        s03 += x0 * y3
+        s10 += x1 * y0
+        s11 += x1 * y1
+        s12 += x1 * y2
+        s13 += x1 * y3
+    return (s00, s01, s02, s03), (s10, s11, s12, s13)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+def _dots_1x4(a0, b0, b1, b2, b3, n):
+    """:func:`_dots_4x4` for 1 row by 4: 4 sums, as a tuple."""
+    zero = a0.dtype.type(0)
+    s0 = s1 = s2 = s3 = zero
+    for k in range(n):
+        x0 = a0[k]
+        s0 += x0 * b0[k]
+        s1 += x0 * b1[k]
+        s2 += x0 * b2[k]
+        s3 += x0 * b3[k]
+    return s0, s1, s2, s3
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _dot_rows(a, w, C, j0, j1, x_rows):
     """``C[:, j0:j1] = a @ w[j0:j1].T`` for a (M, K) and w (N, K), both C-contiguous: every number of
@@ -335,7 +400,6 @@ def _dot_rows(a, w, C, j0, j1, x_rows):
     _prefer_wide_vectors()  # 512-bit vectors on Intel's AVX-512 cores (their tuning prefers 256)
     M, K = a.shape
     N = C.shape[1]
-    zero = C.dtype.type(0)
     for j in range(j0, j1, 4):
         nc = min(4, N - j)  # columns in this block
         w0 = w[j]
@@ -344,73 +408,32 @@ def _dot_rows(a, w, C, j0, j1, x_rows):
         w3 = w[j + 3] if nc > 3 else w0
         i = 0
         while x_rows == 2 and i + 2 <= M:
-            x0, x1 = a[i], a[i + 1]
-            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
-            for k in range(K):
-                p0, p1 = x0[k], x1[k]
-                q0, q1, q2, q3 = w0[k], w1[k], w2[k], w3[k]
-                s00 += p0 * q0
-                s01 += p0 * q1
-                s02 += p0 * q2
-                s03 += p0 * q3
-                s10 += p1 * q0
-                s11 += p1 * q1
-                s12 += p1 * q2
-                s13 += p1 * q3
-            _put4(C[i], j, nc, s00, s01, s02, s03)
-            _put4(C[i + 1], j, nc, s10, s11, s12, s13)
+            r0, r1 = _dots_2x4(a[i], a[i + 1], w0, w1, w2, w3, K)
+            _put4(C[i], j, nc, r0)
+            _put4(C[i + 1], j, nc, r1)
             i += 2
         while x_rows == 4 and i + 4 <= M:
-            x0, x1, x2, x3 = a[i], a[i + 1], a[i + 2], a[i + 3]
-            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
-            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
-            for k in range(K):
-                p0, p1, p2, p3 = x0[k], x1[k], x2[k], x3[k]
-                q0, q1, q2, q3 = w0[k], w1[k], w2[k], w3[k]
-                s00 += p0 * q0
-                s01 += p0 * q1
-                s02 += p0 * q2
-                s03 += p0 * q3
-                s10 += p1 * q0
-                s11 += p1 * q1
-                s12 += p1 * q2
-                s13 += p1 * q3
-                s20 += p2 * q0
-                s21 += p2 * q1
-                s22 += p2 * q2
-                s23 += p2 * q3
-                s30 += p3 * q0
-                s31 += p3 * q1
-                s32 += p3 * q2
-                s33 += p3 * q3
-            _put4(C[i], j, nc, s00, s01, s02, s03)
-            _put4(C[i + 1], j, nc, s10, s11, s12, s13)
-            _put4(C[i + 2], j, nc, s20, s21, s22, s23)
-            _put4(C[i + 3], j, nc, s30, s31, s32, s33)
+            r0, r1, r2, r3 = _dots_4x4(a[i], a[i + 1], a[i + 2], a[i + 3], w0, w1, w2, w3, K)
+            _put4(C[i], j, nc, r0)
+            _put4(C[i + 1], j, nc, r1)
+            _put4(C[i + 2], j, nc, r2)
+            _put4(C[i + 3], j, nc, r3)
             i += 4
         while i < M:  # the rows left over, one at a time
-            x0 = a[i]
-            s0 = s1 = s2 = s3 = zero
-            for k in range(K):
-                p0 = x0[k]
-                s0 += p0 * w0[k]
-                s1 += p0 * w1[k]
-                s2 += p0 * w2[k]
-                s3 += p0 * w3[k]
-            _put4(C[i], j, nc, s0, s1, s2, s3)
+            _put4(C[i], j, nc, _dots_1x4(a[i], w0, w1, w2, w3, K))
             i += 1
 
 
 @njit(cache=True, error_model="numpy", inline="always", **INTERNAL)
-def _put4(row, j, nc, s0, s1, s2, s3):
-    """``row[j : j + nc] = (s0, s1, s2, s3)[:nc]``."""
-    row[j] = s0
+def _put4(row, j, nc, sums):
+    """``row[j : j + nc] = sums[:nc]`` for a tuple of 4 sums."""
+    row[j] = sums[0]
     if nc > 1:
-        row[j + 1] = s1
+        row[j + 1] = sums[1]
     if nc > 2:
-        row[j + 2] = s2
+        row[j + 2] = sums[2]
     if nc > 3:
-        row[j + 3] = s3
+        row[j + 3] = sums[3]
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
