@@ -49,10 +49,23 @@ def test_layer_norm_kernels_match_reference(shape, dtype, strided, affine, seed)
     _close(y, y_ref, dtype, "y")
     _close(mean, mean_ref, dtype, "mean")
     _close(rstd, rstd_ref, dtype, "rstd")
+    # dweight and dbias are sums down the rows (300 of them at most): in float32 the kernel's order and
+    # numpy's differ by up to (rows - 1) roundings of the running sum each, so where the terms cancel
+    # (a sum of 0.07 from terms of size ~1) the gap can exceed any tolerance relative to the result
+    # (seen: 1.8e-5 at 0.0719). Their bound is the textbook one, relative to the sum of |terms|.
+    g64 = g.astype(np.float64)
+    xhat = (x.astype(np.float64) - mean_ref.astype(np.float64)[:, None]) * rstd_ref.astype(np.float64)[:, None]
+    terms = {"dweight": np.abs(g64 * xhat).sum(axis=0), "dbias": np.abs(g64).sum(axis=0)}
     for name, a, a_ref in zip(("dx", "dweight", "dbias"), LN.layer_norm_backward(g, x, w, mean, rstd),
                               LN.layer_norm_backward_reference(g, x, w, mean_ref, rstd_ref)):
         assert a.dtype == dtype, name
-        _close(a, a_ref, dtype, name)
+        if dtype == np.float32 and name in terms:
+            u = np.finfo(np.float32).eps / 2  # float32's unit roundoff
+            bound = (2 * shape[0] + 4) * u * terms[name] + TOL[dtype]["atol"]
+            np.testing.assert_array_less(np.abs(a.astype(np.float64) - a_ref.astype(np.float64)), bound,
+                                         err_msg=name)
+        else:
+            _close(a, a_ref, dtype, name)
 
 
 def test_layer_norm_reference_gradients_are_central_differences(rng):
