@@ -216,7 +216,7 @@ def test_clip_grad_norm_on_either_backend(backend):
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_many_updates_on_threads_equal_the_reference(threads, monkeypatch):
-    monkeypatch.setattr(K, "threads_for", lambda work, min_work: threads)  # as if the cores were free
+    monkeypatch.setattr(K, "threads_for", lambda *a: threads)  # as if the cores were free
     rng = np.random.default_rng(7)
     sizes = [1, 500, 3, 64, 1000, 7]
     ours, ref = [], []
@@ -264,6 +264,54 @@ def test_sgd_kernel_equals_reference_bit_for_bit(dtype, n, lr, momentum, dampeni
     np.testing.assert_array_equal(p, ref_p)
     np.testing.assert_array_equal(buf, ref_buf)
     np.testing.assert_array_equal(g, g_before)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [0, 5, 16, 47, 1000, 33_001])
+@pytest.mark.parametrize("rule", ["plain", "momentum", "first", "nesterov+decay", "dampening"])
+def test_sgd_on_threads_equals_the_reference(threads, dtype, n, rule, monkeypatch):
+    """Split into chunks, one per thread (the ``prange`` twin), SGD still gives the reference's
+    numbers bit for bit -- NaN and inf included -- at every chunk boundary, short last chunks and
+    empty chunks (5 numbers on 3 threads) alike, and the split really ran."""
+    monkeypatch.setattr(K, "threads_for", lambda *a: threads)  # as if the cores were free and the array big
+    calls = []
+    parallel = K._sgd_parallel
+    monkeypatch.setattr(K, "_sgd_parallel", lambda *a: calls.append(a[-1]) or parallel(*a))
+    rng = np.random.default_rng(n)
+    p, buf, _ = _state(rng, (n,), dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    g[: min(n, 3)] = [np.nan, np.inf, -np.inf][: min(n, 3)]
+    momentum, dampening, weight_decay, nesterov, first = {
+        "plain": (0.0, 0.0, 0.0, False, False), "momentum": (0.9, 0.0, 0.0, False, False),
+        "first": (0.9, 0.0, 0.0, False, True), "nesterov+decay": (0.9, 0.0, 0.01, True, False),
+        "dampening": (0.5, 0.3, 0.0, False, False)}[rule]
+    ref_p, ref_buf = p.copy(), buf.copy()
+    args = (0.05, momentum, dampening, weight_decay, nesterov, first)
+    K.sgd_update(p, g, buf if momentum else None, *args)
+    K.sgd_update_reference(ref_p, g, ref_buf if momentum else None, *args)
+    assert calls == [threads]
+    np.testing.assert_array_equal(p, ref_p)
+    np.testing.assert_array_equal(buf, ref_buf)
+
+
+@pytest.mark.parametrize("dtype, n, float64_threads, expected", [
+    (np.float32, K.SGD_PARALLEL_MIN, False, 2), (np.float32, K.SGD_PARALLEL_MIN - 1, False, 1),
+    (np.float64, K.SGD_PARALLEL_MIN, False, 1), (np.float64, K.SGD_PARALLEL_MIN, True, 2)])
+def test_sgd_takes_threads_from_its_size_and_dtype(dtype, n, float64_threads, expected, monkeypatch):
+    """A parameter of at least SGD_PARALLEL_MIN numbers is split over the threads while the cores
+    are free; float64 stays on one thread unless float64 threads are on, like the other kernels."""
+    from micrograd_plus.kernels import _shared
+
+    monkeypatch.setattr(_shared, "_IGNORE_LOAD", True)
+    monkeypatch.setattr(_shared, "_float64_threads", [float64_threads])
+    monkeypatch.setattr(_shared.numba, "get_num_threads", lambda: 2)
+    used = []
+    monkeypatch.setattr(K, "_sgd_parallel", lambda *a: used.append(a[-1]))
+    monkeypatch.setattr(K, "_sgd_flat", lambda *a: used.append(1))
+    p = np.zeros(n, dtype)
+    K.sgd_update(p, np.ones(n, dtype), np.zeros(n, dtype), 0.1, 0.9)
+    assert used == [expected]
 
 
 def test_sgd_update_names_bad_arrays():

@@ -104,6 +104,9 @@ for dt in [getattr(np, d) for d in sys.argv[2].split(",")]:
         p, g, m, v = (np.ones(4096, dt) for _ in range(4))
         K.adam_update(p, g, m, v, 1e-3, 0.9, 0.99, 1e-8, 0.1, 1)
         K.sum_of_squares(g)
+        for n in (4096, K.SGD_PARALLEL_MIN):  # SGD on one thread, and its prange twin
+            p, g, m = (np.ones(n, dt) for _ in range(3))
+            K.sgd_update(p, g, m, 0.1, 0.9)
     families = dict(matmul=mm, attention=att, gelu=gelu, conv=conv, layernorm=layernorm, xent=xent, optim=optim)
     for family in sys.argv[1].split(","):
         timed(family + " " + name, families[family])

@@ -6,11 +6,12 @@ private names (attention packs its operands with the same transpose that matmul 
 
 **Two ways to use both cores.** Matmul, attention, GELU, LayerNorm and cross-entropy run ``prange``
 loops (numba's ``parallel=True``, on GNU OpenMP's threads) over contiguous chunks, each with a
-one-thread twin for small arrays and busy machines (:func:`threads_for`). The optimizer instead
-hands its parameters to compiled loops that release the GIL (``nogil=True``) and runs them side
-by side on plain Python threads (:func:`run_in_threads`): a ``parallel=True`` twin costs a second
-compilation of everything it calls, and the optimizer's one call a step is long enough. Python
-threads cost more per call, though. Waking a sleeping worker took ~50 µs on the idle 2-core
+one-thread twin for small arrays and busy machines (:func:`threads_for`); so does SGD's update,
+which splits a big parameter (``kernels.optim._sgd_parallel``). Adam instead hands its parameters
+to compiled loops that release the GIL (``nogil=True``) and runs them side by side on plain
+Python threads (:func:`run_in_threads`): a ``parallel=True`` twin costs a second compilation of
+everything it calls, and Adam's one call a step is long enough. Python threads cost more per
+call, though. Waking a sleeping worker took ~50 µs on the idle 2-core
 development VM (``prange``'s threads spin and start in ~1.5 µs), and right after a ``prange``
 call (a matmul, in a training step) the spinning OpenMP threads hold the cores, so a Python
 worker gains nothing for a while: measured after a matmul, a Python-thread GELU over (768, 512)
