@@ -183,10 +183,11 @@ def _gemm(A, B):
         return C
     a_edge, b_edge, b_cols = _edge_copies(a, a_t, w, b_t, NR)  # flattened
     to_pack = _NONE_2D[dtype.char]  # what to pack into panels, if anything (done by the compiled code)
-    if b_t and (M < _PACK_MIN_ROWS or (NR * A.itemsize > _CACHE_LINE and not _PACK_WIDE)):
+    narrow = NR * A.itemsize <= _CACHE_LINE  # a panel's row is one cache line (AVX2's 16 float32s)
+    if b_t and M < (_PACK_MIN_ROWS_NARROW if narrow else _PACK_MIN_ROWS if _PACK_WIDE else math.inf):
         b, b_panel, b_ks = w.reshape(-1), NR, N  # B (K, N): panels used in place
     else:  # B's full panels are packed (below) so that each panel's rows are adjacent:
-        # W (N, K) of x @ W.T always; B (K, N) when its panels are narrow (one cache line a row; any on Intel)
+        # W (N, K) of x @ W.T always; B (K, N) with enough rows of C, when its panels are narrow or on Intel
         b, b_panel, b_ks = _scratch((N // NR, K, NR), dtype).reshape(-1), K * NR, NR  # (panels, K, NR)
         to_pack = w
     C = np.empty((M, N), dtype=dtype)  # every block is written on K's first slice
@@ -615,9 +616,17 @@ _NC_PANELS = 4
 # packed: a slice of kc rows then fits L1, unless N's row stride maps the rows onto the same few
 # cache sets. Measured under micrograd_plus/bench/emulate_avx2.sh at 1024^2: 0.56-0.60x BLAS used in place,
 # 0.85-0.88x packed; wide panels (AVX-512's 64 float32s) gained nothing from packing. Packing
-# pays for itself only when each packed number is reused by many rows of A: measured there,
-# (768, 128) @ (128, 512) 0.89 -> 0.80 ms packed, but (128, 768)ᵀ-layout products 1.0 -> 1.25 ms.
+# pays for itself only when each packed number is reused by enough rows of A (C's rows, M).
+# Measured there, ``matmul_tn`` (a GPT's weight gradients, gᵀ x), µs in place -> packed, one
+# thread / two (the threads pack side by side): M = 32, (32, 768, 1536) 1,031-1,049 -> 1,196-1,231
+# / 557-575 -> 563-645; M = 64, 1,643-1,683 -> 1,900-2,139 / 864-1,034 -> 885-945; M = 128, an
+# MNIST layer's (128, 784, 64) 151 -> 167 / 78-80 -> 85; M = 192, a 2.7M GPT's (192, 768, 1536)
+# 5,687-5,959 -> 5,371-5,657 / 2,593-2,832 -> 2,541-2,549; (256, 1024, 256) 1,704-1,717 -> 1,413-1,423
+# / 836-1,091 -> 678-689; M = 384, a 10.7M GPT's (384, 1536, 2048) 38,477-38,516 -> 30,343-30,951 /
+# 20,046-20,080 -> 14,514-14,825. Wide panels are read in place on Zen 4 (packing them lost at
+# every M tried); the Intel variant packs them from 512 rows (for aligned loads: see _cpu.py).
 _CACHE_LINE = 64
+_PACK_MIN_ROWS_NARROW = 192
 _PACK_MIN_ROWS = 512
 
 #: Products of at most this many multiply-adds (M * N * K) are handed to numpy's BLAS instead of

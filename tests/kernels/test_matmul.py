@@ -471,6 +471,29 @@ def test_intel_variant_packs_b_into_aligned_panels(monkeypatch, rng):
             assert x.shape == shape and x.dtype == dtype and x.ctypes.data % 64 == 0 and x.flags.c_contiguous
 
 
+@pytest.mark.parametrize("variant, rows, packed", [
+    ("zen4", 191, False), ("zen4", 600, False),  # wide panels: read in place at any M
+    ("avx2", 191, False), ("avx2", 192, True), ("avx2", 511, True),  # narrow panels: packed from 192 rows
+    ("intel", 191, False), ("intel", 511, False), ("intel", 512, True)])  # wide, aligned: packed from 512
+def test_b_is_packed_from_the_rows_its_variant_needs(monkeypatch, rng, variant, rows, packed):
+    """A (K, N) B is packed into panels once C has enough rows to reuse each packed number: 192 with
+    AVX2's narrow panels (measured, see ``_PACK_MIN_ROWS_NARROW``), 512 on Intel's variant, never
+    on Zen 4's; the product equals numpy's either way."""
+    seen = []
+    real_layout = mm.Layout
+    monkeypatch.setattr(mm, "Layout", lambda *args: (seen.append(args), real_layout(*args))[1])
+    a = rng.standard_normal((rows, 40)).astype(np.float32)
+    b = rng.standard_normal((40, 200)).astype(np.float32)
+    previous = mm.VARIANT
+    try:
+        mm.use_variant(variant)
+        np.testing.assert_allclose(mm.matmul(a, b), a @ b, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(mm.matmul_tn(np.ascontiguousarray(a.T), b), a @ b, rtol=1e-4, atol=1e-4)
+    finally:
+        mm.use_variant(previous)
+    assert [np.shares_memory(args[3], b) for args in seen] == [not packed, not packed]
+
+
 def test_blocking_is_chosen_from_the_host_cpu():
     """At import, the blocking follows LLVM's report of the CPU (unless the environment forces it)."""
     import os
