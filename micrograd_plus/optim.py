@@ -136,6 +136,13 @@ class Optimizer:
             Change ``group["lr"]`` to change the learning rate (schedulers do exactly this).
         state: dict mapping ``id(p)`` of a parameter ``p`` to its own dict of running buffers
             (momentum, moments, step count).
+
+    After each :meth:`step`, ``_checked_finite`` holds the ``id`` of every parameter whose new
+    values that step's compiled update counted as it wrote them and found finite (no NaN, no
+    ±inf). The training loop (:mod:`micrograd_plus.train.loop`) stops a run whose weights stop
+    being finite; it scans only the parameters not in this set, instead of reading every weight
+    a second time each step. Parameters the numpy reference updated, or that had no gradient,
+    are never in it.
     """
 
     def __init__(self, params, defaults):
@@ -152,6 +159,7 @@ class Optimizer:
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         for group in groups:
             self.add_param_group(group)
+        self._checked_finite = set()  # ids of parameters the last step() wrote and found finite
         keep_freed_memory()  # this process trains: let each step reuse the last one's memory
 
     def add_param_group(self, group):
@@ -383,6 +391,7 @@ class SGD(Optimizer):
 
     def step(self):
         """Apply one SGD update to every parameter that has a gradient."""
+        self._checked_finite = checked = set()
         for group in self.param_groups:
             lr = _as_float(group["lr"], "lr")
             momentum = _as_float(group["momentum"], "momentum")
@@ -401,7 +410,9 @@ class SGD(Optimizer):
                         buf = state["momentum_buffer"] = np.empty_like(p._data)  # set to g by the update
                 args = (lr, momentum, dampening, weight_decay, group["nesterov"], first)
                 if _compiled(*((p._data, g) if buf is None else (p._data, g, buf))):
-                    _kernels.sgd_update(p._data, g, buf, *args)  # one compiled pass, the reference's numbers
+                    # one compiled pass, the reference's numbers; it counts the NaN/inf it writes
+                    if _kernels.sgd_update(p._data, g, buf, *args) == 0:
+                        checked.add(id(p))
                 else:
                     _kernels.sgd_update_reference(p._data, g, buf, *args)
 
@@ -458,7 +469,8 @@ class Adam(Optimizer):
 
     def step(self):
         """Apply one Adam (or AdamW) update to every parameter that has a gradient."""
-        compiled = []  # the updates the compiled loop does, all at once after the loop
+        self._checked_finite = set()
+        compiled, ids = [], []  # the updates the compiled loop does, all at once after the loop
         for group in self.param_groups:
             lr = _as_float(group["lr"], "lr")
             beta1, beta2 = (_as_float(b, "beta") for b in group["betas"])
@@ -481,9 +493,11 @@ class Adam(Optimizer):
                 if not group["amsgrad"] and _compiled(p._data, m, v):
                     # the whole update in one compiled pass, the same numbers as the reference
                     compiled.append((p._data, np.ascontiguousarray(g), m, v) + args)
+                    ids.append(id(p))
                 else:
                     _kernels.adam_update_reference(p._data, g, m, v, *args, max_v=state.get("max_exp_avg_sq"))
-        _kernels.adam_update_many(compiled)  # on two threads when that pays, see kernels/optim.py
+        counts = _kernels.adam_update_many(compiled)  # on two threads when that pays, see kernels/optim.py
+        self._checked_finite = {i for i, bad in zip(ids, counts) if bad == 0}  # (each count: NaN/inf written)
 
 
 class AdamW(Adam):

@@ -651,3 +651,27 @@ def test_reduce_lr_on_plateau_by_hand():
     assert up.get_last_lr() == [pytest.approx(0.1)]
     with pytest.raises(ValueError, match="factor should be < 1.0"):
         mp.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=1.5)
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+                                  lambda ps: optim.AdamW(ps, lr=0.1)], ids=["SGD", "AdamW"])
+def test_step_records_which_parameters_it_wrote_finite(make):
+    """``_checked_finite`` (what the training loop's guard trusts instead of re-reading the weights)
+    holds a parameter only when this very step's compiled update wrote it and found every value
+    finite: not one whose update wrote NaN/inf, not one without a gradient, not one the numpy
+    reference updated (a byte-swapped one), and nothing left over from the step before."""
+    finite, poisoned, no_grad = (Tensor(np.ones(40_000 if i == 0 else 5, np.float32), requires_grad=True)
+                                 for i in range(3))
+    swapped = tensor(np.ones(5, ">f4"), requires_grad=True)  # the numpy reference updates it
+    params = [finite, poisoned, no_grad, swapped]
+    opt = make(params)
+    for p in (finite, poisoned, swapped):
+        p.grad = Tensor(np.full(p.shape, 0.5, np.float32))
+    poisoned.grad.numpy()[2] = np.inf
+    opt.step()
+    assert opt._checked_finite == {id(finite)}
+    assert not np.isfinite(poisoned.numpy()).all()
+    finite.grad = None  # the next step updates nothing: nothing may be vouched for
+    poisoned.grad = swapped.grad = None
+    opt.step()
+    assert opt._checked_finite == set()

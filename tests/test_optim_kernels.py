@@ -37,8 +37,9 @@ def test_adam_kernel_equals_reference_bit_for_bit(dtype, n, decay, lr, beta1, be
     ref = [a.copy() for a in (p, m, v)]
     g_before = g.copy()
     args = (lr, beta1, beta2, eps, weight_decay, step, decay)
-    K.adam_update(p, g, m, v, *args)
+    bad = K.adam_update(p, g, m, v, *args)
     K.adam_update_reference(ref[0], g, ref[1], ref[2], *args)
+    assert bad == np.count_nonzero(~np.isfinite(ref[0]))  # what it reports: NaN/inf it wrote into p
     for name, ours, theirs in zip("pmv", (p, m, v), ref):
         assert ours.dtype == dtype
         np.testing.assert_array_equal(ours, theirs, err_msg=name)
@@ -54,8 +55,9 @@ def test_nan_and_inf_in_a_gradient_spread_as_in_numpy(dtype, decay):
     g[1], g[4], g[6] = np.nan, np.inf, -np.inf
     ref = [a.copy() for a in (p, m, v)]
     with np.errstate(invalid="ignore"):  # numpy warns about inf / inf; the kernel does not
-        K.adam_update(p, g, m, v, 1e-2, 0.9, 0.99, 1e-8, 0.1, 3, decay)
+        bad = K.adam_update(p, g, m, v, 1e-2, 0.9, 0.99, 1e-8, 0.1, 3, decay)
         K.adam_update_reference(ref[0], g, ref[1], ref[2], 1e-2, 0.9, 0.99, 1e-8, 0.1, 3, decay)
+    assert bad == 3 == np.count_nonzero(~np.isfinite(ref[0]))
     for ours, theirs in zip((p, m, v), ref):
         np.testing.assert_array_equal(ours, theirs)
     # what numpy's rules give, written out: NaN spreads into m, v and p; +-inf makes m infinite,
@@ -227,9 +229,13 @@ def test_many_updates_on_threads_equal_the_reference(threads, monkeypatch):
         hyper = (1e-2 * (i + 1), 0.9, 0.99, 1e-8, 0.1 * (i % 3), i + 1, ["decoupled", "l2", "none"][i % 3])
         ours.append((p, g, m, v) + hyper)
         ref.append((p.copy(), g, m.copy(), v.copy()) + hyper)
-    K.adam_update_many(ours)
+    for i in (1, 4):  # two parameters get a NaN or an inf: each count must land on its own update
+        ours[i][1][i] = np.nan if i == 1 else np.inf
+    counts = K.adam_update_many(ours)
+    assert counts == [1 if i in (1, 4) else 0 for i in range(len(sizes))]
     for a, b in zip(ours, ref):
-        K.adam_update_reference(*b)
+        with np.errstate(invalid="ignore"):  # numpy warns about inf / inf; the kernel does not
+            K.adam_update_reference(*b)
         for x, y in zip(a[:4], b[:4]):
             np.testing.assert_array_equal(x, y)
 
@@ -259,8 +265,9 @@ def test_sgd_kernel_equals_reference_bit_for_bit(dtype, n, lr, momentum, dampeni
         g[:3] = [np.nan, np.inf, -np.inf]
     g_before, ref_p, ref_buf = g.copy(), p.copy(), buf.copy()
     args = (lr, momentum, dampening, weight_decay, nesterov, first)
-    K.sgd_update(p, g, buf, *args)
+    bad = K.sgd_update(p, g, buf, *args)
     K.sgd_update_reference(ref_p, g, ref_buf, *args)
+    assert bad == np.count_nonzero(~np.isfinite(ref_p))  # what it reports: NaN/inf it wrote into p
     np.testing.assert_array_equal(p, ref_p)
     np.testing.assert_array_equal(buf, ref_buf)
     np.testing.assert_array_equal(g, g_before)
@@ -288,9 +295,10 @@ def test_sgd_on_threads_equals_the_reference(threads, dtype, n, rule, monkeypatc
         "dampening": (0.5, 0.3, 0.0, False, False)}[rule]
     ref_p, ref_buf = p.copy(), buf.copy()
     args = (0.05, momentum, dampening, weight_decay, nesterov, first)
-    K.sgd_update(p, g, buf if momentum else None, *args)
+    bad = K.sgd_update(p, g, buf if momentum else None, *args)
     K.sgd_update_reference(ref_p, g, ref_buf if momentum else None, *args)
     assert calls == [threads]
+    assert bad == np.count_nonzero(~np.isfinite(ref_p)) == min(n, 3)  # every chunk's count is added
     np.testing.assert_array_equal(p, ref_p)
     np.testing.assert_array_equal(buf, ref_buf)
 

@@ -136,6 +136,10 @@ def sgd_update(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nes
     numpy, 22 µs compiled, about 25 ms of a 938-step epoch. ``p``, ``g`` and ``buf`` must be
     C-contiguous arrays of one dtype, float32 or float64 (what :class:`~micrograd_plus.optim.SGD`
     checks before it calls this; it uses the reference otherwise).
+
+    Returns how many of ``p``'s new values are NaN or ±inf (0 in a healthy run), counted as they
+    are written: a training loop that must stop when a weight stops being finite needs no second
+    pass over the weights (:meth:`micrograd_plus.optim.Optimizer.step` records it).
     """
     if not isinstance(p, np.ndarray) or p.dtype.char not in "fd" or not p.dtype.isnative:  # float32, float64
         raise TypeError(f"sgd_update: expected float32 or float64 arrays, got {getattr(p, 'dtype', type(p).__name__)}")
@@ -150,9 +154,8 @@ def sgd_update(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nes
             weight_decay != 0, use_buf, dampening != 0, bool(nesterov), bool(first))
     threads = threads_for(p.size, SGD_PARALLEL_MIN, p.dtype)
     if threads > 1:
-        _sgd_parallel(*arrays, *args, threads)  # contiguous chunks, one per thread: the same numbers
-    else:
-        _sgd_flat(*arrays, *args)
+        return _sgd_parallel(*arrays, *args, threads)  # contiguous chunks, one per thread: the same numbers
+    return _sgd_flat(*arrays, *args)
 
 
 def sum_of_squares_reference(g):
@@ -179,8 +182,9 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay="de
 
     Same arguments and the same numbers, bit for bit, as :func:`adam_update_reference`. All four
     arrays share shape and dtype (float32 or float64) and are C-contiguous; ``g`` is only read.
+    Returns how many of ``p``'s new values are NaN or ±inf, as :func:`sgd_update` does.
     """
-    _adam_flat(*_prepared(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay))
+    return _adam_flat(*_prepared(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decay))
 
 
 def adam_update_many(updates):
@@ -190,18 +194,23 @@ def adam_update_many(updates):
     numbers in all while the cores are free, the parameters are dealt out to two threads (each
     one about half of the numbers; the loop releases the GIL), else they run one after another
     here. Each number's update is the same either way.
+
+    Returns, for each update in order, how many of its parameter's new values are NaN or ±inf.
     """
     calls = [_prepared(*u) for u in updates]  # (p, g, m, v, mode, constants...) each
     threads = threads_for(sum(c[0].size for c in calls), PARALLEL_MIN)
     if threads == 1:
-        _run(calls)
-        return
+        return _run(calls)
     shares, sizes = [[] for _ in range(threads)], [0] * threads
-    for call in sorted(calls, key=lambda c: -c[0].size):  # largest first, each to the lightest share
+    for i in sorted(range(len(calls)), key=lambda i: -calls[i][0].size):  # largest first, each to the lightest share
         t = sizes.index(min(sizes))
-        shares[t].append(call)
-        sizes[t] += call[0].size
-    run_in_threads([(_run, (share,)) for share in shares])
+        shares[t].append(i)
+        sizes[t] += calls[i][0].size
+    counts = [0] * len(calls)
+    for share, share_counts in zip(shares, run_in_threads([(_run, ([calls[i] for i in share],)) for share in shares])):
+        for i, count in zip(share, share_counts):
+            counts[i] = count
+    return counts
 
 
 def sum_of_squares(g):
@@ -223,8 +232,10 @@ def _adam_flat(p, g, m, v, decay, shrink, wd, b1, c1, b2, c2, bc2_sqrt, eps, ste
     """The whole Adam(W) step for 1-D ``p, g, m, v``; the constants come in p's dtype.
 
     ``decay``: 0 none, 1 decoupled (AdamW), 2 L2 (Adam). Releases the GIL (a user's own threads
-    may update different parameters side by side).
+    may update different parameters side by side). Returns the count of NaN/±inf new values of
+    ``p`` (counting them costs nothing measurable: the loop waits on memory).
     """
+    bad = 0
     for i in range(p.size):
         pi, gi = p[i], g[i]
         if decay == 1:
@@ -235,13 +246,19 @@ def _adam_flat(p, g, m, v, decay, shrink, wd, b1, c1, b2, c2, bc2_sqrt, eps, ste
         vi = v[i] * b2 + c2 * (gi * gi)
         m[i] = mi
         v[i] = vi
-        p[i] = pi - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
+        pi = pi - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
+        p[i] = pi
+        bad += not np.isfinite(pi)
+    return bad
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _sgd_flat(p, g, buf, lr, momentum, undamped, wd, decay, use_buf, damp, nesterov, first):
     """The whole SGD step for 1-D ``p, g, buf``, the constants in p's dtype, in the reference's
-    order (``undamped`` is ``1 - dampening``; ``buf`` is unused without momentum)."""
+    order (``undamped`` is ``1 - dampening``; ``buf`` is unused without momentum). Returns the
+    count of NaN/±inf new values of ``p`` (on the MNIST classifier's 100,352 weights, 15.6 µs
+    with the count against 16.7 without: the loop waits on memory, not on arithmetic)."""
+    bad = 0
     for i in range(p.size):
         gi = g[i]
         if decay:
@@ -254,7 +271,10 @@ def _sgd_flat(p, g, buf, lr, momentum, undamped, wd, decay, use_buf, damp, neste
                 bi = bi + (undamped * gi if damp else gi)
             buf[i] = bi
             gi = gi + momentum * bi if nesterov else bi
-        p[i] = p[i] - lr * gi
+        pi = p[i] - lr * gi
+        p[i] = pi
+        bad += not np.isfinite(pi)
+    return bad
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -263,14 +283,16 @@ def _sgd_parallel(p, g, buf, lr, momentum, undamped, wd, decay, use_buf, damp, n
 
     Each number's update depends on that number alone, so the chunks give the same bits as one
     pass. Chunks start on a multiple of 16 numbers (64 bytes: no cache line is written by two
-    threads)."""
+    threads). Returns the count of NaN/±inf new values, all chunks together."""
     n = p.size
     chunk = ((n + threads - 1) // threads + 15) // 16 * 16
+    bad = 0
     for t in prange(threads):
         lo = min(n, t * chunk)
         hi = min(n, lo + chunk)
-        _sgd_flat(p[lo:hi], g[lo:hi], buf[lo:hi], lr, momentum, undamped, wd, decay, use_buf, damp, nesterov,
-                  first)
+        bad += _sgd_flat(p[lo:hi], g[lo:hi], buf[lo:hi], lr, momentum, undamped, wd, decay, use_buf, damp,
+                         nesterov, first)
+    return bad
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy", nogil=True)
@@ -322,8 +344,8 @@ def _rounded_constants(dtype_char, lr, beta1, beta2, eps, weight_decay, step):
 
 
 def _run(calls):
-    """Run prepared :func:`_adam_flat` calls one after another (on whichever thread this is)."""
-    for call in calls:
-        _adam_flat(*call)
+    """Run prepared :func:`_adam_flat` calls one after another (on whichever thread this is);
+    return each one's count of non-finite new values."""
+    return [_adam_flat(*call) for call in calls]
 
 

@@ -389,7 +389,7 @@ class _Run:
         batch = task.get_batch(self.step)
         self.phase("forward")
         loss, samples, norm = train_step(task, batch, self.params, self.phase)
-        if not all(np.isfinite(p.numpy()).all() for p in self.params):  # before a kernel sees them
+        if not self.weights_finite():  # before a kernel sees them
             raise self.diverged(f"the weights became NaN/inf in the update of step {self.step + 1} "
                                 f"(learning rate {self.lr:g}, loss {loss:.4g})")
         del batch
@@ -408,6 +408,13 @@ class _Run:
         self.run_dir.log(row)
         self.bar.update(1)
         self.bar.log(loss=loss, samples=samples)
+
+    def weights_finite(self):
+        """Are all the weights finite after this step's update? A parameter whose new values the
+        optimizer's compiled update already counted as it wrote them (``optimizer._checked_finite``)
+        is not read again; every other one is scanned here."""
+        checked = getattr(self.task.optimizer, "_checked_finite", ())
+        return all(id(p) in checked or np.isfinite(p.numpy()).all() for p in self.params)
 
     def diverged(self, what):
         cause = _likely_cause(self.task, self.step, self.start, self.run_dir.resume)

@@ -138,6 +138,25 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(np.isfinite(v).all() for v in model.state_dict().values())
 
 
+@pytest.mark.parametrize("how", ["updated", "without a gradient"])
+def test_a_weight_made_non_finite_stops_the_run_in_that_step(tmp_path, how):
+    """The guard after each update: a weight the optimizer writes as inf (its compiled update
+    counts it) and a weight the optimizer never touched (no gradient: the loop must read it
+    itself) both stop the run at that step, before the next forward pass, naming the step."""
+
+    def poison(phase, step, task):
+        if phase == "optimizer" and step == 3:
+            layer = task.model.layers[0]
+            if how == "updated":
+                layer.weight.numpy()[0, 0] = np.inf  # the update writes inf - lr * g = inf
+            else:
+                layer.bias.grad = None  # skipped by the optimizer, but not by the guard
+                layer.bias.numpy()[0] = np.nan
+
+    with pytest.raises(NonFiniteLossError, match="the weights became NaN/inf in the update of step 4 "):
+        _run(TINY, out_dir=tmp_path, on_phase=poison)
+
+
 def test_diverging_learning_rate_is_caught_before_any_checkpoint(tmp_path):
     config = MNISTConfig(**{**TINY.to_dict(), "learning_rate": 1e30})
     with pytest.raises(NonFiniteLossError, match="none was written yet"):
