@@ -22,7 +22,7 @@ PyTorch gets its own thread count and OpenMP settings (whatever your environment
 library's ``GOMP_SPINCOUNT``, which changes how PyTorch's idle threads wait); ours gets what
 importing micrograd_plus sets. Sharing a process, or one library's OpenMP policy, measured 1.5x
 slower for PyTorch on an Intel Xeon (issue 26), which flattered us. Each contender's process runs a
-warm-up block (compilation, caches) then timed blocks with a pause before each; contenders take
+warm-up of at least a second (compilation, caches) then timed blocks with a pause before each; contenders take
 turns (ours, torch, ours, torch ...) so that a noisy neighbour on a shared machine slows both alike,
 and the median over all blocks is reported. "ours+BLAS" is timed the same way.
 
@@ -155,6 +155,12 @@ def _in_child(function, *args):
 #: Seconds of rest before each timed block, so one block's heat and turbo state do not carry over.
 PAUSE = 0.3
 
+#: Every contender warms up for at least this long (whole blocks) before its first timed block.
+#: One block of the scaling table's 10 recipe-size steps (~0.35 s) was not enough: our first
+#: timed block after it ran 34-45 ms against 28-33 ms for the blocks after (2-core Zen 4, no page
+#: faults in either), which a one-block-per-process table then reported as the step's time.
+WARMUP_SECONDS = 1.0
+
 
 def _have_torch():
     import importlib.util
@@ -195,8 +201,9 @@ def _setup(iters, size=None):
 def _contender_samples(name, blocks, iters, size=None):
     """(Child process) ms per iteration of one contender alone in this process: ``"ours"``,
     ``"ours+BLAS"`` (our model with numpy's BLAS for the products) or ``"torch"`` (with PyTorch's
-    default threads). A warm-up block, then ``blocks`` timed blocks of ``iters`` iterations, with
-    :data:`PAUSE` seconds of rest before each. Returns ``{"ms": [...], "threads": n}``."""
+    default threads). Warm-up blocks for at least :data:`WARMUP_SECONDS`, then ``blocks`` timed
+    blocks of ``iters`` iterations, with :data:`PAUSE` seconds of rest before each. Returns
+    ``{"ms": [...], "threads": n}``."""
     if name == "torch":
         import torch  # first, with nothing of ours loaded: its thread pool as its users get it
 
@@ -221,7 +228,10 @@ def _contender_samples(name, blocks, iters, size=None):
         return (time.perf_counter() - t0) * 1e3 / len(batches)
 
     with kernels.backend("numpy" if name == "ours+BLAS" else kernels.get_backend()):
+        warm_start = time.perf_counter()
         block()  # warm-up: compile kernels, fill caches
+        while time.perf_counter() - warm_start < WARMUP_SECONDS:
+            block()
         samples = []
         for _ in range(blocks):
             time.sleep(PAUSE)
