@@ -32,7 +32,7 @@ FAMILIES = {
     "layer_norm": ("LayerNorm", (2, 1)),
     "cross_entropy": ("cross-entropy", (2, 2)),
     "_fastmath": ("exp", (1, 1)),
-    "optim": ("optimizer", (1, 1)),
+    "optim": ("optimizer", (2, 1)),
 }
 
 
