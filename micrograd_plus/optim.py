@@ -140,9 +140,9 @@ class Optimizer:
     After each :meth:`step`, ``_checked_finite`` holds the ``id`` of every parameter whose new
     values that step's compiled update counted as it wrote them and found finite (no NaN, no
     ±inf). The training loop (:mod:`micrograd_plus.train.loop`) stops a run whose weights stop
-    being finite; it scans only the parameters not in this set, instead of reading every weight
-    a second time each step. Parameters the numpy reference updated, or that had no gradient,
-    are never in it.
+    being finite; it scans only the parameters not in this set (``checked_finite``), instead
+    of reading every weight a second time each step. Parameters the numpy reference updated, or
+    that had no gradient, are never in it.
     """
 
     def __init__(self, params, defaults):
@@ -411,7 +411,8 @@ class SGD(Optimizer):
                 args = (lr, momentum, dampening, weight_decay, group["nesterov"], first)
                 if _compiled(*((p._data, g) if buf is None else (p._data, g, buf))):
                     # one compiled pass, the reference's numbers; it counts the NaN/inf it writes
-                    if _kernels.sgd_update(p._data, g, buf, *args) == 0:
+                    bad = _kernels.sgd_update(p._data, g, buf, *args)
+                    if bad == 0:
                         checked.add(id(p))
                 else:
                     _kernels.sgd_update_reference(p._data, g, buf, *args)
@@ -469,7 +470,7 @@ class Adam(Optimizer):
 
     def step(self):
         """Apply one Adam (or AdamW) update to every parameter that has a gradient."""
-        self._checked_finite = set()
+        self._checked_finite = set()  # (should this step raise part-way, it vouches for nothing)
         compiled, ids = [], []  # the updates the compiled loop does, all at once after the loop
         for group in self.param_groups:
             lr = _as_float(group["lr"], "lr")
@@ -498,6 +499,21 @@ class Adam(Optimizer):
                     _kernels.adam_update_reference(p._data, g, m, v, *args, max_v=state.get("max_exp_avg_sq"))
         counts = _kernels.adam_update_many(compiled)  # on two threads when that pays, see kernels/optim.py
         self._checked_finite = {i for i, bad in zip(ids, counts) if bad == 0}  # (each count: NaN/inf written)
+
+
+def checked_finite(optimizer):
+    """The ``id`` of each parameter whose new values ``optimizer``'s last :meth:`~Optimizer.step`
+    wrote with a compiled update that counted them and found them all finite; an empty set for
+    any other optimizer.
+
+    Only :class:`SGD` and :class:`Adam`/:class:`AdamW`'s own ``step`` counts, and only they are
+    trusted: a subclass that overrides ``step`` may change the weights after the count, and a
+    wrapper may not be an :class:`Optimizer` at all. The training loop's guard reads the weights
+    of every parameter not in this set.
+    """
+    if not isinstance(optimizer, Optimizer) or type(optimizer).step not in (SGD.step, Adam.step):
+        return frozenset()
+    return optimizer._checked_finite
 
 
 class AdamW(Adam):

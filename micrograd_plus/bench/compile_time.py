@@ -6,12 +6,12 @@ and every later process only loads machine code. This script measures, in fresh 
 start from an empty, temporary cache directory (``NUMBA_CACHE_DIR``):
 
 1. **one family at a time**: for each kernel family (matmul, attention, GELU, LayerNorm,
-   cross-entropy, the Adam update) and dtype, a fresh process with its own empty cache calls every kernel of that
+   cross-entropy, the optimizers' updates) and dtype, a fresh process with its own empty cache calls every kernel of that
    family (small shapes reach the one-thread paths, bigger ones the threaded paths) and times
    it. A family's row includes the helpers it shares with others (the fast exp, the blocked
    transpose), so the rows add up to a little more than the whole set;
 2. **the whole set**: one process calls every kernel the library runs by default, in float32 and
-   float64 (float64 matmul, GELU, LayerNorm and cross-entropy run on one thread unless
+   float64 (float64 matmul, attention, GELU, LayerNorm, cross-entropy and SGD run on one thread unless
    ``MICROGRAD_PLUS_FLOAT64_THREADS=1``, so their threaded twins are compiled in float32 only;
    run this script with that variable set to measure them too), then a second process finds them
    all cached;

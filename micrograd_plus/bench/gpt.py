@@ -155,7 +155,8 @@ def _in_child(function, *args):
 #: Seconds of rest before each timed block, so one block's heat and turbo state do not carry over.
 PAUSE = 0.3
 
-#: Every contender warms up for at least this long (whole blocks) before its first timed block.
+#: After a first block (compilation, caches), every contender warms up for at least this long
+#: more (whole blocks) before its first timed block.
 #: One block of the scaling table's 10 recipe-size steps (~0.35 s) was not enough: our first
 #: timed block after it ran 34-45 ms against 28-33 ms for the blocks after (2-core Zen 4, no page
 #: faults in either), which a one-block-per-process table then reported as the step's time.
@@ -228,8 +229,8 @@ def _contender_samples(name, blocks, iters, size=None):
         return (time.perf_counter() - t0) * 1e3 / len(batches)
 
     with kernels.backend("numpy" if name == "ours+BLAS" else kernels.get_backend()):
-        warm_start = time.perf_counter()
-        block()  # warm-up: compile kernels, fill caches
+        block()  # warm-up: compile kernels (or load them from the cache), fill caches
+        warm_start = time.perf_counter()  # then a second of steady work, whatever that first block took
         while time.perf_counter() - warm_start < WARMUP_SECONDS:
             block()
         samples = []

@@ -38,7 +38,7 @@ NaN and inf come out of every kernel where they come out of its numpy reference 
 :mod:`micrograd_plus.kernels._fastmath` for the compiler flags that make that so).
 
 Threads: every kernel uses the machine's cores for big enough arrays while they are free, except
-that float64 matmul, GELU, LayerNorm and cross-entropy stay on one thread unless
+that float64 matmul, attention, GELU, LayerNorm, cross-entropy and SGD stay on one thread unless
 :func:`use_float64_threads` (or ``MICROGRAD_PLUS_FLOAT64_THREADS=1``) says otherwise: float64 is
 the checking precision here, and its threaded twins would double its compilation time.
 """

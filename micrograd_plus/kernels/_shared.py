@@ -285,8 +285,9 @@ def threads_for(work, min_work, dtype=None):
     or multiply-adds, each kernel says which) is below ``min_work``, where starting threads costs
     more than it saves, or while other processes keep the cores busy (:func:`cores_are_free`).
 
-    The kernels with a ``prange`` twin (matmul, attention, GELU, LayerNorm, cross-entropy) pass their
-    ``dtype``: float64 work then gets 1 unless float64 threads are on (:func:`use_float64_threads`).
+    The kernels with a ``prange`` twin (matmul, attention, GELU, LayerNorm, cross-entropy, the SGD
+    update) pass their ``dtype``: float64 work then gets 1 unless float64 threads are on
+    (:func:`use_float64_threads`).
     """
     if work < min_work or not cores_are_free():
         return 1
@@ -296,19 +297,19 @@ def threads_for(work, min_work, dtype=None):
 
 
 def use_float64_threads(on=True):
-    """Let float64 matmul, attention, GELU, LayerNorm and cross-entropy use threads (``on``), or not (the
+    """Let float64 matmul, attention, GELU, LayerNorm, cross-entropy and SGD use threads (``on``), or not (the
     default). Returns the previous setting. ``MICROGRAD_PLUS_FLOAT64_THREADS=1`` turns them on
     for a whole process.
 
     Why off: float64 is this library's checking precision -- gradcheck, the tests that hold each
     kernel to its numpy reference at 1e-12, the comparison with nanoGPT at 1e-15 -- while
     training runs in float32, as it does in PyTorch (and JAX goes further: no float64 unless asked).
-    Each of those five families has a ``parallel=True`` twin, and numba compiles a parallel
+    Each of those families has a ``parallel=True`` twin, and numba compiles a parallel
     function's callees once more inside it, so the twin costs about as much compilation as the
     rest of the family: in float64, 4.2-5.0 CPU s of the whole set's 21-26 s for four of them
     (2-core Zen 4, avx512f, ``python -m micrograd_plus.bench.compile_time``; attention's twin, added
     since, costs 4.3 s more in float32), for threads a checking run rarely needs.
-    float64 still runs the same compiled loops, on one thread; the optimizer, whose threads are
+    float64 still runs the same compiled loops, on one thread; Adam, whose threads are
     Python threads and cost no compilation, uses them in float64 too. With threads on,
     a float64 run pays that compilation once (numba caches it) and runs as the float32 one does.
     """

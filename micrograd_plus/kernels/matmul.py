@@ -27,8 +27,9 @@ fast kernels work, from the inside out:
    variable ``MICROGRAD_PLUS_VECTOR_REGISTERS=16`` forces either, and the tests run both.
 2. **Operands as they come.** The kernel reads A through two strides, so A is used in place
    whether it is (M, K) or, for ``a.T @ b``, stored as (K, M). It needs each ``B[k, j:j+NR]``
-   contiguous: true of a (K, N) array, which is used in place (except where panels are one cache
-   line wide, see ``_CACHE_LINE``); a weight stored as (N, K), as in ``x @ W.T``, is first
+   contiguous: true of a (K, N) array, which is used in place (except for products of enough
+   rows, where panels are one cache line wide or on Intel: see ``_CACHE_LINE``); a weight stored
+   as (N, K), as in ``x @ W.T``, is first
    *packed* into panels of NR columns (:func:`_pack_panels`), once per call.
 3. **Edges.** Blocks that would cross the last row or column read zero-padded copies of the last
    rows of A and the last columns of B (built once per call with numpy, small), and write through a small
@@ -183,8 +184,7 @@ def _gemm(A, B):
         return C
     a_edge, b_edge, b_cols = _edge_copies(a, a_t, w, b_t, NR)  # flattened
     to_pack = _NONE_2D[dtype.char]  # what to pack into panels, if anything (done by the compiled code)
-    narrow = NR * A.itemsize <= _CACHE_LINE  # a panel's row is one cache line (AVX2's 16 float32s)
-    if b_t and M < (_PACK_MIN_ROWS_NARROW if narrow else _PACK_MIN_ROWS if _PACK_WIDE else math.inf):
+    if b_t and M < _pack_from_rows(NR * A.itemsize):
         b, b_panel, b_ks = w.reshape(-1), NR, N  # B (K, N): panels used in place
     else:  # B's full panels are packed (below) so that each panel's rows are adjacent:
         # W (N, K) of x @ W.T always; B (K, N) with enough rows of C, when its panels are narrow or on Intel
@@ -625,9 +625,20 @@ _NC_PANELS = 4
 # / 836-1,091 -> 678-689; M = 384, a 10.7M GPT's (384, 1536, 2048) 38,477-38,516 -> 30,343-30,951 /
 # 20,046-20,080 -> 14,514-14,825. Wide panels are read in place on Zen 4 (packing them lost at
 # every M tried); the Intel variant packs them from 512 rows (for aligned loads: see _cpu.py).
+# Measured with float32 on AVX2; the rule follows the panel's shape, one cache line a row, so it
+# also covers AVX2's float64 panels (8 numbers) and 16-byte vectors (NEON, SSE), not measured.
 _CACHE_LINE = 64
 _PACK_MIN_ROWS_NARROW = 192
 _PACK_MIN_ROWS = 512
+
+
+def _pack_from_rows(panel_row_bytes):
+    """From how many rows of C a (K, N) B is packed into panels rather than read in place."""
+    if panel_row_bytes <= _CACHE_LINE:  # narrow panels: one cache line a row
+        return _PACK_MIN_ROWS_NARROW
+    if _PACK_WIDE:  # Intel's variant: wide panels too, into 64-byte-aligned scratch
+        return _PACK_MIN_ROWS
+    return math.inf  # wide panels on Zen 4 and the rest: always in place
 
 #: Products of at most this many multiply-adds (M * N * K) are handed to numpy's BLAS instead of
 #: our kernels: a decision by shape alone, so the same shapes always take the same path, whatever

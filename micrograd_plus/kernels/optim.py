@@ -47,8 +47,8 @@ Measured in the MNIST benchmark's training loop (784-128-10, batch 64, ``W`` 100
 split, and the epoch 0.45-0.48 s -> 0.41-0.44 s; alone, with the arrays in one core's cache, the
 split breaks even at 32,768 numbers (4.7 µs either way) and wins above (100,352: 16.8 -> 10.5 µs).
 Each number's update depends on that number alone, so the split gives the same bits. It costs
-about 1 CPU s of compilation, once (``python -m micrograd_plus.bench.compile_time``: the optimizer
-family in float32 0.36 -> 1.40 s, SGD included).
+compilation, once (``python -m micrograd_plus.bench.compile_time``: the optimizer family in float32
+took 0.36 s when it measured Adam alone, 1.4-1.9 s with SGD and its twin).
 
 Every function takes C-contiguous arrays of one dtype, float32 or float64, and updates its
 outputs in place; :func:`adam_update` checks that and says what was wrong.
@@ -206,8 +206,9 @@ def adam_update_many(updates):
         t = sizes.index(min(sizes))
         shares[t].append(i)
         sizes[t] += calls[i][0].size
+    results = run_in_threads([(_run, ([calls[i] for i in share],)) for share in shares])  # a list per share
     counts = [0] * len(calls)
-    for share, share_counts in zip(shares, run_in_threads([(_run, ([calls[i] for i in share],)) for share in shares])):
+    for share, share_counts in zip(shares, results):  # back in the order of the updates
         for i, count in zip(share, share_counts):
             counts[i] = count
     return counts
@@ -246,9 +247,8 @@ def _adam_flat(p, g, m, v, decay, shrink, wd, b1, c1, b2, c2, bc2_sqrt, eps, ste
         vi = v[i] * b2 + c2 * (gi * gi)
         m[i] = mi
         v[i] = vi
-        pi = pi - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
-        p[i] = pi
-        bad += not np.isfinite(pi)
+        p[i] = pi - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
+        bad += not np.isfinite(p[i])  # as stored, in p's dtype
     return bad
 
 
@@ -271,9 +271,8 @@ def _sgd_flat(p, g, buf, lr, momentum, undamped, wd, decay, use_buf, damp, neste
                 bi = bi + (undamped * gi if damp else gi)
             buf[i] = bi
             gi = gi + momentum * bi if nesterov else bi
-        pi = p[i] - lr * gi
-        p[i] = pi
-        bad += not np.isfinite(pi)
+        p[i] = p[i] - lr * gi
+        bad += not np.isfinite(p[i])  # as stored, in p's dtype
     return bad
 
 
@@ -282,8 +281,8 @@ def _sgd_parallel(p, g, buf, lr, momentum, undamped, wd, decay, use_buf, damp, n
     """:func:`_sgd_flat` over ``threads`` contiguous chunks of the 1-D arrays, one chunk per thread.
 
     Each number's update depends on that number alone, so the chunks give the same bits as one
-    pass. Chunks start on a multiple of 16 numbers (64 bytes: no cache line is written by two
-    threads). Returns the count of NaN/±inf new values, all chunks together."""
+    pass. Chunks are whole multiples of 16 numbers, so two threads share at most the one cache
+    line at each boundary. Returns the count of NaN/±inf new values, all chunks together."""
     n = p.size
     chunk = ((n + threads - 1) // threads + 15) // 16 * 16
     bad = 0

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from micrograd_plus.nn.utils import clip_grad_norm_
-from micrograd_plus.optim import flat_state_dict
+from micrograd_plus.optim import checked_finite, flat_state_dict
 from micrograd_plus.train.checkpoint import first_non_finite, load_training_checkpoint, meta_field, strip_prefix
 from micrograd_plus.train.errors import CheckpointError, DivergedError, Terminated
 from micrograd_plus.train.progress import progress as progress_bar
@@ -411,9 +411,10 @@ class _Run:
 
     def weights_finite(self):
         """Are all the weights finite after this step's update? A parameter whose new values the
-        optimizer's compiled update already counted as it wrote them (``optimizer._checked_finite``)
-        is not read again; every other one is scanned here."""
-        checked = getattr(self.task.optimizer, "_checked_finite", ())
+        optimizer's compiled update already counted as it wrote them
+        (``micrograd_plus.optim.checked_finite``) is not read again; every other one is
+        scanned here."""
+        checked = checked_finite(self.task.optimizer)
         return all(id(p) in checked or np.isfinite(p.numpy()).all() for p in self.params)
 
     def diverged(self, what):

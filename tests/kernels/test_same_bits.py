@@ -44,10 +44,10 @@ def _force(monkeypatch, threads):
     monkeypatch.setattr(_shared, "cores_are_free", lambda: True)
     monkeypatch.setattr(_shared.numba, "get_num_threads", lambda: threads)
     for module, name in ((M, "_PARALLEL_MIN_FLOPS"), (A, "_THREADS_MIN"), (E, "_PARALLEL_MIN"),
-                         (LN, "_PARALLEL_MIN"), (CE, "_PARALLEL_MIN"), (O, "PARALLEL_MIN")):
+                         (LN, "_PARALLEL_MIN"), (CE, "_PARALLEL_MIN"), (O, "PARALLEL_MIN"), (O, "SGD_PARALLEL_MIN")):
         monkeypatch.setattr(module, name, 0)
     for module, name in ((M, "_gemm_parallel"), (M, "_dot_rows_parallel"), (E, "_gelu_parallel"), (LN, "_rows_parallel"),
-                         (CE, "_rows_parallel"), (A, "_heads_parallel")):
+                         (CE, "_rows_parallel"), (A, "_heads_parallel"), (O, "_sgd_parallel")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *args, real=real, name=name: (
             calls.append(name), real(*args))[1])
@@ -174,6 +174,23 @@ def test_adam_update_same_bits(monkeypatch, rng, dtype):
         return tuple(a for p, _, m, v in params for a in (p, m, v))
 
     _on_every_path(monkeypatch, compute, ["optim"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_update_same_bits(monkeypatch, rng, dtype):
+    """Three SGD steps with momentum and weight decay over parameters of ragged sizes, NaN and
+    inf in a gradient included: one chunk per thread or one pass, the same bits (and counts)."""
+    shapes = [(7, 5), (131,), (4, 4, 3)]
+    start = [(rng.standard_normal(s).astype(dtype), rng.standard_normal(s).astype(dtype)) for s in shapes]
+    start[1][1][[3, 100]] = [np.nan, np.inf]
+
+    def compute():
+        params = [(p.copy(), g, np.empty_like(p)) for p, g in start]
+        counts = [O.sgd_update(p, g, buf, 0.1, 0.9, 0.0, 1e-2, True, step == 1)
+                  for step in (1, 2, 3) for p, g, buf in params]
+        return tuple(a for p, _, buf in params for a in (p, buf)) + (np.array(counts),)
+
+    _on_every_path(monkeypatch, compute, ["_sgd_parallel"])
 
 
 def test_gpt_training_steps_same_bits(monkeypatch):

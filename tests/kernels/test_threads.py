@@ -1,8 +1,9 @@
 """Threads in the kernels: when they are used, and that every path agrees with the reference.
 
-Attention hands runs of heads to numba's threads (``_heads_parallel``); GELU, LayerNorm and
-cross-entropy cut their arrays into one slice per thread inside a ``prange`` (``*_parallel``); the
-optimizer hands its parameters to Python threads (:func:`~micrograd_plus.kernels._shared.run_in_threads`). All of them
+Attention hands runs of heads to numba's threads (``_heads_parallel``); GELU, LayerNorm,
+cross-entropy and the SGD update cut their arrays into one slice per thread inside a ``prange``
+(``*_parallel``); Adam hands its parameters to Python threads
+(:func:`~micrograd_plus.kernels._shared.run_in_threads`). All of them
 use threads only above a size threshold and while the machine's cores are free
 (:func:`~micrograd_plus.kernels._shared.threads_for`). Each test here forces one path -- threads
 (thresholds set to 0, the cores declared free, three threads) or the calling thread alone (the
@@ -25,6 +26,7 @@ from micrograd_plus.kernels import attention as A
 from micrograd_plus.kernels import cross_entropy as CE
 from micrograd_plus.kernels import elementwise as E
 from micrograd_plus.kernels import layer_norm as LN
+from micrograd_plus.kernels import optim as OPT
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 DTYPES = [np.float32, np.float64]
@@ -180,7 +182,7 @@ def test_float64_uses_one_thread_unless_switched_on(monkeypatch):
     assert _shared.use_float64_threads(False) is True  # this folder's tests switch them on
     assert _shared.threads_for(10**9, 100, np.float64) == 1
     assert _shared.threads_for(10**9, 100, np.float32) == 2
-    assert _shared.threads_for(10**9, 100) == 2  # no dtype (attention, the optimizer): threads
+    assert _shared.threads_for(10**9, 100) == 2  # no dtype (attention, Adam): threads
     assert _shared.use_float64_threads(True) is False
     assert _shared.threads_for(10**9, 100, np.float64) == 2
 
@@ -194,7 +196,8 @@ def test_float64_default_calls_no_parallel_twin(monkeypatch, rng):
     monkeypatch.setattr(_shared, "cores_are_free", lambda: True)
     monkeypatch.setattr(_shared.numba, "get_num_threads", lambda: 2)
     calls = []
-    spied = [(MM, "_gemm_parallel"), (E, "_gelu_parallel"), (LN, "_rows_parallel"), (CE, "_rows_parallel")]
+    spied = [(MM, "_gemm_parallel"), (E, "_gelu_parallel"), (LN, "_rows_parallel"), (CE, "_rows_parallel"),
+             (OPT, "_sgd_parallel")]
     for module, name in spied:
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, real=real, name=name, module=module: (
@@ -207,8 +210,9 @@ def test_float64_default_calls_no_parallel_twin(monkeypatch, rng):
         _, mean, rstd = LN.layer_norm_forward(x, None, None, 1e-5)
         LN.layer_norm_backward(x, x, None, mean, rstd)
         CE.cross_entropy_forward(x, np.zeros(256, np.int64))
+        OPT.sgd_update(x.copy(), x, x.copy(), 0.1, 0.9)
         expected = [] if dtype == np.float64 else ["matmul", "elementwise", "layer_norm", "layer_norm",
-                                                   "cross_entropy"]
+                                                   "cross_entropy", "optim"]
         assert calls == expected, (np.dtype(dtype).name, calls)
 
 
