@@ -133,6 +133,15 @@ _FASTMATH = set(FASTMATH)  # IEEE NaN/inf rules kept: see kernels/_fastmath.py
 INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
+@njit(cache=True, error_model="numpy")
+def cut(part, parts, units, unit, size):
+    """Piece ``part`` of ``parts`` of ``range(size)`` cut on multiples of ``unit`` (``units`` of them,
+    the last maybe short), as ``(start, stop)``: every piece whole units, the pieces' counts of
+    units differing by at most one. How the matmul's threads share C's tiles and SGD's threads a
+    parameter."""
+    return (part * units // parts) * unit, min(((part + 1) * units // parts) * unit, size)
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", **INTERNAL)
 def transpose_rows(src, dst, i0, i1):
     """``dst[:, i0:i1] = src[i0:i1, :].T`` for C-contiguous src (R, C) and dst (C, R).

@@ -70,7 +70,7 @@ from numba import njit, prange
 from micrograd_plus.kernels._cpu import has_fma, host_cpu, host_variant
 from micrograd_plus.kernels._fastmath import FASTMATH
 from micrograd_plus.kernels._microkernel import MR, VARIANTS, make_microkernel, make_wide_marker
-from micrograd_plus.kernels._shared import INTERNAL, threads_for, transpose_rows
+from micrograd_plus.kernels._shared import INTERNAL, cut, threads_for, transpose_rows
 
 # ---------------------------------------------------------------------------------------------
 # Plain-numpy references (the definitions the kernels are tested against), then the kernels
@@ -482,18 +482,10 @@ def _gemm_parallel(layout, C, row_tiles, col_tiles, by_columns, w, w_kn):
             c, r = t // row_tiles, t % row_tiles
         else:
             r, c = t // col_tiles, t % col_tiles
-        i0, i1 = _cut(r, row_tiles, m_blocks, MR, M)
-        j0, j1 = _cut(c, col_tiles, n_panels, NR, N)
+        i0, i1 = cut(r, row_tiles, m_blocks, MR, M)
+        j0, j1 = cut(c, col_tiles, n_panels, NR, N)
         if i0 < i1 and j0 < j1:
             _tile(layout, C, i0, i1, j0, j1)
-
-
-@njit(cache=True, error_model="numpy")
-def _cut(part, parts, units, unit, size):
-    """Piece ``part`` of ``parts`` of ``range(size)`` cut on multiples of ``unit`` (``units`` of them,
-    the last maybe short), as ``(start, stop)``: every piece whole units, the pieces' counts of
-    units differing by at most one."""
-    return (part * units // parts) * unit, min(((part + 1) * units // parts) * unit, size)
 
 
 @njit(cache=True, error_model="numpy")

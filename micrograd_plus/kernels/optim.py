@@ -60,7 +60,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from micrograd_plus.kernels._shared import run_in_threads, threads_for
+from micrograd_plus.kernels._shared import cut, run_in_threads, threads_for
 
 __all__ = ["adam_update", "adam_update_many", "adam_update_reference", "sgd_update", "sgd_update_reference",
            "sum_of_squares", "sum_of_squares_reference", "adam_constants", "PARALLEL_MIN", "SGD_PARALLEL_MIN"]
@@ -281,14 +281,13 @@ def _sgd_parallel(p, g, buf, lr, momentum, undamped, wd, decay, use_buf, damp, n
     """:func:`_sgd_flat` over ``threads`` contiguous chunks of the 1-D arrays, one chunk per thread.
 
     Each number's update depends on that number alone, so the chunks give the same bits as one
-    pass. Chunks are whole multiples of 16 numbers, so two threads share at most the one cache
-    line at each boundary. Returns the count of NaN/±inf new values, all chunks together."""
+    pass. Chunks are whole runs of 16 numbers (:func:`~micrograd_plus.kernels._shared.cut`), so
+    two threads share at most the one cache line at each boundary. Returns the count of NaN/±inf
+    new values, all chunks together."""
     n = p.size
-    chunk = ((n + threads - 1) // threads + 15) // 16 * 16
     bad = 0
     for t in prange(threads):
-        lo = min(n, t * chunk)
-        hi = min(n, lo + chunk)
+        lo, hi = cut(t, threads, (n + 15) // 16, 16, n)
         bad += _sgd_flat(p[lo:hi], g[lo:hi], buf[lo:hi], lr, momentum, undamped, wd, decay, use_buf, damp,
                          nesterov, first)
     return bad

@@ -611,8 +611,8 @@ def test_parallel_tiles_are_equal_whole_blocks(M, N):
     NR = 16
     row_tiles, col_tiles = mm._tiles_for_threads(M, N, 512, NR)
     m_blocks, n_panels = -(-M // mm.MR), -(-N // NR)
-    rows = [mm._cut(r, row_tiles, m_blocks, mm.MR, M) for r in range(row_tiles)]  # what _gemm_parallel cuts
-    cols = [mm._cut(c, col_tiles, n_panels, NR, N) for c in range(col_tiles)]
+    rows = [mm.cut(r, row_tiles, m_blocks, mm.MR, M) for r in range(row_tiles)]  # what _gemm_parallel cuts
+    cols = [mm.cut(c, col_tiles, n_panels, NR, N) for c in range(col_tiles)]
     for cuts, size, unit in ((rows, M, mm.MR), (cols, N, NR)):
         assert cuts[0][0] == 0 and cuts[-1][1] == size
         assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))  # no gap, no overlap
